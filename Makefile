@@ -1,0 +1,37 @@
+# gridgov: `make run` serves the demo city, `make test` runs the whole suite.
+# Both set up everything first (system packages, .venv, private PostGIS under var/).
+SHELL := /bin/bash
+PY := .venv/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= gridgov.settings.dev
+
+.PHONY: setup run test bench lint stop-db demo messages
+
+setup:
+	@scripts/bootstrap.sh all
+
+demo: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo_city --if-empty
+	$(PY) manage.py create_demo_users
+
+run: demo
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	DJANGO_SETTINGS_MODULE=gridgov.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: demo
+	$(PY) bench/run.py
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+messages: setup
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var
+	$(PY) manage.py compilemessages --ignore=.venv
+
+stop-db:
+	@scripts/bootstrap.sh stop-db

@@ -1,0 +1,1 @@
+"""gridgov: grid-based community governance GIS service (网格化管理)."""

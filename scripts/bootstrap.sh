@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# One-stop set-up for gridgov on Debian/Ubuntu: system packages, virtualenv, private PostGIS.
+# Usage: scripts/bootstrap.sh [packages|venv|db|all]   (idempotent: running it twice is harmless)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PGDATA="$ROOT/var/pg"
+PGPORT="${GRIDGOV_PGPORT:-54329}"
+PGBIN="${GRIDGOV_PGBIN:-/usr/lib/postgresql/15/bin}"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium gettext)
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
+  else die "need root (or sudo) to run: $*"; fi
+}
+
+ensure_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null || die "missing system packages (${missing[*]}) and no apt-get: install them by hand"
+    log "installing system packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv in .venv"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing Python requirements"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+# Run a PostgreSQL binary as the right user: PostgreSQL refuses to run as root.
+pg_as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_in_use() {
+  "$VENV/bin/python" - "$PGPORT" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+
+ensure_db() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "DATABASE_URL is set: using that database, no private cluster"
+    return
+  fi
+  [ -x "$PGBIN/initdb" ] || die "PostgreSQL 15 binaries not found in $PGBIN (apt-get install postgresql-15 postgresql-15-postgis-3)"
+  mkdir -p "$ROOT/var"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "user 'postgres' missing (the postgresql-15 package creates it)"
+    runuser -u postgres -- test -x "$ROOT/var" 2>/dev/null \
+      || die "user 'postgres' cannot reach $ROOT/var (a parent directory is not traversable, e.g. a mode-700 home); clone the repo elsewhere or chmod o+x the parents"
+  fi
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    log "initialising private PostgreSQL cluster in var/pg"
+    rm -rf "$PGDATA"; mkdir -p "$PGDATA"
+    [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
+    pg_as_owner "$PGBIN/initdb" -D "$PGDATA" -U gridgov --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    local sockdir="$PGDATA"
+    # The unix socket path must stay under 107 bytes; fall back to TCP only beyond that.
+    [ ${#sockdir} -gt 90 ] && sockdir=""
+    cat >> "$PGDATA/postgresql.conf" <<CONF
+# gridgov private cluster
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$sockdir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+work_mem = 32MB
+maintenance_work_mem = 256MB
+max_connections = 100
+CONF
+  fi
+  # The port lives in postgresql.auto.conf-like override so GRIDGOV_PGPORT can change between runs.
+  sed -i "/^port = /d" "$PGDATA/postgresql.conf"; echo "port = $PGPORT" >> "$PGDATA/postgresql.conf"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$PGDATA"
+
+  if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
+    if [ -f "$PGDATA/postmaster.pid" ] && kill -0 "$(head -1 "$PGDATA/postmaster.pid")" 2>/dev/null; then
+      log "private PostgreSQL already running on 127.0.0.1:$PGPORT"
+    else
+      die "port $PGPORT is taken by another PostgreSQL, not this project's cluster: set GRIDGOV_PGPORT to a free port"
+    fi
+  else
+    if [ -f "$PGDATA/postmaster.pid" ]; then
+      local pid; pid=$(head -1 "$PGDATA/postmaster.pid")
+      if ! kill -0 "$pid" 2>/dev/null || ! grep -q postgres "/proc/$pid/comm" 2>/dev/null; then
+        log "removing stale postmaster.pid (pid $pid is not a running postgres)"
+        rm -f "$PGDATA/postmaster.pid"
+      fi
+    fi
+    if port_in_use; then
+      die "port $PGPORT on 127.0.0.1 is taken by another program: set GRIDGOV_PGPORT to a free port"
+    fi
+    log "starting private PostgreSQL on 127.0.0.1:$PGPORT"
+    pg_as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start >/dev/null \
+      || { tail -20 "$PGDATA/server.log" >&2; die "PostgreSQL did not start (log above)"; }
+  fi
+  local psql=("$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U gridgov -v ON_ERROR_STOP=1 -qAt)
+  if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='gridgov'")" != 1 ]; then
+    log "creating database gridgov"
+    "${psql[@]}" -d postgres -c "CREATE DATABASE gridgov"
+  fi
+  # PostGIS is not a trusted extension: create it as the superuser, in template1 too so the
+  # test database Django creates already has it.
+  "${psql[@]}" -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis"
+  "${psql[@]}" -d gridgov -c "CREATE EXTENSION IF NOT EXISTS postgis"
+}
+
+stop_db() {
+  if [ -f "$PGDATA/postmaster.pid" ]; then pg_as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null && log "stopped"; fi
+}
+
+case "${1:-all}" in
+  packages) ensure_packages ;;
+  venv) ensure_venv ;;
+  db) ensure_db ;;
+  stop-db) stop_db ;;
+  all) ensure_packages; ensure_venv; ensure_db ;;
+  *) die "unknown step: $1" ;;
+esac
