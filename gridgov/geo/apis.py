@@ -52,12 +52,12 @@ class GridSerializer(GeoFeatureModelSerializer):
 class AreaSerializer(GeoFeatureModelSerializer):
     grid_code = serializers.CharField(source="grid.code", read_only=True)
     member_name = serializers.CharField(source="member.name", read_only=True, default=None)
-    households = serializers.IntegerField(source="household_count", read_only=True, default=None)
+    household_count = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
         model = ResponsibilityArea
         geo_field = "boundary"
-        fields = (*NODE_FIELDS, "grid_code", "member_name", "households")
+        fields = (*NODE_FIELDS, "grid_code", "member_name", "household_count")
 
 
 class BuildingSerializer(GeoFeatureModelSerializer):

@@ -34,7 +34,7 @@
     var rows = ["<b>" + escapeHtml(p.name) + "</b>", "<code>" + escapeHtml(p.code) + "</code>"];
     if (p.member_name) { rows.push(labels.member + ": " + escapeHtml(p.member_name)); }
     if (p.leader_name) { rows.push(labels.leader + ": " + escapeHtml(p.leader_name)); }
-    if (p.households !== undefined && p.households !== null) { rows.push(p.households + " " + labels.households); }
+    if (p.household_count !== undefined && p.household_count !== null) { rows.push(p.household_count + " " + labels.households); }
     return rows.join("<br>");
   }
 

@@ -1,0 +1,201 @@
+"""Write the synthetic demo city (gridgov.geo.demo_city) into the database in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import transaction
+from django.utils import timezone
+from shapely.geometry.base import BaseGeometry
+
+from gridgov.core import audit
+from gridgov.dispatch.models import Department
+from gridgov.households.models import Household
+from gridgov.teams.models import Member, MemberType
+
+from .demo_city import DemoCity, generate, read_inputs
+from .models import Building, Community, District, Grid, ResponsibilityArea, Street
+
+DEMO_DIR = Path(settings.BASE_DIR) / "geodata" / "yantian"
+DEMO_DEPARTMENTS = [
+    ("YT-CG", "区城市管理和综合执法局", "Urban Management and Law Enforcement Bureau"),
+    ("YT-ZJ", "区住房和建设局", "Housing and Construction Bureau"),
+    ("YT-YJ", "区应急管理局", "Emergency Management Bureau"),
+    ("YT-MZ", "区民政局", "Civil Affairs Bureau"),
+    ("YT-GA", "市公安局盐田分局", "Public Security Sub-bureau"),
+    ("YT-SW", "区水务局", "Water Affairs Bureau"),
+]
+
+
+def geos(geom: BaseGeometry) -> GEOSGeometry:
+    return GEOSGeometry(memoryview(geom.wkb), srid=4326)
+
+
+def build_demo_city(*, households: int = 30_000, seed: int | None = None) -> DemoCity:
+    outline, divisions = read_inputs(DEMO_DIR)
+    kwargs = {"households": households}
+    if seed is not None:
+        kwargs["seed"] = seed
+    return generate(outline, divisions, **kwargs)
+
+
+@transaction.atomic
+def load_demo_city(city: DemoCity, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Insert the city; the district must not exist yet (callers decide about --if-empty/--replace)."""
+    say = progress or (lambda _msg: None)
+    district = District.objects.create(
+        code=city.district_code,
+        name=city.district_name,
+        name_en="Yantian District",
+        boundary=geos(city.boundary),
+    )
+    for code, name, name_en in DEMO_DEPARTMENTS:
+        Department.objects.create(code=code, name=name, name_en=name_en, district=district)
+    counts = {
+        "streets": 0,
+        "communities": 0,
+        "grids": 0,
+        "areas": 0,
+        "buildings": 0,
+        "households": 0,
+        "members": 0,
+    }
+    for s in city.streets:
+        street = Street.objects.create(
+            district=district, code=s.code, name=s.name, boundary=geos(s.boundary), synthetic=True
+        )
+        counts["streets"] += 1
+        for c in s.communities:
+            community = Community.objects.create(
+                street=street, code=c.code, name=c.name, boundary=geos(c.boundary), synthetic=True
+            )
+            counts["communities"] += 1
+            buildings = Building.objects.bulk_create(
+                [
+                    Building(
+                        code=b.code,
+                        community=community,
+                        address=b.address,
+                        name=b.address,
+                        footprint=geos(b.footprint),
+                        point=geos(b.point),
+                        floors=b.floors,
+                        units=b.units,
+                        synthetic=True,
+                    )
+                    for b in c.buildings
+                ]
+            )
+            by_code = {b.code: b for b in buildings}
+            area_of_building: dict[str, ResponsibilityArea] = {}
+            for g in c.grids:
+                leader = Member.objects.create(
+                    community=community,
+                    name=g.leader_name,
+                    synthetic=True,
+                    member_type=MemberType.COMMUNITY_CADRE,
+                )
+                grid = Grid.objects.create(
+                    community=community,
+                    code=g.code,
+                    name=g.name,
+                    boundary=geos(g.boundary),
+                    leader=leader,
+                    synthetic=True,
+                )
+                members = Member.objects.bulk_create(
+                    [
+                        Member(
+                            community=community,
+                            name=a.member_name,
+                            synthetic=True,
+                            member_type=_member_type(i),
+                        )
+                        for i, a in enumerate(g.areas)
+                    ]
+                )
+                areas = ResponsibilityArea.objects.bulk_create(
+                    [
+                        ResponsibilityArea(
+                            grid=grid,
+                            code=a.code,
+                            name=a.name,
+                            boundary=geos(a.boundary),
+                            member=m,
+                            synthetic=True,
+                        )
+                        for a, m in zip(g.areas, members, strict=True)
+                    ]
+                )
+                for a, area in zip(g.areas, areas, strict=True):
+                    for bcode in a.building_codes:
+                        area_of_building[bcode] = area
+                counts["grids"] += 1
+                counts["areas"] += len(areas)
+                counts["members"] += len(members) + 1
+            rows = []
+            for b in c.buildings:
+                building = by_code[b.code]
+                for h in b.households:
+                    rows.append(
+                        Household(
+                            code=h.code,
+                            community=community,
+                            building=building,
+                            area=area_of_building.get(b.code),
+                            unit=h.unit,
+                            floor=h.floor,
+                            room=h.room,
+                            address=f"{b.address}{h.unit}单元{h.room}",
+                            point=building.point,
+                            residents=h.residents,
+                            occupancy=h.occupancy,
+                            key_groups=h.key_groups,
+                            head_name=h.head_name,
+                            phone=h.phone,
+                            id_number=h.id_number,
+                            synthetic=True,
+                        )
+                    )
+            Household.objects.bulk_create(rows, batch_size=2000)
+            if c.grids:
+                community.gridded_at = timezone.now()
+                community.save(update_fields=["gridded_at"])
+            counts["buildings"] += len(buildings)
+            counts["households"] += len(rows)
+            say(
+                f"{c.code} {c.name}: {len(buildings)} buildings, {len(rows)} households, {len(c.grids)} grids"
+            )
+    audit.record(actor=None, action="demo.load", obj=district, **counts)
+    return counts
+
+
+def _member_type(i: int) -> str:
+    cycle = [
+        MemberType.RESIDENTS_REP,
+        MemberType.RETIRED_PARTY,
+        MemberType.IN_SERVICE_PARTY,
+        MemberType.VOLUNTEER,
+        MemberType.FLOATING_PARTY,
+    ]
+    return cycle[i % len(cycle)]
+
+
+@transaction.atomic
+def delete_demo_city(code: str = "440308") -> None:
+    """Remove the demo district and everything under it (synthetic rows only below the district)."""
+    Household.objects.filter(community__code__startswith=code).delete()
+    Member.objects.filter(community__code__startswith=code).delete()
+    ResponsibilityArea.objects.filter(code__startswith=code).delete()
+    Grid.objects.filter(code__startswith=code).delete()
+    Building.objects.filter(community__code__startswith=code).delete()
+    Community.objects.filter(code__startswith=code).delete()
+    Street.objects.filter(code__startswith=code).delete()
+    from gridgov.accounts.models import User
+
+    User.objects.filter(department__district__code=code).update(department=None, is_active=False)
+    Department.objects.filter(district__code=code).delete()
+    District.objects.filter(code=code).delete()

@@ -1,0 +1,58 @@
+"""The map page draws the demo city's streets, communities, grids and areas in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridgov.accounts.models import Role
+from gridgov.geo.demo_load import build_demo_city, load_demo_city
+from gridgov.geo.models import Community, Grid, ResponsibilityArea, Street
+
+from ..factories import UserFactory
+from .conftest import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo_city(transactional_db):
+    load_demo_city(build_demo_city(households=3000))
+
+
+def drawn(page, kind: str) -> int:
+    return page.locator(f"path.gg-{kind}").count()
+
+
+def test_map_draws_the_demo_city_for_an_administrator(demo_city, page, live_server):
+    UserFactory(username="boss", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    login(page, live_server, "boss")
+    page.goto(f"{live_server.url}/map/")
+    page.wait_for_selector("#map[data-loaded='1']", timeout=30_000)
+    assert drawn(page, "street") == Street.objects.count() == 4
+    assert drawn(page, "community") == Community.objects.count() == 23
+    assert drawn(page, "grid") == Grid.objects.count() > 20
+    assert drawn(page, "area") == ResponsibilityArea.objects.count()
+    assert page.locator("dd[data-kind=grids]").inner_text() == str(Grid.objects.count())
+    # Clicking a grid shows its name and code in the side panel.
+    grid = Grid.objects.order_by("code").first()
+    page.evaluate(
+        """code => { const m = window.gridgovMap; for (const l of Object.values(m.layers)) {
+             l.eachLayer(f => { if (f.feature.properties.code === code) { f.fire('click'); } }); } }""",
+        grid.code,
+    )
+    assert grid.code in page.locator("#map-info").inner_text()
+    assert page.external_requests == []
+
+
+def test_map_of_a_grid_member_draws_only_their_scope(demo_city, page, live_server):
+    area = ResponsibilityArea.objects.filter(member__isnull=False).order_by("code").first()
+    user = UserFactory(username="m1", role=Role.MEMBER, scope_code=area.grid.code)
+    area.member.user = user
+    area.member.save()
+    login(page, live_server, "m1")
+    page.goto(f"{live_server.url}/map/")
+    page.wait_for_selector("#map[data-loaded='1']", timeout=30_000)
+    assert drawn(page, "area") == 1
+    assert drawn(page, "grid") == 1
+    assert drawn(page, "community") == 1
+    assert drawn(page, "street") == 1
