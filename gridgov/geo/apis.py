@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from rest_framework import serializers, viewsets
 from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
@@ -115,12 +115,12 @@ class AreaViewSet(ScopedNodeViewSet):
     parent_field = "grid"
 
     def get_queryset(self) -> QuerySet:
-        from django.db.models import Count, Q
-
+        # Aggregation drops Meta.ordering, so order again for stable pagination.
         return (
             super()
             .get_queryset()
             .annotate(household_count=Count("households", filter=Q(households__active=True)))
+            .order_by("code")
         )
 
 
