@@ -23,6 +23,10 @@ def mask_id_number(id_number: str) -> str:
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
 
 
+def mask_personal(name: str, phone: str, id_number: str) -> dict[str, str]:
+    return {"head_name": mask_name(name), "phone": mask_phone(phone), "id_number": mask_id_number(id_number)}
+
+
 def personal_fields(household: object, *, pii: bool) -> dict[str, str]:
     """Head of household, phone and ID number as the viewer may see them."""
     name = getattr(household, "head_name", "")
@@ -30,4 +34,4 @@ def personal_fields(household: object, *, pii: bool) -> dict[str, str]:
     id_number = getattr(household, "id_number", "")
     if pii:
         return {"head_name": name, "phone": phone, "id_number": id_number}
-    return {"head_name": mask_name(name), "phone": mask_phone(phone), "id_number": mask_id_number(id_number)}
+    return mask_personal(name, phone, id_number)

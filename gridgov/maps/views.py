@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from gridgov.accounts import scoping
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, User
 from gridgov.geo.models import Building, Community, Grid, ResponsibilityArea, Street
 from gridgov.households.models import Household, KeyGroup
 
@@ -34,13 +34,6 @@ def home(request: HttpRequest) -> HttpResponse:
         )
         counts["households"] = agg.pop("total")
         key_groups = [(KeyGroup(k).label, v) for k, v in agg.items() if v]
-    my_areas = []
-    if user.role == Role.MEMBER and getattr(user, "member", None):
-        my_areas = list(
-            user.member.areas.select_related("grid").annotate(
-                n=Count("households", filter=Q(households__active=True))
-            )
-        )
     return render(
         request,
         "maps/home.html",
@@ -49,9 +42,61 @@ def home(request: HttpRequest) -> HttpResponse:
             "key_groups": key_groups,
             "scope": scope,
             "role": Role(user.role).label if user.role in Role.values else "",
-            "my_areas": my_areas,
+            "table": role_table(user),
+            "orphans": households.filter(area__isnull=True).count() if scope.households else 0,
         },
     )
+
+
+def role_table(user: User) -> dict[str, object] | None:
+    """The one table each role's home page leads with (rows already scoped)."""
+    active = Q(households__active=True)
+    if user.role == Role.MEMBER and getattr(user, "member", None):
+        rows = user.member.areas.select_related("grid").annotate(n=Count("households", filter=active))
+        return {
+            "title": _("My responsibility areas"),
+            "head": [_("Area"), _("Grid"), _("Households")],
+            "rows": [(a.name, a.grid.name, a.n) for a in rows.order_by("code")],
+        }
+    if user.role == Role.LEADER:
+        rows = scoping.visible_nodes(
+            user, ResponsibilityArea.objects.filter(code__startswith=user.scope_code)
+        )
+        rows = rows.select_related("member").annotate(n=Count("households", filter=active)).order_by("code")
+        return {
+            "title": _("Members of my grid"),
+            "head": [_("Area"), _("Grid member"), _("Households")],
+            "rows": [(a.name, a.member.name if a.member else _("unassigned"), a.n) for a in rows],
+        }
+    if user.role == Role.COMMUNITY:
+        rows = (
+            Grid.objects.filter(code__startswith=user.scope_code)
+            .select_related("leader")
+            .annotate(areas_n=Count("areas", distinct=True))
+            .order_by("code")
+        )
+        return {
+            "title": _("Grids of the community"),
+            "head": [_("Grid"), _("Grid leader"), _("Areas")],
+            "rows": [(g.name, g.leader.name if g.leader else "—", g.areas_n) for g in rows],
+        }
+    if user.role in (Role.STREET, Role.COORDINATOR, Role.ADMIN) or user.is_superuser:
+        rows = scoping.visible_nodes(user, Community.objects.all())
+        if user.scope_code:
+            rows = rows.filter(code__startswith=user.scope_code)
+        rows = rows.select_related("street").annotate(grids_n=Count("grids", distinct=True)).order_by("code")
+        return {
+            "title": _("Communities"),
+            "head": [_("Community"), _("Street office"), _("Grids")],
+            "rows": [(c.name, c.street.name, c.grids_n) for c in rows],
+        }
+    if user.role == Role.DEPARTMENT and user.department_id:
+        return {
+            "title": _("My department"),
+            "head": [_("Department"), _("District")],
+            "rows": [(user.department.name, user.department.district.name)],
+        }
+    return None
 
 
 @login_required
