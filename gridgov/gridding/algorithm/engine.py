@@ -1,0 +1,377 @@
+"""The gridding engine: community in → grids and responsibility areas out.
+
+    plan = plan_community(community, Config(), code="440308001001")
+
+1. Buildings above the area range are cut by unit/floor (`splitting`).
+2. Cells tile the community (`tessellate`), giving the neighbour graph.
+3. Items in Hilbert order (block by block when barriers cut the community) seed connected groups
+   grown to [area_min, area_max] (`grow`); groups left out of range are merged or traded with
+   neighbours (`repair`), their neighbourhoods re-cut exactly (`mend`) and, as a last resort, given
+   households by an adjacent building (`donate`).
+4. Areas, in the same order, are grouped the same way into grids of [grid_min, grid_max].
+5. Codes run west→east within rows taken north→south; polygons are dissolved cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .donate import donate
+from .grow import grow, mend
+from .hilbert import hilbert_index
+from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .repair import components, repair
+from .splitting import feasible_total, nearest_feasible, split_buildings
+from .tessellate import adjacency, blocks_of, dissolve, item_cells
+
+
+class GriddingInputError(ValueError):
+    """The input cannot be gridded at all; `problems` says why, item by item."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+
+def validate(community: CommunityIn, tolerance: float = 1.0) -> None:
+    problems: list[Problem] = []
+    b = community.boundary
+    if b is None or b.is_empty:
+        problems.append(Problem("input", "the community boundary is empty"))
+    elif not b.is_valid:
+        problems.append(Problem("input", f"the community boundary is invalid: {shapely.is_valid_reason(b)}"))
+    ids = Counter(x.id for x in community.buildings)
+    dupes = sorted(k for k, v in ids.items() if v > 1)
+    if dupes:
+        problems.append(Problem("input", f"duplicate building ids: {', '.join(dupes[:10])}", tuple(dupes)))
+    if not community.buildings or sum(x.weight for x in community.buildings) <= 0:
+        problems.append(Problem("input", "the community has no households to grid"))
+    if b is not None and not b.is_empty and b.is_valid and community.buildings:
+        xs = np.array([x.x for x in community.buildings])
+        ys = np.array([x.y for x in community.buildings])
+        dist = shapely.distance(b, shapely.points(xs, ys))
+        outside = [community.buildings[i].id for i in np.flatnonzero(dist > tolerance)]
+        if outside:
+            problems.append(
+                Problem(
+                    "input",
+                    f"{len(outside)} building(s) lie outside the community boundary: "
+                    f"{', '.join(outside[:10])}",
+                    tuple(outside),
+                )
+            )
+    if problems:
+        raise GriddingInputError(problems)
+
+
+def order_items(xs: np.ndarray, ys: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Hilbert order, block by block (blocks themselves in Hilbert order of their centres)."""
+    h = hilbert_index(xs, ys)
+    block_ids = np.unique(blocks)
+    if len(block_ids) > 1:
+        bx = np.array([xs[blocks == b].mean() for b in block_ids])
+        by = np.array([ys[blocks == b].mean() for b in block_ids])
+        rank = dict(
+            zip(block_ids.tolist(), np.argsort(np.argsort(hilbert_index(bx, by))).tolist(), strict=True)
+        )
+        br = np.array([rank[b] for b in blocks.tolist()])
+        return np.lexsort((h, br))
+    return np.argsort(h, kind="stable")
+
+
+def _cut(
+    order: np.ndarray,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    blocks: np.ndarray,
+    fixed: np.ndarray,
+    config: Config,
+) -> list[list[int]]:
+    """Segment in `order`, then repair; returns groups of original indices."""
+    fixed_set = set(np.flatnonzero(fixed).tolist())
+    w, x, y = weights.tolist(), xs.tolist(), ys.tolist()
+    groups = grow([int(i) for i in order], w, adj, lo, hi, x, y, fixed_set)
+    groups = repair(groups, w, adj, lo, hi, fixed=fixed_set)
+    return mend(groups, w, adj, lo, hi, x, y, fixed_set)
+
+
+def partition(
+    items: list[Item],
+    adj: list[set[int]],
+    blocks: list[int],
+    config: Config,
+    centres: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
+    household_weights: dict[str, tuple[float, ...]] | None = None,
+    cells: list[BaseGeometry] | None = None,
+) -> Plan:
+    """Assign items to areas and areas to grids (no geometry needed beyond the neighbour graph).
+
+    With `household_weights` (building id → weights in unit/floor order) a group the numbers leave
+    undersized may take a few households from an adjacent building (`donate`); `items`, `adj` and
+    `cells` then grow in place.
+    """
+    weights = np.array([it.weight for it in items], dtype=float)
+    xy = (
+        centres
+        if centres is not None
+        else np.array([[it.x, it.y] for it in items], dtype=float).reshape(-1, 2)
+    )
+    xs, ys = xy[:, 0], xy[:, 1]
+    blk = np.asarray(blocks, dtype=np.int64)
+    fx = fixed if fixed is not None else np.zeros(len(items), dtype=bool)
+    order = order_items(xs, ys, blk)
+    full_adj = adj
+    adj = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
+    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config)
+    if household_weights is not None:
+        wl, xl, yl = weights.tolist(), xs.tolist(), ys.tolist()
+        before = len(items)
+        areas = donate(
+            areas,
+            items,
+            wl,
+            xl,
+            yl,
+            adj,
+            config.area_min,
+            config.area_max,
+            household_weights,
+            cells,
+            config.min_shared_border,
+        )
+        if len(items) > before:
+            block_of_building = {it.building: int(b) for it, b in zip(items, blk.tolist(), strict=False)}
+            blk = np.array(
+                blk.tolist() + [block_of_building[it.building] for it in items[before:]], dtype=np.int64
+            )
+            weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
+            order = np.concatenate([order, np.arange(before, len(items))])
+            full_adj = [full_adj[i] | adj[i] if i < before else set(adj[i]) for i in range(len(items))]
+            for i in range(before, len(items)):
+                for j in full_adj[i]:
+                    full_adj[j].add(i)
+    n = len(items)
+    area_of = [0] * n
+    for a, g in enumerate(areas):
+        for i in g:
+            area_of[i] = a
+    # Areas in sequence order, with their own neighbour graph, weights and centres.
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    a_w = np.array([weights[g].sum() for g in areas])
+    a_x = np.array([np.average(xs[g], weights=np.maximum(weights[g], 1e-9)) for g in areas])
+    a_y = np.array([np.average(ys[g], weights=np.maximum(weights[g], 1e-9)) for g in areas])
+    a_blk = np.array([Counter(blk[g].tolist()).most_common(1)[0][0] for g in areas], dtype=np.int64)
+    a_adj: list[set[int]] = [set() for _ in areas]
+    for i in range(n):
+        for j in full_adj[i]:
+            if area_of[i] != area_of[j]:
+                a_adj[area_of[i]].add(area_of[j])
+    a_order = np.argsort([pos[g].min() for g in areas], kind="stable")
+    a_adj = respect_barriers(a_adj, a_blk, a_w, config.grid_min, config.grid_max)
+    grids = _cut(
+        a_order,
+        a_w,
+        a_x,
+        a_y,
+        a_adj,
+        config.grid_min,
+        config.grid_max,
+        a_blk,
+        np.zeros(len(areas), dtype=bool),
+        config,
+    )
+    grid_of_area = [0] * len(areas)
+    for gi, g in enumerate(grids):
+        for a in g:
+            grid_of_area[a] = gi
+    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
+    plan.problems.extend(check(plan, adj, config))
+    return plan
+
+
+def respect_barriers(
+    adj: list[set[int]], blocks: np.ndarray, weights: np.ndarray, lo: float, hi: float
+) -> list[set[int]]:
+    """Drop neighbour links across a barrier between two blocks that can each be cut on their own;
+    a block whose total cannot be cut into the range keeps its links (it must join a neighbour)."""
+    if len(np.unique(blocks)) < 2:
+        return adj
+    totals: Counter[int] = Counter()
+    for b, w in zip(blocks.tolist(), weights.tolist(), strict=True):
+        totals[b] += w
+    ok = {b: feasible_total(t, lo, hi) for b, t in totals.items()}
+    bl = blocks.tolist()
+    return [{j for j in nbs if bl[i] == bl[j] or not (ok[bl[i]] and ok[bl[j]])} for i, nbs in enumerate(adj)]
+
+
+def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
+    """Areas or grids out of range or not contiguous in the neighbour graph."""
+    problems = []
+    members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        members[a].append(i)
+    for a, w in enumerate(plan.area_weights()):
+        if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
+            problems.append(
+                Problem(
+                    "out_of_range",
+                    f"area {a} holds {w:g} (range {config.area_min:g}–{config.area_max:g})",
+                    (str(a),),
+                )
+            )
+        if len(components(members[a], adj)) > 1:
+            problems.append(Problem("not_contiguous", f"area {a} is in several pieces", (str(a),)))
+    for g, w in enumerate(plan.grid_weights()):
+        if not config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9:
+            problems.append(
+                Problem(
+                    "out_of_range",
+                    f"grid {g} holds {w:g} (range {config.grid_min:g}–{config.grid_max:g})",
+                    (f"grid:{g}",),
+                )
+            )
+    return problems
+
+
+def feasibility(items: list[Item], blocks: list[int], config: Config) -> list[Problem]:
+    """Blocks (between barriers) and the whole community whose totals cannot be cut into the range."""
+    problems = []
+    totals: Counter[int] = Counter()
+    for it, b in zip(items, blocks, strict=True):
+        totals[b] += it.weight
+    lo, hi = config.area_min, config.area_max
+    if len(totals) > 1:
+        for b, t in sorted(totals.items()):
+            if not feasible_total(t, lo, hi):
+                below, above = nearest_feasible(t, lo, hi)
+                problems.append(
+                    Problem(
+                        "infeasible_block",
+                        f"block {b} between barriers holds {t:g} households: it cannot be cut into groups of "
+                        f"{lo:g}–{hi:g}",
+                        (f"block:{b}",),
+                        f"nearest feasible totals are {below:g} and {above:g}; the block is joined with a "
+                        "neighbouring block across the barrier instead",
+                    )
+                )
+    total = sum(totals.values())
+    if not feasible_total(total, lo, hi):
+        below, above = nearest_feasible(total, lo, hi)
+        k = max(1, round(total / ((lo + hi) / 2)))
+        problems.append(
+            Problem(
+                "infeasible_community",
+                f"the community holds {total:g} households: it cannot be cut into groups of {lo:g}–{hi:g}",
+                (),
+                f"nearest feasible totals are {below:g} and {above:g}; or accept {k} area(s) of about "
+                f"{total / k:.1f}",
+            )
+        )
+    return problems
+
+
+def number(polys_or_points: np.ndarray, band: float) -> list[int]:
+    """Rank of each centre in reading order: rows north→south of height `band`, west→east in a row."""
+    if len(polys_or_points) == 0:
+        return []
+    x, y = polys_or_points[:, 0], polys_or_points[:, 1]
+    row = np.floor((y.max() - y) / max(band, 1e-6))
+    order = np.lexsort((x, row))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank.tolist()
+
+
+def plan_community(
+    community: CommunityIn, config: Config | None = None, *, code: str = "", build_polygons: bool = True
+) -> Plan:
+    """The whole pipeline for one community."""
+    config = config or Config()
+    validate(community)
+    free, fixed_items = split_buildings(community.buildings, config)
+    items = free + fixed_items
+    fixed = np.array([False] * len(free) + [True] * len(fixed_items))
+    cells, blocks = item_cells(community, items)
+    adj = adjacency(cells, config.min_shared_border)
+    centres = np.array(
+        [
+            [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]
+            for c, it in zip(cells, items, strict=True)
+        ]
+    )
+    household_weights = {b.id: b.weights for b in community.buildings}
+    infeasible = feasibility(items, blocks, config)
+    plan = partition(
+        items,
+        adj,
+        blocks,
+        config,
+        centres=centres,
+        fixed=fixed,
+        household_weights=household_weights,
+        cells=cells,
+    )
+    plan.problems[:0] = infeasible
+    _finish(plan, cells, code, community.boundary, build_polygons)
+    return plan
+
+
+def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeometry, build: bool) -> None:
+    """Number grids and areas in reading order, renumber plan indices to match, dissolve polygons."""
+    area_members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        area_members[a].append(i)
+    area_polys = dissolve(cells, area_members)
+    a_centres = np.array([[p.centroid.x, p.centroid.y] for p in area_polys]).reshape(-1, 2)
+    grid_members: list[list[int]] = [[] for _ in range(plan.n_grids)]
+    for a, g in enumerate(plan.grid_of_area):
+        grid_members[g].append(a)
+    grid_polys = dissolve(area_polys, grid_members)
+    g_centres = np.array([[p.centroid.x, p.centroid.y] for p in grid_polys]).reshape(-1, 2)
+    g_band = math.sqrt(boundary.area / max(1, plan.n_grids))
+    g_rank = number(g_centres, g_band)
+    # New grid index = rank; areas renumbered within their grid.
+    new_area_index: dict[int, int] = {}
+    area_codes: list[str] = []
+    grid_of_area: list[int] = []
+    polys: list[BaseGeometry] = []
+    for g in sorted(range(plan.n_grids), key=lambda g: g_rank[g]):
+        members = grid_members[g]
+        band = math.sqrt(max(grid_polys[g].area, 1.0) / max(1, len(members)))
+        ranks = number(a_centres[members], band)
+        for a, _r in sorted(zip(members, ranks, strict=True), key=lambda t: t[1]):
+            new_area_index[a] = len(area_codes)
+            area_codes.append(f"{code}{g_rank[g] + 1:03d}{_r + 1:02d}")
+            grid_of_area.append(g_rank[g])
+            polys.append(area_polys[a])
+    plan.area_of = [new_area_index[a] for a in plan.area_of]
+    plan.grid_of_area = grid_of_area
+    plan.area_codes = area_codes
+    plan.grid_codes = [f"{code}{r + 1:03d}" for r in range(plan.n_grids)]
+    if build:
+        plan.area_polygons = polys
+        by_rank = sorted(range(len(grid_polys)), key=lambda g: g_rank[g])
+        plan.grid_polygons = [grid_polys[g] for g in by_rank]
+
+
+__all__ = [
+    "BuildingIn",
+    "CommunityIn",
+    "Config",
+    "GriddingInputError",
+    "Plan",
+    "blocks_of",
+    "partition",
+    "plan_community",
+]

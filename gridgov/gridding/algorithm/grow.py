@@ -1,0 +1,198 @@
+"""Greedy region growing and an exact small-neighbourhood search for weight-range partitions.
+
+`grow` seeds groups in sequence order (Hilbert order keeps them local) and adds the neighbour that
+lands the sum in range, preferring heavy elements (light ones are the flexible fillers that later
+groups need). `exact_recut` re-partitions a small neighbourhood exhaustively (bounded search)
+into connected groups in range, choosing the most compact; `mend` applies it around every
+group that is still out of range or in pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .repair import components
+
+
+def grow(
+    order: list[int],
+    weights: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    xs: list[float],
+    ys: list[float],
+    fixed: set[int],
+) -> list[list[int]]:
+    owner: dict[int, int] = {}
+    groups: list[list[int]] = []
+    for seed in order:
+        if seed in owner:
+            continue
+        g = [seed]
+        owner[seed] = len(groups)
+        s = weights[seed]
+        if seed not in fixed:
+            frontier = {b for b in adj[seed] if b not in owner and b not in fixed}
+            while s < lo - 1e-9 and frontier:
+                sx = sum(xs[m] for m in g) / len(g)
+                sy = sum(ys[m] for m in g) / len(g)
+                dist = {c: (xs[c] - sx) ** 2 + (ys[c] - sy) ** 2 for c in frontier}
+                free_degree = {
+                    c: sum(1 for b in adj[c] if b not in owner and b not in fixed) for c in frontier
+                }
+
+                # Land in range if possible, taking the element that would be hardest to place later
+                # (fewest unassigned neighbours, then heaviest); else take the nearest that fits.
+                landing = [c for c in frontier if lo - 1e-9 <= s + weights[c] <= hi + 1e-9]
+                if landing:
+                    c = min(landing, key=lambda c: (free_degree[c], -weights[c], dist[c]))
+                else:
+                    under = [c for c in frontier if s + weights[c] < lo - 1e-9]
+                    if not under:
+                        break
+                    c = min(under, key=lambda c: (free_degree[c] > 1, dist[c]))
+                g.append(c)
+                owner[c] = len(groups)
+                s += weights[c]
+                frontier.discard(c)
+                frontier |= {b for b in adj[c] if b not in owner and b not in fixed}
+        groups.append(g)
+    return groups
+
+
+def _connected_subsets(
+    start: int, pool: set[int], weights: list[float], adj: list[set[int]], hi: float, limit: int
+) -> Iterator[tuple[frozenset[int], float]]:
+    """Connected subsets of `pool` containing `start` with weight ≤ hi (each once)."""
+    seen: set[frozenset[int]] = set()
+    stack = [(frozenset([start]), weights[start])]
+    count = 0
+    while stack and count < limit:
+        sub, s = stack.pop()
+        if sub in seen:
+            continue
+        seen.add(sub)
+        count += 1
+        yield sub, s
+        frontier = {b for a in sub for b in adj[a] if b in pool and b not in sub}
+        for b in frontier:
+            if s + weights[b] <= hi + 1e-9:
+                stack.append((sub | {b}, s + weights[b]))
+
+
+def exact_recut(
+    members: list[int],
+    weights: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    xs: list[float],
+    ys: list[float],
+    budget: int = 20000,
+) -> list[list[int]] | None:
+    """A partition of `members` into connected groups in [lo, hi] (most compact found), or None."""
+    best: list[tuple[float, list[list[int]]]] = []
+    steps = [0]
+    # Group options per start element, computed lazily.
+    cache: dict[tuple[int, frozenset[int]], list[tuple[frozenset[int], float]]] = {}
+
+    def options(start: int, pool: frozenset[int]) -> list[tuple[frozenset[int], float]]:
+        key = (start, pool)
+        if key not in cache:
+            opts = [
+                (sub, s)
+                for sub, s in _connected_subsets(start, set(pool), weights, adj, hi, 400)
+                if s >= lo - 1e-9
+            ]
+            opts.sort(key=lambda t: _spread(t[0], xs, ys))
+            cache[key] = opts
+        return cache[key]
+
+    def search(pool: frozenset[int], acc: list[list[int]], cost: float) -> None:
+        steps[0] += 1
+        if steps[0] > budget or (best and cost >= best[0][0]):
+            return
+        if not pool:
+            best[:] = [(cost, [list(g) for g in acc])]
+            return
+        start = min(pool, key=lambda m: (xs[m], ys[m]))
+        for sub, _s in options(start, pool):
+            acc.append(sorted(sub))
+            search(pool - sub, acc, cost + _spread(sub, xs, ys))
+            acc.pop()
+            if steps[0] > budget:
+                return
+
+    search(frozenset(members), [], 0.0)
+    return best[0][1] if best else None
+
+
+def _spread(sub: frozenset[int] | list[int], xs: list[float], ys: list[float]) -> float:
+    n = len(sub)
+    if n <= 1:
+        return 0.0
+    cx = sum(xs[m] for m in sub) / n
+    cy = sum(ys[m] for m in sub) / n
+    return sum((xs[m] - cx) ** 2 + (ys[m] - cy) ** 2 for m in sub)
+
+
+def mend(
+    groups: list[list[int]],
+    weights: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    xs: list[float],
+    ys: list[float],
+    fixed: set[int],
+    max_region: int = 24,
+) -> list[list[int]]:
+    """Re-cut the neighbourhood of each bad group exactly; grow the neighbourhood while it fails."""
+    from .splitting import feasible_total
+
+    out = [list(g) for g in groups]
+
+    def bad(g: list[int]) -> bool:
+        s = sum(weights[m] for m in g)
+        return s < lo - 1e-9 or s > hi + 1e-9 or (len(g) > 1 and len(components(g, adj)) > 1)
+
+    for _round in range(3):
+        owner = {m: gi for gi, g in enumerate(out) for m in g}
+        todo = [gi for gi, g in enumerate(out) if g and bad(g)]
+        if not todo:
+            break
+        for gi in todo:
+            if not out[gi] or not bad(out[gi]):
+                continue
+            region = [gi]
+            while True:
+                ring = sorted(
+                    {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region),
+                    key=lambda h: len(out[h]),
+                )
+                grew = False
+                for h in ring:
+                    if any(m in fixed for m in out[h]):
+                        continue
+                    if sum(len(out[k]) for k in region) + len(out[h]) > max_region:
+                        continue
+                    region.append(h)
+                    grew = True
+                    members = [m for k in region for m in out[k]]
+                    if not feasible_total(sum(weights[m] for m in members), lo, hi):
+                        continue
+                    cut = exact_recut(members, weights, adj, lo, hi, xs, ys)
+                    if cut is not None:
+                        for k in region:
+                            out[k] = []
+                        for g in cut:
+                            out.append(g)
+                            for m in g:
+                                owner[m] = len(out) - 1
+                        region = []
+                        break
+                if not region or not grew:
+                    break
+        out = [g for g in out if g]
+    return out

@@ -1,0 +1,114 @@
+"""Inputs and outputs of the gridding engine. Coordinates are metric (metres, any local projection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shapely.geometry import LineString, MultiPolygon, Polygon
+
+
+@dataclass(frozen=True)
+class Config:
+    area_min: float = 15
+    area_max: float = 20
+    grid_min: float = 100
+    grid_max: float = 300
+    # Penalty (in units of the compactness cost) for a group that spans a barrier.
+    barrier_penalty: float = 1e9
+    # Minimum shared border (m) for two cells to count as neighbours.
+    min_shared_border: float = 0.5
+
+
+@dataclass(frozen=True)
+class BuildingIn:
+    """A building: its households' workload weights in unit/floor order (1.0 each by default)."""
+
+    id: str
+    x: float
+    y: float
+    weights: tuple[float, ...]
+    footprint: Polygon | None = None
+
+    @classmethod
+    def simple(cls, id: str, x: float, y: float, households: int, **kw: object) -> BuildingIn:
+        return cls(id=id, x=x, y=y, weights=(1.0,) * households, **kw)  # type: ignore[arg-type]
+
+    @property
+    def weight(self) -> float:
+        return float(sum(self.weights))
+
+
+@dataclass
+class CommunityIn:
+    boundary: Polygon | MultiPolygon
+    buildings: list[BuildingIn]
+    barriers: list[LineString] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A unit of the partition: a whole building or one slice of a split building."""
+
+    building: str
+    part: int  # 0 for a whole building; 1..k for slices of a split building
+    first: int  # index of the first household (in the building's unit/floor order)
+    count: int  # number of households
+    weight: float
+    x: float
+    y: float
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.building, self.part)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the engine could not satisfy, and the nearest feasible alternative."""
+
+    kind: str  # "infeasible_block", "infeasible_community", "out_of_range", "not_contiguous", "input"
+    message: str
+    where: tuple[str, ...] = ()
+    alternative: str = ""
+
+
+@dataclass
+class Plan:
+    """The result: item → area, area → grid; polygons when built."""
+
+    items: list[Item]
+    area_of: list[int]  # per item
+    grid_of_area: list[int]  # per area
+    area_codes: list[str] = field(default_factory=list)
+    grid_codes: list[str] = field(default_factory=list)
+    area_polygons: list[Polygon] = field(default_factory=list)
+    grid_polygons: list[Polygon] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def n_areas(self) -> int:
+        return len(self.grid_of_area)
+
+    @property
+    def n_grids(self) -> int:
+        return max(self.grid_of_area, default=-1) + 1
+
+    def area_weights(self) -> list[float]:
+        out = [0.0] * self.n_areas
+        for item, a in zip(self.items, self.area_of, strict=True):
+            out[a] += item.weight
+        return out
+
+    def grid_weights(self) -> list[float]:
+        out = [0.0] * self.n_grids
+        for a, w in enumerate(self.area_weights()):
+            out[self.grid_of_area[a]] += w
+        return out
+
+    def household_area(self) -> dict[tuple[str, int], int]:
+        """(building id, household index) → area index."""
+        out: dict[tuple[str, int], int] = {}
+        for item, a in zip(self.items, self.area_of, strict=True):
+            for h in range(item.first, item.first + item.count):
+                out[(item.building, h)] = a
+        return out

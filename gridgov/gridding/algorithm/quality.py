@@ -1,0 +1,103 @@
+"""Quality of a plan: ranges, contiguity, seamlessness, compactness, and stability after a re-grid."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .model import Config, Plan
+
+
+@dataclass
+class Quality:
+    areas: int
+    grids: int
+    areas_in_range: float  # share
+    grids_in_range: float
+    areas_contiguous: float  # share of single-part area polygons
+    multipart_polygons: int
+    gap_area_m2: float
+    overlap_area_m2: float
+    pp_mean: float  # Polsby–Popper of the area polygons
+    pp_median: float
+    pp_min: float
+    hull_pp_min: float  # Polsby–Popper of the areas' convex hulls (elongation)
+    buildings_split: float  # share of buildings cut into several items
+    kept_same_area: float | None = None  # after a re-grid: households keeping area (and member)
+    kept_same_grid: float | None = None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def polsby_popper(geoms: list[BaseGeometry]) -> np.ndarray:
+    arr = np.array(geoms, dtype=object)
+    area = shapely.area(arr)
+    perim = shapely.length(arr)
+    return np.where(perim > 0, 4 * math.pi * area / np.maximum(perim, 1e-12) ** 2, 0.0)
+
+
+def measure(plan: Plan, boundary: BaseGeometry, config: Config, previous: Plan | None = None) -> Quality:
+    aw = plan.area_weights()
+    gw = plan.grid_weights()
+    in_a = sum(config.area_min - 1e-9 <= w <= config.area_max + 1e-9 for w in aw) / max(1, len(aw))
+    in_g = sum(config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9 for w in gw) / max(1, len(gw))
+    polys = plan.area_polygons
+    if polys:
+        single = [p.geom_type == "Polygon" for p in polys]
+        union = shapely.union_all(polys, grid_size=0.01)
+        total = float(sum(p.area for p in polys))
+        # Cells are snapped to a 1 cm grid: compare with the boundary snapped the same way.
+        gap = max(0.0, shapely.set_precision(boundary, 0.01).area - union.area)
+        overlap = max(0.0, total - union.area)
+        pp = polsby_popper(polys)
+        hull = polsby_popper([p.convex_hull for p in polys])
+        multipart = sum(not s for s in single) + sum(p.geom_type != "Polygon" for p in plan.grid_polygons)
+        contiguous = sum(single) / len(single)
+        pp_mean, pp_median, pp_min, hull_min = (
+            float(pp.mean()),
+            float(np.median(pp)),
+            float(pp.min()),
+            float(hull.min()),
+        )
+    else:
+        gap = overlap = pp_mean = pp_median = pp_min = hull_min = float("nan")
+        multipart, contiguous = 0, float("nan")
+    buildings = {it.building for it in plan.items}
+    split = {it.building for it in plan.items if it.part > 0}
+    q = Quality(
+        areas=plan.n_areas,
+        grids=plan.n_grids,
+        areas_in_range=in_a,
+        grids_in_range=in_g,
+        areas_contiguous=contiguous,
+        multipart_polygons=multipart,
+        gap_area_m2=gap,
+        overlap_area_m2=overlap,
+        pp_mean=pp_mean,
+        pp_median=pp_median,
+        pp_min=pp_min,
+        hull_pp_min=hull_min,
+        buildings_split=len(split) / max(1, len(buildings)),
+    )
+    if previous is not None:
+        q.kept_same_area, q.kept_same_grid = stability(previous, plan)
+    return q
+
+
+def stability(before: Plan, after: Plan) -> tuple[float, float]:
+    """Share of households (present in both plans) with the same area code, and the same grid code."""
+    ha, hb = before.household_area(), after.household_area()
+    common = ha.keys() & hb.keys()
+    if not common:
+        return 1.0, 1.0
+    same_area = sum(before.area_codes[ha[k]] == after.area_codes[hb[k]] for k in common)
+    same_grid = sum(
+        before.grid_codes[before.grid_of_area[ha[k]]] == after.grid_codes[after.grid_of_area[hb[k]]]
+        for k in common
+    )
+    return same_area / len(common), same_grid / len(common)

@@ -1,0 +1,154 @@
+"""The pure gridding engine on canned and generated communities (no database)."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString
+
+from gridgov.gridding.algorithm import (
+    BuildingIn,
+    CommunityIn,
+    Config,
+    GriddingInputError,
+    plan_community,
+)
+from gridgov.gridding.algorithm.hilbert import hilbert_index
+from gridgov.gridding.algorithm.quality import measure
+from gridgov.gridding.algorithm.splitting import feasible_total, nearest_feasible, split_buildings
+from gridgov.gridding.algorithm.synthetic import lattice_community
+
+CFG = Config()
+
+
+def every_household_once(plan, community) -> None:
+    seen = plan.household_area()
+    expected = {(b.id, h) for b in community.buildings for h in range(len(b.weights))}
+    assert set(seen) == expected
+
+
+def test_feasible_totals_match_the_arithmetic():
+    infeasible = [t for t in range(1, 50) if not feasible_total(t, 15, 20)]
+    assert infeasible == [*range(1, 15), *range(21, 30), *range(41, 45)]
+    assert nearest_feasible(25, 15, 20) == (20, 30)
+
+
+def test_big_buildings_are_cut_by_unit_floor_into_small_runs():
+    items, _ = split_buildings([BuildingIn.simple("a", 0, 0, 27), BuildingIn.simple("b", 5, 5, 12)], CFG)
+    a = [i for i in items if i.building == "a"]
+    assert sum(i.count for i in a) == 27 and all(i.count <= 5 for i in a)
+    assert [i.first for i in a] == sorted(i.first for i in a)
+    assert next(i for i in items if i.building == "b").part == 0
+
+
+def test_hilbert_order_visits_a_lattice_cell_by_cell():
+    import numpy as np
+
+    x, y = np.meshgrid(np.arange(16.0), np.arange(16.0))
+    d = hilbert_index(x.ravel(), y.ravel(), order=4)
+    o = np.argsort(d)
+    steps = np.abs(np.diff(x.ravel()[o])) + np.abs(np.diff(y.ravel()[o]))
+    assert steps.max() == 1
+
+
+@pytest.mark.parametrize("irregular", [False, True])
+def test_lattice_community_is_tiled_in_range_and_contiguous(irregular):
+    community = lattice_community(300, seed=5, irregular=irregular)
+    plan = plan_community(community, CFG, code="440308001001")
+    q = measure(plan, community.boundary, CFG)
+    every_household_once(plan, community)
+    assert q.gap_area_m2 < 1.0
+    assert q.overlap_area_m2 < 1.0
+    assert q.areas_in_range >= 0.98
+    assert q.grids_in_range == 1.0
+    assert q.areas_contiguous >= 0.98
+    assert len(set(plan.area_codes)) == plan.n_areas
+    assert all(c.startswith("440308001001") and len(c) == 17 for c in plan.area_codes)
+    assert all(a[:15] == plan.grid_codes[g] for a, g in zip(plan.area_codes, plan.grid_of_area, strict=True))
+
+
+def test_codes_read_west_to_east_then_north_to_south():
+    community = lattice_community(600, seed=2)
+    plan = plan_community(community, CFG, code="440308001001")
+    first, last = plan.grid_polygons[0].centroid, plan.grid_polygons[-1].centroid
+    assert first.y > last.y  # first row is the northernmost
+
+
+def test_infeasible_community_is_reported_with_an_alternative():
+    box = shapely.box(0, 0, 100, 100)
+    community = CommunityIn(box, [BuildingIn.simple("a", 20, 20, 12), BuildingIn.simple("b", 70, 70, 13)])
+    plan = plan_community(community, CFG)
+    kinds = [p.kind for p in plan.problems]
+    assert "infeasible_community" in kinds
+    problem = next(p for p in plan.problems if p.kind == "infeasible_community")
+    assert "25" in problem.message and "20 and 30" in problem.alternative
+
+
+def test_barrier_blocks_with_infeasible_totals_are_reported():
+    box = shapely.box(0, 0, 200, 100)
+    road = LineString([(100, -10), (100, 110)])
+    west = [BuildingIn.simple(f"w{i}", 10 + 20 * i, 50, 5) for i in range(5)]  # 25 households
+    east = [BuildingIn.simple(f"e{i}", 110 + 20 * i, 50, 7) for i in range(5)]  # 35 households
+    plan = plan_community(CommunityIn(box, west + east, [road]), CFG)
+    blocks = [p for p in plan.problems if p.kind == "infeasible_block"]
+    assert len(blocks) == 1 and "25" in blocks[0].message
+
+
+def test_barrier_is_respected_when_numbers_allow():
+    box = shapely.box(0, 0, 200, 100)
+    road = LineString([(100, -10), (100, 110)])
+    west = [BuildingIn.simple(f"w{i}", 15 + 17 * i, 30 + 40 * (i % 2), 6) for i in range(5)]  # 30
+    east = [BuildingIn.simple(f"e{i}", 115 + 17 * i, 30 + 40 * (i % 2), 6) for i in range(5)]  # 30
+    plan = plan_community(CommunityIn(box, west + east, [road]), CFG)
+    for area in range(plan.n_areas):
+        sides = {it.building[0] for it, a in zip(plan.items, plan.area_of, strict=True) if a == area}
+        assert len(sides) == 1
+
+
+@pytest.mark.parametrize(
+    ("community", "message"),
+    [
+        (CommunityIn(shapely.Polygon(), [BuildingIn.simple("a", 0, 0, 20)]), "boundary is empty"),
+        (CommunityIn(shapely.box(0, 0, 10, 10), []), "no households"),
+        (
+            CommunityIn(
+                shapely.box(0, 0, 10, 10), [BuildingIn.simple("a", 1, 1, 9), BuildingIn.simple("a", 2, 2, 9)]
+            ),
+            "duplicate building ids: a",
+        ),
+        (
+            CommunityIn(shapely.box(0, 0, 10, 10), [BuildingIn.simple("far", 50, 50, 18)]),
+            "outside the community",
+        ),
+        (
+            CommunityIn(
+                shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]), [BuildingIn.simple("a", 5, 1, 18)]
+            ),
+            "invalid",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(community, message):
+    with pytest.raises(GriddingInputError) as exc:
+        plan_community(community, CFG)
+    assert message in str(exc.value)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(min_value=12, max_value=80),
+    seed=st.integers(min_value=0, max_value=10_000),
+    irregular=st.booleans(),
+)
+def test_properties_hold_on_random_communities(n, seed, irregular):
+    community = lattice_community(n, seed=seed, irregular=irregular)
+    plan = plan_community(community, CFG)
+    every_household_once(plan, community)
+    q = measure(plan, community.boundary, CFG)
+    assert q.gap_area_m2 < 1.0 and q.overlap_area_m2 < 1.0
+    # Everything out of range is reported, never silently accepted.
+    out = sum(not CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    reported = sum(p.kind == "out_of_range" and not p.where[0].startswith("grid") for p in plan.problems)
+    assert out == reported
