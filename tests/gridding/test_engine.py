@@ -25,7 +25,7 @@ CFG = Config()
 
 def every_household_once(plan, community) -> None:
     seen = plan.household_area()
-    expected = {(b.id, h) for b in community.buildings for h in range(len(b.weights))}
+    expected = {(b.id, b.hid(h)) for b in community.buildings for h in range(len(b.weights))}
     assert set(seen) == expected
 
 
@@ -152,3 +152,24 @@ def test_properties_hold_on_random_communities(n, seed, irregular):
     out = sum(not CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
     reported = sum(p.kind == "out_of_range" and not p.where[0].startswith("grid") for p in plan.problems)
     assert out == reported
+
+
+def test_regrid_after_one_new_building_keeps_almost_everyone():
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(400, seed=11)
+    before = plan_community(community, CFG, code="440308001001")
+    minx, miny, maxx, maxy = community.boundary.bounds
+    community.buildings.append(BuildingIn.simple("new", (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3, 12))
+    after = regrid(community, before.household_codes(), CFG, code="440308001001")
+    every_household_once(after, community)
+    kept_area, kept_grid = stability(before, after)
+    assert kept_area >= 0.95 and kept_grid >= 0.95
+    # Codes that survived still name the same households; new codes do not collide with old ones.
+    assert len(set(after.area_codes)) == after.n_areas
+    assert all(
+        c[:15] == after.grid_codes[g] for c, g in zip(after.area_codes, after.grid_of_area, strict=True)
+    )
+    new_area = after.area_codes[after.household_area()[("new", "0")]]
+    assert new_area.startswith("440308001001")

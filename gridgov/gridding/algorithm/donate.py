@@ -101,6 +101,26 @@ def donate(
                 break
             _, c, h, k, t = best
             item = items[c]
+            if cells is not None:
+                kept, given = slice_toward(cells[c], (cx, cy), t / max(weights[c], 1e-9))
+                receiver = [cells[m] for m in groups[gi]]
+                touches = any(
+                    shapely.intersection(given.boundary, r.boundary, grid_size=GRID).length >= min_shared
+                    for r in receiver
+                )
+                kept_nbs = {
+                    nb
+                    for nb in adj[c]
+                    if shapely.intersection(kept.boundary, cells[nb].boundary, grid_size=GRID).length
+                    >= min_shared
+                }
+                if (
+                    not touches
+                    or given.is_empty
+                    or kept.is_empty
+                    or not _still_connected(groups[h], c, kept_nbs, adj)
+                ):
+                    break  # the pieces would not stay in one piece each: leave it reported instead
             keep = replace(item, count=item.count - k, weight=item.weight - t)
             give = replace(
                 item,
@@ -115,7 +135,6 @@ def donate(
             weights[c] -= t
             weights.append(t)
             if cells is not None:
-                kept, given = slice_toward(cells[c], (cx, cy), t / (t + weights[c]))
                 cells[c] = kept
                 cells.append(given)
                 xs[c], ys[c] = cells[c].centroid.x, cells[c].centroid.y
@@ -124,7 +143,7 @@ def donate(
                 neighbours = adj[c] | {c}
                 adj.append(set())
                 for nb in neighbours:
-                    adj[nb].discard(c) if nb != c else None
+                    adj[nb].discard(c)
                 adj[c] = set()
                 for x in [c, new]:
                     for nb in neighbours | {c, new}:
@@ -147,6 +166,26 @@ def donate(
             sizes[gi] += t
             sizes[h] -= t
     return groups
+
+
+def _shared(a: BaseGeometry, b: BaseGeometry) -> float:
+    return shapely.intersection(a.boundary, b.boundary, grid_size=GRID).length
+
+
+def _still_connected(group: list[int], c: int, c_nbs: set[int], adj: list[set[int]]) -> bool:
+    """Whether `group` stays connected when element `c` only keeps the neighbours `c_nbs`."""
+    members = set(group)
+    start = c
+    seen = {start}
+    stack = [start]
+    while stack:
+        a = stack.pop()
+        nbs = c_nbs if a == c else {b for b in adj[a] if b != c or a in c_nbs}
+        for b in nbs:
+            if b in members and b not in seen:
+                seen.add(b)
+                stack.append(b)
+    return seen == members
 
 
 def _one(geom: BaseGeometry) -> BaseGeometry:

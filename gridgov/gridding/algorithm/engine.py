@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -293,15 +294,23 @@ def number(polys_or_points: np.ndarray, band: float) -> list[int]:
     return rank.tolist()
 
 
-def plan_community(
-    community: CommunityIn, config: Config | None = None, *, code: str = "", build_polygons: bool = True
-) -> Plan:
-    """The whole pipeline for one community."""
-    config = config or Config()
+@dataclass
+class Prepared:
+    """Everything the partition needs about one community (items, cells, neighbours)."""
+
+    items: list[Item]
+    cells: list[BaseGeometry]
+    blocks: list[int]
+    adj: list[set[int]]
+    centres: np.ndarray
+    household_weights: dict[str, tuple[float, ...]]
+    infeasible: list[Problem]
+
+
+def prepare(community: CommunityIn, config: Config, items: list[Item] | None = None) -> Prepared:
     validate(community)
-    free, fixed_items = split_buildings(community.buildings, config)
-    items = free + fixed_items
-    fixed = np.array([False] * len(free) + [True] * len(fixed_items))
+    if items is None:
+        items, _ = split_buildings(community.buildings, config)
     cells, blocks = item_cells(community, items)
     adj = adjacency(cells, config.min_shared_border)
     centres = np.array(
@@ -309,21 +318,36 @@ def plan_community(
             [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]
             for c, it in zip(cells, items, strict=True)
         ]
-    )
-    household_weights = {b.id: b.weights for b in community.buildings}
-    infeasible = feasibility(items, blocks, config)
-    plan = partition(
+    ).reshape(-1, 2)
+    return Prepared(
         items,
-        adj,
+        cells,
         blocks,
-        config,
-        centres=centres,
-        fixed=fixed,
-        household_weights=household_weights,
-        cells=cells,
+        adj,
+        centres,
+        {b.id: b.weights for b in community.buildings},
+        feasibility(items, blocks, config),
     )
-    plan.problems[:0] = infeasible
-    _finish(plan, cells, code, community.boundary, build_polygons)
+
+
+def plan_community(
+    community: CommunityIn, config: Config | None = None, *, code: str = "", build_polygons: bool = True
+) -> Plan:
+    """The whole pipeline for one community."""
+    config = config or Config()
+    p = prepare(community, config)
+    plan = partition(
+        p.items,
+        p.adj,
+        p.blocks,
+        config,
+        centres=p.centres,
+        household_weights=p.household_weights,
+        cells=p.cells,
+    )
+    plan.problems[:0] = p.infeasible
+    plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    _finish(plan, p.cells, code, community.boundary, build_polygons)
     return plan
 
 

@@ -147,8 +147,13 @@ def mend(
     ys: list[float],
     fixed: set[int],
     max_region: int = 24,
+    focus: set[int] | None = None,
 ) -> list[list[int]]:
-    """Re-cut the neighbourhood of each bad group exactly; grow the neighbourhood while it fails."""
+    """Re-cut the neighbourhood of each bad group exactly; grow the neighbourhood while it fails.
+
+    With `focus` (indices into `groups`), only those groups are mended: a re-grid leaves alone the
+    groups the change did not touch, even those that were already out of range before it.
+    """
     from .splitting import feasible_total
 
     out = [list(g) for g in groups]
@@ -157,9 +162,10 @@ def mend(
         s = sum(weights[m] for m in g)
         return s < lo - 1e-9 or s > hi + 1e-9 or (len(g) > 1 and len(components(g, adj)) > 1)
 
+    failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     for _round in range(3):
         owner = {m: gi for gi, g in enumerate(out) for m in g}
-        todo = [gi for gi, g in enumerate(out) if g and bad(g)]
+        todo = [gi for gi, g in enumerate(out) if g and bad(g) and (focus is None or gi in focus)]
         if not todo:
             break
         for gi in todo:
@@ -180,13 +186,18 @@ def mend(
                     region.append(h)
                     grew = True
                     members = [m for k in region for m in out[k]]
-                    if not feasible_total(sum(weights[m] for m in members), lo, hi):
+                    key = frozenset(members)
+                    if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
                         continue
                     cut = exact_recut(members, weights, adj, lo, hi, xs, ys)
-                    if cut is not None:
+                    if cut is None:
+                        failed.add(key)
+                    else:
                         for k in region:
                             out[k] = []
                         for g in cut:
+                            if focus is not None:
+                                focus.add(len(out))
                             out.append(g)
                             for m in g:
                                 owner[m] = len(out) - 1

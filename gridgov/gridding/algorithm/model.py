@@ -28,6 +28,11 @@ class BuildingIn:
     y: float
     weights: tuple[float, ...]
     footprint: Polygon | None = None
+    # Stable ids of the households (unit/floor order); default "0", "1", … Re-grids match on them.
+    household_ids: tuple[str, ...] = ()
+
+    def hid(self, index: int) -> str:
+        return self.household_ids[index] if self.household_ids else str(index)
 
     @classmethod
     def simple(cls, id: str, x: float, y: float, households: int, **kw: object) -> BuildingIn:
@@ -105,10 +110,20 @@ class Plan:
             out[self.grid_of_area[a]] += w
         return out
 
-    def household_area(self) -> dict[tuple[str, int], int]:
-        """(building id, household index) → area index."""
-        out: dict[tuple[str, int], int] = {}
+    household_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)  # building → ids, when given
+
+    def household_area(self) -> dict[tuple[str, str], int]:
+        """(building id, household id) → area index."""
+        out: dict[tuple[str, str], int] = {}
         for item, a in zip(self.items, self.area_of, strict=True):
+            ids = self.household_ids.get(item.building)
             for h in range(item.first, item.first + item.count):
-                out[(item.building, h)] = a
+                out[(item.building, ids[h] if ids else str(h))] = a
         return out
+
+    def household_codes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(building id, household id) → (area code, grid code)."""
+        return {
+            k: (self.area_codes[a], self.grid_codes[self.grid_of_area[a]])
+            for k, a in self.household_area().items()
+        }

@@ -1,0 +1,318 @@
+"""Stable re-gridding: start from the previous plan and repair only where the change broke it.
+
+Households keep their area when their building is unchanged and the area is still in range and in
+one piece. New buildings join an adjacent area with room; only groups that end up out of range
+or in pieces are re-cut, with their neighbourhood (the same `repair` → `mend` → `donate` steps as a
+fresh plan). Codes follow households: a group keeps the old code that most of its households
+carried, so areas that did not change keep their code (and member); new groups get the next free
+number in their grid.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import shapely
+
+from .donate import donate, slice_toward
+from .engine import check, prepare, respect_barriers
+from .grow import mend
+from .model import BuildingIn, CommunityIn, Config, Item, Plan
+from .splitting import split_buildings
+from .tessellate import GRID, dissolve
+
+PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
+
+
+def regrid(
+    community: CommunityIn,
+    previous: PreviousCodes,
+    config: Config | None = None,
+    *,
+    code: str = "",
+    build_polygons: bool = True,
+) -> Plan:
+    config = config or Config()
+    p = prepare(community, config, items=_items_like_before(community, previous, config))
+    items = p.items
+    ids = {b.id: b.household_ids for b in community.buildings}
+    _reslice_toward_previous_areas(p, previous, ids, config)
+
+    def hids(i: int) -> list[tuple[str, str]]:
+        it = items[i]
+        bid = ids.get(it.building) or ()
+        return [(it.building, bid[h] if bid else str(h)) for h in range(it.first, it.first + it.count)]
+
+    # 1. Each item goes back to the area most of its households had.
+    by_code: dict[str, list[int]] = defaultdict(list)
+    unassigned: list[int] = []
+    for i in range(len(items)):
+        old = Counter(previous[k][0] for k in hids(i) if k in previous)
+        if old:
+            by_code[old.most_common(1)[0][0]].append(i)
+        else:
+            unassigned.append(i)
+    weights = [it.weight for it in items]
+    xs, ys = p.centres[:, 0].tolist(), p.centres[:, 1].tolist()
+    blk = np.asarray(p.blocks, dtype=np.int64)
+    adj = respect_barriers(p.adj, blk, np.array(weights), config.area_min, config.area_max)
+    groups = [g for g in by_code.values() if g]
+    old_sizes = {}
+    for a, _g in previous.values():
+        old_sizes[a] = old_sizes.get(a, 0) + 1
+    # Groups the change touched: they lost or gained households (or are new).
+    touched = {
+        gi for gi, (c, g) in enumerate(by_code.items()) if sum(items[m].count for m in g) != old_sizes.get(c)
+    }
+    owner = {m: gi for gi, g in enumerate(groups) for m in g}
+    sizes = [sum(weights[m] for m in g) for g in groups]
+    # 2. New items join the adjacent group with the most room that stays in range, else stand alone.
+    for i in sorted(unassigned, key=lambda i: -weights[i]):
+        options = {owner[b] for b in adj[i] if b in owner}
+        fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
+        if fits:
+            h = min(fits, key=lambda h: sizes[h])
+            groups[h].append(i)
+        else:
+            groups.append([i])
+            sizes.append(0.0)
+            h = len(groups) - 1
+        touched.add(h)
+        owner[i] = h
+        sizes[h] += weights[i]
+    # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
+    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    before = len(items)
+    groups = donate(
+        groups,
+        items,
+        weights,
+        xs,
+        ys,
+        adj,
+        config.area_min,
+        config.area_max,
+        p.household_weights,
+        p.cells,
+        config.min_shared_border,
+    )
+    full_adj = [p.adj[i] | adj[i] if i < before else set(adj[i]) for i in range(len(items))]
+    for i in range(before, len(items)):
+        for j in full_adj[i]:
+            full_adj[j].add(i)
+    area_of = [0] * len(items)
+    for a, g in enumerate(groups):
+        for m in g:
+            area_of[m] = a
+    # 4. Grids: an area stays in the grid most of its households had; grids out of range are mended.
+    grid_groups: dict[str, list[int]] = defaultdict(list)
+    for a, g in enumerate(groups):
+        votes = Counter(previous[k][1] for m in g for k in hids(m) if k in previous)
+        if votes:
+            grid_groups[votes.most_common(1)[0][0]].append(a)
+        else:
+            grid_groups[f"new{a}"].append(a)
+    a_w = [sum(weights[m] for m in g) for g in groups]
+    a_adj: list[set[int]] = [set() for _ in groups]
+    for i in range(len(items)):
+        for j in full_adj[i]:
+            if area_of[i] != area_of[j]:
+                a_adj[area_of[i]].add(area_of[j])
+    a_blk = np.array(
+        [Counter(blk[[m for m in g if m < len(blk)] or [0]].tolist()).most_common(1)[0][0] for g in groups],
+        dtype=np.int64,
+    )
+    a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
+    a_x = [sum(xs[m] * weights[m] for m in g) / max(a_w[a], 1e-9) for a, g in enumerate(groups)]
+    a_y = [sum(ys[m] * weights[m] for m in g) / max(a_w[a], 1e-9) for a, g in enumerate(groups)]
+    grid_list = list(grid_groups.values())
+    old_areas = {c for c, _ in previous.values()}
+    changed = {a for a, g in enumerate(groups) if not _same_as_before(g, hids, previous, old_areas)}
+    grid_focus = {gi for gi, g in enumerate(grid_list) if set(g) & changed}
+    grids = mend(
+        grid_list,
+        a_w,
+        a_adj,
+        config.grid_min,
+        config.grid_max,
+        a_x,
+        a_y,
+        set(),
+        max_region=40,
+        focus=grid_focus,
+    )
+    grid_of_area = [0] * len(groups)
+    for gi, g in enumerate(grids):
+        for a in g:
+            grid_of_area[a] = gi
+    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
+    plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    plan.problems = p.infeasible + check(plan, full_adj, config)
+    _codes(plan, previous, code, hids)
+    if build_polygons:
+        members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+        for i, a in enumerate(plan.area_of):
+            members[a].append(i)
+        plan.area_polygons = dissolve(p.cells, members)
+        gm: list[list[int]] = [[] for _ in range(plan.n_grids)]
+        for a, g in enumerate(plan.grid_of_area):
+            gm[g].append(a)
+        plan.grid_polygons = dissolve(plan.area_polygons, gm)
+    return plan
+
+
+def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Config) -> None:
+    """Cut buildings whose households sat in several areas so each piece faces its own area (as the
+    donation that created it did), then refresh those cells' neighbours."""
+    items = p.items
+    by_building: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by_building[it.building].append(i)
+    code_of = {}
+    for i, it in enumerate(items):
+        bid = ids.get(it.building) or ()
+        k = (it.building, bid[it.first] if bid else str(it.first))
+        code_of[i] = previous.get(k, ("", ""))[0]
+    centre: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for i, it in enumerate(items):
+        if code_of[i] and len(by_building[it.building]) == 1:
+            c = p.cells[i].centroid
+            centre[code_of[i]].append((c.x, c.y, it.weight))
+    touched: list[int] = []
+    for parts in by_building.values():
+        if len(parts) < 2 or len({code_of[i] for i in parts}) < 2:
+            continue
+        cell = shapely.union_all([p.cells[i] for i in parts], grid_size=GRID)
+        order = sorted(parts, key=lambda i: items[i].weight)
+        remaining_w = sum(items[i].weight for i in parts)
+        for i in order[:-1]:
+            pts = centre.get(code_of[i])
+            if not pts:
+                continue
+            w = sum(t[2] for t in pts)
+            target = (sum(t[0] * t[2] for t in pts) / w, sum(t[1] * t[2] for t in pts) / w)
+            cell, piece = slice_toward(cell, target, items[i].weight / remaining_w)
+            p.cells[i] = piece
+            remaining_w -= items[i].weight
+        p.cells[order[-1]] = cell
+        touched.extend(parts)
+    for i in touched:
+        p.centres[i] = (p.cells[i].centroid.x, p.cells[i].centroid.y)
+        for nb in list(p.adj[i]):
+            p.adj[nb].discard(i)
+        p.adj[i] = set()
+    if touched:
+        tree = shapely.STRtree(p.cells)
+        for i in touched:
+            for nb in tree.query(p.cells[i], predicate="intersects"):
+                nb = int(nb)
+                if (
+                    nb != i
+                    and shapely.intersection(p.cells[i].boundary, p.cells[nb].boundary, grid_size=GRID).length
+                    >= config.min_shared_border
+                ):
+                    p.adj[i].add(nb)
+                    p.adj[nb].add(i)
+
+
+def _same_as_before(group: list[int], hids, previous: PreviousCodes, old_areas: set[str]) -> bool:
+    codes = {previous.get(k, ("", ""))[0] for m in group for k in hids(m)}
+    return len(codes) == 1 and "" not in codes
+
+
+def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: Config) -> list[Item]:
+    """Cut each building where the previous plan cut it (runs of households sharing an area), so that
+    earlier splits and donations survive; households new to the plan are cut as in a fresh plan."""
+    items: list[Item] = []
+    for b in community.buildings:
+        codes = [previous.get((b.id, b.hid(h)), ("", ""))[0] for h in range(len(b.weights))]
+        runs: list[tuple[int, int, str]] = []
+        for h, c in enumerate(codes):
+            if runs and runs[-1][2] == c:
+                runs[-1] = (runs[-1][0], h + 1, c)
+            else:
+                runs.append((h, h + 1, c))
+        if len(runs) == 1 and b.weight <= config.area_max + 1e-9:
+            items.append(Item(b.id, 0, 0, len(b.weights), b.weight, b.x, b.y))
+            continue
+        part = 0
+        for i, j, c in runs:
+            w = float(sum(b.weights[i:j]))
+            if c or w <= config.area_max + 1e-9:
+                part += 1
+                items.append(Item(b.id, part, i, j - i, w, b.x, b.y))
+                continue
+            sub = BuildingIn(b.id, b.x, b.y, b.weights[i:j])
+            for piece in split_buildings([sub], config)[0]:
+                part += 1
+                items.append(Item(b.id, part, i + piece.first, piece.count, piece.weight, b.x, b.y))
+    return items
+
+
+def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:
+    """Give each grid and area the old code most of its households carried, else the next free one."""
+    area_hh: list[list[tuple[str, str]]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        area_hh[a].extend(hids(i))
+    grid_votes: list[Counter] = [Counter() for _ in range(plan.n_grids)]
+    area_votes: list[Counter] = [Counter() for _ in range(plan.n_areas)]
+    for a, hh in enumerate(area_hh):
+        for k in hh:
+            if k in previous:
+                area_votes[a][previous[k][0]] += 1
+                grid_votes[plan.grid_of_area[a]][previous[k][1]] += 1
+    grid_codes = _claim(
+        grid_votes,
+        [
+            len([h for a, g in enumerate(plan.grid_of_area) if g == gi for h in area_hh[a]])
+            for gi in range(plan.n_grids)
+        ],
+        lambda used: _next_code(code, used, 3),
+    )
+    area_codes: list[str] = [""] * plan.n_areas
+    for gi, gcode in enumerate(grid_codes):
+        members = [a for a, g in enumerate(plan.grid_of_area) if g == gi]
+        votes = [Counter({c: n for c, n in area_votes[a].items() if c.startswith(gcode)}) for a in members]
+        codes = _claim(
+            votes, [len(area_hh[a]) for a in members], lambda used, g=gcode: _next_code(g, used, 2)
+        )
+        for a, c in zip(members, codes, strict=True):
+            area_codes[a] = c
+    plan.grid_codes = grid_codes
+    plan.area_codes = area_codes
+
+
+def _claim(votes: list[Counter], sizes: list[int], fresh) -> list[str]:
+    """Greedy matching: the biggest shares claim their old code first; a code needs > half the group."""
+    pairs = sorted(((n, i, c) for i, v in enumerate(votes) for c, n in v.items()), reverse=True)
+    out: list[str] = [""] * len(votes)
+    used: set[str] = set()
+    for n, i, c in pairs:
+        if out[i] or c in used or n * 2 <= sizes[i]:
+            continue
+        out[i] = c
+        used.add(c)
+    used |= {c for v in votes for c in v}  # never reuse a code that still names other households
+    for i in range(len(out)):
+        if not out[i]:
+            out[i] = fresh(used)
+            used.add(out[i])
+    return out
+
+
+def _next_code(prefix: str, used: set[str], digits: int) -> str:
+    taken = {
+        int(c[len(prefix) : len(prefix) + digits])
+        for c in used
+        if c.startswith(prefix) and c[len(prefix) : len(prefix) + digits].isdigit()
+    }
+    n = 1
+    while n in taken:
+        n += 1
+    if n >= 10**digits:
+        raise ValueError(f"no free {digits}-digit code left under {prefix}")
+    return f"{prefix}{n:0{digits}d}"
+
+
+__all__ = ["PreviousCodes", "regrid"]
