@@ -18,6 +18,12 @@ CATALOGUE: dict[str, Any] = {
     "import.format": _("Unsupported file type {detail}; use GeoJSON, a zipped Shapefile or GeoPackage."),
     "import.invalid": _("The file has {count} error(s); nothing was imported."),
     "scope.denied": _("This is outside your scope."),
+    "gridding.input": _("The community cannot be gridded: {detail}"),
+    "gridding.stale": _("The household ledger changed since this plan was made ({detail}); run gridding again."),
+    "gridding.not_draft": _("Only a draft plan can be changed or approved; this one is {detail}."),
+    "gridding.multipart": _("Some areas are in several pieces ({detail}); adjust them before approving."),
+    "gridding.not_adjacent": _("The building does not border the target area."),
+    "gridding.range": _("{detail}"),
 }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,9 @@ import shapely.affinity
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from gridgov.gridding.algorithm.projection import Projection
+
 SEED = 440308
-M_PER_DEG_LAT = 110_574.0
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余于杜叶程魏苏吕丁任沈"
@@ -44,30 +44,6 @@ ID_CHECK = "10X98765432"
 # Area codes that existed in every birth year used (440308 Yantian only dates from 1998; an ID
 # issued for an area before it existed is flagged by the ledger import as a warning).
 ID_AREAS = ["440300", "440300", "440300", "110101"]
-
-
-@dataclass
-class Projection:
-    lon0: float
-    lat0: float
-
-    @property
-    def kx(self) -> float:
-        return M_PER_DEG_LAT * math.cos(math.radians(self.lat0))
-
-    def to_metric(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(
-            geom,
-            lambda c: np.column_stack(
-                [(c[:, 0] - self.lon0) * self.kx, (c[:, 1] - self.lat0) * M_PER_DEG_LAT]
-            ),
-        )
-
-    def to_lonlat(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(
-            geom,
-            lambda c: np.column_stack([c[:, 0] / self.kx + self.lon0, c[:, 1] / M_PER_DEG_LAT + self.lat0]),
-        )
 
 
 @dataclass

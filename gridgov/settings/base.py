@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "gridgov.households",
     "gridgov.teams",
     "gridgov.dispatch",
+    "gridgov.gridding",
     "gridgov.maps",
 ]
 

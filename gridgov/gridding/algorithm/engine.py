@@ -348,6 +348,8 @@ def plan_community(
     plan.problems[:0] = p.infeasible
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     _finish(plan, p.cells, code, community.boundary, build_polygons)
+    if build_polygons:
+        plan.item_cells = p.cells
     return plan
 
 

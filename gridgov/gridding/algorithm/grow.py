@@ -90,8 +90,15 @@ def exact_recut(
     xs: list[float],
     ys: list[float],
     budget: int = 20000,
+    prefer: set[frozenset[int]] | None = None,
 ) -> list[list[int]] | None:
-    """A partition of `members` into connected groups in [lo, hi] (most compact found), or None."""
+    """A partition of `members` into connected groups in [lo, hi] (most compact found), or None.
+
+    Groups in `prefer` (the groups as they were) cost nothing extra; any other group costs a
+    penalty, so the search keeps as many existing groups as it can and changes only what it must.
+    """
+    prefer = prefer or set()
+    penalty = 1e12 if prefer else 0.0
     best: list[tuple[float, list[list[int]]]] = []
     steps = [0]
     # Group options per start element, computed lazily.
@@ -105,7 +112,7 @@ def exact_recut(
                 for sub, s in _connected_subsets(start, set(pool), weights, adj, hi, 400)
                 if s >= lo - 1e-9
             ]
-            opts.sort(key=lambda t: _spread(t[0], xs, ys))
+            opts.sort(key=lambda t: (t[0] not in prefer, _spread(t[0], xs, ys)))
             cache[key] = opts
         return cache[key]
 
@@ -119,7 +126,7 @@ def exact_recut(
         start = min(pool, key=lambda m: (xs[m], ys[m]))
         for sub, _s in options(start, pool):
             acc.append(sorted(sub))
-            search(pool - sub, acc, cost + _spread(sub, xs, ys))
+            search(pool - sub, acc, cost + _spread(sub, xs, ys) + (0.0 if sub in prefer else penalty))
             acc.pop()
             if steps[0] > budget:
                 return
@@ -189,7 +196,9 @@ def mend(
                     key = frozenset(members)
                     if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
                         continue
-                    cut = exact_recut(members, weights, adj, lo, hi, xs, ys)
+                    cut = exact_recut(
+                        members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in region}
+                    )
                     if cut is None:
                         failed.add(key)
                     else:

@@ -89,6 +89,7 @@ class Plan:
     area_polygons: list[Polygon] = field(default_factory=list)
     grid_polygons: list[Polygon] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    item_cells: list = field(default_factory=list)  # one polygon per item, when built
 
     @property
     def n_areas(self) -> int:

@@ -19,6 +19,7 @@ from .donate import donate, slice_toward
 from .engine import check, prepare, respect_barriers
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
+from .repair import components
 from .splitting import split_buildings
 from .tessellate import GRID, dissolve
 
@@ -81,8 +82,11 @@ def regrid(
         touched.add(h)
         owner[i] = h
         sizes[h] += weights[i]
+    # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
+    touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
     groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    groups = _no_pieces(groups, weights, adj, config.area_max)
     before = len(items)
     groups = donate(
         groups,
@@ -159,7 +163,34 @@ def regrid(
         for a, g in enumerate(plan.grid_of_area):
             gm[g].append(a)
         plan.grid_polygons = dissolve(plan.area_polygons, gm)
+        plan.item_cells = p.cells
     return plan
+
+
+def _no_pieces(
+    groups: list[list[int]], weights: list[float], adj: list[set[int]], hi: float
+) -> list[list[int]]:
+    """A group still in pieces keeps its biggest piece; the others join a neighbour with room, or stand
+    alone (then reported as out of range rather than as a group in several pieces)."""
+    out = [list(g) for g in groups]
+    extra: list[list[int]] = []
+    for gi, g in enumerate(groups):
+        if len(g) < 2:
+            continue
+        comps = sorted(components(g, adj), key=lambda c: -sum(weights[m] for m in c))
+        if len(comps) == 1:
+            continue
+        out[gi] = comps[0]
+        owner = {m: k for k, gg in enumerate(out) for m in gg}
+        for comp in comps[1:]:
+            w = sum(weights[m] for m in comp)
+            options = {owner[b] for a in comp for b in adj[a] if b in owner and owner[b] != gi}
+            fits = [h for h in options if sum(weights[m] for m in out[h]) + w <= hi + 1e-9]
+            if fits:
+                out[min(fits, key=lambda h: sum(weights[m] for m in out[h]))].extend(comp)
+            else:
+                extra.append(comp)
+    return [g for g in out if g] + extra
 
 
 def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Config) -> None:

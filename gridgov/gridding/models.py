@@ -1,0 +1,133 @@
+"""Gridding plans: proposals that community staff preview, adjust and approve, kept with history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.utils.translation import gettext_lazy as _
+
+from gridgov.core.models import TimeStamped
+
+
+class Barrier(TimeStamped):
+    """A line that grids should not cross where the numbers allow: a major road, river or wall."""
+
+    class Kind(models.TextChoices):
+        ROAD = "road", _("major road")
+        RIVER = "river", _("river")
+        WALL = "wall", _("wall")
+        OTHER = "other", _("other")
+
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.ROAD)
+    line = models.LineStringField(_("line"), srid=4326)
+
+    class Meta:
+        verbose_name = _("barrier")
+        verbose_name_plural = _("barriers")
+
+    def __str__(self) -> str:
+        return self.name or self.get_kind_display()
+
+
+class GriddingPlan(TimeStamped):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        APPROVED = "approved", _("approved (in force)")
+        SUPERSEDED = "superseded", _("superseded")
+        DISCARDED = "discarded", _("discarded")
+
+    community = models.ForeignKey(
+        "geo.Community", on_delete=models.CASCADE, related_name="gridding_plans", verbose_name=_("community")
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    method = models.CharField(_("method"), max_length=10, default="fresh")  # fresh | regrid | restore
+    based_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("based on")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    config = models.JSONField(_("settings"), default=dict)
+    quality = models.JSONField(_("quality"), default=dict)
+    problems = models.JSONField(_("problems"), default=list)
+
+    class Meta:
+        verbose_name = _("gridding plan")
+        verbose_name_plural = _("gridding plans")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["community"],
+                condition=models.Q(status="approved"),
+                name="one_approved_plan_per_community",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.community.code} #{self.pk} ({self.status})"
+
+
+class PlanGrid(models.Model):
+    plan = models.ForeignKey(GriddingPlan, on_delete=models.CASCADE, related_name="grids")
+    code = models.CharField(_("code"), max_length=15)
+    boundary = models.MultiPolygonField(_("boundary"), srid=4326)
+    households = models.PositiveIntegerField(_("households"), default=0)
+    weight = models.FloatField(_("workload"), default=0)
+    leader = models.ForeignKey(
+        "teams.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["plan", "code"], name="plan_grid_code_unique")]
+
+
+class PlanArea(models.Model):
+    plan = models.ForeignKey(GriddingPlan, on_delete=models.CASCADE, related_name="areas")
+    grid = models.ForeignKey(PlanGrid, on_delete=models.CASCADE, related_name="areas")
+    code = models.CharField(_("code"), max_length=17)
+    boundary = models.MultiPolygonField(_("boundary"), srid=4326)
+    households = models.PositiveIntegerField(_("households"), default=0)
+    weight = models.FloatField(_("workload"), default=0)
+    member = models.ForeignKey(
+        "teams.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["plan", "code"], name="plan_area_code_unique")]
+
+
+class PlanCell(models.Model):
+    """One building (or a unit/floor run of one) with its seamless cell, as placed by the plan."""
+
+    plan = models.ForeignKey(GriddingPlan, on_delete=models.CASCADE, related_name="cells")
+    area = models.ForeignKey(PlanArea, on_delete=models.CASCADE, related_name="cells")
+    building = models.ForeignKey(
+        "geo.Building", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    part = models.PositiveSmallIntegerField(default=0)
+    household_ids = ArrayField(models.BigIntegerField(), default=list)
+    weight = models.FloatField(default=0)
+    boundary = models.MultiPolygonField(srid=4326)
+
+    class Meta:
+        indexes = [models.Index(fields=["plan", "area"], name="plancell_plan_area_idx")]

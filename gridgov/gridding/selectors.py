@@ -1,0 +1,108 @@
+"""Reads for gridding: the engine's input built from the ledger, and the live assignment."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.gis.geos import GEOSGeometry
+from shapely import wkb
+from shapely.geometry.base import BaseGeometry
+
+from gridgov.core.errors import GridgovError
+from gridgov.geo.models import Community, ResponsibilityArea
+from gridgov.households.models import Household
+
+from .algorithm import BuildingIn, CommunityIn
+from .algorithm.projection import Projection
+from .algorithm.regrid import PreviousCodes
+from .models import Barrier
+
+
+def to_shapely(geom: GEOSGeometry) -> BaseGeometry:
+    return wkb.loads(bytes(geom.wkb))
+
+
+@dataclass
+class EngineInput:
+    community: CommunityIn
+    projection: Projection
+    boundary_lonlat: BaseGeometry
+    building_pk: dict[str, int | None]  # engine building id → Building pk (None for pseudo-buildings)
+    warnings: list[str] = field(default_factory=list)
+
+
+def engine_input(community: Community, *, key_group_weights: dict[str, float] | None = None) -> EngineInput:
+    """Active households grouped by building (unit, floor, room order), in a local metric plane.
+
+    Households with no building are grouped by their point into pseudo-buildings and listed as a
+    warning: the ledger should link them to a building.
+    """
+    if community.boundary is None or community.boundary.empty:
+        raise GridgovError("gridding.input", detail=f"community {community.code} has no boundary")
+    boundary_ll = to_shapely(community.boundary)
+    proj = Projection.around(boundary_ll)
+    rows = (
+        Household.objects.filter(community=community, active=True)
+        .order_by("building_id", "unit", "floor", "room", "id")
+        .values_list("id", "building_id", "point", "key_groups", "building__point")
+    )
+    groups: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    where: dict[str, tuple[float, float]] = {}
+    building_pk: dict[str, int | None] = {}
+    orphans = 0
+    for hid, bid, point, key_groups, bpoint in rows:
+        if bid is not None:
+            key = f"b{bid}"
+            building_pk[key] = bid
+            pt = bpoint
+        else:
+            orphans += 1
+            key = f"p{point.x:.6f},{point.y:.6f}"
+            building_pk[key] = None
+            pt = point
+        weight = 1.0
+        if key_group_weights:
+            weight += sum(key_group_weights.get(k, 0.0) for k in key_groups)
+        groups[key].append((hid, weight))
+        where[key] = proj.xy(pt.x, pt.y)
+    buildings = [
+        BuildingIn(
+            id=key,
+            x=where[key][0],
+            y=where[key][1],
+            weights=tuple(w for _, w in hh),
+            household_ids=tuple(str(h) for h, _ in hh),
+        )
+        for key, hh in groups.items()
+    ]
+    barriers = [
+        proj.to_metric(to_shapely(b.line))
+        for b in Barrier.objects.filter(line__intersects=community.boundary)
+    ]
+    warnings = [f"{orphans} active household(s) have no building; grouped by location"] if orphans else []
+    return EngineInput(
+        CommunityIn(proj.to_metric(boundary_ll), buildings, barriers),
+        proj,
+        boundary_ll,
+        building_pk,
+        warnings,
+    )
+
+
+def live_codes(community: Community, data: EngineInput) -> PreviousCodes:
+    """The assignment in force, keyed like the engine input: (building id, household id) → codes."""
+    area_codes = dict(ResponsibilityArea.objects.filter(grid__community=community).values_list("id", "code"))
+    by_household = dict(
+        Household.objects.filter(community=community, active=True, area__isnull=False).values_list(
+            "id", "area_id"
+        )
+    )
+    out: PreviousCodes = {}
+    for b in data.community.buildings:
+        for hid in b.household_ids:
+            area_id = by_household.get(int(hid))
+            if area_id is not None:
+                code = area_codes[area_id]
+                out[(b.id, hid)] = (code, code[:15])
+    return out

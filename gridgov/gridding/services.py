@@ -1,0 +1,446 @@
+"""Writes for gridding: make a plan, adjust it, approve it (apply to the hierarchy), restore one.
+
+Every function is one transaction and writes an audit row. Views, the API and the
+`grid_community` command all call these.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.contrib.gis.db.models import Union
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from shapely.geometry import MultiPolygon as ShapelyMultiPolygon
+from shapely.geometry import Polygon as ShapelyPolygon
+from shapely.geometry.base import BaseGeometry
+
+from gridgov.core import audit
+from gridgov.core.errors import GridgovError
+from gridgov.geo.models import Community, Grid, ResponsibilityArea
+from gridgov.households.models import Household
+
+from .algorithm import Config, GriddingInputError, plan_community
+from .algorithm.model import Plan
+from .algorithm.quality import measure
+from .algorithm.regrid import regrid
+from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
+from .selectors import EngineInput, engine_input, live_codes
+
+SLIVER_M2 = 1.0  # polygon parts smaller than this are rounding debris, not territory
+
+
+@dataclass(frozen=True)
+class GriddingSettings:
+    area_min: float = 15
+    area_max: float = 20
+    grid_min: float = 100
+    grid_max: float = 300
+    # Extra workload per household in a key group, e.g. {"elderly_alone": 0.5}; empty = count households.
+    key_group_weights: dict[str, float] = field(default_factory=dict)
+
+    def engine_config(self) -> Config:
+        return Config(
+            area_min=self.area_min, area_max=self.area_max, grid_min=self.grid_min, grid_max=self.grid_max
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GriddingSettings:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class PlanResult:
+    plan: GriddingPlan | None
+    engine_plan: Plan
+    quality: dict[str, Any]
+    problems: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def _geos(geom: BaseGeometry) -> GEOSGeometry:
+    return GEOSGeometry(memoryview(geom.wkb), srid=4326)
+
+
+def _multi(geom: BaseGeometry, clip: BaseGeometry, proj: Any) -> MultiPolygon:
+    """Metric polygon → lon/lat MultiPolygon clipped to the community; slivers dropped."""
+    parts = [
+        p for p in getattr(geom, "geoms", [geom]) if isinstance(p, ShapelyPolygon) and p.area >= SLIVER_M2
+    ]
+    if not parts and not geom.is_empty:
+        parts = [max(getattr(geom, "geoms", [geom]), key=lambda p: p.area)]
+    ll = proj.to_lonlat(ShapelyMultiPolygon(parts)).intersection(clip)
+    polys = [p for p in getattr(ll, "geoms", [ll]) if isinstance(p, ShapelyPolygon) and not p.is_empty]
+    # Clipping to the exact boundary can leave crumbs along it: keep parts of at least SLIVER_M2.
+    polys = [p for p in polys if proj.to_metric(p).area >= SLIVER_M2] or polys[:1]
+    return MultiPolygon([_geos(p) for p in polys], srid=4326)
+
+
+def plan_compute(
+    community: Community, settings: GriddingSettings, *, fresh: bool = False
+) -> tuple[EngineInput, Plan, dict[str, Any], bool]:
+    """Run the engine (a stable re-grid when the community already has areas, unless `fresh`)."""
+    data = engine_input(community, key_group_weights=settings.key_group_weights or None)
+    config = settings.engine_config()
+    previous = {} if fresh else live_codes(community, data)
+    try:
+        if previous:
+            engine_plan = regrid(data.community, previous, config, code=community.code)
+        else:
+            engine_plan = plan_community(data.community, config, code=community.code)
+    except GriddingInputError as exc:
+        raise GridgovError("gridding.input", detail=str(exc)) from exc
+    quality = measure(engine_plan, data.community.boundary, config).as_dict()
+    if previous:
+        ha = engine_plan.household_codes()
+        common = [k for k in previous if k in ha]
+        quality["kept_same_area"] = sum(previous[k][0] == ha[k][0] for k in common) / max(1, len(common))
+        quality["kept_same_grid"] = sum(previous[k][1] == ha[k][1] for k in common) / max(1, len(common))
+    return data, engine_plan, quality, bool(previous)
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    community: Community,
+    actor: Any,
+    settings: GriddingSettings | None = None,
+    fresh: bool = False,
+    save: bool = True,
+) -> PlanResult:
+    """Compute a plan for `community` and keep it as a draft (unless `save` is False: a dry run)."""
+    settings = settings or GriddingSettings()
+    data, engine_plan, quality, was_regrid = plan_compute(community, settings, fresh=fresh)
+    problems = [asdict(p) for p in engine_plan.problems]
+    if not save:
+        return PlanResult(None, engine_plan, quality, problems, data.warnings)
+    current = GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
+    plan = GriddingPlan.objects.create(
+        community=community,
+        method="regrid" if was_regrid else "fresh",
+        based_on=current,
+        created_by=_user(actor),
+        config=asdict(settings),
+        quality=quality,
+        problems=problems,
+    )
+    _store(plan, data, engine_plan)
+    audit.record(
+        actor=actor,
+        action="gridding.plan_create",
+        obj=plan,
+        community=community.code,
+        areas=engine_plan.n_areas,
+        grids=engine_plan.n_grids,
+    )
+    return PlanResult(plan, engine_plan, quality, problems, data.warnings)
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
+    proj, clip = data.projection, data.boundary_lonlat
+    area_hh = Counter()
+    area_w = Counter()
+    for it, a in zip(ep.items, ep.area_of, strict=True):
+        area_hh[a] += it.count
+        area_w[a] += it.weight
+    grids = PlanGrid.objects.bulk_create(
+        [
+            PlanGrid(
+                plan=plan,
+                code=code,
+                boundary=_multi(ep.grid_polygons[g], clip, proj),
+                households=sum(area_hh[a] for a, gg in enumerate(ep.grid_of_area) if gg == g),
+                weight=sum(area_w[a] for a, gg in enumerate(ep.grid_of_area) if gg == g),
+            )
+            for g, code in enumerate(ep.grid_codes)
+        ]
+    )
+    areas = PlanArea.objects.bulk_create(
+        [
+            PlanArea(
+                plan=plan,
+                grid=grids[ep.grid_of_area[a]],
+                code=code,
+                boundary=_multi(ep.area_polygons[a], clip, proj),
+                households=area_hh[a],
+                weight=area_w[a],
+            )
+            for a, code in enumerate(ep.area_codes)
+        ]
+    )
+    ids = {b.id: b.household_ids for b in data.community.buildings}
+    cells = ep.item_cells
+    PlanCell.objects.bulk_create(
+        [
+            PlanCell(
+                plan=plan,
+                area=areas[a],
+                building_id=data.building_pk.get(it.building),
+                part=it.part,
+                household_ids=[int(h) for h in ids[it.building][it.first : it.first + it.count]],
+                weight=it.weight,
+                boundary=_multi(cell, clip, proj),
+            )
+            for it, a, cell in zip(ep.items, ep.area_of, cells, strict=True)
+        ],
+        batch_size=2000,
+    )
+    _suggest_people(plan)
+
+
+def _suggest_people(plan: GriddingPlan) -> None:
+    """Members and leaders carried over: an area keeps the member of the live area with its code,
+    else of the live area most of its households belonged to (if that area is gone)."""
+    live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=plan.community)}
+    live_grids = {g.code: g for g in Grid.objects.filter(community=plan.community)}
+    plan_codes = set(plan.areas.values_list("code", flat=True))
+    plan_grid_codes = set(plan.grids.values_list("code", flat=True))
+    household_area = dict(
+        Household.objects.filter(community=plan.community, area__isnull=False).values_list("id", "area__code")
+    )
+    for area in plan.areas.all():
+        if area.code in live_areas:
+            area.member_id = live_areas[area.code].member_id
+        else:
+            votes = Counter(household_area.get(h) for c in area.cells.all() for h in c.household_ids)
+            votes.pop(None, None)
+            for code, _n in votes.most_common():
+                if code not in plan_codes and code in live_areas:
+                    area.member_id = live_areas[code].member_id
+                    break
+        area.save(update_fields=["member"])
+    for grid in plan.grids.all():
+        if grid.code in live_grids:
+            grid.leader_id = live_grids[grid.code].leader_id
+        else:
+            votes = Counter(a[:15] for a in household_area.values())
+            for code, _n in votes.most_common():
+                if code not in plan_grid_codes and code in live_grids:
+                    grid.leader_id = live_grids[code].leader_id
+                    break
+        grid.save(update_fields=["leader"])
+
+
+def _require_draft(plan: GriddingPlan) -> None:
+    if plan.status != GriddingPlan.Status.DRAFT:
+        raise GridgovError("gridding.not_draft", detail=plan.get_status_display())
+
+
+@dataclass
+class ApplyResult:
+    areas: int
+    grids: int
+    unassigned_areas: list[str]
+    grids_without_leader: list[str]
+
+
+@transaction.atomic
+def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
+    """Put a draft plan in force: grids, areas and every active household's area, in one transaction."""
+    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
+    _require_draft(plan)
+    community = Community.objects.select_for_update().get(pk=plan.community_id)
+    cells = PlanCell.objects.filter(plan=plan).values_list("household_ids", flat=True)
+    planned = {h for ids in cells for h in ids}
+    active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
+    if planned != active:
+        raise GridgovError(
+            "gridding.stale", detail=f"{len(active - planned)} new, {len(planned - active)} gone"
+        )
+    multipart = [a.code for a in plan.areas.all() if len(a.boundary) != 1]
+    multipart += [g.code for g in plan.grids.all() if len(g.boundary) != 1]
+    if multipart:
+        raise GridgovError("gridding.multipart", detail=", ".join(multipart[:10]))
+    live_grids = {g.code: g for g in Grid.objects.filter(community=community)}
+    live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=community)}
+    grid_rows: dict[str, Grid] = {}
+    for pg in plan.grids.all():
+        g = live_grids.get(pg.code) or Grid(community=community, code=pg.code)
+        g.name = g.name or f"{community.name.removesuffix('居委会')}第{int(pg.code[-3:])}网格"
+        g.boundary = pg.boundary[0]
+        g.leader_id = pg.leader_id
+        g.save()
+        grid_rows[pg.code] = g
+    unassigned = []
+    for pa in plan.areas.select_related("grid"):
+        a = live_areas.get(pa.code) or ResponsibilityArea(code=pa.code)
+        a.grid = grid_rows[pa.grid.code]
+        a.name = a.name if a.pk else f"{a.grid.name}-{int(pa.code[-2:])}"
+        a.boundary = pa.boundary[0]
+        a.member_id = pa.member_id
+        a.save()
+        if pa.member_id is None:
+            unassigned.append(pa.code)
+        ids = [h for c in pa.cells.all() for h in c.household_ids]
+        Household.objects.filter(id__in=ids).update(area=a)
+    plan_area_codes = set(plan.areas.values_list("code", flat=True))
+    ResponsibilityArea.objects.filter(grid__community=community).exclude(code__in=plan_area_codes).delete()
+    Grid.objects.filter(community=community).exclude(code__in=grid_rows).delete()
+    GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).update(
+        status=GriddingPlan.Status.SUPERSEDED
+    )
+    plan.status, plan.approved_by, plan.approved_at = (
+        GriddingPlan.Status.APPROVED,
+        _user(actor),
+        timezone.now(),
+    )
+    plan.save(update_fields=["status", "approved_by", "approved_at"])
+    community.gridded_at = timezone.now()
+    community.save(update_fields=["gridded_at"])
+    no_leader = [code for code, g in grid_rows.items() if g.leader_id is None]
+    audit.record(
+        actor=actor,
+        action="gridding.plan_approve",
+        obj=plan,
+        community=community.code,
+        areas=len(plan_area_codes),
+        grids=len(grid_rows),
+        unassigned=unassigned,
+    )
+    return ApplyResult(len(plan_area_codes), len(grid_rows), unassigned, no_leader)
+
+
+@transaction.atomic
+def plan_discard(*, plan: GriddingPlan, actor: Any) -> None:
+    _require_draft(plan)
+    plan.status = GriddingPlan.Status.DISCARDED
+    plan.save(update_fields=["status"])
+    audit.record(actor=actor, action="gridding.plan_discard", obj=plan)
+
+
+@transaction.atomic
+def plan_restore(*, plan: GriddingPlan, actor: Any) -> GriddingPlan:
+    """A new draft that copies an earlier plan (approve it to put it back in force)."""
+    copy = GriddingPlan.objects.create(
+        community=plan.community,
+        method="restore",
+        based_on=plan,
+        created_by=_user(actor),
+        config=plan.config,
+        quality=plan.quality,
+        problems=plan.problems,
+    )
+    grids = {}
+    for g in plan.grids.all():
+        grids[g.pk] = PlanGrid.objects.create(
+            plan=copy,
+            code=g.code,
+            boundary=g.boundary,
+            households=g.households,
+            weight=g.weight,
+            leader_id=g.leader_id,
+        )
+    for a in plan.areas.all():
+        na = PlanArea.objects.create(
+            plan=copy,
+            grid=grids[a.grid_id],
+            code=a.code,
+            boundary=a.boundary,
+            households=a.households,
+            weight=a.weight,
+            member_id=a.member_id,
+        )
+        PlanCell.objects.bulk_create(
+            [
+                PlanCell(
+                    plan=copy,
+                    area=na,
+                    building_id=c.building_id,
+                    part=c.part,
+                    household_ids=c.household_ids,
+                    weight=c.weight,
+                    boundary=c.boundary,
+                )
+                for c in a.cells.all()
+            ]
+        )
+    audit.record(actor=actor, action="gridding.plan_restore", obj=copy, restored=plan.pk)
+    return copy
+
+
+@transaction.atomic
+def plan_move_cell(*, plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, actor: Any) -> dict[str, Any]:
+    """Move a building (cell) to a neighbouring area of the same draft; returns the new sizes.
+
+    The move is refused when the cell does not border the target area or when it would leave its
+    own area empty; sizes outside the range are allowed but flagged, so staff can fix them in steps.
+    """
+    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
+    _require_draft(plan)
+    if cell.plan_id != plan.pk or to_area.plan_id != plan.pk:
+        raise GridgovError("gridding.not_adjacent")
+    source = cell.area
+    if source.pk == to_area.pk:
+        return _sizes(plan, [source])
+    touches = (
+        PlanArea.objects.filter(pk=to_area.pk, boundary__touches=cell.boundary).exists()
+        or PlanArea.objects.filter(pk=to_area.pk, boundary__intersects=cell.boundary).exists()
+    )
+    if not touches:
+        raise GridgovError("gridding.not_adjacent")
+    if source.cells.count() == 1:
+        raise GridgovError(
+            "gridding.range", detail="moving the only building would leave its area empty; merge instead"
+        )
+    cell.area = to_area
+    cell.save(update_fields=["area"])
+    _refresh(plan, [source, to_area])
+    audit.record(
+        actor=actor,
+        action="gridding.plan_move",
+        obj=plan,
+        cell=cell.pk,
+        source=source.code,
+        target=to_area.code,
+    )
+    return _sizes(plan, [source, to_area])
+
+
+def _refresh(plan: GriddingPlan, areas: list[PlanArea]) -> None:
+    """Recompute the polygons and sizes of `areas` and of their grids from their cells."""
+    grids = set()
+    for area in areas:
+        agg = area.cells.aggregate(geom=Union("boundary"), n=Count("id"))
+        area.boundary = _as_multi(agg["geom"])
+        area.households = sum(len(c.household_ids) for c in area.cells.all())
+        area.weight = sum(c.weight for c in area.cells.all())
+        area.save(update_fields=["boundary", "households", "weight"])
+        grids.add(area.grid_id)
+    for grid in PlanGrid.objects.filter(pk__in=grids):
+        agg = grid.areas.aggregate(geom=Union("boundary"))
+        grid.boundary = _as_multi(agg["geom"])
+        grid.households = sum(a.households for a in grid.areas.all())
+        grid.weight = sum(a.weight for a in grid.areas.all())
+        grid.save(update_fields=["boundary", "households", "weight"])
+
+
+def _as_multi(geom: GEOSGeometry) -> MultiPolygon:
+    if geom.geom_type == "MultiPolygon":
+        return geom
+    return MultiPolygon([geom], srid=4326)
+
+
+def _sizes(plan: GriddingPlan, areas: list[PlanArea]) -> dict[str, Any]:
+    cfg = GriddingSettings.from_json(plan.config)
+    return {
+        a.code: {
+            "households": a.households,
+            "weight": a.weight,
+            "in_range": cfg.area_min <= a.weight <= cfg.area_max,
+            "pieces": len(a.boundary),
+        }
+        for a in PlanArea.objects.filter(pk__in=[x.pk for x in areas])
+    }
+
+
+def out_of_range(plan: GriddingPlan) -> Q:
+    cfg = GriddingSettings.from_json(plan.config)
+    return Q(weight__lt=cfg.area_min) | Q(weight__gt=cfg.area_max)

@@ -1,0 +1,209 @@
+"""Gridding services against PostGIS: plan, approve, re-grid, adjust, restore, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.contrib.gis.geos import Point
+from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from gridgov.core.errors import GridgovError
+from gridgov.core.models import AuditEntry
+from gridgov.geo.models import Building, Community, Grid, ResponsibilityArea
+from gridgov.gridding.models import GriddingPlan, PlanArea, PlanCell
+from gridgov.gridding.services import (
+    GriddingSettings,
+    plan_approve,
+    plan_create,
+    plan_move_cell,
+    plan_restore,
+)
+from gridgov.households.models import Household
+
+from .. import factories as f
+
+pytestmark = pytest.mark.django_db
+
+X0, Y0 = 114.25, 22.57
+
+
+def lattice_community(code: str = "440308002003", n: int = 64, seed: int = 4) -> Community:
+    """A 0.008° square community (~820 m × 890 m) with `n` buildings of 1–30 households."""
+    rng = np.random.default_rng(seed)
+    street = f.StreetFactory(code=code[:9])
+    size = 0.008
+    community = f.CommunityFactory(street=street, code=code, boundary=f.mbox(X0, Y0, X0 + size, Y0 + size))
+    side = int(np.ceil(np.sqrt(n)))
+    households = []
+    for i in range(n):
+        x = X0 + size * (i % side + 0.5 + rng.uniform(-0.25, 0.25)) / side
+        y = Y0 + size * (i // side + 0.5 + rng.uniform(-0.25, 0.25)) / side
+        b = Building.objects.create(
+            community=community, code=f"{code}B{i:03d}", address=f"{i}号楼", point=Point(x, y, srid=4326)
+        )
+        k = int(rng.integers(21, 31)) if rng.random() < 0.08 else int(rng.integers(1, 21))
+        for h in range(k):
+            households.append(
+                Household(
+                    community=community,
+                    building=b,
+                    code=f"{b.code}-{h:02d}",
+                    unit="1",
+                    floor=h // 2 + 1,
+                    room=f"{h % 2 + 1:02d}",
+                    point=b.point,
+                )
+            )
+    Household.objects.bulk_create(households)
+    return community
+
+
+def test_plan_then_approve_puts_every_household_in_one_area():
+    community = lattice_community()
+    result = plan_create(community=community, actor=None)
+    plan = result.plan
+    assert plan.status == "draft" and plan.method == "fresh"
+    assert result.quality["areas_in_range"] >= 0.95
+    assert result.quality["gap_area_m2"] < 1 and result.quality["overlap_area_m2"] < 1
+    # Draft changes nothing in force yet.
+    assert not Grid.objects.filter(community=community).exists()
+    applied = plan_approve(plan=plan, actor=None)
+    active = Household.objects.filter(community=community, active=True)
+    assert not active.filter(area__isnull=True).exists()
+    assert Grid.objects.filter(community=community).count() == applied.grids == plan.grids.count()
+    assert ResponsibilityArea.objects.filter(grid__community=community).count() == applied.areas
+    assert len(applied.unassigned_areas) == applied.areas  # nobody was a member before
+    community.refresh_from_db()
+    assert community.gridded_at is not None
+    assert set(AuditEntry.objects.values_list("action", flat=True)) >= {
+        "gridding.plan_create",
+        "gridding.plan_approve",
+    }
+    # Every cell's households are in that cell's area in force.
+    for cell in PlanCell.objects.filter(plan=plan).select_related("area")[:50]:
+        codes = set(Household.objects.filter(id__in=cell.household_ids).values_list("area__code", flat=True))
+        assert codes == {cell.area.code}
+
+
+def test_regrid_after_a_new_building_keeps_codes_and_members():
+    community = lattice_community()
+    plan_approve(plan=plan_create(community=community, actor=None).plan, actor=None)
+    member = f.MemberFactory(community=community)
+    area = ResponsibilityArea.objects.filter(grid__community=community).order_by("code").first()
+    area.member = member
+    area.save()
+    before = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+    b = Building.objects.create(
+        community=community, code="NEW", address="新楼", point=Point(X0 + 0.0041, Y0 + 0.0043, srid=4326)
+    )
+    # Staff put new households in the area where the building lies (a gridded community needs one).
+    here = ResponsibilityArea.objects.get(grid__community=community, boundary__intersects=b.point)
+    Household.objects.bulk_create(
+        [
+            Household(community=community, building=b, code=f"NEW-{i}", point=b.point, active=True, area=here)
+            for i in range(12)
+        ]
+    )
+    result = plan_create(community=community, actor=None)
+    assert result.plan.method == "regrid"
+    plan_approve(plan=result.plan, actor=None)
+    after = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+    kept = sum(before[h] == after[h] for h in before) / len(before)
+    assert kept >= 0.95
+    area.refresh_from_db()
+    assert area.member == member
+
+
+def test_dry_run_saves_nothing():
+    community = lattice_community()
+    result = plan_create(community=community, actor=None, save=False)
+    assert result.plan is None and result.engine_plan.n_areas > 0
+    assert not GriddingPlan.objects.exists()
+
+
+def test_plan_is_refused_when_the_ledger_changed():
+    community = lattice_community()
+    plan = plan_create(community=community, actor=None).plan
+    b = Building.objects.first()
+    Household.objects.create(community=community, building=b, code="LATE", point=b.point)
+    with pytest.raises(GridgovError) as exc:
+        plan_approve(plan=plan, actor=None)
+    assert exc.value.code == "gridding.stale"
+    assert not Grid.objects.filter(community=community).exists()
+
+
+def test_move_building_to_a_neighbouring_area_updates_sizes():
+    community = lattice_community()
+    plan = plan_create(community=community, actor=None).plan
+    cell = target = source = None
+    for area in (
+        PlanArea.objects.filter(plan=plan).annotate(n=Count("cells")).filter(n__gt=1).order_by("code")
+    ):
+        for c in area.cells.all():
+            target = (
+                PlanArea.objects.filter(plan=plan, boundary__intersects=c.boundary)
+                .exclude(pk=area.pk)
+                .first()
+            )
+            if target:
+                source, cell = area, c
+                break
+        if cell:
+            break
+    assert cell is not None
+    before = source.households + target.households
+    sizes = plan_move_cell(plan=plan, cell=cell, to_area=target, actor=None)
+    assert sizes[source.code]["households"] + sizes[target.code]["households"] == before
+    assert PlanCell.objects.get(pk=cell.pk).area_id == target.pk
+    far = PlanArea.objects.filter(plan=plan).exclude(boundary__intersects=cell.boundary).first()
+    with pytest.raises(GridgovError):
+        plan_move_cell(plan=plan, cell=PlanCell.objects.get(pk=cell.pk), to_area=far, actor=None)
+
+
+def test_restore_an_earlier_plan():
+    community = lattice_community()
+    first = plan_create(community=community, actor=None).plan
+    plan_approve(plan=first, actor=None)
+    codes_first = set(
+        ResponsibilityArea.objects.filter(grid__community=community).values_list("code", flat=True)
+    )
+    second = plan_create(
+        community=community,
+        actor=None,
+        fresh=True,
+        settings=GriddingSettings(area_min=10, area_max=14, grid_min=60, grid_max=200),
+    ).plan
+    plan_approve(plan=second, actor=None)
+    first.refresh_from_db()
+    assert first.status == "superseded"
+    copy = plan_restore(plan=first, actor=None)
+    plan_approve(plan=copy, actor=None)
+    codes_now = set(
+        ResponsibilityArea.objects.filter(grid__community=community).values_list("code", flat=True)
+    )
+    assert codes_now == codes_first
+    assert GriddingPlan.objects.filter(community=community, status="approved").count() == 1
+
+
+def test_bad_communities_are_refused_and_nothing_is_applied():
+    street = f.StreetFactory(code="440308004")
+    empty = f.CommunityFactory(street=street, code="440308004009")
+    with pytest.raises(GridgovError) as exc:
+        plan_create(community=empty, actor=None)
+    assert "no households" in exc.value.message
+    no_boundary = f.CommunityFactory(street=street, code="440308004010", boundary=None)
+    with pytest.raises(GridgovError) as exc:
+        plan_create(community=no_boundary, actor=None)
+    assert "no boundary" in exc.value.message
+    assert not GriddingPlan.objects.exists()
+
+
+def test_command_grids_a_street_and_reports(capsys):
+    lattice_community("440308002003", n=36)
+    lattice_community("440308002004", n=36, seed=9)
+    call_command("grid_community", "440308002", "--approve")
+    out = capsys.readouterr().out
+    assert out.count("approved:") == 2 and "in range" in out
+    with pytest.raises(CommandError):
+        call_command("grid_community", "44030")
