@@ -17,6 +17,7 @@ CATALOGUE: dict[str, Any] = {
     "import.unreadable": _("The file cannot be read: {detail}"),
     "import.format": _("Unsupported file type {detail}; use GeoJSON, a zipped Shapefile or GeoPackage."),
     "import.invalid": _("The file has {count} error(s); nothing was imported."),
+    "import.srid": _("The SRID must be an EPSG code (an integer)."),
     "scope.denied": _("This is outside your scope."),
     "gridding.input": _("The community cannot be gridded: {detail}"),
     "gridding.stale": _("The household ledger changed since this plan was made ({detail}); run gridding again."),
