@@ -21,28 +21,39 @@ def rejects(fn) -> str:
 
 
 def test_codes_are_unique_and_well_formed(world):
-    assert "unique" in rejects(lambda: f.HouseholdFactory(community=world.community, code="HA1",
-                                                          point=world.household_a.point))
+    assert "unique" in rejects(
+        lambda: f.HouseholdFactory(community=world.community, code="HA1", point=world.household_a.point)
+    )
     assert "community_code_12_digits" in rejects(
-        lambda: f.CommunityFactory(street=world.community.street, code="44030800100X"))
+        lambda: f.CommunityFactory(street=world.community.street, code="44030800100X")
+    )
 
 
 def test_child_codes_extend_parent_codes(world):
-    msg = rejects(lambda: f.GridFactory(community=world.community, code="440308001002009",
-                                        boundary=world.grid_a.boundary))
+    msg = rejects(
+        lambda: f.GridFactory(
+            community=world.community, code="440308001002009", boundary=world.grid_a.boundary
+        )
+    )
     assert "does not extend its community code" in msg
 
 
 def test_grid_must_lie_inside_its_community(world):
     x, y = f.X0, f.Y0
-    msg = rejects(lambda: f.GridFactory(community=world.community, code="440308001001009",
-                                        boundary=f.box(x + 0.015, y, x + 0.03, y + 0.01)))
+    msg = rejects(
+        lambda: f.GridFactory(
+            community=world.community,
+            code="440308001001009",
+            boundary=f.box(x + 0.015, y, x + 0.03, y + 0.01),
+        )
+    )
     assert "is not inside community" in msg
 
 
 def test_area_must_lie_inside_its_grid(world):
-    msg = rejects(lambda: f.AreaFactory(grid=world.grid_a, code="44030800100100109",
-                                        boundary=world.grid_b.boundary))
+    msg = rejects(
+        lambda: f.AreaFactory(grid=world.grid_a, code="44030800100100109", boundary=world.grid_b.boundary)
+    )
     assert "is not inside grid" in msg
 
 

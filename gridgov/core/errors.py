@@ -20,7 +20,9 @@ CATALOGUE: dict[str, Any] = {
     "import.srid": _("The SRID must be an EPSG code (an integer)."),
     "scope.denied": _("This is outside your scope."),
     "gridding.input": _("The community cannot be gridded: {detail}"),
-    "gridding.stale": _("The household ledger changed since this plan was made ({detail}); run gridding again."),
+    "gridding.stale": _(
+        "The household ledger changed since this plan was made ({detail}); run gridding again."
+    ),
     "gridding.not_draft": _("Only a draft plan can be changed or approved; this one is {detail}."),
     "gridding.multipart": _("Some areas are in several pieces ({detail}); adjust them before approving."),
     "gridding.not_adjacent": _("The building does not border the target area."),
