@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("gridgov.maps.urls")),
     path("households/", include("gridgov.households.urls")),
     path("imports/", include("gridgov.geo.import_urls")),
+    path("gridding/", include("gridgov.gridding.urls")),
 ]

@@ -150,7 +150,7 @@ def test_properties_hold_on_random_communities(n, seed, irregular):
     assert q.gap_area_m2 < 1.0 and q.overlap_area_m2 < 1.0
     # Everything out of range is reported, never silently accepted.
     out = sum(not CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
-    reported = sum(p.kind == "out_of_range" and not p.where[0].startswith("grid") for p in plan.problems)
+    reported = sum(p.kind == "out_of_range" and p.where[0] in plan.area_codes for p in plan.problems)
     assert out == reported
 
 

@@ -353,6 +353,22 @@ def plan_community(
     return plan
 
 
+def _name_problem(
+    p: Problem, new_index: dict[int, int], area_codes: list[str], g_rank: list[int], code: str
+) -> Problem:
+    """Problems found before numbering name areas and grids by index: name them by their codes."""
+    if p.kind not in ("out_of_range", "not_contiguous") or not p.where:
+        return p
+    where = p.where[0]
+    if where.startswith("grid:"):
+        g = int(where[5:])
+        name = f"{code}{g_rank[g] + 1:03d}"
+        return Problem(p.kind, p.message.replace(f"grid {g} ", f"grid {name} ", 1), (name,), p.alternative)
+    a = int(where)
+    name = area_codes[new_index[a]]
+    return Problem(p.kind, p.message.replace(f"area {a} ", f"area {name} ", 1), (name,), p.alternative)
+
+
 def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeometry, build: bool) -> None:
     """Number grids and areas in reading order, renumber plan indices to match, dissolve polygons."""
     area_members: list[list[int]] = [[] for _ in range(plan.n_areas)]
@@ -381,6 +397,7 @@ def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeom
             area_codes.append(f"{code}{g_rank[g] + 1:03d}{_r + 1:02d}")
             grid_of_area.append(g_rank[g])
             polys.append(area_polys[a])
+    plan.problems = [_name_problem(p, new_area_index, area_codes, g_rank, code) for p in plan.problems]
     plan.area_of = [new_area_index[a] for a in plan.area_of]
     plan.grid_of_area = grid_of_area
     plan.area_codes = area_codes

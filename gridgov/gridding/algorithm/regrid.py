@@ -18,7 +18,7 @@ import shapely
 from .donate import donate, slice_toward
 from .engine import check, prepare, respect_barriers
 from .grow import mend
-from .model import BuildingIn, CommunityIn, Config, Item, Plan
+from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .repair import components
 from .splitting import split_buildings
 from .tessellate import GRID, dissolve
@@ -152,8 +152,8 @@ def regrid(
             grid_of_area[a] = gi
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
-    plan.problems = p.infeasible + check(plan, full_adj, config)
     _codes(plan, previous, code, hids)
+    plan.problems = p.infeasible + [_named(pr, plan) for pr in check(plan, full_adj, config)]
     if build_polygons:
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
@@ -279,6 +279,27 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
                 part += 1
                 items.append(Item(b.id, part, i + piece.first, piece.count, piece.weight, b.x, b.y))
     return items
+
+
+def _named(p: Problem, plan: Plan) -> Problem:
+    where = p.where[0] if p.where else ""
+    if where.startswith("grid:"):
+        g = int(where[5:])
+        return Problem(
+            p.kind,
+            p.message.replace(f"grid {g} ", f"grid {plan.grid_codes[g]} ", 1),
+            (plan.grid_codes[g],),
+            p.alternative,
+        )
+    if where.isdigit():
+        a = int(where)
+        return Problem(
+            p.kind,
+            p.message.replace(f"area {a} ", f"area {plan.area_codes[a]} ", 1),
+            (plan.area_codes[a],),
+            p.alternative,
+        )
+    return p
 
 
 def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:

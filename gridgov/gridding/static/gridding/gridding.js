@@ -1,0 +1,133 @@
+/* Gridding pages: run a plan; preview, adjust (move a building to a neighbouring area) and approve. */
+(function () {
+  "use strict";
+  function csrf() { var el = document.querySelector("input[name=csrfmiddlewaretoken]"); return el ? el.value : ""; }
+  function send(url, method, body) {
+    return fetch(url, {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      if (r.status === 204) { return {}; }
+      return r.json().then(function (data) { if (!r.ok) { throw data; } return data; });
+    });
+  }
+  function errorText(e) {
+    if (!e) { return ""; }
+    if (e.detail) { return e.detail; }
+    return Object.keys(e).map(function (k) { return k + ": " + [].concat(e[k]).join(" "); }).join("; ");
+  }
+
+  var form = document.getElementById("run-form");
+  if (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var status = document.getElementById("run-status");
+      status.textContent = "…";
+      var f = new FormData(form);
+      send(form.dataset.api, "POST", {
+        community: form.dataset.community, area_min: f.get("area_min"), area_max: f.get("area_max"),
+        grid_min: f.get("grid_min"), grid_max: f.get("grid_max"), fresh: f.get("fresh") === "on"
+      }).then(function (plan) {
+        window.location = form.dataset.planUrl.replace("/0/", "/" + plan.id + "/");
+      }).catch(function (e) { status.textContent = errorText(e); status.className = "error"; });
+    });
+  }
+
+  var el = document.getElementById("map");
+  if (!el || !el.dataset.plan) { return; }
+  var labels = JSON.parse(document.getElementById("plan-labels").textContent);
+  var api = el.dataset.api;
+  var editable = el.dataset.editable === "1";
+  var map = L.map(el, { maxZoom: 20 });
+  if (el.dataset.basemap) { L.tileLayer(el.dataset.basemap, { maxZoom: 19 }).addTo(map); }
+  var palette = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
+                 "#008080", "#9a6324", "#800000", "#808000", "#000075", "#fabebe", "#ffd8b1", "#aaffc3"];
+  function colour(code) { var n = parseInt(code.slice(-3), 10) || 0; return palette[n % palette.length]; }
+  var areasLayer = null, cellsLayer = null, selected = null, first = true;
+  var state = { areas: 0, cells: 0, outOfRange: 0 };
+  window.griddingPlan = { map: map, state: state };
+
+  function draw() {
+    return Promise.all([send(api + "areas/", "GET"), send(api + "cells/", "GET")]).then(function (res) {
+      var areas = res[0], cells = res[1];
+      if (areasLayer) { map.removeLayer(areasLayer); }
+      if (cellsLayer) { map.removeLayer(cellsLayer); }
+      state.outOfRange = 0;
+      areasLayer = L.geoJSON(areas, {
+        style: function (f) {
+          var bad = !f.properties.in_range || f.properties.pieces > 1;
+          if (bad) { state.outOfRange += 1; }
+          return { color: bad ? "#d50000" : "#333", weight: bad ? 3 : 1, fillColor: colour(f.properties.grid_code),
+                   fillOpacity: selected === f.properties.code ? 0.65 : 0.35,
+                   className: "gg-plan-area" + (bad ? " gg-out" : "") };
+        },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          layer.bindTooltip(String(p.households), { permanent: true, direction: "center", className: "gg-size" });
+          layer.on("add", function () { toggleLabels(); });
+          layer.on("click", function () { selectArea(p); });
+        }
+      }).addTo(map);
+      cellsLayer = L.geoJSON(cells, {
+        style: function () { return { color: "#555", weight: 0.5, fill: true, fillOpacity: 0, className: "gg-plan-cell" }; },
+        onEachFeature: function (f, layer) {
+          layer.on("click", function (ev) {
+            if (!editable || !selected || f.properties.area_code === selected) { return; }
+            L.DomEvent.stopPropagation(ev);
+            moveCell(f.id, selected);
+          });
+        }
+      });
+      if (editable) { cellsLayer.addTo(map); }
+      state.areas = areas.features.length;
+      state.cells = cells.features.length;
+      if (first && areasLayer.getLayers().length) { map.fitBounds(areasLayer.getBounds()); first = false; }
+      el.dataset.loaded = "1";
+    });
+  }
+
+  // Size labels only when zoomed in far enough to read them.
+  function toggleLabels() {
+    var show = map.getZoom() >= 16;
+    el.classList.toggle("labels-hidden", !show);
+  }
+  map.on("zoomend", toggleLabels);
+
+  function selectArea(p) {
+    selected = p.code;
+    document.getElementById("selection").innerHTML = "<b>" + labels.selected + "</b> <code>" + p.code + "</code>: " +
+      p.households + " " + labels.households + " · " + labels.member + ": " + (p.member_name || labels.none) +
+      (editable ? "<br><small>" + labels.select + "</small>" : "");
+    areasLayer.setStyle(areasLayer.options.style);
+    if (cellsLayer && editable) { cellsLayer.bringToFront(); }
+  }
+
+  function moveCell(cellId, areaCode) {
+    var status = document.getElementById("plan-status");
+    send(api + "move/", "POST", { cell: cellId, area: areaCode }).then(function (sizes) {
+      status.textContent = labels.moved + " " + Object.keys(sizes).map(function (k) {
+        var s = sizes[k]; return k.slice(-5) + ": " + s.households + (s.in_range ? "" : " (" + labels.out + ")");
+      }).join(", ");
+      status.className = "";
+      return draw();
+    }).catch(function (e) { status.textContent = labels.failed + ": " + errorText(e); status.className = "error"; });
+  }
+
+  function action(id, path, message, after) {
+    var button = document.getElementById(id);
+    if (!button) { return; }
+    button.addEventListener("click", function () {
+      var status = document.getElementById("plan-status");
+      button.disabled = true;
+      send(api + path + "/", "POST").then(function (data) {
+        status.textContent = message; status.className = "";
+        if (after) { after(data); }
+      }).catch(function (e) { button.disabled = false; status.textContent = labels.failed + ": " + errorText(e); status.className = "error"; });
+    });
+  }
+  action("approve", "approve", labels.approved, function () { setTimeout(function () { window.location.reload(); }, 600); });
+  action("discard", "discard", labels.discarded, function () { setTimeout(function () { window.location.reload(); }, 600); });
+  action("restore", "restore", labels.restored, function (plan) { window.location = window.location.pathname.replace(/\/\d+\/$/, "/" + plan.id + "/"); });
+  draw().catch(function (e) { document.getElementById("plan-status").textContent = labels.failed + ": " + errorText(e); });
+})();

@@ -1,0 +1,62 @@
+"""Community staff run gridding, adjust a plan on the map and approve it, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridgov.accounts.models import Role
+from gridgov.geo.models import ResponsibilityArea
+from gridgov.gridding.models import GriddingPlan, PlanArea, PlanCell
+
+from ..factories import UserFactory
+from ..gridding.test_services import lattice_community
+from .conftest import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_run_adjust_and_approve_a_plan(page, live_server):
+    community = lattice_community()
+    UserFactory(username="staff", role=Role.COMMUNITY, scope_code=community.code)
+    login(page, live_server, "staff")
+    page.goto(f"{live_server.url}/gridding/{community.code}/")
+    page.click("#run-form button[type=submit]")
+    page.wait_for_url("**/gridding/plans/**", timeout=60_000)
+    page.wait_for_selector("#map[data-loaded='1']", timeout=30_000)
+    plan = GriddingPlan.objects.get(community=community)
+    assert page.locator("path.gg-plan-area").count() == PlanArea.objects.filter(plan=plan).count()
+    assert page.locator("path.gg-plan-cell").count() == PlanCell.objects.filter(plan=plan).count()
+
+    # Move one building into a neighbouring area: select the area, click the building.
+    cell = target = None
+    for c in PlanCell.objects.filter(plan=plan).select_related("area"):
+        if c.area.cells.count() < 2:
+            continue
+        target = (
+            PlanArea.objects.filter(plan=plan, boundary__intersects=c.boundary).exclude(pk=c.area_id).first()
+        )
+        if target:
+            cell = c
+            break
+    assert cell is not None
+    page.evaluate(
+        """([areaCode, cellId]) => {
+             const m = window.griddingPlan.map;
+             m.eachLayer(l => { if (l.feature && l.feature.properties.code === areaCode) l.fire('click'); });
+             m.eachLayer(l => { if (l.feature && l.feature.id === cellId && l.feature.properties.area_code)
+                                  l.fire('click'); });
+           }""",
+        [target.code, cell.pk],
+    )
+    page.wait_for_function("document.getElementById('plan-status').textContent.startsWith('Moved')")
+    assert PlanCell.objects.get(pk=cell.pk).area_id == target.pk
+
+    page.click("#approve")
+    page.wait_for_function("document.getElementById('plan-status').textContent.startsWith('Approved')")
+    plan.refresh_from_db()
+    assert plan.status == "approved"
+    assert (
+        ResponsibilityArea.objects.filter(grid__community=community).count()
+        == PlanArea.objects.filter(plan=plan).count()
+    )
+    assert page.external_requests == []
