@@ -44,16 +44,17 @@ def build_demo_city(*, households: int = 30_000, seed: int | None = None) -> Dem
 
 @transaction.atomic
 def load_demo_city(city: DemoCity, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Insert the city; the district must not exist yet (callers decide about --if-empty/--replace)."""
+    """Insert the city below its district (the district and departments are created or updated; callers
+    decide about --if-empty/--replace for what lies below)."""
     say = progress or (lambda _msg: None)
-    district = District.objects.create(
+    district, _ = District.objects.update_or_create(
         code=city.district_code,
-        name=city.district_name,
-        name_en="Yantian District",
-        boundary=geos(city.boundary),
+        defaults={"name": city.district_name, "name_en": "Yantian District", "boundary": geos(city.boundary)},
     )
     for code, name, name_en in DEMO_DEPARTMENTS:
-        Department.objects.create(code=code, name=name, name_en=name_en, district=district)
+        Department.objects.update_or_create(
+            code=code, defaults={"name": name, "name_en": name_en, "district": district}
+        )
     counts = {
         "streets": 0,
         "communities": 0,
@@ -186,7 +187,8 @@ def _member_type(i: int) -> str:
 
 @transaction.atomic
 def delete_demo_city(code: str = "440308") -> None:
-    """Remove the demo district and everything under it (synthetic rows only below the district)."""
+    """Remove everything under the demo district (the district and its departments stay: users refer to
+    them, and loading the demo again updates them in place)."""
     Household.objects.filter(community__code__startswith=code).delete()
     Member.objects.filter(community__code__startswith=code).delete()
     ResponsibilityArea.objects.filter(code__startswith=code).delete()
@@ -194,8 +196,32 @@ def delete_demo_city(code: str = "440308") -> None:
     Building.objects.filter(community__code__startswith=code).delete()
     Community.objects.filter(code__startswith=code).delete()
     Street.objects.filter(code__startswith=code).delete()
-    from gridgov.accounts.models import User
 
-    User.objects.filter(department__district__code=code).update(department=None, is_active=False)
-    Department.objects.filter(district__code=code).delete()
-    District.objects.filter(code=code).delete()
+
+def grid_demo_city(
+    *, district_code: str = "440308", progress: Callable[[str], None] | None = None
+) -> dict[str, int]:
+    """Replace the generator's quick partition by gridding plans, approved, and give the demo's idle
+    members the areas left without one (a grid leader would do this by hand)."""
+    from gridgov.gridding.services import plan_approve, plan_create
+
+    say = progress or (lambda _msg: None)
+    totals = {"grids": 0, "areas": 0}
+    for community in Community.objects.filter(code__startswith=district_code).order_by("code"):
+        result = plan_create(community=community, actor=None, fresh=True)
+        applied = plan_approve(plan=result.plan, actor=None)
+        idle = list(Member.objects.filter(community=community, areas__isnull=True, led_grids__isnull=True))
+        for area in ResponsibilityArea.objects.filter(
+            grid__community=community, member__isnull=True
+        ).order_by("code"):
+            if not idle:
+                break
+            area.member = idle.pop()
+            area.save(update_fields=["member"])
+        totals["grids"] += applied.grids
+        totals["areas"] += applied.areas
+        say(
+            f"{community.code} {community.name}: {applied.grids} grids, {applied.areas} areas, "
+            f"in range {result.quality['areas_in_range']:.1%}"
+        )
+    return totals

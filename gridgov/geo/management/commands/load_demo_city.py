@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gridgov.geo.demo_load import build_demo_city, delete_demo_city, load_demo_city
-from gridgov.geo.models import District
+from gridgov.geo.demo_load import build_demo_city, delete_demo_city, grid_demo_city, load_demo_city
+from gridgov.geo.models import District, Street
 
 
 class Command(BaseCommand):
@@ -18,12 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when any district exists.")
         parser.add_argument("--replace", action="store_true", help="Delete the demo district first.")
         parser.add_argument("--households", type=int, default=30_000, help="Target number of households.")
+        parser.add_argument(
+            "--no-gridding",
+            action="store_true",
+            help="Keep the generator's quick partition instead of running the gridding engine.",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["if_empty"] and District.objects.exists():
             self.stdout.write("Database already holds districts: demo city not loaded.")
             return
-        if District.objects.filter(code="440308").exists():
+        if Street.objects.filter(code__startswith="440308").exists():
             if not opts["replace"]:
                 raise CommandError("District 440308 exists already; use --replace to rebuild the demo city.")
             delete_demo_city("440308")
@@ -31,6 +36,10 @@ class Command(BaseCommand):
         city = build_demo_city(households=opts["households"])
         self.stderr.write(f"generated in {time.monotonic() - started:.1f} s; loading…")
         counts = load_demo_city(city, progress=lambda m: self.stderr.write("  " + m))
+        if not opts["no_gridding"]:
+            self.stderr.write("gridding every community with the gridding engine…")
+            done = grid_demo_city(progress=lambda m: self.stderr.write("  " + m))
+            counts["grids"], counts["areas"] = done["grids"], done["areas"]
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo city loaded (SYNTHETIC data on the real Yantian outline) in "
