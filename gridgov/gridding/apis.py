@@ -90,6 +90,15 @@ class CreateInput(serializers.Serializer):
         return data
 
 
+class MergeInput(serializers.Serializer):
+    area = serializers.CharField(max_length=17)
+    other = serializers.CharField(max_length=17)
+
+
+class SplitInput(serializers.Serializer):
+    area = serializers.CharField(max_length=17)
+
+
 class MoveInput(serializers.Serializer):
     cell = serializers.IntegerField()
     area = serializers.CharField(max_length=17)
@@ -181,6 +190,25 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         cell = get_object_or_404(PlanCell, pk=data.validated_data["cell"], plan=plan)
         area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
         return Response(services.plan_move_cell(plan=plan, cell=cell, to_area=area, actor=request.user))
+
+    @action(detail=True, methods=["post"])
+    def merge(self, request: Request, pk: str | None = None) -> Response:
+        plan = self.get_object()
+        self._editable(plan)
+        data = MergeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
+        other = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["other"])
+        return Response(services.plan_merge_areas(plan=plan, area=area, other=other, actor=request.user))
+
+    @action(detail=True, methods=["post"])
+    def split(self, request: Request, pk: str | None = None) -> Response:
+        plan = self.get_object()
+        self._editable(plan)
+        data = SplitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
+        return Response(services.plan_split_area(plan=plan, area=area, actor=request.user))
 
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:

@@ -444,3 +444,71 @@ def _sizes(plan: GriddingPlan, areas: list[PlanArea]) -> dict[str, Any]:
 def out_of_range(plan: GriddingPlan) -> Q:
     cfg = GriddingSettings.from_json(plan.config)
     return Q(weight__lt=cfg.area_min) | Q(weight__gt=cfg.area_max)
+
+
+@transaction.atomic
+def plan_merge_areas(*, plan: GriddingPlan, area: PlanArea, other: PlanArea, actor: Any) -> dict[str, Any]:
+    """Merge `other` into `area` (neighbours in the same grid); the merged size is flagged if out of range."""
+    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
+    _require_draft(plan)
+    if area.pk == other.pk or area.plan_id != plan.pk or other.plan_id != plan.pk:
+        raise GridgovError("gridding.not_adjacent")
+    if area.grid_id != other.grid_id:
+        raise GridgovError("gridding.range", detail="only areas of the same grid can be merged")
+    if not PlanArea.objects.filter(pk=area.pk, boundary__intersects=other.boundary).exists():
+        raise GridgovError("gridding.not_adjacent")
+    other.cells.update(area=area)
+    gone = other.code
+    other.delete()
+    _refresh(plan, [area])
+    audit.record(actor=actor, action="gridding.plan_merge", obj=plan, kept=area.code, merged=gone)
+    return _sizes(plan, [area])
+
+
+@transaction.atomic
+def plan_split_area(*, plan: GriddingPlan, area: PlanArea, actor: Any) -> dict[str, Any]:
+    """Cut an area of several buildings in two connected halves of nearly equal workload."""
+    from .algorithm.repair import components
+    from .selectors import to_shapely
+
+    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
+    _require_draft(plan)
+    cells = list(area.cells.all())
+    if len(cells) < 2:
+        raise GridgovError(
+            "gridding.range", detail="an area of one building cannot be split; move households instead"
+        )
+    shapes = [to_shapely(c.boundary) for c in cells]
+    adj = [
+        {j for j in range(len(cells)) if j != i and shapes[i].intersection(shapes[j]).length > 0}
+        for i in range(len(cells))
+    ]
+    # Sweep along the longer side of the area; take the most balanced cut whose halves are connected.
+    minx, miny, maxx, maxy = to_shapely(area.boundary).bounds
+    horizontal = (maxx - minx) >= (maxy - miny)
+    order = sorted(
+        range(len(cells)), key=lambda i: shapes[i].centroid.x if horizontal else shapes[i].centroid.y
+    )
+    total = sum(c.weight for c in cells)
+    best: tuple[float, int] | None = None
+    acc = 0.0
+    for k in range(1, len(order)):
+        acc += cells[order[k - 1]].weight
+        left, right = order[:k], order[k:]
+        if len(components(left, adj)) == 1 and len(components(right, adj)) == 1:
+            score = abs(total - 2 * acc)
+            if best is None or score < best[0]:
+                best = (score, k)
+    if best is None:
+        raise GridgovError("gridding.range", detail="no cut leaves both halves in one piece")
+    used = set(PlanArea.objects.filter(plan=plan, grid=area.grid).values_list("code", flat=True))
+    n = 1
+    while f"{area.grid.code}{n:02d}" in used:
+        n += 1
+    new = PlanArea.objects.create(
+        plan=plan, grid=area.grid, code=f"{area.grid.code}{n:02d}", boundary=area.boundary
+    )
+    PlanCell.objects.filter(pk__in=[cells[i].pk for i in order[best[1] :]]).update(area=new)
+    _refresh(plan, [area, new])
+    audit.record(actor=actor, action="gridding.plan_split", obj=plan, area=area.code, new=new.code)
+    return _sizes(plan, [area, new])

@@ -65,6 +65,7 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
         "move": _("Move this building to the selected area"),
         "select": _("Select an area, then a building"),
         "moved": _("Moved."),
+        "changed": _("Changed."),
         "out": _("out of range"),
         "pieces": _("in several pieces"),
         "approved": _("Approved: the plan is in force."),
@@ -72,6 +73,9 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
         "restored": _("A copy was made as a new draft."),
         "discarded": _("Discarded."),
         "selected": _("Selected area"),
+        "split": _("Split in two"),
+        "merge": _("Merge with…"),
+        "merge_hint": _("Click the neighbouring area to merge into the selected one."),
     }
     return render(
         request,

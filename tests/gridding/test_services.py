@@ -207,3 +207,29 @@ def test_command_grids_a_street_and_reports(capsys):
     assert out.count("approved:") == 2 and "in range" in out
     with pytest.raises(CommandError):
         call_command("grid_community", "44030")
+
+
+def test_split_then_merge_an_area():
+    from gridgov.gridding.services import plan_merge_areas, plan_split_area
+
+    community = lattice_community()
+    plan = plan_create(community=community, actor=None).plan
+    area = (
+        PlanArea.objects.filter(plan=plan)
+        .annotate(n=Count("cells"))
+        .filter(n__gte=2)
+        .order_by("code")
+        .first()
+    )
+    total = area.households
+    sizes = plan_split_area(plan=plan, area=area, actor=None)
+    assert len(sizes) == 2 and sum(s["households"] for s in sizes.values()) == total
+    assert all(s["pieces"] == 1 for s in sizes.values())
+    new_code = next(c for c in sizes if c != area.code)
+    new = PlanArea.objects.get(plan=plan, code=new_code)
+    sizes = plan_merge_areas(plan=plan, area=area, other=new, actor=None)
+    assert sizes[area.code]["households"] == total
+    assert not PlanArea.objects.filter(plan=plan, code=new_code).exists()
+    single = PlanArea.objects.filter(plan=plan).annotate(n=Count("cells")).filter(n=1).first()
+    with pytest.raises(GridgovError):
+        plan_split_area(plan=plan, area=single, actor=None)

@@ -94,19 +94,35 @@
   }
   map.on("zoomend", toggleLabels);
 
+  var mergeMode = false;
+
   function selectArea(p) {
+    if (mergeMode && selected && p.code !== selected) {
+      mergeMode = false;
+      return post("merge/", { area: selected, other: p.code });
+    }
     selected = p.code;
     document.getElementById("selection").innerHTML = "<b>" + labels.selected + "</b> <code>" + p.code + "</code>: " +
       p.households + " " + labels.households + " · " + labels.member + ": " + (p.member_name || labels.none) +
-      (editable ? "<br><small>" + labels.select + "</small>" : "");
+      (editable ? "<br><small>" + labels.select + "</small><br><button type='button' id='split'>" + labels.split +
+        "</button> <button type='button' id='merge'>" + labels.merge + "</button>" : "");
+    if (editable) {
+      document.getElementById("split").onclick = function () { post("split/", { area: selected }); };
+      document.getElementById("merge").onclick = function () {
+        mergeMode = true;
+        document.getElementById("plan-status").textContent = labels.merge_hint;
+      };
+    }
     areasLayer.setStyle(areasLayer.options.style);
     if (cellsLayer && editable) { cellsLayer.bringToFront(); }
   }
 
-  function moveCell(cellId, areaCode) {
+  function moveCell(cellId, areaCode) { return post("move/", { cell: cellId, area: areaCode }, labels.moved); }
+
+  function post(path, body, message) {
     var status = document.getElementById("plan-status");
-    send(api + "move/", "POST", { cell: cellId, area: areaCode }).then(function (sizes) {
-      status.textContent = labels.moved + " " + Object.keys(sizes).map(function (k) {
+    return send(api + path, "POST", body).then(function (sizes) {
+      status.textContent = (message || labels.changed) + " " + Object.keys(sizes).map(function (k) {
         var s = sizes[k]; return k.slice(-5) + ": " + s.households + (s.in_range ? "" : " (" + labels.out + ")");
       }).join(", ");
       status.className = "";
