@@ -115,7 +115,7 @@ def plan_create(
     """Compute a plan for `community` and keep it as a draft (unless `save` is False: a dry run)."""
     settings = settings or GriddingSettings()
     data, engine_plan, quality, was_regrid = plan_compute(community, settings, fresh=fresh)
-    problems = [asdict(p) for p in engine_plan.problems]
+    problems = _with_geometry([asdict(p) for p in engine_plan.problems], data)
     if not save:
         return PlanResult(None, engine_plan, quality, problems, data.warnings)
     current = GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
@@ -138,6 +138,23 @@ def plan_create(
         grids=engine_plan.n_grids,
     )
     return PlanResult(plan, engine_plan, quality, problems, data.warnings)
+
+
+def _with_geometry(problems: list[dict[str, Any]], data: EngineInput) -> list[dict[str, Any]]:
+    """Attach the outline of each infeasible block (lon/lat GeoJSON) so the map can highlight it."""
+    import json
+
+    from .algorithm.tessellate import blocks_of
+
+    wanted = [p for p in problems if p["kind"] == "infeasible_block"]
+    if not wanted:
+        return problems
+    blocks = blocks_of(data.community)
+    for p in wanted:
+        b = int(p["where"][0].split(":")[1])
+        if 0 <= b < len(blocks):
+            p["geometry"] = json.loads(_geos(data.projection.to_lonlat(blocks[b])).geojson)
+    return problems
 
 
 def _user(actor: Any) -> Any:

@@ -233,3 +233,24 @@ def test_split_then_merge_an_area():
     single = PlanArea.objects.filter(plan=plan).annotate(n=Count("cells")).filter(n=1).first()
     with pytest.raises(GridgovError):
         plan_split_area(plan=plan, area=single, actor=None)
+
+
+def test_infeasible_block_between_barriers_is_reported_with_its_outline():
+    from django.contrib.gis.geos import LineString
+
+    from gridgov.gridding.models import Barrier
+
+    community = lattice_community(n=36)
+    mid = X0 + 0.004
+    Barrier.objects.create(name="主干道", line=LineString((mid, Y0 - 0.001), (mid, Y0 + 0.009), srid=4326))
+    # Leave the west block with 25 households: impossible to cut into groups of 15–20.
+    west = Household.objects.filter(
+        community=community, point__within=f.box(X0 - 0.001, Y0 - 0.001, mid, Y0 + 0.009)
+    )
+    west = west.order_by("id")
+    keep = list(west.values_list("id", flat=True)[:25])
+    west.exclude(id__in=keep).update(active=False)
+    result = plan_create(community=community, actor=None)
+    blocks = [p for p in result.problems if p["kind"] == "infeasible_block"]
+    assert blocks and "25" in blocks[0]["message"]
+    assert blocks[0]["geometry"]["type"] == "Polygon"

@@ -80,6 +80,15 @@
         }
       });
       if (editable) { cellsLayer.addTo(map); }
+      var blocks = JSON.parse(document.getElementById("plan-problems").textContent)
+        .filter(function (p) { return p.geometry; });
+      if (blocks.length) {
+        L.geoJSON({ type: "FeatureCollection", features: blocks.map(function (p) {
+          return { type: "Feature", geometry: p.geometry, properties: { message: p.message } }; }) }, {
+          style: { color: "#e65100", weight: 3, dashArray: "6 4", fillOpacity: 0.15, className: "gg-infeasible" },
+          interactive: false
+        }).addTo(map);
+      }
       state.areas = areas.features.length;
       state.cells = cells.features.length;
       if (first && areasLayer.getLayers().length) { map.fitBounds(areasLayer.getBounds()); first = false; }
