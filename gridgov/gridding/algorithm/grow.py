@@ -179,40 +179,44 @@ def mend(
             if not out[gi] or not bad(out[gi]):
                 continue
             region = [gi]
-            while True:
-                ring = sorted(
-                    {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region),
-                    key=lambda h: len(out[h]),
+            cx = sum(xs[m] for m in out[gi]) / len(out[gi])
+            cy = sum(ys[m] for m in out[gi]) / len(out[gi])
+            size = len(out[gi])
+            # Widen ring by ring (nearest groups first, up to max_region elements); one exact re-cut
+            # per ring: the preference for existing groups keeps a wide re-cut from changing more.
+            for _radius in range(3):
+                ring = {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region)
+                ring_sorted = sorted(
+                    (h for h in ring if not any(m in fixed for m in out[h])),
+                    key=lambda h: (xs[out[h][0]] - cx) ** 2 + (ys[out[h][0]] - cy) ** 2,
                 )
-                grew = False
-                for h in ring:
-                    if any(m in fixed for m in out[h]):
-                        continue
-                    if sum(len(out[k]) for k in region) + len(out[h]) > max_region:
+                added = False
+                for h in ring_sorted:
+                    if size + len(out[h]) > max_region:
                         continue
                     region.append(h)
-                    grew = True
-                    members = [m for k in region for m in out[k]]
-                    key = frozenset(members)
-                    if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
-                        continue
-                    cut = exact_recut(
-                        members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in region}
-                    )
-                    if cut is None:
-                        failed.add(key)
-                    else:
-                        for k in region:
-                            out[k] = []
-                        for g in cut:
-                            if focus is not None:
-                                focus.add(len(out))
-                            out.append(g)
-                            for m in g:
-                                owner[m] = len(out) - 1
-                        region = []
-                        break
-                if not region or not grew:
+                    size += len(out[h])
+                    added = True
+                if not added:
                     break
+                members = [m for k in region for m in out[k]]
+                key = frozenset(members)
+                if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
+                    continue
+                cut = exact_recut(
+                    members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in region}
+                )
+                if cut is None:
+                    failed.add(key)
+                    continue
+                for k in region:
+                    out[k] = []
+                for g in cut:
+                    if focus is not None:
+                        focus.add(len(out))
+                    out.append(g)
+                    for m in g:
+                        owner[m] = len(out) - 1
+                break
         out = [g for g in out if g]
     return out
