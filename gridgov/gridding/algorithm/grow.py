@@ -184,39 +184,45 @@ def mend(
             size = len(out[gi])
             # Widen ring by ring (nearest groups first, up to max_region elements); one exact re-cut
             # per ring: the preference for existing groups keeps a wide re-cut from changing more.
-            for _radius in range(3):
+            for radius in range(3):
                 ring = {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region)
                 ring_sorted = sorted(
                     (h for h in ring if not any(m in fixed for m in out[h])),
                     key=lambda h: (xs[out[h][0]] - cx) ** 2 + (ys[out[h][0]] - cy) ** 2,
                 )
-                added = False
+                tries: list[list[int]] = []
                 for h in ring_sorted:
                     if size + len(out[h]) > max_region:
                         continue
                     region.append(h)
                     size += len(out[h])
-                    added = True
-                if not added:
+                    tries.append(list(region))  # the nearest neighbours first: smallest change
+                # Bound the searches per bad group: every other step on wider rings, and the whole ring.
+                if radius > 0:
+                    tries = tries[1::2] + ([] if tries[-1:] == tries[1::2][-1:] else tries[-1:])
+                done = False
+                for attempt in tries:
+                    members = [m for k in attempt for m in out[k]]
+                    key = frozenset(members)
+                    if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
+                        continue
+                    cut = exact_recut(
+                        members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in attempt}
+                    )
+                    if cut is None:
+                        failed.add(key)
+                        continue
+                    for k in attempt:
+                        out[k] = []
+                    for g in cut:
+                        if focus is not None:
+                            focus.add(len(out))
+                        out.append(g)
+                        for m in g:
+                            owner[m] = len(out) - 1
+                    done = True
                     break
-                members = [m for k in region for m in out[k]]
-                key = frozenset(members)
-                if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
-                    continue
-                cut = exact_recut(
-                    members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in region}
-                )
-                if cut is None:
-                    failed.add(key)
-                    continue
-                for k in region:
-                    out[k] = []
-                for g in cut:
-                    if focus is not None:
-                        focus.add(len(out))
-                    out.append(g)
-                    for m in g:
-                        owner[m] = len(out) - 1
-                break
+                if done or not tries:
+                    break
         out = [g for g in out if g]
     return out
