@@ -6,7 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= gridgov.settings.dev
 
-.PHONY: setup run test bench lint stop-db demo messages
+.PHONY: setup run test bench bench-gridding lint stop-db demo messages
+
+BENCH_ARGS ?=
 
 setup:
 	@scripts/bootstrap.sh all
@@ -22,7 +24,11 @@ run: demo
 test: setup
 	DJANGO_SETTINGS_MODULE=gridgov.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: demo
+bench-gridding: setup
+	.venv/bin/pip install -q --disable-pip-version-check -r requirements-bench.txt
+	$(PY) bench/gridding.py $(BENCH_ARGS)
+
+bench: demo bench-gridding
 	$(PY) bench/run.py
 
 lint: setup
@@ -30,7 +36,7 @@ lint: setup
 	.venv/bin/ruff format --check .
 
 messages: setup
-	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var --ignore=bench --ignore=geodata --ignore=tests
 	$(PY) manage.py compilemessages --ignore=.venv
 
 stop-db:

@@ -173,3 +173,16 @@ def test_regrid_after_one_new_building_keeps_almost_everyone():
     )
     new_area = after.area_codes[after.household_area()[("new", "0")]]
     assert new_area.startswith("440308001001")
+
+
+def test_slicing_a_cell_whose_cut_leaves_a_line_does_not_crash():
+    from gridgov.gridding.algorithm.tessellate import slice_cell
+
+    cell = shapely.from_wkt(
+        "POLYGON ((1865.33 304.92, 1906.09 292.74, 1904.14 264.31, 1869.39 263.13, 1867.38 265.22, "
+        "1865.33 304.92))"
+    )
+    pieces = slice_cell(cell, [5.0] * 5)
+    assert len(pieces) == 5
+    assert abs(sum(p.area for p in pieces) - cell.area) < 0.5
+    assert all(p.geom_type == "Polygon" for p in pieces)

@@ -17,7 +17,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .model import Item
-from .tessellate import GRID, polygons_of
+from .tessellate import GRID, polygonal, polygons_of
 
 
 def slice_toward(
@@ -40,7 +40,7 @@ def slice_toward(
     del near
     # Keep one piece for the donor; everything else of the cell goes to the receiver (no area lost).
     keep = _one(shapely.intersection(cell, far, grid_size=GRID))
-    give = shapely.difference(cell, keep, grid_size=GRID)
+    give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
     return keep, give
 
 

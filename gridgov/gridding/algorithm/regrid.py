@@ -21,7 +21,7 @@ from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .repair import components
 from .splitting import split_buildings
-from .tessellate import GRID, dissolve
+from .tessellate import GRID, dissolve, polygonal
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -214,7 +214,7 @@ def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Conf
     for parts in by_building.values():
         if len(parts) < 2 or len({code_of[i] for i in parts}) < 2:
             continue
-        cell = shapely.union_all([p.cells[i] for i in parts], grid_size=GRID)
+        cell = polygonal(shapely.union_all([p.cells[i] for i in parts], grid_size=GRID))
         order = sorted(parts, key=lambda i: items[i].weight)
         remaining_w = sum(items[i].weight for i in parts)
         for i in order[:-1]:

@@ -34,6 +34,15 @@ def polygons_of(geom: BaseGeometry) -> list[Polygon]:
     return out
 
 
+def polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """Only the polygon parts of an overlay result (snapping can leave lines or points beside them,
+    and GEOS refuses mixed-dimension input to the next overlay)."""
+    parts = polygons_of(geom)
+    if not parts:
+        return Polygon()
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+
+
 def blocks_of(community: CommunityIn) -> list[Polygon]:
     """The community cut by its barrier lines into blocks (one per polygon part without barriers)."""
     boundary = shapely.set_precision(community.boundary, GRID)
@@ -65,8 +74,7 @@ def _merge_strays(
             if best < 0:
                 left.append(stray)
                 continue
-            merged = shapely.union(cells[best], stray, grid_size=GRID)
-            cells[best] = merged
+            cells[best] = polygonal(shapely.union(cells[best], stray, grid_size=GRID))
         if not left:
             break
         pending = left
@@ -113,7 +121,7 @@ def building_cells(community: CommunityIn, points: np.ndarray) -> tuple[list[Bas
             vor = shapely.voronoi_polygons(shapely.multipoints(pts[members]), extend_to=block, ordered=True)
             raw = list(vor.geoms)
         for idx, cell in zip(members, raw, strict=True):
-            parts = polygons_of(shapely.intersection(cell, block, grid_size=GRID))
+            parts = polygons_of(shapely.intersection(cell, block, grid_size=GRID))  # polygon parts only
             if not parts:
                 cells[idx] = Polygon()
                 continue
@@ -156,9 +164,9 @@ def slice_cell(cell: BaseGeometry, weights: list[float]) -> list[BaseGeometry]:
     remaining = cell
     for b in cuts[1:-1]:
         strip = shapely.affinity.rotate(shapely.box(minx - 2, miny - 1, b, maxy + 1), angle, origin=c)
-        piece = shapely.intersection(remaining, strip, grid_size=GRID)
+        piece = polygonal(shapely.intersection(remaining, strip, grid_size=GRID))
         pieces.append(piece)
-        remaining = shapely.difference(remaining, piece, grid_size=GRID)
+        remaining = polygonal(shapely.difference(remaining, piece, grid_size=GRID))
     pieces.append(remaining)
     # A non-convex cell can leave a strip in several parts: keep the biggest, merge the rest.
     kept, strays = [], []
