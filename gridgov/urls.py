@@ -3,7 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
+
+admin.site.site_header = _("gridgov administration")
+admin.site.site_title = _("gridgov administration")
+admin.site.index_title = _("Ledger, boundaries and settings")
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),

@@ -12,7 +12,7 @@ class Role(models.TextChoices):
     MEMBER = "member", _("grid member")
     LEADER = "leader", _("grid leader")
     COMMUNITY = "community", _("community staff")
-    STREET = "street", _("street office")
+    STREET = "street", _("street office staff")
     COORDINATOR = "coordinator", _("coordinator")
     DEPARTMENT = "department", _("department handler")
     ADMIN = "admin", _("administrator")

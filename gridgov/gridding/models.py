@@ -44,7 +44,13 @@ class GriddingPlan(TimeStamped):
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
-    method = models.CharField(_("method"), max_length=10, default="fresh")  # fresh | regrid | restore
+
+    class Method(models.TextChoices):
+        FRESH = "fresh", _("fresh plan")
+        REGRID = "regrid", _("re-grid of the plan in force")
+        RESTORE = "restore", _("restored earlier plan")
+
+    method = models.CharField(_("method"), max_length=10, choices=Method.choices, default=Method.FRESH)
     based_on = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("based on")
     )

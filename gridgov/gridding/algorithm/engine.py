@@ -229,10 +229,15 @@ def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
                     "out_of_range",
                     f"area {a} holds {w:g} (range {config.area_min:g}–{config.area_max:g})",
                     (str(a),),
+                    params={"level": "area", "weight": w, "lo": config.area_min, "hi": config.area_max},
                 )
             )
         if len(components(members[a], adj)) > 1:
-            problems.append(Problem("not_contiguous", f"area {a} is in several pieces", (str(a),)))
+            problems.append(
+                Problem(
+                    "not_contiguous", f"area {a} is in several pieces", (str(a),), params={"level": "area"}
+                )
+            )
     for g, w in enumerate(plan.grid_weights()):
         if not config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9:
             problems.append(
@@ -240,6 +245,7 @@ def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
                     "out_of_range",
                     f"grid {g} holds {w:g} (range {config.grid_min:g}–{config.grid_max:g})",
                     (f"grid:{g}",),
+                    params={"level": "grid", "weight": w, "lo": config.grid_min, "hi": config.grid_max},
                 )
             )
     return problems
@@ -264,6 +270,7 @@ def feasibility(items: list[Item], blocks: list[int], config: Config) -> list[Pr
                         (f"block:{b}",),
                         f"nearest feasible totals are {below:g} and {above:g}; the block is joined with a "
                         "neighbouring block across the barrier instead",
+                        params={"total": t, "lo": lo, "hi": hi, "below": below, "above": above},
                     )
                 )
     total = sum(totals.values())
@@ -277,6 +284,15 @@ def feasibility(items: list[Item], blocks: list[int], config: Config) -> list[Pr
                 (),
                 f"nearest feasible totals are {below:g} and {above:g}; or accept {k} area(s) of about "
                 f"{total / k:.1f}",
+                params={
+                    "total": total,
+                    "lo": lo,
+                    "hi": hi,
+                    "below": below,
+                    "above": above,
+                    "k": k,
+                    "average": round(total / k, 1),
+                },
             )
         )
     return problems
@@ -363,10 +379,22 @@ def _name_problem(
     if where.startswith("grid:"):
         g = int(where[5:])
         name = f"{code}{g_rank[g] + 1:03d}"
-        return Problem(p.kind, p.message.replace(f"grid {g} ", f"grid {name} ", 1), (name,), p.alternative)
+        return Problem(
+            p.kind,
+            p.message.replace(f"grid {g} ", f"grid {name} ", 1),
+            (name,),
+            p.alternative,
+            {**p.params, "code": name},
+        )
     a = int(where)
     name = area_codes[new_index[a]]
-    return Problem(p.kind, p.message.replace(f"area {a} ", f"area {name} ", 1), (name,), p.alternative)
+    return Problem(
+        p.kind,
+        p.message.replace(f"area {a} ", f"area {name} ", 1),
+        (name,),
+        p.alternative,
+        {**p.params, "code": name},
+    )
 
 
 def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeometry, build: bool) -> None:

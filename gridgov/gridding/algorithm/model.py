@@ -75,6 +75,8 @@ class Problem:
     message: str
     where: tuple[str, ...] = ()
     alternative: str = ""
+    # The numbers in the message, so that a user interface can say it in its own language.
+    params: dict[str, float | str] = field(default_factory=dict)
 
 
 @dataclass

@@ -290,6 +290,7 @@ def _named(p: Problem, plan: Plan) -> Problem:
             p.message.replace(f"grid {g} ", f"grid {plan.grid_codes[g]} ", 1),
             (plan.grid_codes[g],),
             p.alternative,
+            {**p.params, "code": plan.grid_codes[g]},
         )
     if where.isdigit():
         a = int(where)
@@ -298,6 +299,7 @@ def _named(p: Problem, plan: Plan) -> Problem:
             p.message.replace(f"area {a} ", f"area {plan.area_codes[a]} ", 1),
             (plan.area_codes[a],),
             p.alternative,
+            {**p.params, "code": plan.area_codes[a]},
         )
     return p
 
