@@ -9,8 +9,6 @@ group that is still out of range or in pieces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from .repair import components
 
 
@@ -61,26 +59,6 @@ def grow(
     return groups
 
 
-def _connected_subsets(
-    start: int, pool: set[int], weights: list[float], adj: list[set[int]], hi: float, limit: int
-) -> Iterator[tuple[frozenset[int], float]]:
-    """Connected subsets of `pool` containing `start` with weight ≤ hi (each once)."""
-    seen: set[frozenset[int]] = set()
-    stack = [(frozenset([start]), weights[start])]
-    count = 0
-    while stack and count < limit:
-        sub, s = stack.pop()
-        if sub in seen:
-            continue
-        seen.add(sub)
-        count += 1
-        yield sub, s
-        frontier = {b for a in sub for b in adj[a] if b in pool and b not in sub}
-        for b in frontier:
-            if s + weights[b] <= hi + 1e-9:
-                stack.append((sub | {b}, s + weights[b]))
-
-
 def exact_recut(
     members: list[int],
     weights: list[float],
@@ -96,43 +74,79 @@ def exact_recut(
 
     Groups in `prefer` (the groups as they were) cost nothing extra; any other group costs a
     penalty, so the search keeps as many existing groups as it can and changes only what it must.
+    Exact cover on bitmasks: every connected group in range is listed once under its first element
+    (west to east); the search always covers the first uncovered element next.
     """
     prefer = prefer or set()
     penalty = 1e12 if prefer else 0.0
-    best: list[tuple[float, list[list[int]]]] = []
+    order = sorted(members, key=lambda m: (xs[m], ys[m]))
+    m = len(order)
+    local = {g: i for i, g in enumerate(order)}
+    nbr = [0] * m
+    for i, g in enumerate(order):
+        for b in adj[g]:
+            j = local.get(b)
+            if j is not None:
+                nbr[i] |= 1 << j
+    w = [weights[g] for g in order]
+    # Options per first element: connected groups whose lowest index is that element.
+    first: list[list[tuple[float, int]]] = [[] for _ in range(m)]
+    for v in range(m):
+        seen: set[int] = set()
+        above = ~((1 << (v + 1)) - 1)
+        stack = [(1 << v, w[v])]
+        while stack and len(seen) < 600:
+            mask, total = stack.pop()
+            if mask in seen:
+                continue
+            seen.add(mask)
+            if total >= lo - 1e-9:
+                group = frozenset(order[i] for i in range(m) if mask >> i & 1)
+                cost = _spread(group, xs, ys) + (0.0 if group in prefer else penalty)
+                first[v].append((cost, mask))
+            frontier = 0
+            rest = mask
+            while rest:
+                low = rest & -rest
+                frontier |= nbr[low.bit_length() - 1]
+                rest ^= low
+            frontier &= above & ~mask
+            while frontier:
+                low = frontier & -frontier
+                frontier ^= low
+                j = low.bit_length() - 1
+                if total + w[j] <= hi + 1e-9:
+                    stack.append((mask | low, total + w[j]))
+        first[v].sort()
+    full = (1 << m) - 1
+    best_cost = [float("inf")]
+    best_masks: list[int] = []
+    chosen: list[int] = []
     steps = [0]
-    # Group options per start element, computed lazily.
-    cache: dict[tuple[int, frozenset[int]], list[tuple[frozenset[int], float]]] = {}
 
-    def options(start: int, pool: frozenset[int]) -> list[tuple[frozenset[int], float]]:
-        key = (start, pool)
-        if key not in cache:
-            opts = [
-                (sub, s)
-                for sub, s in _connected_subsets(start, set(pool), weights, adj, hi, 400)
-                if s >= lo - 1e-9
-            ]
-            opts.sort(key=lambda t: (t[0] not in prefer, _spread(t[0], xs, ys)))
-            cache[key] = opts
-        return cache[key]
-
-    def search(pool: frozenset[int], acc: list[list[int]], cost: float) -> None:
+    def search(covered: int, cost: float) -> None:
         steps[0] += 1
-        if steps[0] > budget or (best and cost >= best[0][0]):
+        if steps[0] > budget or cost >= best_cost[0]:
             return
-        if not pool:
-            best[:] = [(cost, [list(g) for g in acc])]
+        if covered == full:
+            best_cost[0] = cost
+            best_masks[:] = chosen
             return
-        start = min(pool, key=lambda m: (xs[m], ys[m]))
-        for sub, _s in options(start, pool):
-            acc.append(sorted(sub))
-            search(pool - sub, acc, cost + _spread(sub, xs, ys) + (0.0 if sub in prefer else penalty))
-            acc.pop()
+        free = full & ~covered
+        v = (free & -free).bit_length() - 1
+        for c, mask in first[v]:
+            if mask & covered:
+                continue
+            chosen.append(mask)
+            search(covered | mask, cost + c)
+            chosen.pop()
             if steps[0] > budget:
                 return
 
-    search(frozenset(members), [], 0.0)
-    return best[0][1] if best else None
+    search(0, 0.0)
+    if not best_masks:
+        return None
+    return [[order[i] for i in range(m) if mask >> i & 1] for mask in best_masks]
 
 
 def _spread(sub: frozenset[int] | list[int], xs: list[float], ys: list[float]) -> float:
