@@ -19,7 +19,7 @@ from .donate import donate, slice_toward
 from .engine import check, prepare, respect_barriers
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
-from .repair import components
+from .repair import components, repair
 from .splitting import split_buildings
 from .tessellate import GRID, dissolve, polygonal
 
@@ -128,24 +128,8 @@ def regrid(
         dtype=np.int64,
     )
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
-    a_x = [sum(xs[m] * weights[m] for m in g) / max(a_w[a], 1e-9) for a, g in enumerate(groups)]
-    a_y = [sum(ys[m] * weights[m] for m in g) / max(a_w[a], 1e-9) for a, g in enumerate(groups)]
-    grid_list = list(grid_groups.values())
-    old_areas = {c for c, _ in previous.values()}
-    changed = {a for a, g in enumerate(groups) if not _same_as_before(g, hids, previous, old_areas)}
-    grid_focus = {gi for gi, g in enumerate(grid_list) if set(g) & changed}
-    grids = mend(
-        grid_list,
-        a_w,
-        a_adj,
-        config.grid_min,
-        config.grid_max,
-        a_x,
-        a_y,
-        set(),
-        max_region=40,
-        focus=grid_focus,
-    )
+    # Grids: the range is wide, so merging and trading areas with neighbours suffices (as in a fresh plan).
+    grids = repair(list(grid_groups.values()), a_w, a_adj, config.grid_min, config.grid_max)
     grid_of_area = [0] * len(groups)
     for gi, g in enumerate(grids):
         for a in g:
