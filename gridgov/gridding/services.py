@@ -218,32 +218,35 @@ def _suggest_people(plan: GriddingPlan) -> None:
     else of the live area most of its households belonged to (if that area is gone)."""
     live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=plan.community)}
     live_grids = {g.code: g for g in Grid.objects.filter(community=plan.community)}
-    plan_codes = set(plan.areas.values_list("code", flat=True))
-    plan_grid_codes = set(plan.grids.values_list("code", flat=True))
     household_area = dict(
         Household.objects.filter(community=plan.community, area__isnull=False).values_list("id", "area__code")
     )
-    for area in plan.areas.all():
+    areas = list(plan.areas.select_related("grid").prefetch_related("cells"))
+    grids = {g.pk: g for g in plan.grids.all()}
+    plan_codes = {a.code for a in areas}
+    plan_grid_codes = {g.code for g in grids.values()}
+    grid_votes: dict[int, Counter] = {pk: Counter() for pk in grids}
+    for area in areas:
+        votes = Counter(household_area.get(h) for c in area.cells.all() for h in c.household_ids)
+        votes.pop(None, None)
+        grid_votes[area.grid_id].update({code[:15]: n for code, n in votes.items()})
         if area.code in live_areas:
             area.member_id = live_areas[area.code].member_id
-        else:
-            votes = Counter(household_area.get(h) for c in area.cells.all() for h in c.household_ids)
-            votes.pop(None, None)
-            for code, _n in votes.most_common():
-                if code not in plan_codes and code in live_areas:
-                    area.member_id = live_areas[code].member_id
-                    break
-        area.save(update_fields=["member"])
-    for grid in plan.grids.all():
+            continue
+        for code, _n in votes.most_common():
+            if code not in plan_codes and code in live_areas:
+                area.member_id = live_areas[code].member_id
+                break
+    for grid in grids.values():
         if grid.code in live_grids:
             grid.leader_id = live_grids[grid.code].leader_id
-        else:
-            votes = Counter(a[:15] for a in household_area.values())
-            for code, _n in votes.most_common():
-                if code not in plan_grid_codes and code in live_grids:
-                    grid.leader_id = live_grids[code].leader_id
-                    break
-        grid.save(update_fields=["leader"])
+            continue
+        for code, _n in grid_votes[grid.pk].most_common():
+            if code not in plan_grid_codes and code in live_grids:
+                grid.leader_id = live_grids[code].leader_id
+                break
+    PlanArea.objects.bulk_update(areas, ["member"])
+    PlanGrid.objects.bulk_update(list(grids.values()), ["leader"])
 
 
 def _require_draft(plan: GriddingPlan) -> None:
@@ -287,7 +290,7 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         g.save()
         grid_rows[pg.code] = g
     unassigned = []
-    for pa in plan.areas.select_related("grid"):
+    for pa in plan.areas.select_related("grid").prefetch_related("cells"):
         a = live_areas.get(pa.code) or ResponsibilityArea(code=pa.code)
         a.grid = grid_rows[pa.grid.code]
         a.name = a.name if a.pk else f"{a.grid.name}-{int(pa.code[-2:])}"

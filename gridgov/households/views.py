@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 
 from gridgov.accounts import scoping
 
+from .importers import COLUMNS
 from .masking import mask_personal, personal_fields
 from .models import Household, KeyGroup
 
@@ -67,45 +68,14 @@ class _Echo:
         return value
 
 
-EXPORT_COLUMNS = [
-    "code",
-    "community_code",
-    "building_code",
-    "area_code",
-    "unit",
-    "floor",
-    "room",
-    "address",
-    "lon",
-    "lat",
-    "residents",
-    "occupancy",
-    "key_groups",
-    "head_name",
-    "phone",
-    "id_number",
-    "active",
-]
-
-
+# The export writes the import's columns, so an export can be edited and imported back.
+EXPORT_COLUMNS = list(COLUMNS)
+# ORM paths of the columns that live on related rows.
 EXPORT_VALUES = [
-    "code",
-    "community__code",
-    "building__code",
-    "area__code",
-    "unit",
-    "floor",
-    "room",
-    "address",
-    "lon",
-    "lat",
-    "residents",
-    "occupancy",
-    "key_groups",
-    "head_name",
-    "phone",
-    "id_number",
-    "active",
+    {"community_code": "community__code", "building_code": "building__code", "area_code": "area__code"}.get(
+        c, c
+    )
+    for c in EXPORT_COLUMNS
 ]
 
 

@@ -93,6 +93,10 @@ def test_regrid_after_a_new_building_keeps_codes_and_members():
     area = ResponsibilityArea.objects.filter(grid__community=community).order_by("code").first()
     area.member = member
     area.save()
+    leader = f.MemberFactory(community=community)
+    grid = area.grid
+    grid.leader = leader
+    grid.save()
     before = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
     b = Building.objects.create(
         community=community, code="NEW", address="新楼", point=Point(X0 + 0.0041, Y0 + 0.0043, srid=4326)
@@ -113,6 +117,7 @@ def test_regrid_after_a_new_building_keeps_codes_and_members():
     assert kept >= 0.95
     area.refresh_from_db()
     assert area.member == member
+    assert Grid.objects.get(code=grid.code).leader == leader
 
 
 def test_dry_run_saves_nothing():
