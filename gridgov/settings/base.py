@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "gridgov.teams",
     "gridgov.dispatch",
     "gridgov.gridding",
+    "gridgov.visits",
     "gridgov.maps",
 ]
 
@@ -155,4 +156,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("GRIDGOV_LOG_LEVEL", "WARNING")},
+}
+
+# Visit verification (issue 4): a visit beyond these limits is flagged for the grid leader to review.
+GRIDGOV_VISIT_RULES = {
+    "max_distance_m": float(os.environ.get("GRIDGOV_VISIT_MAX_DISTANCE_M", 150)),
+    "max_accuracy_m": float(os.environ.get("GRIDGOV_VISIT_MAX_ACCURACY_M", 100)),
+    "max_speed_mps": float(os.environ.get("GRIDGOV_VISIT_MAX_SPEED_MPS", 15)),
+    "repeat_window_hours": float(os.environ.get("GRIDGOV_VISIT_REPEAT_HOURS", 24)),
+    "future_skew_minutes": float(os.environ.get("GRIDGOV_VISIT_FUTURE_SKEW_MIN", 10)),
+    "max_photo_bytes": int(os.environ.get("GRIDGOV_VISIT_MAX_PHOTO_BYTES", 5 * 1024 * 1024)),
+    "max_batch": int(os.environ.get("GRIDGOV_VISIT_MAX_BATCH", 1000)),
 }

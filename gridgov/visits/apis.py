@@ -1,0 +1,94 @@
+"""Visit API: log one visit, sync a batch from a phone, the member's households with due dates,
+and the grid leader's review queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import selectors, services
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def visit_create(request: Request) -> Response:
+    """One visit (the same checks as a batch of one)."""
+    result = services.record_visits([request.data], actor=request.user)[0]
+    if result.status == "error":
+        return Response(result.errors, status=status.HTTP_400_BAD_REQUEST)
+    code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
+    return Response(result.as_dict(), status=code)
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def visit_sync(request: Request) -> Response:
+    """A batch: {"visits": [...]}; per-item results; retrying the same batch creates nothing twice."""
+    visits = request.data.get("visits") if isinstance(request.data, dict) else None
+    limit = services.rules()["max_batch"]
+    if not isinstance(visits, list):
+        return Response({"visits": ["A list of visits is required."]}, status=status.HTTP_400_BAD_REQUEST)
+    if len(visits) > limit:
+        return Response(
+            {"visits": [f"At most {limit} visits per batch."]}, status=status.HTTP_400_BAD_REQUEST
+        )
+    results = services.record_visits(visits, actor=request.user)
+    return Response(
+        {
+            "received": len(visits),
+            "created": sum(r.status == "created" for r in results),
+            "exists": sum(r.status == "exists" for r in results),
+            "errors": sum(r.status == "error" for r in results),
+            "results": [r.as_dict() for r in results],
+        }
+    )
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def my_households(request: Request) -> Response:
+    """The user's households with their policy, last counted visit, status and next due date."""
+    return Response({"households": selectors.due_list(request.user)})
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def review_queue(request: Request) -> Response:
+    return Response({"visits": selectors.review_queue(request.user)})
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def review_decide(request: Request, pk: str) -> Response:
+    from .models import Visit
+
+    visit = get_object_or_404(selectors.reviewable(request.user), pk=pk)
+    decision: Any = request.data.get("decision")
+    reason: Any = request.data.get("reason", "")
+    errors = {}
+    if decision not in ("approve", "reject"):
+        errors["decision"] = ["approve or reject"]
+    if decision == "reject" and not (isinstance(reason, str) and reason.strip()):
+        errors["reason"] = ["A reason is required to reject a visit."]
+    if errors:
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    services.review(visit=visit, approve=decision == "approve", reason=reason, actor=request.user)
+    return Response({"id": str(visit.pk), "review": Visit.objects.get(pk=visit.pk).review})
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def compliance(request: Request) -> Response:
+    """?level=member|area|grid|community|street: share of households with this period's visits done."""
+    level = request.query_params.get("level", "grid")
+    if level not in selectors.LEVEL_PATHS:
+        return Response(
+            {"level": [f"one of {', '.join(selectors.LEVEL_PATHS)}"]}, status=status.HTTP_400_BAD_REQUEST
+        )
+    return Response({"level": level, "rows": selectors.compliance(request.user, level)})

@@ -1,0 +1,166 @@
+"""Household visits (走访) and the policies that say how often each household is due."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from gridgov.core.models import TimeStamped
+from gridgov.households.models import KeyGroup
+
+
+class Period(models.TextChoices):
+    MONTH = "month", _("month")
+    QUARTER = "quarter", _("quarter")
+    YEAR = "year", _("year")
+
+
+PERIOD_MONTHS = {Period.MONTH: 1, Period.QUARTER: 3, Period.YEAR: 12}
+
+
+class VisitPolicy(TimeStamped):
+    """How often households are visited: the default, and stricter ones for key groups.
+
+    A household follows the strictest active policy that applies to it (shortest period, then the
+    most visits).
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    key_group = models.CharField(
+        _("key group"),
+        max_length=20,
+        choices=KeyGroup.choices,
+        blank=True,
+        help_text=_("Empty: applies to every household."),
+    )
+    period = models.CharField(_("period"), max_length=10, choices=Period.choices, default=Period.QUARTER)
+    visits_per_period = models.PositiveSmallIntegerField(_("visits per period"), default=1)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("visit policy")
+        verbose_name_plural = _("visit policies")
+        ordering = ["key_group", "period"]
+        constraints = [
+            models.CheckConstraint(condition=Q(visits_per_period__gte=1), name="policy_at_least_one_visit"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.TextChoices):
+    IN_PERSON = "in_person", _("in person")
+    PHONE = "phone", _("phone")
+    OTHER = "other", _("other")
+
+
+class Finding(models.TextChoices):
+    OPINION = "opinion", _("opinion collected")
+    DISPUTE = "dispute", _("dispute")
+    HIDDEN_DANGER = "hidden_danger", _("hidden danger")
+    SERVICE_REQUEST = "service_request", _("service request")
+    POLICY_EXPLAINED = "policy_explained", _("policy explained")
+
+
+class Flag(models.TextChoices):
+    FAR = "far_from_building", _("far from the building")
+    ACCURACY = "poor_accuracy", _("poor GPS accuracy")
+    SPEED = "implausible_speed", _("implausible speed since the previous visit")
+    REPEAT = "repeat_visit", _("second visit within a short time")
+    OUTSIDE = "outside_assignment", _("household outside the member's assignment")
+
+
+class Review(models.TextChoices):
+    NONE = "none", _("not flagged")
+    PENDING = "pending", _("awaiting review")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+
+
+class Visit(models.Model):
+    """One visit. The id is generated on the device, so a retried sync never creates it twice."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    household = models.ForeignKey(
+        "households.Household", on_delete=models.PROTECT, related_name="visits", verbose_name=_("household")
+    )
+    member = models.ForeignKey(
+        "teams.Member",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="visits",
+        verbose_name=_("grid member"),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("logged by"),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    location = models.PointField(_("GPS fix"), srid=4326, null=True, blank=True)
+    accuracy_m = models.FloatField(_("GPS accuracy (m)"), null=True, blank=True)
+    distance_m = models.FloatField(_("distance to the building (m)"), null=True, blank=True)
+    device_time = models.DateTimeField(_("time on the device"))
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    notes = models.TextField(_("notes"), blank=True)
+    findings = ArrayField(
+        models.CharField(max_length=20, choices=Finding.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("findings"),
+    )
+    photo = models.FileField(_("photo"), upload_to="visits/%Y/%m/", blank=True)
+    issue_ref = models.UUIDField(
+        _("reported issue"), null=True, blank=True, help_text=_("The issue reported from this visit.")
+    )
+    flags = ArrayField(
+        models.CharField(max_length=24, choices=Flag.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("flags"),
+    )
+    review = models.CharField(_("review"), max_length=10, choices=Review.choices, default=Review.NONE)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    review_reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # Counts toward policy: unflagged, or flagged and approved by the grid leader.
+    counted = models.BooleanField(_("counted"), default=True)
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["-device_time"]
+        indexes = [
+            models.Index(fields=["household", "device_time"], name="visit_household_time_idx"),
+            models.Index(fields=["member", "device_time"], name="visit_member_time_idx"),
+            models.Index(fields=["review"], name="visit_review_pending_idx", condition=Q(review="pending")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accuracy_m__isnull=True) | Q(accuracy_m__gt=0), name="visit_accuracy_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(counted=True, review__in=["none", "approved"])
+                | Q(counted=False, review__in=["pending", "rejected"]),
+                name="visit_counted_matches_review",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.household} {self.device_time:%Y-%m-%d}"

@@ -1,0 +1,377 @@
+"""Recording visits: validate every item, verify it, write the batch in one statement.
+
+A batch is what a phone sends when it gets signal back. Each item carries a UUID made on the
+device, so a retried batch creates nothing twice; a bad item is reported with its field errors and
+does not sink the good ones; device time and server receipt time are both kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from gridgov.accounts.models import Role
+from gridgov.core import audit
+from gridgov.households.models import Household
+
+from .models import Channel, Finding, Flag, Review, Visit
+
+EARTH_M = 6_371_008.8
+
+
+@dataclass
+class ItemResult:
+    index: int
+    id: str | None
+    status: str  # "created" | "exists" | "error"
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
+        if self.errors:
+            out["errors"] = self.errors
+        if self.status == "created":
+            out["flags"] = self.flags
+            out["counted"] = not self.flags
+        return out
+
+
+@dataclass
+class _Item:
+    index: int
+    id: uuid.UUID
+    household_code: str
+    channel: str
+    lon: float | None
+    lat: float | None
+    accuracy: float | None
+    device_time: datetime
+    notes: str
+    findings: list[str]
+    issue_ref: uuid.UUID | None
+    household: dict[str, Any] | None = None
+    flags: list[str] = field(default_factory=list)
+    distance: float | None = None
+
+
+def rules() -> dict[str, float]:
+    return settings.GRIDGOV_VISIT_RULES
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str, list[str]]]:
+    """Field-level validation of one item (no database access)."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": [_("Each visit must be an object.")]}
+    try:
+        vid = _uuid(raw.get("id"))
+    except (ValueError, TypeError, AttributeError):
+        errors["id"].append(_("A UUID made on the device is required."))
+        vid = None
+    code = raw.get("household")
+    if not isinstance(code, str) or not code.strip():
+        errors["household"].append(_("The household code is required."))
+    channel = raw.get("channel", Channel.IN_PERSON)
+    if channel not in Channel.values:
+        errors["channel"].append(_("Unknown channel %(value)s.") % {"value": channel})
+    lon, lat, accuracy = raw.get("lon"), raw.get("lat"), raw.get("accuracy")
+    if lon is None and lat is None:
+        if channel == Channel.IN_PERSON:
+            errors["lat"].append(_("An in-person visit needs the GPS fix (lat, lon)."))
+    else:
+        for name, value, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                errors[name].append(_("Must be a number."))
+            elif not -limit <= value <= limit:
+                errors[name].append(_("Out of range (±%(limit)s).") % {"limit": int(limit)})
+        if accuracy is None:
+            errors["accuracy"].append(_("The accuracy of the GPS fix is required with the fix."))
+    if accuracy is not None and (
+        isinstance(accuracy, bool)
+        or not isinstance(accuracy, int | float)
+        or not math.isfinite(accuracy)
+        or accuracy <= 0
+    ):
+        errors["accuracy"].append(_("Must be a positive number of metres."))
+    when = raw.get("device_time")
+    device_time = parse_datetime(when) if isinstance(when, str) else None
+    if device_time is None:
+        errors["device_time"].append(_("An ISO 8601 date and time with its time zone is required."))
+    elif timezone.is_naive(device_time):
+        errors["device_time"].append(_("The time zone is missing."))
+    elif device_time > now + timedelta(minutes=rules()["future_skew_minutes"]):
+        errors["device_time"].append(_("This time is in the future."))
+    notes = raw.get("notes", "")
+    if not isinstance(notes, str) or len(notes) > 2000:
+        errors["notes"].append(_("Text of at most 2,000 characters."))
+    findings = raw.get("findings", [])
+    if not isinstance(findings, list) or any(f not in Finding.values for f in findings):
+        errors["findings"].append(_("A list of: %(values)s.") % {"values": ", ".join(Finding.values)})
+    issue_ref = raw.get("issue_ref")
+    if issue_ref is not None:
+        try:
+            issue_ref = _uuid(issue_ref)
+        except (ValueError, TypeError, AttributeError):
+            errors["issue_ref"].append(_("Must be a UUID."))
+    if errors:
+        return None, dict(errors)
+    return _Item(
+        index,
+        vid,
+        code.strip(),
+        channel,
+        None if lon is None else float(lon),
+        None if lat is None else float(lat),
+        None if accuracy is None else float(accuracy),
+        device_time,
+        notes,
+        sorted(set(findings)),
+        issue_ref,
+    ), {}
+
+
+def visitable_households(user: Any) -> Any:
+    """Households a user may log visits for: a member's whole grid(s) (visits outside their own areas
+    are flagged), a leader's grid, and the ledger scope of community staff and administrators."""
+    from gridgov.accounts import scoping
+
+    if getattr(user, "role", None) == Role.MEMBER:
+        member = getattr(user, "member", None)
+        if member is None or not member.active:
+            return Household.objects.none()
+        grids = list(member.areas.values_list("grid_id", flat=True))
+        return Household.objects.filter(area__grid_id__in=grids)
+    return scoping.households(user)
+
+
+def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_M * math.asin(math.sqrt(a))
+
+
+def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
+    """Validate, verify and store a batch of visits; one result per item, in order."""
+    now = timezone.now()
+    results: list[ItemResult | None] = [None] * len(raw_items)
+    items: list[_Item] = []
+    seen: set[uuid.UUID] = set()
+    for i, raw in enumerate(raw_items):
+        item, errors = _parse(i, raw, now)
+        if item is not None and item.id in seen:
+            errors = {"id": [_("The same id appears twice in this batch.")]}
+            item = None
+        if item is None:
+            rid = raw.get("id") if isinstance(raw, dict) else None
+            results[i] = ItemResult(i, None if rid is None else str(rid), "error", errors)
+            continue
+        seen.add(item.id)
+        items.append(item)
+    if items:
+        _resolve_households(items, actor, results)
+        items = [it for it in items if results[it.index] is None]
+    if items:
+        _verify(items, actor)
+        created = _insert(items, actor, now)
+        for it in items:
+            status = "created" if it.id in created else "exists"
+            results[it.index] = ItemResult(it.index, str(it.id), status, flags=it.flags)
+        if created:
+            audit.record(
+                actor=actor,
+                action="visits.sync",
+                object_type="visits.visit",
+                created=len(created),
+                received=len(raw_items),
+            )
+    return [r for r in results if r is not None]
+
+
+def _resolve_households(items: list[_Item], actor: Any, results: list[ItemResult | None]) -> None:
+    codes = {it.household_code for it in items}
+    rows = (
+        visitable_households(actor)
+        .filter(code__in=codes)
+        .values("id", "code", "area_id", "area__member_id", "area__grid_id", "building_id")
+    )
+    by_code = {r["code"]: r for r in rows}
+    for it in items:
+        hh = by_code.get(it.household_code)
+        if hh is None:
+            results[it.index] = ItemResult(
+                it.index,
+                str(it.id),
+                "error",
+                {"household": [_("Unknown household, or not one you may visit.")]},
+            )
+        else:
+            it.household = hh
+
+
+def _verify(items: list[_Item], actor: Any) -> None:
+    r = rules()
+    member = getattr(actor, "member", None) if getattr(actor, "role", None) == Role.MEMBER else None
+    located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
+    if located:
+        with connection.cursor() as cur:
+            cur.execute(
+                """
+                SELECT t.i, ST_Distance(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography,
+                                        COALESCE(b.footprint, b.point, h.point)::geography)
+                FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::float8[]) AS t(i, hid, lon, lat)
+                JOIN households_household h ON h.id = t.hid
+                LEFT JOIN geo_building b ON b.id = h.building_id
+                """,
+                [
+                    list(range(len(located))),
+                    [it.household["id"] for it in located],
+                    [it.lon for it in located],
+                    [it.lat for it in located],
+                ],
+            )
+            for i, dist in cur.fetchall():
+                located[i].distance = float(dist)
+    for it in located:
+        if it.distance is not None and it.distance > r["max_distance_m"]:
+            it.flags.append(Flag.FAR)
+        if it.accuracy is not None and it.accuracy > r["max_accuracy_m"]:
+            it.flags.append(Flag.ACCURACY)
+    if member is not None:
+        for it in items:
+            if it.household["area__member_id"] != member.pk:
+                it.flags.append(Flag.OUTSIDE)
+    # A second visit to the same household within the window (earlier in the database or the batch).
+    window = timedelta(hours=r["repeat_window_hours"])
+    last = dict(
+        Visit.objects.filter(household_id__in={it.household["id"] for it in items}, counted=True)
+        .values("household_id")
+        .annotate(t=Max("device_time"))
+        .values_list("household_id", "t")
+    )
+    for it in sorted(items, key=lambda it: it.device_time):
+        hid = it.household["id"]
+        prev = last.get(hid)
+        if prev is not None and abs(it.device_time - prev) < window:
+            it.flags.append(Flag.REPEAT)
+        else:
+            last[hid] = it.device_time
+    # Implausible speed between a member's consecutive located visits.
+    if member is not None and located:
+        before = (
+            Visit.objects.filter(
+                member=member, location__isnull=False, device_time__lt=min(it.device_time for it in located)
+            )
+            .order_by("-device_time")
+            .values_list("location", "device_time")
+            .first()
+        )
+        track = [(p.x, p.y, t, None) for p, t in ([before] if before else [])]
+        track += [
+            (it.lon, it.lat, it.device_time, it) for it in sorted(located, key=lambda it: it.device_time)
+        ]
+        for (x1, y1, t1, _a), (x2, y2, t2, it) in itertools.pairwise(track):
+            seconds = max((t2 - t1).total_seconds(), 1.0)
+            if _haversine(x1, y1, x2, y2) / seconds > r["max_speed_mps"]:
+                it.flags.append(Flag.SPEED)
+    for it in items:
+        it.flags = sorted(set(it.flags))
+
+
+COPY_COLUMNS = (
+    "id",
+    "household_id",
+    "member_id",
+    "user_id",
+    "channel",
+    "location",
+    "accuracy_m",
+    "distance_m",
+    "device_time",
+    "received_at",
+    "notes",
+    "findings",
+    "photo",
+    "issue_ref",
+    "flags",
+    "review",
+    "review_reason",
+    "counted",
+)
+
+
+@transaction.atomic
+def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING: ids already stored stay."""
+    member = getattr(actor, "member", None)
+    member_id = member.pk if member is not None else None
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    cols = ", ".join(COPY_COLUMNS)
+    with connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS visit_in (LIKE visits_visit) ON COMMIT DELETE ROWS")
+        raw = cur.cursor
+        with raw.copy(f"COPY visit_in ({cols}) FROM STDIN") as copy:
+            for it in items:
+                flagged = bool(it.flags)
+                copy.write_row(
+                    (
+                        it.id,
+                        it.household["id"],
+                        member_id,
+                        user_id,
+                        it.channel,
+                        None if it.lon is None else f"SRID=4326;POINT({it.lon!r} {it.lat!r})",
+                        it.accuracy,
+                        it.distance,
+                        it.device_time,
+                        now,
+                        it.notes,
+                        it.findings,
+                        "",
+                        it.issue_ref,
+                        it.flags,
+                        Review.PENDING if flagged else Review.NONE,
+                        "",
+                        not flagged,
+                    )
+                )
+        cur.execute(
+            f"INSERT INTO visits_visit ({cols}) SELECT {cols} FROM visit_in ON CONFLICT (id) DO NOTHING "
+            "RETURNING id"
+        )
+        created = {row[0] for row in cur.fetchall()}
+        cur.execute("TRUNCATE visit_in")
+    return created
+
+
+@transaction.atomic
+def review(*, visit: Visit, approve: bool, reason: str, actor: Any) -> Visit:
+    """The grid leader approves a flagged visit (it then counts) or rejects it with a reason."""
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    visit.review = Review.APPROVED if approve else Review.REJECTED
+    visit.counted = approve
+    visit.reviewed_by = actor
+    visit.reviewed_at = timezone.now()
+    visit.review_reason = reason.strip()
+    visit.save(update_fields=["review", "counted", "reviewed_by", "reviewed_at", "review_reason"])
+    audit.record(
+        actor=actor, action="visits.review", obj=visit, decision=visit.review, reason=visit.review_reason
+    )
+    return visit

@@ -1,0 +1,195 @@
+"""Visit logging and batch sync: idempotent, per-item errors, verification flags, review, due lists."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from gridgov.visits.models import Visit
+from gridgov.visits.selectors import due_list
+
+pytestmark = pytest.mark.django_db
+
+X0, Y0 = 114.20, 22.55
+HA_LON, HA_LAT = X0 + 0.002, Y0 + 0.005  # the point of household HA1 (and its building)
+
+
+def visit(household: str = "HA1", **kw) -> dict:
+    data = {
+        "id": str(uuid.uuid4()),
+        "household": household,
+        "channel": "in_person",
+        "lon": HA_LON,
+        "lat": HA_LAT,
+        "accuracy": 12.0,
+        "device_time": (timezone.now() - timedelta(hours=1)).isoformat(),
+        "notes": "一切正常",
+        "findings": ["opinion"],
+    }
+    data.update(kw)
+    return {k: v for k, v in data.items() if v is not ...}
+
+
+def client(world, name: str) -> Client:
+    c = Client()
+    c.force_login(world.users[name])
+    return c
+
+
+def sync(c: Client, items) -> dict:
+    r = c.post("/api/v1/visits/sync/", {"visits": items}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def test_batch_is_idempotent_and_keeps_both_times(world):
+    c = client(world, "member_a")
+    items = [visit(), visit(device_time=(timezone.now() - timedelta(days=3)).isoformat())]
+    first = sync(c, items)
+    assert first["created"] == 2 and first["errors"] == 0
+    again = sync(c, items)
+    assert again["created"] == 0 and again["exists"] == 2
+    assert Visit.objects.count() == 2
+    v = Visit.objects.get(pk=items[1]["id"])
+    assert v.received_at - v.device_time > timedelta(days=2)
+    assert v.member == world.member_a and v.counted and v.findings == ["opinion"]
+
+
+def test_bad_items_are_reported_per_field_and_do_not_sink_the_good_ones(world):
+    c = client(world, "member_a")
+    good = visit()
+    bad = [
+        visit(lon=..., lat=...),  # in person without a fix
+        visit(lat=95.0),
+        visit(accuracy=0),
+        visit(accuracy=-3),
+        visit(device_time=(timezone.now() + timedelta(hours=2)).isoformat()),
+        visit(device_time="yesterday"),
+        visit(household="NOPE"),
+        visit(household="HB1"),  # someone else's household, in another grid
+        visit(id="not-a-uuid"),
+        visit(findings=["gossip"]),
+        "not an object",
+    ]
+    out = sync(c, [good, *bad])
+    assert out["created"] == 1 and out["errors"] == len(bad)
+    fields = [next(iter(r.get("errors", {})), None) for r in out["results"]]
+    assert fields == [
+        None,
+        "lat",
+        "lat",
+        "accuracy",
+        "accuracy",
+        "device_time",
+        "device_time",
+        "household",
+        "household",
+        "id",
+        "findings",
+        "non_field_errors",
+    ]
+    assert Visit.objects.count() == 1
+
+
+def test_malformed_batches_are_refused(world):
+    c = client(world, "member_a")
+    assert c.post("/api/v1/visits/sync/", {"visits": "x"}, content_type="application/json").status_code == 400
+    assert c.post("/api/v1/visits/sync/", [1, 2], content_type="application/json").status_code == 400
+    same = visit()
+    out = sync(c, [same, dict(same)])
+    assert out["created"] == 1 and out["results"][1]["errors"]["id"]
+
+
+def test_single_visit_endpoint(world):
+    c = client(world, "member_a")
+    r = c.post("/api/v1/visits/", visit(), content_type="application/json")
+    assert r.status_code == 201 and r.json()["counted"] is True
+    r = c.post("/api/v1/visits/", visit(accuracy=0), content_type="application/json")
+    assert r.status_code == 400 and "accuracy" in r.json()
+
+
+def test_verification_flags(world):
+    c = client(world, "member_a")
+    now = timezone.now()
+    far = visit(lon=HA_LON + 0.01, device_time=(now - timedelta(days=10)).isoformat())  # ~1 km away
+    vague = visit(accuracy=500.0, device_time=(now - timedelta(days=9)).isoformat())
+    phone = visit(
+        channel="phone", lon=..., lat=..., accuracy=..., device_time=(now - timedelta(days=8)).isoformat()
+    )
+    repeat = visit(device_time=(now - timedelta(days=8, hours=-2)).isoformat())
+    other_area = visit(household="HA2", lon=X0 + 0.007, device_time=(now - timedelta(days=5)).isoformat())
+    out = sync(c, [far, vague, phone, repeat, other_area])
+    flags = [r["flags"] for r in out["results"]]
+    assert "far_from_building" in flags[0]
+    assert flags[1] == ["poor_accuracy"]
+    assert flags[2] == []  # a phone visit has no distance check
+    assert "repeat_visit" in flags[3]
+    assert "outside_assignment" in flags[4]
+    assert not Visit.objects.get(pk=far["id"]).counted
+    assert Visit.objects.get(pk=phone["id"]).counted
+
+
+def test_implausible_speed_between_consecutive_visits(world):
+    c = client(world, "member_a")
+    t = timezone.now() - timedelta(days=2)
+    a = visit(device_time=t.isoformat())
+    b = visit(household="HA1", lon=HA_LON + 0.3, device_time=(t + timedelta(minutes=1, hours=30)).isoformat())
+    c2 = visit(household="HA1", device_time=(t + timedelta(hours=30, minutes=2)).isoformat())
+    out = sync(c, [a, b, c2])
+    assert "implausible_speed" in out["results"][2]["flags"]
+
+
+def test_leader_reviews_flagged_visits(world):
+    far = visit(lon=HA_LON + 0.01)
+    sync(client(world, "member_a"), [far])
+    leader = client(world, "leader_a")
+    queue = leader.get("/api/v1/visits/review/").json()["visits"]
+    assert [v["id"] for v in queue] == [far["id"]]
+    assert client(world, "member_a").get("/api/v1/visits/review/").json()["visits"] == []
+    url = f"/api/v1/visits/review/{far['id']}/"
+    assert leader.post(url, {"decision": "reject"}, content_type="application/json").status_code == 400
+    r = leader.post(url, {"decision": "approve"}, content_type="application/json")
+    assert r.json()["review"] == "approved" and Visit.objects.get(pk=far["id"]).counted
+    assert (
+        client(world, "member_a")
+        .post(url, {"decision": "approve"}, content_type="application/json")
+        .status_code
+        == 404
+    )
+
+
+def test_due_list_statuses_and_policies(world):
+    today = timezone.localdate()
+    member = world.users["member_a"]
+    rows = due_list(member, today)
+    assert [r["code"] for r in rows] == ["HA1"]
+    assert rows[0]["status"] == "overdue" and rows[0]["policy"]["period"] == "quarter"
+    sync(client(world, "member_a"), [visit()])
+    rows = due_list(member, today)
+    assert rows[0]["status"] == "done" and rows[0]["done_this_period"] == 1
+    # An elderly person living alone is due every month.
+    world.household_a.key_groups = ["elderly_alone"]
+    world.household_a.save()
+    assert due_list(member, today)[0]["policy"]["period"] == "month"
+    # Next month, without a new visit, it is due again (and not overdue: last month was done).
+    nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    assert due_list(member, nxt)[0]["status"] in ("due", "due_soon")
+
+
+def test_compliance_by_grid(world):
+    sync(client(world, "member_a"), [visit()])
+    c = client(world, "community")
+    rows = {r["key"]: r for r in c.get("/api/v1/visits/compliance/?level=grid").json()["rows"]}
+    assert rows[world.grid_a.code]["households"] == 2 and rows[world.grid_a.code]["done"] == 1
+    assert rows[world.grid_b.code]["share_done"] == 0
+    assert c.get("/api/v1/visits/compliance/?level=planet").status_code == 400
+
+
+def test_visit_times_are_kept_in_utc(world):
+    sync(client(world, "member_a"), [visit(device_time="2026-11-20T09:30:00+08:00")])
+    v = Visit.objects.get()
+    assert v.device_time == datetime.fromisoformat("2026-11-20T01:30:00+00:00")
