@@ -21,4 +21,5 @@ urlpatterns = [
     path("households/", include("gridgov.households.urls")),
     path("imports/", include("gridgov.geo.import_urls")),
     path("gridding/", include("gridgov.gridding.urls")),
+    path("visits/", include("gridgov.visits.urls")),
 ]

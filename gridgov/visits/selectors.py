@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,18 @@ from .models import Review, Visit, VisitPolicy
 from .periods import following, previous, strictest, window
 
 DUE_SOON_DAYS = 7
+
+
+@dataclass(frozen=True)
+class DefaultPolicy:
+    """What applies when no active policy does (e.g. every policy was switched off): ≥4 visits a year."""
+
+    key_group: str = ""
+    period: str = "quarter"
+    visits_per_period: int = 1
+
+
+DEFAULT_POLICY = DefaultPolicy()
 
 
 def _tz() -> ZoneInfo:
@@ -82,9 +95,7 @@ def due_list(user: Any, today: date | None = None) -> list[dict[str, Any]]:
     rows = []
     qs = _counts(own_households(user).filter(active=True).select_related("building", "area"), today)
     for h in qs:
-        policy = strictest(h.key_groups, policies)
-        if policy is None:
-            continue
+        policy = strictest(h.key_groups, policies) or DEFAULT_POLICY
         counts = {
             k: getattr(h, k)
             for k in ("month_cur", "month_prev", "quarter_cur", "quarter_prev", "year_cur", "year_prev")
@@ -156,9 +167,7 @@ def compliance(user: Any, level: str, today: date | None = None) -> list[dict[st
         key, "key_groups", "month_cur", "month_prev", "quarter_cur", "quarter_prev", "year_cur", "year_prev"
     )
     for row in qs:
-        policy = strictest(row["key_groups"], policies)
-        if policy is None:
-            continue
+        policy = strictest(row["key_groups"], policies) or DEFAULT_POLICY
         state, _due = status_of(policy, row, today)
         g = groups.setdefault(row[key], [0, 0, 0])
         g[0] += 1

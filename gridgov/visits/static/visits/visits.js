@@ -1,0 +1,187 @@
+/* My visits: households by due date, log a visit in a few taps, queue it on the phone (IndexedDB)
+   and send it when there is signal. Works offline once the page has been opened online. */
+(function () {
+  "use strict";
+  var app = document.getElementById("visits-app");
+  if (!app) { return; }
+  var L10N = JSON.parse(document.getElementById("visit-labels").textContent);
+  var form = document.getElementById("visit-form");
+  var current = null;
+  var households = [];
+
+  // --- the queue on the phone -------------------------------------------------------------------
+  function db() {
+    return new Promise(function (resolve, reject) {
+      var open = indexedDB.open("gridgov", 1);
+      open.onupgradeneeded = function () { open.result.createObjectStore("queue", { keyPath: "id" }); };
+      open.onsuccess = function () { resolve(open.result); };
+      open.onerror = function () { reject(open.error); };
+    });
+  }
+  function tx(mode, fn) {
+    return db().then(function (d) {
+      return new Promise(function (resolve, reject) {
+        var t = d.transaction("queue", mode);
+        var out = fn(t.objectStore("queue"));
+        t.oncomplete = function () { resolve(out && out.result !== undefined ? out.result : out); };
+        t.onerror = function () { reject(t.error); };
+      });
+    });
+  }
+  function queued() { return tx("readonly", function (s) { return s.getAll(); }); }
+  function enqueue(v) { return tx("readwrite", function (s) { s.put(v); }); }
+  function dequeue(ids) { return tx("readwrite", function (s) { ids.forEach(function (id) { s.delete(id); }); }); }
+
+  function csrf() {
+    var m = document.cookie.match(/csrftoken=([^;]+)/);
+    if (m) { return m[1]; }
+    var el = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return el ? el.value : "";
+  }
+
+  function showStatus() {
+    return queued().then(function (items) {
+      var el = document.getElementById("sync-status");
+      el.dataset.unsynced = String(items.length);
+      el.textContent = items.length ? L10N.unsynced + ": " + items.length + (navigator.onLine ? "" : " · " + L10N.offline)
+        : (navigator.onLine ? L10N.synced : L10N.offline);
+      return items;
+    });
+  }
+
+  var syncing = false;
+  function sync() {
+    if (syncing || !navigator.onLine) { return showStatus(); }
+    syncing = true;
+    return queued().then(function (items) {
+      if (!items.length) { return null; }
+      return fetch(app.dataset.sync, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ visits: items })
+      }).then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); }).then(function (out) {
+        var done = [];
+        out.results.forEach(function (res, i) {
+          var item = items[res.index !== undefined ? res.index : i];
+          if (res.status === "error") {
+            var li = document.createElement("li");
+            li.textContent = L10N.error + " " + item.household + ": " + JSON.stringify(res.errors);
+            document.getElementById("refused").appendChild(li);
+          }
+          done.push(item.id);  // sent: stored, already stored, or refused with its reason shown
+        });
+        return dequeue(done).then(load);
+      });
+    }).catch(function () { /* no signal after all: keep the queue */ }).then(function () {
+      syncing = false;
+      return showStatus();
+    });
+  }
+
+  // --- households and the form ------------------------------------------------------------------
+  function render() {
+    var ul = document.getElementById("households");
+    ul.innerHTML = "";
+    households.forEach(function (h) {
+      var li = document.createElement("li");
+      li.className = "card visit-row " + h.status;
+      li.dataset.code = h.code;
+      li.dataset.status = h.status;
+      var badges = h.key_groups.map(function (k) { return "<span class='badge'>" + k + "</span>"; }).join("");
+      li.innerHTML = "<b>" + escapeHtml(h.address || h.code) + "</b> " + badges +
+        "<br><span class='status " + h.status + "'>" + L10N[h.status] + "</span> · " + L10N.due_by + " " + h.next_due +
+        " · " + L10N.last + ": " + (h.last_visit ? h.last_visit.slice(0, 10) : L10N.never) +
+        "<br><button type='button' class='log'>" + L10N.log + "</button>";
+      li.querySelector(".log").addEventListener("click", function () { openForm(h); });
+      ul.appendChild(li);
+    });
+    route();
+    drawMap();
+  }
+
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; });
+  }
+
+  // Nearest-neighbour walk through what is due, from the first overdue household.
+  function route() {
+    var todo = households.filter(function (h) { return h.status !== "done"; });
+    var ol = document.getElementById("route");
+    ol.innerHTML = "";
+    if (!todo.length) { return; }
+    var order = [todo.shift()];
+    while (todo.length) {
+      var last = order[order.length - 1], best = 0, bestD = Infinity;
+      todo.forEach(function (h, i) {
+        var d = Math.pow(h.lon - last.lon, 2) + Math.pow((h.lat - last.lat) * 1.08, 2);
+        if (d < bestD) { bestD = d; best = i; }
+      });
+      order.push(todo.splice(best, 1)[0]);
+    }
+    order.forEach(function (h) { var li = document.createElement("li"); li.textContent = h.address || h.code; ol.appendChild(li); });
+  }
+
+  var map = null, markers = null;
+  function drawMap() {
+    if (typeof L === "undefined" || !households.length) { return; }
+    if (!map) { map = L.map("visits-map", { zoomControl: false }); }
+    if (markers) { map.removeLayer(markers); }
+    var colours = { overdue: "#d50000", due_soon: "#ff6d00", due: "#ffd600", done: "#2e7d32" };
+    markers = L.featureGroup(households.map(function (h) {
+      return L.circleMarker([h.lat, h.lon], { radius: 7, color: colours[h.status], fillOpacity: 0.8 }).bindTooltip(h.address || h.code);
+    })).addTo(map);
+    map.fitBounds(markers.getBounds().pad(0.3));
+  }
+
+  function openForm(h) {
+    current = h;
+    form.reset();
+    document.getElementById("visit-household").textContent = h.address || h.code;
+    document.getElementById("visit-form-status").textContent = "";
+    form.hidden = false;
+    form.scrollIntoView();
+  }
+  document.getElementById("visit-cancel").addEventListener("click", function () { form.hidden = true; });
+
+  function fix() {
+    return new Promise(function (resolve, reject) {
+      if (!navigator.geolocation) { reject(new Error("no geolocation")); return; }
+      navigator.geolocation.getCurrentPosition(resolve, reject, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+    });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var data = new FormData(form);
+    var visit = {
+      id: crypto.randomUUID(), household: current.code, channel: data.get("channel"),
+      device_time: new Date().toISOString(), notes: data.get("notes") || "",
+      findings: data.getAll("findings"), issue_ref: data.get("report") ? crypto.randomUUID() : null
+    };
+    var status = document.getElementById("visit-form-status");
+    var located = visit.channel === "phone" ? Promise.resolve(null) : (status.textContent = L10N.locating, fix());
+    located.then(function (pos) {
+      if (pos) { visit.lat = pos.coords.latitude; visit.lon = pos.coords.longitude; visit.accuracy = pos.coords.accuracy; }
+      return enqueue(visit);
+    }).then(function () {
+      status.textContent = L10N.saved;
+      form.hidden = true;
+      current.status = "done";
+      current.last_visit = visit.device_time;
+      render();
+      return sync();
+    }).catch(function () { status.textContent = L10N.no_fix; });
+  });
+
+  function load() {
+    return fetch(app.dataset.api, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      .then(function (data) { households = data.households; render(); app.dataset.loaded = "1"; })
+      .catch(function () { app.dataset.loaded = "1"; });
+  }
+
+  window.addEventListener("online", sync);
+  window.addEventListener("offline", showStatus);
+  if ("serviceWorker" in navigator) { navigator.serviceWorker.register(app.dataset.sw); }
+  load().then(sync);
+  window.gridgovVisits = { sync: sync, queued: queued };
+})();

@@ -1,0 +1,64 @@
+"""Pages for grid members (mobile-first, offline-capable) and the leader's review queue."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils.translation import gettext as _
+
+from .models import Channel, Finding
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    labels = {
+        "overdue": _("overdue"),
+        "due_soon": _("due this week"),
+        "due": _("due this period"),
+        "done": _("done this period"),
+        "log": _("Log a visit"),
+        "save": _("Save"),
+        "cancel": _("Cancel"),
+        "unsynced": _("Not yet sent"),
+        "synced": _("All visits sent."),
+        "offline": _("Offline: visits are kept on this phone and sent when the network returns."),
+        "locating": _("Getting the GPS fix…"),
+        "no_fix": _("No GPS fix: log it as a phone or other visit, or try again outside."),
+        "saved": _("Saved on this phone."),
+        "last": _("last visit"),
+        "never": _("never visited"),
+        "due_by": _("due by"),
+        "route": _("Suggested order for today"),
+        "error": _("Refused"),
+        "report": _("Report an issue from this visit"),
+        "accuracy": _("accuracy"),
+    }
+    return render(
+        request,
+        "visits/mine.html",
+        {
+            "labels": labels,
+            "channels": Channel.choices,
+            "findings": Finding.choices,
+        },
+    )
+
+
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, served under /visits/ so that it controls the member's pages."""
+    assets = [
+        static("visits/visits.js"),
+        static("gridgov/gridgov.css"),
+        static("leaflet/leaflet.js"),
+        static("leaflet/leaflet.css"),
+    ]
+    response = render(request, "visits/sw.js", {"assets": assets}, content_type="application/javascript")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@login_required
+def review_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "visits/review.html", {})
