@@ -25,5 +25,7 @@ urlpatterns = [
     path("visits/review/", visits.review_queue, name="visit-review-queue"),
     path("visits/review/<uuid:pk>/", visits.review_decide, name="visit-review-decide"),
     path("visits/compliance/", visits.compliance, name="visit-compliance"),
+    path("visits/orphans/", visits.orphan_households, name="visit-orphans"),
+    path("visits/reassign/", visits.reassign, name="visit-reassign"),
     *router.urls,
 ]

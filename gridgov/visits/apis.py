@@ -92,3 +92,28 @@ def compliance(request: Request) -> Response:
             {"level": [f"one of {', '.join(selectors.LEVEL_PATHS)}"]}, status=status.HTTP_400_BAD_REQUEST
         )
     return Response({"level": level, "rows": selectors.compliance(request.user, level)})
+
+
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
+def orphan_households(request: Request) -> Response:
+    return Response({"households": selectors.orphans(request.user)})
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def reassign(request: Request) -> Response:
+    """{"households": [codes], "area": code, "reason": "..."}: move households to another member's area."""
+    codes = request.data.get("households")
+    area = request.data.get("area")
+    errors = {}
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        errors["households"] = ["A non-empty list of household codes is required."]
+    if not isinstance(area, str) or not area:
+        errors["area"] = ["The code of the target responsibility area is required."]
+    if errors:
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    moved = services.households_reassign(
+        codes=codes, area_code=area, actor=request.user, reason=str(request.data.get("reason", ""))[:200]
+    )
+    return Response({"moved": moved})

@@ -177,3 +177,15 @@ def compliance(user: Any, level: str, today: date | None = None) -> list[dict[st
         {"key": k, "households": n, "done": d, "overdue": o, "share_done": round(d / n, 4) if n else None}
         for k, (n, d, o) in sorted(groups.items(), key=lambda t: str(t[0]))
     ]
+
+
+def orphans(user: Any) -> list[dict[str, Any]]:
+    """Active households in scope that no active member looks after."""
+    qs = (
+        scoping.households(user)
+        .filter(active=True)
+        .filter(Q(area__isnull=True) | Q(area__member__isnull=True) | Q(area__member__active=False))
+        .select_related("area")
+        .order_by("code")[:2000]
+    )
+    return [{"code": h.code, "address": h.address, "area": h.area.code if h.area else None} for h in qs]

@@ -375,3 +375,43 @@ def review(*, visit: Visit, approve: bool, reason: str, actor: Any) -> Visit:
         actor=actor, action="visits.review", obj=visit, decision=visit.review, reason=visit.review_reason
     )
     return visit
+
+
+@transaction.atomic
+def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason: str = "") -> int:
+    """A grid leader moves households to another responsibility area (so another member) of their grid.
+
+    Every move is audited with the area it came from. Households or an area outside the leader's
+    scope are refused (nothing moves).
+    """
+    from gridgov.accounts import scoping
+    from gridgov.core.errors import GridgovError
+    from gridgov.geo.models import ResponsibilityArea
+
+    if (
+        getattr(actor, "role", None) not in (Role.LEADER, Role.COMMUNITY, Role.ADMIN)
+        and not actor.is_superuser
+    ):
+        raise GridgovError("scope.denied")
+    area = (
+        scoping.visible_nodes(actor, ResponsibilityArea.objects.select_related("grid"))
+        .filter(code=area_code)
+        .first()
+    )
+    if area is None or not scoping.in_scope_code(actor, area.code):
+        raise GridgovError("scope.denied")
+    rows = list(scoping.households(actor).filter(code__in=codes).select_related("area"))
+    if len(rows) != len(set(codes)):
+        raise GridgovError("scope.denied")
+    moved = 0
+    for h in rows:
+        if h.area_id == area.pk:
+            continue
+        before = h.area.code if h.area else None
+        h.area = area
+        h.save(update_fields=["area", "updated_at"])
+        audit.record(
+            actor=actor, action="households.reassign", obj=h, source=before, target=area.code, reason=reason
+        )
+        moved += 1
+    return moved

@@ -1,0 +1,62 @@
+"""Grid leaders reassign households between members (audited); households with no active member."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from gridgov.core.models import AuditEntry
+from gridgov.households.models import Household
+
+pytestmark = pytest.mark.django_db
+
+
+def client(world, name: str) -> Client:
+    c = Client()
+    c.force_login(world.users[name])
+    return c
+
+
+def test_leader_moves_a_household_to_another_member_and_it_is_audited(world):
+    r = client(world, "leader_a").post(
+        "/api/v1/visits/reassign/",
+        {"households": ["HA2"], "area": world.area_a.code, "reason": "搬迁"},
+        content_type="application/json",
+    )
+    assert r.status_code == 200 and r.json() == {"moved": 1}
+    assert Household.objects.get(code="HA2").area == world.area_a
+    entry = AuditEntry.objects.get(action="households.reassign")
+    assert entry.data["source"] == world.area_a2.code and entry.data["target"] == world.area_a.code
+    assert entry.actor == world.users["leader_a"]
+
+
+def test_reassign_is_scoped_and_validated(world):
+    leader = client(world, "leader_a")
+    # A household of another grid: refused, nothing moves.
+    r = leader.post(
+        "/api/v1/visits/reassign/",
+        {"households": ["HA2", "HB1"], "area": world.area_a.code},
+        content_type="application/json",
+    )
+    assert r.status_code == 400 and r.json()["code"] == "scope.denied"
+    assert Household.objects.get(code="HA2").area == world.area_a2
+    r = leader.post(
+        "/api/v1/visits/reassign/", {"households": [], "area": ""}, content_type="application/json"
+    )
+    assert r.status_code == 400 and set(r.json()) == {"households", "area"}
+    member = client(world, "member_a")
+    r = member.post(
+        "/api/v1/visits/reassign/",
+        {"households": ["HA1"], "area": world.area_a2.code},
+        content_type="application/json",
+    )
+    assert r.status_code == 400
+
+
+def test_orphans_are_listed(world):
+    rows = client(world, "leader_a").get("/api/v1/visits/orphans/").json()["households"]
+    assert [r["code"] for r in rows] == ["HA2"]  # area_a2 has no member
+    world.member_a.active = False
+    world.member_a.save()
+    rows = client(world, "community").get("/api/v1/visits/orphans/").json()["households"]
+    assert {r["code"] for r in rows} == {"HA1", "HA2"}
