@@ -26,6 +26,7 @@ urlpatterns = [
     path("visits/review/<uuid:pk>/", visits.review_decide, name="visit-review-decide"),
     path("visits/compliance/", visits.compliance, name="visit-compliance"),
     path("visits/orphans/", visits.orphan_households, name="visit-orphans"),
+    path("visits/<uuid:pk>/photo/", visits.visit_photo, name="visit-photo"),
     path("visits/reassign/", visits.reassign, name="visit-reassign"),
     *router.urls,
 ]

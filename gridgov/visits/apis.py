@@ -117,3 +117,35 @@ def reassign(request: Request) -> Response:
         codes=codes, area_code=area, actor=request.user, reason=str(request.data.get("reason", ""))[:200]
     )
     return Response({"moved": moved})
+
+
+IMAGE_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"RIFF": "webp"}
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def visit_photo(request: Request, pk: str) -> Response:
+    """Attach one photo (JPEG, PNG or WebP, size-limited) to a visit the user logged."""
+    from django.core.files.base import ContentFile
+
+    from .models import Visit
+
+    visit = get_object_or_404(Visit, pk=pk, user=request.user)
+    upload = request.FILES.get("photo")
+    if upload is None:
+        return Response(
+            {"photo": ["A file field named photo is required."]}, status=status.HTTP_400_BAD_REQUEST
+        )
+    limit = services.rules()["max_photo_bytes"]
+    if upload.size > limit:
+        return Response(
+            {"photo": [f"The photo is larger than {limit // (1024 * 1024)} MB."]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    head = upload.read(12)
+    kind = next((ext for magic, ext in IMAGE_MAGIC.items() if head.startswith(magic)), None)
+    if kind is None or (kind == "webp" and head[8:12] != b"WEBP"):
+        return Response({"photo": ["Only JPEG, PNG or WebP images."]}, status=status.HTTP_400_BAD_REQUEST)
+    upload.seek(0)
+    visit.photo.save(f"{visit.pk}.{kind}", ContentFile(upload.read()), save=True)
+    return Response({"id": str(visit.pk), "photo": visit.photo.url})

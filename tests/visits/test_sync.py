@@ -193,3 +193,24 @@ def test_visit_times_are_kept_in_utc(world):
     sync(client(world, "member_a"), [visit(device_time="2026-11-20T09:30:00+08:00")])
     v = Visit.objects.get()
     assert v.device_time == datetime.fromisoformat("2026-11-20T01:30:00+00:00")
+
+
+def test_photo_upload_is_checked(world, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.GRIDGOV_VISIT_RULES = {**settings.GRIDGOV_VISIT_RULES, "max_photo_bytes": 1024}
+    c = client(world, "member_a")
+    v = visit()
+    sync(c, [v])
+    url = f"/api/v1/visits/{v['id']}/photo/"
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+    assert c.post(url, {"photo": SimpleUploadedFile("a.png", png)}).status_code == 200
+    assert Visit.objects.get(pk=v["id"]).photo.name.endswith(".png")
+    too_big = SimpleUploadedFile("b.png", b"\x89PNG\r\n\x1a\n" + b"0" * 2000)
+    r = c.post(url, {"photo": too_big})
+    assert r.status_code == 400 and "photo" in r.json()
+    r = c.post(url, {"photo": SimpleUploadedFile("c.txt", b"hello world, not an image")})
+    assert r.status_code == 400
+    # Someone else's visit is not found.
+    assert client(world, "leader_a").post(url, {"photo": SimpleUploadedFile("a.png", png)}).status_code == 404
