@@ -19,6 +19,7 @@ CATALOGUE: dict[str, Any] = {
     "import.invalid": _("The file has {count} error(s); nothing was imported."),
     "import.srid": _("The SRID must be an EPSG code (an integer)."),
     "scope.denied": _("This is outside your scope."),
+    "visits.decided": _("This visit was already decided ({detail})."),
     "gridding.input": _("The community cannot be gridded: {detail}"),
     "gridding.stale": _(
         "The household ledger changed since this plan was made ({detail}); run gridding again."

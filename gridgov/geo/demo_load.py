@@ -224,4 +224,7 @@ def grid_demo_city(
             f"{community.code} {community.name}: {applied.grids} grids, {applied.areas} areas, "
             f"in range {result.quality['areas_in_range']:.1%}"
         )
+    from gridgov.visits import rollups
+
+    rollups.rebuild()  # the loader writes households in bulk: derive the visit rollups once
     return totals

@@ -313,6 +313,9 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         timezone.now(),
     )
     plan.save(update_fields=["status", "approved_by", "approved_at"])
+    from gridgov.visits import rollups  # compliance follows households into their new areas
+
+    rollups.refresh(Household.objects.filter(community=community).values_list("id", flat=True))
     community.gridded_at = timezone.now()
     community.save(update_fields=["gridded_at"])
     no_leader = [code for code, g in grid_rows.items() if g.leader_id is None]

@@ -832,6 +832,11 @@ def import_households(
     # 3. Write: one transaction, two COPYs and one UPDATE whatever the number of rows.
     with transaction.atomic():
         _copy_in(new, changed, changed_fields, now)
+        # Visit compliance follows households' areas and key groups: re-derive what changed.
+        from gridgov.visits import rollups
+
+        touched = [h.code for h in new] + [h.code for h in changed]
+        rollups.refresh(Household.objects.filter(code__in=touched).values_list("id", flat=True))
         audit.record(
             actor=actor,
             action="import.households",

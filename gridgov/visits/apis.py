@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import selectors, services
+from gridgov.accounts import scoping
+
+from . import rollups, selectors, services
 
 
 @api_view(["POST"])
@@ -91,7 +94,14 @@ def compliance(request: Request) -> Response:
         return Response(
             {"level": [f"one of {', '.join(selectors.LEVEL_PATHS)}"]}, status=status.HTTP_400_BAD_REQUEST
         )
-    return Response({"level": level, "rows": selectors.compliance(request.user, level)})
+    scope = scoping.scope_of(request.user)
+    if level == "member" or not scope.households:
+        return Response({"level": level, "rows": selectors.compliance(request.user, level)})
+    # Levels of the hierarchy answer from the rollups, for each code prefix of the user's scope.
+    prefixes = [""] if scope.everything else list(scope.prefixes)
+    today = timezone.localdate()
+    rows = [r for p in prefixes for r in rollups.dashboard(level, today, p)]
+    return Response({"level": level, "rows": rows})
 
 
 @api_view(["GET"])

@@ -164,3 +164,59 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.household} {self.device_time:%Y-%m-%d}"
+
+
+class HouseholdPolicyState(models.Model):
+    """The policy each active household follows now, and its area: the key of the rollups."""
+
+    household = models.OneToOneField(
+        "households.Household", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    area = models.ForeignKey("geo.ResponsibilityArea", null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    need = models.PositiveSmallIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["area", "kind"], name="policystate_area_kind_idx")]
+
+
+class HouseholdPeriodCount(models.Model):
+    """Counted visits of one household in one period of its policy's kind (kept incrementally)."""
+
+    household = models.ForeignKey("households.Household", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    period_start = models.DateField()
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["household", "kind", "period_start"], name="household_period_unique"
+            )
+        ]
+
+
+class AreaPeriodRollup(models.Model):
+    """Per responsibility area, period kind and period: households that have met their policy."""
+
+    area = models.ForeignKey("geo.ResponsibilityArea", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    period_start = models.DateField()
+    done = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["area", "kind", "period_start"], name="area_period_unique")
+        ]
+        indexes = [models.Index(fields=["kind", "period_start"], name="rollup_period_idx")]
+
+
+class AreaPolicyTotal(models.Model):
+    """Per responsibility area and period kind: how many active households follow such a policy."""
+
+    area = models.ForeignKey("geo.ResponsibilityArea", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    households = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["area", "kind"], name="area_kind_unique")]

@@ -26,6 +26,7 @@ from gridgov.accounts.models import Role
 from gridgov.core import audit
 from gridgov.households.models import Household
 
+from . import rollups
 from .models import Channel, Finding, Flag, Review, Visit
 
 EARTH_M = 6_371_008.8
@@ -354,23 +355,30 @@ def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
                 )
         cur.execute(
             f"INSERT INTO visits_visit ({cols}) SELECT {cols} FROM visit_in ON CONFLICT (id) DO NOTHING "
-            "RETURNING id"
+            "RETURNING id, household_id, device_time, counted"
         )
-        created = {row[0] for row in cur.fetchall()}
+        rows = cur.fetchall()
         cur.execute("TRUNCATE visit_in")
-    return created
+    rollups.add_counted([(hid, t) for _id, hid, t, counted in rows if counted])
+    return {row[0] for row in rows}
 
 
 @transaction.atomic
 def review(*, visit: Visit, approve: bool, reason: str, actor: Any) -> Visit:
     """The grid leader approves a flagged visit (it then counts) or rejects it with a reason."""
     visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if visit.review != Review.PENDING:
+        from gridgov.core.errors import GridgovError
+
+        raise GridgovError("visits.decided", detail=visit.get_review_display())
     visit.review = Review.APPROVED if approve else Review.REJECTED
     visit.counted = approve
     visit.reviewed_by = actor
     visit.reviewed_at = timezone.now()
     visit.review_reason = reason.strip()
     visit.save(update_fields=["review", "counted", "reviewed_by", "reviewed_at", "review_reason"])
+    if approve:
+        rollups.add_counted([(visit.household_id, visit.device_time)])
     audit.record(
         actor=actor, action="visits.review", obj=visit, decision=visit.review, reason=visit.review_reason
     )
@@ -414,4 +422,5 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
             actor=actor, action="households.reassign", obj=h, source=before, target=area.code, reason=reason
         )
         moved += 1
+    rollups.refresh(h.pk for h in rows)
     return moved

@@ -1,0 +1,202 @@
+"""Compliance rollups: kept up to date as visits arrive, rebuilt exactly from the visits on demand.
+
+Per household: the policy it follows (kind of period, visits needed) and its counted visits per
+period. Per responsibility area: how many households follow each kind of policy (the denominator)
+and, per period, how many have met it (the numerator). A dashboard for any level sums area rows
+whose codes share a prefix, so a city answers from ~2 rows per area instead of millions of visits.
+
+Upkeep: a counted visit adds 1 to its household's period count, and when that count reaches the
+policy's need the area's `done` goes up by 1 (one SQL statement per batch). Changes to households
+(key groups, area, active) and to the policies re-derive the affected areas (`refresh`);
+`rebuild()` derives everything from the visits and must agree with the incremental state exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from gridgov.households.models import Household
+
+from .models import AreaPeriodRollup, AreaPolicyTotal, HouseholdPeriodCount, HouseholdPolicyState, VisitPolicy
+from .periods import strictest, window
+
+DEFAULT = ("quarter", 1)
+
+
+def _policy_of(key_groups: list[str], policies: list[VisitPolicy]) -> tuple[str, int]:
+    p = strictest(key_groups, policies)
+    return (p.period, p.visits_per_period) if p else DEFAULT
+
+
+def refresh_states(households: Iterable[int] | None = None) -> set[int]:
+    """(Re)derive the policy state of households (all when None); returns the areas touched."""
+    policies = list(VisitPolicy.objects.filter(active=True))
+    qs = Household.objects.filter(active=True)
+    if households is not None:
+        ids = list(households)
+        qs = qs.filter(id__in=ids)
+        before = set(
+            HouseholdPolicyState.objects.filter(household_id__in=ids).values_list("area_id", flat=True)
+        )
+        HouseholdPolicyState.objects.filter(household_id__in=ids).delete()
+    else:
+        before = set(HouseholdPolicyState.objects.values_list("area_id", flat=True).distinct())
+        HouseholdPolicyState.objects.all().delete()
+    rows = []
+    for hid, area_id, key_groups in qs.values_list("id", "area_id", "key_groups").iterator(chunk_size=5000):
+        kind, need = _policy_of(key_groups, policies)
+        rows.append(HouseholdPolicyState(household_id=hid, area_id=area_id, kind=kind, need=need))
+    HouseholdPolicyState.objects.bulk_create(rows, batch_size=5000)
+    return {a for a in before | {r.area_id for r in rows} if a is not None}
+
+
+def _tz() -> str:
+    return settings.TIME_ZONE
+
+
+COUNTS_FROM_VISITS = """
+    INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
+    SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date, count(*)
+    FROM visits_visit v JOIN visits_householdpolicystate s ON s.household_id = v.household_id
+    WHERE v.counted {where}
+    GROUP BY 1, 2, 3
+"""
+
+ROLLUP_FROM_COUNTS = """
+    INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+    SELECT s.area_id, c.kind, c.period_start, count(*)
+    FROM visits_householdperiodcount c
+    JOIN visits_householdpolicystate s ON s.household_id = c.household_id AND s.kind = c.kind
+    WHERE s.area_id IS NOT NULL AND c.n >= s.need {where}
+    GROUP BY 1, 2, 3
+"""
+
+TOTALS_FROM_STATES = """
+    INSERT INTO visits_areapolicytotal (area_id, kind, households)
+    SELECT area_id, kind, count(*) FROM visits_householdpolicystate WHERE area_id IS NOT NULL {where}
+    GROUP BY 1, 2
+"""
+
+
+@transaction.atomic
+def rebuild() -> None:
+    """Everything from scratch: states, counts, rollups, totals (the reference for the upkeep)."""
+    refresh_states()
+    with connection.cursor() as cur:
+        # DELETE, not TRUNCATE: inside a transaction with deferred foreign-key checks pending (Django's
+        # constraints are DEFERRABLE), PostgreSQL refuses to TRUNCATE.
+        for table in ("visits_householdperiodcount", "visits_areaperiodrollup", "visits_areapolicytotal"):
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute(COUNTS_FROM_VISITS.format(where=""), {"tz": _tz()})
+        cur.execute(ROLLUP_FROM_COUNTS.format(where=""))
+        cur.execute(TOTALS_FROM_STATES.format(where=""))
+
+
+@transaction.atomic
+def refresh(households: Iterable[int]) -> None:
+    """After households changed (area, key groups, active): re-derive them and their areas."""
+    ids = list(households)
+    if not ids:
+        return
+    areas = sorted(refresh_states(ids))
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM visits_householdperiodcount WHERE household_id = ANY(%s)", [ids])
+        cur.execute(
+            COUNTS_FROM_VISITS.format(where="AND v.household_id = ANY(%(ids)s)"), {"tz": _tz(), "ids": ids}
+        )
+        if areas:
+            cur.execute("DELETE FROM visits_areaperiodrollup WHERE area_id = ANY(%s)", [areas])
+            cur.execute("DELETE FROM visits_areapolicytotal WHERE area_id = ANY(%s)", [areas])
+            cur.execute(ROLLUP_FROM_COUNTS.format(where="AND s.area_id = ANY(%(areas)s)"), {"areas": areas})
+            cur.execute(TOTALS_FROM_STATES.format(where="AND area_id = ANY(%(areas)s)"), {"areas": areas})
+
+
+def ensure_states(household_ids: Iterable[int]) -> None:
+    """Households the rollups have not seen yet (new since the last refresh) get their state."""
+    ids = set(household_ids)
+    known = set(
+        HouseholdPolicyState.objects.filter(household_id__in=ids).values_list("household_id", flat=True)
+    )
+    if ids - known:
+        refresh(ids - known)
+
+
+ADD_VISITS = """
+WITH new AS (
+    SELECT unnest(%(hids)s::bigint[]) AS household_id, unnest(%(times)s::timestamptz[]) AS t
+), v AS (
+    SELECT s.household_id, s.area_id, s.kind, s.need,
+           date_trunc(s.kind, new.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
+    FROM new JOIN visits_householdpolicystate s ON s.household_id = new.household_id
+    GROUP BY 1, 2, 3, 4, 5
+), up AS (
+    INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
+    SELECT household_id, kind, period_start, added FROM v
+    ON CONFLICT (household_id, kind, period_start)
+    DO UPDATE SET n = visits_householdperiodcount.n + EXCLUDED.n
+    RETURNING household_id, kind, period_start, n
+)
+INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+SELECT v.area_id, v.kind, v.period_start, count(*)
+FROM up JOIN v USING (household_id, kind, period_start)
+WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
+GROUP BY 1, 2, 3
+ON CONFLICT (area_id, kind, period_start) DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+"""
+
+
+def add_counted(visits: list[tuple[int, Any]]) -> None:
+    """Upkeep for newly counted visits: (household id, device time) pairs. Call inside the transaction
+    that stored them (or approved them)."""
+    if not visits:
+        return
+    ensure_states(h for h, _t in visits)
+    with connection.cursor() as cur:
+        cur.execute(
+            ADD_VISITS, {"hids": [h for h, _t in visits], "times": [t for _h, t in visits], "tz": _tz()}
+        )
+
+
+LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district": 6}
+
+
+def dashboard(level: str, today: date, prefix: str = "") -> list[dict[str, Any]]:
+    """Households, done and share per node of `level` under `prefix`, for the periods holding `today`."""
+    n = LEVEL_LENGTH[level]
+    periods = {k: window(k, today).start for k in ("month", "quarter", "year")}
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT left(a.code, %(n)s) AS node, sum(t.households), coalesce(sum(r.done), 0)
+            FROM visits_areapolicytotal t
+            JOIN geo_responsibilityarea a ON a.id = t.area_id
+            LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
+                 AND r.period_start = CASE t.kind WHEN 'month' THEN %(month)s::date
+                                               WHEN 'quarter' THEN %(quarter)s::date ELSE %(year)s::date END
+            WHERE a.code LIKE %(prefix)s
+            GROUP BY 1 ORDER BY 1
+            """,
+            {"n": n, "prefix": prefix + "%", **periods},
+        )
+        return [
+            {"key": node, "households": int(h), "done": int(d), "share_done": round(d / h, 4) if h else None}
+            for node, h, d in cur.fetchall()
+        ]
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    """The whole rollup state, for comparing incremental upkeep with a rebuild."""
+    return {
+        "counts": sorted(
+            HouseholdPeriodCount.objects.values_list("household_id", "kind", "period_start", "n")
+        ),
+        "rollups": sorted(
+            AreaPeriodRollup.objects.filter(done__gt=0).values_list("area_id", "kind", "period_start", "done")
+        ),
+        "totals": sorted(AreaPolicyTotal.objects.values_list("area_id", "kind", "households")),
+    }

@@ -1,0 +1,28 @@
+"""Keep the compliance rollups in step with edits made one row at a time (admin, services).
+
+Bulk writers (the ledger import, gridding approval, the demo loader) call `rollups.refresh` or
+`rollups.rebuild` themselves: bulk operations send no signals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from gridgov.households.models import Household
+
+from . import rollups
+from .models import VisitPolicy
+
+
+@receiver(post_save, sender=Household, dispatch_uid="visits.household_saved")
+def household_saved(sender: Any, instance: Household, **kwargs: Any) -> None:
+    rollups.refresh([instance.pk])
+
+
+@receiver(post_save, sender=VisitPolicy, dispatch_uid="visits.policy_saved")
+@receiver(post_delete, sender=VisitPolicy, dispatch_uid="visits.policy_deleted")
+def policy_changed(sender: Any, **kwargs: Any) -> None:
+    rollups.rebuild()
