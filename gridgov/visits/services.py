@@ -30,6 +30,9 @@ from . import rollups
 from .models import Channel, Finding, Flag, Review, Visit
 
 EARTH_M = 6_371_008.8
+# Enum .values builds a new list on each access: look them up once (parsing runs per visit).
+CHANNELS = frozenset(Channel.values)
+FINDINGS = frozenset(Finding.values)
 
 
 @dataclass
@@ -90,7 +93,7 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
     if not isinstance(code, str) or not code.strip():
         errors["household"].append(_("The household code is required."))
     channel = raw.get("channel", Channel.IN_PERSON)
-    if channel not in Channel.values:
+    if channel not in CHANNELS:
         errors["channel"].append(_("Unknown channel %(value)s.") % {"value": channel})
     lon, lat, accuracy = raw.get("lon"), raw.get("lat"), raw.get("accuracy")
     if lon is None and lat is None:
@@ -123,7 +126,7 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
     if not isinstance(notes, str) or len(notes) > 2000:
         errors["notes"].append(_("Text of at most 2,000 characters."))
     findings = raw.get("findings", [])
-    if not isinstance(findings, list) or any(f not in Finding.values for f in findings):
+    if not isinstance(findings, list) or any(f not in FINDINGS for f in findings):
         errors["findings"].append(_("A list of: %(values)s.") % {"values": ", ".join(Finding.values)})
     issue_ref = raw.get("issue_ref")
     if issue_ref is not None:
@@ -236,7 +239,7 @@ def _verify(items: list[_Item], actor: Any) -> None:
             cur.execute(
                 """
                 SELECT t.i, ST_Distance(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography,
-                                        COALESCE(b.footprint, b.point, h.point)::geography)
+                                        COALESCE(b.footprint, b.point, h.point)::geography, false)
                 FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::float8[]) AS t(i, hid, lon, lat)
                 JOIN households_household h ON h.id = t.hid
                 LEFT JOIN geo_building b ON b.id = h.building_id
@@ -261,8 +264,12 @@ def _verify(items: list[_Item], actor: Any) -> None:
                 it.flags.append(Flag.OUTSIDE)
     # A second visit to the same household within the window (earlier in the database or the batch).
     window = timedelta(hours=r["repeat_window_hours"])
+    # Only visits near the batch's times can make a repeat: bound the look-up to that span.
+    span = (min(it.device_time for it in items) - window, max(it.device_time for it in items) + window)
     last = dict(
-        Visit.objects.filter(household_id__in={it.household["id"] for it in items}, counted=True)
+        Visit.objects.filter(
+            household_id__in={it.household["id"] for it in items}, counted=True, device_time__range=span
+        )
         .values("household_id")
         .annotate(t=Max("device_time"))
         .values_list("household_id", "t")
