@@ -95,7 +95,7 @@ def compliance(request: Request) -> Response:
             {"level": [f"one of {', '.join(selectors.LEVEL_PATHS)}"]}, status=status.HTTP_400_BAD_REQUEST
         )
     scope = scoping.scope_of(request.user)
-    if level == "member" or not scope.households:
+    if not scope.households:
         return Response({"level": level, "rows": selectors.compliance(request.user, level)})
     # Levels of the hierarchy answer from the rollups, for each code prefix of the user's scope.
     prefixes = [""] if scope.everything else list(scope.prefixes)

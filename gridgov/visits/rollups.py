@@ -166,13 +166,14 @@ LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district"
 
 
 def dashboard(level: str, today: date, prefix: str = "") -> list[dict[str, Any]]:
-    """Households, done and share per node of `level` under `prefix`, for the periods holding `today`."""
-    n = LEVEL_LENGTH[level]
+    """Households, done and share per node of `level` (or per member) under `prefix`, for the periods
+    holding `today`."""
+    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
     periods = {k: window(k, today).start for k in ("month", "quarter", "year")}
     with connection.cursor() as cur:
         cur.execute(
-            """
-            SELECT left(a.code, %(n)s) AS node, sum(t.households), coalesce(sum(r.done), 0)
+            f"""
+            SELECT {node} AS node, sum(t.households), coalesce(sum(r.done), 0)
             FROM visits_areapolicytotal t
             JOIN geo_responsibilityarea a ON a.id = t.area_id
             LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
@@ -181,7 +182,7 @@ def dashboard(level: str, today: date, prefix: str = "") -> list[dict[str, Any]]
             WHERE a.code LIKE %(prefix)s
             GROUP BY 1 ORDER BY 1
             """,
-            {"n": n, "prefix": prefix + "%", **periods},
+            {"prefix": prefix + "%", **periods},
         )
         return [
             {"key": node, "households": int(h), "done": int(d), "share_done": round(d / h, 4) if h else None}

@@ -77,3 +77,10 @@ def test_check_command_detects_drift(world):
         call_command("visits_rollups", "--check")
     call_command("visits_rollups")
     call_command("visits_rollups", "--check")
+
+
+def test_member_level_from_rollups(world):
+    sync(client(world, "member_a"), [visit()])
+    rows = client(world, "leader_a").get("/api/v1/visits/compliance/?level=member").json()["rows"]
+    by_member = {r["key"]: (r["households"], r["done"]) for r in rows}
+    assert by_member[str(world.member_a.pk)] == (1, 1)
