@@ -303,7 +303,7 @@ def _verify(items: list[_Item], actor: Any) -> None:
         it.flags = sorted(set(it.flags))
 
 
-COPY_COLUMNS = (
+COPY_COLUMNS = (  # the columns a sync writes, in this order
     "id",
     "household_id",
     "member_id",
@@ -327,45 +327,53 @@ COPY_COLUMNS = (
 
 @transaction.atomic
 def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING: ids already stored stay."""
+    """One INSERT … SELECT FROM unnest(column arrays) … ON CONFLICT DO NOTHING: ids already stored stay.
+
+    (Cheaper than COPY into a temporary table and copying again: one statement, each row written once.)
+    """
     member = getattr(actor, "member", None)
-    member_id = member.pk if member is not None else None
-    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+
+    def pg_array(values: list[str]) -> str:
+        return "{" + ",".join(values) + "}"
+
+    params = {
+        "member": member.pk if member is not None else None,
+        "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
+        "now": now,
+        "ids": [it.id for it in items],
+        "hids": [it.household["id"] for it in items],
+        "channels": [it.channel for it in items],
+        "locs": [None if it.lon is None else f"SRID=4326;POINT({it.lon!r} {it.lat!r})" for it in items],
+        "acc": [it.accuracy for it in items],
+        "dist": [it.distance for it in items],
+        "times": [it.device_time for it in items],
+        "notes": [it.notes for it in items],
+        "findings": [pg_array(it.findings) for it in items],
+        "issues": [it.issue_ref for it in items],
+        "flags": [pg_array(it.flags) for it in items],
+        "reviews": [Review.PENDING if it.flags else Review.NONE for it in items],
+        "counted": [not it.flags for it in items],
+    }
     cols = ", ".join(COPY_COLUMNS)
     with connection.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS visit_in (LIKE visits_visit) ON COMMIT DELETE ROWS")
-        raw = cur.cursor
-        with raw.copy(f"COPY visit_in ({cols}) FROM STDIN") as copy:
-            for it in items:
-                flagged = bool(it.flags)
-                copy.write_row(
-                    (
-                        it.id,
-                        it.household["id"],
-                        member_id,
-                        user_id,
-                        it.channel,
-                        None if it.lon is None else f"SRID=4326;POINT({it.lon!r} {it.lat!r})",
-                        it.accuracy,
-                        it.distance,
-                        it.device_time,
-                        now,
-                        it.notes,
-                        it.findings,
-                        "",
-                        it.issue_ref,
-                        it.flags,
-                        Review.PENDING if flagged else Review.NONE,
-                        "",
-                        not flagged,
-                    )
-                )
         cur.execute(
-            f"INSERT INTO visits_visit ({cols}) SELECT {cols} FROM visit_in ON CONFLICT (id) DO NOTHING "
-            "RETURNING id, household_id, device_time, counted"
+            f"""
+            INSERT INTO visits_visit ({cols})
+            SELECT t.id, t.household_id, %(member)s, %(user)s, t.channel, t.loc::geometry, t.acc, t.dist,
+                   t.dt, %(now)s, t.notes, t.findings::varchar[], '', t.issue_ref, t.flags::varchar[],
+                   t.review, '', t.counted
+            FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(locs)s::text[],
+                        %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[], %(notes)s::text[],
+                        %(findings)s::text[], %(issues)s::uuid[], %(flags)s::text[], %(reviews)s::text[],
+                        %(counted)s::bool[])
+                 AS t(id, household_id, channel, loc, acc, dist, dt, notes, findings, issue_ref, flags,
+                      review, counted)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id, household_id, device_time, counted
+            """,
+            params,
         )
         rows = cur.fetchall()
-        cur.execute("TRUNCATE visit_in")
     rollups.add_counted([(hid, t) for _id, hid, t, counted in rows if counted])
     return {row[0] for row in rows}
 

@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('geo', '0002_initial'),
-        ('teams', '0001_initial'),
+        ("geo", "0002_initial"),
+        ("teams", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='grid',
-            index=models.Index(fields=['code'], name='grid_code_prefix_idx', opclasses=['varchar_pattern_ops']),
+            model_name="grid",
+            index=models.Index(
+                fields=["code"], name="grid_code_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='responsibilityarea',
-            index=models.Index(fields=['code'], name='area_code_prefix_idx', opclasses=['varchar_pattern_ops']),
+            model_name="responsibilityarea",
+            index=models.Index(
+                fields=["code"], name="area_code_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ),
     ]
