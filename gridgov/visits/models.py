@@ -87,13 +87,19 @@ class Visit(models.Model):
     """One visit. The id is generated on the device, so a retried sync never creates it twice."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No single-column indexes on these two: the (household, time) and (member, time) indexes serve.
     household = models.ForeignKey(
-        "households.Household", on_delete=models.PROTECT, related_name="visits", verbose_name=_("household")
+        "households.Household",
+        on_delete=models.PROTECT,
+        related_name="visits",
+        verbose_name=_("household"),
+        db_index=False,
     )
     member = models.ForeignKey(
         "teams.Member",
         null=True,
         blank=True,
+        db_index=False,
         on_delete=models.SET_NULL,
         related_name="visits",
         verbose_name=_("grid member"),

@@ -15,9 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+import shapely
 from django.conf import settings
+from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.db.models.functions import AsWKB
 from django.db import connection, transaction
 from django.db.models import Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -214,7 +219,14 @@ def _resolve_households(items: list[_Item], actor: Any, results: list[ItemResult
     rows = (
         visitable_households(actor)
         .filter(code__in=codes)
-        .values("id", "code", "area_id", "area__member_id", "area__grid_id", "building_id")
+        .annotate(
+            target=AsWKB(
+                Coalesce(
+                    "building__footprint", "building__point", "point", output_field=GeometryField(srid=4326)
+                )
+            )
+        )
+        .values("id", "code", "area_id", "area__member_id", "area__grid_id", "building_id", "target")
     )
     by_code = {r["code"]: r for r in rows}
     for it in items:
@@ -235,24 +247,21 @@ def _verify(items: list[_Item], actor: Any) -> None:
     member = getattr(actor, "member", None) if getattr(actor, "role", None) == Role.MEMBER else None
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     if located:
-        with connection.cursor() as cur:
-            cur.execute(
-                """
-                SELECT t.i, ST_Distance(ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography,
-                                        COALESCE(b.footprint, b.point, h.point)::geography, false)
-                FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::float8[]) AS t(i, hid, lon, lat)
-                JOIN households_household h ON h.id = t.hid
-                LEFT JOIN geo_building b ON b.id = h.building_id
-                """,
-                [
-                    list(range(len(located))),
-                    [it.household["id"] for it in located],
-                    [it.lon for it in located],
-                    [it.lat for it in located],
-                ],
-            )
-            for i, dist in cur.fetchall():
-                located[i].distance = float(dist)
+        # Distances in a local plane around the batch (equirectangular: < 0.1% off within 20 km),
+        # vectorised with shapely: building footprint, else building point, else household point.
+        lon0 = sum(it.lon for it in located) / len(located)
+        lat0 = sum(it.lat for it in located) / len(located)
+        kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
+
+        def plane(c: np.ndarray) -> np.ndarray:
+            return np.column_stack([(c[:, 0] - lon0) * kx, (c[:, 1] - lat0) * ky])
+
+        targets = shapely.transform(
+            shapely.from_wkb([bytes(it.household["target"]) for it in located]), plane
+        )
+        fixes = shapely.transform(shapely.points([(it.lon, it.lat) for it in located]), plane)
+        for it, dist in zip(located, shapely.distance(fixes, targets).tolist(), strict=True):
+            it.distance = float(dist)
     for it in located:
         if it.distance is not None and it.distance > r["max_distance_m"]:
             it.flags.append(Flag.FAR)

@@ -130,6 +130,7 @@ def test_verification_flags(world):
     assert "repeat_visit" in flags[3]
     assert "outside_assignment" in flags[4]
     assert not Visit.objects.get(pk=far["id"]).counted
+    assert 950 < Visit.objects.get(pk=far["id"]).distance_m < 1100  # 0.01° of longitude at 22.55°N
     assert Visit.objects.get(pk=phone["id"]).counted
 
 
