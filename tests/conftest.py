@@ -108,3 +108,12 @@ def world(db) -> World:
         hd,
         users,
     )
+
+
+@pytest.fixture(autouse=True)
+def _reset_language():
+    """A test that activates a language (zh-hans pages) must not leak it into the next test."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()

@@ -89,34 +89,44 @@ def exact_recut(
             if j is not None:
                 nbr[i] |= 1 << j
     w = [weights[g] for g in order]
-    # Options per first element: connected groups whose lowest index is that element.
+    px = [xs[g] for g in order]
+    py = [ys[g] for g in order]
+    prefer_masks = set()
+    for group in prefer:
+        if all(g in local for g in group):
+            prefer_masks.add(sum(1 << local[g] for g in group))
+    # Options per first element: connected groups whose lowest index is that element. Each stack entry
+    # carries the group's running sums, so its spread (sum of squared distances to its centre) costs O(1).
     first: list[list[tuple[float, int]]] = [[] for _ in range(m)]
     for v in range(m):
         seen: set[int] = set()
         above = ~((1 << (v + 1)) - 1)
-        stack = [(1 << v, w[v])]
+        stack = [(1 << v, w[v], 1, px[v], py[v], px[v] * px[v] + py[v] * py[v], nbr[v])]
         while stack and len(seen) < 600:
-            mask, total = stack.pop()
+            mask, total, n, sx, sy, sq, reach = stack.pop()
             if mask in seen:
                 continue
             seen.add(mask)
             if total >= lo - 1e-9:
-                group = frozenset(order[i] for i in range(m) if mask >> i & 1)
-                cost = _spread(group, xs, ys) + (0.0 if group in prefer else penalty)
-                first[v].append((cost, mask))
-            frontier = 0
-            rest = mask
-            while rest:
-                low = rest & -rest
-                frontier |= nbr[low.bit_length() - 1]
-                rest ^= low
-            frontier &= above & ~mask
+                spread = sq - (sx * sx + sy * sy) / n
+                first[v].append((spread + (0.0 if mask in prefer_masks else penalty), mask))
+            frontier = reach & above & ~mask
             while frontier:
                 low = frontier & -frontier
                 frontier ^= low
                 j = low.bit_length() - 1
                 if total + w[j] <= hi + 1e-9:
-                    stack.append((mask | low, total + w[j]))
+                    stack.append(
+                        (
+                            mask | low,
+                            total + w[j],
+                            n + 1,
+                            sx + px[j],
+                            sy + py[j],
+                            sq + px[j] * px[j] + py[j] * py[j],
+                            reach | nbr[j],
+                        )
+                    )
         first[v].sort()
     full = (1 << m) - 1
     best_cost = [float("inf")]
