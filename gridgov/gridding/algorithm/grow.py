@@ -99,34 +99,36 @@ def exact_recut(
     # carries the group's running sums, so its spread (sum of squared distances to its centre) costs O(1).
     first: list[list[tuple[float, int]]] = [[] for _ in range(m)]
     for v in range(m):
-        seen: set[int] = set()
+        # ESU enumeration: every connected subset with lowest element v exactly once, no dedup set.
         above = ~((1 << (v + 1)) - 1)
-        stack = [(1 << v, w[v], 1, px[v], py[v], px[v] * px[v] + py[v] * py[v], nbr[v])]
-        while stack and len(seen) < 600:
-            mask, total, n, sx, sy, sq, reach = stack.pop()
-            if mask in seen:
-                continue
-            seen.add(mask)
+        start_reach = nbr[v] | (1 << v)
+        stack = [(1 << v, nbr[v] & above, w[v], 1, px[v], py[v], px[v] * px[v] + py[v] * py[v], start_reach)]
+        produced = 0
+        while stack and produced < 600:
+            mask, ext, total, n, sx, sy, sq, reach = stack.pop()
+            produced += 1
             if total >= lo - 1e-9:
                 spread = sq - (sx * sx + sy * sy) / n
                 first[v].append((spread + (0.0 if mask in prefer_masks else penalty), mask))
-            frontier = reach & above & ~mask
-            while frontier:
-                low = frontier & -frontier
-                frontier ^= low
+            while ext:
+                low = ext & -ext
+                ext ^= low
                 j = low.bit_length() - 1
-                if total + w[j] <= hi + 1e-9:
-                    stack.append(
-                        (
-                            mask | low,
-                            total + w[j],
-                            n + 1,
-                            sx + px[j],
-                            sy + py[j],
-                            sq + px[j] * px[j] + py[j] * py[j],
-                            reach | nbr[j],
-                        )
+                if total + w[j] > hi + 1e-9:
+                    continue
+                child_ext = ext | (nbr[j] & ~reach & above)
+                stack.append(
+                    (
+                        mask | low,
+                        child_ext,
+                        total + w[j],
+                        n + 1,
+                        sx + px[j],
+                        sy + py[j],
+                        sq + px[j] * px[j] + py[j] * py[j],
+                        reach | nbr[j] | low,
                     )
+                )
         first[v].sort()
     full = (1 << m) - 1
     best_cost = [float("inf")]
