@@ -88,20 +88,30 @@ def review_decide(request: Request, pk: str) -> Response:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def compliance(request: Request) -> Response:
-    """?level=member|area|grid|community|street: share of households with this period's visits done."""
+    """?level=member|area|grid|community|street[&day=YYYY-MM-DD]: share of households with the visits of the
+    period holding `day` (default today) done."""
     level = request.query_params.get("level", "grid")
     if level not in selectors.LEVEL_PATHS:
         return Response(
             {"level": [f"one of {', '.join(selectors.LEVEL_PATHS)}"]}, status=status.HTTP_400_BAD_REQUEST
         )
+    day = timezone.localdate()
+    if request.query_params.get("day"):
+        from django.utils.dateparse import parse_date
+
+        try:
+            day = parse_date(request.query_params["day"])
+        except ValueError:
+            day = None
+        if day is None:
+            return Response({"day": ["A date as YYYY-MM-DD."]}, status=status.HTTP_400_BAD_REQUEST)
     scope = scoping.scope_of(request.user)
     if not scope.households:
-        return Response({"level": level, "rows": selectors.compliance(request.user, level)})
+        return Response({"level": level, "rows": selectors.compliance(request.user, level, day)})
     # Levels of the hierarchy answer from the rollups, for each code prefix of the user's scope.
     prefixes = [""] if scope.everything else list(scope.prefixes)
-    today = timezone.localdate()
-    rows = [r for p in prefixes for r in rollups.dashboard(level, today, p)]
-    return Response({"level": level, "rows": rows})
+    rows = [r for p in prefixes for r in rollups.dashboard(level, day, p)]
+    return Response({"level": level, "day": day.isoformat(), "rows": rows})
 
 
 @api_view(["GET"])

@@ -84,3 +84,16 @@ def test_member_level_from_rollups(world):
     rows = client(world, "leader_a").get("/api/v1/visits/compliance/?level=member").json()["rows"]
     by_member = {r["key"]: (r["households"], r["done"]) for r in rows}
     assert by_member[str(world.member_a.pk)] == (1, 1)
+
+
+def test_compliance_of_a_past_period(world):
+    last_year = timezone.now() - timedelta(days=400)
+    sync(client(world, "member_a"), [visit(device_time=last_year.isoformat())])
+    c = client(world, "community")
+    day = timezone.localtime(last_year).date().isoformat()
+    then = {
+        r["key"]: r["done"] for r in c.get(f"/api/v1/visits/compliance/?level=grid&day={day}").json()["rows"]
+    }
+    now = {r["key"]: r["done"] for r in c.get("/api/v1/visits/compliance/?level=grid").json()["rows"]}
+    assert then[world.grid_a.code] == 1 and now[world.grid_a.code] == 0
+    assert c.get("/api/v1/visits/compliance/?level=grid&day=2026-13-40").status_code == 400
