@@ -157,8 +157,6 @@ def partition(
             config.min_shared_border,
         )
         if len(items) > before:
-            # The donated runs are new, flexible pieces: one more exact re-cut around what is still bad.
-            areas = mend(areas, wl, adj, config.area_min, config.area_max, xl, yl, set())
             block_of_building = {it.building: int(b) for it, b in zip(items, blk.tolist(), strict=False)}
             blk = np.array(
                 blk.tolist() + [block_of_building[it.building] for it in items[before:]], dtype=np.int64
