@@ -440,11 +440,12 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
         if h.area_id == area.pk:
             continue
         before = h.area.code if h.area else None
-        h.area = area
-        h.save(update_fields=["area", "updated_at"])
+        # update(), not save(): the per-row signal would refresh the rollups once per household; they
+        # are refreshed once for all of them below.
+        Household.objects.filter(pk=h.pk).update(area=area, updated_at=timezone.now())
         audit.record(
             actor=actor, action="households.reassign", obj=h, source=before, target=area.code, reason=reason
         )
         moved += 1
-    rollups.refresh(h.pk for h in rows)
+    rollups.refresh([h.pk for h in rows])
     return moved
