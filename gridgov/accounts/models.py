@@ -18,17 +18,6 @@ class Role(models.TextChoices):
     ADMIN = "admin", _("administrator")
 
 
-# The level of area node each role is scoped to (members are scoped by their own areas).
-ROLE_SCOPE_LEVEL = {
-    Role.MEMBER: "grid",
-    Role.LEADER: "grid",
-    Role.COMMUNITY: "community",
-    Role.STREET: "street",
-    Role.COORDINATOR: "district",
-    Role.DEPARTMENT: "district",
-}
-
-
 class User(AbstractUser):
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.MEMBER)
     scope_code = models.CharField(

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
-from gridgov.geo.models import CODE_LENGTHS, Building, Community, District, Grid, ResponsibilityArea, Street
+from gridgov.geo.models import CODE_LENGTHS, Building
 from gridgov.households.models import Household
 from gridgov.teams.models import Member
 
@@ -32,10 +32,6 @@ class Scope:
     ledger: bool = False  # may see buildings
     households: bool = False  # may see households
     pii: bool = False  # sees names, phones and ID numbers unmasked
-
-    @property
-    def empty(self) -> bool:
-        return not self.everything and not self.prefixes
 
 
 NOTHING = Scope()
@@ -134,15 +130,6 @@ def members(user: Any, qs: QuerySet[Member] | None = None) -> QuerySet[Member]:
         else:
             conditions.append(Q(community__code__startswith=p))
     return qs.filter(_any(conditions)).distinct()
-
-
-NODE_MODELS = {
-    "district": District,
-    "street": Street,
-    "community": Community,
-    "grid": Grid,
-    "area": ResponsibilityArea,
-}
 
 
 def in_scope_code(user: Any, code: str) -> bool:

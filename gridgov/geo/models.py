@@ -18,14 +18,6 @@ CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15, "area":
 LEVELS = tuple(CODE_LENGTHS)
 
 
-def level_of_code(code: str) -> str | None:
-    """The hierarchy level a code belongs to, by its length (None if it fits no level)."""
-    for level, length in CODE_LENGTHS.items():
-        if len(code) == length and code.isdigit():
-            return level
-    return None
-
-
 def code_digits(model: str, length: int) -> models.CheckConstraint:
     """Database check: the code is exactly `length` digits."""
     return models.CheckConstraint(

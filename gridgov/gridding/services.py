@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.gis.db.models import Union
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Sum
 from django.utils import timezone
 from shapely.geometry import MultiPolygon as ShapelyMultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
@@ -168,14 +168,19 @@ def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
     for it, a in zip(ep.items, ep.area_of, strict=True):
         area_hh[a] += it.count
         area_w[a] += it.weight
+    grid_hh: Counter = Counter()
+    grid_w: Counter = Counter()
+    for a, g in enumerate(ep.grid_of_area):
+        grid_hh[g] += area_hh[a]
+        grid_w[g] += area_w[a]
     grids = PlanGrid.objects.bulk_create(
         [
             PlanGrid(
                 plan=plan,
                 code=code,
                 boundary=_multi(ep.grid_polygons[g], clip, proj),
-                households=sum(area_hh[a] for a, gg in enumerate(ep.grid_of_area) if gg == g),
-                weight=sum(area_w[a] for a, gg in enumerate(ep.grid_of_area) if gg == g),
+                households=grid_hh[g],
+                weight=grid_w[g],
             )
             for g, code in enumerate(ep.grid_codes)
         ]
@@ -403,11 +408,8 @@ def plan_move_cell(*, plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, act
     source = cell.area
     if source.pk == to_area.pk:
         return _sizes(plan, [source])
-    touches = (
-        PlanArea.objects.filter(pk=to_area.pk, boundary__touches=cell.boundary).exists()
-        or PlanArea.objects.filter(pk=to_area.pk, boundary__intersects=cell.boundary).exists()
-    )
-    if not touches:
+    # Intersects includes touching: sharing a border is what makes the two neighbours.
+    if not PlanArea.objects.filter(pk=to_area.pk, boundary__intersects=cell.boundary).exists():
         raise GridgovError("gridding.not_adjacent")
     if source.cells.count() == 1:
         raise GridgovError(
@@ -431,17 +433,15 @@ def _refresh(plan: GriddingPlan, areas: list[PlanArea]) -> None:
     """Recompute the polygons and sizes of `areas` and of their grids from their cells."""
     grids = set()
     for area in areas:
-        agg = area.cells.aggregate(geom=Union("boundary"), n=Count("id"))
+        agg = area.cells.aggregate(geom=Union("boundary"), n=Sum("household_ids__len"), w=Sum("weight"))
         area.boundary = _as_multi(agg["geom"])
-        area.households = sum(len(c.household_ids) for c in area.cells.all())
-        area.weight = sum(c.weight for c in area.cells.all())
+        area.households, area.weight = agg["n"] or 0, agg["w"] or 0.0
         area.save(update_fields=["boundary", "households", "weight"])
         grids.add(area.grid_id)
     for grid in PlanGrid.objects.filter(pk__in=grids):
-        agg = grid.areas.aggregate(geom=Union("boundary"))
+        agg = grid.areas.aggregate(geom=Union("boundary"), n=Sum("households"), w=Sum("weight"))
         grid.boundary = _as_multi(agg["geom"])
-        grid.households = sum(a.households for a in grid.areas.all())
-        grid.weight = sum(a.weight for a in grid.areas.all())
+        grid.households, grid.weight = agg["n"] or 0, agg["w"] or 0.0
         grid.save(update_fields=["boundary", "households", "weight"])
 
 
@@ -462,11 +462,6 @@ def _sizes(plan: GriddingPlan, areas: list[PlanArea]) -> dict[str, Any]:
         }
         for a in PlanArea.objects.filter(pk__in=[x.pk for x in areas])
     }
-
-
-def out_of_range(plan: GriddingPlan) -> Q:
-    cfg = GriddingSettings.from_json(plan.config)
-    return Q(weight__lt=cfg.area_min) | Q(weight__gt=cfg.area_max)
 
 
 @transaction.atomic

@@ -89,7 +89,3 @@ class Household(TimeStamped):
     @property
     def key_group_labels(self) -> list[str]:
         return [str(KeyGroup(k).label) for k in self.key_groups]
-
-    @property
-    def grid_id(self) -> int | None:
-        return self.area.grid_id if self.area_id else None

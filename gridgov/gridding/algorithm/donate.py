@@ -17,7 +17,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .model import Item
-from .tessellate import GRID, polygonal, polygons_of
+from .tessellate import GRID, polygonal, polygons_of, relink, shared_border
 
 
 def slice_toward(
@@ -104,16 +104,8 @@ def donate(
             if cells is not None:
                 kept, given = slice_toward(cells[c], (cx, cy), t / max(weights[c], 1e-9))
                 receiver = [cells[m] for m in groups[gi]]
-                touches = any(
-                    shapely.intersection(given.boundary, r.boundary, grid_size=GRID).length >= min_shared
-                    for r in receiver
-                )
-                kept_nbs = {
-                    nb
-                    for nb in adj[c]
-                    if shapely.intersection(kept.boundary, cells[nb].boundary, grid_size=GRID).length
-                    >= min_shared
-                }
+                touches = any(shared_border(given, r) >= min_shared for r in receiver)
+                kept_nbs = {nb for nb in adj[c] if shared_border(kept, cells[nb]) >= min_shared}
                 if (
                     not touches
                     or given.is_empty
@@ -140,21 +132,9 @@ def donate(
                 xs[c], ys[c] = cells[c].centroid.x, cells[c].centroid.y
                 xs.append(cells[new].centroid.x)
                 ys.append(cells[new].centroid.y)
-                neighbours = adj[c] | {c}
+                candidates = adj[c] | {c, new}
                 adj.append(set())
-                for nb in neighbours:
-                    adj[nb].discard(c)
-                adj[c] = set()
-                for x in [c, new]:
-                    for nb in neighbours | {c, new}:
-                        if nb == x:
-                            continue
-                        shared = shapely.intersection(
-                            cells[x].boundary, cells[nb].boundary, grid_size=GRID
-                        ).length
-                        if shared >= min_shared:
-                            adj[x].add(nb)
-                            adj[nb].add(x)
+                relink(cells, adj, [c, new], min_shared, candidates)
             else:
                 xs.append(xs[c])
                 ys.append(ys[c])
@@ -166,10 +146,6 @@ def donate(
             sizes[gi] += t
             sizes[h] -= t
     return groups
-
-
-def _shared(a: BaseGeometry, b: BaseGeometry) -> float:
-    return shapely.intersection(a.boundary, b.boundary, grid_size=GRID).length
 
 
 def _still_connected(group: list[int], c: int, c_nbs: set[int], adj: list[set[int]]) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -375,28 +376,21 @@ def plan_community(
     return plan
 
 
-def _name_problem(
-    p: Problem, new_index: dict[int, int], area_codes: list[str], g_rank: list[int], code: str
-) -> Problem:
-    """Problems found before numbering name areas and grids by index: name them by their codes."""
+def name_problem(p: Problem, area_code: Callable[[int], str], grid_code: Callable[[int], str]) -> Problem:
+    """Problems are found while areas and grids are still numbered by index; once codes exist,
+    name them by code (in the message, `where` and params)."""
     if p.kind not in ("out_of_range", "not_contiguous") or not p.where:
         return p
     where = p.where[0]
     if where.startswith("grid:"):
-        g = int(where[5:])
-        name = f"{code}{g_rank[g] + 1:03d}"
-        return Problem(
-            p.kind,
-            p.message.replace(f"grid {g} ", f"grid {name} ", 1),
-            (name,),
-            p.alternative,
-            {**p.params, "code": name},
-        )
-    a = int(where)
-    name = area_codes[new_index[a]]
+        index, label, name = int(where[5:]), "grid", grid_code(int(where[5:]))
+    elif where.isdigit():
+        index, label, name = int(where), "area", area_code(int(where))
+    else:
+        return p
     return Problem(
         p.kind,
-        p.message.replace(f"area {a} ", f"area {name} ", 1),
+        p.message.replace(f"{label} {index} ", f"{label} {name} ", 1),
         (name,),
         p.alternative,
         {**p.params, "code": name},
@@ -431,7 +425,10 @@ def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeom
             area_codes.append(f"{code}{g_rank[g] + 1:03d}{_r + 1:02d}")
             grid_of_area.append(g_rank[g])
             polys.append(area_polys[a])
-    plan.problems = [_name_problem(p, new_area_index, area_codes, g_rank, code) for p in plan.problems]
+    plan.problems = [
+        name_problem(p, lambda a: area_codes[new_area_index[a]], lambda g: f"{code}{g_rank[g] + 1:03d}")
+        for p in plan.problems
+    ]
     plan.area_of = [new_area_index[a] for a in plan.area_of]
     plan.grid_of_area = grid_of_area
     plan.area_codes = area_codes

@@ -161,15 +161,6 @@ def exact_recut(
     return [[order[i] for i in range(m) if mask >> i & 1] for mask in best_masks]
 
 
-def _spread(sub: frozenset[int] | list[int], xs: list[float], ys: list[float]) -> float:
-    n = len(sub)
-    if n <= 1:
-        return 0.0
-    cx = sum(xs[m] for m in sub) / n
-    cy = sum(ys[m] for m in sub) / n
-    return sum((xs[m] - cx) ** 2 + (ys[m] - cy) ** 2 for m in sub)
-
-
 def mend(
     groups: list[list[int]],
     weights: list[float],

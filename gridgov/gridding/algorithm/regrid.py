@@ -16,12 +16,12 @@ import numpy as np
 import shapely
 
 from .donate import donate, slice_toward
-from .engine import check, prepare, respect_barriers
+from .engine import check, name_problem, prepare, respect_barriers
 from .grow import mend
-from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .repair import components, repair
 from .splitting import split_buildings
-from .tessellate import GRID, dissolve, polygonal
+from .tessellate import GRID, dissolve, polygonal, relink
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -137,7 +137,10 @@ def regrid(
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     _codes(plan, previous, code, hids)
-    plan.problems = p.infeasible + [_named(pr, plan) for pr in check(plan, full_adj, config)]
+    plan.problems = p.infeasible + [
+        name_problem(pr, plan.area_codes.__getitem__, plan.grid_codes.__getitem__)
+        for pr in check(plan, full_adj, config)
+    ]
     if build_polygons:
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
@@ -214,26 +217,8 @@ def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Conf
         touched.extend(parts)
     for i in touched:
         p.centres[i] = (p.cells[i].centroid.x, p.cells[i].centroid.y)
-        for nb in list(p.adj[i]):
-            p.adj[nb].discard(i)
-        p.adj[i] = set()
     if touched:
-        tree = shapely.STRtree(p.cells)
-        for i in touched:
-            for nb in tree.query(p.cells[i], predicate="intersects"):
-                nb = int(nb)
-                if (
-                    nb != i
-                    and shapely.intersection(p.cells[i].boundary, p.cells[nb].boundary, grid_size=GRID).length
-                    >= config.min_shared_border
-                ):
-                    p.adj[i].add(nb)
-                    p.adj[nb].add(i)
-
-
-def _same_as_before(group: list[int], hids, previous: PreviousCodes, old_areas: set[str]) -> bool:
-    codes = {previous.get(k, ("", ""))[0] for m in group for k in hids(m)}
-    return len(codes) == 1 and "" not in codes
+        relink(p.cells, p.adj, touched, config.min_shared_border)
 
 
 def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: Config) -> list[Item]:
@@ -263,29 +248,6 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
                 part += 1
                 items.append(Item(b.id, part, i + piece.first, piece.count, piece.weight, b.x, b.y))
     return items
-
-
-def _named(p: Problem, plan: Plan) -> Problem:
-    where = p.where[0] if p.where else ""
-    if where.startswith("grid:"):
-        g = int(where[5:])
-        return Problem(
-            p.kind,
-            p.message.replace(f"grid {g} ", f"grid {plan.grid_codes[g]} ", 1),
-            (plan.grid_codes[g],),
-            p.alternative,
-            {**p.params, "code": plan.grid_codes[g]},
-        )
-    if where.isdigit():
-        a = int(where)
-        return Problem(
-            p.kind,
-            p.message.replace(f"area {a} ", f"area {plan.area_codes[a]} ", 1),
-            (plan.area_codes[a],),
-            p.alternative,
-            {**p.params, "code": plan.area_codes[a]},
-        )
-    return p
 
 
 def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:

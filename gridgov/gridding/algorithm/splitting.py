@@ -27,38 +27,6 @@ def nearest_feasible(total: float, lo: float, hi: float) -> tuple[float, float]:
     return below, above
 
 
-def _runs(weights: tuple[float, ...], lo: float, hi: float) -> list[tuple[int, int]]:
-    """Cut the household sequence into consecutive runs in [lo, hi], leaving at most one remainder
-    run (< lo) at the end. Prefers an exact cut (no remainder) and as few runs as possible."""
-    n = len(weights)
-    prefix = [0.0]
-    for w in weights:
-        prefix.append(prefix[-1] + w)
-    inf = float("inf")
-    best = [inf] * (n + 1)  # fewest runs to cover weights[:j] exactly with runs in range
-    prev = [-1] * (n + 1)
-    best[0] = 0
-    for j in range(1, n + 1):
-        i = j - 1
-        while i >= 0 and prefix[j] - prefix[i] <= hi + 1e-9:
-            if prefix[j] - prefix[i] >= lo - 1e-9 and best[i] + 1 < best[j]:
-                best[j], prev[j] = best[i] + 1, i
-            i -= 1
-    # The exact cover of everything, else the longest exactly covered prefix + a remainder run.
-    end = n
-    while end > 0 and best[end] == inf:
-        end -= 1
-    runs: list[tuple[int, int]] = []
-    j = end
-    while j > 0:
-        runs.append((prev[j], j))
-        j = prev[j]
-    runs.reverse()
-    if end < n:
-        runs.append((end, n))
-    return runs
-
-
 def split_buildings(
     buildings: list[BuildingIn], config: Config, piece: float = 5.0
 ) -> tuple[list[Item], list[Item]]:

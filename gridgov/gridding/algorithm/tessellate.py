@@ -196,6 +196,33 @@ def item_cells(community: CommunityIn, items: list[Item]) -> tuple[list[BaseGeom
     return cells, blocks
 
 
+def shared_border(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Length (m) of the border two cells share."""
+    return shapely.intersection(a.boundary, b.boundary, grid_size=GRID).length
+
+
+def relink(
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    changed: list[int],
+    min_shared: float,
+    candidates: set[int] | None = None,
+) -> None:
+    """Recompute the neighbours of cells whose shape changed (in place), against `candidates` or,
+    when None, every cell they touch."""
+    for i in changed:
+        for nb in adj[i]:
+            adj[nb].discard(i)
+        adj[i] = set()
+    tree = shapely.STRtree(cells) if candidates is None else None
+    for i in changed:
+        pool = candidates if tree is None else {int(j) for j in tree.query(cells[i], predicate="intersects")}
+        for nb in pool:
+            if nb != i and not cells[nb].is_empty and shared_border(cells[i], cells[nb]) >= min_shared:
+                adj[i].add(nb)
+                adj[nb].add(i)
+
+
 def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:
     """Neighbours: cells whose borders share at least `min_shared` metres."""
     n = len(cells)
