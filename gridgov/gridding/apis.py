@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -43,8 +43,6 @@ def plans_for(user: Any) -> QuerySet[GriddingPlan]:
     prefixes = [p for p in scope.prefixes if len(p) <= 12]
     if not prefixes:
         return qs.none()
-    from django.db.models import Q
-
     cond = Q(pk__in=[])
     for p in prefixes:
         cond |= Q(community__code__startswith=p)

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from gridgov.accounts import scoping
 from gridgov.accounts.models import Role
 from gridgov.core import audit
 from gridgov.households.models import Household
@@ -159,8 +160,6 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
 def visitable_households(user: Any) -> Any:
     """Households a user may log visits for: a member's whole grid(s) (visits outside their own areas
     are flagged), a leader's grid, and the ledger scope of community staff and administrators."""
-    from gridgov.accounts import scoping
-
     if getattr(user, "role", None) == Role.MEMBER:
         member = getattr(user, "member", None)
         if member is None or not member.active:
@@ -416,7 +415,6 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
     Every move is audited with the area it came from. Households or an area outside the leader's
     scope are refused (nothing moves).
     """
-    from gridgov.accounts import scoping
     from gridgov.core.errors import GridgovError
     from gridgov.geo.models import ResponsibilityArea
 

@@ -188,6 +188,8 @@ def test_compliance_by_grid(world):
     assert rows[world.grid_a.code]["households"] == 2 and rows[world.grid_a.code]["done"] == 1
     assert rows[world.grid_b.code]["share_done"] == 0
     assert c.get("/api/v1/visits/compliance/?level=planet").status_code == 400
+    # Coordinators do not see the ledger, so no compliance rows either.
+    assert client(world, "coordinator").get("/api/v1/visits/compliance/?level=grid").json()["rows"] == []
 
 
 def test_visit_times_are_kept_in_utc(world):
