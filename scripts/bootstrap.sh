@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-stop set-up for gridgov on Debian/Ubuntu: system packages, virtualenv, private PostGIS.
-# Usage: scripts/bootstrap.sh [packages|venv|db|all]   (idempotent: running it twice is harmless)
+# One-stop set-up for gridgov on Debian/Ubuntu: system packages, virtualenv, private PostGIS and Redis.
+# Usage: scripts/bootstrap.sh [packages|venv|db|redis|all|stop-db]   (idempotent: running it twice is harmless)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +10,9 @@ PGPORT="${GRIDGOV_PGPORT:-54329}"
 PGBIN="${GRIDGOV_PGBIN:-/usr/lib/postgresql/15/bin}"
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium gettext)
+REDISDIR="$ROOT/var/redis"
+REDISPORT="${GRIDGOV_REDISPORT:-63799}"
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium gettext redis-server)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -134,7 +136,39 @@ CONF
   "${psql[@]}" -d gridgov -c "CREATE EXTENSION IF NOT EXISTS postgis"
 }
 
+# The Celery broker: a private redis-server on 127.0.0.1:$GRIDGOV_REDISPORT, data under var/redis.
+ensure_redis() {
+  if [ -n "${GRIDGOV_REDIS_URL:-}" ]; then
+    log "GRIDGOV_REDIS_URL is set: using that Redis, no private server"
+    return
+  fi
+  command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
+  mkdir -p "$REDISDIR"
+  if redis-cli -h 127.0.0.1 -p "$REDISPORT" ping >/dev/null 2>&1; then
+    if [ -f "$REDISDIR/redis.pid" ] && kill -0 "$(cat "$REDISDIR/redis.pid")" 2>/dev/null; then
+      log "private Redis already running on 127.0.0.1:$REDISPORT"
+      return
+    fi
+    die "port $REDISPORT is taken by another Redis, not this project's: set GRIDGOV_REDISPORT to a free port"
+  fi
+  log "starting private Redis on 127.0.0.1:$REDISPORT"
+  redis-server --port "$REDISPORT" --bind 127.0.0.1 --dir "$REDISDIR" --daemonize yes \
+    --pidfile "$REDISDIR/redis.pid" --logfile "$REDISDIR/redis.log" --appendonly yes --save "" >/dev/null
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 -p "$REDISPORT" ping >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  tail -20 "$REDISDIR/redis.log" >&2; die "Redis did not start (log above)"
+}
+
+stop_redis() {
+  if [ -f "$REDISDIR/redis.pid" ] && kill -0 "$(cat "$REDISDIR/redis.pid")" 2>/dev/null; then
+    redis-cli -h 127.0.0.1 -p "$REDISPORT" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$REDISDIR/redis.pid")"
+  fi
+}
+
 stop_db() {
+  stop_redis
   if [ -f "$PGDATA/postmaster.pid" ]; then pg_as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null && log "stopped"; fi
 }
 
@@ -142,7 +176,8 @@ case "${1:-all}" in
   packages) ensure_packages ;;
   venv) ensure_venv ;;
   db) ensure_db ;;
+  redis) ensure_redis ;;
   stop-db) stop_db ;;
-  all) ensure_packages; ensure_venv; ensure_db ;;
+  all) ensure_packages; ensure_venv; ensure_db; ensure_redis ;;
   *) die "unknown step: $1" ;;
 esac

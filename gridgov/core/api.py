@@ -12,12 +12,15 @@ from .errors import GridgovError, ImportRejected
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus gridgov's own errors as 400 with a stable code and field messages."""
+    """DRF's handler, plus gridgov's own errors (400, or 403/409 by code) with a stable code."""
     if isinstance(exc, ImportRejected):
         return Response(
             {"code": exc.code, "detail": exc.message, "problems": [p.as_dict() for p in exc.problems]},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, GridgovError):
-        return Response({"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+        body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
+        if "field" in exc.params:
+            body["field"] = exc.params["field"]
+        return Response(body, status=exc.http_status)
     return drf_exception_handler(exc, context)

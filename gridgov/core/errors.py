@@ -28,7 +28,19 @@ CATALOGUE: dict[str, Any] = {
     "gridding.multipart": _("Some areas are in several pieces ({detail}); adjust them before approving."),
     "gridding.not_adjacent": _("The building does not border the target area."),
     "gridding.range": _("{detail}"),
+    "cases.category": _("Unknown or inactive category {detail}; choose one of the leaf categories."),
+    "cases.outside": _(
+        "The location is outside every grid, community and street, and no territorial fallback is configured."
+    ),
+    "cases.not_allowed": _("“{action}” is not possible while the issue is “{state}”."),
+    "cases.role": _("Your role may not “{action}” this issue."),
+    "cases.conflict": _("Someone else changed this issue meanwhile (now “{state}”); reload and try again."),
+    "cases.comment_required": _("A reason is required for “{action}”."),
+    "cases.invalid": _("{detail}"),
 }
+
+# HTTP status per code where it is not 400.
+HTTP_STATUS: dict[str, int] = {"cases.role": 403, "cases.conflict": 409, "cases.not_allowed": 409}
 
 
 class GridgovError(Exception):
@@ -39,6 +51,7 @@ class GridgovError(Exception):
         self.params = params
         template = CATALOGUE.get(code, code)
         self.message = message or str(template).format(**params)
+        self.http_status = HTTP_STATUS.get(code, 400)
         super().__init__(self.message)
 
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "gridgov.dispatch",
     "gridgov.gridding",
     "gridgov.visits",
+    "gridgov.cases",
     "gridgov.maps",
 ]
 
@@ -167,4 +168,33 @@ GRIDGOV_VISIT_RULES = {
     "future_skew_minutes": float(os.environ.get("GRIDGOV_VISIT_FUTURE_SKEW_MIN", 10)),
     "max_photo_bytes": int(os.environ.get("GRIDGOV_VISIT_MAX_PHOTO_BYTES", 5 * 1024 * 1024)),
     "max_batch": int(os.environ.get("GRIDGOV_VISIT_MAX_BATCH", 1000)),
+}
+
+# Issues (issue 5). Office hours on working days; time limits are counted in them.
+GRIDGOV_OFFICE_HOURS = os.environ.get("GRIDGOV_OFFICE_HOURS", "08:30-12:00,14:00-17:30")
+# 属地兜底: who takes a case reported outside every grid. A community, street or district code;
+# empty means "the smallest unit whose boundary contains the point", and outside the district an error.
+GRIDGOV_TERRITORIAL_FALLBACK = os.environ.get("GRIDGOV_TERRITORIAL_FALLBACK", "")
+GRIDGOV_CASE_RULES = {
+    "yellow_share": float(os.environ.get("GRIDGOV_CASE_YELLOW_SHARE", 0.25)),  # yellow: last 25% of a step
+    "max_photo_bytes": int(os.environ.get("GRIDGOV_CASE_MAX_PHOTO_BYTES", 5 * 1024 * 1024)),
+    "public_rate": os.environ.get("GRIDGOV_PUBLIC_REPORT_RATE", "5/h"),  # per client address
+}
+# SMS: a dotted path to a sender class (gridgov.dispatch.senders.SmsSender); the default only logs.
+GRIDGOV_SMS_SENDER = os.environ.get("GRIDGOV_SMS_SENDER", "gridgov.dispatch.senders.LoggingSmsSender")
+EMAIL_BACKEND = os.environ.get("GRIDGOV_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("GRIDGOV_FROM_EMAIL", "gridgov@localhost")
+
+# Celery: the broker is the private Redis started by scripts/bootstrap.sh (or GRIDGOV_REDIS_URL).
+CELERY_BROKER_URL = os.environ.get(
+    "GRIDGOV_REDIS_URL", f"redis://127.0.0.1:{os.environ.get('GRIDGOV_REDISPORT', '63799')}/0"
+)
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "escalation-sweep": {"task": "gridgov.cases.tasks.sweep", "schedule": 60.0},
+    "deliver-messages": {"task": "gridgov.dispatch.tasks.deliver_due", "schedule": 60.0},
 }

@@ -12,3 +12,7 @@ LANGUAGE_CODE = "en"
 
 # Parallel runs on one cluster (two checkouts, a developer and a helper) need distinct test DBs.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GRIDGOV_TEST_DB", "test_gridgov")}
+
+# Tasks run in the test process (deterministic); one integration test drives a real worker instead.
+CELERY_TASK_ALWAYS_EAGER = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
