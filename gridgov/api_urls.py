@@ -1,6 +1,6 @@
 """REST API v1 routes."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from gridgov.geo import apis as geo
@@ -28,5 +28,6 @@ urlpatterns = [
     path("visits/orphans/", visits.orphan_households, name="visit-orphans"),
     path("visits/<uuid:pk>/photo/", visits.visit_photo, name="visit-photo"),
     path("visits/reassign/", visits.reassign, name="visit-reassign"),
+    path("", include("gridgov.cases.api_urls")),
     *router.urls,
 ]

@@ -444,6 +444,29 @@ def transition(
     return case
 
 
+def allowed_actions(case: Case, actor: Any) -> list[str]:
+    """The actions this user may take on the case now (what the page offers as buttons)."""
+    role = Role.ADMIN if getattr(actor, "is_superuser", False) else getattr(actor, "role", None)
+    out = []
+    for rule in CaseTransition.objects.filter(from_state=case.state_id).order_by("id"):
+        try:
+            _rule(case, rule.action, actor)
+        except GridgovError:
+            continue
+        if rule.action == "escalate" and case.level >= Level.STREET:
+            continue
+        out.append(rule.action)
+    if case.state.kind == StateKind.OPEN:
+        if role in {Role.COORDINATOR, Role.STREET, Role.ADMIN} and not case.supervised:
+            out.append("supervise")
+        if case.state.step and role != Role.COORDINATOR:
+            out.append("extend")
+    elif case.state_id == "closed" and case.satisfaction is None and role != Role.DEPARTMENT:
+        out.append("evaluate")
+    out.append("note")
+    return out
+
+
 # Actions residents see on the tracking page (their comments are written for the public).
 PUBLIC_ACTIONS = {"file", "decline", "merge", "dispatch", "verify", "reopen", "feedback"}
 

@@ -198,3 +198,13 @@ CELERY_BEAT_SCHEDULE = {
     "escalation-sweep": {"task": "gridgov.cases.tasks.sweep", "schedule": 60.0},
     "deliver-messages": {"task": "gridgov.dispatch.tasks.deliver_due", "schedule": 60.0},
 }
+GRIDGOV_TRUSTED_PROXY = env_bool("GRIDGOV_TRUSTED_PROXY")
+# The shared cache (rate limits): the private Redis, database 1.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get(
+            "GRIDGOV_CACHE_URL", f"redis://127.0.0.1:{os.environ.get('GRIDGOV_REDISPORT', '63799')}/1"
+        ),
+    }
+}

@@ -16,3 +16,4 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GRIDGOV_TEST_DB", "test_
 # Tasks run in the test process (deterministic); one integration test drives a real worker instead.
 CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
