@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= gridgov.settings.dev
 
-.PHONY: setup run test bench bench-gridding lint stop-db demo messages
+.PHONY: setup run worker test bench bench-gridding lint stop-db demo messages
 
 BENCH_ARGS ?=
 
@@ -17,9 +17,14 @@ demo: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo_city --if-empty
 	$(PY) manage.py create_demo_users
+	$(PY) manage.py load_demo_cases
 
+# The web server, plus a Celery worker with beat (escalation sweep, message delivery) in the background.
 run: demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@scripts/serve.sh $(HOST):$(PORT)
+
+worker: setup
+	.venv/bin/celery -A gridgov worker -B -l info
 
 test: setup
 	DJANGO_SETTINGS_MODULE=gridgov.settings.test $(PY) -m pytest $(PYTEST_ARGS)

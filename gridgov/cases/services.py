@@ -491,9 +491,8 @@ def file_case(
             **kw,
         )
         if (wanted or case.category.level) >= Level.DISTRICT:
-            case = transition(
-                case, "refer", actor=SYSTEM, comment=_("The category is handled by a department.")
-            )
+            reason = _("The category is handled by a department.")
+            case = transition(case, "refer", actor=SYSTEM, comment=reason, now=kw.get("now"))
     return case
 
 
