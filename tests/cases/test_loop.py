@@ -209,3 +209,23 @@ def test_the_timeline_is_append_only(world) -> None:
         CaseEvent.objects.filter(pk=event.pk).update(comment="rewritten")
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cur:
         cur.execute("DELETE FROM cases_caseevent WHERE id = %s", [event.pk])
+
+
+def test_the_right_people_hear_of_each_step(world) -> None:
+    u = world.users
+    dept = u["department"].department
+    heard = lambda case, verb: set(  # noqa: E731
+        Notification.objects.filter(case=case, verb=verb).values_list("user__username", flat=True)
+    )
+    case = services.file_case(new_case(world, "facility-road"), actor=u["community"])
+    assert heard(case, "refer") == {"coordinator"}
+    case = services.transition(case, "dispatch", actor=u["coordinator"], lead_department=dept)
+    assert heard(case, "dispatch") == {"department"}
+    case = services.transition(case, "sign", actor=u["department"])
+    case = services.transition(case, "feedback", actor=u["department"], comment="已修复")
+    assert heard(case, "feedback") == {"leader_a", "member_a"}  # the grid verifies on site
+    local = services.file_case(new_case(world), actor=u["leader_a"])
+    local = services.transition(local, "escalate", actor=u["member_a"], comment="需要社区")
+    assert heard(local, "escalate") == {"community"}
+    services.supervise(local, actor=u["coordinator"], comment="请加快")
+    assert heard(local, "supervise") == {"community"}
