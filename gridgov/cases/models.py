@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.models import TimeStamped
@@ -281,6 +281,8 @@ class Case(models.Model):
     )
     evaluation = models.TextField(_("resident's comment"), blank=True)
     version = models.PositiveIntegerField(default=0, editable=False)
+    # The kind of `state`, copied by a database trigger so open cases have indexes of their own.
+    is_open = models.BooleanField(default=True, editable=False)
 
     class Meta:
         verbose_name = _("issue")
@@ -296,6 +298,36 @@ class Case(models.Model):
                 opclasses=["varchar_pattern_ops"],
             ),
             models.Index(fields=["lead_department", "state"], name="case_department_state_idx"),
+            # Monitoring reads open cases under a code prefix from this index alone (index-only scan).
+            models.Index(
+                fields=["node_code"],
+                name="case_open_monitor_idx",
+                opclasses=["varchar_pattern_ops"],
+                include=[
+                    "state",
+                    "level",
+                    "category",
+                    "lead_department",
+                    "deadline",
+                    "warn_at",
+                    "supervised",
+                ],
+                condition=Q(is_open=True),
+            ),
+            # The dispatch console: awaiting dispatch, returned first, then by deadline.
+            models.Index(
+                F("state"),
+                F("returned_at").desc(nulls_last=True),
+                F("deadline").asc(nulls_last=True),
+                name="case_console_idx",
+                condition=Q(is_open=True),
+            ),
+            models.Index(
+                fields=["closed_at"],
+                name="case_closed_idx",
+                include=["node_code", "closed_on_time", "satisfaction", "returns", "state"],
+                condition=Q(closed_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

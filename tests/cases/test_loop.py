@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from gridgov.cases import services
-from gridgov.cases.models import CaseEvent, CaseTransition, Level
+from gridgov.cases.models import Case, CaseEvent, CaseTransition, Level
 from gridgov.core.errors import GridgovError
 from gridgov.dispatch.models import Notification, OutboundMessage, RoutingRule
 
@@ -90,6 +90,7 @@ def test_big_matters_climb_to_a_department_and_back(world, depts) -> None:
     assert case.state_id == "closed" and case.closed_on_time is False  # escalated on the way
     case = services.transition(case, "reopen", actor=u["coordinator"], comment="居民反映复发")
     assert case.state_id == "department_handling" and case.closed_at is None
+    assert Case.objects.get(pk=case.pk).is_open is True
 
 
 def test_department_categories_go_straight_to_the_coordinators_when_filed(world) -> None:
