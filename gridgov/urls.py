@@ -6,6 +6,8 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
 
+from gridgov.cases.urls import public_urlpatterns as public_case_urls
+
 admin.site.site_header = _("gridgov administration")
 admin.site.site_title = _("gridgov administration")
 admin.site.index_title = _("Ledger, boundaries and settings")
@@ -22,4 +24,6 @@ urlpatterns = [
     path("imports/", include("gridgov.geo.import_urls")),
     path("gridding/", include("gridgov.gridding.urls")),
     path("visits/", include("gridgov.visits.urls")),
+    path("cases/", include("gridgov.cases.urls")),
+    path("", include((public_case_urls, "public"))),
 ]
