@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from gridgov.dispatch import apis as dispatch
+
 from . import apis
 
 urlpatterns = [
@@ -17,6 +19,8 @@ urlpatterns = [
     path("cases/<uuid:pk>/photos/", apis.case_photo, name="case-photo"),
     path("cases/<uuid:pk>/<slug:action>/", apis.case_action, name="case-action"),
     path("categories/", apis.categories, name="case-categories"),
+    path("notifications/", dispatch.notifications, name="notifications"),
+    path("notifications/read/", dispatch.notifications_read, name="notifications-read"),
     path("public/reports/", apis.public_report, name="public-report"),
     path("public/track/<str:token>/", apis.public_track, name="public-track"),
     path("public/track/<str:token>/evaluate/", apis.public_evaluate, name="public-evaluate"),

@@ -22,7 +22,7 @@ LIGHTS = ("green", "yellow", "red")
 
 def visible_cases(user: Any, qs: QuerySet[Case] | None = None) -> QuerySet[Case]:
     """Cases under the user's scope; a department handler sees the cases dispatched to their department
-    (lead or assisting); a grid member also sees what they reported themselves."""
+    (lead or assisting); grid members and department handlers also see what they reported themselves."""
     qs = Case.objects.all() if qs is None else qs
     scope = scope_of(user)
     if scope.everything:
@@ -31,7 +31,11 @@ def visible_cases(user: Any, qs: QuerySet[Case] | None = None) -> QuerySet[Case]
         if not user.is_active or not user.department_id:
             return qs.none()
         assisting = Case.assisting_departments.through.objects.filter(department_id=user.department_id)
-        return qs.filter(Q(lead_department_id=user.department_id) | Q(pk__in=assisting.values("case_id")))
+        return qs.filter(
+            Q(lead_department_id=user.department_id)
+            | Q(pk__in=assisting.values("case_id"))
+            | Q(reported_by=user)
+        )
     conditions = [Q(node_code__startswith=p) for p in scope.prefixes]
     if getattr(user, "role", None) == Role.MEMBER and scope.prefixes:
         conditions.append(Q(reported_by=user))

@@ -26,6 +26,7 @@ from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
 from gridgov.dispatch.models import Department, RoutingRule
 from gridgov.geo.models import Community, District, Grid, ResponsibilityArea, Street
+from gridgov.visits.models import Visit
 
 from . import notify, selectors
 from .models import (
@@ -200,6 +201,11 @@ def case_report(
         if existing is not None:
             return existing, False
     now = now or timezone.now()
+    if visit is None and uuid is not None:
+        # Reported from a visit on a phone: the visit carries the issue's id (it may have synced first).
+        visit = Visit.objects.filter(issue_ref=uuid).first()
+        if visit is not None and channel == Channel.PATROL:
+            channel = Channel.VISIT
     with transaction.atomic():
         place = locate(location)
         reported = CaseState.objects.get(code="reported")

@@ -206,3 +206,31 @@ def test_monitoring_counts_what_the_user_sees(world) -> None:
     assert {r["top"] for r in everyone["by_category"]} == {"environment"}
     other = f.UserFactory(username="c2", role="community", scope_code=world.other_community.code)
     assert client_for(other).get("/api/v1/cases/monitoring/").json()["open"] == 0
+
+
+def test_notifications_are_the_users_own_and_can_be_marked_read(world) -> None:
+    services.case_report(category="env-garbage", description="A", location=IN_A, channel="hotline")
+    leader = client_for(world.users["leader_a"])
+    mine = leader.get("/api/v1/notifications/?unread=1").json()
+    assert mine["unread"] == 1 and mine["results"][0]["verb"] == "report"
+    assert client_for(world.users["member_a"]).get("/api/v1/notifications/").json()["unread"] == 1  # their area
+    assert client_for(world.users["street"]).get("/api/v1/notifications/").json()["unread"] == 0
+    other = client_for(world.users["community"]).post(
+        "/api/v1/notifications/read/", {"ids": [mine["results"][0]["id"]]}, format="json"
+    )
+    assert other.json()["marked"] == 0  # not theirs
+    assert leader.post("/api/v1/notifications/read/", {"all": True}, format="json").json()["marked"] == 1
+    assert leader.get("/api/v1/notifications/?unread=1").json()["unread"] == 0
+
+
+def test_a_case_reported_with_a_visits_issue_id_is_linked_to_that_visit(world) -> None:
+    from gridgov.visits.models import Visit
+
+    key = uuid.uuid4()
+    visit = Visit.objects.create(
+        household=world.household_a, member=world.member_a, user=world.users["member_a"], channel="in_person",
+        device_time="2026-11-20T10:00:00+08:00", received_at="2026-11-20T10:00:01+08:00", issue_ref=key,
+    )  # fmt: skip
+    r = client_for(world.users["member_a"]).post("/api/v1/cases/", body(IN_A, uuid=str(key)), format="json")
+    case = Case.objects.get(uuid=r.json()["id"])
+    assert case.visit == visit and case.channel == "visit"

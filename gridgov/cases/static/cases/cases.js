@@ -195,7 +195,9 @@
             return [(labels.english && r.state__name_en) || r.state__name, r.n];
           }));
           table("by_level", d.by_level.map(function (r) { return [labels.levels[String(r.level)] || r.level, r.n]; }));
-          table("by_category", d.by_category.map(function (r) { return [labels.categories[r.top] || r.top, r.n]; }));
+          table("by_category", d.by_category.map(function (r) {
+            return [labels.categories[r.top] || (labels.english && r.name_en) || r.name || r.top, r.n];
+          }));
           table("by_department", d.by_department.map(function (r) {
             return [r.lead_department__name || labels.no_department, r.n];
           }));
