@@ -25,5 +25,6 @@ urlpatterns = [
     path("gridding/", include("gridgov.gridding.urls")),
     path("visits/", include("gridgov.visits.urls")),
     path("cases/", include("gridgov.cases.urls")),
+    path("open311/v2/", include("gridgov.open311.urls")),
     path("", include((public_case_urls, "public"))),
 ]

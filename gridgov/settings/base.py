@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "gridgov.gridding",
     "gridgov.visits",
     "gridgov.cases",
+    "gridgov.open311",
     "gridgov.maps",
 ]
 
