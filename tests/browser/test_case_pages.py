@@ -73,6 +73,15 @@ def test_coordinator_dispatches_from_the_console_and_the_department_signs_and_fe
     page.goto(f"{live_server.url}/cases/{case.uuid}/")
     page.wait_for_selector("#case-map[data-ready='1']")
     assert "已修复路面" in page.inner_text("#timeline")
+
+    # The monitoring page redraws itself from the API (every minute; here at once).
+    page.click("nav >> text=Monitor")
+    page.wait_for_url(f"{live_server.url}/cases/monitor/")
+    Case.objects.filter(pk=case.pk).update(supervised=True)
+    page.evaluate("window.gridgovMonitorRefresh()")
+    page.wait_for_selector("#monitor[data-refreshed='1']")
+    assert page.inner_text("[data-key=open]") == "1" and page.inner_text("[data-key=supervised]") == "1"
+    assert "Awaiting verification" in page.inner_text("tbody[data-group=by_state]")
     assert page.external_requests == []
 
 
