@@ -115,7 +115,8 @@ class ReportForm(forms.Form):
         """Show a service's error next to its field (or above the form)."""
         field = exc.params.get("field") or ""
         field = FIELD_OF.get(field, field)
-        self.add_error(field if field in self.fields else None, exc.message)
+        visible = field in self.fields and not self.fields[field].widget.is_hidden
+        self.add_error(field if visible else None, exc.message)
 
 
 class StaffReportForm(ReportForm):

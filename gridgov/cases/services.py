@@ -199,6 +199,15 @@ def case_report(
     if uuid is not None:
         existing = Case.objects.filter(uuid=uuid).first()
         if existing is not None:
+            # The same submission again (a double click, a retried sync) gets the first case back; a
+            # different one that reuses an id learns nothing about that case (not even its token).
+            same = (
+                existing.reported_by_id == (actor.pk if getattr(actor, "is_authenticated", False) else None)
+                and existing.description == description
+                and existing.category_id == category.pk
+            )
+            if not same:
+                raise invalid(_("This id belongs to another report."), "uuid")
             return existing, False
     now = now or timezone.now()
     if visit is None and uuid is not None:
@@ -514,7 +523,7 @@ def supervise(case: Case | int, *, actor: Any, comment: str, now: datetime | Non
         case = _locked(case, actor, None)
         if getattr(actor, "role", None) not in {Role.COORDINATOR, Role.STREET, Role.ADMIN}:
             raise GridgovError("cases.role", action=action_label("supervise"))
-        if case.state.kind != StateKind.OPEN:
+        if case.state.kind != StateKind.OPEN or case.supervised:
             raise GridgovError("cases.not_allowed", action=action_label("supervise"), state=case.state.name)
         case.supervised = True
         case.version += 1

@@ -236,9 +236,9 @@ def case_new(request: HttpRequest) -> HttpResponse:
             except GridgovError as exc:
                 form.add_service_error(exc)
             else:
-                if not created and case.reported_by_id != user.pk:
-                    form.add_error(None, _("This form was already used; start a new report."))
-                elif _cases(user).filter(pk=case.pk).exists():
+                # A repeated form (double click, reload) leads to the first report: the service hands
+                # it back only to the same reporter with the same text.
+                if _cases(user).filter(pk=case.pk).exists():
                     if created:
                         messages.success(request, _("Reported as {ref}.").format(ref=case.reference))
                     return redirect("cases:detail", pk=case.uuid)
@@ -699,18 +699,13 @@ def public_report(request: HttpRequest) -> HttpResponse:
         form = ReportForm(request.POST)
         if form.is_valid():
             try:
-                case, created = services.case_report(channel=Channel.WEB, **form.report_kwargs())
+                case, _created = services.case_report(channel=Channel.WEB, **form.report_kwargs())
             except GridgovError as exc:
                 form.add_service_error(exc)
             else:
-                # A repeated form (double click, reload) leads to the first report, and only to it.
-                same = (
-                    case.channel == Channel.WEB
-                    and case.description == form.cleaned_data["description"].strip()
-                )
-                if created or same:
-                    return redirect(f"{reverse('public:track', args=[case.token])}?new=1")
-                form.add_error(None, _("This form was already used; start a new report."))
+                # A repeated form (double click, reload) leads to the first report, and only to it:
+                # the service refuses an id used by a different report.
+                return redirect(f"{reverse('public:track', args=[case.token])}?new=1")
         status = 400
     else:
         form = ReportForm()

@@ -213,7 +213,9 @@ def test_notifications_are_the_users_own_and_can_be_marked_read(world) -> None:
     leader = client_for(world.users["leader_a"])
     mine = leader.get("/api/v1/notifications/?unread=1").json()
     assert mine["unread"] == 1 and mine["results"][0]["verb"] == "report"
-    assert client_for(world.users["member_a"]).get("/api/v1/notifications/").json()["unread"] == 1  # their area
+    assert (
+        client_for(world.users["member_a"]).get("/api/v1/notifications/").json()["unread"] == 1
+    )  # their area
     assert client_for(world.users["street"]).get("/api/v1/notifications/").json()["unread"] == 0
     other = client_for(world.users["community"]).post(
         "/api/v1/notifications/read/", {"ids": [mine["results"][0]["id"]]}, format="json"

@@ -99,3 +99,14 @@ def test_duplicates_are_same_category_near_in_space_and_time(world) -> None:
     later = timezone.now() + timedelta(hours=case.category.duplicate_window_hours + 1)
     assert not services.duplicates(case.category, near, at=later).exists()
     assert not services.duplicates(case.category, near, exclude=case).exists()
+
+
+def test_reusing_another_reports_id_reveals_nothing(world) -> None:
+    key = uuid.uuid4()
+    report(uuid=key, reporter_phone="13800138000")
+    with pytest.raises(GridgovError) as err:
+        report(uuid=key, description="something else entirely")
+    assert err.value.params["field"] == "uuid"
+    with pytest.raises(GridgovError):
+        report(uuid=key, actor=world.users["member_a"])  # same text, someone else
+    assert Case.objects.count() == 1

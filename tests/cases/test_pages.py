@@ -187,7 +187,7 @@ def test_staff_report_with_errors_shows_them_at_the_field_and_writes_nothing(wor
 def test_a_form_cannot_reuse_another_report_id(world) -> None:
     other = report(IN_A)
     r = client(world, "member_a").post("/cases/new/", form(uuid=str(other.uuid)))
-    assert r.status_code == 400 and "already used" in text(r)
+    assert r.status_code == 400 and "belongs to another report" in text(r)
     assert Case.objects.count() == 1
 
 

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.db import migrations, models
 
-
 TRIGGER = """
 CREATE FUNCTION cases_case_is_open() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
