@@ -283,6 +283,9 @@ class Case(models.Model):
     version = models.PositiveIntegerField(default=0, editable=False)
     # The kind of `state`, copied by a database trigger so open cases have indexes of their own.
     is_open = models.BooleanField(default=True, editable=False)
+    # Traffic light of the current step, moved by the sweep at `warn_at` and `deadline` (so it is
+    # at most one sweep interval late) and counted in the tally; '' when no limit runs.
+    light = models.CharField(_("traffic light"), max_length=6, blank=True, default="green", editable=False)
 
     class Meta:
         verbose_name = _("issue")
@@ -314,6 +317,13 @@ class Case(models.Model):
                 ],
                 condition=Q(is_open=True),
             ),
+            # Lists of open cases by deadline.
+            models.Index(
+                F("deadline").asc(nulls_last=True),
+                F("reported_at").desc(),
+                name="case_open_deadline_idx",
+                condition=Q(is_open=True),
+            ),
             # The dispatch console: awaiting dispatch, returned first, then by deadline.
             models.Index(
                 F("state"),
@@ -343,6 +353,50 @@ class Case(models.Model):
     def reference(self) -> str:
         """The number people quote on the phone: report date and id, e.g. 20261124-1042."""
         return f"{self.reported_at:%Y%m%d}-{self.pk}"
+
+
+class CaseTally(models.Model):
+    """Running counts per community (or the owner's code when outside any community) and dimension, kept
+    by a trigger on cases through `CaseTallyDelta` (append-only, so writers never wait on each other) and
+    folded in here by the sweep. Monitoring sums these rows instead of scanning every open case.
+
+    Dimensions of open cases: state, level, category (top of the tree), department, light, supervised,
+    dept_red (overdue per department); of closed cases: closed (value: the month), with on-time,
+    returned and satisfaction sums.
+    """
+
+    code = models.CharField(max_length=12)
+    dim = models.CharField(max_length=12)
+    value = models.CharField(max_length=40)
+    n = models.IntegerField(default=0)
+    on_time = models.IntegerField(default=0)
+    returned = models.IntegerField(default=0)
+    sat_sum = models.IntegerField(default=0)
+    sat_n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "dim", "value"], name="case_tally_key")]
+        indexes = [
+            models.Index(fields=["code"], name="case_tally_code_idx", opclasses=["varchar_pattern_ops"])
+        ]
+
+
+class CaseTallyDelta(models.Model):
+    """+1/-1 rows written by the trigger; `cases.tally.fold` moves them into `CaseTally`."""
+
+    code = models.CharField(max_length=12)
+    dim = models.CharField(max_length=12)
+    value = models.CharField(max_length=40)
+    n = models.IntegerField(default=0)
+    on_time = models.IntegerField(default=0)
+    returned = models.IntegerField(default=0)
+    sat_sum = models.IntegerField(default=0)
+    sat_n = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["code"], name="case_delta_code_idx", opclasses=["varchar_pattern_ops"])
+        ]
 
 
 class CaseEvent(models.Model):

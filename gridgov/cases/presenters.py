@@ -43,9 +43,6 @@ def sees_contact(case: Case, user: Any) -> bool:
 
 
 def case_summary(case: Case, user: Any) -> dict[str, Any]:
-    light = getattr(case, "light", None)
-    if light is None:
-        light = selectors.light_of(case)
     return {
         "id": str(case.uuid),
         "reference": case.reference,
@@ -58,7 +55,7 @@ def case_summary(case: Case, user: Any) -> dict[str, Any]:
         "state": {"code": case.state_id, "name": _name(case.state), "kind": case.state.kind},
         "level": case.level,
         "level_name": str(Level(case.level).label),
-        "light": light,
+        "light": case.light,
         "deadline": _dt(case.deadline),
         "supervised": case.supervised,
         "returns": case.returns,

@@ -7,15 +7,15 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Avg, Count, F, Q, QuerySet, Value, When
-from django.db.models import Case as SqlCase
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from gridgov.accounts.models import Role
 from gridgov.accounts.scoping import scope_of
 from gridgov.dispatch.models import Department, RoutingRule
 
-from .models import Case, CaseState, Category, StateKind
+from . import tally
+from .models import Case, CaseState, Category
 
 LIGHTS = ("green", "yellow", "red")
 
@@ -44,36 +44,14 @@ def visible_cases(user: Any, qs: QuerySet[Case] | None = None) -> QuerySet[Case]
     return qs.filter(reduce(or_, conditions))
 
 
-def with_light(qs: QuerySet[Case], now: datetime | None = None) -> QuerySet[Case]:
-    """Annotate `light`: green, yellow (last share of the step's time), red (overdue); '' when closed."""
-    now = now or timezone.now()
-    return qs.annotate(
-        light=SqlCase(
-            When(deadline__isnull=True, then=Value("")),
-            When(deadline__lte=now, then=Value("red")),
-            When(warn_at__lte=now, then=Value("yellow")),
-            default=Value("green"),
-        )
-    )
-
-
-def light_of(case: Case, now: datetime | None = None) -> str:
-    now = now or timezone.now()
-    if case.deadline is None:
-        return ""
-    if case.deadline <= now:
-        return "red"
-    return "yellow" if case.warn_at and case.warn_at <= now else "green"
-
-
 def case_list(user: Any, *, filters: dict[str, Any] | None = None) -> QuerySet[Case]:
     """The scoped list with the usual filters: state, level, category (and its children), light, open."""
     f = filters or {}
-    qs = with_light(visible_cases(user)).select_related("category", "state", "lead_department")
+    qs = visible_cases(user).select_related("category", "state", "lead_department")
     if f.get("state"):
         qs = qs.filter(state_id=f["state"])
     if f.get("open") in {"1", "true", True}:
-        qs = qs.filter(state__kind=StateKind.OPEN)
+        qs = qs.filter(is_open=True)
     if f.get("level"):
         qs = qs.filter(level=f["level"])
     if f.get("category"):
@@ -88,8 +66,8 @@ def case_list(user: Any, *, filters: dict[str, Any] | None = None) -> QuerySet[C
 def console(user: Any) -> QuerySet[Case]:
     """Cases awaiting dispatch: returned ones first, then by deadline."""
     return (
-        with_light(visible_cases(user))
-        .filter(state_id="awaiting_dispatch")
+        visible_cases(user)
+        .filter(is_open=True, state_id="awaiting_dispatch")
         .select_related("category", "state", "community", "street")
         .order_by(F("returned_at").desc(nulls_last=True), F("deadline").asc(nulls_last=True))
     )
@@ -112,27 +90,21 @@ def suggestions(cases: list[Case]) -> dict[int, Department | None]:
 
 
 def workload(user: Any) -> list[dict[str, Any]]:
-    """Open cases per department: in hand and overdue (for the dispatch console)."""
-    now = timezone.now()
+    """Open cases per department: in hand and overdue (for the dispatch console), from the tally."""
     departments = Department.objects.filter(active=True)
     scope = scope_of(user)
     if not scope.everything:
         departments = departments.filter(district__code__in=[p[:6] for p in scope.prefixes])
-    counts = {
-        row["lead_department_id"]: row
-        for row in Case.objects.filter(is_open=True, lead_department__in=departments)
-        .values("lead_department_id")
-        .annotate(in_hand=Count("state"), overdue=Count("state", filter=Q(deadline__lte=now)))
-        .order_by()
-    }
+    counts = tally.read(None if scope.everything else tuple({p[:6] for p in scope.prefixes}))
+    in_hand, overdue = counts.get("department", {}), counts.get("dept_red", {})
     return [
         {
             "pk": d.pk,
             "code": d.code,
             "name": d.name,
             "name_en": d.name_en,
-            "in_hand": counts.get(d.pk, {}).get("in_hand", 0),
-            "overdue": counts.get(d.pk, {}).get("overdue", 0),
+            "in_hand": in_hand.get(str(d.pk), {}).get("n", 0),
+            "overdue": overdue.get(str(d.pk), {}).get("n", 0),
         }
         for d in departments.order_by("code")
     ]
@@ -141,40 +113,34 @@ def workload(user: Any) -> list[dict[str, Any]]:
 def inbox(user: Any) -> QuerySet[Case]:
     """A department's open cases: to sign first, then in hand, by deadline."""
     return (
-        with_light(visible_cases(user))
-        .filter(state__kind=StateKind.OPEN, state_id__in=["dispatched", "department_handling"])
+        visible_cases(user)
+        .filter(is_open=True, state_id__in=["dispatched", "department_handling"])
         .select_related("category", "state", "community", "street", "lead_department")
         .order_by("state__order", F("deadline").asc(nulls_last=True))
     )
 
 
-def monitoring(user: Any, *, since: datetime | None = None) -> dict[str, Any]:
-    """Counts for the real-time monitoring page, all within the user's scope.
+TALLY_PREFIX_MAX = 12  # the tally counts per community: finer scopes (grid, area) count their cases
 
-    Open cases by state, level, top category and department, and how many are yellow, red or
-    supervised — one grouped scan of the open-cases index; cases closed since `since` (default: the
-    start of this month) with the share closed within their limits and the average satisfaction.
-    """
-    now = timezone.now()
-    since = since or timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    scoped = visible_cases(user)
+
+def _counts_direct(
+    scoped: QuerySet[Case], since: datetime
+) -> tuple[dict[str, Any], dict[str, dict[Any, int]]]:
+    """Open and closed counts by scanning the scope's cases (small scopes, or a custom period)."""
     groups = (
         scoped.filter(is_open=True)
-        .values("state_id", "level", "category_id", "lead_department_id")
-        .annotate(
-            n=Count("*"),
-            red=Count("state", filter=Q(deadline__lte=now)),
-            yellow=Count("state", filter=Q(deadline__gt=now, warn_at__lte=now)),
-            supervised=Count("state", filter=Q(supervised=True)),
-        )
+        .values("state_id", "level", "category_id", "lead_department_id", "light")
+        .annotate(n=Count("*"), supervised=Count("state", filter=Q(supervised=True)))
         .order_by()
     )
     totals = {"open": 0, "red": 0, "yellow": 0, "supervised": 0}
     by: dict[str, dict[Any, int]] = {"state": {}, "level": {}, "category": {}, "department": {}}
     tops = dict(Category.objects.values_list("pk", "parent_id"))
     for g in groups:
-        for key in totals:
-            totals[key] += g["n" if key == "open" else key]
+        totals["open"] += g["n"]
+        totals["supervised"] += g["supervised"]
+        if g["light"] in ("red", "yellow"):
+            totals[g["light"]] += g["n"]
         for name, value in (
             ("state", g["state_id"]),
             ("level", g["level"]),
@@ -188,6 +154,62 @@ def monitoring(user: Any, *, since: datetime | None = None) -> dict[str, Any]:
         satisfaction=Avg("satisfaction"),
         returned=Count("state", filter=Q(returns__gt=0)),
     )
+    return {**totals, **closed}, by
+
+
+def _counts_tally(
+    prefixes: tuple[str, ...] | None, month: str
+) -> tuple[dict[str, Any], dict[str, dict[Any, int]]]:
+    """The same counts from the tally (a few rows per community instead of every case)."""
+    t = tally.read(prefixes)
+
+    def n(dim: str, value: str) -> int:
+        return t.get(dim, {}).get(value, {}).get("n", 0)
+
+    month_row = t.get("closed", {}).get(month, {})
+    sat_n = month_row.get("sat_n", 0)
+    totals = {
+        "open": sum(v["n"] for v in t.get("state", {}).values()),
+        "red": n("light", "red"),
+        "yellow": n("light", "yellow"),
+        "supervised": n("supervised", "true"),
+        "closed": month_row.get("n", 0),
+        "on_time": month_row.get("on_time", 0),
+        "returned": month_row.get("returned", 0),
+        "satisfaction": month_row.get("sat_sum", 0) / sat_n if sat_n else None,
+    }
+
+    def dim(name: str, cast: Any = str) -> dict[Any, int]:
+        return {cast(k) if k else None: v["n"] for k, v in t.get(name, {}).items() if v["n"]}
+
+    by = {"state": dim("state"), "level": dim("level", int), "category": dim("category", int)}
+    by["department"] = dim("department", int)
+    return totals, by
+
+
+def monitoring(user: Any, *, since: datetime | None = None) -> dict[str, Any]:
+    """Counts for the real-time monitoring page, all within the user's scope.
+
+    Open cases by state, level, top category and department, and how many are yellow, red or
+    supervised; cases closed since `since` (default: the start of this month) with the share closed
+    within their limits and the average satisfaction. Community scopes and above read the tally
+    (`tally.py`); a grid or a member scans its own few cases.
+    """
+    now = timezone.now()
+    month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    scope = scope_of(user)
+    role = Role.ADMIN if getattr(user, "is_superuser", False) else getattr(user, "role", None)
+    use_tally = (
+        since is None
+        and role not in (Role.DEPARTMENT, Role.MEMBER)
+        and (scope.everything or (scope.prefixes and all(len(p) <= TALLY_PREFIX_MAX for p in scope.prefixes)))
+    )
+    since = since or month_start
+    if use_tally:
+        totals, by = _counts_tally(None if scope.everything else scope.prefixes, f"{month_start:%Y-%m}")
+    else:
+        totals, by = _counts_direct(visible_cases(user), since)
+    closed = {k: totals.pop(k) for k in ("closed", "on_time", "returned", "satisfaction")}
     closed["on_time_rate"] = closed["on_time"] / closed["closed"] if closed["closed"] else None
     states = {s.code: s for s in CaseState.objects.all()}
     categories = {c.pk: c for c in Category.objects.filter(pk__in=list(by["category"]))}

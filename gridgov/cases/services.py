@@ -149,12 +149,23 @@ def _start_step(case: Case, now: datetime, cal: WorkCalendar) -> None:
     step = case.state.step
     if not step:
         case.step_started_at = case.deadline = case.warn_at = case.sweep_at = None
+        case.light = ""
         return
     limit = case.category.limit(step)
     case.step_started_at = now
     case.deadline = cal.add(now, limit)
     case.warn_at = cal.add(now, limit * (1 - settings.GRIDGOV_CASE_RULES["yellow_share"]))
-    case.sweep_at = case.deadline
+    _schedule(case, now)
+
+
+def _schedule(case: Case, now: datetime) -> None:
+    """The light for `now`, and when the sweep must look again: at yellow, then at the deadline."""
+    if case.deadline is None:
+        case.light, case.sweep_at = "", None
+    elif case.warn_at and now < case.warn_at:
+        case.light, case.sweep_at = "green", case.warn_at
+    else:
+        case.light, case.sweep_at = ("yellow" if now < case.deadline else "red"), case.deadline
 
 
 # --- intake -------------------------------------------------------------------------------------------
@@ -617,10 +628,10 @@ def decide_extension(
             cal = work_calendar()
             case.deadline = cal.add(case.deadline, ext.minutes)
             case.warn_at = cal.add(case.warn_at or case.deadline, ext.minutes)
-            if case.sweep_at is not None:
-                case.sweep_at = case.deadline
+            if case.deadline > now:  # back within the limit: the sweep watches it again
+                _schedule(case, now)
             case.version += 1
-            case.save(update_fields=["deadline", "warn_at", "sweep_at", "version", "updated_at"])
+            case.save(update_fields=["deadline", "warn_at", "sweep_at", "light", "version", "updated_at"])
         event = _event(
             case, now, actor, "extension_decide", comment=note.strip(), approved=approve, minutes=ext.minutes
         )
@@ -649,6 +660,7 @@ def suggest_department(case: Case) -> Department | None:
 
 @dataclass
 class SweepResult:
+    yellowed: int = 0
     escalated: int = 0
     referred: int = 0
     supervised: int = 0
@@ -659,10 +671,11 @@ class SweepResult:
 
 
 def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
-    """Act on every open case whose step deadline has passed (index on `sweep_at`; nothing else is read).
+    """Act on every open case whose next mark has come (index on `sweep_at`; nothing else is read).
 
-    Local handling climbs one level (grid → community → street), beyond the street it goes to the
-    coordinators; any other overdue step is put under supervision (督办) and its owners are told.
+    At the yellow mark the light turns yellow. At the deadline, local handling climbs one level
+    (grid → community → street), beyond the street it goes to the coordinators; any other overdue step
+    turns red and is put under supervision (督办), and its owners are told.
     Cases locked by a concurrent action are skipped and caught by the next sweep.
     """
     now = now or timezone.now()
@@ -679,8 +692,12 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
             )
             if not due:
                 return result
-            events = []
+            events, moved = [], []
             for case in due:
+                if case.deadline and now < case.deadline:  # only the yellow mark is due
+                    case.light, case.sweep_at = "yellow", case.deadline
+                    result.yellowed += 1
+                    continue
                 before_state, before_level = case.state.code, case.level
                 case.supervised = True
                 if case.state.code == "handling" and case.level < Level.STREET:
@@ -699,9 +716,9 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
                 else:
                     action = "overdue"
                     result.supervised += 1
-                    case.sweep_at = None
+                    case.light, case.sweep_at = "red", None
                 case.version += 1
-                case.updated_at = now
+                moved.append(case)
                 events.append(
                     CaseEvent(
                         case=case,
@@ -716,29 +733,42 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
                 )
             _write_swept(due, now)
             CaseEvent.objects.bulk_create(events)
-            notify.notify_many(list(zip(due, events, strict=True)))
+            notify.notify_many(list(zip(moved, events, strict=True)))
         if len(due) < batch:
             return result
 
 
 SWEPT_UPDATE = """
 UPDATE cases_case AS c
-SET state_id = v.state_id, level = v.level, supervised = TRUE, escalations = v.escalations,
+SET state_id = v.state_id, level = v.level, supervised = v.supervised, escalations = v.escalations,
     step_started_at = v.step_started_at, deadline = v.deadline, warn_at = v.warn_at, sweep_at = v.sweep_at,
-    version = c.version + 1, updated_at = %(now)s
-FROM unnest(%(id)s::bigint[], %(state_id)s::varchar[], %(level)s::smallint[], %(escalations)s::smallint[],
-            %(step_started_at)s::timestamptz[], %(deadline)s::timestamptz[], %(warn_at)s::timestamptz[],
-            %(sweep_at)s::timestamptz[])
-     AS v(id, state_id, level, escalations, step_started_at, deadline, warn_at, sweep_at)
+    light = v.light, version = v.version, updated_at = %(now)s
+FROM unnest(%(id)s::bigint[], %(state_id)s::varchar[], %(level)s::smallint[], %(supervised)s::boolean[],
+            %(escalations)s::smallint[], %(step_started_at)s::timestamptz[], %(deadline)s::timestamptz[],
+            %(warn_at)s::timestamptz[], %(sweep_at)s::timestamptz[], %(light)s::varchar[],
+            %(version)s::integer[])
+     AS v(id, state_id, level, supervised, escalations, step_started_at, deadline, warn_at, sweep_at, light,
+          version)
 WHERE c.id = v.id
 """
+SWEPT_COLUMNS = (
+    "state_id",
+    "level",
+    "supervised",
+    "escalations",
+    "step_started_at",
+    "deadline",
+    "warn_at",
+    "sweep_at",
+    "light",
+    "version",
+)
 
 
 def _write_swept(cases: list[Case], now: datetime) -> None:
     """One set-based UPDATE for a sweep batch (bulk_update's CASE per column is 100× slower here)."""
-    columns = ("state_id", "level", "escalations", "step_started_at", "deadline", "warn_at", "sweep_at")
     params: dict[str, Any] = {"now": now, "id": [c.pk for c in cases]}
-    params.update({col: [getattr(c, col) for c in cases] for col in columns})
+    params.update({col: [getattr(c, col) for c in cases] for col in SWEPT_COLUMNS})
     with connection.cursor() as cur:
         cur.execute(SWEPT_UPDATE, params)
 

@@ -6,9 +6,12 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from . import services
+from . import services, tally
 
 
 @shared_task(name="gridgov.cases.tasks.sweep")
 def sweep() -> dict[str, int]:
-    return asdict(services.sweep())
+    """Move lights, escalate and supervise what is due, then fold the tally's new deltas."""
+    result = asdict(services.sweep())
+    tally.fold()
+    return result

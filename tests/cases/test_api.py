@@ -152,6 +152,8 @@ def test_the_console_puts_returned_cases_first_and_suggests_departments(world, d
     assert r.status_code == 200 and len(r.json()["dispatched"]) == 3
     inbox = client_for(world.users["department"]).get("/api/v1/cases/inbox/").json()
     assert len(inbox["results"]) == 3
+    load = client_for(coordinator).get("/api/v1/cases/console/").json()["workload"]
+    assert [(w["code"], w["in_hand"], w["overdue"]) for w in load] == [(dept.code, 3, 0)]
 
 
 @override_settings(GRIDGOV_CASE_RULES={"yellow_share": 0.25, "max_photo_bytes": 1000, "public_rate": "2/h"})

@@ -201,7 +201,7 @@ def test_extensions_are_decided_one_level_up(world) -> None:
     before = case.deadline
     services.decide_extension(ext, actor=u["community"], approve=True)
     case.refresh_from_db()
-    assert case.deadline > before and case.sweep_at == case.deadline
+    assert case.deadline > before and case.light == "green" and case.sweep_at == case.warn_at
 
 
 def test_the_timeline_is_append_only(world) -> None:

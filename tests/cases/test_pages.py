@@ -131,7 +131,9 @@ def test_the_list_is_scoped_filtered_and_shows_lights_and_supervision(world) -> 
     in_a = report(IN_A, description="A")
     in_b = report(IN_B, description="B")
     services.supervise(in_b, actor=world.users["street"], comment="催办")
-    Case.objects.filter(pk=in_a.pk).update(deadline="2000-01-01T00:00:00Z", warn_at="2000-01-01T00:00:00Z")
+    Case.objects.filter(pk=in_a.pk).update(
+        deadline="2000-01-01T00:00:00Z", warn_at="2000-01-01T00:00:00Z", light="red"
+    )
     member = text(client(world, "member_a").get("/cases/"))
     assert in_a.reference in member and in_b.reference not in member
     assert "light-red" in member and "overdue" in member  # colour and text

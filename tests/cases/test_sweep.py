@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 
 from gridgov.cases import services
 from gridgov.cases.models import Case, Level
-from gridgov.cases.selectors import light_of, with_light
 
 from .conftest import IN_A
 
@@ -33,9 +32,12 @@ def test_deadlines_escalate_level_by_level_then_reach_the_coordinators(world) ->
     case = filed(world)
     # Due Wednesday 09:00 (7 office hours later); yellow from the last quarter of the step.
     assert case.deadline == datetime(2026, 11, 25, 9, 0, tzinfo=SH)
-    assert light_of(case, datetime(2026, 11, 24, 12, 0, tzinfo=SH)) == "green"
-    assert light_of(case, datetime(2026, 11, 24, 17, 20, tzinfo=SH)) == "yellow"
-    assert light_of(case, datetime(2026, 11, 25, 9, 1, tzinfo=SH)) == "red"
+    # Yellow for the last quarter of the step: 315 office minutes after 09:00 is 16:15.
+    assert case.warn_at == datetime(2026, 11, 24, 16, 15, tzinfo=SH) and case.light == "green"
+    assert services.sweep(now=datetime(2026, 11, 24, 16, 14, tzinfo=SH)).yellowed == 0
+    assert services.sweep(now=datetime(2026, 11, 24, 16, 16, tzinfo=SH)).yellowed == 1
+    case.refresh_from_db()
+    assert case.light == "yellow" and case.sweep_at == case.deadline and case.version == 1  # no user conflict
 
     before = datetime(2026, 11, 25, 8, 59, tzinfo=SH)
     assert services.sweep(now=before).touched == 0
@@ -45,6 +47,7 @@ def test_deadlines_escalate_level_by_level_then_reach_the_coordinators(world) ->
         assert services.sweep().touched == 0  # a second run finds nothing more to do
     case.refresh_from_db()
     assert (case.level, case.supervised, case.escalations) == (Level.COMMUNITY, True, 1)
+    assert case.light == "green"  # a fresh limit at the new level
     assert case.deadline == datetime(2026, 11, 26, 9, 1, tzinfo=SH)
 
     assert services.sweep(now=datetime(2026, 11, 26, 9, 2, tzinfo=SH)).escalated == 1
@@ -62,11 +65,7 @@ def test_deadlines_escalate_level_by_level_then_reach_the_coordinators(world) ->
     result = services.sweep(now=datetime(2026, 12, 2, 10, 0, tzinfo=SH))
     assert result.supervised == 1
     case.refresh_from_db()
-    assert case.sweep_at is None and case.events.last().action == "overdue"
-    assert (
-        with_light(Case.objects.filter(pk=case.pk), datetime(2026, 12, 2, 10, 0, tzinfo=SH)).get().light
-        == "red"
-    )
+    assert case.sweep_at is None and case.events.last().action == "overdue" and case.light == "red"
 
 
 def test_the_sweep_reads_cases_only_through_the_due_index(world) -> None:

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from gridgov.cases import services
-from gridgov.cases.models import Case, Level
+from gridgov.cases.models import Level
 from gridgov.celery import app
 
 from .conftest import IN_A
