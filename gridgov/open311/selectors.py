@@ -26,6 +26,9 @@ from .formats import Open311Error, w3c
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 WINDOW = timedelta(days=90)
 MAX_ROWS = 1000
+# Rows per page unless `page_size` asks for more (up to MAX_ROWS); `page` pages back in time. The spec
+# lets a server limit how many requests one answer holds.
+PAGE_ROWS = 200
 STATUSES = {"open": StateKind.OPEN, "closed": StateKind.CLOSED}
 REFERENCE = re.compile(r"(\d{8})-(\d{1,18})")
 # Phone numbers (mainland mobiles, with or without +86) and e-mail addresses in free text.
@@ -134,6 +137,8 @@ class RequestFilter:
     start: datetime | None = None
     end: datetime | None = None
     kinds: list[str] = field(default_factory=list)
+    size: int = PAGE_ROWS
+    page: int = 1
 
 
 def _split(value: str | None) -> list[str]:
@@ -160,7 +165,10 @@ def request_filter(params: Mapping[str, str], now: datetime | None = None) -> Re
     if len(ids) > MAX_ROWS:
         raise Open311Error(400, _("Ask for at most {n} requests.").format(n=MAX_ROWS), "service_request_id")
     if ids:
-        return RequestFilter(ids=ids)
+        return RequestFilter(ids=ids, size=MAX_ROWS)
+    size, page = _positive(params, "page_size", PAGE_ROWS), _positive(params, "page", 1)
+    if size > MAX_ROWS:
+        raise Open311Error(400, _("Ask for at most {n} requests.").format(n=MAX_ROWS), "page_size")
     kinds = []
     for status in _split(params.get("status")):
         if status.lower() not in STATUSES:
@@ -187,7 +195,16 @@ def request_filter(params: Mapping[str, str], now: datetime | None = None) -> Re
     else:
         end = now or timezone.now()
         start = end - WINDOW
-    return RequestFilter(codes=codes, start=start, end=end, kinds=kinds)
+    return RequestFilter(codes=codes, start=start, end=end, kinds=kinds, size=size, page=page)
+
+
+def _positive(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    if not str(raw).isdigit() or int(raw) < 1:
+        raise Open311Error(400, _("{name} is a whole number from 1.").format(name=name), name)
+    return int(raw)
 
 
 # --- requests: rows -----------------------------------------------------------------------------------
@@ -223,7 +240,8 @@ def case_requests(flt: RequestFilter) -> list[Case]:
             qs = qs.filter(category__code__in=flt.codes)
         if flt.kinds:
             qs = qs.filter(state__kind__in=flt.kinds)
-    cases = list(_annotated(qs).order_by("-reported_at", "-pk")[:MAX_ROWS])
+    offset = (flt.page - 1) * flt.size
+    cases = list(_annotated(qs).order_by("-reported_at", "-pk")[offset : offset + flt.size])
     if flt.ids:  # the date part of each reference must match too
         wanted = {ref for ref, _pk in flt.ids}
         cases = [c for c in cases if c.reference in wanted]

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from gridgov.open311 import selectors
+from tests.cases.conftest import IN_A
 from gridgov.open311.formats import to_xml
 
 
@@ -52,8 +53,8 @@ def test_dates_accept_offsets_unencoded_and_plain_days(published, client) -> Non
     assert [r["service_request_id"] for r in rows] == [published.old.reference]
 
 
-def test_at_most_max_rows_newest_first(published, client, monkeypatch) -> None:
-    monkeypatch.setattr(selectors, "MAX_ROWS", 2)
+def test_one_page_newest_first(published, client, monkeypatch) -> None:
+    monkeypatch.setattr(selectors, "PAGE_ROWS", 2)
     rows = client.get("/open311/v2/requests.json").json()
     assert [r["service_request_id"] for r in rows] == [
         published.garbage.reference,
@@ -86,3 +87,20 @@ def test_contact_details_are_hidden_in_public_text(published) -> None:
     case = published.garbage
     text = "Call 13912345678, +86 139 1234 5678 or zhang@example.com; ask for 张三丰. Ref 20260101-12."
     assert selectors.hide_contact(text, case) == "Call ***, *** or ***; ask for ***. Ref 20260101-12."
+
+
+def test_requests_are_paged(world) -> None:
+    from django.test import Client
+
+    from gridgov.cases import services
+
+    for i in range(3):
+        services.case_report(category="env-garbage", description=f"垃圾{i}", location=IN_A, channel="web")
+    c = Client()
+    first = c.get("/open311/v2/requests.json?page_size=2").json()
+    second = c.get("/open311/v2/requests.json?page_size=2&page=2").json()
+    assert len(first) == 2 and len(second) == 1
+    assert {r["service_request_id"] for r in first}.isdisjoint(r["service_request_id"] for r in second)
+    bad = c.get("/open311/v2/requests.json?page_size=5000")
+    assert bad.status_code == 400 and bad.json()[0]["code"] == 400
+    assert c.get("/open311/v2/requests.json?page=0").status_code == 400
