@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from gridgov.open311 import selectors
-from tests.cases.conftest import IN_A
 from gridgov.open311.formats import to_xml
+from tests.cases.conftest import IN_A
 
 
 @pytest.mark.parametrize(
