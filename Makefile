@@ -35,6 +35,7 @@ bench-gridding: setup
 
 bench: demo bench-gridding
 	$(PY) bench/run.py
+	$(PY) bench/cases.py
 
 lint: setup
 	.venv/bin/ruff check .

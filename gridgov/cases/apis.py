@@ -301,7 +301,7 @@ def duplicate_check(request: Request) -> Response:
 def console(request: Request) -> Response:
     """The coordinator's dispatch console: awaiting dispatch (returned first, then by deadline), the
     suggested department of each, and every department's workload."""
-    pager = Page()
+    pager = QuickPage()
     page = pager.paginate_queryset(selectors.console(request.user), request)
     suggested = selectors.suggestions(page)
     rows = []
@@ -311,7 +311,7 @@ def console(request: Request) -> Response:
         row["suggested_department"] = {"code": dept.code, "name": dept.name} if dept else None
         rows.append(row)
     response = pager.get_paginated_response(rows)
-    response.data["workload"] = selectors.workload(request.user)
+    response.data.update(selectors.console_summary(request.user))
     return response
 
 

@@ -89,15 +89,16 @@ def suggestions(cases: list[Case]) -> dict[int, Department | None]:
     return out
 
 
-def workload(user: Any) -> list[dict[str, Any]]:
-    """Open cases per department: in hand and overdue (for the dispatch console), from the tally."""
+def console_summary(user: Any) -> dict[str, Any]:
+    """For the dispatch console, from one read of the tally: how many cases await dispatch, and per
+    department the open cases in hand and overdue."""
     departments = Department.objects.filter(active=True)
     scope = scope_of(user)
     if not scope.everything:
         departments = departments.filter(district__code__in=[p[:6] for p in scope.prefixes])
     counts = tally.read(None if scope.everything else tuple({p[:6] for p in scope.prefixes}))
     in_hand, overdue = counts.get("department", {}), counts.get("dept_red", {})
-    return [
+    workload = [
         {
             "pk": d.pk,
             "code": d.code,
@@ -108,6 +109,8 @@ def workload(user: Any) -> list[dict[str, Any]]:
         }
         for d in departments.order_by("code")
     ]
+    awaiting = counts.get("state", {}).get("awaiting_dispatch", {}).get("n", 0)
+    return {"awaiting": awaiting, "workload": workload}
 
 
 def inbox(user: Any) -> QuerySet[Case]:

@@ -503,7 +503,7 @@ def _console_page(
         row["suggested"] = {"code": dept.code, "name": display_name(dept)} if dept else None
         row["place"] = display_name(c.community or c.street)
         row["returned"] = c.returned_at is not None
-    workload = selectors.workload(user)
+    workload = selectors.console_summary(user)["workload"]
     english = (get_language() or "").startswith("en")
     for w in workload:
         w["label"] = (w["name_en"] if english else "") or w["name"]

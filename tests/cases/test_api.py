@@ -133,7 +133,7 @@ def test_the_console_puts_returned_cases_first_and_suggests_departments(world, d
     returned = services.transition(cases[2], "dispatch", actor=coordinator, lead_department=dept)
     services.transition(returned, "return", actor=world.users["department"], comment="不归我们管")
     r = client_for(coordinator).get("/api/v1/cases/console/").json()
-    assert r["results"][0]["id"] == str(cases[2].uuid)
+    assert r["results"][0]["id"] == str(cases[2].uuid) and r["awaiting"] == 3
     assert {row["suggested_department"]["code"] for row in r["results"]} == {dept.code}
     assert any(w["code"] == dept.code for w in r["workload"])
     # Bulk dispatch is all or nothing: one case out of scope sinks the batch.
