@@ -304,11 +304,13 @@ def console(request: Request) -> Response:
     pager = QuickPage()
     page = pager.paginate_queryset(selectors.console(request.user), request)
     suggested = selectors.suggestions(page)
+    twins = selectors.duplicate_counts(page)
     rows = []
     for case in page:
         row = presenters.case_summary(case, request.user)
         dept = suggested.get(case.pk)
         row["suggested_department"] = {"code": dept.code, "name": dept.name} if dept else None
+        row["possible_duplicates"] = twins.get(case.pk, 0)
         rows.append(row)
     response = pager.get_paginated_response(rows)
     response.data.update(selectors.console_summary(request.user))

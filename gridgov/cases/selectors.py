@@ -7,6 +7,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.db import connection
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -87,6 +88,31 @@ def suggestions(cases: list[Case]) -> dict[int, Department | None]:
         best = max(matching, key=lambda r: (len(r.node_prefix), -r.priority), default=None)
         out[case.pk] = best.department if best else case.category.department
     return out
+
+
+DUPLICATE_COUNTS = """
+SELECT c.id, count(o.id)
+FROM cases_case c
+JOIN cases_category k ON k.id = c.category_id
+JOIN cases_case o ON o.category_id = c.category_id AND o.is_open AND o.id <> c.id
+    AND o.reported_at BETWEEN c.reported_at - k.duplicate_window_hours * interval '1 hour'
+                          AND c.reported_at + k.duplicate_window_hours * interval '1 hour'
+    AND ST_DWithin(o.location, c.location,
+                   k.duplicate_radius_m / (111320 * greatest(cos(radians(ST_Y(c.location))), 0.01)))
+    AND ST_Distance(o.location::geography, c.location::geography) <= k.duplicate_radius_m
+WHERE c.id = ANY(%s)
+GROUP BY c.id
+"""
+
+
+def duplicate_counts(cases: list[Case]) -> dict[int, int]:
+    """How many other open cases look like each of these (the rule of `services.duplicates`), in one
+    query for a whole page (the console flags rows that may be merged)."""
+    if not cases:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(DUPLICATE_COUNTS, [[c.pk for c in cases]])
+        return dict(cur.fetchall())
 
 
 def console_summary(user: Any) -> dict[str, Any]:

@@ -135,6 +135,8 @@ def test_the_console_puts_returned_cases_first_and_suggests_departments(world, d
     r = client_for(coordinator).get("/api/v1/cases/console/").json()
     assert r["results"][0]["id"] == str(cases[2].uuid) and r["awaiting"] == 3
     assert {row["suggested_department"]["code"] for row in r["results"]} == {dept.code}
+    # All three are street lights at the same spot within the window: each may duplicate the others.
+    assert [row["possible_duplicates"] for row in r["results"]] == [2, 2, 2]
     assert any(w["code"] == dept.code for w in r["workload"])
     # Bulk dispatch is all or nothing: one case out of scope sinks the batch.
     outsider = str(uuid.uuid4())
