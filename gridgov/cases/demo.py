@@ -16,7 +16,7 @@ from gridgov.accounts.models import Role, User
 from gridgov.dispatch.models import Department, RoutingRule
 from gridgov.geo.models import ResponsibilityArea
 
-from . import services
+from . import services, tally
 from .models import Case, Category
 
 # Category → demo department code (gridgov.geo.demo_load.DEMO_DEPARTMENTS).
@@ -100,7 +100,10 @@ def load_demo_cases(*, count: int = 300, seed: int = 7, district_code: str = "44
         area = rng.choice(areas)
         centroid = area.boundary.point_on_surface
         category = rng.choice(leaves)
-        at = now - timedelta(hours=rng.uniform(1, 24 * 40))
+        # Most reports are recent (a live queue with green and yellow lights), some weeks old.
+        at = now - timedelta(
+            hours=rng.uniform(0.5, 24 * 4) if rng.random() < 0.6 else rng.uniform(24 * 4, 24 * 30)
+        )
         case, _ = services.case_report(
             category=category,
             description=DESCRIPTIONS[category.code],
@@ -111,9 +114,11 @@ def load_demo_cases(*, count: int = 300, seed: int = 7, district_code: str = "44
         )
         made += 1
         stage = rng.random()
+        if now - at > timedelta(days=4) and rng.random() < 0.85:
+            stage = rng.uniform(0.75, 1)  # older issues are mostly dealt with by now
         if stage < 0.1:
             continue  # still waiting to be filed
-        at += timedelta(hours=rng.uniform(0.2, 3))
+        at = min(at + timedelta(hours=rng.uniform(0.2, 3)), now)
         if stage < 0.15:
             services.transition(case, "decline", actor=admin, comment="不属于受理范围（演示）", now=at)
             continue
@@ -122,21 +127,22 @@ def load_demo_cases(*, count: int = 300, seed: int = 7, district_code: str = "44
             dept = departments.get(DEMO_ROUTING.get(category.code, ""))
             if dept is None:
                 continue
-            at += timedelta(hours=rng.uniform(0.5, 6))
+            at = min(at + timedelta(hours=rng.uniform(0.5, 6)), now)
             case = services.transition(case, "dispatch", actor=admin, lead_department=dept, now=at)
             if stage > 0.45:
-                at += timedelta(hours=rng.uniform(0.5, 8))
+                at = min(at + timedelta(hours=rng.uniform(0.5, 8)), now)
                 case = services.transition(case, "sign", actor=admin, now=at)
             if stage > 0.6:
-                at += timedelta(hours=rng.uniform(4, 60))
+                at = min(at + timedelta(hours=rng.uniform(4, 60)), now)
                 case = services.transition(case, "feedback", actor=admin, comment="已处置（演示）", now=at)
         elif case.state_id == "handling" and stage > 0.35:
-            at += timedelta(hours=rng.uniform(1, 30))
+            at = min(at + timedelta(hours=rng.uniform(1, 30)), now)
             case = services.transition(case, "resolve", actor=admin, comment="已现场处理（演示）", now=at)
         if case.state_id == "awaiting_verification" and stage > 0.7:
-            at += timedelta(hours=rng.uniform(1, 20))
+            at = min(at + timedelta(hours=rng.uniform(1, 20)), now)
             case = services.transition(case, "verify", actor=admin, now=at)
             if rng.random() < 0.7:
                 services.evaluate(case, satisfaction=rng.choice([3, 4, 4, 5, 5, 5]), now=at)
     services.sweep(now=now)
+    tally.fold()
     return made

@@ -13,7 +13,7 @@ from gridgov.accounts.models import Role
 
 from . import selectors, services
 from .models import Case, Category, Level
-from .texts import ACTIONS
+from .texts import ACTIONS, ACTORS
 
 # Who sees the reporter's name and contact (departments only when the reporter agreed).
 CONTACT_ROLES = {Role.MEMBER, Role.LEADER, Role.COMMUNITY, Role.COORDINATOR, Role.ADMIN}
@@ -105,7 +105,7 @@ def case_detail(case: Case, user: Any) -> dict[str, Any]:
                     "at": _dt(e.at),
                     "action": e.action,
                     "action_name": str(ACTIONS.get(e.action, e.action)),
-                    "actor": e.actor_label,
+                    "actor": str(ACTORS.get(e.actor_label, e.actor_label)),
                     "from_state": e.from_state,
                     "to_state": e.to_state,
                     "from_level": e.from_level,

@@ -257,7 +257,8 @@ def case_report(
             case.uuid = uuid
         _start_step(case, now, work_calendar())
         case.save()
-        event = _event(case, now, actor, "report", to_state="reported", to_level=case.level, public=True)
+        who = actor if actor is not None else (RESIDENT if channel == Channel.WEB else SYSTEM)
+        event = _event(case, now, who, "report", to_state="reported", to_level=case.level, public=True)
         notify.reported(case, event)
     return case, True
 

@@ -31,3 +31,6 @@ ACTIONS = {
     "extension_request": _("asked for more time"),
     "extension_decide": _("decided on more time"),
 }
+
+# Timeline actors that are not users (an account's name is shown as it is).
+ACTORS = {"system": _("system"), "resident": _("resident")}
