@@ -12,6 +12,7 @@ urlpatterns = [
     path("console/dispatch/", views.console_dispatch, name="console-dispatch"),
     path("inbox/", views.inbox, name="inbox"),
     path("monitor/", views.monitor, name="monitor"),
+    path("notifications/", views.notifications, name="notifications"),
     path("extensions/<int:pk>/decide/", views.extension_decide, name="extension-decide"),
     path("<uuid:pk>/", views.case_detail, name="detail"),
     path("<uuid:pk>/<slug:action>/", views.case_action, name="action"),

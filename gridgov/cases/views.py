@@ -28,6 +28,7 @@ from django.db.models import Func, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy, ngettext
@@ -37,7 +38,7 @@ from django.views.decorators.http import require_POST
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
 from gridgov.core.ratelimit import allow, client_address
-from gridgov.dispatch.models import Department
+from gridgov.dispatch.models import Department, Notification
 from gridgov.geo.models import Community
 
 from . import presenters, selectors, services
@@ -749,3 +750,17 @@ def track(request: HttpRequest, token: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The user's notices, newest first; POST marks them all read."""
+    mine = Notification.objects.filter(user=request.user)
+    if request.method == "POST":
+        mine.filter(read_at__isnull=True).update(read_at=timezone.now())
+        return redirect("cases:notifications")
+    rows = list(mine.select_related("case")[:100])
+    return render(request, "cases/notifications.html", {"rows": rows})

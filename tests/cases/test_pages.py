@@ -432,3 +432,18 @@ def test_other_districts_user_sees_nothing(world) -> None:
     c = Client()
     c.force_login(other)
     assert "No issues." in text(c.get("/cases/"))
+
+
+def test_notices_show_in_the_nav_and_can_be_read(world) -> None:
+    report(IN_A, description="A")  # the grid leader is told
+    leader = client(world, "leader_a")
+    home = text(leader.get("/cases/"))
+    assert re.search(r'id="nav-notifications">[^<]*<span class="badge">1</span>', home)
+    page = text(leader.get("/cases/notifications/"))
+    assert 'class="unread"' in page and "/cases/" in page
+    assert leader.post("/cases/notifications/").status_code == 302
+    assert (
+        'class="badge"'
+        not in text(leader.get("/cases/notifications/")).split('id="nav-notifications"')[1][:80]
+    )
+    assert "No notices." in text(client(world, "street").get("/cases/notifications/"))
