@@ -498,10 +498,12 @@ def _console_page(
     page = Paginator(selectors.console(user), PAGE_SIZE).get_page(request.GET.get("page"))
     cases = list(page.object_list)
     suggested = selectors.suggestions(cases)
+    twins = selectors.duplicate_counts(cases)
     rows = _rows(cases, user)
     for row, c in zip(rows, cases, strict=True):
         dept = suggested.get(c.pk)
         row["suggested"] = {"code": dept.code, "name": display_name(dept)} if dept else None
+        row["twins"] = twins.get(c.pk, 0)
         row["place"] = display_name(c.community or c.street)
         row["returned"] = c.returned_at is not None
     workload = selectors.console_summary(user)["workload"]

@@ -301,7 +301,8 @@ def test_console_returned_first_with_suggestions_and_bulk_dispatch(world, dept) 
     page = text(coordinator.get("/cases/console/"))
     rows = re.findall(r'<tr data-id="([0-9a-f-]+)"', page)
     assert rows[0] == str(cases[2].uuid) and len(rows) == 3
-    assert "returned once" in page and page.count("Dispatch to it") == 3
+    assert "returned 1 time" in page and page.count("Dispatch to it") == 3
+    assert page.count("possible duplicates") == 3  # three street lights at one spot
     assert re.search(rf"<td>{re.escape(dept.name)}</td><td class=\"num\">0</td>", page)  # workload
     r = coordinator.post("/cases/console/dispatch/", {"lead_department": dept.code})
     assert r.status_code == 400 and "Tick at least one issue." in text(r)
