@@ -6,7 +6,8 @@ and, per period, how many have met it (the numerator). A dashboard for any level
 whose codes share a prefix, so a city answers from ~2 rows per area instead of millions of visits.
 
 Upkeep: a counted visit adds 1 to its household's period count, and when that count reaches the
-policy's need the area's `done` goes up by 1 (one SQL statement per batch). Changes to households
+policy's need the area's `done` goes up by 1 (`upkeep_ctes`: part of the one statement that stores a
+batch). Changes to households
 (key groups, area, active) and to the policies re-derive the affected areas (`refresh`);
 `rebuild()` derives everything from the visits and must agree with the incremental state exactly.
 """
@@ -126,27 +127,39 @@ def ensure_states(household_ids: Iterable[int]) -> None:
         refresh(ids - known)
 
 
-ADD_VISITS = """
+def upkeep_ctes(source: str) -> str:
+    """The upkeep for newly counted visits as common table expressions, to follow `WITH …,` in one
+    statement: `source` names a relation of (household_id, t) pairs. Rows are written in key order so
+    that concurrent batches lock them in the same order. Needs the parameter %(tz)s."""
+    return f"""
+    v AS (
+        SELECT s.household_id, s.area_id, s.kind, s.need,
+               date_trunc(s.kind, new.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
+        FROM {source} new JOIN visits_householdpolicystate s ON s.household_id = new.household_id
+        GROUP BY 1, 2, 3, 4, 5
+    ), up AS (
+        INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
+        SELECT household_id, kind, period_start, added FROM v ORDER BY 1, 2, 3
+        ON CONFLICT (household_id, kind, period_start)
+        DO UPDATE SET n = visits_householdperiodcount.n + EXCLUDED.n
+        RETURNING household_id, kind, period_start, n
+    ), reached AS (
+        INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+        SELECT v.area_id, v.kind, v.period_start, count(*)
+        FROM up JOIN v USING (household_id, kind, period_start)
+        WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (area_id, kind, period_start)
+        DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+        RETURNING 1
+    )"""
+
+
+ADD_VISITS = f"""
 WITH new AS (
     SELECT unnest(%(hids)s::bigint[]) AS household_id, unnest(%(times)s::timestamptz[]) AS t
-), v AS (
-    SELECT s.household_id, s.area_id, s.kind, s.need,
-           date_trunc(s.kind, new.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
-    FROM new JOIN visits_householdpolicystate s ON s.household_id = new.household_id
-    GROUP BY 1, 2, 3, 4, 5
-), up AS (
-    INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
-    SELECT household_id, kind, period_start, added FROM v
-    ON CONFLICT (household_id, kind, period_start)
-    DO UPDATE SET n = visits_householdperiodcount.n + EXCLUDED.n
-    RETURNING household_id, kind, period_start, n
-)
-INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
-SELECT v.area_id, v.kind, v.period_start, count(*)
-FROM up JOIN v USING (household_id, kind, period_start)
-WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
-GROUP BY 1, 2, 3
-ON CONFLICT (area_id, kind, period_start) DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+), {upkeep_ctes("new")}
+SELECT count(*) FROM reached
 """
 
 
