@@ -135,7 +135,11 @@ def upkeep_ctes(source: str) -> str:
     v AS (
         SELECT s.household_id, s.area_id, s.kind, s.need,
                date_trunc(s.kind, new.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
-        FROM {source} new JOIN visits_householdpolicystate s ON s.household_id = new.household_id
+        FROM {source} new
+        -- One index look-up per visit (LIMIT keeps the planner from hashing the whole state table).
+        CROSS JOIN LATERAL (
+            SELECT * FROM visits_householdpolicystate s WHERE s.household_id = new.household_id LIMIT 1
+        ) s
         GROUP BY 1, 2, 3, 4, 5
     ), up AS (
         INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,10 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.gis.db.models import GeometryField
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -30,7 +28,7 @@ from gridgov.core import audit
 from gridgov.households.models import Household
 
 from . import rollups
-from .models import Channel, Finding, Flag, HouseholdPolicyState, Review, Visit
+from .models import Channel, Finding, Flag, Review, Visit
 
 EARTH_M = 6_371_008.8
 # Enum .values builds a new list on each access: look them up once (parsing runs per visit).
@@ -59,7 +57,7 @@ class ItemResult:
 @dataclass(slots=True)
 class _Item:
     index: int
-    id: uuid.UUID
+    id: str  # canonical UUID text
     household_code: str
     channel: str
     lon: float | None
@@ -68,7 +66,7 @@ class _Item:
     device_time: datetime
     notes: str
     findings: list[str]
-    issue_ref: uuid.UUID | None
+    issue_ref: str | None
     household: int | None = None  # its id, once resolved
     area_member: int | None = None  # the member of its responsibility area
     last_counted: datetime | None = None  # its latest counted visit near the batch's times
@@ -80,8 +78,14 @@ def rules() -> dict[str, float]:
     return settings.GRIDGOV_VISIT_RULES
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid(value: Any) -> str:
+    """The canonical text of a UUID (what phones send is usually canonical already: no object made)."""
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
 
 
 def _number(value: Any) -> bool:
@@ -184,15 +188,15 @@ def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
-    Three statements whatever the size of the batch: one resolves the households (in the actor's
-    scope) with what verification needs from the database, one stores the visits and keeps the
-    compliance rollups, one writes the audit row.
+    Two statements whatever the size of the batch: one resolves the households (in the actor's scope)
+    with what verification needs from the database, one stores the visits, keeps the compliance
+    rollups and writes the audit row.
     """
     now = timezone.now()
     latest = now + timedelta(minutes=rules()["future_skew_minutes"])
     results: list[ItemResult | None] = [None] * len(raw_items)
     items: list[_Item] = []
-    seen: set[uuid.UUID] = set()
+    seen: set[str] = set()
     for i, raw in enumerate(raw_items):
         item, errors = _parse(i, raw, latest)
         if item is not None and item.id in seen:
@@ -214,39 +218,36 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
         with transaction.atomic():
             if missing_state:  # households the rollups have not seen yet (new since the last refresh)
                 rollups.refresh(missing_state)
-            created = _insert(items, actor, now)
-            if created:
-                audit.record(
-                    actor=actor,
-                    action="visits.sync",
-                    object_type="visits.visit",
-                    created=len(created),
-                    received=len(raw_items),
-                )
+            created = _insert(items, actor, now, received=len(raw_items))
         for it in items:
             status = "created" if it.id in created else "exists"
-            results[it.index] = ItemResult(it.index, str(it.id), status, flags=it.flags)
+            results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
 
 
-# What verification needs, in one statement: each item's household in the actor's scope (the scoped
-# queryset is the CTE `hh`), the distance from the fix to the building (footprint, else building point,
-# else household point; in a local equirectangular plane at the fix's latitude, < 0.1% off within
+# What verification needs, in one statement: each item's household, if in the actor's scope (the scoped
+# queryset's ids, `{households}`), the distance from the fix to the building (footprint, else building
+# point, else household point; in a local equirectangular plane at the fix's latitude, < 0.1% off within
 # 20 km), the household's latest counted visit near the batch's times (the repeat check), whether the
 # rollups know the household, and the member's previous located visit (the speed check).
 RESOLVE = """
 WITH inp AS (
     SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
-), hh (id, code, area_id, member_id, target, has_state) AS ({households})
-SELECT inp.i, hh.id, hh.member_id, hh.has_state,
+)
+SELECT inp.i, h.id, a.member_id,
+       EXISTS (SELECT FROM visits_householdpolicystate s WHERE s.household_id = h.id),
        CASE WHEN inp.x IS NOT NULL THEN ST_Distance(
-           ST_Scale(hh.target, 111320.0 * cosd(inp.y), 110574.0),
+           ST_Scale(coalesce(b.footprint, b.point, h.point), 111320.0 * cosd(inp.y), 110574.0),
            ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
        ) END,
        (SELECT max(v.device_time) FROM visits_visit v
-        WHERE v.household_id = hh.id AND v.counted AND v.device_time BETWEEN %s AND %s),
+        WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s),
        {previous}
-FROM inp JOIN hh ON hh.code = inp.c
+FROM inp
+JOIN households_household h ON h.code = inp.c
+LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
+LEFT JOIN geo_building b ON b.id = h.building_id
+WHERE h.id IN ({households})
 """
 PREVIOUS = """(
     SELECT ARRAY[ST_X(p.location), ST_Y(p.location), extract(epoch FROM p.device_time)] FROM visits_visit p
@@ -261,19 +262,7 @@ def _resolve(
     """Fill in each item's household, distance and last counted visit; items whose household is unknown
     or out of scope get their error result. Returns the member's previous located visit and the
     households without a rollup state."""
-    households = (
-        visitable_households(actor)
-        .annotate(
-            member_id=F("area__member_id"),
-            target=Coalesce(
-                "building__footprint", "building__point", "point", output_field=GeometryField(srid=4326)
-            ),
-            has_state=Exists(HouseholdPolicyState.objects.filter(household_id=OuterRef("pk"))),
-        )
-        .order_by()
-        .values_list("id", "code", "area_id", "member_id", "target", "has_state")
-    )
-    hh_sql, hh_params = households.query.sql_with_params()
+    hh_sql, hh_params = visitable_households(actor).order_by().values("id").query.sql_with_params()
     window = timedelta(hours=rules()["repeat_window_hours"])
     # Only visits near the batch's times can make a repeat: bound the look-up to that span.
     span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
@@ -291,7 +280,7 @@ def _resolve(
     with connection.cursor() as cur:
         cur.execute(
             RESOLVE.format(households=hh_sql, previous=previous_sql),
-            [*inputs, *hh_params, *span, *previous_params],
+            [*inputs, *span, *previous_params, *hh_params],
         )
         found = cur.fetchall()
     by_index = {it.index: it for it in items}
@@ -305,7 +294,7 @@ def _resolve(
             previous = (prev[0], prev[1], datetime.fromtimestamp(prev[2], tz=UTC))
     for it in by_index.values():
         results[it.index] = ItemResult(
-            it.index, str(it.id), "error", {"household": [_("Unknown household, or not one you may visit.")]}
+            it.index, it.id, "error", {"household": [_("Unknown household, or not one you may visit.")]}
         )
     return previous, sorted(missing)
 
@@ -387,8 +376,14 @@ WITH t AS (
     RETURNING id, household_id, device_time AS t, counted
 ), counted AS (
     SELECT household_id, t FROM ins WHERE counted
-), {rollups.upkeep_ctes("counted")}
-SELECT id FROM ins
+), {rollups.upkeep_ctes("counted")}, logged AS (
+    -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
+    INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
+    SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
+           jsonb_build_object('created', c.n, 'received', %(received)s::int)
+    FROM (SELECT count(*) AS n FROM ins) c WHERE c.n > 0
+)
+SELECT id::text FROM ins
 """
 
 
@@ -407,8 +402,9 @@ def pg_array(values: list[Any], text: bool = False) -> str:
     )
 
 
-def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
-    """Store the batch (in the caller's transaction); returns the ids created by this call."""
+def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set[str]:
+    """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
+    call. `received`: the items of the request, bad ones included."""
     member = getattr(actor, "member", None)
     params = {
         "ids": pg_array([it.id for it in items]),
@@ -428,6 +424,7 @@ def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
         "tz": settings.TIME_ZONE,
+        "received": received,
     }
     with connection.cursor() as cur:
         cur.execute(INSERT, params)
