@@ -14,7 +14,7 @@ batch). Changes to households
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -182,11 +182,12 @@ def add_counted(visits: list[tuple[int, Any]]) -> None:
 LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district": 6}
 
 
-def dashboard(level: str, today: date, prefix: str = "") -> list[dict[str, Any]]:
-    """Households, done and share per node of `level` (or per member) under `prefix`, for the periods
-    holding `today`."""
+def dashboard(level: str, today: date, prefixes: Sequence[str] = ("",)) -> list[dict[str, Any]]:
+    """Households, done and share per node of `level` (or per member) under any of the code `prefixes`,
+    for the periods holding `today` (one statement, whatever the number of prefixes)."""
     node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
     periods = {k: window(k, today).start for k in ("month", "quarter", "year")}
+    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
     with connection.cursor() as cur:
         cur.execute(
             f"""
@@ -194,12 +195,12 @@ def dashboard(level: str, today: date, prefix: str = "") -> list[dict[str, Any]]
             FROM visits_areapolicytotal t
             JOIN geo_responsibilityarea a ON a.id = t.area_id
             LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
-                 AND r.period_start = CASE t.kind WHEN 'month' THEN %(month)s::date
-                                               WHEN 'quarter' THEN %(quarter)s::date ELSE %(year)s::date END
-            WHERE a.code LIKE %(prefix)s
+                 AND r.period_start = CASE t.kind WHEN 'month' THEN %s::date
+                                               WHEN 'quarter' THEN %s::date ELSE %s::date END
+            WHERE {under}
             GROUP BY 1 ORDER BY 1
             """,
-            {"prefix": prefix + "%", **periods},
+            [periods["month"], periods["quarter"], periods["year"], *(p + "%" for p in prefixes)],
         )
         return [
             {"key": node, "households": int(h), "done": int(d), "share_done": round(d / h, 4) if h else None}

@@ -58,9 +58,8 @@ def test_dashboard_from_rollups_matches_the_query_over_visits(world):
     staff = world.users["community"]
     today = timezone.localdate()
     from_query = {r["key"]: (r["households"], r["done"]) for r in compliance(staff, "grid", today)}
-    from_rollups = {
-        r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today, world.community.code)
-    }
+    rows = rollups.dashboard("grid", today, [world.community.code])
+    from_rollups = {r["key"]: (r["households"], r["done"]) for r in rows}
     assert from_rollups == from_query
     api = client(world, "community").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
     assert {r["key"]: r["done"] for r in api} == {world.grid_a.code: 1, world.grid_b.code: 0}
@@ -97,3 +96,13 @@ def test_compliance_of_a_past_period(world):
     now = {r["key"]: r["done"] for r in c.get("/api/v1/visits/compliance/?level=grid").json()["rows"]}
     assert then[world.grid_a.code] == 1 and now[world.grid_a.code] == 0
     assert c.get("/api/v1/visits/compliance/?level=grid&day=2026-13-40").status_code == 400
+
+
+def test_a_member_with_two_areas_gets_one_row(world):
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    sync(client(world, "member_a"), [visit()])
+    rows = client(world, "member_a").get("/api/v1/visits/compliance/?level=member").json()["rows"]
+    assert [(r["key"], r["households"], r["done"]) for r in rows] == [(str(world.member_a.pk), 2, 1)]
+    grid = client(world, "member_a").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
+    assert [(r["key"], r["households"]) for r in grid] == [(world.grid_a.code, 2)]
