@@ -21,39 +21,45 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from gridgov.households.models import Household
-
-from .models import AreaPeriodRollup, AreaPolicyTotal, HouseholdPeriodCount, HouseholdPolicyState, VisitPolicy
-from .periods import strictest, window
+from .models import AreaPeriodRollup, AreaPolicyTotal, HouseholdPeriodCount, HouseholdPolicyState
+from .periods import MONTHS, window
 
 DEFAULT = ("quarter", 1)
 
-
-def _policy_of(key_groups: list[str], policies: list[VisitPolicy]) -> tuple[str, int]:
-    p = strictest(key_groups, policies)
-    return (p.period, p.visits_per_period) if p else DEFAULT
+# The policy each household follows, as `periods.strictest` picks it: among the active policies that
+# apply (no key group, or one of the household's), the shortest period, then the most visits; the
+# default when none does.
+STATES_FROM_HOUSEHOLDS = f"""
+    INSERT INTO visits_householdpolicystate (household_id, area_id, kind, need)
+    SELECT h.id, h.area_id, coalesce(p.period, '{DEFAULT[0]}'), coalesce(p.visits_per_period, {DEFAULT[1]})
+    FROM households_household h
+    LEFT JOIN LATERAL (
+        SELECT p.period, p.visits_per_period FROM visits_visitpolicy p
+        WHERE p.active AND (p.key_group = '' OR p.key_group = ANY(h.key_groups))
+        ORDER BY CASE p.period {" ".join(f"WHEN '{k}' THEN {m}" for k, m in MONTHS.items())} END,
+                 p.visits_per_period DESC
+        LIMIT 1
+    ) p ON true
+    WHERE h.active {{where}}
+"""
 
 
 def refresh_states(households: Iterable[int] | None = None) -> set[int]:
-    """(Re)derive the policy state of households (all when None); returns the areas touched."""
-    policies = list(VisitPolicy.objects.filter(active=True))
-    qs = Household.objects.filter(active=True)
-    if households is not None:
+    """(Re)derive the policy state of households, in SQL; returns the areas touched. With None, every
+    household's, and it returns nothing (every area is touched)."""
+    with connection.cursor() as cur:
+        if households is None:
+            cur.execute("DELETE FROM visits_householdpolicystate")
+            cur.execute(STATES_FROM_HOUSEHOLDS.format(where=""))
+            return set()
         ids = list(households)
-        qs = qs.filter(id__in=ids)
-        before = set(
-            HouseholdPolicyState.objects.filter(household_id__in=ids).values_list("area_id", flat=True)
+        cur.execute(
+            "DELETE FROM visits_householdpolicystate WHERE household_id = ANY(%s) RETURNING area_id", [ids]
         )
-        HouseholdPolicyState.objects.filter(household_id__in=ids).delete()
-    else:
-        before = set(HouseholdPolicyState.objects.values_list("area_id", flat=True).distinct())
-        HouseholdPolicyState.objects.all().delete()
-    rows = []
-    for hid, area_id, key_groups in qs.values_list("id", "area_id", "key_groups").iterator(chunk_size=5000):
-        kind, need = _policy_of(key_groups, policies)
-        rows.append(HouseholdPolicyState(household_id=hid, area_id=area_id, kind=kind, need=need))
-    HouseholdPolicyState.objects.bulk_create(rows, batch_size=5000)
-    return {a for a in before | {r.area_id for r in rows} if a is not None}
+        before = {a for (a,) in cur.fetchall()}
+        cur.execute(STATES_FROM_HOUSEHOLDS.format(where="AND h.id = ANY(%s)") + " RETURNING area_id", [ids])
+        after = {a for (a,) in cur.fetchall()}
+    return {a for a in before | after if a is not None}
 
 
 def _tz() -> str:

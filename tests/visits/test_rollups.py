@@ -106,3 +106,37 @@ def test_a_member_with_two_areas_gets_one_row(world):
     assert [(r["key"], r["households"], r["done"]) for r in rows] == [(str(world.member_a.pk), 2, 1)]
     grid = client(world, "member_a").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
     assert [(r["key"], r["households"]) for r in grid] == [(world.grid_a.code, 2)]
+
+
+def test_policy_states_in_sql_follow_the_strictest_policy(world):
+    """The SQL that derives each household's policy picks what `periods.strictest` picks."""
+    from itertools import combinations
+
+    from gridgov.households.models import Household, KeyGroup
+    from gridgov.visits.models import HouseholdPolicyState, VisitPolicy
+    from gridgov.visits.periods import strictest
+
+    for name, group, period, n, active in [
+        ("disabled, twice a month", "disabled", "month", 2, True),
+        ("floating, 3 a year", "floating", "year", 3, True),
+        ("off", "low_income", "month", 9, False),
+    ]:
+        VisitPolicy.objects.create(
+            name=name, key_group=group, period=period, visits_per_period=n, active=active
+        )
+    groups = list(KeyGroup.values)
+    combos = [[]] + [list(c) for n in (1, 2) for c in combinations(groups, n)]
+    households = list(Household.objects.filter(active=True))
+    policies = list(VisitPolicy.objects.filter(active=True))
+    for key_groups in combos:
+        for h in households:
+            h.key_groups = key_groups
+        Household.objects.bulk_update(households, ["key_groups"])
+        rollups.refresh_states()
+        expected = strictest(key_groups, policies)
+        states = {(s.kind, s.need) for s in HouseholdPolicyState.objects.all()}
+        assert states == {(expected.period, expected.visits_per_period)}, key_groups
+    # With no active policy at all, the default: once a quarter.
+    VisitPolicy.objects.update(active=False)
+    rollups.refresh_states()
+    assert {(s.kind, s.need) for s in HouseholdPolicyState.objects.all()} == {("quarter", 1)}
