@@ -140,3 +140,13 @@ def test_policy_states_in_sql_follow_the_strictest_policy(world):
     VisitPolicy.objects.update(active=False)
     rollups.refresh_states()
     assert {(s.kind, s.need) for s in HouseholdPolicyState.objects.all()} == {("quarter", 1)}
+
+
+def test_differences_counts_rows_and_leaves_the_kept_state(world):
+    from gridgov.visits.models import HouseholdPeriodCount
+
+    sync(client(world, "member_a"), [visit()])
+    assert rollups.differences() == {"counts": 0, "rollups": 0, "totals": 0}
+    HouseholdPeriodCount.objects.update(n=5)
+    assert rollups.differences() == {"counts": 2, "rollups": 0, "totals": 0}  # one row kept, one fresh
+    assert set(HouseholdPeriodCount.objects.values_list("n", flat=True)) == {5}
