@@ -29,8 +29,7 @@ DEFAULT = ("quarter", 1)
 # The policy each household follows, as `periods.strictest` picks it: among the active policies that
 # apply (no key group, or one of the household's), the shortest period, then the most visits; the
 # default when none does.
-STATES_FROM_HOUSEHOLDS = f"""
-    INSERT INTO visits_householdpolicystate (household_id, area_id, kind, need)
+STATES_SELECT = f"""
     SELECT h.id, h.area_id, coalesce(p.period, '{DEFAULT[0]}'), coalesce(p.visits_per_period, {DEFAULT[1]})
     FROM households_household h
     LEFT JOIN LATERAL (
@@ -42,6 +41,9 @@ STATES_FROM_HOUSEHOLDS = f"""
     ) p ON true
     WHERE h.active {{where}}
 """
+STATES_FROM_HOUSEHOLDS = (
+    "INSERT INTO visits_householdpolicystate (household_id, area_id, kind, need)" + STATES_SELECT
+)
 
 
 def refresh_states(households: Iterable[int] | None = None) -> set[int]:
@@ -66,42 +68,115 @@ def _tz() -> str:
     return settings.TIME_ZONE
 
 
-COUNTS_FROM_VISITS = """
-    INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
+# Each of the kept tables as derived from its sources ({states}, {counts}: the tables, or fresh copies).
+COUNTS_SELECT = """
     SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date, count(*)
-    FROM visits_visit v JOIN visits_householdpolicystate s ON s.household_id = v.household_id
+    FROM visits_visit v JOIN {states} s ON s.household_id = v.household_id
     WHERE v.counted {where}
     GROUP BY 1, 2, 3
 """
-
-ROLLUP_FROM_COUNTS = """
-    INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+ROLLUPS_SELECT = """
     SELECT s.area_id, c.kind, c.period_start, count(*)
-    FROM visits_householdperiodcount c
-    JOIN visits_householdpolicystate s ON s.household_id = c.household_id AND s.kind = c.kind
+    FROM {counts} c
+    JOIN {states} s ON s.household_id = c.household_id AND s.kind = c.kind
     WHERE s.area_id IS NOT NULL AND c.n >= s.need {where}
     GROUP BY 1, 2, 3
 """
-
-TOTALS_FROM_STATES = """
-    INSERT INTO visits_areapolicytotal (area_id, kind, households)
-    SELECT area_id, kind, count(*) FROM visits_householdpolicystate WHERE area_id IS NOT NULL {where}
+TOTALS_SELECT = """
+    SELECT area_id, kind, count(*) FROM {states} s WHERE area_id IS NOT NULL {where}
     GROUP BY 1, 2
 """
+STATES, COUNTS = "visits_householdpolicystate", "visits_householdperiodcount"
+COUNTS_FROM_VISITS = f"INSERT INTO {COUNTS} (household_id, kind, period_start, n)" + COUNTS_SELECT.replace(
+    "{states}", STATES
+)
+ROLLUP_FROM_COUNTS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
+    ROLLUPS_SELECT.replace("{states}", STATES).replace("{counts}", COUNTS)
+)
+TOTALS_FROM_STATES = "INSERT INTO visits_areapolicytotal (area_id, kind, households)" + (
+    TOTALS_SELECT.replace("{states}", STATES)
+)
+
+# name: table, key columns, value columns, rows of the table that count, how to derive it
+KEPT = {
+    "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true", STATES_SELECT),
+    "counts": (COUNTS, ("household_id", "kind", "period_start"), ("n",), "true", COUNTS_SELECT),
+    "rollups": (
+        "visits_areaperiodrollup",
+        ("area_id", "kind", "period_start"),
+        ("done",),
+        "done > 0",
+        ROLLUPS_SELECT,
+    ),
+    "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true", TOTALS_SELECT),
+}
+
+
+def _derive(cur: Any) -> None:
+    """Temporary tables fresh_<name>: every kept table as derived from the households and the visits."""
+    sources = {"states": "fresh_states", "counts": "fresh_counts", "where": ""}
+    for name, (_table, keys, values, _rows, select) in KEPT.items():
+        cur.execute(
+            f"CREATE TEMPORARY TABLE fresh_{name} AS SELECT * FROM ({select.format(**sources)}) "
+            f"AS f({', '.join(keys + values)})",
+            {"tz": _tz()},
+        )
+        cur.execute(f"ANALYZE fresh_{name}")
+
+
+def _differing(cur: Any, name: str) -> int:
+    """Keys whose row differs between the kept table and fresh_<name> (missing, extra or other values)."""
+    table, keys, values, rows, _select = KEPT[name]
+    on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
+    t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
+    cur.execute(
+        f"""SELECT count(*) FROM (SELECT * FROM {table} WHERE {rows}) t FULL JOIN fresh_{name} f ON {on}
+            WHERE t.{keys[0]} IS NULL OR f.{keys[0]} IS NULL OR ({t_values}) IS DISTINCT FROM ({f_values})"""
+    )
+    return cur.fetchone()[0]
+
+
+def _apply(cur: Any, name: str) -> None:
+    """Make the kept table equal to fresh_<name>, writing only the rows that differ."""
+    table, keys, values, _rows, _select = KEPT[name]
+    on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
+    t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
+    cols = ", ".join(keys + values)
+    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM fresh_{name} f WHERE {on})")
+    cur.execute(
+        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM fresh_{name} f"
+        f" WHERE {on} AND ({t_values}) IS DISTINCT FROM ({f_values})"
+    )
+    cur.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{name} f"
+        f" WHERE NOT EXISTS (SELECT FROM {table} t WHERE {on})"
+    )
 
 
 @transaction.atomic
-def rebuild() -> None:
-    """Everything from scratch: states, counts, rollups, totals (the reference for the upkeep)."""
-    refresh_states()
+def rebuild() -> dict[str, int]:
+    """Everything from the households and the visits: policy states, counts, rollups, totals (the
+    reference for the upkeep). Derived in temporary tables and compared with the kept ones; only rows
+    that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
+    repaired = {}
     with connection.cursor() as cur:
-        # DELETE, not TRUNCATE: inside a transaction with deferred foreign-key checks pending (Django's
-        # constraints are DEFERRABLE), PostgreSQL refuses to TRUNCATE.
-        for table in ("visits_householdperiodcount", "visits_areaperiodrollup", "visits_areapolicytotal"):
-            cur.execute(f"DELETE FROM {table}")
-        cur.execute(COUNTS_FROM_VISITS.format(where=""), {"tz": _tz()})
-        cur.execute(ROLLUP_FROM_COUNTS.format(where=""))
-        cur.execute(TOTALS_FROM_STATES.format(where=""))
+        _derive(cur)
+        for name in KEPT:
+            repaired[name] = _differing(cur, name)
+            if repaired[name]:
+                _apply(cur, name)
+            cur.execute(f"DROP TABLE fresh_{name}")
+    return repaired
+
+
+def differences() -> dict[str, int]:
+    """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
+    exactly). Compared in SQL, so it scales to the city; nothing is written."""
+    with transaction.atomic(), connection.cursor() as cur:
+        _derive(cur)
+        out = {name: _differing(cur, name) for name in KEPT}
+        transaction.set_rollback(True)  # the temporary tables go with it
+    return out
 
 
 @transaction.atomic
@@ -212,32 +287,6 @@ def dashboard(level: str, today: date, prefixes: Sequence[str] = ("",)) -> list[
             {"key": node, "households": int(h), "done": int(d), "share_done": round(d / h, 4) if h else None}
             for node, h, d in cur.fetchall()
         ]
-
-
-KEPT = {  # the state a rebuild must reproduce: table, columns, rows
-    "counts": ("visits_householdperiodcount", "household_id, kind, period_start, n", "true"),
-    "rollups": ("visits_areaperiodrollup", "area_id, kind, period_start, done", "done > 0"),
-    "totals": ("visits_areapolicytotal", "area_id, kind, households", "true"),
-}
-
-
-def differences() -> dict[str, int]:
-    """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Compared in SQL, so it scales to the city; the kept state is left as it was."""
-    out = {}
-    with transaction.atomic(), connection.cursor() as cur:
-        for name, (table, cols, where) in KEPT.items():
-            cur.execute(f"CREATE TEMPORARY TABLE kept_{name} AS SELECT {cols} FROM {table} WHERE {where}")
-        rebuild()
-        for name, (table, cols, where) in KEPT.items():
-            fresh = f"SELECT {cols} FROM {table} WHERE {where}"
-            cur.execute(
-                f"SELECT count(*) FROM (({fresh} EXCEPT ALL SELECT * FROM kept_{name})"
-                f" UNION ALL (SELECT * FROM kept_{name} EXCEPT ALL {fresh})) d"
-            )
-            out[name] = cur.fetchone()[0]
-        transaction.set_rollback(True)  # the temporary tables go with it
-    return out
 
 
 def snapshot() -> dict[str, list[tuple]]:

@@ -355,11 +355,13 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
     "counted",
 )
 
+
 # The batch travels as one array literal per column, made here (the driver's own quoting of Python lists
 # costs more than the rest of the request), unnested into rows; literal arrays also give the planner the
 # true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
-# same statement.
-INSERT = f"""
+# same statement (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
+def insert_sql(upkeep: bool = True) -> str:
+    return f"""
 WITH t AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
                          %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
@@ -376,7 +378,7 @@ WITH t AS (
     RETURNING id, household_id, device_time AS t, counted
 ), counted AS (
     SELECT household_id, t FROM ins WHERE counted
-), {rollups.upkeep_ctes("counted")}, logged AS (
+), {rollups.upkeep_ctes("counted") if upkeep else "unused AS (SELECT)"}, logged AS (
     -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
     INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
     SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
@@ -385,6 +387,9 @@ WITH t AS (
 )
 SELECT id::text FROM ins
 """
+
+
+INSERT = insert_sql()
 
 
 def _quote(value: str) -> str:

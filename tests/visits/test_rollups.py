@@ -146,7 +146,22 @@ def test_differences_counts_rows_and_leaves_the_kept_state(world):
     from gridgov.visits.models import HouseholdPeriodCount
 
     sync(client(world, "member_a"), [visit()])
-    assert rollups.differences() == {"counts": 0, "rollups": 0, "totals": 0}
+    assert rollups.differences() == {"states": 0, "counts": 0, "rollups": 0, "totals": 0}
     HouseholdPeriodCount.objects.update(n=5)
-    assert rollups.differences() == {"counts": 2, "rollups": 0, "totals": 0}  # one row kept, one fresh
+    assert rollups.differences() == {"states": 0, "counts": 1, "rollups": 0, "totals": 0}
     assert set(HouseholdPeriodCount.objects.values_list("n", flat=True)) == {5}
+
+
+def test_rebuild_writes_only_what_differs_and_repairs_it(world):
+    from gridgov.visits.models import AreaPeriodRollup, HouseholdPeriodCount
+
+    sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    kept = rollups.snapshot()
+    assert rollups.rebuild() == {"states": 0, "counts": 0, "rollups": 0, "totals": 0}
+    HouseholdPeriodCount.objects.filter(household=world.household_a).delete()
+    AreaPeriodRollup.objects.update(done=9)
+    AreaPeriodRollup.objects.create(area=world.area_b, kind="year", period_start="2020-01-01", done=3)
+    repaired = rollups.rebuild()
+    # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row.
+    assert repaired == {"states": 0, "counts": 1, "rollups": 2, "totals": 0}
+    assert rollups.snapshot() == kept
