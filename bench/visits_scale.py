@@ -12,8 +12,10 @@ into the fully indexed table; then `VACUUM ANALYZE`.
 
 Measured, in order:
 
-1. **Full recompute**: `rollups.rebuild()` (policy states of every household, counts per household and
-   period from every visit, area rollups, totals), wall time.
+1. **Initial build and full recompute**: `rollups.rebuild()` twice. The first writes the whole state (the
+   city's visits were written without upkeep); the second is the full recompute of the target: every
+   table derived again from every household and visit (policy states, counts per household and period,
+   area rollups, totals) and compared with the kept state, writing only rows that differ (none).
 2. **Upkeep cost**: batches of 1,000 visits to random households through `services.record_visits` as the
    administrator, each in a transaction rolled back afterwards, alternately with the rollups' upkeep and
    without it (`services.insert_sql(upkeep=False)`, the same statement less the upkeep): medians, and the
@@ -184,12 +186,16 @@ def run(args: argparse.Namespace) -> None:
         f"{n_areas:,} responsibility areas, {n_visits:,} visits (made in {made:.0f} s)\n"
     )
 
-    # 1. Full recompute.
+    # 1. Initial build (the city's visits were written without upkeep), then the full recompute.
     t0 = time.perf_counter()
-    rollups.rebuild()
-    recompute = time.perf_counter() - t0
+    built = rollups.rebuild()
+    initial = time.perf_counter() - t0
     (n_counts,) = sql("SELECT count(*) FROM visits_householdperiodcount")[0]
     sql("VACUUM ANALYZE visits_householdperiodcount, visits_householdpolicystate")
+    sql("VACUUM ANALYZE visits_areaperiodrollup, visits_areapolicytotal")
+    t0 = time.perf_counter()
+    repaired = rollups.rebuild()
+    recompute = time.perf_counter() - t0
 
     # 2. Upkeep cost: the same batches with and without the upkeep, rolled back.
     admin = User.objects.get(username="admin")
@@ -251,9 +257,13 @@ def run(args: argparse.Namespace) -> None:
 
     print("| measurement | figure | target | verdict |\n| --- | --- | --- | --- |")
     print(
-        f"| full recompute (`rollups.rebuild()`: {n_households:,} states, {n_counts:,} household-period "
-        f"counts from {n_visits:,} visits) | {recompute:.1f} s | ≤ {TARGETS['recompute_s']:g} s | "
-        f"{verdict(recompute <= TARGETS['recompute_s'])} |"
+        f"| initial build (`rollups.rebuild()` writing {sum(built.values()):,} rows: {n_households:,} "
+        f"states, {n_counts:,} household-period counts, area rollups and totals) | {initial:.0f} s | | |"
+    )
+    print(
+        f"| full recompute (`rollups.rebuild()` from {n_visits:,} visits and every household, compared with "
+        f"the kept state; {sum(repaired.values())} rows repaired) | {recompute:.1f} s | "
+        f"≤ {TARGETS['recompute_s']:g} s | {verdict(recompute <= TARGETS['recompute_s'])} |"
     )
     print(
         f"| sync of 1,000 visits (`record_visits`, admin), median of {args.reps}: with upkeep / without | "

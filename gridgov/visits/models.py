@@ -189,7 +189,11 @@ class HouseholdPolicyState(models.Model):
 class HouseholdPeriodCount(models.Model):
     """Counted visits of one household in one period of its policy's kind (kept incrementally)."""
 
-    household = models.ForeignKey("households.Household", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (household, kind, period_start) index serves look-ups by household,
+    # and one index fewer to maintain on each of the upkeep's upserts.
+    household = models.ForeignKey(
+        "households.Household", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Period.choices)
     period_start = models.DateField()
     n = models.PositiveIntegerField(default=0)
