@@ -147,9 +147,11 @@ def _apply(cur: Any, name: str) -> None:
         f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM fresh_{name} f"
         f" WHERE {on} AND ({t_values}) IS DISTINCT FROM ({f_values})"
     )
+    # The rows left to add are those whose key is missing: an index probe each (a join would be planned
+    # from the kept table's statistics, which a rebuild may have made stale).
     cur.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{name} f"
-        f" WHERE NOT EXISTS (SELECT FROM {table} t WHERE {on})"
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{name}"
+        f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
     )
 
 
