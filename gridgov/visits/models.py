@@ -230,3 +230,31 @@ class AreaPolicyTotal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["area", "kind"], name="area_kind_unique")]
+
+
+class NodePeriodRollup(models.Model):
+    """Per grid, community, street and district (by code), period kind and period: households that have
+    met their policy. The sums of the area rollups under each node, kept with them, so that dashboards
+    above the grid read a row per node instead of every area of the city."""
+
+    code = models.CharField(max_length=15)
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    period_start = models.DateField()
+    done = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "kind", "period_start"], name="node_period_unique")
+        ]
+
+
+class NodePolicyTotal(models.Model):
+    """Per grid, community, street and district and period kind: active households following such a
+    policy (the sums of the area totals under each node)."""
+
+    code = models.CharField(max_length=15)
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    households = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "kind"], name="node_kind_unique")]

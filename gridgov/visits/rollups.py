@@ -21,10 +21,22 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from .models import AreaPeriodRollup, AreaPolicyTotal, HouseholdPeriodCount, HouseholdPolicyState
+from gridgov.geo.models import CODE_LENGTHS
+
+from .models import (
+    AreaPeriodRollup,
+    AreaPolicyTotal,
+    HouseholdPeriodCount,
+    HouseholdPolicyState,
+    NodePeriodRollup,
+    NodePolicyTotal,
+)
 from .periods import MONTHS, window
 
 DEFAULT = ("quarter", 1)
+# Nodes above the areas whose sums are kept too (grid, community, street, district): their code lengths.
+NODE_LENGTHS = tuple(CODE_LENGTHS[level] for level in ("district", "street", "community", "grid"))
+NODES = "(VALUES " + ", ".join(f"({n})" for n in NODE_LENGTHS) + ") AS n(len)"
 
 # The policy each household follows, as `periods.strictest` picks it: among the active policies that
 # apply (no key group, or one of the household's), the shortest period, then the most visits; the
@@ -86,6 +98,18 @@ TOTALS_SELECT = """
     SELECT area_id, kind, count(*) FROM {states} s WHERE area_id IS NOT NULL {where}
     GROUP BY 1, 2
 """
+NODE_ROLLUPS_SELECT = f"""
+    SELECT left(a.code, n.len), r.kind, r.period_start, sum(r.done)
+    FROM {{rollups}} r JOIN geo_responsibilityarea a ON a.id = r.area_id CROSS JOIN {NODES}
+    WHERE true {{where}}
+    GROUP BY 1, 2, 3
+"""
+NODE_TOTALS_SELECT = f"""
+    SELECT left(a.code, n.len), t.kind, sum(t.households)
+    FROM {{totals}} t JOIN geo_responsibilityarea a ON a.id = t.area_id CROSS JOIN {NODES}
+    WHERE true {{where}}
+    GROUP BY 1, 2
+"""
 STATES, COUNTS = "visits_householdpolicystate", "visits_householdperiodcount"
 COUNTS_FROM_VISITS = f"INSERT INTO {COUNTS} (household_id, kind, period_start, n)" + COUNTS_SELECT.replace(
     "{states}", STATES
@@ -109,12 +133,20 @@ KEPT = {
         ROLLUPS_SELECT,
     ),
     "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true", TOTALS_SELECT),
+    "node_rollups": (
+        "visits_nodeperiodrollup",
+        ("code", "kind", "period_start"),
+        ("done",),
+        "done > 0",
+        NODE_ROLLUPS_SELECT,
+    ),
+    "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true", NODE_TOTALS_SELECT),
 }
 
 
 def _derive(cur: Any) -> None:
     """Temporary tables fresh_<name>: every kept table as derived from the households and the visits."""
-    sources = {"states": "fresh_states", "counts": "fresh_counts", "where": ""}
+    sources = {name: f"fresh_{name}" for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
     for name, (_table, keys, values, _rows, select) in KEPT.items():
         cur.execute(
             f"CREATE TEMPORARY TABLE fresh_{name} AS SELECT * FROM ({select.format(**sources)}) "
@@ -198,6 +230,20 @@ def refresh(households: Iterable[int]) -> None:
             cur.execute("DELETE FROM visits_areapolicytotal WHERE area_id = ANY(%s)", [areas])
             cur.execute(ROLLUP_FROM_COUNTS.format(where="AND s.area_id = ANY(%(areas)s)"), {"areas": areas})
             cur.execute(TOTALS_FROM_STATES.format(where="AND area_id = ANY(%(areas)s)"), {"areas": areas})
+            # The nodes above those areas: their sums again, from every area under them.
+            cur.execute("SELECT code FROM geo_responsibilityarea WHERE id = ANY(%s)", [areas])
+            nodes = sorted({code[:n] for (code,) in cur.fetchall() for n in NODE_LENGTHS})
+            where = {"where": "AND left(a.code, n.len) = ANY(%(nodes)s)"}
+            for table, select, cols, source in (
+                ("visits_nodeperiodrollup", NODE_ROLLUPS_SELECT, "code, kind, period_start, done", "rollups"),
+                ("visits_nodepolicytotal", NODE_TOTALS_SELECT, "code, kind, households", "totals"),
+            ):
+                real = {"rollups": "visits_areaperiodrollup", "totals": "visits_areapolicytotal"}[source]
+                cur.execute(f"DELETE FROM {table} WHERE code = ANY(%s)", [nodes])
+                cur.execute(
+                    f"INSERT INTO {table} ({cols})" + select.format(**{source: real}, **where),
+                    {"nodes": nodes},
+                )
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:
@@ -230,14 +276,24 @@ def upkeep_ctes(source: str) -> str:
         ON CONFLICT (household_id, kind, period_start)
         DO UPDATE SET n = visits_householdperiodcount.n + EXCLUDED.n
         RETURNING household_id, kind, period_start, n
-    ), reached AS (
-        INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
-        SELECT v.area_id, v.kind, v.period_start, count(*)
+    ), crossed AS (  -- households that have just met their policy, per area and period
+        SELECT v.area_id, v.kind, v.period_start, count(*) AS n
         FROM up JOIN v USING (household_id, kind, period_start)
         WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        GROUP BY 1, 2, 3
+    ), reached AS (
+        INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+        SELECT area_id, kind, period_start, n FROM crossed ORDER BY 1, 2, 3
         ON CONFLICT (area_id, kind, period_start)
         DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+        RETURNING 1
+    ), reached_nodes AS (
+        INSERT INTO visits_nodeperiodrollup (code, kind, period_start, done)
+        SELECT left(a.code, n.len), c.kind, c.period_start, sum(c.n)
+        FROM crossed c JOIN geo_responsibilityarea a ON a.id = c.area_id CROSS JOIN {NODES}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (code, kind, period_start)
+        DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
         RETURNING 1
     )"""
 
@@ -263,28 +319,47 @@ def add_counted(visits: list[tuple[int, Any]]) -> None:
 
 
 LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district": 6}
+NODE_LEVELS = frozenset(level for level, n in LEVEL_LENGTH.items() if n in NODE_LENGTHS)
 
 
-def dashboard(level: str, today: date, prefixes: Sequence[str] = ("",)) -> list[dict[str, Any]]:
+def dashboard(
+    level: str, today: date, prefixes: Sequence[str] = ("",), nodes: bool = True
+) -> list[dict[str, Any]]:
     """Households, done and share per node of `level` (or per member) under any of the code `prefixes`,
-    for the periods holding `today` (one statement, whatever the number of prefixes)."""
-    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
-    periods = {k: window(k, today).start for k in ("month", "quarter", "year")}
-    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""
+    for the periods holding `today` (one statement, whatever the number of prefixes).
+
+    Levels above the area read the node rows when every node of the level lies wholly under a prefix
+    (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
+    periods = [window(k, today).start for k in ("month", "quarter", "year")]
+
+    def under(column: str) -> str:
+        return " OR ".join([f"{column} LIKE %s"] * len(prefixes)) or "false"
+
+    this_period = "CASE t.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
+    if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        query = f"""
+            SELECT t.code, sum(t.households), coalesce(sum(r.done), 0)
+            FROM visits_nodepolicytotal t
+            LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
+                 AND r.period_start = {this_period}
+            WHERE length(t.code) = %s AND ({under("t.code")})
+            GROUP BY 1 ORDER BY 1
+        """
+        params = [*periods, LEVEL_LENGTH[level], *(p + "%" for p in prefixes)]
+    else:
+        node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+        query = f"""
             SELECT {node} AS node, sum(t.households), coalesce(sum(r.done), 0)
             FROM visits_areapolicytotal t
             JOIN geo_responsibilityarea a ON a.id = t.area_id
             LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
-                 AND r.period_start = CASE t.kind WHEN 'month' THEN %s::date
-                                               WHEN 'quarter' THEN %s::date ELSE %s::date END
-            WHERE {under}
+                 AND r.period_start = {this_period}
+            WHERE {under("a.code")}
             GROUP BY 1 ORDER BY 1
-            """,
-            [periods["month"], periods["quarter"], periods["year"], *(p + "%" for p in prefixes)],
-        )
+        """
+        params = [*periods, *(p + "%" for p in prefixes)]
+    with connection.cursor() as cur:
+        cur.execute(query, params)
         return [
             {"key": node, "households": int(h), "done": int(d), "share_done": round(d / h, 4) if h else None}
             for node, h, d in cur.fetchall()
@@ -301,4 +376,8 @@ def snapshot() -> dict[str, list[tuple]]:
             AreaPeriodRollup.objects.filter(done__gt=0).values_list("area_id", "kind", "period_start", "done")
         ),
         "totals": sorted(AreaPolicyTotal.objects.values_list("area_id", "kind", "households")),
+        "node_rollups": sorted(
+            NodePeriodRollup.objects.filter(done__gt=0).values_list("code", "kind", "period_start", "done")
+        ),
+        "node_totals": sorted(NodePolicyTotal.objects.values_list("code", "kind", "households")),
     }

@@ -146,22 +146,49 @@ def test_differences_counts_rows_and_leaves_the_kept_state(world):
     from gridgov.visits.models import HouseholdPeriodCount
 
     sync(client(world, "member_a"), [visit()])
-    assert rollups.differences() == {"states": 0, "counts": 0, "rollups": 0, "totals": 0}
+    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    assert rollups.differences() == same
     HouseholdPeriodCount.objects.update(n=5)
-    assert rollups.differences() == {"states": 0, "counts": 1, "rollups": 0, "totals": 0}
+    assert rollups.differences() == same | {"counts": 1}
     assert set(HouseholdPeriodCount.objects.values_list("n", flat=True)) == {5}
 
 
 def test_rebuild_writes_only_what_differs_and_repairs_it(world):
-    from gridgov.visits.models import AreaPeriodRollup, HouseholdPeriodCount
+    from gridgov.visits.models import AreaPeriodRollup, HouseholdPeriodCount, NodePeriodRollup
 
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     kept = rollups.snapshot()
-    assert rollups.rebuild() == {"states": 0, "counts": 0, "rollups": 0, "totals": 0}
+    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    assert rollups.rebuild() == same
+    # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row, and
+    # its grid, community, street and district one each.
+    assert sorted(len(c) for c, _k, _p, _d in kept["node_rollups"]) == [6, 9, 12, 15]
     HouseholdPeriodCount.objects.filter(household=world.household_a).delete()
     AreaPeriodRollup.objects.update(done=9)
     AreaPeriodRollup.objects.create(area=world.area_b, kind="year", period_start="2020-01-01", done=3)
+    NodePeriodRollup.objects.update(done=4)
     repaired = rollups.rebuild()
-    # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row.
-    assert repaired == {"states": 0, "counts": 1, "rollups": 2, "totals": 0}
+    assert repaired == same | {"counts": 1, "rollups": 2, "node_rollups": 4}
     assert rollups.snapshot() == kept
+
+
+def test_node_rows_answer_what_the_area_rows_sum_to(world):
+    """Dashboards above the area read a row per node; the figures are those of the summed area rows."""
+    member = client(world, "member_a")
+    sync(member, [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    world.household_a2.save()  # refreshes its rollups (no new area: the member of its area changed)
+    sync(member, [visit(household="HA2", lon=HA_LON + 0.005, device_time=timezone.now().isoformat())])
+    today = timezone.localdate()
+    street = world.community.code[:9]
+    for prefixes in ([""], [street], [world.community.code], [world.grid_a.code], [world.area_a.code]):
+        for level in ("grid", "community", "street"):
+            by_nodes = rollups.dashboard(level, today, prefixes)
+            by_areas = rollups.dashboard(level, today, prefixes, nodes=False)
+            assert by_nodes == by_areas, (prefixes, level)
+    rows = rollups.dashboard("grid", today, [world.community.code])
+    assert [(r["key"], r["households"], r["done"]) for r in rows] == [
+        (world.grid_a.code, 2, 2),
+        (world.grid_b.code, 1, 0),
+    ]
