@@ -330,6 +330,8 @@ def dashboard(
 
     Levels above the area read the node rows when every node of the level lies wholly under a prefix
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
+    if isinstance(prefixes, str):  # one prefix, not its characters
+        prefixes = [prefixes]
     periods = [window(k, today).start for k in ("month", "quarter", "year")]
 
     def under(column: str) -> str:

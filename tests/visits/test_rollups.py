@@ -188,6 +188,7 @@ def test_node_rows_answer_what_the_area_rows_sum_to(world):
             by_areas = rollups.dashboard(level, today, prefixes, nodes=False)
             assert by_nodes == by_areas, (prefixes, level)
     rows = rollups.dashboard("grid", today, [world.community.code])
+    assert rollups.dashboard("grid", today, world.community.code) == rows  # a prefix, not its characters
     assert [(r["key"], r["households"], r["done"]) for r in rows] == [
         (world.grid_a.code, 2, 2),
         (world.grid_b.code, 1, 0),
