@@ -2,14 +2,16 @@
 
 Per household: the policy it follows (kind of period, visits needed) and its counted visits per
 period. Per responsibility area: how many households follow each kind of policy (the denominator)
-and, per period, how many have met it (the numerator). A dashboard for any level sums area rows
-whose codes share a prefix, so a city answers from ~2 rows per area instead of millions of visits.
+and, per period, how many have met it (the numerator). The same sums are kept per grid, community,
+street and district code ("nodes"), so that a city dashboard by street reads a row per street; levels
+the nodes cannot answer (areas, members, a scope narrower than the node) sum the area rows whose codes
+share a prefix.
 
 Upkeep: a counted visit adds 1 to its household's period count, and when that count reaches the
-policy's need the area's `done` goes up by 1 (`upkeep_ctes`: part of the one statement that stores a
-batch). Changes to households
-(key groups, area, active) and to the policies re-derive the affected areas (`refresh`);
-`rebuild()` derives everything from the visits and must agree with the incremental state exactly.
+policy's need the area's and its nodes' `done` go up by 1 (`upkeep_ctes`: part of the one statement
+that stores a batch). Changes to households (key groups, area, active) and to the policies re-derive
+the affected areas and their nodes (`refresh`); `rebuild()` derives everything from the households and
+the visits, must agree with the incremental state exactly, and writes only the rows that do not.
 """
 
 from __future__ import annotations
