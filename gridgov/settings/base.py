@@ -70,6 +70,11 @@ MIDDLEWARE = [
 ROOT_URLCONF = "gridgov.urls"
 WSGI_APPLICATION = "gridgov.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "gridgov.accounts.backends.MemberModelBackend",
+    # Sessions opened before the backend above existed name this one: they stay valid.
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -13,9 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gridgov.accounts import scoping
-
-from . import rollups, selectors, services
+from . import selectors, services
 
 
 @api_view(["POST"])
@@ -105,12 +103,7 @@ def compliance(request: Request) -> Response:
             day = None
         if day is None:
             return Response({"day": ["A date as YYYY-MM-DD."]}, status=status.HTTP_400_BAD_REQUEST)
-    scope = scoping.scope_of(request.user)
-    if not scope.households:  # coordinators and departments do not see the ledger
-        return Response({"level": level, "day": day.isoformat(), "rows": []})
-    # Levels of the hierarchy answer from the rollups, for each code prefix of the user's scope.
-    prefixes = [""] if scope.everything else list(scope.prefixes)
-    rows = [r for p in prefixes for r in rollups.dashboard(level, day, p)]
+    rows = selectors.compliance_rollups(request.user, level, day)
     return Response({"level": level, "day": day.isoformat(), "rows": rows})
 
 

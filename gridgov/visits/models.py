@@ -189,7 +189,11 @@ class HouseholdPolicyState(models.Model):
 class HouseholdPeriodCount(models.Model):
     """Counted visits of one household in one period of its policy's kind (kept incrementally)."""
 
-    household = models.ForeignKey("households.Household", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (household, kind, period_start) index serves look-ups by household,
+    # and one index fewer to maintain on each of the upkeep's upserts.
+    household = models.ForeignKey(
+        "households.Household", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Period.choices)
     period_start = models.DateField()
     n = models.PositiveIntegerField(default=0)
@@ -226,3 +230,31 @@ class AreaPolicyTotal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["area", "kind"], name="area_kind_unique")]
+
+
+class NodePeriodRollup(models.Model):
+    """Per grid, community, street and district (by code), period kind and period: households that have
+    met their policy. The sums of the area rollups under each node, kept with them, so that dashboards
+    above the grid read a row per node instead of every area of the city."""
+
+    code = models.CharField(max_length=15)
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    period_start = models.DateField()
+    done = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "kind", "period_start"], name="node_period_unique")
+        ]
+
+
+class NodePolicyTotal(models.Model):
+    """Per grid, community, street and district and period kind: active households following such a
+    policy (the sums of the area totals under each node)."""
+
+    code = models.CharField(max_length=15)
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    households = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "kind"], name="node_kind_unique")]

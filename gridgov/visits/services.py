@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-import shapely
 from django.conf import settings
-from django.contrib.gis.db.models import GeometryField
-from django.contrib.gis.db.models.functions import AsWKB
 from django.db import connection, transaction
-from django.db.models import Max
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -59,10 +54,10 @@ class ItemResult:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     index: int
-    id: uuid.UUID
+    id: str  # canonical UUID text
     household_code: str
     channel: str
     lon: float | None
@@ -71,8 +66,10 @@ class _Item:
     device_time: datetime
     notes: str
     findings: list[str]
-    issue_ref: uuid.UUID | None
-    household: dict[str, Any] | None = None
+    issue_ref: str | None
+    household: int | None = None  # its id, once resolved
+    area_member: int | None = None  # the member of its responsibility area
+    last_counted: datetime | None = None  # its latest counted visit near the batch's times
     flags: list[str] = field(default_factory=list)
     distance: float | None = None
 
@@ -81,12 +78,22 @@ def rules() -> dict[str, float]:
     return settings.GRIDGOV_VISIT_RULES
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str, list[str]]]:
-    """Field-level validation of one item (no database access)."""
+def _uuid(value: Any) -> str:
+    """The canonical text of a UUID (what phones send is usually canonical already: no object made)."""
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _parse(index: int, raw: Any, latest: datetime) -> tuple[_Item | None, dict[str, list[str]]]:
+    """Field-level validation of one item (no database access); `latest`: the last acceptable device time."""
     errors: dict[str, list[str]] = defaultdict(list)
     if not isinstance(raw, dict):
         return None, {"non_field_errors": [_("Each visit must be an object.")]}
@@ -96,7 +103,7 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
         errors["id"].append(_("A UUID made on the device is required."))
         vid = None
     code = raw.get("household")
-    if not isinstance(code, str) or not code.strip():
+    if not isinstance(code, str) or not code.strip() or "\x00" in code:
         errors["household"].append(_("The household code is required."))
     channel = raw.get("channel", Channel.IN_PERSON)
     if channel not in CHANNELS:
@@ -107,32 +114,27 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
             errors["lat"].append(_("An in-person visit needs the GPS fix (lat, lon)."))
     else:
         for name, value, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            if not _number(value):
                 errors[name].append(_("Must be a number."))
             elif not -limit <= value <= limit:
                 errors[name].append(_("Out of range (±%(limit)s).") % {"limit": int(limit)})
         if accuracy is None:
             errors["accuracy"].append(_("The accuracy of the GPS fix is required with the fix."))
-    if accuracy is not None and (
-        isinstance(accuracy, bool)
-        or not isinstance(accuracy, int | float)
-        or not math.isfinite(accuracy)
-        or accuracy <= 0
-    ):
+    if accuracy is not None and (not _number(accuracy) or accuracy <= 0):
         errors["accuracy"].append(_("Must be a positive number of metres."))
     when = raw.get("device_time")
     device_time = parse_datetime(when) if isinstance(when, str) else None
     if device_time is None:
         errors["device_time"].append(_("An ISO 8601 date and time with its time zone is required."))
-    elif timezone.is_naive(device_time):
+    elif device_time.utcoffset() is None:
         errors["device_time"].append(_("The time zone is missing."))
-    elif device_time > now + timedelta(minutes=rules()["future_skew_minutes"]):
+    elif device_time > latest:
         errors["device_time"].append(_("This time is in the future."))
     notes = raw.get("notes", "")
-    if not isinstance(notes, str) or len(notes) > 2000:
+    if not isinstance(notes, str) or len(notes) > 2000 or "\x00" in notes:
         errors["notes"].append(_("Text of at most 2,000 characters."))
     findings = raw.get("findings", [])
-    if not isinstance(findings, list) or any(f not in FINDINGS for f in findings):
+    if not isinstance(findings, list) or any(not isinstance(f, str) or f not in FINDINGS for f in findings):
         errors["findings"].append(_("A list of: %(values)s.") % {"values": ", ".join(Finding.values)})
     issue_ref = raw.get("issue_ref")
     if issue_ref is not None:
@@ -157,15 +159,22 @@ def _parse(index: int, raw: Any, now: datetime) -> tuple[_Item | None, dict[str,
     ), {}
 
 
+def _acting_member(user: Any) -> Any:
+    """The active member record of a grid member (None for other roles, or an inactive member)."""
+    if getattr(user, "role", None) != Role.MEMBER:
+        return None
+    member = getattr(user, "member", None)
+    return member if member is not None and member.active else None
+
+
 def visitable_households(user: Any) -> Any:
     """Households a user may log visits for: a member's whole grid(s) (visits outside their own areas
     are flagged), a leader's grid, and the ledger scope of community staff and administrators."""
     if getattr(user, "role", None) == Role.MEMBER:
-        member = getattr(user, "member", None)
-        if member is None or not member.active:
+        member = _acting_member(user)
+        if member is None:
             return Household.objects.none()
-        grids = list(member.areas.values_list("grid_id", flat=True))
-        return Household.objects.filter(area__grid_id__in=grids)
+        return Household.objects.filter(area__grid_id__in=member.areas.values("grid_id"))
     return scoping.households(user)
 
 
@@ -177,13 +186,19 @@ def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
-    """Validate, verify and store a batch of visits; one result per item, in order."""
+    """Validate, verify and store a batch of visits; one result per item, in order.
+
+    Two statements whatever the size of the batch: one resolves the households (in the actor's scope)
+    with what verification needs from the database, one stores the visits, keeps the compliance
+    rollups and writes the audit row.
+    """
     now = timezone.now()
+    latest = now + timedelta(minutes=rules()["future_skew_minutes"])
     results: list[ItemResult | None] = [None] * len(raw_items)
     items: list[_Item] = []
-    seen: set[uuid.UUID] = set()
+    seen: set[str] = set()
     for i, raw in enumerate(raw_items):
-        item, errors = _parse(i, raw, now)
+        item, errors = _parse(i, raw, latest)
         if item is not None and item.id in seen:
             errors = {"id": [_("The same id appears twice in this batch.")]}
             item = None
@@ -193,74 +208,100 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
             continue
         seen.add(item.id)
         items.append(item)
+    if not items:
+        return [r for r in results if r is not None]
+    member = _acting_member(actor)
+    previous, missing_state = _resolve(items, actor, member, results)
+    items = [it for it in items if results[it.index] is None]
     if items:
-        _resolve_households(items, actor, results)
-        items = [it for it in items if results[it.index] is None]
-    if items:
-        _verify(items, actor)
-        created = _insert(items, actor, now)
+        _verify(items, member, previous)
+        with transaction.atomic():
+            if missing_state:  # households the rollups have not seen yet (new since the last refresh)
+                rollups.refresh(missing_state)
+            created = _insert(items, actor, now, received=len(raw_items))
         for it in items:
             status = "created" if it.id in created else "exists"
-            results[it.index] = ItemResult(it.index, str(it.id), status, flags=it.flags)
-        if created:
-            audit.record(
-                actor=actor,
-                action="visits.sync",
-                object_type="visits.visit",
-                created=len(created),
-                received=len(raw_items),
-            )
+            results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
 
 
-def _resolve_households(items: list[_Item], actor: Any, results: list[ItemResult | None]) -> None:
-    codes = {it.household_code for it in items}
-    rows = (
-        visitable_households(actor)
-        .filter(code__in=codes)
-        .annotate(
-            target=AsWKB(
-                Coalesce(
-                    "building__footprint", "building__point", "point", output_field=GeometryField(srid=4326)
-                )
-            )
-        )
-        .values("id", "code", "area_id", "area__member_id", "area__grid_id", "building_id", "target")
-    )
-    by_code = {r["code"]: r for r in rows}
-    for it in items:
-        hh = by_code.get(it.household_code)
-        if hh is None:
-            results[it.index] = ItemResult(
-                it.index,
-                str(it.id),
-                "error",
-                {"household": [_("Unknown household, or not one you may visit.")]},
-            )
-        else:
-            it.household = hh
+# What verification needs, in one statement: each item's household, if in the actor's scope (the scoped
+# queryset's ids, `{households}`), the distance from the fix to the building (footprint, else building
+# point, else household point; in a local equirectangular plane at the fix's latitude, < 0.1% off within
+# 20 km), the household's latest counted visit near the batch's times (the repeat check), whether the
+# rollups know the household, and the member's previous located visit (the speed check).
+RESOLVE = """
+WITH inp AS (
+    SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
+)
+SELECT inp.i, h.id, a.member_id,
+       EXISTS (SELECT FROM visits_householdpolicystate s WHERE s.household_id = h.id),
+       CASE WHEN inp.x IS NOT NULL THEN ST_Distance(
+           ST_Scale(coalesce(b.footprint, b.point, h.point), 111320.0 * cosd(inp.y), 110574.0),
+           ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
+       ) END,
+       (SELECT max(v.device_time) FROM visits_visit v
+        WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s),
+       {previous}
+FROM inp
+JOIN households_household h ON h.code = inp.c
+LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
+LEFT JOIN geo_building b ON b.id = h.building_id
+WHERE h.id IN ({households})
+"""
+PREVIOUS = """(
+    SELECT ARRAY[ST_X(p.location), ST_Y(p.location), extract(epoch FROM p.device_time)] FROM visits_visit p
+    WHERE p.member_id = %s AND p.location IS NOT NULL AND p.device_time < %s
+    ORDER BY p.device_time DESC LIMIT 1
+)"""
 
 
-def _verify(items: list[_Item], actor: Any) -> None:
-    r = rules()
-    member = getattr(actor, "member", None) if getattr(actor, "role", None) == Role.MEMBER else None
+def _resolve(
+    items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]
+) -> tuple[tuple[float, float, datetime] | None, list[int]]:
+    """Fill in each item's household, distance and last counted visit; items whose household is unknown
+    or out of scope get their error result. Returns the member's previous located visit and the
+    households without a rollup state."""
+    hh_sql, hh_params = visitable_households(actor).order_by().values("id").query.sql_with_params()
+    window = timedelta(hours=rules()["repeat_window_hours"])
+    # Only visits near the batch's times can make a repeat: bound the look-up to that span.
+    span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
+    # Phone visits are exempt from the distance check: no fix is sent for them.
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
-    if located:
-        # Distances in a local plane around the batch (equirectangular: < 0.1% off within 20 km),
-        # vectorised with shapely: building footprint, else building point, else household point.
-        lon0 = sum(it.lon for it in located) / len(located)
-        lat0 = sum(it.lat for it in located) / len(located)
-        kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 110_574.0
-
-        def plane(c: np.ndarray) -> np.ndarray:
-            return np.column_stack([(c[:, 0] - lon0) * kx, (c[:, 1] - lat0) * ky])
-
-        targets = shapely.transform(
-            shapely.from_wkb([bytes(it.household["target"]) for it in located]), plane
+    inputs = [
+        pg_array([it.index for it in items]),
+        pg_array([it.household_code for it in items], text=True),
+        pg_array([it.lon if it.channel != Channel.PHONE else None for it in items]),
+        pg_array([it.lat if it.channel != Channel.PHONE else None for it in items]),
+    ]
+    previous_sql, previous_params = ("NULL::float8[]", [])
+    if member is not None and located:
+        previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
+    with connection.cursor() as cur:
+        cur.execute(
+            RESOLVE.format(households=hh_sql, previous=previous_sql),
+            [*inputs, *span, *previous_params, *hh_params],
         )
-        fixes = shapely.transform(shapely.points([(it.lon, it.lat) for it in located]), plane)
-        for it, dist in zip(located, shapely.distance(fixes, targets).tolist(), strict=True):
-            it.distance = float(dist)
+        found = cur.fetchall()
+    by_index = {it.index: it for it in items}
+    previous, missing = None, set()
+    for index, hid, area_member, has_state, distance, last, prev in found:
+        it = by_index.pop(index)
+        it.household, it.area_member, it.distance, it.last_counted = hid, area_member, distance, last
+        if not has_state:
+            missing.add(hid)
+        if prev is not None:
+            previous = (prev[0], prev[1], datetime.fromtimestamp(prev[2], tz=UTC))
+    for it in by_index.values():
+        results[it.index] = ItemResult(
+            it.index, it.id, "error", {"household": [_("Unknown household, or not one you may visit.")]}
+        )
+    return previous, sorted(missing)
+
+
+def _verify(items: list[_Item], member: Any, previous: tuple[float, float, datetime] | None) -> None:
+    r = rules()
+    located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     for it in located:
         if it.distance is not None and it.distance > r["max_distance_m"]:
             it.flags.append(Flag.FAR)
@@ -268,38 +309,20 @@ def _verify(items: list[_Item], actor: Any) -> None:
             it.flags.append(Flag.ACCURACY)
     if member is not None:
         for it in items:
-            if it.household["area__member_id"] != member.pk:
+            if it.area_member != member.pk:
                 it.flags.append(Flag.OUTSIDE)
     # A second visit to the same household within the window (earlier in the database or the batch).
     window = timedelta(hours=r["repeat_window_hours"])
-    # Only visits near the batch's times can make a repeat: bound the look-up to that span.
-    span = (min(it.device_time for it in items) - window, max(it.device_time for it in items) + window)
-    last = dict(
-        Visit.objects.filter(
-            household_id__in={it.household["id"] for it in items}, counted=True, device_time__range=span
-        )
-        .values("household_id")
-        .annotate(t=Max("device_time"))
-        .values_list("household_id", "t")
-    )
+    last = {it.household: it.last_counted for it in items if it.last_counted is not None}
     for it in sorted(items, key=lambda it: it.device_time):
-        hid = it.household["id"]
-        prev = last.get(hid)
+        prev = last.get(it.household)
         if prev is not None and abs(it.device_time - prev) < window:
             it.flags.append(Flag.REPEAT)
         else:
-            last[hid] = it.device_time
+            last[it.household] = it.device_time
     # Implausible speed between a member's consecutive located visits.
     if member is not None and located:
-        before = (
-            Visit.objects.filter(
-                member=member, location__isnull=False, device_time__lt=min(it.device_time for it in located)
-            )
-            .order_by("-device_time")
-            .values_list("location", "device_time")
-            .first()
-        )
-        track = [(p.x, p.y, t, None) for p, t in ([before] if before else [])]
+        track = [(*previous, None)] if previous else []
         track += [
             (it.lon, it.lat, it.device_time, it) for it in sorted(located, key=lambda it: it.device_time)
         ]
@@ -333,57 +356,84 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 )
 
 
-@transaction.atomic
-def _insert(items: list[_Item], actor: Any, now: datetime) -> set[uuid.UUID]:
-    """One INSERT … SELECT FROM unnest(column arrays) … ON CONFLICT DO NOTHING: ids already stored stay.
+# The batch travels as one array literal per column, made here (the driver's own quoting of Python lists
+# costs more than the rest of the request), unnested into rows; literal arrays also give the planner the
+# true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
+# same statement (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
+def insert_sql(upkeep: bool = True) -> str:
+    return f"""
+WITH t AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
+                         %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
+                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[], %(flags)s::text[])
+         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl)
+), ins AS (
+    INSERT INTO visits_visit ({", ".join(COPY_COLUMNS)})
+    SELECT t.id, t.h, %(member)s, %(user)s, t.ch,
+           CASE WHEN t.x IS NOT NULL THEN ST_SetSRID(ST_MakePoint(t.x, t.y), 4326) END,
+           t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, t.fl::varchar[],
+           CASE WHEN t.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', t.fl = '{{}}'
+    FROM t
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, household_id, device_time AS t, counted
+), counted AS (
+    SELECT household_id, t FROM ins WHERE counted
+), {rollups.upkeep_ctes("counted") if upkeep else "unused AS (SELECT)"}, logged AS (
+    -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
+    INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
+    SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
+           jsonb_build_object('created', c.n, 'received', %(received)s::int)
+    FROM (SELECT count(*) AS n FROM ins) c WHERE c.n > 0
+)
+SELECT id::text FROM ins
+"""
 
-    (Cheaper than COPY into a temporary table and copying again: one statement, each row written once.)
-    """
+
+INSERT = insert_sql()
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def pg_array(values: list[Any], text: bool = False) -> str:
+    """A PostgreSQL array literal of numbers, UUIDs, or (`text`) strings; None is NULL."""
+    if text:
+        return "{" + ",".join("NULL" if v is None else _quote(v) for v in values) + "}"
+    return (
+        "{"
+        + ",".join("NULL" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
+        + "}"
+    )
+
+
+def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set[str]:
+    """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
+    call. `received`: the items of the request, bad ones included."""
     member = getattr(actor, "member", None)
-
-    def pg_array(values: list[str]) -> str:
-        return "{" + ",".join(values) + "}"
-
     params = {
+        "ids": pg_array([it.id for it in items]),
+        "hids": pg_array([it.household for it in items]),
+        "channels": pg_array([it.channel for it in items]),
+        "xs": pg_array([it.lon for it in items]),
+        "ys": pg_array([it.lat for it in items]),
+        "acc": pg_array([it.accuracy for it in items]),
+        "dist": pg_array([it.distance for it in items]),
+        "times": pg_array([it.device_time.isoformat() for it in items], text=True),
+        "notes": pg_array([it.notes for it in items], text=True),
+        # Findings and flags are known words: their inner literals need no quoting.
+        "findings": pg_array(["{" + ",".join(it.findings) + "}" for it in items], text=True),
+        "issues": pg_array([it.issue_ref for it in items]),
+        "flags": pg_array(["{" + ",".join(it.flags) + "}" for it in items], text=True),
         "member": member.pk if member is not None else None,
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
-        "ids": [it.id for it in items],
-        "hids": [it.household["id"] for it in items],
-        "channels": [it.channel for it in items],
-        "locs": [None if it.lon is None else f"SRID=4326;POINT({it.lon!r} {it.lat!r})" for it in items],
-        "acc": [it.accuracy for it in items],
-        "dist": [it.distance for it in items],
-        "times": [it.device_time for it in items],
-        "notes": [it.notes for it in items],
-        "findings": [pg_array(it.findings) for it in items],
-        "issues": [it.issue_ref for it in items],
-        "flags": [pg_array(it.flags) for it in items],
-        "reviews": [Review.PENDING if it.flags else Review.NONE for it in items],
-        "counted": [not it.flags for it in items],
+        "tz": settings.TIME_ZONE,
+        "received": received,
     }
-    cols = ", ".join(COPY_COLUMNS)
     with connection.cursor() as cur:
-        cur.execute(
-            f"""
-            INSERT INTO visits_visit ({cols})
-            SELECT t.id, t.household_id, %(member)s, %(user)s, t.channel, t.loc::geometry, t.acc, t.dist,
-                   t.dt, %(now)s, t.notes, t.findings::varchar[], '', t.issue_ref, t.flags::varchar[],
-                   t.review, '', t.counted
-            FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(locs)s::text[],
-                        %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[], %(notes)s::text[],
-                        %(findings)s::text[], %(issues)s::uuid[], %(flags)s::text[], %(reviews)s::text[],
-                        %(counted)s::bool[])
-                 AS t(id, household_id, channel, loc, acc, dist, dt, notes, findings, issue_ref, flags,
-                      review, counted)
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id, household_id, device_time, counted
-            """,
-            params,
-        )
-        rows = cur.fetchall()
-    rollups.add_counted([(hid, t) for _id, hid, t, counted in rows if counted])
-    return {row[0] for row in rows}
+        cur.execute(INSERT, params)
+        return {row[0] for row in cur.fetchall()}
 
 
 @transaction.atomic

@@ -58,9 +58,8 @@ def test_dashboard_from_rollups_matches_the_query_over_visits(world):
     staff = world.users["community"]
     today = timezone.localdate()
     from_query = {r["key"]: (r["households"], r["done"]) for r in compliance(staff, "grid", today)}
-    from_rollups = {
-        r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today, world.community.code)
-    }
+    rows = rollups.dashboard("grid", today, [world.community.code])
+    from_rollups = {r["key"]: (r["households"], r["done"]) for r in rows}
     assert from_rollups == from_query
     api = client(world, "community").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
     assert {r["key"]: r["done"] for r in api} == {world.grid_a.code: 1, world.grid_b.code: 0}
@@ -97,3 +96,100 @@ def test_compliance_of_a_past_period(world):
     now = {r["key"]: r["done"] for r in c.get("/api/v1/visits/compliance/?level=grid").json()["rows"]}
     assert then[world.grid_a.code] == 1 and now[world.grid_a.code] == 0
     assert c.get("/api/v1/visits/compliance/?level=grid&day=2026-13-40").status_code == 400
+
+
+def test_a_member_with_two_areas_gets_one_row(world):
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    sync(client(world, "member_a"), [visit()])
+    rows = client(world, "member_a").get("/api/v1/visits/compliance/?level=member").json()["rows"]
+    assert [(r["key"], r["households"], r["done"]) for r in rows] == [(str(world.member_a.pk), 2, 1)]
+    grid = client(world, "member_a").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
+    assert [(r["key"], r["households"]) for r in grid] == [(world.grid_a.code, 2)]
+
+
+def test_policy_states_in_sql_follow_the_strictest_policy(world):
+    """The SQL that derives each household's policy picks what `periods.strictest` picks."""
+    from itertools import combinations
+
+    from gridgov.households.models import Household, KeyGroup
+    from gridgov.visits.models import HouseholdPolicyState, VisitPolicy
+    from gridgov.visits.periods import strictest
+
+    for name, group, period, n, active in [
+        ("disabled, twice a month", "disabled", "month", 2, True),
+        ("floating, 3 a year", "floating", "year", 3, True),
+        ("off", "low_income", "month", 9, False),
+    ]:
+        VisitPolicy.objects.create(
+            name=name, key_group=group, period=period, visits_per_period=n, active=active
+        )
+    groups = list(KeyGroup.values)
+    combos = [[]] + [list(c) for n in (1, 2) for c in combinations(groups, n)]
+    households = list(Household.objects.filter(active=True))
+    policies = list(VisitPolicy.objects.filter(active=True))
+    for key_groups in combos:
+        for h in households:
+            h.key_groups = key_groups
+        Household.objects.bulk_update(households, ["key_groups"])
+        rollups.refresh_states()
+        expected = strictest(key_groups, policies)
+        states = {(s.kind, s.need) for s in HouseholdPolicyState.objects.all()}
+        assert states == {(expected.period, expected.visits_per_period)}, key_groups
+    # With no active policy at all, the default: once a quarter.
+    VisitPolicy.objects.update(active=False)
+    rollups.refresh_states()
+    assert {(s.kind, s.need) for s in HouseholdPolicyState.objects.all()} == {("quarter", 1)}
+
+
+def test_differences_counts_rows_and_leaves_the_kept_state(world):
+    from gridgov.visits.models import HouseholdPeriodCount
+
+    sync(client(world, "member_a"), [visit()])
+    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    assert rollups.differences() == same
+    HouseholdPeriodCount.objects.update(n=5)
+    assert rollups.differences() == same | {"counts": 1}
+    assert set(HouseholdPeriodCount.objects.values_list("n", flat=True)) == {5}
+
+
+def test_rebuild_writes_only_what_differs_and_repairs_it(world):
+    from gridgov.visits.models import AreaPeriodRollup, HouseholdPeriodCount, NodePeriodRollup
+
+    sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    kept = rollups.snapshot()
+    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    assert rollups.rebuild() == same
+    # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row, and
+    # its grid, community, street and district one each.
+    assert sorted(len(c) for c, _k, _p, _d in kept["node_rollups"]) == [6, 9, 12, 15]
+    HouseholdPeriodCount.objects.filter(household=world.household_a).delete()
+    AreaPeriodRollup.objects.update(done=9)
+    AreaPeriodRollup.objects.create(area=world.area_b, kind="year", period_start="2020-01-01", done=3)
+    NodePeriodRollup.objects.update(done=4)
+    repaired = rollups.rebuild()
+    assert repaired == same | {"counts": 1, "rollups": 2, "node_rollups": 4}
+    assert rollups.snapshot() == kept
+
+
+def test_node_rows_answer_what_the_area_rows_sum_to(world):
+    """Dashboards above the area read a row per node; the figures are those of the summed area rows."""
+    member = client(world, "member_a")
+    sync(member, [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    world.household_a2.save()  # refreshes its rollups (no new area: the member of its area changed)
+    sync(member, [visit(household="HA2", lon=HA_LON + 0.005, device_time=timezone.now().isoformat())])
+    today = timezone.localdate()
+    street = world.community.code[:9]
+    for prefixes in ([""], [street], [world.community.code], [world.grid_a.code], [world.area_a.code]):
+        for level in ("grid", "community", "street"):
+            by_nodes = rollups.dashboard(level, today, prefixes)
+            by_areas = rollups.dashboard(level, today, prefixes, nodes=False)
+            assert by_nodes == by_areas, (prefixes, level)
+    rows = rollups.dashboard("grid", today, [world.community.code])
+    assert rollups.dashboard("grid", today, world.community.code) == rows  # a prefix, not its characters
+    assert [(r["key"], r["households"], r["done"]) for r in rows] == [
+        (world.grid_a.code, 2, 2),
+        (world.grid_b.code, 1, 0),
+    ]

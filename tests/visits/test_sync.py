@@ -217,3 +217,42 @@ def test_photo_upload_is_checked(world, tmp_path, settings):
     assert r.status_code == 400
     # Someone else's visit is not found.
     assert client(world, "leader_a").post(url, {"photo": SimpleUploadedFile("a.png", png)}).status_code == 404
+
+
+def test_a_batch_is_audited_once_with_its_counts(world):
+    from gridgov.core.models import AuditEntry
+
+    c = client(world, "member_a")
+    items = [visit(), visit(device_time=(timezone.now() - timedelta(days=3)).isoformat()), visit(accuracy=0)]
+    sync(c, items)
+    entry = AuditEntry.objects.get(action="visits.sync")
+    assert entry.actor == world.users["member_a"] and entry.data == {"created": 2, "received": 3}
+    sync(c, items)  # nothing new: no second entry
+    assert AuditEntry.objects.filter(action="visits.sync").count() == 1
+
+
+def test_odd_values_are_field_errors_not_server_errors(world):
+    c = client(world, "member_a")
+    out = sync(
+        c,
+        [
+            visit(notes="a\x00b"),
+            visit(household="HA\x001"),
+            visit(findings=[{"x": 1}]),
+            visit(id="C9E9C616-612E-4696-A6CE-CC1B78E51061"),  # not canonical: still a UUID
+        ],
+    )
+    assert [next(iter(r.get("errors", {})), None) for r in out["results"]] == [
+        "notes",
+        "household",
+        "findings",
+        None,
+    ]
+    assert out["results"][3]["id"] == "c9e9c616-612e-4696-a6ce-cc1b78e51061"
+    assert Visit.objects.filter(pk="c9e9c616-612e-4696-a6ce-cc1b78e51061").exists()
+
+
+def test_quotes_and_backslashes_in_notes_are_stored_as_sent(world):
+    notes = 'He said "no" \\ 不 {a,b} NULL'
+    sync(client(world, "member_a"), [visit(notes=notes)])
+    assert Visit.objects.get().notes == notes

@@ -1,0 +1,308 @@
+"""Visit rollups at city scale: full recompute, agreement, upkeep cost, compliance reads.
+
+    .venv/bin/python bench/visits_scale.py          # 1,000,000 households, 5,000,000 visits
+    .venv/bin/python bench/visits_scale.py --households 200000 --visits 1000000
+
+The city: the demo city copied side by side until it has `--households` (each copy gets its own
+district code, responsibility areas and members; buildings and grids are shared with the original, which
+the rollups do not read). The copies are written in SQL with triggers and foreign-key checks switched off
+for the session (`session_replication_role = replica`; the rows are copies of rows that passed them).
+`--visits` visits over the past year for random households (3% flagged, pending) are generated in SQL,
+into the fully indexed table; then `VACUUM ANALYZE`.
+
+Measured, in order:
+
+1. **Initial build and full recompute**: `rollups.rebuild()` twice. The first writes the whole state (the
+   city's visits were written without upkeep); the second is the full recompute of the target: every
+   table derived again from every household and visit (policy states, counts per household and period,
+   area rollups, totals) and compared with the kept state, writing only rows that differ (none).
+2. **Upkeep cost**: batches of 1,000 visits to random households through `services.record_visits` as the
+   administrator, each in a transaction rolled back afterwards, alternately with the rollups' upkeep and
+   without it (`services.insert_sql(upkeep=False)`, the same statement less the upkeep): medians, and the
+   share of insert speed the upkeep costs.
+3. **Incremental upkeep, then agreement**: `--batches` batches of 1,000 committed the same way (with
+   upkeep) and the flagged visits among them approved (`services.review`), then `rollups.differences()`:
+   rows in which the kept state and a rebuild differ (must be 0), with its wall time.
+4. **Compliance** from the rollups (`selectors.compliance_rollups`, what the API answers) for the city
+   administrator at each level and for the demo's community staff and grid leader: medians of 7.
+
+Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_scale TEMPLATE gridgov),
+dropped at the end, also on failure (`--keep` keeps it and reuses it: the city is then not made again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import visits as base  # noqa: E402  (bench/visits.py: database set-up)
+
+base.BENCH_DB = "gridgov_bench_scale"
+OFFSET = 10_000_000  # ids of copy k: original id + k * OFFSET
+TARGETS = {"recompute_s": 2.0, "upkeep_share": 0.10, "city_ms": 10.0}
+
+
+def sql(statement: str, params: Any = None) -> Any:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else None
+
+
+def grow_city(households: int) -> int:
+    """Copies of the demo city's areas, members and households until there are `households`."""
+    (base_n,) = sql("SELECT count(*) FROM households_household WHERE code !~ '^9'")[0]
+    copies = math.ceil(households / base_n) - 1
+    (have,) = sql("SELECT count(*) FROM households_household")[0]
+    if have >= households:
+        return copies
+    sql("SET session_replication_role = replica")
+    try:
+        for k in range(1, copies + 1):
+            off, district = k * OFFSET, str(900000 + k)
+            sql(
+                """INSERT INTO teams_member (id, created_at, updated_at, name, phone, member_type, active,
+                                             synthetic, community_id, user_id)
+                   SELECT id + %s, created_at, updated_at, name, phone, member_type, active, synthetic,
+                          community_id, NULL FROM teams_member WHERE id < %s""",
+                [off, OFFSET],
+            )
+            sql(
+                """INSERT INTO geo_responsibilityarea (id, created_at, updated_at, code, name, name_en,
+                                                       synthetic, boundary, grid_id, member_id)
+                   SELECT id + %s, created_at, updated_at, %s || substr(code, 7), name, name_en, synthetic,
+                          boundary, grid_id, member_id + %s FROM geo_responsibilityarea WHERE id < %s""",
+                [off, district, off, OFFSET],
+            )
+            sql(
+                """INSERT INTO households_household (id, created_at, updated_at, code, unit, floor, room,
+                       address, point, residents, occupancy, key_groups, head_name, phone, id_number, active,
+                       synthetic, area_id, building_id, community_id)
+                   SELECT id + %s, created_at, updated_at, %s || substr(code, 7), unit, floor, room, address,
+                          point, residents, occupancy, key_groups, head_name, phone, id_number, active,
+                          synthetic, area_id + %s, building_id, community_id
+                   FROM households_household WHERE id < %s""",
+                [off, district, off, OFFSET],
+            )
+            print(f"  copy {k}/{copies}", file=sys.stderr)
+    finally:
+        sql("SET session_replication_role = DEFAULT")
+    return copies
+
+
+def fill_visits(n: int, chunk: int = 500_000) -> None:
+    sql(
+        """CREATE TEMPORARY TABLE hh AS
+           SELECT row_number() OVER (ORDER BY h.id) AS rn, h.id, a.member_id, h.point
+           FROM households_household h LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
+           WHERE h.active"""
+    )
+    sql("CREATE UNIQUE INDEX ON hh (rn)")
+    (count,) = sql("SELECT count(*) FROM hh")[0]
+    done = 0
+    while done < n:
+        size = min(chunk, n - done)
+        sql(
+            """INSERT INTO visits_visit (id, household_id, member_id, user_id, channel, location, accuracy_m,
+                   distance_m, device_time, received_at, notes, findings, photo, issue_ref, flags, review,
+                   review_reason, counted)
+               SELECT gen_random_uuid(), hh.id, hh.member_id, NULL, 'in_person',
+                      ST_Translate(hh.point, (random() - 0.5) * 1e-4, (random() - 0.5) * 1e-4),
+                      3 + random() * 27, random() * 40, g.t, g.t + interval '1 hour', '', '{}', '', NULL,
+                      CASE WHEN g.f THEN '{poor_accuracy}'::varchar[] ELSE '{}' END,
+                      CASE WHEN g.f THEN 'pending' ELSE 'none' END, '', NOT g.f
+               FROM (SELECT 1 + floor(random() * %s)::bigint AS rn,
+                            now() - interval '2 hours' - random() * interval '365 days' AS t,
+                            random() < 0.03 AS f
+                     FROM generate_series(1, %s)) g
+               JOIN hh USING (rn)""",
+            [count, size],
+        )
+        done += size
+        print(f"  visits {done:,}/{n:,}", file=sys.stderr)
+    sql("DROP TABLE hh")
+
+
+def batch(rng: random.Random, city: list[tuple[str, float, float]], size: int, when: datetime) -> list[dict]:
+    """`size` valid visits to random households, a minute apart, ending at `when`."""
+    items = []
+    for i in range(size):
+        code, x, y = city[rng.randrange(len(city))]
+        t = when - timedelta(minutes=size - i)
+        items.append(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "household": code,
+                "channel": "in_person",
+                "lon": x + rng.gauss(0, 5e-5),
+                "lat": y + rng.gauss(0, 5e-5),
+                "accuracy": rng.randint(3, 30),
+                "device_time": t.isoformat(),
+            }
+        )
+    return items
+
+
+def run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from gridgov.accounts.models import User
+    from gridgov.visits import rollups, selectors, services
+
+    call_command("migrate", verbosity=0)
+    t0 = time.perf_counter()
+    copies = grow_city(args.households)
+    (have_visits,) = sql("SELECT count(*) FROM visits_visit")[0]
+    if have_visits < args.visits:
+        fill_visits(args.visits - have_visits)
+    sql("VACUUM ANALYZE")
+    made = time.perf_counter() - t0
+    (n_households,) = sql("SELECT count(*) FROM households_household WHERE active")[0]
+    (n_visits,) = sql("SELECT count(*) FROM visits_visit")[0]
+    (n_areas,) = sql("SELECT count(*) FROM geo_responsibilityarea")[0]
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"# Visit rollups at city scale — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+    print(f"- nproc {len(os.sched_getaffinity(0))}, load average {load}")
+    print(
+        f"- `{base.BENCH_DB}`: the demo city and {copies} copies: {n_households:,} active households, "
+        f"{n_areas:,} responsibility areas, {n_visits:,} visits (made in {made:.0f} s)\n"
+    )
+
+    # 1. Initial build (the city's visits were written without upkeep), then the full recompute.
+    t0 = time.perf_counter()
+    built = rollups.rebuild()
+    initial = time.perf_counter() - t0
+    (n_counts,) = sql("SELECT count(*) FROM visits_householdperiodcount")[0]
+    sql("VACUUM ANALYZE visits_householdperiodcount, visits_householdpolicystate")
+    sql("VACUUM ANALYZE visits_areaperiodrollup, visits_areapolicytotal")
+    t0 = time.perf_counter()
+    repaired = rollups.rebuild()
+    recompute = time.perf_counter() - t0
+
+    # 2. Upkeep cost: the same batches with and without the upkeep, rolled back.
+    admin = User.objects.get(username="admin")
+    city = sql("SELECT code, ST_X(point), ST_Y(point) FROM households_household WHERE active")
+    rng = random.Random(args.seed)
+    when = timezone.now() - timedelta(hours=1)
+    with_upkeep, without = [], []
+    plain = services.insert_sql(upkeep=False)
+    for k in range(2 * args.reps + 2):
+        items = batch(rng, city, 1000, when - timedelta(days=2 * k))
+        upkeep = k % 2 == 0
+        services.INSERT = services.insert_sql() if upkeep else plain
+        with transaction.atomic():
+            t = time.perf_counter()
+            results = services.record_visits(items, actor=admin)
+            took = time.perf_counter() - t
+            transaction.set_rollback(True)
+        assert sum(r.status == "created" for r in results) >= 990, results[:3]
+        if k >= 2:  # the first of each: warm-up
+            (with_upkeep if upkeep else without).append(took)
+    services.INSERT = services.insert_sql()
+    ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
+    share = (ms_with - ms_without) / ms_with
+
+    # 3. Committed batches with upkeep, approvals, then agreement with a rebuild.
+    kept = []
+    for k in range(args.batches):
+        items = batch(rng, city, 1000, when - timedelta(days=400 + 2 * k))
+        t = time.perf_counter()
+        services.record_visits(items, actor=admin)
+        kept.append(time.perf_counter() - t)
+    flagged = list(
+        services.Visit.objects.filter(review="pending", user=admin).values_list("pk", flat=True)[:200]
+    )
+    for pk in flagged:
+        services.review(visit=services.Visit(pk=pk), approve=True, reason="", actor=admin)
+    t0 = time.perf_counter()
+    differ = rollups.differences()
+    check_s = time.perf_counter() - t0
+
+    # 4. Compliance from the rollups.
+    day = timezone.localdate()
+    users = {u.username: u for u in User.objects.filter(username__in=["admin", "community", "leader"])}
+    cases = [("admin", lv) for lv in ("street", "community", "grid", "area", "member")]
+    cases += [("community", "grid"), ("community", "member"), ("leader", "grid"), ("leader", "member")]
+    reads = []
+    for name, level in cases:
+        selectors.compliance_rollups(users[name], level, day)  # warm-up
+        ts = []
+        for _ in range(7):
+            t = time.perf_counter()
+            rows = selectors.compliance_rollups(users[name], level, day)
+            ts.append(time.perf_counter() - t)
+        reads.append((name, level, len(rows), statistics.median(ts) * 1000))
+    connection.close()
+
+    def verdict(ok: bool) -> str:
+        return "**meets**" if ok else "**misses**"
+
+    print("| measurement | figure | target | verdict |\n| --- | --- | --- | --- |")
+    print(
+        f"| initial build (`rollups.rebuild()` writing {sum(built.values()):,} rows: {n_households:,} "
+        f"states, {n_counts:,} household-period counts, area rollups and totals) | {initial:.0f} s | | |"
+    )
+    print(
+        f"| full recompute (`rollups.rebuild()` from {n_visits:,} visits and every household, compared with "
+        f"the kept state; {sum(repaired.values())} rows repaired) | {recompute:.1f} s | "
+        f"≤ {TARGETS['recompute_s']:g} s | {verdict(recompute <= TARGETS['recompute_s'])} |"
+    )
+    print(
+        f"| sync of 1,000 visits (`record_visits`, admin), median of {args.reps}: with upkeep / without | "
+        f"{ms_with:.0f} ms / {ms_without:.0f} ms | | |"
+    )
+    print(
+        f"| upkeep's share of the insert time | {share:.0%} | ≤ {TARGETS['upkeep_share']:.0%} | "
+        f"{verdict(share <= TARGETS['upkeep_share'])} |"
+    )
+    print(
+        f"| {args.batches} committed batches of 1,000 + {len(flagged)} approvals, then rows differing from "
+        f"a rebuild (`rollups.differences()`, {check_s:.1f} s) | {sum(differ.values())} ({differ}) | 0 | "
+        f"{verdict(not any(differ.values()))} |"
+    )
+    if kept:
+        print(f"| committed batch of 1,000, median | {statistics.median(kept) * 1000:.0f} ms | | |")
+    print("\nCompliance from the rollups (`selectors.compliance_rollups`, median of 7):\n")
+    print("| user (scope) | level | rows | ms |\n| --- | --- | --- | --- |")
+    for name, level, n, ms in reads:
+        print(f"| {name} | {level} | {n:,} | {ms:.1f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--households", type=int, default=1_000_000)
+    p.add_argument("--visits", type=int, default=5_000_000)
+    p.add_argument("--reps", type=int, default=5, help="timed batches with and without upkeep (default 5)")
+    p.add_argument("--batches", type=int, default=10, help="committed batches before the check (default 10)")
+    p.add_argument("--keep", action="store_true", help=f"reuse `{base.BENCH_DB}` if it exists, and keep it")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    base.create_db(keep=args.keep)
+    try:
+        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
+        run(args)
+    finally:
+        if not args.keep:
+            base.drop_db()
+
+
+if __name__ == "__main__":
+    main()
