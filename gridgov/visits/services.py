@@ -219,10 +219,27 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
             if missing_state:  # households the rollups have not seen yet (new since the last refresh)
                 rollups.refresh(missing_state)
             created = _insert(items, actor, now, received=len(raw_items))
+            _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
         for it in items:
             status = "created" if it.id in created else "exists"
             results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
+
+
+LINK_ISSUES = """
+UPDATE cases_case AS c
+SET visit_id = v.id, channel = CASE WHEN c.channel = 'patrol' THEN 'visit' ELSE c.channel END
+FROM visits_visit AS v
+WHERE v.issue_ref = ANY(%s) AND c.uuid = v.issue_ref AND c.visit_id IS NULL
+"""
+
+
+def _link_issues(refs: list[Any]) -> None:
+    """An issue reported from a visit on the phone may reach the server before the visit: link it now
+    (the other order is linked by `cases.services.case_report`)."""
+    if refs:
+        with connection.cursor() as cur:
+            cur.execute(LINK_ISSUES, [refs])
 
 
 # What verification needs, in one statement: each item's household, if in the actor's scope (the scoped

@@ -240,3 +240,22 @@ def test_a_case_reported_with_a_visits_issue_id_is_linked_to_that_visit(world) -
     r = client_for(world.users["member_a"]).post("/api/v1/cases/", body(IN_A, uuid=str(key)), format="json")
     case = Case.objects.get(uuid=r.json()["id"])
     assert case.visit == visit and case.channel == "visit"
+
+
+def test_a_visit_synced_after_its_issue_links_to_it(world) -> None:
+    key = uuid.uuid4()
+    member = client_for(world.users["member_a"])
+    r = member.post("/api/v1/cases/", body(IN_A, uuid=str(key)), format="json")
+    case = Case.objects.get(uuid=r.json()["id"])
+    assert case.visit is None and case.channel == "patrol"
+    visit = {
+        "id": str(uuid.uuid4()),
+        "household": world.household_a.code,
+        "channel": "phone",
+        "device_time": "2026-11-20T10:00:00+08:00",
+        "issue_ref": str(key),
+    }
+    synced = member.post("/api/v1/visits/sync/", {"visits": [visit]}, format="json").json()
+    assert synced["created"] == 1, synced
+    case.refresh_from_db()
+    assert str(case.visit_id) == visit["id"] and case.channel == "visit"
