@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GistIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -315,6 +316,13 @@ class Case(models.Model):
                     "warn_at",
                     "supervised",
                 ],
+                condition=Q(is_open=True),
+            ),
+            # Duplicate suggestions look among open cases near a point.
+            GistIndex(fields=["location"], name="case_open_location_idx", condition=Q(is_open=True)),
+            models.Index(
+                fields=["category", "reported_at"],
+                name="case_open_category_time_idx",
                 condition=Q(is_open=True),
             ),
             # Lists of open cases by deadline.

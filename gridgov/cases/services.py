@@ -275,7 +275,7 @@ def duplicates(
     qs = (
         Case.objects.filter(
             category=category,
-            state__kind=StateKind.OPEN,
+            is_open=True,
             reported_at__gte=at - window,
             reported_at__lte=at + window,
             location__dwithin=(location, degrees),
