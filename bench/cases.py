@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.dev")
 
-PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
-BENCH_DB, TEMPLATE_DB = "gridgov_bench_cases", "gridgov"
+import visits as base  # noqa: E402  (bench/visits.py: the throwaway database made from the demo city)
+
+base.BENCH_DB = "gridgov_bench_cases"
+PORT, BENCH_DB = base.PORT, base.BENCH_DB
 
 # state, share of all issues, open?
 MIX = [
@@ -98,30 +99,6 @@ SELECT gen_random_uuid(), substr(md5(s.g::text || random()::text), 1, 16), c.id,
        WHEN s.deadline - interval '12 hours' <= now() THEN 'yellow' ELSE 'green' END
 FROM s JOIN bench_area a ON a.n = s.an JOIN bench_cat c ON c.n = s.cn JOIN bench_dept d ON d.n = s.dn
 """
-
-
-def maintenance() -> psycopg.Connection[Any]:
-    return psycopg.connect(host="127.0.0.1", port=PORT, user="gridgov", dbname="postgres", autocommit=True)
-
-
-def create_db() -> None:
-    with maintenance() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        try:
-            ids = sql.Identifier(BENCH_DB), sql.Identifier(TEMPLATE_DB)
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(*ids))
-        except psycopg.errors.ObjectInUse:
-            sys.exit(f"`{TEMPLATE_DB}` has other sessions (make run? a shell?): a template must have none")
-
-
-def drop_db() -> None:
-    from django.apps import apps
-    from django.db import connections
-
-    if apps.ready:
-        connections.close_all()
-    with maintenance() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
 
 
 def generate(n: int) -> float:
@@ -306,7 +283,7 @@ def main() -> None:
     p.add_argument("--due", type=int, default=1_000, help="backlog of due issues for the second sweep figure")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args()
-    create_db()
+    base.create_db(keep=False)
     try:
         os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
         print(f"generating {args.cases:,} issues …", end=" ", flush=True)
@@ -316,7 +293,7 @@ def main() -> None:
         django.setup()
         run(args)
     finally:
-        drop_db()
+        base.drop_db()
 
 
 if __name__ == "__main__":

@@ -363,15 +363,8 @@ class Case(models.Model):
         return f"{self.reported_at:%Y%m%d}-{self.pk}"
 
 
-class CaseTally(models.Model):
-    """Running counts per community (or the owner's code when outside any community) and dimension, kept
-    by a trigger on cases through `CaseTallyDelta` (append-only, so writers never wait on each other) and
-    folded in here by the sweep. Monitoring sums these rows instead of scanning every open case.
-
-    Dimensions of open cases: state, level, category (top of the tree), department, light, supervised,
-    dept_red (overdue per department); of closed cases: closed (value: the month), with on-time,
-    returned and satisfaction sums.
-    """
+class TallyRow(models.Model):
+    """A tally key (community code, dimension, value) and its sums."""
 
     code = models.CharField(max_length=12)
     dim = models.CharField(max_length=12)
@@ -383,23 +376,28 @@ class CaseTally(models.Model):
     sat_n = models.IntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class CaseTally(TallyRow):
+    """Running counts per community (or the owner's code when outside any community) and dimension, kept
+    by a trigger on cases through `CaseTallyDelta` (append-only, so writers never wait on each other) and
+    folded in here by the sweep. Monitoring sums these rows instead of scanning every open case.
+
+    Dimensions of open cases: state, level, category (top of the tree), department, light, supervised,
+    dept_red (overdue per department); of closed cases: closed (value: the month), with on-time,
+    returned and satisfaction sums.
+    """
+
+    class Meta:
         constraints = [models.UniqueConstraint(fields=["code", "dim", "value"], name="case_tally_key")]
         indexes = [
             models.Index(fields=["code"], name="case_tally_code_idx", opclasses=["varchar_pattern_ops"])
         ]
 
 
-class CaseTallyDelta(models.Model):
+class CaseTallyDelta(TallyRow):
     """+1/-1 rows written by the trigger; `cases.tally.fold` moves them into `CaseTally`."""
-
-    code = models.CharField(max_length=12)
-    dim = models.CharField(max_length=12)
-    value = models.CharField(max_length=40)
-    n = models.IntegerField(default=0)
-    on_time = models.IntegerField(default=0)
-    returned = models.IntegerField(default=0)
-    sat_sum = models.IntegerField(default=0)
-    sat_n = models.IntegerField(default=0)
 
     class Meta:
         indexes = [

@@ -114,31 +114,22 @@ def locate(point: Point) -> Placement:
         c = grid.community
         return Placement(c.street.district, c.street, c, grid)
     fallback = settings.GRIDGOV_TERRITORIAL_FALLBACK
-    if fallback:
-        return _placement_of_code(fallback)
-    community = Community.objects.filter(boundary__covers=point).select_related("street__district").first()
-    if community:
-        return Placement(community.street.district, community.street, community, fallback=True)
-    street = Street.objects.filter(boundary__covers=point).select_related("district").first()
-    if street:
-        return Placement(street.district, street, fallback=True)
-    district = District.objects.filter(boundary__covers=point).first()
-    if district:
-        return Placement(district, fallback=True)
-    raise GridgovError("cases.outside", field="location")
+    found = _owner_above_grids({"code": fallback} if fallback else {"boundary__covers": point})
+    if found is None:
+        raise GridgovError("cases.outside", field="location")
+    return found
 
 
-def _placement_of_code(code: str) -> Placement:
-    community = Community.objects.filter(code=code).select_related("street__district").first()
+def _owner_above_grids(lookup: dict[str, Any]) -> Placement | None:
+    """The smallest community, street or district matching `lookup`, as a fallback placement."""
+    community = Community.objects.filter(**lookup).select_related("street__district").first()
     if community:
         return Placement(community.street.district, community.street, community, fallback=True)
-    street = Street.objects.filter(code=code).select_related("district").first()
+    street = Street.objects.filter(**lookup).select_related("district").first()
     if street:
         return Placement(street.district, street, fallback=True)
-    district = District.objects.filter(code=code).first()
-    if district:
-        return Placement(district, fallback=True)
-    raise GridgovError("cases.outside", field="location")
+    district = District.objects.filter(**lookup).first()
+    return Placement(district, fallback=True) if district else None
 
 
 # --- deadlines ----------------------------------------------------------------------------------------
