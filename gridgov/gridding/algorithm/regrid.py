@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 import numpy as np
-import shapely
 
-from .donate import donate, slice_toward
+from .donate import donate, face_areas
 from .engine import check, name_problem, prepare, respect_barriers
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .repair import components, repair
 from .splitting import split_buildings
-from .tessellate import GRID, dissolve, polygonal, relink
+from .tessellate import dissolve
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -85,8 +84,11 @@ def regrid(
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
     touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
+    untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
     groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
     groups = _no_pieces(groups, weights, adj, config.area_max)
+    # Only groups the change reached take donations: one already short before it stays as it was.
+    reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     before = len(items)
     groups = donate(
         groups,
@@ -100,6 +102,7 @@ def regrid(
         p.household_weights,
         p.cells,
         config.min_shared_border,
+        only=reached,
     )
     full_adj = [p.adj[i] | adj[i] if i < before else set(adj[i]) for i in range(len(items))]
     for i in range(before, len(items)):
@@ -129,7 +132,7 @@ def regrid(
     )
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
     # Grids: the range is wide, so merging and trading areas with neighbours suffices (as in a fresh plan).
-    grids = repair(list(grid_groups.values()), a_w, a_adj, config.grid_min, config.grid_max)
+    grids = repair(list(grid_groups.values()), a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
     grid_of_area = [0] * len(groups)
     for gi, g in enumerate(grids):
         for a in g:
@@ -181,44 +184,16 @@ def _no_pieces(
 
 
 def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Config) -> None:
-    """Cut buildings whose households sat in several areas so each piece faces its own area (as the
-    donation that created it did), then refresh those cells' neighbours."""
+    """Cut buildings whose households sat in several areas so each piece faces its own area, by the
+    rule a fresh plan uses (`face_areas`), then refresh those cells' neighbours."""
     items = p.items
-    by_building: dict[str, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        by_building[it.building].append(i)
-    code_of = {}
-    for i, it in enumerate(items):
+    code_of = []
+    for it in items:
         bid = ids.get(it.building) or ()
-        k = (it.building, bid[it.first] if bid else str(it.first))
-        code_of[i] = previous.get(k, ("", ""))[0]
-    centre: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    for i, it in enumerate(items):
-        if code_of[i] and len(by_building[it.building]) == 1:
-            c = p.cells[i].centroid
-            centre[code_of[i]].append((c.x, c.y, it.weight))
-    touched: list[int] = []
-    for parts in by_building.values():
-        if len(parts) < 2 or len({code_of[i] for i in parts}) < 2:
-            continue
-        cell = polygonal(shapely.union_all([p.cells[i] for i in parts], grid_size=GRID))
-        order = sorted(parts, key=lambda i: items[i].weight)
-        remaining_w = sum(items[i].weight for i in parts)
-        for i in order[:-1]:
-            pts = centre.get(code_of[i])
-            if not pts:
-                continue
-            w = sum(t[2] for t in pts)
-            target = (sum(t[0] * t[2] for t in pts) / w, sum(t[1] * t[2] for t in pts) / w)
-            cell, piece = slice_toward(cell, target, items[i].weight / remaining_w)
-            p.cells[i] = piece
-            remaining_w -= items[i].weight
-        p.cells[order[-1]] = cell
-        touched.extend(parts)
+        code_of.append(previous.get((it.building, bid[it.first] if bid else str(it.first)), ("", ""))[0])
+    touched, _ = face_areas(items, p.cells, code_of, p.adj, config.min_shared_border, p.angles)
     for i in touched:
         p.centres[i] = (p.cells[i].centroid.x, p.cells[i].centroid.y)
-    if touched:
-        relink(p.cells, p.adj, touched, config.min_shared_border)
 
 
 def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: Config) -> list[Item]:
