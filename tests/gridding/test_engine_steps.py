@@ -95,3 +95,20 @@ def test_a_regrid_of_an_unchanged_community_changes_nothing(irregular):
     assert stability(before, after) == (1.0, 1.0)
     q = measure(after, community.boundary, CFG)
     assert q.gap_area_m2 < 1.0 and q.overlap_area_m2 < 1.0 and q.multipart_polygons == 0
+
+
+def test_regrid_partition_works_on_the_graph_and_leaves_the_cells_alone():
+    from gridgov.gridding.algorithm.model import BuildingIn
+    from gridgov.gridding.algorithm.regrid import regrid_inputs, regrid_partition
+
+    community = lattice_community(300, seed=9)
+    before = plan_community(community, CFG, code="440308001001")
+    minx, miny, maxx, maxy = community.boundary.bounds
+    community.buildings.append(BuildingIn.simple("new", (minx + maxx) / 2 + 5, (miny + maxy) / 2, 9))
+    r = regrid_inputs(community, before.household_codes(), CFG)
+    cells = list(r.p.cells)
+    plan = regrid_partition(r, CFG)
+    assert all(a is b for a, b in zip(r.p.cells, cells, strict=True)) and len(r.p.cells) == len(cells)
+    seen = {(it.building, h) for it in plan.items for h in range(it.first, it.first + it.count)}
+    assert seen == {(b.id, h) for b in community.buildings for h in range(len(b.weights))}
+    assert len(plan.area_of) == len(plan.items) and max(plan.grid_of_area) + 1 == plan.n_grids

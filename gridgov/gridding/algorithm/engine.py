@@ -409,25 +409,8 @@ def plan_community(
     )
     cells = list(p.cells)
     block_of = {it.building: b for it, b in zip(p.items[:n0], p.blocks, strict=True)}
-    # Cells of buildings shared by several areas: each area's households get the piece facing it (the
-    # rule a re-grid repeats, so it rebuilds the same cells wherever the change did not reach). A
-    # donation whose building cannot be cut so that its areas stay in one piece each is taken back.
-    cells += [Polygon()] * (len(plan.items) - n0)
-    adj0 += [set() for _ in range(len(plan.items) - n0)]
-    faced: list[int] = []
-    donated = bool(plan.donations)
-    for _attempt in range(len(plan.donations) + 1):  # each round takes back at least one donation
-        labels = [a + 1 for a in plan.area_of]
-        faced, failed = face_areas(plan.items, cells, labels, adj0, config.min_shared_border, p.angles)
-        donors = {plan.items[d.donor].building for d in plan.donations} & failed
-        if not donors:
-            break
-        # Undone buildings are re-cut across their long axis, and every building is faced again from
-        # there (as a re-grid would, from the codes alone).
-        plan.items, plan.area_of, plan.donations = undo(
-            plan.items, plan.area_of, cells, adj0, plan.donations, donors, config.min_shared_border, p.angles
-        )
-    if donated or faced:
+    changed = cut_shared_buildings(plan, cells, adj0, p.angles, config)
+    if changed:
         blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
         weights = np.array([it.weight for it in plan.items])
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
@@ -452,6 +435,32 @@ def plan_community(
     if build_polygons:
         plan.item_cells = cells
     return plan
+
+
+def cut_shared_buildings(
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], angles: dict[str, float], config: Config
+) -> bool:
+    """Cells of buildings shared by several areas (`cells` and `adj` grow to one entry per item, in
+    place): each area's households get the piece facing it, by the rule a re-grid repeats, so it
+    rebuilds the same cells wherever a change did not reach. A donation whose building cannot be cut
+    so that its areas stay in one piece each is taken back (its receiver is then reported short).
+    Returns whether any cell was cut or any donation taken back."""
+    cells += [Polygon()] * (len(plan.items) - len(cells))
+    adj += [set() for _ in range(len(plan.items) - len(adj))]
+    faced: list[int] = []
+    donated = bool(plan.donations)
+    for _attempt in range(len(plan.donations) + 1):  # each round takes back at least one donation
+        labels = [a + 1 for a in plan.area_of]
+        faced, failed = face_areas(plan.items, cells, labels, adj, config.min_shared_border, angles)
+        donors = {plan.items[d.donor].building for d in plan.donations} & failed
+        if not donors:
+            break
+        # Undone buildings are re-cut across their long axis, and every building is faced again from
+        # there (as a re-grid would, from the codes alone).
+        plan.items, plan.area_of, plan.donations = undo(
+            plan.items, plan.area_of, cells, adj, plan.donations, donors, config.min_shared_border, angles
+        )
+    return donated or bool(faced)
 
 
 def _grids_connected(plan: Plan, adj: list[set[int]]) -> bool:
@@ -532,6 +541,7 @@ __all__ = [
     "GriddingInputError",
     "Plan",
     "blocks_of",
+    "cut_shared_buildings",
     "partition",
     "plan_community",
 ]

@@ -203,7 +203,7 @@ def mend(
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     for _round in range(3):
         owner = {m: gi for gi, g in enumerate(out) for m in g}
-        todo = [gi for gi, g in enumerate(out) if g and bad(g) and (focus is None or gi in focus)]
+        todo = [gi for gi, g in enumerate(out) if g and (focus is None or gi in focus) and bad(g)]
         if not todo:
             break
         for gi in todo:
