@@ -62,6 +62,15 @@ def test_a_short_group_with_no_chain_is_dissolved_into_neighbours_with_room():
     assert len(groups) == 2 and all(15 <= sum(weights[m] for m in g) <= 20 for g in groups)
 
 
+def test_fixed_items_are_neither_moved_by_a_chain_nor_dissolved():
+    weights = [15.0, 3.0, 16.0]
+    adj = [{1}, {0, 2}, {1}]
+    groups = fill_by_chains([[0], [1], [2]], weights, adj, 15, 20, [0.0, 1.0, 2.0], [0.0] * 3, fixed={1})
+    assert groups == [[0], [1], [2]]
+    kept = fill_by_chains([[0], [1], [2]], weights, adj, 15, 20, [0.0, 1.0, 2.0], [0.0] * 3, keep_empty=True)
+    assert len(kept) == 3 and sum(1 for g in kept if not g) == 1
+
+
 def test_partition_decides_donations_on_the_graph_alone():
     community = lattice_community(400, seed=7)
     p = prepare(community, CFG)

@@ -40,8 +40,12 @@ def fill_by_chains(
     max_depth: int = 5,
     max_states: int = 300,
     focus: set[int] | None = None,
+    keep_empty: bool = False,
+    fixed: set[int] | None = None,
 ) -> list[list[int]]:
-    """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups."""
+    """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
+    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put."""
+    fixed = fixed or set()
     sets = [set(g) for g in groups]
     owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
     sizes = [sum(weights[m] for m in g) for g in sets]
@@ -68,7 +72,7 @@ def fill_by_chains(
             for a in members_x:
                 for b in adj[a]:
                     h = owner.get(b)
-                    if h is None or h in path:
+                    if h is None or h in path or b in fixed:
                         continue
                     nb = size_x + weights[b]
                     if not lo - EPS <= nb <= hi + EPS:
@@ -88,6 +92,8 @@ def fill_by_chains(
 
     def dissolve(u: int) -> bool:
         """Give every item of `u` to a neighbouring group with room, keeping what is left connected."""
+        if sets[u] & fixed:
+            return False
         left = set(sets[u])
         room: dict[int, float] = {}
         planned: dict[int, int] = {}
@@ -121,7 +127,7 @@ def fill_by_chains(
                 move(b, h, x)
         else:
             dissolve(u)
-    return [sorted(g) for g in sets if g]
+    return [sorted(g) for g in sets if g or keep_empty]
 
 
 __all__ = ["fill_by_chains"]

@@ -448,8 +448,8 @@ def cut_shared_buildings(
     cells += [Polygon()] * (len(plan.items) - len(cells))
     adj += [set() for _ in range(len(plan.items) - len(adj))]
     faced: list[int] = []
-    donated = bool(plan.donations)
-    for _attempt in range(len(plan.donations) + 1):  # each round takes back at least one donation
+    changed = bool(plan.donations)
+    for _attempt in range(len(plan.donations) + 1):  # each attempt takes back at least one donation
         labels = [a + 1 for a in plan.area_of]
         faced, failed = face_areas(plan.items, cells, labels, adj, config.min_shared_border, angles)
         donors = {plan.items[d.donor].building for d in plan.donations} & failed
@@ -460,7 +460,41 @@ def cut_shared_buildings(
         plan.items, plan.area_of, plan.donations = undo(
             plan.items, plan.area_of, cells, adj, plan.donations, donors, config.min_shared_border, angles
         )
-    return donated or bool(faced)
+        changed = True
+    return _refill(plan, cells, adj, config) or changed or bool(faced)
+
+
+def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:
+    """Fill areas a donation taken back left short by chains of whole-building moves on the neighbour
+    graph of the cells as cut (buildings shared by several areas stay put, so no cell changes);
+    dissolved areas are dropped. Returns whether any area changed."""
+    lo, hi = config.area_min, config.area_max
+    short = {a for a, w in enumerate(plan.area_weights()) if w < lo - 1e-9}
+    if not short:
+        return False
+    members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        members[a].append(i)
+    count: Counter[str] = Counter(it.building for it in plan.items)
+    shared = {i for i, it in enumerate(plan.items) if count[it.building] > 1}
+    xy = [
+        (c.centroid.x, c.centroid.y) if not c.is_empty else (it.x, it.y)
+        for c, it in zip(cells, plan.items, strict=True)
+    ]
+    weights = [it.weight for it in plan.items]
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    groups = fill_by_chains(members, weights, adj, lo, hi, xs, ys, focus=short, keep_empty=True, fixed=shared)
+    if all(plan.area_of[i] == a for a, g in enumerate(groups) for i in g):
+        return False
+    keep = [a for a, g in enumerate(groups) if g]
+    index = {a: k for k, a in enumerate(keep)}
+    for a, g in enumerate(groups):
+        for i in g:
+            plan.area_of[i] = index[a]
+    used = sorted({plan.grid_of_area[a] for a in keep})
+    renumber = {g: k for k, g in enumerate(used)}
+    plan.grid_of_area = [renumber[plan.grid_of_area[a]] for a in keep]
+    return True
 
 
 def _grids_connected(plan: Plan, adj: list[set[int]]) -> bool:
