@@ -183,6 +183,7 @@ def undo(
     buildings: set[str],
     min_shared: float,
     angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
 ) -> tuple[list[Item], list[int], list[Donation]]:
     """Take back every donation made by `buildings`: the households rejoin their donor item and area
     (which was in range before it gave them), the building's cell is re-cut for the items it has left,
@@ -210,7 +211,7 @@ def undo(
     changed: list[int] = []
     for b, parts in by_building.items():
         parts.sort(key=lambda i: items[i].first)
-        cell = polygonal(shapely.union_all(whole[b], grid_size=GRID)) if b in whole else Polygon()
+        cell = (wholes or {}).get(b) or (_union(whole[b]) if b in whole else Polygon())
         w = [items[i].weight for i in parts]
         pieces = slice_cell(cell, w, (angles or {}).get(b)) if len(parts) > 1 else [cell]
         for i, c in zip(parts, pieces, strict=True):
@@ -224,6 +225,12 @@ def undo(
         if d.given not in gone
     ]
     return items, area_of, rest
+
+
+def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
+    if not geoms:
+        return Polygon()
+    return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
 
 
 def _facing(cell: BaseGeometry, run_w: list[float], targets: list[tuple[float, float]]) -> list[BaseGeometry]:
@@ -273,6 +280,7 @@ def face_areas(
     adj: list[set[int]] | None = None,
     min_shared: float = 0.5,
     angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
 ) -> tuple[list[int], set[str]]:
     """Cut each building whose households sit in several areas so that each area's run of households
     gets the piece of the building's cell facing that area (in place); returns the items re-cut.
@@ -325,9 +333,8 @@ def face_areas(
             else:
                 runs.append([i])
         old = [cells[i] for i in parts]
-        whole = [c for c in old if not c.is_empty]
-        if whole:
-            cell = polygonal(shapely.union_all(whole, grid_size=GRID)) if len(whole) > 1 else whole[0]
+        cell = (wholes or {}).get(items[parts[0]].building) or _union([c for c in old if not c.is_empty])
+        if not cell.is_empty:
             todo.append((parts, runs, cell, old))
 
     def put(runs: list[list[int]], pieces: list[BaseGeometry]) -> None:
@@ -418,4 +425,15 @@ def face_areas(
         for k in back:
             facing.discard(k)
             across(k)
+    if failed:
+        # Last resort: the buildings of an area still in pieces keep the cells they came with (a fresh
+        # plan's partition was made on those); what is still in pieces then is for the caller.
+        stuck = [k for k, t in enumerate(todo) if items[t[0][0]].building in failed]
+        for k in stuck:
+            parts, _runs, _cell, old = todo[k]
+            for i, c in zip(parts, old, strict=True):
+                cells[i] = c
+            relink(cells, adj, parts, min_shared, around(k))
+        bad = {a for k in stuck for a in labels_of(todo[k][0]) if len(components(members[a], adj)) > 1}
+        failed = {items[todo[k][0][0]].building for k in stuck if labels_of(todo[k][0]) & bad}
     return touched, failed

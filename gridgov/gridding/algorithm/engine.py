@@ -369,6 +369,7 @@ class Prepared:
     household_weights: dict[str, tuple[float, ...]]
     infeasible: list[Problem]
     angles: dict[str, float]  # building → direction its cell is cut across (`slice_cell`)
+    wholes: dict[str, BaseGeometry]  # building → its whole cell, before any cut
 
 
 def prepare(community: CommunityIn, config: Config, items: list[Item] | None = None) -> Prepared:
@@ -376,7 +377,8 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
     if items is None:
         items, _ = split_buildings(community.buildings, config)
     angles: dict[str, float] = {}
-    cells, blocks = item_cells(community, items, angles)
+    wholes: dict[str, BaseGeometry] = {}
+    cells, blocks = item_cells(community, items, angles, wholes)
     adj = adjacency(cells, config.min_shared_border)
     centres = np.array(
         [
@@ -393,6 +395,7 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
         {b.id: b.weights for b in community.buildings},
         feasibility(items, blocks, config),
         angles,
+        wholes,
     )
 
 
@@ -409,7 +412,7 @@ def plan_community(
     )
     cells = list(p.cells)
     block_of = {it.building: b for it, b in zip(p.items[:n0], p.blocks, strict=True)}
-    changed = cut_shared_buildings(plan, cells, adj0, p.angles, config)
+    changed = cut_shared_buildings(plan, cells, adj0, p, config)
     if changed:
         blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
         weights = np.array([it.weight for it in plan.items])
@@ -438,7 +441,7 @@ def plan_community(
 
 
 def cut_shared_buildings(
-    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], angles: dict[str, float], config: Config
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], p: Prepared, config: Config
 ) -> bool:
     """Cells of buildings shared by several areas (`cells` and `adj` grow to one entry per item, in
     place): each area's households get the piece facing it, by the rule a re-grid repeats, so it
@@ -451,14 +454,24 @@ def cut_shared_buildings(
     changed = bool(plan.donations)
     for _attempt in range(len(plan.donations) + 1):  # each attempt takes back at least one donation
         labels = [a + 1 for a in plan.area_of]
-        faced, failed = face_areas(plan.items, cells, labels, adj, config.min_shared_border, angles)
+        faced, failed = face_areas(
+            plan.items, cells, labels, adj, config.min_shared_border, p.angles, p.wholes
+        )
         donors = {plan.items[d.donor].building for d in plan.donations} & failed
         if not donors:
             break
         # Undone buildings are re-cut across their long axis, and every building is faced again from
         # there (as a re-grid would, from the codes alone).
         plan.items, plan.area_of, plan.donations = undo(
-            plan.items, plan.area_of, cells, adj, plan.donations, donors, config.min_shared_border, angles
+            plan.items,
+            plan.area_of,
+            cells,
+            adj,
+            plan.donations,
+            donors,
+            config.min_shared_border,
+            p.angles,
+            p.wholes,
         )
         changed = True
     return _refill(plan, cells, adj, config) or changed or bool(faced)

@@ -65,7 +65,7 @@ def regrid(
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
     plan = regrid_partition(r, config)
     cells = list(r.p.cells)
-    if cut_shared_buildings(plan, cells, adj0, r.p.angles, config):
+    if cut_shared_buildings(plan, cells, adj0, r.p, config):
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
         # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
         if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
@@ -291,7 +291,7 @@ def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Conf
     for it in items:
         bid = ids.get(it.building) or ()
         code_of.append(previous.get((it.building, bid[it.first] if bid else str(it.first)), ("", ""))[0])
-    touched, _ = face_areas(items, p.cells, code_of, p.adj, config.min_shared_border, p.angles)
+    touched, _ = face_areas(items, p.cells, code_of, p.adj, config.min_shared_border, p.angles, p.wholes)
     for i in touched:
         p.centres[i] = (p.cells[i].centroid.x, p.cells[i].centroid.y)
 

@@ -239,10 +239,14 @@ def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = N
 
 
 def item_cells(
-    community: CommunityIn, items: list[Item], angles: dict[str, float] | None = None
+    community: CommunityIn,
+    items: list[Item],
+    angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
 ) -> tuple[list[BaseGeometry], list[int]]:
-    """A cell per item (slices for split buildings), and each item's block. `angles`, when given, is
-    filled with each building's cutting direction (`slice_cell`)."""
+    """A cell per item (slices for split buildings), and each item's block. `angles` and `wholes`, when
+    given, are filled with each building's cutting direction (`slice_cell`) and whole cell: a building
+    cut again later is cut from its whole cell, so that its pieces keep its exact outline."""
     by_building: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by_building[it.building].append(i)
@@ -252,6 +256,8 @@ def item_cells(
     axis = axis_angles(cells_b)
     if angles is not None:
         angles.update(zip(order, axis, strict=True))
+    if wholes is not None:
+        wholes.update(zip(order, cells_b, strict=True))
     cells: list[BaseGeometry] = [Polygon()] * len(items)
     blocks = [0] * len(items)
     for bi, b in enumerate(order):
