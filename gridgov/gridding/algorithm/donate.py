@@ -281,6 +281,7 @@ def face_areas(
     min_shared: float = 0.5,
     angles: dict[str, float] | None = None,
     wholes: dict[str, BaseGeometry] | None = None,
+    only: set[str] | None = None,
 ) -> tuple[list[int], set[str]]:
     """Cut each building whose households sit in several areas so that each area's run of households
     gets the piece of the building's cell facing that area (in place); returns the items re-cut.
@@ -292,7 +293,8 @@ def face_areas(
     by its households there); a run of several items is then sliced across its long axis. With `adj`
     (kept up to date), a building whose facing pieces would leave one of its areas in several pieces
     has its runs sliced across its long axis instead; returns the items cut and the buildings whose
-    areas are still in pieces even so (for the caller to undo their donations).
+    areas are still in pieces even so (for the caller to undo their donations). With `only`, just those
+    buildings are cut again (after a local change, around it).
     """
     by_building: dict[str, list[int]] = {}
     for i, it in enumerate(items):
@@ -322,8 +324,8 @@ def face_areas(
             members.setdefault(lab, []).append(i)
     # The buildings to cut, their runs, their whole cells.
     todo: list[tuple[list[int], list[list[int]], BaseGeometry, list[BaseGeometry]]] = []
-    for parts in by_building.values():
-        if len(parts) < 2 or len({labels[i] for i in parts}) < 2:
+    for b, parts in by_building.items():
+        if len(parts) < 2 or len({labels[i] for i in parts}) < 2 or (only is not None and b not in only):
             continue
         parts = sorted(parts, key=lambda i: items[i].first)
         runs: list[list[int]] = []

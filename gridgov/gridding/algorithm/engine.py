@@ -452,16 +452,22 @@ def cut_shared_buildings(
     adj += [set() for _ in range(len(plan.items) - len(adj))]
     faced: list[int] = []
     changed = bool(plan.donations)
+    around: set[str] | None = None
     for _attempt in range(len(plan.donations) + 1):  # each attempt takes back at least one donation
         labels = [a + 1 for a in plan.area_of]
-        faced, failed = face_areas(
-            plan.items, cells, labels, adj, config.min_shared_border, p.angles, p.wholes
+        cut, failed = face_areas(
+            plan.items, cells, labels, adj, config.min_shared_border, p.angles, p.wholes, around
         )
+        faced += cut
         donors = {plan.items[d.donor].building for d in plan.donations} & failed
         if not donors:
             break
-        # Undone buildings are re-cut across their long axis, and every building is faced again from
-        # there (as a re-grid would, from the codes alone).
+        # Undone buildings are re-cut across their long axis; then the buildings of the areas the
+        # taken-back donations touched (and only those) are faced again from there.
+        near = {i for i, it in enumerate(plan.items) if it.building in donors}
+        near |= {j for i in list(near) for j in adj[i]}
+        areas = {plan.area_of[i] for i in near}
+        around = {it.building for it, a in zip(plan.items, plan.area_of, strict=True) if a in areas}
         plan.items, plan.area_of, plan.donations = undo(
             plan.items,
             plan.area_of,
