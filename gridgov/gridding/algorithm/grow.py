@@ -160,7 +160,8 @@ def exact_recut(
             return
         free = full & ~covered
         v = (free & -free).bit_length() - 1
-        for c, mask, t in options(v):
+        found = first[v]
+        for c, mask, t in found if found is not None else options(v):
             if mask & covered:
                 continue
             chosen.append(mask)
@@ -201,9 +202,14 @@ def mend(
         return s < lo - 1e-9 or s > hi + 1e-9 or (len(g) > 1 and len(components(g, adj)) > 1)
 
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
+    still: list[list[int]] | None = None  # after the first round: the groups a round left bad
     for _round in range(3):
         owner = {m: gi for gi, g in enumerate(out) for m in g}
-        todo = [gi for gi, g in enumerate(out) if g and (focus is None or gi in focus) and bad(g)]
+        if still is None:
+            todo = [gi for gi, g in enumerate(out) if g and (focus is None or gi in focus) and bad(g)]
+        else:  # groups made by a re-cut are in range and in one piece: only the ones left bad remain
+            ids = {id(g) for g in still}
+            todo = [gi for gi, g in enumerate(out) if id(g) in ids]
         if not todo:
             break
         for gi in todo:
@@ -255,5 +261,6 @@ def mend(
                     break
                 if done or not tries:
                     break
+        still = [out[gi] for gi in todo if out[gi] and bad(out[gi])]
         out = [g for g in out if g]
     return out
