@@ -9,15 +9,26 @@ so it is used only where the numbers leave no other way.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+import numpy as np
 import shapely
 import shapely.affinity
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .model import Item
-from .tessellate import GRID, polygonal, polygons_of, relink, shared_border
+from .repair import components
+from .tessellate import (
+    GRID,
+    cut_positions,
+    merge_strays,
+    polygonal,
+    polygons_of,
+    relink,
+    shared_border,
+    slice_cell,
+)
 
 
 def slice_toward(
@@ -27,17 +38,9 @@ def slice_toward(
     c = cell.centroid
     angle = math.degrees(math.atan2(target[1] - c.y, target[0] - c.x))
     rotated = shapely.affinity.rotate(cell, -angle, origin=c)
-    minx, miny, maxx, maxy = rotated.bounds
-    lo, hi = minx, maxx
-    total = rotated.area
-    for _ in range(18):  # 2**-18 of the width: well under a centimetre
-        mid = (lo + hi) / 2
-        a = shapely.intersection(rotated, shapely.box(mid, miny - 1, maxx + 1, maxy + 1)).area / total
-        lo, hi = (lo, mid) if a < share else (mid, hi)
-    cut = (lo + hi) / 2
-    near = shapely.affinity.rotate(shapely.box(cut, miny - 1, maxx + 1, maxy + 1), angle, origin=c)
+    minx, miny, _maxx, maxy = rotated.bounds
+    cut = cut_positions(rotated, [1.0 - share])[0]
     far = shapely.affinity.rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, origin=c)
-    del near
     # Keep one piece for the donor; everything else of the cell goes to the receiver (no area lost).
     keep = _one(shapely.intersection(cell, far, grid_size=GRID))
     give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
@@ -56,11 +59,20 @@ def donate(
     household_weights: dict[str, tuple[float, ...]],
     cells: list[BaseGeometry] | None,
     min_shared: float,
+    log: list[Donation] | None = None,
+    only: set[int] | None = None,
 ) -> list[list[int]]:
-    """Give undersized groups households from adjacent buildings (appends new items in place)."""
+    """Give undersized groups households from adjacent buildings (appends new items in place).
+
+    With `cells`, each donor cell is sliced at once and a donation whose pieces would not stay in one
+    piece each is not made. Without (the partition's own, geometry-free use), the new item borrows the
+    donor's neighbours and the donation is recorded in `log` for `realize` to slice afterwards.
+    """
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     sizes = [sum(weights[m] for m in g) for g in groups]
     for gi in range(len(groups)):
+        if only is not None and gi not in only:
+            continue
         for _attempt in range(3):
             s = sizes[gi]
             if s >= lo - 1e-9 or not groups[gi]:
@@ -94,7 +106,8 @@ def donate(
                             k += 1
                         if k == 0:
                             continue
-                    score = (s + t < lo - 1e-9, (xs[c] - cx) ** 2 + (ys[c] - cy) ** 2)
+                    # A building already cut (a slice) costs no new cut: prefer it over a whole one.
+                    score = (s + t < lo - 1e-9, items[c].part == 0, (xs[c] - cx) ** 2 + (ys[c] - cy) ** 2)
                     if best is None or score < best[0]:
                         best = (score, c, h, k, t)
             if best is None:
@@ -136,6 +149,8 @@ def donate(
                 adj.append(set())
                 relink(cells, adj, [c, new], min_shared, candidates)
             else:
+                if log is not None:
+                    log.append(Donation(c, len(items) - 1, cx, cy, t / max(weights[c] + t, 1e-9)))
                 xs.append(xs[c])
                 ys.append(ys[c])
                 adj.append(set(adj[c]) | {c})
@@ -146,6 +161,90 @@ def donate(
             sizes[gi] += t
             sizes[h] -= t
     return groups
+
+
+@dataclass(frozen=True)
+class Donation:
+    """Households of item `donor` that became item `given`, to be cut off the side facing `toward`."""
+
+    donor: int
+    given: int
+    toward_x: float
+    toward_y: float
+    share: float  # of the donor's weight at the time of the donation
+
+
+def undo(
+    items: list[Item],
+    area_of: list[int],
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    donations: list[Donation],
+    buildings: set[str],
+    min_shared: float,
+    angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
+) -> tuple[list[Item], list[int], list[Donation]]:
+    """Take back every donation made by `buildings`: the households rejoin their donor item and area
+    (which was in range before it gave them), the building's cell is re-cut for the items it has left,
+    and `cells` and `adj` are re-indexed in place. Returns items, their areas and the other donations."""
+    undone = [d for d in donations if items[d.donor].building in buildings]
+    gone = {d.given for d in undone}
+    items = list(items)
+    for d in reversed(undone):  # runs were cut off the donor's end: in reverse they join up again
+        donor, given = items[d.donor], items[d.given]
+        items[d.donor] = replace(donor, count=donor.count + given.count, weight=donor.weight + given.weight)
+    keep = [i for i in range(len(items)) if i not in gone]
+    index = {old: k for k, old in enumerate(keep)}
+    whole: dict[str, list[BaseGeometry]] = {}
+    for i, it in enumerate(items):
+        if it.building in buildings and not cells[i].is_empty:
+            whole.setdefault(it.building, []).append(cells[i])
+    adj[:] = [{index[j] for j in adj[i] if j in index} for i in keep]
+    cells[:] = [cells[i] for i in keep]
+    items = [items[i] for i in keep]
+    area_of = [area_of[i] for i in keep]
+    by_building: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        if it.building in buildings:
+            by_building.setdefault(it.building, []).append(i)
+    changed: list[int] = []
+    for b, parts in by_building.items():
+        parts.sort(key=lambda i: items[i].first)
+        cell = (wholes or {}).get(b) or (_union(whole[b]) if b in whole else Polygon())
+        w = [items[i].weight for i in parts]
+        pieces = slice_cell(cell, w, (angles or {}).get(b)) if len(parts) > 1 else [cell]
+        for i, c in zip(parts, pieces, strict=True):
+            cells[i] = c
+        changed.extend(parts)
+    if changed:
+        relink(cells, adj, changed, min_shared)
+    rest = [
+        Donation(index[d.donor], index[d.given], d.toward_x, d.toward_y, d.share)
+        for d in donations
+        if d.given not in gone
+    ]
+    return items, area_of, rest
+
+
+def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
+    if not geoms:
+        return Polygon()
+    return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
+
+
+def _facing(cell: BaseGeometry, run_w: list[float], targets: list[tuple[float, float]]) -> list[BaseGeometry]:
+    """One piece of `cell` per run, in proportion to `run_w`: lightest first, each cut off toward its
+    target; the heaviest keeps the rest."""
+    remaining = sum(run_w)
+    pieces: dict[int, BaseGeometry] = {}
+    by_weight = sorted(range(len(run_w)), key=lambda k: run_w[k])
+    rest = cell
+    for k in by_weight[:-1]:
+        rest, pieces[k] = slice_toward(rest, targets[k], run_w[k] / max(remaining, 1e-9))
+        remaining -= run_w[k]
+    pieces[by_weight[-1]] = rest
+    return [pieces[k] for k in range(len(run_w))]
 
 
 def _still_connected(group: list[int], c: int, c_nbs: set[int], adj: list[set[int]]) -> bool:
@@ -171,4 +270,172 @@ def _one(geom: BaseGeometry) -> BaseGeometry:
     return max(parts, key=lambda p: p.area) if len(parts) > 1 else parts[0]
 
 
-__all__ = ["donate", "slice_toward"]
+__all__ = ["Donation", "donate", "face_areas", "slice_toward", "undo"]
+
+
+def face_areas(
+    items: list[Item],
+    cells: list[BaseGeometry],
+    labels: list[object],
+    adj: list[set[int]] | None = None,
+    min_shared: float = 0.5,
+    angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
+    only: set[str] | None = None,
+) -> tuple[list[int], set[str]]:
+    """Cut each building whose households sit in several areas so that each area's run of households
+    gets the piece of the building's cell facing that area (in place); returns the items re-cut.
+
+    The one rule for both a fresh plan and a re-grid, so a re-grid rebuilds exactly the cells of
+    every building the change did not reach. `labels` name each item's area (index or code; falsy:
+    unknown). Consecutive items (unit/floor order) with one label form a run; runs are cut off the
+    building's cell lightest first, toward the centre of their area (its buildings' centres weighted
+    by its households there); a run of several items is then sliced across its long axis. With `adj`
+    (kept up to date), a building whose facing pieces would leave one of its areas in several pieces
+    has its runs sliced across its long axis instead; returns the items cut and the buildings whose
+    areas are still in pieces even so (for the caller to undo their donations). With `only`, just those
+    buildings are cut again (after a local change, around it).
+    """
+    by_building: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_building.setdefault(it.building, []).append(i)
+    # Centre of each building's whole cell (the union of its pieces, however they were cut), and of
+    # each area: its buildings' centres weighted by the households it has in each.
+    centre: dict[str, tuple[float, float]] = {}
+    for b, parts in by_building.items():
+        geoms = [cells[i] for i in parts if not cells[i].is_empty]
+        area = shapely.area(geoms) if geoms else np.zeros(1)
+        xy = shapely.get_coordinates(shapely.centroid(geoms)) if geoms else np.zeros((1, 2))
+        total = float(area.sum())
+        if total > 0:
+            centre[b] = (float((xy[:, 0] * area).sum() / total), float((xy[:, 1] * area).sum() / total))
+        else:
+            centre[b] = (items[parts[0]].x, items[parts[0]].y)
+    sums: dict[object, list[float]] = {}
+    for i, it in enumerate(items):
+        if labels[i]:
+            s = sums.setdefault(labels[i], [0.0, 0.0, 0.0])
+            s[0] += centre[it.building][0] * it.weight
+            s[1] += centre[it.building][1] * it.weight
+            s[2] += it.weight
+    members: dict[object, list[int]] = {}
+    if adj is not None:
+        for i, lab in enumerate(labels):
+            members.setdefault(lab, []).append(i)
+    # The buildings to cut, their runs, their whole cells.
+    todo: list[tuple[list[int], list[list[int]], BaseGeometry, list[BaseGeometry]]] = []
+    for b, parts in by_building.items():
+        if len(parts) < 2 or len({labels[i] for i in parts}) < 2 or (only is not None and b not in only):
+            continue
+        parts = sorted(parts, key=lambda i: items[i].first)
+        runs: list[list[int]] = []
+        for i in parts:
+            if runs and labels[runs[-1][-1]] == labels[i]:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        old = [cells[i] for i in parts]
+        cell = (wholes or {}).get(items[parts[0]].building) or _union([c for c in old if not c.is_empty])
+        if not cell.is_empty:
+            todo.append((parts, runs, cell, old))
+
+    def put(runs: list[list[int]], pieces: list[BaseGeometry]) -> None:
+        # One polygon per run: stray parts of a cut join the run piece they border most.
+        kept, strays = [], []
+        for piece in pieces:
+            parts = sorted(polygons_of(piece), key=lambda q: -q.area)
+            kept.append(parts[0] if parts else Polygon())
+            strays.extend(parts[1:])
+        pieces = merge_strays(kept, strays) if strays else kept
+        for r, piece in zip(runs, pieces, strict=True):
+            split = slice_cell(piece, [items[i].weight for i in r], axis(r)) if len(r) > 1 else [piece]
+            for i, c in zip(r, split, strict=True):
+                cells[i] = c
+
+    # First every such building as a re-grid starts it: runs sliced across the long axis of its cell.
+    # Each is then tried facing its areas against the same surroundings a re-grid would see.
+    def axis(parts: list[int]) -> float | None:
+        return angles.get(items[parts[0]].building) if angles else None
+
+    for parts, runs, cell, _old in todo:
+        put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+    if adj is not None and todo:
+        relink(cells, adj, [i for t in todo for i in t[0]], min_shared)
+    touched = [i for t in todo for i in t[0]]
+
+    # What each building's pieces may touch: every item of every building whose cell meets its whole
+    # cell (by the whole cells, so the answer does not depend on how the cells were cut before).
+    all_tree = shapely.STRtree(cells) if todo and adj is not None else None
+    near: dict[int, set[int]] = {}
+
+    def around(k: int) -> set[int]:
+        if k not in near:
+            assert all_tree is not None
+            hits = all_tree.query(todo[k][2].buffer(0.05), predicate="intersects")
+            found = {items[int(j)].building for j in hits}
+            near[k] = {i for b in found for i in by_building[b]}
+        return near[k]
+
+    def labels_of(parts: list[int]) -> set[object]:
+        return {labels[i] for i in parts if labels[i]}
+
+    def connected(parts: list[int]) -> bool:
+        return all(len(components(members[a], adj)) <= 1 for a in labels_of(parts))
+
+    def across(k: int) -> None:
+        parts, runs, cell, _old = todo[k]
+        put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+        if adj is not None:
+            relink(cells, adj, parts, min_shared, around(k))
+
+    # Facing pieces where the building's areas stay in one piece each (a few rounds: a building next
+    # in line may be what joins an area); otherwise runs across the long axis, as they are now.
+    facing: set[int] = set()
+    pending = list(range(len(todo)))
+    for _round in range(3 if adj is not None else 1):
+        left = []
+        for k in pending:
+            parts, runs, cell, _old = todo[k]
+            bx, by = centre[items[parts[0]].building]
+            targets = []
+            for r in runs:
+                t = sums.get(labels[r[0]])
+                targets.append((t[0] / t[2], t[1] / t[2]) if t and t[2] > 0 else (bx + 1.0, by))
+            put(runs, _facing(cell, [sum(items[i].weight for i in r) for r in runs], targets))
+            if adj is None:
+                continue
+            relink(cells, adj, parts, min_shared, around(k))
+            if connected(parts):
+                facing.add(k)
+                continue
+            across(k)
+            left.append(k)
+        if len(left) == len(pending):
+            break
+        pending = left
+    failed: set[str] = set()
+    if adj is None:
+        return touched, failed
+    # A building that faced its areas may have cut off one that came later: every building sharing an
+    # area still in pieces goes back across its long axis, until nothing changes.
+    for _round in range(len(todo) + 1):
+        bad = {a for t in todo for a in labels_of(t[0]) if len(components(members[a], adj)) > 1}
+        back = [k for k in sorted(facing) if labels_of(todo[k][0]) & bad]
+        if not back:
+            failed = {items[t[0][0]].building for t in todo if labels_of(t[0]) & bad}
+            break
+        for k in back:
+            facing.discard(k)
+            across(k)
+    if failed:
+        # Last resort: the buildings of an area still in pieces keep the cells they came with (a fresh
+        # plan's partition was made on those); what is still in pieces then is for the caller.
+        stuck = [k for k, t in enumerate(todo) if items[t[0][0]].building in failed]
+        for k in stuck:
+            parts, _runs, _cell, old = todo[k]
+            for i, c in zip(parts, old, strict=True):
+                cells[i] = c
+            relink(cells, adj, parts, min_shared, around(k))
+        bad = {a for k in stuck for a in labels_of(todo[k][0]) if len(components(members[a], adj)) > 1}
+        failed = {items[todo[k][0][0]].building for k in stuck if labels_of(todo[k][0]) & bad}
+    return touched, failed

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from .donate import donate
+from .chains import fill_by_chains
+from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
@@ -109,6 +111,7 @@ def _cut(
     groups = repair(groups, w, adj, lo, hi, fixed=fixed_set)
     if hi >= 2 * lo:
         return groups
+    groups = fill_by_chains(groups, w, adj, lo, hi, x, y)
     return mend(groups, w, adj, lo, hi, x, y, fixed_set)
 
 
@@ -120,14 +123,15 @@ def partition(
     centres: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
     household_weights: dict[str, tuple[float, ...]] | None = None,
-    cells: list[BaseGeometry] | None = None,
 ) -> Plan:
-    """Assign items to areas and areas to grids (no geometry needed beyond the neighbour graph).
+    """Assign items to areas and areas to grids (the neighbour graph only: no geometry).
 
     With `household_weights` (building id → weights in unit/floor order) a group the numbers leave
-    undersized may take a few households from an adjacent building (`donate`); `items`, `adj` and
-    `cells` then grow in place.
+    undersized may take a few households from an adjacent building (`donate`); `items` and `adj`
+    then grow in place (the new item borrows the donor's neighbours) and `plan.donations` lists what
+    `realize` must cut out of the donors' cells.
     """
+    donations: list[Donation] = []
     weights = np.array([it.weight for it in items], dtype=float)
     xy = (
         centres
@@ -154,8 +158,9 @@ def partition(
             config.area_min,
             config.area_max,
             household_weights,
-            cells,
+            None,
             config.min_shared_border,
+            log=donations,
         )
         if len(items) > before:
             block_of_building = {it.building: int(b) for it, b in zip(items, blk.tolist(), strict=False)}
@@ -164,48 +169,83 @@ def partition(
             )
             weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
             order = np.concatenate([order, np.arange(before, len(items))])
-            full_adj = [full_adj[i] | adj[i] if i < before else set(adj[i]) for i in range(len(items))]
-            for i in range(before, len(items)):
-                for j in full_adj[i]:
-                    full_adj[j].add(i)
+            # For the areas' neighbour graph a new item links only to what its cell will surely touch:
+            # its donor (across the cut) and the receiving group's cells next to the donor.
+            full_adj = [{j for j in full_adj[i] if j < before} for i in range(before)]
+            full_adj += [set() for _ in range(before, len(items))]
+            group_of = {m: gi for gi, g in enumerate(areas) for m in g}
+            for d in donations:
+                links = {d.donor} | {m for m in full_adj[d.donor] if group_of[m] == group_of[d.given]}
+                full_adj[d.given] = links
+                for j in links:
+                    full_adj[j].add(d.given)
     n = len(items)
     area_of = [0] * n
     for a, g in enumerate(areas):
         for i in g:
             area_of[i] = a
-    # Areas in sequence order, with their own neighbour graph, weights and centres.
+    if donations:
+        # A donor's cell is cut later: for the areas' graph keep only links sure to survive the cut,
+        # the donor's to its own area and to the piece it gives (which the cut line borders).
+        for d in donations:
+            for j in [j for j in full_adj[d.donor] if area_of[j] != area_of[d.donor]]:
+                full_adj[d.donor].discard(j)
+                full_adj[j].discard(d.donor)
+        for d in donations:
+            full_adj[d.donor].add(d.given)
+            full_adj[d.given].add(d.donor)
+    grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
+    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
+    plan.problems.extend(check(plan, adj, config))
+    return plan
+
+
+def group_areas(
+    area_of: list[int],
+    na: int,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    blk: np.ndarray,
+    order: np.ndarray,
+    full_adj: list[set[int]],
+    config: Config,
+) -> list[int]:
+    """Grid of each area: areas in sequence order, with their own neighbour graph, weights, centres."""
+    n = len(area_of)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    a_w = np.array([weights[g].sum() for g in areas])
-    a_x = np.array([np.average(xs[g], weights=np.maximum(weights[g], 1e-9)) for g in areas])
-    a_y = np.array([np.average(ys[g], weights=np.maximum(weights[g], 1e-9)) for g in areas])
-    a_blk = np.array([Counter(blk[g].tolist()).most_common(1)[0][0] for g in areas], dtype=np.int64)
-    a_adj: list[set[int]] = [set() for _ in areas]
-    for i in range(n):
-        for j in full_adj[i]:
-            if area_of[i] != area_of[j]:
-                a_adj[area_of[i]].add(area_of[j])
-    a_order = np.argsort([pos[g].min() for g in areas], kind="stable")
+    ao = np.asarray(area_of, dtype=np.int64)
+    a_w = np.bincount(ao, weights=weights, minlength=na)
+    ww = np.maximum(weights, 1e-9)
+    a_ww = np.bincount(ao, weights=ww, minlength=na)
+    a_x = np.bincount(ao, weights=ww * xs, minlength=na) / a_ww
+    a_y = np.bincount(ao, weights=ww * ys, minlength=na) / a_ww
+    if len(np.unique(blk)) > 1:
+        votes: list[Counter[int]] = [Counter() for _ in range(na)]
+        for a, b in zip(area_of, blk.tolist(), strict=True):
+            votes[a][b] += 1
+        a_blk = np.array([v.most_common(1)[0][0] for v in votes], dtype=np.int64)
+    else:
+        a_blk = np.full(na, blk[0] if n else 0, dtype=np.int64)
+    a_adj: list[set[int]] = [set() for _ in range(na)]
+    for i, nbs in enumerate(full_adj):
+        ai = area_of[i]
+        for j in nbs:
+            aj = area_of[j]
+            if ai != aj:
+                a_adj[ai].add(aj)
+    first_pos = np.full(na, n, dtype=np.int64)
+    np.minimum.at(first_pos, ao, pos)
+    a_order = np.argsort(first_pos, kind="stable")
     a_adj = respect_barriers(a_adj, a_blk, a_w, config.grid_min, config.grid_max)
-    grids = _cut(
-        a_order,
-        a_w,
-        a_x,
-        a_y,
-        a_adj,
-        config.grid_min,
-        config.grid_max,
-        a_blk,
-        np.zeros(len(areas), dtype=bool),
-        config,
-    )
-    grid_of_area = [0] * len(areas)
+    lo, hi, none = config.grid_min, config.grid_max, np.zeros(na, dtype=bool)
+    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config)
+    grid_of_area = [0] * na
     for gi, g in enumerate(grids):
         for a in g:
             grid_of_area[a] = gi
-    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
-    plan.problems.extend(check(plan, adj, config))
-    return plan
+    return grid_of_area
 
 
 def respect_barriers(
@@ -328,13 +368,17 @@ class Prepared:
     centres: np.ndarray
     household_weights: dict[str, tuple[float, ...]]
     infeasible: list[Problem]
+    angles: dict[str, float]  # building → direction its cell is cut across (`slice_cell`)
+    wholes: dict[str, BaseGeometry]  # building → its whole cell, before any cut
 
 
 def prepare(community: CommunityIn, config: Config, items: list[Item] | None = None) -> Prepared:
     validate(community)
     if items is None:
         items, _ = split_buildings(community.buildings, config)
-    cells, blocks = item_cells(community, items)
+    angles: dict[str, float] = {}
+    wholes: dict[str, BaseGeometry] = {}
+    cells, blocks = item_cells(community, items, angles, wholes)
     adj = adjacency(cells, config.min_shared_border)
     centres = np.array(
         [
@@ -350,6 +394,8 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
         centres,
         {b.id: b.weights for b in community.buildings},
         feasibility(items, blocks, config),
+        angles,
+        wholes,
     )
 
 
@@ -359,21 +405,123 @@ def plan_community(
     """The whole pipeline for one community."""
     config = config or Config()
     p = prepare(community, config)
+    n0 = len(p.items)
+    adj0 = [set(s) for s in p.adj]  # the partition may add borrowed links for donations in place
     plan = partition(
-        p.items,
-        p.adj,
-        p.blocks,
-        config,
-        centres=p.centres,
-        household_weights=p.household_weights,
-        cells=p.cells,
+        p.items, p.adj, p.blocks, config, centres=p.centres, household_weights=p.household_weights
     )
+    cells = list(p.cells)
+    block_of = {it.building: b for it, b in zip(p.items[:n0], p.blocks, strict=True)}
+    changed = cut_shared_buildings(plan, cells, adj0, p, config)
+    if changed:
+        blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
+        weights = np.array([it.weight for it in plan.items])
+        lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+        if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
+            # Cut cells moved a border the grids relied on, or an undone donation left a grid short:
+            # group the areas again on the cells as cut.
+            xy = np.array(
+                [
+                    [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]
+                    for c, it in zip(cells, plan.items, strict=True)
+                ]
+            ).reshape(-1, 2)
+            order = order_items(xy[:, 0], xy[:, 1], blk)
+            plan.grid_of_area = group_areas(
+                plan.area_of, plan.n_areas, weights, xy[:, 0], xy[:, 1], blk, order, adj0, config
+            )
+        adj_f = respect_barriers(adj0, blk, weights, config.area_min, config.area_max)
+        plan.problems = check(plan, adj_f, config)  # on the cells as cut, not the borrowed links
     plan.problems[:0] = p.infeasible
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
-    _finish(plan, p.cells, code, community.boundary, build_polygons)
+    _finish(plan, cells, code, community.boundary, build_polygons)
     if build_polygons:
-        plan.item_cells = p.cells
+        plan.item_cells = cells
     return plan
+
+
+def cut_shared_buildings(
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], p: Prepared, config: Config
+) -> bool:
+    """Cells of buildings shared by several areas (`cells` and `adj` grow to one entry per item, in
+    place): each area's households get the piece facing it, by the rule a re-grid repeats, so it
+    rebuilds the same cells wherever a change did not reach. A donation whose building cannot be cut
+    so that its areas stay in one piece each is taken back (its receiver is then reported short).
+    Returns whether any cell was cut or any donation taken back."""
+    cells += [Polygon()] * (len(plan.items) - len(cells))
+    adj += [set() for _ in range(len(plan.items) - len(adj))]
+    faced: list[int] = []
+    changed = bool(plan.donations)
+    around: set[str] | None = None
+    for _attempt in range(len(plan.donations) + 1):  # each attempt takes back at least one donation
+        labels = [a + 1 for a in plan.area_of]
+        cut, failed = face_areas(
+            plan.items, cells, labels, adj, config.min_shared_border, p.angles, p.wholes, around
+        )
+        faced += cut
+        donors = {plan.items[d.donor].building for d in plan.donations} & failed
+        if not donors:
+            break
+        # Undone buildings are re-cut across their long axis; then the buildings of the areas the
+        # taken-back donations touched (and only those) are faced again from there.
+        near = {i for i, it in enumerate(plan.items) if it.building in donors}
+        near |= {j for i in list(near) for j in adj[i]}
+        areas = {plan.area_of[i] for i in near}
+        around = {it.building for it, a in zip(plan.items, plan.area_of, strict=True) if a in areas}
+        plan.items, plan.area_of, plan.donations = undo(
+            plan.items,
+            plan.area_of,
+            cells,
+            adj,
+            plan.donations,
+            donors,
+            config.min_shared_border,
+            p.angles,
+            p.wholes,
+        )
+        changed = True
+    return _refill(plan, cells, adj, config) or changed or bool(faced)
+
+
+def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:
+    """Fill areas a donation taken back left short by chains of whole-building moves on the neighbour
+    graph of the cells as cut (buildings shared by several areas stay put, so no cell changes);
+    dissolved areas are dropped. Returns whether any area changed."""
+    lo, hi = config.area_min, config.area_max
+    short = {a for a, w in enumerate(plan.area_weights()) if w < lo - 1e-9}
+    if not short:
+        return False
+    members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        members[a].append(i)
+    count: Counter[str] = Counter(it.building for it in plan.items)
+    shared = {i for i, it in enumerate(plan.items) if count[it.building] > 1}
+    xy = [
+        (c.centroid.x, c.centroid.y) if not c.is_empty else (it.x, it.y)
+        for c, it in zip(cells, plan.items, strict=True)
+    ]
+    weights = [it.weight for it in plan.items]
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    groups = fill_by_chains(members, weights, adj, lo, hi, xs, ys, focus=short, keep_empty=True, fixed=shared)
+    if all(plan.area_of[i] == a for a, g in enumerate(groups) for i in g):
+        return False
+    keep = [a for a, g in enumerate(groups) if g]
+    index = {a: k for k, a in enumerate(keep)}
+    for a, g in enumerate(groups):
+        for i in g:
+            plan.area_of[i] = index[a]
+    used = sorted({plan.grid_of_area[a] for a in keep})
+    renumber = {g: k for k, g in enumerate(used)}
+    plan.grid_of_area = [renumber[plan.grid_of_area[a]] for a in keep]
+    return True
+
+
+def _grids_connected(plan: Plan, adj: list[set[int]]) -> bool:
+    """Whether every grid's items form one piece in the neighbour graph."""
+    members: list[list[int]] = [[] for _ in range(plan.n_grids)]
+    for i, a in enumerate(plan.area_of):
+        members[plan.grid_of_area[a]].append(i)
+    return all(len(components(g, adj)) <= 1 for g in members)
 
 
 def name_problem(p: Problem, area_code: Callable[[int], str], grid_code: Callable[[int], str]) -> Problem:
@@ -446,6 +594,7 @@ __all__ = [
     "GriddingInputError",
     "Plan",
     "blocks_of",
+    "cut_shared_buildings",
     "partition",
     "plan_community",
 ]

@@ -9,6 +9,8 @@ group that is still out of range or in pieces.
 
 from __future__ import annotations
 
+import math
+
 from .repair import components
 
 
@@ -97,8 +99,14 @@ def exact_recut(
             prefer_masks.add(sum(1 << local[g] for g in group))
     # Options per first element: connected groups whose lowest index is that element. Each stack entry
     # carries the group's running sums, so its spread (sum of squared distances to its centre) costs O(1).
-    first: list[list[tuple[float, int]]] = [[] for _ in range(m)]
-    for v in range(m):
+    # Enumerated on demand: a failing search often never reaches most first elements.
+    first: list[list[tuple[float, int, float]] | None] = [None] * m
+
+    def options(v: int) -> list[tuple[float, int, float]]:
+        found = first[v]
+        if found is not None:
+            return found
+        found = []
         # ESU enumeration: every connected subset with lowest element v exactly once, no dedup set.
         above = ~((1 << (v + 1)) - 1)
         start_reach = nbr[v] | (1 << v)
@@ -109,7 +117,7 @@ def exact_recut(
             produced += 1
             if total >= lo - 1e-9:
                 spread = sq - (sx * sx + sy * sy) / n
-                first[v].append((spread + (0.0 if mask in prefer_masks else penalty), mask))
+                found.append((spread + (0.0 if mask in prefer_masks else penalty), mask, total))
             while ext:
                 low = ext & -ext
                 ext ^= low
@@ -129,14 +137,17 @@ def exact_recut(
                         reach | nbr[j] | low,
                     )
                 )
-        first[v].sort()
+        found.sort()
+        first[v] = found
+        return found
+
     full = (1 << m) - 1
     best_cost = [float("inf")]
     best_masks: list[int] = []
     chosen: list[int] = []
     steps = [0]
 
-    def search(covered: int, cost: float) -> None:
+    def search(covered: int, cost: float, left: float) -> None:
         steps[0] += 1
         if steps[0] > budget or cost >= best_cost[0]:
             return
@@ -144,18 +155,22 @@ def exact_recut(
             best_cost[0] = cost
             best_masks[:] = chosen
             return
+        # What is left must still be cut into groups in range: k groups need lo·k ≤ left ≤ hi·k.
+        if math.ceil(left / hi - 1e-9) * lo > left + 1e-9:
+            return
         free = full & ~covered
         v = (free & -free).bit_length() - 1
-        for c, mask in first[v]:
+        found = first[v]
+        for c, mask, t in found if found is not None else options(v):
             if mask & covered:
                 continue
             chosen.append(mask)
-            search(covered | mask, cost + c)
+            search(covered | mask, cost + c, left - t)
             chosen.pop()
             if steps[0] > budget:
                 return
 
-    search(0, 0.0)
+    search(0, 0.0, sum(w))
     if not best_masks:
         return None
     return [[order[i] for i in range(m) if mask >> i & 1] for mask in best_masks]
@@ -187,9 +202,14 @@ def mend(
         return s < lo - 1e-9 or s > hi + 1e-9 or (len(g) > 1 and len(components(g, adj)) > 1)
 
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
+    still: list[list[int]] | None = None  # after the first round: the groups a round left bad
     for _round in range(3):
         owner = {m: gi for gi, g in enumerate(out) for m in g}
-        todo = [gi for gi, g in enumerate(out) if g and bad(g) and (focus is None or gi in focus)]
+        if still is None:
+            todo = [gi for gi, g in enumerate(out) if g and (focus is None or gi in focus) and bad(g)]
+        else:  # groups made by a re-cut are in range and in one piece: only the ones left bad remain
+            ids = {id(g) for g in still}
+            todo = [gi for gi, g in enumerate(out) if id(g) in ids]
         if not todo:
             break
         for gi in todo:
@@ -241,5 +261,6 @@ def mend(
                     break
                 if done or not tries:
                     break
+        still = [out[gi] for gi in todo if out[gi] and bad(out[gi])]
         out = [g for g in out if g]
     return out

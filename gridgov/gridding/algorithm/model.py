@@ -92,6 +92,8 @@ class Plan:
     grid_polygons: list[Polygon] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     item_cells: list = field(default_factory=list)  # one polygon per item, when built
+    # Donations the partition decided on the neighbour graph; `plan_community` cuts their cells.
+    donations: list = field(default_factory=list)
 
     @property
     def n_areas(self) -> int:

@@ -11,19 +11,42 @@ number in their grid.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
-import shapely
 
-from .donate import donate, slice_toward
-from .engine import check, name_problem, prepare, respect_barriers
+from .donate import Donation, donate, face_areas
+from .engine import (
+    Prepared,
+    _grids_connected,
+    check,
+    cut_shared_buildings,
+    name_problem,
+    prepare,
+    respect_barriers,
+)
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .repair import components, repair
 from .splitting import split_buildings
-from .tessellate import GRID, dissolve, polygonal, relink
+from .tessellate import dissolve
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
+
+
+@dataclass
+class RegridInputs:
+    """What the re-grid's partition needs: the community prepared with its buildings cut as before and
+    their cells facing the areas they had, and each item's previous codes."""
+
+    p: Prepared
+    previous: PreviousCodes
+    hids: list[list[tuple[str, str]]]  # per item: (building, household id) of its households
+    household_ids: dict[str, tuple[str, ...]]
+    block_of: dict[str, int] = field(default_factory=dict)  # building → block
+    # Per item: the area code most of its households had ("" if none), and their grid codes counted.
+    area_code: list[str] = field(default_factory=list)
+    grid_votes: list[Counter[str]] = field(default_factory=list)
 
 
 def regrid(
@@ -34,24 +57,75 @@ def regrid(
     code: str = "",
     build_polygons: bool = True,
 ) -> Plan:
+    """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
+    graph only), then the cells of shared buildings are cut, codes given and polygons built."""
     config = config or Config()
+    r = regrid_inputs(community, previous, config)
+    n0 = len(r.p.items)
+    adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
+    plan = regrid_partition(r, config)
+    cells = list(r.p.cells)
+    if cut_shared_buildings(plan, cells, adj0, r.p, config):
+        lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+        # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
+        if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
+            plan.grid_of_area = _grids(plan, adj0, r, config, n0)
+    plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    hids = [_hids(it, r.household_ids) for it in plan.items]
+    _codes(plan, previous, code, hids.__getitem__)  # after any donation taken back: the items as they are
+    blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
+    weights = np.array([it.weight for it in plan.items])
+    adj_f = respect_barriers(adj0, blk, weights, config.area_min, config.area_max)
+    plan.problems = r.p.infeasible + [
+        name_problem(pr, plan.area_codes.__getitem__, plan.grid_codes.__getitem__)
+        for pr in check(plan, adj_f, config)
+    ]
+    if build_polygons:
+        members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+        for i, a in enumerate(plan.area_of):
+            members[a].append(i)
+        plan.area_polygons = dissolve(cells, members)
+        gm: list[list[int]] = [[] for _ in range(plan.n_grids)]
+        for a, g in enumerate(plan.grid_of_area):
+            gm[g].append(a)
+        plan.grid_polygons = dissolve(plan.area_polygons, gm)
+        plan.item_cells = cells
+    return plan
+
+
+def _hids(it: Item, ids: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    bid = ids.get(it.building) or ()
+    return [(it.building, bid[h] if bid else str(h)) for h in range(it.first, it.first + it.count)]
+
+
+def regrid_inputs(community: CommunityIn, previous: PreviousCodes, config: Config) -> RegridInputs:
+    """Prepare the community with its buildings cut as the previous plan cut them (geometry)."""
     p = prepare(community, config, items=_items_like_before(community, previous, config))
-    items = p.items
     ids = {b.id: b.household_ids for b in community.buildings}
     _reslice_toward_previous_areas(p, previous, ids, config)
+    block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=True)}
+    hids = [_hids(it, ids) for it in p.items]
+    area_code, grid_votes = [], []
+    for keys in hids:
+        codes = [previous[k] for k in keys if k in previous]
+        areas = Counter(a for a, _ in codes)
+        area_code.append(areas.most_common(1)[0][0] if areas else "")
+        grid_votes.append(Counter(g for _, g in codes))
+    return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
-    def hids(i: int) -> list[tuple[str, str]]:
-        it = items[i]
-        bid = ids.get(it.building) or ()
-        return [(it.building, bid[h] if bid else str(h)) for h in range(it.first, it.first + it.count)]
 
+def regrid_partition(r: RegridInputs, config: Config) -> Plan:
+    """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
+    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut)."""
+    p, previous = r.p, r.previous
+    items = p.items
+    hids = list(r.hids)
     # 1. Each item goes back to the area most of its households had.
     by_code: dict[str, list[int]] = defaultdict(list)
     unassigned: list[int] = []
     for i in range(len(items)):
-        old = Counter(previous[k][0] for k in hids(i) if k in previous)
-        if old:
-            by_code[old.most_common(1)[0][0]].append(i)
+        if r.area_code[i]:
+            by_code[r.area_code[i]].append(i)
         else:
             unassigned.append(i)
     weights = [it.weight for it in items]
@@ -59,7 +133,7 @@ def regrid(
     blk = np.asarray(p.blocks, dtype=np.int64)
     adj = respect_barriers(p.adj, blk, np.array(weights), config.area_min, config.area_max)
     groups = [g for g in by_code.values() if g]
-    old_sizes = {}
+    old_sizes: dict[str, int] = {}
     for a, _g in previous.values():
         old_sizes[a] = old_sizes.get(a, 0) + 1
     # Groups the change touched: they lost or gained households (or are new).
@@ -85,9 +159,14 @@ def regrid(
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
     touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
+    untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
     groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
     groups = _no_pieces(groups, weights, adj, config.area_max)
+    # Only groups the change reached take donations: one already short before it stays as it was.
+    reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
+    donations: list[Donation] = []
     before = len(items)
+    full = adj is p.adj
     groups = donate(
         groups,
         items,
@@ -98,60 +177,84 @@ def regrid(
         config.area_min,
         config.area_max,
         p.household_weights,
-        p.cells,
+        None,
         config.min_shared_border,
+        log=donations,
+        only=reached,
     )
-    full_adj = [p.adj[i] | adj[i] if i < before else set(adj[i]) for i in range(len(items))]
-    for i in range(before, len(items)):
-        for j in full_adj[i]:
-            full_adj[j].add(i)
+    hids += [_hids(it, r.household_ids) for it in items[before:]]
     area_of = [0] * len(items)
     for a, g in enumerate(groups):
         for m in g:
             area_of[m] = a
+    # The areas' graph: links sure to survive the donors' cuts (as in a fresh partition). Only the
+    # donors, their neighbours (which borrowed links) and the given items differ from the cells' graph.
+    full_adj: list[set[int]] = p.adj[:before] if full else [p.adj[i] | adj[i] for i in range(before)]
+    full_adj += [set() for _ in range(before, len(items))]
+    affected = {j for d in donations for j in p.adj[d.donor]} | {d.donor for d in donations}
+    for i in affected:
+        if i < before:
+            full_adj[i] = {j for j in full_adj[i] if j < before}
+    for d in donations:
+        for j in [j for j in full_adj[d.donor] if area_of[j] != area_of[d.donor]]:
+            full_adj[d.donor].discard(j)
+            full_adj[j].discard(d.donor)
+    for d in donations:
+        full_adj[d.donor].add(d.given)
+        full_adj[d.given].add(d.donor)
     # 4. Grids: an area stays in the grid most of its households had; grids out of range are mended.
     grid_groups: dict[str, list[int]] = defaultdict(list)
+    grid_votes = r.grid_votes + [Counter() for _ in range(before, len(items))]  # given items: as their donor
+    for d in donations:
+        grid_votes[d.given] = grid_votes[d.donor]
     for a, g in enumerate(groups):
-        votes = Counter(previous[k][1] for m in g for k in hids(m) if k in previous)
+        votes: Counter[str] = Counter()
+        for m in g:
+            votes.update(grid_votes[m])
         if votes:
             grid_groups[votes.most_common(1)[0][0]].append(a)
         else:
             grid_groups[f"new{a}"].append(a)
-    a_w = [sum(weights[m] for m in g) for g in groups]
-    a_adj: list[set[int]] = [set() for _ in groups]
-    for i in range(len(items)):
-        for j in full_adj[i]:
-            if area_of[i] != area_of[j]:
-                a_adj[area_of[i]].add(area_of[j])
-    a_blk = np.array(
-        [Counter(blk[[m for m in g if m < len(blk)] or [0]].tolist()).most_common(1)[0][0] for g in groups],
-        dtype=np.int64,
-    )
+    plan = Plan(items=items, area_of=area_of, grid_of_area=[0] * len(groups), donations=donations)
+    by_grid = list(grid_groups.values())
+    plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid)
+    return plan
+
+
+def _grids(
+    plan: Plan,
+    adj: list[set[int]],
+    r: RegridInputs,
+    config: Config,
+    n0: int,
+    grids: list[list[int]] | None = None,
+) -> list[int]:
+    """Grid of each area: the grids as they are (or `grids`), merged or traded with neighbours until in
+    range. The range is wide, so this suffices (as in a fresh plan); an undersized grid takes a single
+    area from a neighbour before it is merged whole (fewer codes change)."""
+    if grids is None:
+        members: dict[int, list[int]] = defaultdict(list)
+        for a, g in enumerate(plan.grid_of_area):
+            members[g].append(a)
+        grids = list(members.values())
+    a_w = plan.area_weights()
+    a_adj: list[set[int]] = [set() for _ in range(plan.n_areas)]
+    for i, nbs in enumerate(adj):
+        ai = plan.area_of[i]
+        for j in nbs:
+            if plan.area_of[j] != ai:
+                a_adj[ai].add(plan.area_of[j])
+    votes: list[Counter[int]] = [Counter() for _ in range(plan.n_areas)]
+    for it, a in zip(plan.items, plan.area_of, strict=True):
+        votes[a][r.block_of.get(it.building, 0)] += 1
+    a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
-    # Grids: the range is wide, so merging and trading areas with neighbours suffices (as in a fresh plan).
-    grids = repair(list(grid_groups.values()), a_w, a_adj, config.grid_min, config.grid_max)
-    grid_of_area = [0] * len(groups)
+    grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+    grid_of_area = [0] * plan.n_areas
     for gi, g in enumerate(grids):
         for a in g:
             grid_of_area[a] = gi
-    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area)
-    plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
-    _codes(plan, previous, code, hids)
-    plan.problems = p.infeasible + [
-        name_problem(pr, plan.area_codes.__getitem__, plan.grid_codes.__getitem__)
-        for pr in check(plan, full_adj, config)
-    ]
-    if build_polygons:
-        members: list[list[int]] = [[] for _ in range(plan.n_areas)]
-        for i, a in enumerate(plan.area_of):
-            members[a].append(i)
-        plan.area_polygons = dissolve(p.cells, members)
-        gm: list[list[int]] = [[] for _ in range(plan.n_grids)]
-        for a, g in enumerate(plan.grid_of_area):
-            gm[g].append(a)
-        plan.grid_polygons = dissolve(plan.area_polygons, gm)
-        plan.item_cells = p.cells
-    return plan
+    return grid_of_area
 
 
 def _no_pieces(
@@ -181,44 +284,16 @@ def _no_pieces(
 
 
 def _reslice_toward_previous_areas(p, previous: PreviousCodes, ids, config: Config) -> None:
-    """Cut buildings whose households sat in several areas so each piece faces its own area (as the
-    donation that created it did), then refresh those cells' neighbours."""
+    """Cut buildings whose households sat in several areas so each piece faces its own area, by the
+    rule a fresh plan uses (`face_areas`), then refresh those cells' neighbours."""
     items = p.items
-    by_building: dict[str, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        by_building[it.building].append(i)
-    code_of = {}
-    for i, it in enumerate(items):
+    code_of = []
+    for it in items:
         bid = ids.get(it.building) or ()
-        k = (it.building, bid[it.first] if bid else str(it.first))
-        code_of[i] = previous.get(k, ("", ""))[0]
-    centre: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    for i, it in enumerate(items):
-        if code_of[i] and len(by_building[it.building]) == 1:
-            c = p.cells[i].centroid
-            centre[code_of[i]].append((c.x, c.y, it.weight))
-    touched: list[int] = []
-    for parts in by_building.values():
-        if len(parts) < 2 or len({code_of[i] for i in parts}) < 2:
-            continue
-        cell = polygonal(shapely.union_all([p.cells[i] for i in parts], grid_size=GRID))
-        order = sorted(parts, key=lambda i: items[i].weight)
-        remaining_w = sum(items[i].weight for i in parts)
-        for i in order[:-1]:
-            pts = centre.get(code_of[i])
-            if not pts:
-                continue
-            w = sum(t[2] for t in pts)
-            target = (sum(t[0] * t[2] for t in pts) / w, sum(t[1] * t[2] for t in pts) / w)
-            cell, piece = slice_toward(cell, target, items[i].weight / remaining_w)
-            p.cells[i] = piece
-            remaining_w -= items[i].weight
-        p.cells[order[-1]] = cell
-        touched.extend(parts)
+        code_of.append(previous.get((it.building, bid[it.first] if bid else str(it.first)), ("", ""))[0])
+    touched, _ = face_areas(items, p.cells, code_of, p.adj, config.min_shared_border, p.angles, p.wholes)
     for i in touched:
         p.centres[i] = (p.cells[i].centroid.x, p.cells[i].centroid.y)
-    if touched:
-        relink(p.cells, p.adj, touched, config.min_shared_border)
 
 
 def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: Config) -> list[Item]:
@@ -315,4 +390,4 @@ def _next_code(prefix: str, used: set[str], digits: int) -> str:
     return f"{prefix}{n:0{digits}d}"
 
 
-__all__ = ["PreviousCodes", "regrid"]
+__all__ = ["PreviousCodes", "RegridInputs", "regrid", "regrid_inputs", "regrid_partition"]

@@ -38,9 +38,14 @@ def repair(
     *,
     fixed: set[int] | None = None,
     rounds: int = 6,
+    take_first: bool = False,
 ) -> list[list[int]]:
     """Split disconnected groups into components, then merge or trade boundary elements between
-    neighbouring groups until every group is connected and within [lo, hi], or nothing helps."""
+    neighbouring groups until every group is connected and within [lo, hi], or nothing helps.
+
+    An undersized group is merged into a neighbour when the sum fits, else takes boundary elements
+    from neighbours that can spare them; with `take_first` it tries taking first (a re-grid: moving
+    one element changes fewer codes than merging a whole group)."""
     fixed = fixed or set()
     out: list[list[int]] = []
     for g in groups:
@@ -57,6 +62,10 @@ def repair(
             if not g:
                 continue
             if sizes[gi] < lo - 1e-9:
+                if take_first and _take(gi, g, out, owner, sizes, weights, adj, lo, hi, fixed):
+                    changed = True
+                    if sizes[gi] >= lo - 1e-9:
+                        continue
                 neighbours = {owner[b] for a in g for b in adj[a] if owner.get(b, gi) != gi}
                 # 1. merge into a neighbour when the sum fits
                 fits = [
@@ -72,25 +81,8 @@ def repair(
                     changed = True
                     continue
                 # 2. take boundary elements from neighbours that can spare them
-                for a in list(g):
-                    for b in adj[a]:
-                        h = owner.get(b)
-                        if h is None or h == gi or b in fixed:
-                            continue
-                        if (
-                            sizes[h] - weights[b] >= lo - 1e-9
-                            and sizes[gi] + weights[b] <= hi + 1e-9
-                            and _connected_without(set(out[h]), b, adj)
-                        ):
-                            out[h].remove(b)
-                            out[gi].append(b)
-                            sizes[h] -= weights[b]
-                            sizes[gi] += weights[b]
-                            owner[b] = gi
-                            g.add(b)
-                            changed = True
-                    if sizes[gi] >= lo - 1e-9:
-                        break
+                if not take_first and _take(gi, g, out, owner, sizes, weights, adj, lo, hi, fixed):
+                    changed = True
             else:
                 # Oversized: give boundary elements to neighbours with room.
                 for a in sorted(g, key=lambda m: weights[m]):
@@ -112,3 +104,39 @@ def repair(
         if not changed:
             break
     return out
+
+
+def _take(
+    gi: int,
+    g: set[int],
+    out: list[list[int]],
+    owner: dict[int, int],
+    sizes: list[float],
+    weights: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    fixed: set[int],
+) -> bool:
+    """Undersized group `gi` takes boundary elements from neighbours that can spare them."""
+    changed = False
+    for a in list(g):
+        for b in adj[a]:
+            h = owner.get(b)
+            if h is None or h == gi or b in fixed:
+                continue
+            if (
+                sizes[h] - weights[b] >= lo - 1e-9
+                and sizes[gi] + weights[b] <= hi + 1e-9
+                and _connected_without(set(out[h]), b, adj)
+            ):
+                out[h].remove(b)
+                out[gi].append(b)
+                sizes[h] -= weights[b]
+                sizes[gi] += weights[b]
+                owner[b] = gi
+                g.add(b)
+                changed = True
+        if sizes[gi] >= lo - 1e-9:
+            break
+    return changed

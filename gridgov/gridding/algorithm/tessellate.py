@@ -53,7 +53,7 @@ def blocks_of(community: CommunityIn) -> list[Polygon]:
     return [shapely.set_precision(p, GRID) for p in pieces if p.area > 1.0]
 
 
-def _merge_strays(
+def merge_strays(
     cells: list[BaseGeometry], strays: list[Polygon], parent: BaseGeometry | None = None
 ) -> list:
     """Give each stray piece to the cell sharing the longest border with it."""
@@ -78,6 +78,13 @@ def _merge_strays(
         if not left:
             break
         pending = left
+    else:
+        # Strays touching no cell: the nearest takes them (a part apart rather than a gap).
+        for stray in pending:
+            live = [i for i, c in enumerate(cells) if c is not None and not c.is_empty]
+            if live:
+                best = min(live, key=lambda i: cells[i].distance(stray))
+                cells[best] = polygonal(shapely.union(cells[best], stray, grid_size=GRID))
     return cells
 
 
@@ -129,36 +136,90 @@ def building_cells(community: CommunityIn, points: np.ndarray) -> tuple[list[Bas
             parts.sort(key=lambda p: (not p.intersects(own), -p.area))
             cells[idx] = parts[0]
             strays.extend(parts[1:])
-    return _merge_strays(cells, strays), [int(b) for b in block_of]
+    return merge_strays(cells, strays), [int(b) for b in block_of]
 
 
-def slice_cell(cell: BaseGeometry, weights: list[float]) -> list[BaseGeometry]:
-    """Cut `cell` across its long axis into len(weights) pieces with areas in proportion."""
+def _area_left(geom: BaseGeometry, ts: np.ndarray) -> np.ndarray:
+    """Area of `geom` left of each vertical line x = t (Green's theorem on the edges, all t at once)."""
+    out = np.zeros(len(ts))
+    t = ts[:, None]
+    for poly in polygons_of(shapely.orient_polygons(geom)):  # exterior counter-clockwise, holes clockwise
+        for ring in [poly.exterior, *poly.interiors]:
+            xy = np.asarray(ring.coords)
+            px, py, qx, qy = xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]
+            dx = np.where(qx == px, 1.0, qx - px)
+            u = np.clip((t - px) / dx, 0.0, 1.0)  # where each edge crosses the line
+            p_in, q_in = px <= t, qx <= t
+            ix, iy = px + u * (qx - px), py + u * (qy - py)
+            ax = np.where(p_in, px, ix)
+            ay = np.where(p_in, py, iy)
+            bx = np.where(q_in, qx, ix)
+            by = np.where(q_in, qy, iy)
+            part = (by - ay) * ((ax + bx) / 2 - t)  # ∮ x dy over the inside part, closed along x = t
+            out += np.where(p_in | q_in, part, 0.0).sum(axis=1)
+    return out
+
+
+def cut_positions(geom: BaseGeometry, fractions: list[float]) -> list[float]:
+    """x of the vertical lines leaving `fractions` of the area of `geom` on their left: exact (the
+    area left of x is quadratic between vertices), no iteration."""
+    xs = np.unique(shapely.get_coordinates(geom)[:, 0])
+    if len(xs) < 2:
+        return [float(xs[0]) if len(xs) else 0.0] * len(fractions)
+    mids = (xs[:-1] + xs[1:]) / 2
+    a = _area_left(geom, np.concatenate([xs, mids]))
+    at, am = a[: len(xs)], a[len(xs) :]
+    total = at[-1]
+    out = []
+    for f in fractions:
+        target = f * total
+        k = int(np.clip(np.searchsorted(at, target) - 1, 0, len(xs) - 2))
+        x0, x1 = xs[k], xs[k + 1]
+        h = x1 - x0
+        # A(x0 + s·h) = a0 + b·s + c·s² through (0, a0), (½, am), (1, a1).
+        a0, a1, m = at[k], at[k + 1], am[k]
+        c = 2 * (a1 + a0 - 2 * m)
+        b = a1 - a0 - c
+        d = target - a0
+        if abs(c) < 1e-12 * max(total, 1.0):
+            s_ = d / b if b else 0.5
+        else:
+            disc = max(b * b + 4 * c * d, 0.0)
+            s_ = (-b + math.sqrt(disc)) / (2 * c)
+            if not 0 <= s_ <= 1:
+                s_ = (-b - math.sqrt(disc)) / (2 * c)
+        out.append(float(x0 + min(max(s_, 0.0), 1.0) * h))
+    return out
+
+
+def axis_angles(cells: list[BaseGeometry]) -> list[float]:
+    """Direction (degrees, in [0°, 180°)) of the long side of each cell's minimum rotated rectangle."""
+    out = []
+    for rect in shapely.minimum_rotated_rectangle(np.array(cells, dtype=object)):
+        if rect is None or rect.is_empty or rect.geom_type != "Polygon":
+            out.append(0.0)
+            continue
+        coords = np.asarray(rect.exterior.coords)[:4]
+        edges = np.diff(np.vstack([coords, coords[:1]]), axis=0)
+        long_edge = edges[np.argmax(np.hypot(edges[:, 0], edges[:, 1]))]
+        # In [0°, 180°): the same cell drawn with its vertices in another order is cut the same way.
+        out.append(round(math.degrees(math.atan2(long_edge[1], long_edge[0])) % 180.0, 6))
+    return out
+
+
+def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = None) -> list[BaseGeometry]:
+    """Cut `cell` across its long axis (or the direction `angle`, in degrees) into len(weights) pieces
+    with areas in proportion. A building's pieces are cut along the axis of its whole uncut cell, given
+    as `angle`: the same cuts whatever pieces the cell is rebuilt from."""
     if len(weights) == 1:
         return [cell]
-    rect = cell.minimum_rotated_rectangle
-    coords = np.asarray(rect.exterior.coords)[:4]
-    edges = np.diff(np.vstack([coords, coords[:1]]), axis=0)
-    long_edge = edges[np.argmax(np.hypot(edges[:, 0], edges[:, 1]))]
-    angle = math.degrees(math.atan2(long_edge[1], long_edge[0]))
+    if angle is None:
+        angle = axis_angles([cell])[0]
     c = cell.centroid
     rotated = shapely.affinity.rotate(cell, -angle, origin=c)
     minx, miny, maxx, maxy = rotated.bounds
-    total_area = rotated.area
-    cuts = [minx - 1.0]
-    acc = 0.0
-    for w in weights[:-1]:
-        acc += w / sum(weights)
-        lo, hi = minx, maxx
-        for _ in range(18):  # 2**-18 of the width: well under a centimetre
-            mid = (lo + hi) / 2
-            a = (
-                shapely.intersection(rotated, shapely.box(minx - 1, miny - 1, mid, maxy + 1)).area
-                / total_area
-            )
-            lo, hi = (mid, hi) if a < acc else (lo, mid)
-        cuts.append((lo + hi) / 2)
-    cuts.append(maxx + 1.0)
+    total_w = sum(weights)
+    cuts = [minx - 1.0, *cut_positions(rotated, list(np.cumsum(weights[:-1]) / total_w)), maxx + 1.0]
     # Cut pieces off one after another so that they share exact edges (no overlap, no gap).
     pieces = []
     remaining = cell
@@ -174,22 +235,35 @@ def slice_cell(cell: BaseGeometry, weights: list[float]) -> list[BaseGeometry]:
         parts = sorted(polygons_of(p), key=lambda q: -q.area)
         kept.append(parts[0] if parts else Polygon())
         strays.extend(parts[1:])
-    return _merge_strays(kept, strays)
+    return merge_strays(kept, strays)
 
 
-def item_cells(community: CommunityIn, items: list[Item]) -> tuple[list[BaseGeometry], list[int]]:
-    """A cell per item (slices for split buildings), and each item's block."""
+def item_cells(
+    community: CommunityIn,
+    items: list[Item],
+    angles: dict[str, float] | None = None,
+    wholes: dict[str, BaseGeometry] | None = None,
+) -> tuple[list[BaseGeometry], list[int]]:
+    """A cell per item (slices for split buildings), and each item's block. `angles` and `wholes`, when
+    given, are filled with each building's cutting direction (`slice_cell`) and whole cell: a building
+    cut again later is cut from its whole cell, so that its pieces keep its exact outline."""
     by_building: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by_building[it.building].append(i)
     order = list(by_building)
     pts = np.array([[items[by_building[b][0]].x, items[by_building[b][0]].y] for b in order], dtype=float)
     cells_b, block_b = building_cells(community, pts.reshape(-1, 2))
+    axis = axis_angles(cells_b)
+    if angles is not None:
+        angles.update(zip(order, axis, strict=True))
+    if wholes is not None:
+        wholes.update(zip(order, cells_b, strict=True))
     cells: list[BaseGeometry] = [Polygon()] * len(items)
     blocks = [0] * len(items)
     for bi, b in enumerate(order):
         idxs = sorted(by_building[b], key=lambda i: items[i].part)
-        pieces = slice_cell(cells_b[bi], [items[i].weight for i in idxs]) if len(idxs) > 1 else [cells_b[bi]]
+        w = [items[i].weight for i in idxs]
+        pieces = slice_cell(cells_b[bi], w, axis[bi]) if len(idxs) > 1 else [cells_b[bi]]
         for i, piece in zip(idxs, pieces, strict=True):
             cells[i] = piece
             blocks[i] = block_b[bi]
@@ -215,12 +289,30 @@ def relink(
             adj[nb].discard(i)
         adj[i] = set()
     tree = shapely.STRtree(cells) if candidates is None else None
+    done: set[int] = set()
     for i in changed:
-        pool = candidates if tree is None else {int(j) for j in tree.query(cells[i], predicate="intersects")}
-        for nb in pool:
-            if nb != i and not cells[nb].is_empty and shared_border(cells[i], cells[nb]) >= min_shared:
-                adj[i].add(nb)
-                adj[nb].add(i)
+        done.add(i)
+        if cells[i].is_empty:
+            continue
+        if tree is None:
+            pool = [j for j in candidates if j not in done and not cells[j].is_empty]
+        else:
+            hits = tree.query(cells[i], predicate="intersects")
+            pool = [int(j) for j in hits if int(j) not in done and not cells[int(j)].is_empty]
+        if not pool:
+            continue
+        geoms = np.array([cells[j] for j in pool], dtype=object)
+        touching = shapely.intersects(cells[i], geoms)
+        if not touching.any():
+            continue
+        near = [j for j, t in zip(pool, touching.tolist(), strict=True) if t]
+        shared = shapely.length(
+            shapely.intersection(cells[i].boundary, shapely.boundary(geoms[touching]), grid_size=GRID)
+        )
+        for j, length in zip(near, shared.tolist(), strict=True):
+            if length >= min_shared:
+                adj[i].add(j)
+                adj[j].add(i)
 
 
 def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:

@@ -1,0 +1,133 @@
+"""Whole-item moves along chains of neighbouring groups, before anything is re-cut or cut.
+
+An undersized group takes one boundary item from a neighbour; if that leaves the neighbour short,
+the neighbour takes one from another group, and so on (an ejection chain, found breadth first and
+bounded), until a group that can spare the item ends it. Every group on a chain stays connected and,
+except the one that was short, stays in range. A short group that no chain can fill is dissolved
+instead when its neighbours have room for all of its items. No building is cut.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+EPS = 1e-9
+
+
+def _connected(members: set[int], adj: list[set[int]]) -> bool:
+    if len(members) <= 1:
+        return True
+    start = next(iter(members))
+    seen = {start}
+    stack = [start]
+    while stack:
+        a = stack.pop()
+        for b in adj[a]:
+            if b in members and b not in seen:
+                seen.add(b)
+                stack.append(b)
+    return len(seen) == len(members)
+
+
+def fill_by_chains(
+    groups: list[list[int]],
+    weights: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    xs: list[float],
+    ys: list[float],
+    max_depth: int = 5,
+    max_states: int = 300,
+    focus: set[int] | None = None,
+    keep_empty: bool = False,
+    fixed: set[int] | None = None,
+) -> list[list[int]]:
+    """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
+    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put."""
+    fixed = fixed or set()
+    sets = [set(g) for g in groups]
+    owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
+    sizes = [sum(weights[m] for m in g) for g in sets]
+
+    def move(b: int, src: int, dst: int) -> None:
+        sets[src].discard(b)
+        sets[dst].add(b)
+        owner[b] = dst
+        sizes[src] -= weights[b]
+        sizes[dst] += weights[b]
+
+    def chain(u: int) -> list[tuple[int, int, int]] | None:
+        """Moves (item, from, to), receiver first, that put `u` in range and keep the others in range."""
+        queue: deque[tuple[int, float, frozenset[int], list[tuple[int, int, int]]]] = deque()
+        queue.append((u, sizes[u], frozenset((u,)), []))
+        states = 0
+        while queue and states < max_states:
+            x, size_x, path, moves = queue.popleft()
+            states += 1
+            members_x = sets[x] - {mv[0] for mv in moves if mv[1] == x}
+            n = len(members_x)
+            cx, cy = sum(xs[m] for m in members_x) / n, sum(ys[m] for m in members_x) / n
+            options = []
+            for a in members_x:
+                for b in adj[a]:
+                    h = owner.get(b)
+                    if h is None or h in path or b in fixed:
+                        continue
+                    nb = size_x + weights[b]
+                    if not lo - EPS <= nb <= hi + EPS:
+                        continue
+                    options.append(((xs[b] - cx) ** 2 + (ys[b] - cy) ** 2, b, h))
+            options.sort()
+            for _, b, h in options:
+                if not _connected(sets[h] - {b}, adj):
+                    continue
+                rest = sizes[h] - weights[b]
+                step = [*moves, (b, h, x)]
+                if rest >= lo - EPS:
+                    return step
+                if len(step) < max_depth and rest > EPS:
+                    queue.append((h, rest, path | {h}, step))
+        return None
+
+    def dissolve(u: int) -> bool:
+        """Give every item of `u` to a neighbouring group with room, keeping what is left connected."""
+        if sets[u] & fixed:
+            return False
+        left = set(sets[u])
+        room: dict[int, float] = {}
+        planned: dict[int, int] = {}
+        progress = True
+        while left and progress:
+            progress = False
+            for a in sorted(left, key=lambda m: -weights[m]):
+                takers = {planned.get(b, owner.get(b, u)) for b in adj[a]} - {u}
+                fits = [h for h in takers if room.setdefault(h, hi - sizes[h]) >= weights[a] - EPS]
+                if not fits:
+                    continue
+                h = max(fits, key=lambda h: room[h])
+                room[h] -= weights[a]
+                planned[a] = h
+                left.discard(a)
+                progress = True
+                break
+        if left:
+            return False
+        for a, h in planned.items():
+            move(a, u, h)
+        return True
+
+    todo = [gi for gi in range(len(sets)) if sizes[gi] < lo - EPS and (focus is None or gi in focus)]
+    for u in todo:
+        if not sets[u] or sizes[u] >= lo - EPS:
+            continue
+        found = chain(u)
+        if found is not None:
+            for b, h, x in found:
+                move(b, h, x)
+        else:
+            dissolve(u)
+    return [sorted(g) for g in sets if g or keep_empty]
+
+
+__all__ = ["fill_by_chains"]

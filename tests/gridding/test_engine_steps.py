@@ -1,0 +1,123 @@
+"""Steps of the gridding engine on their own: exact cuts, chains of moves, donations, facing cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from gridgov.gridding.algorithm import Config, plan_community
+from gridgov.gridding.algorithm.chains import fill_by_chains
+from gridgov.gridding.algorithm.donate import Donation, undo
+from gridgov.gridding.algorithm.engine import partition, prepare
+from gridgov.gridding.algorithm.model import Item
+from gridgov.gridding.algorithm.quality import measure, stability
+from gridgov.gridding.algorithm.regrid import regrid
+from gridgov.gridding.algorithm.synthetic import lattice_community
+from gridgov.gridding.algorithm.tessellate import cut_positions, slice_cell
+
+CFG = Config()
+
+
+def test_cut_positions_leave_exactly_the_asked_share_on_the_left():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        pts = rng.uniform(0, 100, (10, 2))
+        cell = max(shapely.voronoi_polygons(shapely.multipoints(pts)).geoms, key=lambda p: p.area)
+        cell = cell.intersection(shapely.box(0, 0, 100, 100))
+        if cell.area > 300:  # a hole, and the ring drawn the other way round
+            cell = cell.difference(cell.centroid.buffer(4))
+        cell = shapely.Polygon(cell.exterior.coords[::-1], [r.coords for r in cell.interiors])
+        shares = sorted(rng.uniform(0.05, 0.95, 3))
+        minx, miny, _, maxy = cell.bounds
+        for share, x in zip(shares, cut_positions(cell, shares), strict=True):
+            left = cell.intersection(shapely.box(minx - 1, miny - 1, x, maxy + 1)).area
+            assert left / cell.area == pytest.approx(share, abs=1e-9)
+
+
+def test_slice_cell_cuts_the_same_way_whatever_the_vertex_order():
+    cell = shapely.Polygon([(0, 0), (40, 5), (42, 30), (3, 26)])
+    turned = shapely.Polygon(list(cell.exterior.coords)[::-1])
+    a, b = slice_cell(cell, [5, 9, 14]), slice_cell(turned, [5, 9, 14])
+    assert all(p.symmetric_difference(q).area < 0.01 for p, q in zip(a, b, strict=True))
+
+
+def test_a_short_group_is_filled_by_a_chain_of_whole_moves():
+    # A path 0-1-2-3-4-5-6; group [2] is short; [1] could give but would leave [0, 1] short with no way out;
+    # [3] gives instead and [4] takes [5] from the next group: nothing is cut and everyone is in range.
+    weights = [8.0, 8.0, 10.0, 6.0, 14.0, 3.0, 16.0]
+    adj = [set() for _ in weights]
+    for i in range(len(weights) - 1):
+        adj[i].add(i + 1)
+        adj[i + 1].add(i)
+    xs = [float(i) for i in range(len(weights))]
+    groups = fill_by_chains([[0, 1], [2], [3, 4], [5, 6]], weights, adj, 15, 20, xs, [0.0] * len(xs))
+    assert sorted(sorted(g) for g in groups) == [[0, 1], [2, 3], [4, 5], [6]]
+
+
+def test_a_short_group_with_no_chain_is_dissolved_into_neighbours_with_room():
+    weights = [15.0, 3.0, 16.0]
+    adj = [{1}, {0, 2}, {1}]
+    groups = fill_by_chains([[0], [1], [2]], weights, adj, 15, 20, [0.0, 1.0, 2.0], [0.0] * 3)
+    assert len(groups) == 2 and all(15 <= sum(weights[m] for m in g) <= 20 for g in groups)
+
+
+def test_fixed_items_are_neither_moved_by_a_chain_nor_dissolved():
+    weights = [15.0, 3.0, 16.0]
+    adj = [{1}, {0, 2}, {1}]
+    groups = fill_by_chains([[0], [1], [2]], weights, adj, 15, 20, [0.0, 1.0, 2.0], [0.0] * 3, fixed={1})
+    assert groups == [[0], [1], [2]]
+    kept = fill_by_chains([[0], [1], [2]], weights, adj, 15, 20, [0.0, 1.0, 2.0], [0.0] * 3, keep_empty=True)
+    assert len(kept) == 3 and sum(1 for g in kept if not g) == 1
+
+
+def test_partition_decides_donations_on_the_graph_alone():
+    community = lattice_community(400, seed=7)
+    p = prepare(community, CFG)
+    n0 = len(p.items)
+    plan = partition(p.items, p.adj, p.blocks, CFG, centres=p.centres, household_weights=p.household_weights)
+    assert plan.donations, "this community needs donations"
+    for d in plan.donations:
+        assert d.given >= n0 and plan.items[d.given].building == plan.items[d.donor].building
+    counted = {}
+    for it in plan.items:
+        counted[it.building] = counted.get(it.building, 0) + it.count
+    assert counted == {b.id: len(b.weights) for b in community.buildings}
+
+
+def test_undoing_a_donation_gives_the_households_back_and_recuts_the_cell():
+    items = [Item("a", 0, 0, 7, 7.0, 5, 5), Item("b", 0, 0, 12, 12.0, 15, 5), Item("a", 1, 7, 3, 3.0, 5, 5)]
+    cells = [shapely.box(0, 0, 8, 10), shapely.box(10, 0, 20, 10), shapely.box(8, 0, 10, 10)]
+    adj = [{1, 2}, {0, 2}, {0, 1}]
+    donation = Donation(donor=0, given=2, toward_x=15, toward_y=5, share=0.3)
+    items, area_of, rest = undo(items, [0, 1, 1], cells, adj, [donation], {"a"}, 0.5)
+    assert [(it.building, it.count) for it in items] == [("a", 10), ("b", 12)]
+    assert area_of == [0, 1] and rest == []
+    assert cells[0].area == pytest.approx(100.0) and adj == [{1}, {0}]
+
+
+@pytest.mark.parametrize("irregular", [False, True])
+def test_a_regrid_of_an_unchanged_community_changes_nothing(irregular):
+    community = lattice_community(300, seed=5, irregular=irregular)
+    before = plan_community(community, CFG, code="440308001001")
+    after = regrid(community, before.household_codes(), CFG, code="440308001001")
+    assert stability(before, after) == (1.0, 1.0)
+    q = measure(after, community.boundary, CFG)
+    assert q.gap_area_m2 < 1.0 and q.overlap_area_m2 < 1.0 and q.multipart_polygons == 0
+
+
+def test_regrid_partition_works_on_the_graph_and_leaves_the_cells_alone():
+    from gridgov.gridding.algorithm.model import BuildingIn
+    from gridgov.gridding.algorithm.regrid import regrid_inputs, regrid_partition
+
+    community = lattice_community(300, seed=9)
+    before = plan_community(community, CFG, code="440308001001")
+    minx, miny, maxx, maxy = community.boundary.bounds
+    community.buildings.append(BuildingIn.simple("new", (minx + maxx) / 2 + 5, (miny + maxy) / 2, 9))
+    r = regrid_inputs(community, before.household_codes(), CFG)
+    cells = list(r.p.cells)
+    plan = regrid_partition(r, CFG)
+    assert all(a is b for a, b in zip(r.p.cells, cells, strict=True)) and len(r.p.cells) == len(cells)
+    seen = {(it.building, h) for it in plan.items for h in range(it.first, it.first + it.count)}
+    assert seen == {(b.id, h) for b in community.buildings for h in range(len(b.weights))}
+    assert len(plan.area_of) == len(plan.items) and max(plan.grid_of_area) + 1 == plan.n_grids
