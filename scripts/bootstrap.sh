@@ -59,6 +59,8 @@ port_in_use() {
   "$VENV/bin/python" - "$PGPORT" <<'PY'
 import socket, sys
 s = socket.socket()
+# Like PostgreSQL itself: connections of a cluster just stopped linger in TIME_WAIT and must not count.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
