@@ -24,6 +24,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
+from gridgov.core.pagination import QuickPage as CorePage
 from gridgov.core.ratelimit import allow, client_address
 from gridgov.dispatch.models import Department
 
@@ -114,31 +115,25 @@ class Page(PageNumberPagination):
 
 
 class QuickPage(Page):
-    """Pages without a total: one row more than the page says whether there is a next one (counting
-    every case of a district on each request is what a list must not do)."""
+    """API pages without a total (see `core.pagination.QuickPage`): next/previous links only."""
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
         self.request = request
         size = self.get_page_size(request) or self.page_size
-        try:
-            self.number = max(1, int(request.query_params.get(self.page_query_param, 1)))
-        except ValueError:
-            self.number = 1
-        start = (self.number - 1) * size
-        rows = list(queryset[start : start + size + 1])
-        self.has_next = len(rows) > size
-        return rows[:size]
+        self.quick = CorePage(queryset, size, request.query_params.get(self.page_query_param))
+        return self.quick.object_list
 
     def get_paginated_response(self, data: Any) -> Response:
         url = self.request.build_absolute_uri()
+        n = self.quick.number
 
-        def link(n: int) -> str:
-            return remove_query_param(url, "page") if n == 1 else replace_query_param(url, "page", n)
+        def link(k: int) -> str:
+            return remove_query_param(url, "page") if k == 1 else replace_query_param(url, "page", k)
 
         return Response(
             {
-                "next": link(self.number + 1) if self.has_next else None,
-                "previous": link(self.number - 1) if self.number > 1 else None,
+                "next": link(n + 1) if self.quick.has_next() else None,
+                "previous": link(n - 1) if self.quick.has_previous() else None,
                 "results": data,
             }
         )

@@ -37,6 +37,7 @@ from django.views.decorators.http import require_POST
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
+from gridgov.core.pagination import QuickPage
 from gridgov.core.ratelimit import allow, client_address
 from gridgov.dispatch.models import Department, Notification
 from gridgov.geo.models import Community
@@ -202,7 +203,7 @@ def _category_filter_choices() -> list[tuple[str, str]]:
 def case_list(request: HttpRequest) -> HttpResponse:
     f = _filters(request.GET)
     qs = selectors.case_list(request.user, filters=f)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = QuickPage(qs, PAGE_SIZE, request.GET.get("page"))
     rows = _rows(page.object_list, request.user)
     return render(
         request,

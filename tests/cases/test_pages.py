@@ -448,3 +448,15 @@ def test_notices_show_in_the_nav_and_can_be_read(world) -> None:
         not in text(leader.get("/cases/notifications/")).split('id="nav-notifications"')[1][:80]
     )
     assert "No notices." in text(client(world, "street").get("/cases/notifications/"))
+
+
+def test_the_list_pages_without_counting(world, monkeypatch) -> None:
+    import gridgov.cases.views as views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    refs = [report(IN_A, description=f"第{i}件").reference for i in range(3)]
+    community = client(world, "community")
+    first, second = text(community.get("/cases/")), text(community.get("/cases/?page=2"))
+    assert "Page 1" in first and "page=2" in first and " of " not in first.split('class="pager"')[1][:200]
+    assert sum(r in first for r in refs) == 2 and sum(r in second for r in refs) == 1
+    assert "page=1" in second and "page=3" not in second
