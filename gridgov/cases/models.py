@@ -16,6 +16,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GistIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.models import TimeStamped
@@ -360,7 +361,7 @@ class Case(models.Model):
     @property
     def reference(self) -> str:
         """The number people quote on the phone: report date and id, e.g. 20261124-1042."""
-        return f"{self.reported_at:%Y%m%d}-{self.pk}"
+        return f"{timezone.localtime(self.reported_at):%Y%m%d}-{self.pk}"
 
 
 class TallyRow(models.Model):

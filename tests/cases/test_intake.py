@@ -110,3 +110,12 @@ def test_reusing_another_reports_id_reveals_nothing(world) -> None:
     with pytest.raises(GridgovError):
         report(uuid=key, actor=world.users["member_a"])  # same text, someone else
     assert Case.objects.count() == 1
+
+
+def test_the_reference_carries_the_local_date(world) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    early = datetime(2026, 11, 24, 7, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # 23:30 UTC the day before
+    case, _ = report(now=early)
+    assert case.reference == f"20261124-{case.pk}"
