@@ -104,6 +104,19 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> seriali
     return s
 
 
+REPORT_FIELDS = ("category", "description", "address", "reporter_name", "reporter_phone", "reporter_email")
+
+
+def _report(data: dict[str, Any]) -> dict[str, Any]:
+    """The `case_report` arguments every intake form shares, from validated ReportIn data."""
+    return {
+        **{k: data[k] for k in REPORT_FIELDS},
+        "location": Point(data["lon"], data["lat"], srid=4326),
+        "uuid": data.get("uuid"),
+        "share_contact": data["share_contact"],
+    }
+
+
 def _case(request: Request, pk: Any) -> Case:
     return get_object_or_404(selectors.visible_cases(request.user), uuid=pk)
 
@@ -173,20 +186,7 @@ def case_collection(request: Request) -> Response:
     channel = data.get("channel") or (
         Channel.VISIT if visit else DEFAULT_CHANNEL.get(request.user.role, Channel.HOTLINE)
     )
-    case, created = services.case_report(
-        category=data["category"],
-        description=data["description"],
-        location=Point(data["lon"], data["lat"], srid=4326),
-        channel=channel,
-        actor=request.user,
-        uuid=data.get("uuid"),
-        address=data["address"],
-        reporter_name=data["reporter_name"],
-        reporter_phone=data["reporter_phone"],
-        reporter_email=data["reporter_email"],
-        share_contact=data["share_contact"],
-        visit=visit,
-    )
+    case, created = services.case_report(channel=channel, actor=request.user, visit=visit, **_report(data))
     body = presenters.case_detail(case, request.user)
     body["duplicates"] = presenters.duplicates_of(case, request.user)
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -369,18 +369,7 @@ def public_report(request: Request) -> Response:
     if not allow(f"public-report:{client_address(request)}", settings.GRIDGOV_CASE_RULES["public_rate"]):
         return Response({"detail": "Too many reports from this address; try again later."}, status=429)
     data = _valid(ReportIn, request.data).validated_data
-    case, created = services.case_report(
-        category=data["category"],
-        description=data["description"],
-        location=Point(data["lon"], data["lat"], srid=4326),
-        channel=Channel.WEB,
-        uuid=data.get("uuid"),
-        address=data["address"],
-        reporter_name=data["reporter_name"],
-        reporter_phone=data["reporter_phone"],
-        reporter_email=data["reporter_email"],
-        share_contact=data["share_contact"],
-    )
+    case, created = services.case_report(channel=Channel.WEB, **_report(data))
     body = presenters.public_view(case)
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -211,3 +211,11 @@
     setInterval(refresh, Number(monitor.dataset.every || 60) * 1000);
   }
 })();
+
+/* Report forms send once: the hidden id already makes a repeat harmless; this only spares the wait. */
+document.querySelectorAll(".report-form").forEach(function (form) {
+  form.addEventListener("submit", function (e) {
+    var b = e.target.querySelector("button[type=submit]");
+    setTimeout(function () { b.disabled = true; }, 0);
+  });
+});
