@@ -61,3 +61,16 @@ def test_rebuild_restores_a_damaged_tally(world) -> None:
     assert tally.check() != []
     tally.rebuild()
     assert tally.check() == [] and Case.objects.count() == 1
+
+
+def test_the_command_checks_and_rebuilds(world) -> None:
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    services.case_report(category="env-garbage", description="A", location=IN_A, channel="hotline")
+    call_command("cases_tally", "--check")
+    CaseTallyDelta.objects.all().delete()
+    with pytest.raises(CommandError):
+        call_command("cases_tally", "--check")
+    call_command("cases_tally")
+    call_command("cases_tally", "--check")
