@@ -25,14 +25,7 @@ from django.db import connection, transaction
 
 from gridgov.geo.models import CODE_LENGTHS
 
-from .models import (
-    AreaPeriodRollup,
-    AreaPolicyTotal,
-    HouseholdPeriodCount,
-    HouseholdPolicyState,
-    NodePeriodRollup,
-    NodePolicyTotal,
-)
+from .models import HouseholdPolicyState
 from .periods import MONTHS, window
 
 DEFAULT = ("quarter", 1)
@@ -123,12 +116,70 @@ TOTALS_FROM_STATES = "INSERT INTO visits_areapolicytotal (area_id, kind, househo
     TOTALS_SELECT.replace("{states}", STATES)
 )
 
+DELTAS = "visits_rollupdelta"
+# The area and node rollups as readers see them: the kept rows plus the pending deltas.
+AREA_ROLLUPS_WITH_PENDING = f"""(
+    SELECT area_id, kind, period_start, sum(done) AS done FROM (
+        SELECT area_id, kind, period_start, done FROM visits_areaperiodrollup
+        UNION ALL SELECT area_id, kind, period_start, done FROM {DELTAS}
+    ) u GROUP BY 1, 2, 3
+)"""
+NODE_ROLLUPS_WITH_PENDING = f"""(
+    SELECT code, kind, period_start, sum(done) AS done FROM (
+        SELECT code, kind, period_start, done FROM visits_nodeperiodrollup
+        UNION ALL
+        SELECT left(a.code, n.len), d.kind, d.period_start, d.done
+        FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id CROSS JOIN {NODES}
+    ) u GROUP BY 1, 2, 3
+)"""
+FOLD = f"""
+WITH moved AS (
+    DELETE FROM {DELTAS} RETURNING area_id, kind, period_start, done
+), per_area AS (
+    SELECT area_id, kind, period_start, sum(done) AS done FROM moved GROUP BY 1, 2, 3
+), areas AS (
+    INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+    SELECT area_id, kind, period_start, done FROM per_area ORDER BY 1, 2, 3
+    ON CONFLICT (area_id, kind, period_start)
+    DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+), nodes AS (
+    INSERT INTO visits_nodeperiodrollup (code, kind, period_start, done)
+    SELECT left(a.code, n.len), p.kind, p.period_start, sum(p.done)
+    FROM per_area p JOIN geo_responsibilityarea a ON a.id = p.area_id CROSS JOIN {NODES}
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (code, kind, period_start)
+    DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+)
+SELECT count(*) FROM moved
+"""
+FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
+
+
+def fold(cur: Any = None) -> int:
+    """Move the pending deltas into the area and node rollups (one statement: a delta is folded exactly
+    once, and deltas committed meanwhile stay for the next fold). Returns the delta rows folded."""
+    if cur is None:
+        with transaction.atomic(), connection.cursor() as own:
+            return fold(own)
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+    cur.execute(FOLD)
+    return cur.fetchone()[0]
+
+
+def _quiesce_and_fold(cur: Any) -> None:
+    """Before re-deriving rollups from the counts: no batch may append a delta until this transaction
+    ends (a batch takes its lock on the delta table when its statement starts, before it adds to any
+    count), and every delta committed so far is folded, so nothing is counted twice or lost."""
+    cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
+    fold(cur)
+
+
 # name: table, key columns, value columns, rows of the table that count, how to derive it
 KEPT = {
     "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true", STATES_SELECT),
     "counts": (COUNTS, ("household_id", "kind", "period_start"), ("n",), "true", COUNTS_SELECT),
     "rollups": (
-        "visits_areaperiodrollup",
+        AREA_ROLLUPS_WITH_PENDING,
         ("area_id", "kind", "period_start"),
         ("done",),
         "done > 0",
@@ -136,7 +187,7 @@ KEPT = {
     ),
     "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true", TOTALS_SELECT),
     "node_rollups": (
-        "visits_nodeperiodrollup",
+        NODE_ROLLUPS_WITH_PENDING,
         ("code", "kind", "period_start"),
         ("done",),
         "done > 0",
@@ -144,6 +195,9 @@ KEPT = {
     ),
     "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true", NODE_TOTALS_SELECT),
 }
+
+
+REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
 
 
 def _derive(cur: Any) -> None:
@@ -164,15 +218,17 @@ def _differing(cur: Any, name: str) -> int:
     on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
     cur.execute(
-        f"""SELECT count(*) FROM (SELECT * FROM {table} WHERE {rows}) t FULL JOIN fresh_{name} f ON {on}
+        f"""SELECT count(*) FROM (SELECT * FROM {table} k WHERE {rows}) t FULL JOIN fresh_{name} f ON {on}
             WHERE t.{keys[0]} IS NULL OR f.{keys[0]} IS NULL OR ({t_values}) IS DISTINCT FROM ({f_values})"""
     )
     return cur.fetchone()[0]
 
 
 def _apply(cur: Any, name: str) -> None:
-    """Make the kept table equal to fresh_<name>, writing only the rows that differ."""
+    """Make the kept table equal to fresh_<name>, writing only the rows that differ (after `fold`: no
+    pending deltas)."""
     table, keys, values, _rows, _select = KEPT[name]
+    table = REAL.get(name, table)
     on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
     cols = ", ".join(keys + values)
@@ -196,6 +252,7 @@ def rebuild() -> dict[str, int]:
     that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
     repaired = {}
     with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
         _derive(cur)
         for name in KEPT:
             repaired[name] = _differing(cur, name)
@@ -221,6 +278,8 @@ def refresh(households: Iterable[int]) -> None:
     ids = list(households)
     if not ids:
         return
+    with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
     areas = sorted(refresh_states(ids))
     with connection.cursor() as cur:
         cur.execute("DELETE FROM visits_householdperiodcount WHERE household_id = ANY(%s)", [ids])
@@ -283,19 +342,9 @@ def upkeep_ctes(source: str) -> str:
         FROM up JOIN v USING (household_id, kind, period_start)
         WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
         GROUP BY 1, 2, 3
-    ), reached AS (
-        INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
-        SELECT area_id, kind, period_start, n FROM crossed ORDER BY 1, 2, 3
-        ON CONFLICT (area_id, kind, period_start)
-        DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
-        RETURNING 1
-    ), reached_nodes AS (
-        INSERT INTO visits_nodeperiodrollup (code, kind, period_start, done)
-        SELECT left(a.code, n.len), c.kind, c.period_start, sum(c.n)
-        FROM crossed c JOIN geo_responsibilityarea a ON a.id = c.area_id CROSS JOIN {NODES}
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (code, kind, period_start)
-        DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+    ), reached AS (  -- appended, folded later (`fold`): no shared row to wait on
+        INSERT INTO visits_rollupdelta (area_id, kind, period_start, done)
+        SELECT area_id, kind, period_start, n FROM crossed
         RETURNING 1
     )"""
 
@@ -324,44 +373,77 @@ LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district"
 NODE_LEVELS = frozenset(level for level, n in LEVEL_LENGTH.items() if n in NODE_LENGTHS)
 
 
+ORDERS = {
+    "key": "key",
+    # worst first: the lowest share done, then the most households (nodes with none last)
+    "worst": "done::float8 / nullif(households, 0) ASC NULLS LAST, households DESC, key",
+}
+
+
 def dashboard(
-    level: str, today: date, prefixes: Sequence[str] = ("",), nodes: bool = True
+    level: str,
+    today: date,
+    prefixes: Sequence[str] = ("",),
+    nodes: bool = True,
+    order: str = "key",
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Households, done and share per node of `level` (or per member) under any of the code `prefixes`,
-    for the periods holding `today` (one statement, whatever the number of prefixes).
+    for the periods holding `today` (one statement, whatever the number of prefixes), the kept rollups
+    plus the pending deltas. `order`: "key" or "worst" (lowest share first); `limit`/`offset`: a page.
 
     Levels above the area read the node rows when every node of the level lies wholly under a prefix
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
     if isinstance(prefixes, str):  # one prefix, not its characters
         prefixes = [prefixes]
     periods = [window(k, today).start for k in ("month", "quarter", "year")]
+    likes = [p + "%" for p in prefixes]
 
     def under(column: str) -> str:
         return " OR ".join([f"{column} LIKE %s"] * len(prefixes)) or "false"
 
-    this_period = "CASE t.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
+    def this_period(alias: str) -> str:
+        return f"CASE {alias}.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
+
     if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        n = LEVEL_LENGTH[level]
         query = f"""
-            SELECT t.code, sum(t.households), coalesce(sum(r.done), 0)
-            FROM visits_nodepolicytotal t
-            LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
-                 AND r.period_start = {this_period}
-            WHERE length(t.code) = %s AND ({under("t.code")})
-            GROUP BY 1 ORDER BY 1
-        """
-        params = [*periods, LEVEL_LENGTH[level], *(p + "%" for p in prefixes)]
+            WITH tot AS (
+                SELECT t.code AS key, sum(t.households) AS households FROM visits_nodepolicytotal t
+                WHERE length(t.code) = %s AND ({under("t.code")}) GROUP BY 1
+            ), done AS (
+                SELECT r.code AS key, r.done FROM visits_nodeperiodrollup r
+                WHERE length(r.code) = %s AND ({under("r.code")}) AND r.period_start = {this_period("r")}
+                UNION ALL
+                SELECT left(a.code, %s), d.done
+                FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id
+                WHERE d.period_start = {this_period("d")} AND ({under("a.code")})
+            )"""
+        params = [n, *likes, n, *likes, *periods, n, *periods, *likes]
     else:
         node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
         query = f"""
-            SELECT {node} AS node, sum(t.households), coalesce(sum(r.done), 0)
-            FROM visits_areapolicytotal t
-            JOIN geo_responsibilityarea a ON a.id = t.area_id
-            LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
-                 AND r.period_start = {this_period}
-            WHERE {under("a.code")}
-            GROUP BY 1 ORDER BY 1
-        """
-        params = [*periods, *(p + "%" for p in prefixes)]
+            WITH tot AS (
+                SELECT {node} AS key, sum(t.households) AS households
+                FROM visits_areapolicytotal t JOIN geo_responsibilityarea a ON a.id = t.area_id
+                WHERE {under("a.code")} GROUP BY 1
+            ), done AS (
+                SELECT {node} AS key, r.done
+                FROM (SELECT area_id, kind, period_start, done FROM visits_areaperiodrollup
+                      UNION ALL SELECT area_id, kind, period_start, done FROM {DELTAS}) r
+                JOIN geo_responsibilityarea a ON a.id = r.area_id
+                WHERE r.period_start = {this_period("r")} AND ({under("a.code")})
+            )"""
+        params = [*likes, *periods, *likes]
+    query += f"""
+        SELECT key, households, done FROM (
+            SELECT tot.key, tot.households, coalesce(dn.done, 0) AS done
+            FROM tot LEFT JOIN (SELECT key, sum(done) AS done FROM done GROUP BY 1) dn USING (key)
+        ) x ORDER BY {ORDERS[order]}"""
+    if limit is not None:
+        query += " LIMIT %s OFFSET %s"
+        params += [limit, offset]
     with connection.cursor() as cur:
         cur.execute(query, params)
         return [
@@ -370,18 +452,53 @@ def dashboard(
         ]
 
 
+def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
+    """How many rows `dashboard(level, …, prefixes)` answers (for paging)."""
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    likes = [p + "%" for p in prefixes]
+    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
+    if level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        under = under.replace("a.code", "code")
+        query = (
+            f"SELECT count(DISTINCT code) FROM visits_nodepolicytotal WHERE length(code) = %s AND ({under})"
+        )
+        params: list[Any] = [LEVEL_LENGTH[level], *likes]
+    else:
+        node = "a.member_id" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+        # (a group of areas without a member is a row too: not count(DISTINCT …), which skips NULL)
+        query = f"""SELECT count(*) FROM (SELECT DISTINCT {node} FROM visits_areapolicytotal t
+                    JOIN geo_responsibilityarea a ON a.id = t.area_id WHERE {under}) g"""
+        params = likes
+    with connection.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchone()[0]
+
+
+def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
+    """The scope's whole: households, done and share under the prefixes, from the node rows (plus pending
+    deltas) when each prefix is a node or the whole city, else from the area rows."""
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    households = done = 0
+    for prefix in prefixes:
+        level = next((lv for lv, n in LEVEL_LENGTH.items() if n == len(prefix) and lv in NODE_LEVELS), None)
+        if prefix == "":
+            level = "district"
+        rows = dashboard(level or "area", today, [prefix])
+        households += sum(r["households"] for r in rows)
+        done += sum(r["done"] for r in rows)
+    share = round(done / households, 4) if households else None
+    return {"households": households, "done": done, "share_done": share}
+
+
 def snapshot() -> dict[str, list[tuple]]:
-    """The whole rollup state, for comparing incremental upkeep with a rebuild."""
-    return {
-        "counts": sorted(
-            HouseholdPeriodCount.objects.values_list("household_id", "kind", "period_start", "n")
-        ),
-        "rollups": sorted(
-            AreaPeriodRollup.objects.filter(done__gt=0).values_list("area_id", "kind", "period_start", "done")
-        ),
-        "totals": sorted(AreaPolicyTotal.objects.values_list("area_id", "kind", "households")),
-        "node_rollups": sorted(
-            NodePeriodRollup.objects.filter(done__gt=0).values_list("code", "kind", "period_start", "done")
-        ),
-        "node_totals": sorted(NodePolicyTotal.objects.values_list("code", "kind", "households")),
-    }
+    """The whole rollup state as readers see it (pending deltas added), for comparing incremental upkeep
+    with a rebuild."""
+    out: dict[str, list[tuple]] = {}
+    with connection.cursor() as cur:
+        for name in ("counts", "rollups", "totals", "node_rollups", "node_totals"):
+            table, keys, values, rows, _select = KEPT[name]
+            cur.execute(f"SELECT {', '.join(keys + values)} FROM {table} k WHERE {rows} ORDER BY 1, 2, 3")
+            out[name] = sorted(tuple(row) for row in cur.fetchall())
+    return out
