@@ -284,6 +284,23 @@ def run(args: argparse.Namespace) -> None:
             rows = selectors.compliance_rollups(users[name], level, day)
             ts.append(time.perf_counter() - t)
         reads.append((name, level, len(rows), statistics.median(ts) * 1000))
+    # Pages (what `?order=…&page_size=50` answers): the page, the row count and the scope's total.
+    pages = []
+    for level in ("grid", "area", "member"):
+        for order in ("worst", "key"):
+            ts = []
+            for _ in range(8):
+                t = time.perf_counter()
+                _rows, count, _total = selectors.compliance_page(users["admin"], level, day, order, 1, 50)
+                ts.append(time.perf_counter() - t)
+            pages.append((level, order, count, statistics.median(ts[1:]) * 1000))
+    # Then the fold of the deltas the committed batches left pending.
+    from gridgov.visits.models import RollupDelta
+
+    pending = RollupDelta.objects.count()
+    t0 = time.perf_counter()
+    folded = rollups.fold()
+    fold_s = time.perf_counter() - t0
     connection.close()
 
     def verdict(ok: bool) -> str:
@@ -322,10 +339,24 @@ def run(args: argparse.Namespace) -> None:
     )
     if kept:
         print(f"| committed batch of 1,000, median | {statistics.median(kept) * 1000:.0f} ms | | |")
-    print("\nCompliance from the rollups (`selectors.compliance_rollups`, median of 7):\n")
+    print(
+        f"| fold of the deltas left by the committed batches ({pending:,} rows pending, {folded:,} folded) "
+        f"| {fold_s * 1000:.0f} ms | | |"
+    )
+    print(
+        f"\nCompliance from the rollups with the committed batches' {pending:,} deltas pending "
+        "(`selectors.compliance_rollups`, median of 7):\n"
+    )
     print("| user (scope) | level | rows | ms |\n| --- | --- | --- | --- |")
     for name, level, n, ms in reads:
         print(f"| {name} | {level} | {n:,} | {ms:.1f} |")
+    print(
+        "\nA page of 50 for the city administrator (`selectors.compliance_page`: the page, the count of rows "
+        "and the total; median of 7):\n"
+    )
+    print("| level | order | rows in all | ms |\n| --- | --- | --- | --- |")
+    for level, order, n, ms in pages:
+        print(f"| {level} | {order} | {n:,} | {ms:.1f} |")
 
 
 def main() -> None:
