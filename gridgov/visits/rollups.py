@@ -198,49 +198,109 @@ KEPT = {
 
 
 REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
+# In a full recompute the counts are derived from the visits and compared with the kept ones in the same
+# pass (one aggregate over both: `n` from the visits, `kept_n`/`kept_rows` from the kept table), and carry
+# their household's area and need (from the join they are counted with), so that the area rollups come
+# from one scan of them instead of joining the states again.
+WIDER = {"counts": ("kept_n", "kept_rows", "area_id", "need")}
+FRESH_SELECTS = {
+    "counts": f"""
+        SELECT household_id, kind, period_start,
+               sum(fresh), sum(kept_n), sum(kept_row), max(area_id), max(need)
+        FROM (
+            SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date
+                   AS period_start, 1 AS fresh, 0 AS kept_n, 0 AS kept_row, s.area_id, s.need
+            FROM visits_visit v JOIN {{states}} s ON s.household_id = v.household_id
+            WHERE v.counted
+            UNION ALL
+            SELECT household_id, kind, period_start, 0, n, 1, NULL, NULL FROM {COUNTS}
+        ) u
+        GROUP BY 1, 2, 3
+    """,
+    "rollups": """
+        SELECT area_id, kind, period_start, count(*) FROM {counts}
+        WHERE area_id IS NOT NULL AND n > 0 AND n >= need
+        GROUP BY 1, 2, 3
+    """,
+}
+
+
+DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
+# The recompute's session (for its transaction only): memory to hash and sort millions of rows in, and
+# parallel workers for the scans and aggregations of the visits and of the fresh tables (unlogged tables,
+# not temporary ones: a temporary table can only be read by its own backend, so by no parallel plan).
+RECOMPUTE_SETTINGS = {
+    "work_mem": "256MB",
+    "hash_mem_multiplier": "4",
+    "max_parallel_workers_per_gather": "2",
+    "parallel_setup_cost": "100",
+    "parallel_tuple_cost": "0.01",
+    "jit": "off",
+}
+
+
+def _fresh(name: str) -> str:
+    return f"visits_fresh_{name}"
 
 
 def _derive(cur: Any) -> None:
-    """Temporary tables fresh_<name>: every kept table as derived from the households and the visits."""
-    sources = {name: f"fresh_{name}" for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
+    """Unlogged tables visits_fresh_<name> (gone with the transaction): every kept table as derived from
+    the households and the visits, in the order each needs the ones before."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+    for setting, value in RECOMPUTE_SETTINGS.items():
+        cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    sources = {name: _fresh(name) for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
     for name, (_table, keys, values, _rows, select) in KEPT.items():
+        columns = keys + values + WIDER.get(name, ())
+        select = FRESH_SELECTS.get(name, select)
         cur.execute(
-            f"CREATE TEMPORARY TABLE fresh_{name} AS SELECT * FROM ({select.format(**sources)}) "
-            f"AS f({', '.join(keys + values)})",
+            f"CREATE UNLOGGED TABLE {_fresh(name)} AS SELECT * FROM ({select.format(**sources)}) "
+            f"AS f({', '.join(columns)})",
             {"tz": _tz()},
         )
-        cur.execute(f"ANALYZE fresh_{name}")
+        cur.execute(f"ANALYZE {_fresh(name)}")
 
 
 def _differing(cur: Any, name: str) -> int:
-    """Keys whose row differs between the kept table and fresh_<name> (missing, extra or other values)."""
+    """Keys whose row differs between the kept table and the fresh one (missing, extra or other values).
+
+    Both sides in one aggregate (each row counted +1 kept, -1 fresh; a row that is the same in both sums to
+    0), which PostgreSQL runs in parallel, where a full join would run on one core."""
     table, keys, values, rows, _select = KEPT[name]
-    on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
-    t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
+    cols = ", ".join(keys + values)
+    if name == "counts":  # compared as they were derived (see FRESH_SELECTS)
+        cur.execute(f"SELECT count(*) FROM {_fresh(name)} WHERE n = 0 OR kept_rows <> 1 OR n <> kept_n")
+        return cur.fetchone()[0]
     cur.execute(
-        f"""SELECT count(*) FROM (SELECT * FROM {table} k WHERE {rows}) t FULL JOIN fresh_{name} f ON {on}
-            WHERE t.{keys[0]} IS NULL OR f.{keys[0]} IS NULL OR ({t_values}) IS DISTINCT FROM ({f_values})"""
+        f"""SELECT count(*) FROM (SELECT DISTINCT {", ".join(keys)} FROM (
+                SELECT {cols} FROM (
+                    SELECT {cols}, 1 AS w FROM {table} k WHERE {rows}
+                    UNION ALL SELECT {cols}, -1 FROM {_fresh(name)}
+                ) u GROUP BY {cols} HAVING sum(w) <> 0
+            ) d) k"""
     )
     return cur.fetchone()[0]
 
 
 def _apply(cur: Any, name: str) -> None:
-    """Make the kept table equal to fresh_<name>, writing only the rows that differ (after `fold`: no
+    """Make the kept table equal to the fresh one, writing only the rows that differ (after `fold`: no
     pending deltas)."""
     table, keys, values, _rows, _select = KEPT[name]
-    table = REAL.get(name, table)
+    table, fresh = REAL.get(name, table), _fresh(name)
+    if name == "counts":  # the rows derived from the visits (not those only kept)
+        fresh = f"(SELECT * FROM {fresh} WHERE n > 0)"
     on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
     cols = ", ".join(keys + values)
-    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM fresh_{name} f WHERE {on})")
+    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM {fresh} f WHERE {on})")
     cur.execute(
-        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM fresh_{name} f"
+        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM {fresh} f"
         f" WHERE {on} AND ({t_values}) IS DISTINCT FROM ({f_values})"
     )
     # The rows left to add are those whose key is missing: an index probe each (a join would be planned
     # from the kept table's statistics, which a rebuild may have made stale).
     cur.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{name}"
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {fresh} x"
         f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
     )
 
@@ -248,7 +308,7 @@ def _apply(cur: Any, name: str) -> None:
 @transaction.atomic
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, counts, rollups, totals (the
-    reference for the upkeep). Derived in temporary tables and compared with the kept ones; only rows
+    reference for the upkeep). Derived in fresh tables and compared with the kept ones; only rows
     that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
     repaired = {}
     with connection.cursor() as cur:
@@ -258,7 +318,8 @@ def rebuild() -> dict[str, int]:
             repaired[name] = _differing(cur, name)
             if repaired[name]:
                 _apply(cur, name)
-            cur.execute(f"DROP TABLE fresh_{name}")
+        for name in KEPT:
+            cur.execute(f"DROP TABLE {_fresh(name)}")
     return repaired
 
 
@@ -268,7 +329,7 @@ def differences() -> dict[str, int]:
     with transaction.atomic(), connection.cursor() as cur:
         _derive(cur)
         out = {name: _differing(cur, name) for name in KEPT}
-        transaction.set_rollback(True)  # the temporary tables go with it
+        transaction.set_rollback(True)  # the fresh tables go with it
     return out
 
 
@@ -406,42 +467,60 @@ def dashboard(
     def this_period(alias: str) -> str:
         return f"CASE {alias}.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
 
-    if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
-        n = LEVEL_LENGTH[level]
-        query = f"""
-            WITH tot AS (
-                SELECT t.code AS key, sum(t.households) AS households FROM visits_nodepolicytotal t
-                WHERE length(t.code) = %s AND ({under("t.code")}) GROUP BY 1
-            ), done AS (
-                SELECT r.code AS key, r.done FROM visits_nodeperiodrollup r
-                WHERE length(r.code) = %s AND ({under("r.code")}) AND r.period_start = {this_period("r")}
-                UNION ALL
-                SELECT left(a.code, %s), d.done
-                FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id
+    # The pending deltas, driven from their (small) table: an area looked up by key for each.
+    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+    pending = f"""pending AS (
+                SELECT {node} AS key, sum(d.done) AS done FROM {DELTAS} d
+                CROSS JOIN LATERAL (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = d.area_id
+                ) a
                 WHERE d.period_start = {this_period("d")} AND ({under("a.code")})
+                GROUP BY 1
             )"""
-        params = [n, *likes, n, *likes, *periods, n, *periods, *likes]
-    else:
-        node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+    # A page in key order: its keys first (in index order), then only their rows are summed.
+    page = order == "key" and limit is not None
+    if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        only = ""
+        if page:
+            only = f"""AND t.code IN (
+                SELECT DISTINCT code FROM visits_nodepolicytotal
+                WHERE length(code) = {LEVEL_LENGTH[level]} AND ({under("code")})
+                ORDER BY code LIMIT {int(limit)} OFFSET {int(offset)})"""
         query = f"""
-            WITH tot AS (
-                SELECT {node} AS key, sum(t.households) AS households
-                FROM visits_areapolicytotal t JOIN geo_responsibilityarea a ON a.id = t.area_id
-                WHERE {under("a.code")} GROUP BY 1
-            ), done AS (
-                SELECT {node} AS key, r.done
-                FROM (SELECT area_id, kind, period_start, done FROM visits_areaperiodrollup
-                      UNION ALL SELECT area_id, kind, period_start, done FROM {DELTAS}) r
-                JOIN geo_responsibilityarea a ON a.id = r.area_id
-                WHERE r.period_start = {this_period("r")} AND ({under("a.code")})
-            )"""
-        params = [*likes, *periods, *likes]
+            WITH kept AS (
+                SELECT t.code AS key, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+                FROM visits_nodepolicytotal t
+                LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
+                     AND r.period_start = {this_period("t")}
+                WHERE length(t.code) = %s AND ({under("t.code")}) {only}
+                GROUP BY 1
+            ), {pending}"""
+        params = [*periods, LEVEL_LENGTH[level], *likes, *(likes if page else []), *periods, *likes]
+    else:
+        only = ""
+        if page and level == "area":
+            only = f"""AND a.code IN (
+                SELECT a2.code FROM geo_responsibilityarea a2
+                WHERE ({under("a2.code")})
+                      AND EXISTS (SELECT FROM visits_areapolicytotal t2 WHERE t2.area_id = a2.id)
+                ORDER BY a2.code LIMIT {int(limit)} OFFSET {int(offset)})"""
+        query = f"""
+            WITH kept AS (
+                SELECT {node} AS key, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+                FROM visits_areapolicytotal t
+                JOIN geo_responsibilityarea a ON a.id = t.area_id
+                LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
+                     AND r.period_start = {this_period("t")}
+                WHERE ({under("a.code")}) {only}
+                GROUP BY 1
+            ), {pending}"""
+        params = [*periods, *likes, *(likes if only else []), *periods, *likes]
     query += f"""
         SELECT key, households, done FROM (
-            SELECT tot.key, tot.households, coalesce(dn.done, 0) AS done
-            FROM tot LEFT JOIN (SELECT key, sum(done) AS done FROM done GROUP BY 1) dn USING (key)
+            SELECT kept.key, kept.households, kept.done + coalesce(p.done, 0) AS done
+            FROM kept LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(kept.key, '')
         ) x ORDER BY {ORDERS[order]}"""
-    if limit is not None:
+    if limit is not None and not only:  # (a page picked by its keys is already just the page)
         query += " LIMIT %s OFFSET %s"
         params += [limit, offset]
     with connection.cursor() as cur:

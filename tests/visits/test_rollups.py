@@ -244,6 +244,10 @@ def test_dashboard_pages_worst_first_with_count_and_total(world):
     shares = [r["share_done"] for r in worst if r["share_done"] is not None]
     assert shares == sorted(shares) and worst[-1]["key"] == world.area_a.code
     assert rollups.dashboard("area", today, order="worst", limit=1, offset=len(worst) - 1) == worst[-1:]
+    for level in ("area", "grid", "member", "community"):  # pages in key order: their keys picked first
+        whole = rollups.dashboard(level, today)
+        paged = [r for k in range(len(whole)) for r in rollups.dashboard(level, today, limit=1, offset=k)]
+        assert paged == whole, level
     assert rollups.dashboard_count("area") == len(everything)
     for level in ("grid", "member", "community"):
         assert rollups.dashboard_count(level) == len(rollups.dashboard(level, today))
