@@ -363,7 +363,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--households", type=int, default=1_000_000)
     p.add_argument("--visits", type=int, default=5_000_000)
-    p.add_argument("--reps", type=int, default=5, help="timed batches with and without upkeep (default 5)")
+    p.add_argument("--reps", type=int, default=15, help="timed batches with and without upkeep (default 15)")
     p.add_argument("--batches", type=int, default=10, help="committed batches before the check (default 10)")
     p.add_argument("--keep", action="store_true", help=f"reuse `{base.BENCH_DB}` if it exists, and keep it")
     p.add_argument("--seed", type=int, default=1)
