@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import visits as base  # noqa: E402  (bench/visits.py: database set-up)
 
-base.BENCH_DB = "gridgov_bench_scale"
+base.BENCH_DB = os.environ.get("GRIDGOV_BENCH_SCALE_DB", "gridgov_bench_scale")
 OFFSET = 10_000_000  # ids of copy k: original id + k * OFFSET
 TARGETS = {"recompute_s": 2.0, "upkeep_share": 0.10, "city_ms": 10.0}
 
@@ -156,12 +156,49 @@ def batch(rng: random.Random, city: list[tuple[str, float, float]], size: int, w
     return items
 
 
+def member_batch(
+    rng: random.Random, areas: list[list[tuple[str, float, float]]], when: datetime
+) -> list[dict]:
+    """A member's batch: a visit to each of (up to 20) households of one responsibility area (their own)."""
+    own = areas[rng.randrange(len(areas))]
+    picked = rng.sample(own, min(20, len(own)))
+    # batch() picks with replacement: one household at a time, so that none is visited twice (a repeat)
+    return [batch(rng, [h], 1, when - timedelta(minutes=len(picked) - i))[0] for i, h in enumerate(picked)]
+
+
+def upkeep_share(make: Any, reps: int, admin: Any, expect: int) -> tuple[float, float, float]:
+    """Median ms of `record_visits` on batches from `make(k)`, with and without the upkeep (alternately,
+    each rolled back), and the upkeep's share of the time with it."""
+    from django.db import transaction
+
+    from gridgov.visits import services
+
+    with_upkeep: list[float] = []
+    without: list[float] = []
+    plain = services.insert_sql(upkeep=False)
+    for k in range(2 * reps + 2):
+        items = make(k)
+        upkeep = k % 2 == 0
+        services.INSERT = services.insert_sql() if upkeep else plain
+        with transaction.atomic():
+            t = time.perf_counter()
+            results = services.record_visits(items, actor=admin)
+            took = time.perf_counter() - t
+            transaction.set_rollback(True)
+        assert sum(r.status == "created" for r in results) >= expect, results[:3]
+        if k >= 2:  # the first of each: warm-up
+            (with_upkeep if upkeep else without).append(took)
+    services.INSERT = services.insert_sql()
+    ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
+    return ms_with, ms_without, (ms_with - ms_without) / ms_with
+
+
 def run(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
 
     from gridgov.accounts.models import User
@@ -202,23 +239,20 @@ def run(args: argparse.Namespace) -> None:
     city = sql("SELECT code, ST_X(point), ST_Y(point) FROM households_household WHERE active")
     rng = random.Random(args.seed)
     when = timezone.now() - timedelta(hours=1)
-    with_upkeep, without = [], []
-    plain = services.insert_sql(upkeep=False)
-    for k in range(2 * args.reps + 2):
-        items = batch(rng, city, 1000, when - timedelta(days=2 * k))
-        upkeep = k % 2 == 0
-        services.INSERT = services.insert_sql() if upkeep else plain
-        with transaction.atomic():
-            t = time.perf_counter()
-            results = services.record_visits(items, actor=admin)
-            took = time.perf_counter() - t
-            transaction.set_rollback(True)
-        assert sum(r.status == "created" for r in results) >= 990, results[:3]
-        if k >= 2:  # the first of each: warm-up
-            (with_upkeep if upkeep else without).append(took)
-    services.INSERT = services.insert_sql()
-    ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
-    share = (ms_with - ms_without) / ms_with
+    ms_with, ms_without, share = upkeep_share(
+        lambda k: batch(rng, city, 1000, when - timedelta(days=2 * k)), args.reps, admin, 990
+    )
+    # A member's batch: 20 visits to the households of one area (households with an area only).
+    by_area: dict[int, list[tuple[str, float, float]]] = {}
+    for area, code, x, y in sql(
+        "SELECT area_id, code, ST_X(point), ST_Y(point) FROM households_household "
+        "WHERE active AND area_id IS NOT NULL"
+    ):
+        by_area.setdefault(area, []).append((code, x, y))
+    areas = [own for own in by_area.values() if len(own) >= 10]
+    m_with, m_without, m_share = upkeep_share(
+        lambda k: member_batch(rng, areas, when - timedelta(days=2 * k)), 5 * args.reps, admin, 10
+    )
 
     # 3. Committed batches with upkeep, approvals, then agreement with a rebuild.
     kept = []
@@ -250,6 +284,23 @@ def run(args: argparse.Namespace) -> None:
             rows = selectors.compliance_rollups(users[name], level, day)
             ts.append(time.perf_counter() - t)
         reads.append((name, level, len(rows), statistics.median(ts) * 1000))
+    # Pages (what `?order=…&page_size=50` answers): the page, the row count and the scope's total.
+    pages = []
+    for level in ("grid", "area", "member"):
+        for order in ("worst", "key"):
+            ts = []
+            for _ in range(8):
+                t = time.perf_counter()
+                _rows, count, _total = selectors.compliance_page(users["admin"], level, day, order, 1, 50)
+                ts.append(time.perf_counter() - t)
+            pages.append((level, order, count, statistics.median(ts[1:]) * 1000))
+    # Then the fold of the deltas the committed batches left pending.
+    from gridgov.visits.models import RollupDelta
+
+    pending = RollupDelta.objects.count()
+    t0 = time.perf_counter()
+    folded = rollups.fold()
+    fold_s = time.perf_counter() - t0
     connection.close()
 
     def verdict(ok: bool) -> str:
@@ -274,23 +325,45 @@ def run(args: argparse.Namespace) -> None:
         f"{verdict(share <= TARGETS['upkeep_share'])} |"
     )
     print(
+        f"| a member's batch (20 visits to one area's households), median of {5 * args.reps}: with upkeep / "
+        f"without | {m_with:.1f} ms / {m_without:.1f} ms | | |"
+    )
+    print(
+        f"| upkeep's share, a member's batch | {m_share:.0%} | ≤ {TARGETS['upkeep_share']:.0%} | "
+        f"{verdict(m_share <= TARGETS['upkeep_share'])} |"
+    )
+    print(
         f"| {args.batches} committed batches of 1,000 + {len(flagged)} approvals, then rows differing from "
         f"a rebuild (`rollups.differences()`, {check_s:.1f} s) | {sum(differ.values())} ({differ}) | 0 | "
         f"{verdict(not any(differ.values()))} |"
     )
     if kept:
         print(f"| committed batch of 1,000, median | {statistics.median(kept) * 1000:.0f} ms | | |")
-    print("\nCompliance from the rollups (`selectors.compliance_rollups`, median of 7):\n")
+    print(
+        f"| fold of the deltas left by the committed batches ({pending:,} rows pending, {folded:,} folded) "
+        f"| {fold_s * 1000:.0f} ms | | |"
+    )
+    print(
+        f"\nCompliance from the rollups with the committed batches' {pending:,} deltas pending "
+        "(`selectors.compliance_rollups`, median of 7):\n"
+    )
     print("| user (scope) | level | rows | ms |\n| --- | --- | --- | --- |")
     for name, level, n, ms in reads:
         print(f"| {name} | {level} | {n:,} | {ms:.1f} |")
+    print(
+        "\nA page of 50 for the city administrator (`selectors.compliance_page`: the page, the count of rows "
+        "and the total; median of 7):\n"
+    )
+    print("| level | order | rows in all | ms |\n| --- | --- | --- | --- |")
+    for level, order, n, ms in pages:
+        print(f"| {level} | {order} | {n:,} | {ms:.1f} |")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--households", type=int, default=1_000_000)
     p.add_argument("--visits", type=int, default=5_000_000)
-    p.add_argument("--reps", type=int, default=5, help="timed batches with and without upkeep (default 5)")
+    p.add_argument("--reps", type=int, default=15, help="timed batches with and without upkeep (default 15)")
     p.add_argument("--batches", type=int, default=10, help="committed batches before the check (default 10)")
     p.add_argument("--keep", action="store_true", help=f"reuse `{base.BENCH_DB}` if it exists, and keep it")
     p.add_argument("--seed", type=int, default=1)

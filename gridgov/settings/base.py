@@ -203,6 +203,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "escalation-sweep": {"task": "gridgov.cases.tasks.sweep", "schedule": 60.0},
     "deliver-messages": {"task": "gridgov.dispatch.tasks.deliver_due", "schedule": 60.0},
+    "fold-visit-rollups": {"task": "gridgov.visits.tasks.fold_rollups", "schedule": 60.0},
 }
 GRIDGOV_TRUSTED_PROXY = env_bool("GRIDGOV_TRUSTED_PROXY")
 # The shared cache (rate limits): the private Redis, database 1.

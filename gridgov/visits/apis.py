@@ -13,7 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import selectors, services
+from . import rollups, selectors, services
 
 
 @api_view(["POST"])
@@ -87,7 +87,9 @@ def review_decide(request: Request, pk: str) -> Response:
 @permission_classes([IsAuthenticated])
 def compliance(request: Request) -> Response:
     """?level=member|area|grid|community|street[&day=YYYY-MM-DD]: share of households with the visits of the
-    period holding `day` (default today) done."""
+    period holding `day` (default today) done. `order=key|worst` (lowest share first); with `page` and/or
+    `page_size` (default 50, at most 1,000) one page, the number of rows (`count`) and the scope's
+    `total` (households, done, share)."""
     level = request.query_params.get("level", "grid")
     if level not in selectors.LEVEL_PATHS:
         return Response(
@@ -103,8 +105,29 @@ def compliance(request: Request) -> Response:
             day = None
         if day is None:
             return Response({"day": ["A date as YYYY-MM-DD."]}, status=status.HTTP_400_BAD_REQUEST)
-    rows = selectors.compliance_rollups(request.user, level, day)
-    return Response({"level": level, "day": day.isoformat(), "rows": rows})
+    paged = "page" in request.query_params or "page_size" in request.query_params
+    order = request.query_params.get("order", "key")
+    errors = {}
+    if order not in rollups.ORDERS:
+        errors["order"] = [f"one of {', '.join(rollups.ORDERS)}"]
+    try:
+        page = int(request.query_params.get("page", 1))
+        size = int(request.query_params.get("page_size", PAGE_SIZE))
+    except ValueError:
+        page = size = 0
+    if page < 1:
+        errors["page"] = ["A page number from 1."]
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        errors["page_size"] = [f"From 1 to {MAX_PAGE_SIZE}."]
+    if errors:
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    if not paged:  # every row (as before), in the order asked
+        rows = selectors.compliance_rollups(request.user, level, day, order=order)
+        return Response({"level": level, "day": day.isoformat(), "rows": rows})
+    rows, count, total = selectors.compliance_page(request.user, level, day, order, page, size)
+    return Response(
+        {"level": level, "day": day.isoformat(), "count": count, "page": page, "total": total, "rows": rows}
+    )
 
 
 @api_view(["GET"])
@@ -132,6 +155,7 @@ def reassign(request: Request) -> Response:
     return Response({"moved": moved})
 
 
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"RIFF": "webp"}
 
 

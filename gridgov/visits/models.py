@@ -258,3 +258,15 @@ class NodePolicyTotal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["code", "kind"], name="node_kind_unique")]
+
+
+class RollupDelta(models.Model):
+    """Households that met their policy, per area and period, appended by the upkeep in the writer's own
+    transaction (append only: writers never wait on a shared rollup row) and folded into the area and
+    node rollups every minute (`rollups.fold`). Reads add the pending rows."""
+
+    # No foreign key and no index but the primary key: an insert is a heap row and one index entry.
+    area_id = models.BigIntegerField()
+    kind = models.CharField(max_length=10, choices=Period.choices)
+    period_start = models.DateField()
+    done = models.IntegerField()

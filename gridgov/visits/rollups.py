@@ -25,14 +25,7 @@ from django.db import connection, transaction
 
 from gridgov.geo.models import CODE_LENGTHS
 
-from .models import (
-    AreaPeriodRollup,
-    AreaPolicyTotal,
-    HouseholdPeriodCount,
-    HouseholdPolicyState,
-    NodePeriodRollup,
-    NodePolicyTotal,
-)
+from .models import HouseholdPolicyState
 from .periods import MONTHS, window
 
 DEFAULT = ("quarter", 1)
@@ -123,12 +116,70 @@ TOTALS_FROM_STATES = "INSERT INTO visits_areapolicytotal (area_id, kind, househo
     TOTALS_SELECT.replace("{states}", STATES)
 )
 
+DELTAS = "visits_rollupdelta"
+# The area and node rollups as readers see them: the kept rows plus the pending deltas.
+AREA_ROLLUPS_WITH_PENDING = f"""(
+    SELECT area_id, kind, period_start, sum(done) AS done FROM (
+        SELECT area_id, kind, period_start, done FROM visits_areaperiodrollup
+        UNION ALL SELECT area_id, kind, period_start, done FROM {DELTAS}
+    ) u GROUP BY 1, 2, 3
+)"""
+NODE_ROLLUPS_WITH_PENDING = f"""(
+    SELECT code, kind, period_start, sum(done) AS done FROM (
+        SELECT code, kind, period_start, done FROM visits_nodeperiodrollup
+        UNION ALL
+        SELECT left(a.code, n.len), d.kind, d.period_start, d.done
+        FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id CROSS JOIN {NODES}
+    ) u GROUP BY 1, 2, 3
+)"""
+FOLD = f"""
+WITH moved AS (
+    DELETE FROM {DELTAS} RETURNING area_id, kind, period_start, done
+), per_area AS (
+    SELECT area_id, kind, period_start, sum(done) AS done FROM moved GROUP BY 1, 2, 3
+), areas AS (
+    INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
+    SELECT area_id, kind, period_start, done FROM per_area ORDER BY 1, 2, 3
+    ON CONFLICT (area_id, kind, period_start)
+    DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
+), nodes AS (
+    INSERT INTO visits_nodeperiodrollup (code, kind, period_start, done)
+    SELECT left(a.code, n.len), p.kind, p.period_start, sum(p.done)
+    FROM per_area p JOIN geo_responsibilityarea a ON a.id = p.area_id CROSS JOIN {NODES}
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (code, kind, period_start)
+    DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+)
+SELECT count(*) FROM moved
+"""
+FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
+
+
+def fold(cur: Any = None) -> int:
+    """Move the pending deltas into the area and node rollups (one statement: a delta is folded exactly
+    once, and deltas committed meanwhile stay for the next fold). Returns the delta rows folded."""
+    if cur is None:
+        with transaction.atomic(), connection.cursor() as own:
+            return fold(own)
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+    cur.execute(FOLD)
+    return cur.fetchone()[0]
+
+
+def _quiesce_and_fold(cur: Any) -> None:
+    """Before re-deriving rollups from the counts: no batch may append a delta until this transaction
+    ends (a batch takes its lock on the delta table when its statement starts, before it adds to any
+    count), and every delta committed so far is folded, so nothing is counted twice or lost."""
+    cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
+    fold(cur)
+
+
 # name: table, key columns, value columns, rows of the table that count, how to derive it
 KEPT = {
     "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true", STATES_SELECT),
     "counts": (COUNTS, ("household_id", "kind", "period_start"), ("n",), "true", COUNTS_SELECT),
     "rollups": (
-        "visits_areaperiodrollup",
+        AREA_ROLLUPS_WITH_PENDING,
         ("area_id", "kind", "period_start"),
         ("done",),
         "done > 0",
@@ -136,7 +187,7 @@ KEPT = {
     ),
     "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true", TOTALS_SELECT),
     "node_rollups": (
-        "visits_nodeperiodrollup",
+        NODE_ROLLUPS_WITH_PENDING,
         ("code", "kind", "period_start"),
         ("done",),
         "done > 0",
@@ -146,45 +197,110 @@ KEPT = {
 }
 
 
+REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
+# In a full recompute the counts are derived from the visits and compared with the kept ones in the same
+# pass (one aggregate over both: `n` from the visits, `kept_n`/`kept_rows` from the kept table), and carry
+# their household's area and need (from the join they are counted with), so that the area rollups come
+# from one scan of them instead of joining the states again.
+WIDER = {"counts": ("kept_n", "kept_rows", "area_id", "need")}
+FRESH_SELECTS = {
+    "counts": f"""
+        SELECT household_id, kind, period_start,
+               sum(fresh), sum(kept_n), sum(kept_row), max(area_id), max(need)
+        FROM (
+            SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date
+                   AS period_start, 1 AS fresh, 0 AS kept_n, 0 AS kept_row, s.area_id, s.need
+            FROM visits_visit v JOIN {{states}} s ON s.household_id = v.household_id
+            WHERE v.counted
+            UNION ALL
+            SELECT household_id, kind, period_start, 0, n, 1, NULL, NULL FROM {COUNTS}
+        ) u
+        GROUP BY 1, 2, 3
+    """,
+    "rollups": """
+        SELECT area_id, kind, period_start, count(*) FROM {counts}
+        WHERE area_id IS NOT NULL AND n > 0 AND n >= need
+        GROUP BY 1, 2, 3
+    """,
+}
+
+
+DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
+# The recompute's session (for its transaction only): memory to hash and sort millions of rows in, and
+# parallel workers for the scans and aggregations of the visits and of the fresh tables (unlogged tables,
+# not temporary ones: a temporary table can only be read by its own backend, so by no parallel plan).
+RECOMPUTE_SETTINGS = {
+    "work_mem": "256MB",
+    "hash_mem_multiplier": "4",
+    "max_parallel_workers_per_gather": "2",
+    "parallel_setup_cost": "100",
+    "parallel_tuple_cost": "0.01",
+    "jit": "off",
+}
+
+
+def _fresh(name: str) -> str:
+    return f"visits_fresh_{name}"
+
+
 def _derive(cur: Any) -> None:
-    """Temporary tables fresh_<name>: every kept table as derived from the households and the visits."""
-    sources = {name: f"fresh_{name}" for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
+    """Unlogged tables visits_fresh_<name> (gone with the transaction): every kept table as derived from
+    the households and the visits, in the order each needs the ones before."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+    for setting, value in RECOMPUTE_SETTINGS.items():
+        cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    sources = {name: _fresh(name) for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
     for name, (_table, keys, values, _rows, select) in KEPT.items():
+        columns = keys + values + WIDER.get(name, ())
+        select = FRESH_SELECTS.get(name, select)
         cur.execute(
-            f"CREATE TEMPORARY TABLE fresh_{name} AS SELECT * FROM ({select.format(**sources)}) "
-            f"AS f({', '.join(keys + values)})",
+            f"CREATE UNLOGGED TABLE {_fresh(name)} AS SELECT * FROM ({select.format(**sources)}) "
+            f"AS f({', '.join(columns)})",
             {"tz": _tz()},
         )
-        cur.execute(f"ANALYZE fresh_{name}")
+        cur.execute(f"ANALYZE {_fresh(name)}")
 
 
 def _differing(cur: Any, name: str) -> int:
-    """Keys whose row differs between the kept table and fresh_<name> (missing, extra or other values)."""
+    """Keys whose row differs between the kept table and the fresh one (missing, extra or other values).
+
+    Both sides in one aggregate (each row counted +1 kept, -1 fresh; a row that is the same in both sums to
+    0), which PostgreSQL runs in parallel, where a full join would run on one core."""
     table, keys, values, rows, _select = KEPT[name]
-    on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
-    t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
+    cols = ", ".join(keys + values)
+    if name == "counts":  # compared as they were derived (see FRESH_SELECTS)
+        cur.execute(f"SELECT count(*) FROM {_fresh(name)} WHERE n = 0 OR kept_rows <> 1 OR n <> kept_n")
+        return cur.fetchone()[0]
     cur.execute(
-        f"""SELECT count(*) FROM (SELECT * FROM {table} WHERE {rows}) t FULL JOIN fresh_{name} f ON {on}
-            WHERE t.{keys[0]} IS NULL OR f.{keys[0]} IS NULL OR ({t_values}) IS DISTINCT FROM ({f_values})"""
+        f"""SELECT count(*) FROM (SELECT DISTINCT {", ".join(keys)} FROM (
+                SELECT {cols} FROM (
+                    SELECT {cols}, 1 AS w FROM {table} k WHERE {rows}
+                    UNION ALL SELECT {cols}, -1 FROM {_fresh(name)}
+                ) u GROUP BY {cols} HAVING sum(w) <> 0
+            ) d) k"""
     )
     return cur.fetchone()[0]
 
 
 def _apply(cur: Any, name: str) -> None:
-    """Make the kept table equal to fresh_<name>, writing only the rows that differ."""
+    """Make the kept table equal to the fresh one, writing only the rows that differ (after `fold`: no
+    pending deltas)."""
     table, keys, values, _rows, _select = KEPT[name]
+    table, fresh = REAL.get(name, table), _fresh(name)
+    if name == "counts":  # the rows derived from the visits (not those only kept)
+        fresh = f"(SELECT * FROM {fresh} WHERE n > 0)"
     on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
     cols = ", ".join(keys + values)
-    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM fresh_{name} f WHERE {on})")
+    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM {fresh} f WHERE {on})")
     cur.execute(
-        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM fresh_{name} f"
+        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM {fresh} f"
         f" WHERE {on} AND ({t_values}) IS DISTINCT FROM ({f_values})"
     )
     # The rows left to add are those whose key is missing: an index probe each (a join would be planned
     # from the kept table's statistics, which a rebuild may have made stale).
     cur.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM fresh_{name}"
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {fresh} x"
         f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
     )
 
@@ -192,16 +308,18 @@ def _apply(cur: Any, name: str) -> None:
 @transaction.atomic
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, counts, rollups, totals (the
-    reference for the upkeep). Derived in temporary tables and compared with the kept ones; only rows
+    reference for the upkeep). Derived in fresh tables and compared with the kept ones; only rows
     that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
     repaired = {}
     with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
         _derive(cur)
         for name in KEPT:
             repaired[name] = _differing(cur, name)
             if repaired[name]:
                 _apply(cur, name)
-            cur.execute(f"DROP TABLE fresh_{name}")
+        for name in KEPT:
+            cur.execute(f"DROP TABLE {_fresh(name)}")
     return repaired
 
 
@@ -211,7 +329,7 @@ def differences() -> dict[str, int]:
     with transaction.atomic(), connection.cursor() as cur:
         _derive(cur)
         out = {name: _differing(cur, name) for name in KEPT}
-        transaction.set_rollback(True)  # the temporary tables go with it
+        transaction.set_rollback(True)  # the fresh tables go with it
     return out
 
 
@@ -221,6 +339,8 @@ def refresh(households: Iterable[int]) -> None:
     ids = list(households)
     if not ids:
         return
+    with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
     areas = sorted(refresh_states(ids))
     with connection.cursor() as cur:
         cur.execute("DELETE FROM visits_householdperiodcount WHERE household_id = ANY(%s)", [ids])
@@ -283,19 +403,9 @@ def upkeep_ctes(source: str) -> str:
         FROM up JOIN v USING (household_id, kind, period_start)
         WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
         GROUP BY 1, 2, 3
-    ), reached AS (
-        INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)
-        SELECT area_id, kind, period_start, n FROM crossed ORDER BY 1, 2, 3
-        ON CONFLICT (area_id, kind, period_start)
-        DO UPDATE SET done = visits_areaperiodrollup.done + EXCLUDED.done
-        RETURNING 1
-    ), reached_nodes AS (
-        INSERT INTO visits_nodeperiodrollup (code, kind, period_start, done)
-        SELECT left(a.code, n.len), c.kind, c.period_start, sum(c.n)
-        FROM crossed c JOIN geo_responsibilityarea a ON a.id = c.area_id CROSS JOIN {NODES}
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (code, kind, period_start)
-        DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+    ), reached AS (  -- appended, folded later (`fold`): no shared row to wait on
+        INSERT INTO visits_rollupdelta (area_id, kind, period_start, done)
+        SELECT area_id, kind, period_start, n FROM crossed
         RETURNING 1
     )"""
 
@@ -324,44 +434,95 @@ LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district"
 NODE_LEVELS = frozenset(level for level, n in LEVEL_LENGTH.items() if n in NODE_LENGTHS)
 
 
+ORDERS = {
+    "key": "key",
+    # worst first: the lowest share done, then the most households (nodes with none last)
+    "worst": "done::float8 / nullif(households, 0) ASC NULLS LAST, households DESC, key",
+}
+
+
 def dashboard(
-    level: str, today: date, prefixes: Sequence[str] = ("",), nodes: bool = True
+    level: str,
+    today: date,
+    prefixes: Sequence[str] = ("",),
+    nodes: bool = True,
+    order: str = "key",
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Households, done and share per node of `level` (or per member) under any of the code `prefixes`,
-    for the periods holding `today` (one statement, whatever the number of prefixes).
+    for the periods holding `today` (one statement, whatever the number of prefixes), the kept rollups
+    plus the pending deltas. `order`: "key" or "worst" (lowest share first); `limit`/`offset`: a page.
 
     Levels above the area read the node rows when every node of the level lies wholly under a prefix
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
     if isinstance(prefixes, str):  # one prefix, not its characters
         prefixes = [prefixes]
     periods = [window(k, today).start for k in ("month", "quarter", "year")]
+    likes = [p + "%" for p in prefixes]
 
     def under(column: str) -> str:
         return " OR ".join([f"{column} LIKE %s"] * len(prefixes)) or "false"
 
-    this_period = "CASE t.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
+    def this_period(alias: str) -> str:
+        return f"CASE {alias}.kind WHEN 'month' THEN %s::date WHEN 'quarter' THEN %s::date ELSE %s::date END"
+
+    # The pending deltas, driven from their (small) table: an area looked up by key for each.
+    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+    pending = f"""pending AS (
+                SELECT {node} AS key, sum(d.done) AS done FROM {DELTAS} d
+                CROSS JOIN LATERAL (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = d.area_id
+                ) a
+                WHERE d.period_start = {this_period("d")} AND ({under("a.code")})
+                GROUP BY 1
+            )"""
+    # A page in key order: its keys first (in index order), then only their rows are summed.
+    page = order == "key" and limit is not None
     if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        only = ""
+        if page:
+            only = f"""AND t.code IN (
+                SELECT DISTINCT code FROM visits_nodepolicytotal
+                WHERE length(code) = {LEVEL_LENGTH[level]} AND ({under("code")})
+                ORDER BY code LIMIT {int(limit)} OFFSET {int(offset)})"""
         query = f"""
-            SELECT t.code, sum(t.households), coalesce(sum(r.done), 0)
-            FROM visits_nodepolicytotal t
-            LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
-                 AND r.period_start = {this_period}
-            WHERE length(t.code) = %s AND ({under("t.code")})
-            GROUP BY 1 ORDER BY 1
-        """
-        params = [*periods, LEVEL_LENGTH[level], *(p + "%" for p in prefixes)]
+            WITH kept AS (
+                SELECT t.code AS key, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+                FROM visits_nodepolicytotal t
+                LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
+                     AND r.period_start = {this_period("t")}
+                WHERE length(t.code) = %s AND ({under("t.code")}) {only}
+                GROUP BY 1
+            ), {pending}"""
+        params = [*periods, LEVEL_LENGTH[level], *likes, *(likes if page else []), *periods, *likes]
     else:
-        node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+        only = ""
+        if page and level == "area":
+            only = f"""AND a.code IN (
+                SELECT a2.code FROM geo_responsibilityarea a2
+                WHERE ({under("a2.code")})
+                      AND EXISTS (SELECT FROM visits_areapolicytotal t2 WHERE t2.area_id = a2.id)
+                ORDER BY a2.code LIMIT {int(limit)} OFFSET {int(offset)})"""
         query = f"""
-            SELECT {node} AS node, sum(t.households), coalesce(sum(r.done), 0)
-            FROM visits_areapolicytotal t
-            JOIN geo_responsibilityarea a ON a.id = t.area_id
-            LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
-                 AND r.period_start = {this_period}
-            WHERE {under("a.code")}
-            GROUP BY 1 ORDER BY 1
-        """
-        params = [*periods, *(p + "%" for p in prefixes)]
+            WITH kept AS (
+                SELECT {node} AS key, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+                FROM visits_areapolicytotal t
+                JOIN geo_responsibilityarea a ON a.id = t.area_id
+                LEFT JOIN visits_areaperiodrollup r ON r.area_id = t.area_id AND r.kind = t.kind
+                     AND r.period_start = {this_period("t")}
+                WHERE ({under("a.code")}) {only}
+                GROUP BY 1
+            ), {pending}"""
+        params = [*periods, *likes, *(likes if only else []), *periods, *likes]
+    query += f"""
+        SELECT key, households, done FROM (
+            SELECT kept.key, kept.households, kept.done + coalesce(p.done, 0) AS done
+            FROM kept LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(kept.key, '')
+        ) x ORDER BY {ORDERS[order]}"""
+    if limit is not None and not only:  # (a page picked by its keys is already just the page)
+        query += " LIMIT %s OFFSET %s"
+        params += [limit, offset]
     with connection.cursor() as cur:
         cur.execute(query, params)
         return [
@@ -370,18 +531,53 @@ def dashboard(
         ]
 
 
+def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
+    """How many rows `dashboard(level, …, prefixes)` answers (for paging)."""
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    likes = [p + "%" for p in prefixes]
+    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
+    if level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+        under = under.replace("a.code", "code")
+        query = (
+            f"SELECT count(DISTINCT code) FROM visits_nodepolicytotal WHERE length(code) = %s AND ({under})"
+        )
+        params: list[Any] = [LEVEL_LENGTH[level], *likes]
+    else:
+        node = "a.member_id" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+        # (a group of areas without a member is a row too: not count(DISTINCT …), which skips NULL)
+        query = f"""SELECT count(*) FROM (SELECT DISTINCT {node} FROM visits_areapolicytotal t
+                    JOIN geo_responsibilityarea a ON a.id = t.area_id WHERE {under}) g"""
+        params = likes
+    with connection.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchone()[0]
+
+
+def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
+    """The scope's whole: households, done and share under the prefixes, from the node rows (plus pending
+    deltas) when each prefix is a node or the whole city, else from the area rows."""
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    households = done = 0
+    for prefix in prefixes:
+        level = next((lv for lv, n in LEVEL_LENGTH.items() if n == len(prefix) and lv in NODE_LEVELS), None)
+        if prefix == "":
+            level = "district"
+        rows = dashboard(level or "area", today, [prefix])
+        households += sum(r["households"] for r in rows)
+        done += sum(r["done"] for r in rows)
+    share = round(done / households, 4) if households else None
+    return {"households": households, "done": done, "share_done": share}
+
+
 def snapshot() -> dict[str, list[tuple]]:
-    """The whole rollup state, for comparing incremental upkeep with a rebuild."""
-    return {
-        "counts": sorted(
-            HouseholdPeriodCount.objects.values_list("household_id", "kind", "period_start", "n")
-        ),
-        "rollups": sorted(
-            AreaPeriodRollup.objects.filter(done__gt=0).values_list("area_id", "kind", "period_start", "done")
-        ),
-        "totals": sorted(AreaPolicyTotal.objects.values_list("area_id", "kind", "households")),
-        "node_rollups": sorted(
-            NodePeriodRollup.objects.filter(done__gt=0).values_list("code", "kind", "period_start", "done")
-        ),
-        "node_totals": sorted(NodePolicyTotal.objects.values_list("code", "kind", "households")),
-    }
+    """The whole rollup state as readers see it (pending deltas added), for comparing incremental upkeep
+    with a rebuild."""
+    out: dict[str, list[tuple]] = {}
+    with connection.cursor() as cur:
+        for name in ("counts", "rollups", "totals", "node_rollups", "node_totals"):
+            table, keys, values, rows, _select = KEPT[name]
+            cur.execute(f"SELECT {', '.join(keys + values)} FROM {table} k WHERE {rows} ORDER BY 1, 2, 3")
+            out[name] = sorted(tuple(row) for row in cur.fetchall())
+    return out

@@ -155,13 +155,25 @@ LEVEL_PATHS = {
 }
 
 
-def compliance_rollups(user: Any, level: str, day: date) -> list[dict[str, Any]]:
+def compliance_rollups(user: Any, level: str, day: date, order: str = "key") -> list[dict[str, Any]]:
     """What the compliance API answers: per member or node of `level` in the user's scope, households,
     how many have the visits of the period holding `day` done, and the share; from the rollups."""
     scope = scoping.scope_of(user)
     if not scope.households:  # coordinators and departments do not see the ledger
         return []
-    return rollups.dashboard(level, day, [""] if scope.everything else scope.prefixes)
+    return rollups.dashboard(level, day, [""] if scope.everything else scope.prefixes, order=order)
+
+
+def compliance_page(
+    user: Any, level: str, day: date, order: str, page: int, size: int
+) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+    """One page of `compliance_rollups`, the number of rows and the scope's total (from the node rows)."""
+    scope = scoping.scope_of(user)
+    if not scope.households:
+        return [], 0, None
+    prefixes = [""] if scope.everything else scope.prefixes
+    rows = rollups.dashboard(level, day, prefixes, order=order, limit=size, offset=(page - 1) * size)
+    return rows, rollups.dashboard_count(level, prefixes), rollups.summary(day, prefixes)
 
 
 def compliance(user: Any, level: str, today: date | None = None) -> list[dict[str, Any]]:

@@ -71,7 +71,8 @@ def test_check_command_detects_drift(world):
     from gridgov.visits.models import AreaPeriodRollup
 
     sync(client(world, "member_a"), [visit()])
-    AreaPeriodRollup.objects.update(done=7)
+    assert rollups.fold() == 1  # the visit's delta, now in the area and node rows
+    assert AreaPeriodRollup.objects.update(done=7) == 1
     with pytest.raises(CommandError):
         call_command("visits_rollups", "--check")
     call_command("visits_rollups")
@@ -193,3 +194,70 @@ def test_node_rows_answer_what_the_area_rows_sum_to(world):
         (world.grid_a.code, 2, 2),
         (world.grid_b.code, 1, 0),
     ]
+
+
+def test_upkeep_appends_deltas_that_reads_and_checks_include_until_folded(world):
+    from gridgov.visits.models import AreaPeriodRollup, NodePeriodRollup, RollupDelta
+
+    sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    today = timezone.localdate()
+    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    # The batch wrote no shared row: one delta (area A: HA2's visit is flagged), no rollup row yet.
+    assert RollupDelta.objects.count() == 1
+    assert not AreaPeriodRollup.objects.exists() and not NodePeriodRollup.objects.exists()
+    pending = {lv: rollups.dashboard(lv, today) for lv in ("area", "member", "grid", "community", "street")}
+    assert [(r["key"], r["done"]) for r in pending["grid"] if r["done"]] == [(world.grid_a.code, 1)]
+    assert rollups.differences() == same
+    kept = rollups.snapshot()
+    assert rollups.fold() == 1 and rollups.fold() == 0
+    assert not RollupDelta.objects.exists()
+    assert AreaPeriodRollup.objects.get().done == 1 and NodePeriodRollup.objects.count() == 4
+    assert {lv: rollups.dashboard(lv, today) for lv in pending} == pending
+    assert rollups.snapshot() == kept and rollups.differences() == same
+    # A wrong pending delta is a difference too (in the area row and its four nodes), and rebuild repairs it.
+    RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
+    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4}
+    assert rollups.rebuild() == same | {"rollups": 1, "node_rollups": 4}
+    assert not RollupDelta.objects.exists() and rollups.snapshot() == kept
+
+
+def test_refresh_folds_pending_deltas_first(world):
+    """A household change re-derives its areas from the counts: the pending deltas of those areas must
+    not be added again on top."""
+    from gridgov.visits.models import RollupDelta
+
+    sync(client(world, "member_a"), [visit()])
+    assert RollupDelta.objects.count() == 1
+    kept = rollups.snapshot()
+    world.household_a.save()  # refreshes its rollups
+    assert not RollupDelta.objects.exists()
+    assert rollups.snapshot() == kept
+    assert not any(rollups.differences().values())
+
+
+def test_dashboard_pages_worst_first_with_count_and_total(world):
+    sync(client(world, "member_a"), [visit()])
+    today = timezone.localdate()
+    everything = rollups.dashboard("area", today)
+    worst = rollups.dashboard("area", today, order="worst")
+    assert sorted(map(str, everything), key=str) == sorted(map(str, worst), key=str)
+    shares = [r["share_done"] for r in worst if r["share_done"] is not None]
+    assert shares == sorted(shares) and worst[-1]["key"] == world.area_a.code
+    assert rollups.dashboard("area", today, order="worst", limit=1, offset=len(worst) - 1) == worst[-1:]
+    for level in ("area", "grid", "member", "community"):  # pages in key order: their keys picked first
+        whole = rollups.dashboard(level, today)
+        paged = [r for k in range(len(whole)) for r in rollups.dashboard(level, today, limit=1, offset=k)]
+        assert paged == whole, level
+    assert rollups.dashboard_count("area") == len(everything)
+    for level in ("grid", "member", "community"):
+        assert rollups.dashboard_count(level) == len(rollups.dashboard(level, today))
+    total = rollups.summary(today)
+    assert total["households"] == sum(r["households"] for r in everything) and total["done"] == 1
+    assert rollups.summary(today, [world.community.code])["done"] == 1
+    assert rollups.summary(today, [world.other_community.code])["done"] == 0
+    api = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1").json()
+    assert api["count"] == len(everything) and api["total"] == total and api["rows"] == worst[:1]
+    page2 = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1&page=2")
+    assert page2.json()["rows"] == worst[1:2]
+    bad = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=best&page=0")
+    assert bad.status_code == 400 and set(bad.json()) == {"order", "page"}
