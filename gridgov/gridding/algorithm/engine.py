@@ -29,6 +29,7 @@ from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .recut import mend_out_of_range
 from .repair import components, repair
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
@@ -480,7 +481,27 @@ def cut_shared_buildings(
             p.wholes,
         )
         changed = True
-    return _refill(plan, cells, adj, config) or changed or bool(faced)
+    refilled = _refill(plan, cells, adj, config)
+    block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=False)}
+
+    def restrict(links: list[set[int]], items: list[Item]) -> list[set[int]]:
+        blk = np.array([block_of[it.building] for it in items], dtype=np.int64)
+        w = np.array([it.weight for it in items], dtype=float)
+        return respect_barriers(links, blk, w, config.area_min, config.area_max)
+
+    mended = mend_out_of_range(
+        plan,
+        cells,
+        adj,
+        p.household_weights,
+        config.area_min,
+        config.area_max,
+        config.min_shared_border,
+        p.angles,
+        p.wholes,
+        restrict,
+    )
+    return refilled or mended or changed or bool(faced)
 
 
 def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:

@@ -1,0 +1,291 @@
+"""Areas left out of range after the shared buildings were cut: re-cut one building among its areas.
+
+A donation taken back (its building could not be cut so that its areas stay in one piece) leaves its
+receiver short: often a single small building, or a run or two of a big building whose other runs
+sit in the neighbouring areas. Such an area is mended by re-cutting one building, the households of
+every other building staying where they are: the building's households are shared out again, one
+unit/floor run per area, among the areas that hold it and the areas next to it, so that every one of
+them is in range (an area made only of that building may also vanish). That covers merging a
+leftover run back into a neighbour holding the same building, handing a leftover building's
+households to its neighbours, and taking a run from an adjacent building. The building's cell is
+then cut by the rule of a fresh plan (`face_areas`), and the change is kept only if every area
+involved stays in one piece.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import shapely
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from .donate import face_areas
+from .model import Item, Plan
+from .repair import components
+from .tessellate import GRID, polygonal, relink, slice_cell
+
+EPS = 1e-9
+MAX_AREAS = 6  # areas a building is shared out among, at most (the search is exponential in this)
+MAX_SOLUTIONS = 64  # share-outs collected per building before the best few are tried on the cells
+TRIES = 8  # share-outs tried on the cells per building
+
+
+def share_out(
+    hw: tuple[float, ...] | list[float],
+    areas: list[int],
+    other: dict[int, float],
+    held: dict[int, float],
+    lo: float,
+    hi: float,
+    target: int,
+) -> list[list[tuple[int, int, int]]]:
+    """Ways to share a building's households (weights `hw`, unit/floor order) among `areas`, one
+    consecutive run per area in the order given: each solution is a list of (area, start, end).
+
+    `other[a]` is what area `a` holds of other buildings (fixed) and `held[a]` what it holds of this
+    one now. An area with other households must end in [lo, hi] (one already out of range may instead
+    keep its share as it is, unless it is `target`); an area with none may end empty. Solutions are
+    ordered best first: fewest runs, then fewest households moved."""
+    prefix = [0.0, *itertools.accumulate(hw)]
+    n = len(hw)
+    total = prefix[-1]
+
+    def allowed(a: int, r: float) -> bool:
+        o = other.get(a, 0.0)
+        if o <= EPS and r <= EPS:
+            return True
+        if lo - EPS <= o + r <= hi + EPS:
+            return True
+        now = o + held.get(a, 0.0)
+        in_range = lo - EPS <= now <= hi + EPS
+        return a != target and not in_range and abs(r - held.get(a, 0.0)) <= EPS
+
+    # Bounds on what the areas from k on can take, to prune.
+    def cap(a: int) -> tuple[float, float]:
+        o, h = other.get(a, 0.0), held.get(a, 0.0)
+        low = 0.0 if o <= EPS else max(0.0, lo - o)
+        high = max(hi - o, 0.0)
+        if a != target and not lo - EPS <= o + h <= hi + EPS and o > EPS:
+            low, high = min(low, h), max(high, h)
+        return low, high
+
+    caps = [cap(a) for a in areas]
+    rest_lo = [0.0] * (len(areas) + 1)
+    rest_hi = [0.0] * (len(areas) + 1)
+    for k in range(len(areas) - 1, -1, -1):
+        rest_lo[k] = rest_lo[k + 1] + caps[k][0]
+        rest_hi[k] = rest_hi[k + 1] + caps[k][1]
+    out: list[list[tuple[int, int, int]]] = []
+    runs: list[tuple[int, int, int]] = []
+
+    def walk(k: int, start: int) -> None:
+        if len(out) >= MAX_SOLUTIONS:
+            return
+        left = total - prefix[start]
+        if left < rest_lo[k] - EPS or left > rest_hi[k] + EPS:
+            return
+        if k == len(areas) - 1:
+            if allowed(areas[k], left):
+                out.append([*runs, (areas[k], start, n)])
+            return
+        for end in range(start, n + 1):
+            r = prefix[end] - prefix[start]
+            if r > caps[k][1] + EPS:
+                break
+            if allowed(areas[k], r):
+                runs.append((areas[k], start, end))
+                walk(k + 1, end)
+                runs.pop()
+
+    walk(0, 0)
+
+    def moved(sol: list[tuple[int, int, int]]) -> float:
+        return sum(abs(prefix[e] - prefix[s] - held.get(a, 0.0)) for a, s, e in sol) / 2
+
+    return sorted(out, key=lambda sol: (sum(e > s for _, s, e in sol), moved(sol)))
+
+
+def mend_out_of_range(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+) -> bool:
+    """Bring out-of-range areas into range by re-cutting one building each (see the module); `plan`,
+    `cells` and `adj` change in place (areas left empty are dropped). Returns whether anything changed."""
+    changed = False
+    for _round in range(2):
+        sizes = plan.area_weights()
+        bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
+        progress = False
+        for a in bad:
+            w = plan.area_weights()[a]
+            if w <= EPS or lo - EPS <= w <= hi + EPS:
+                continue
+            args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+            if _mend_area(plan, cells, adj, a, *args):
+                progress = changed = True
+        if not progress:
+            break
+    if changed:
+        _drop_empty(plan)
+    return changed
+
+
+def _mend_area(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    target: int,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+) -> bool:
+    items, area_of = plan.items, plan.area_of
+    adj_f = restrict(adj, items)
+    mine = [i for i, a in enumerate(area_of) if a == target]
+    by_building: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_building.setdefault(it.building, []).append(i)
+    # Its own buildings first, then its neighbours'; buildings already cut first (no new cut).
+    own = list(dict.fromkeys(items[i].building for i in mine))
+    near = list(
+        dict.fromkeys(items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
+    )
+    near = [b for b in near if b not in own]
+    candidates = sorted(own, key=lambda b: len(by_building[b]) < 2) + sorted(
+        near, key=lambda b: len(by_building[b]) < 2
+    )
+    sizes = plan.area_weights()
+    for b in candidates:
+        parts = sorted(by_building[b], key=lambda i: items[i].first)
+        hw = household_weights.get(b)
+        if hw is None or len(hw) < 2 or sum(it.count for it in (items[i] for i in parts)) != len(hw):
+            continue
+        held: dict[int, float] = {}
+        for i in parts:
+            held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
+        around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+        if target not in held and target not in around:
+            continue
+        # The areas holding it in unit/floor order, then the target, then the others by size (smallest first).
+        order = list(dict.fromkeys(area_of[i] for i in parts))
+        if target not in order:
+            order.append(target)
+        rest = sorted(around - {target}, key=lambda a: sizes[a])
+        order += rest[: max(0, MAX_AREAS - len(order))]
+        other = {a: sizes[a] - held.get(a, 0.0) for a in order}
+        solutions = share_out(hw, order, other, held, lo, hi, target)
+        for sol in solutions[:TRIES]:
+            hw_b = household_weights[b]
+            if _apply(plan, cells, adj, b, sol, hw_b, min_shared, angles, wholes, restrict, order, hi):
+                return True
+            items, area_of = plan.items, plan.area_of  # restored as they were, maybe as new lists
+    return False
+
+
+def _apply(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    building: str,
+    sol: list[tuple[int, int, int]],
+    hw: tuple[float, ...],
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    involved: list[int],
+    hi: float,
+) -> bool:
+    """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
+    involved area stays in one piece."""
+    items, area_of = plan.items, plan.area_of
+    old = sorted((i for i, it in enumerate(items) if it.building == building), key=lambda i: items[i].first)
+    runs = [(a, s, e) for a, s, e in sol if e > s]
+    if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
+        return False
+    snapshot = (list(items), list(area_of), list(cells), [set(s) for s in adj], list(plan.donations))
+    x, y = items[old[0]].x, items[old[0]].y
+    big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
+    # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
+    bounds = {items[i].first for i in old} if big else set()
+    new: list[tuple[int, int, int]] = []  # (area, first, end)
+    for a, s, e in runs:
+        cuts = sorted({s, e} | {c for c in bounds if s < c < e})
+        new.extend((a, c0, c1) for c0, c1 in itertools.pairwise(cuts))
+    whole_again = len(new) == 1
+    fresh = [
+        Item(building, 0 if whole_again else k + 1, f, e - f, float(sum(hw[f:e])), x, y)
+        for k, (_a, f, e) in enumerate(new)
+    ]
+    cell = wholes.get(building) or _union([cells[i] for i in old])
+    # Reuse the building's slots, append what is new, drop what is left over (indices shift).
+    slots = old[: len(fresh)] + list(range(len(items), len(items) + max(0, len(fresh) - len(old))))
+    for _ in range(len(fresh) - len(old)):
+        items.append(fresh[0])
+        area_of.append(0)
+        cells.append(Polygon())
+        adj.append(set())
+    for k, i in enumerate(slots):
+        items[i] = fresh[k]
+        area_of[i] = new[k][0]
+    gone = set(old[len(fresh) :])
+    if gone:
+        keep = [i for i in range(len(items)) if i not in gone]
+        index = {o: k for k, o in enumerate(keep)}
+        adj[:] = [{index[j] for j in adj[i] if j in index} for i in keep]
+        cells[:] = [cells[i] for i in keep]
+        plan.items = items = [items[i] for i in keep]
+        plan.area_of = area_of = [area_of[i] for i in keep]
+        slots = [index[i] for i in slots]
+        plan.donations = []  # indices moved; donations are only read before the cells are cut
+    pieces = slice_cell(cell, [it.weight for it in fresh], angles.get(building)) if len(fresh) > 1 else [cell]
+    for i, piece in zip(slots, pieces, strict=True):
+        cells[i] = piece
+    relink(cells, adj, slots, min_shared)
+    labels = [a + 1 for a in area_of]
+    _cut, failed = face_areas(items, cells, labels, adj, min_shared, angles, wholes, only={building})
+    adj_f = restrict(adj, items)
+    members: dict[int, list[int]] = {a: [] for a in involved}
+    for i, a in enumerate(area_of):
+        if a in members:
+            members[a].append(i)
+    if building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values()):
+        return True
+    plan.items, plan.area_of, cells[:], adj[:], plan.donations = snapshot
+    return False
+
+
+def _drop_empty(plan: Plan) -> None:
+    """Renumber areas without the empty ones, and grids without the areas' empty grids."""
+    used = sorted(set(plan.area_of))
+    if len(used) == plan.n_areas:
+        return
+    index = {a: k for k, a in enumerate(used)}
+    plan.area_of = [index[a] for a in plan.area_of]
+    grids = sorted({plan.grid_of_area[a] for a in used})
+    renumber = {g: k for k, g in enumerate(grids)}
+    plan.grid_of_area = [renumber[plan.grid_of_area[a]] for a in used]
+
+
+def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
+    geoms = [g for g in geoms if not g.is_empty]
+    if not geoms:
+        return Polygon()
+    return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
+
+
+__all__ = ["mend_out_of_range", "share_out"]
