@@ -109,3 +109,16 @@ def test_plan_community_mends_areas_donations_left_short():
     assert len(seen) == sum(len(b.weights) for b in c.buildings)
     q = measure(plan, c.boundary, CFG)
     assert q.gap_area_m2 < 1 and q.overlap_area_m2 < 1
+
+
+def test_share_out_finds_the_fewest_runs_even_among_many_ways():
+    # A 29-household building in four areas (one a leftover run of 5) with two more areas next to it:
+    # three runs are enough (the leftover's area vanishes, a neighbour is not drawn in).
+    areas = [55, 58, 54, 53, 87, 52]
+    other = {55: 7.0, 58: 0.0, 54: 9.0, 53: 14.0, 87: 16.0, 52: 17.0}
+    held = {55: 10.0, 58: 5.0, 54: 10.0, 53: 4.0}
+    sols = share_out((1.0,) * 29, areas, other, held, 15, 20, target=58)
+    assert sols
+    best = [(a, s, e) for a, s, e in sols[0] if e > s]
+    assert [a for a, _, _ in best] == [55, 54, 53]
+    assert all(15 <= other[a] + e - s <= 20 for a, s, e in best)

@@ -80,26 +80,30 @@ def share_out(
     out: list[list[tuple[int, int, int]]] = []
     runs: list[tuple[int, int, int]] = []
 
-    def walk(k: int, start: int) -> None:
+    def walk(k: int, start: int, used: int, most: int) -> None:
         if len(out) >= MAX_SOLUTIONS:
             return
         left = total - prefix[start]
-        if left < rest_lo[k] - EPS or left > rest_hi[k] + EPS:
+        if left < rest_lo[k] - EPS or left > rest_hi[k] + EPS or (left > EPS and used >= most):
             return
         if k == len(areas) - 1:
             if allowed(areas[k], left):
                 out.append([*runs, (areas[k], start, n)])
             return
-        for end in range(start, n + 1):
-            r = prefix[end] - prefix[start]
-            if r > caps[k][1] + EPS:
-                break
-            if allowed(areas[k], r):
+        # Runs closest to what the area holds now first.
+        ends = [e for e in range(start, n + 1) if prefix[e] - prefix[start] <= caps[k][1] + EPS]
+        ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+        for end in ends:
+            if allowed(areas[k], prefix[end] - prefix[start]):
                 runs.append((areas[k], start, end))
-                walk(k + 1, end)
+                walk(k + 1, end, used + (end > start), most)
                 runs.pop()
 
-    walk(0, 0)
+    # Fewest runs first: the building is cut as little as the numbers allow.
+    for most in range(1, len(areas) + 1):
+        walk(0, 0, 0, most)
+        if out:
+            break
 
     def moved(sol: list[tuple[int, int, int]]) -> float:
         return sum(abs(prefix[e] - prefix[s] - held.get(a, 0.0)) for a, s, e in sol) / 2
