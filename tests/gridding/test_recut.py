@@ -10,9 +10,10 @@ from gridgov.gridding.algorithm import Config, plan_community
 from gridgov.gridding.algorithm.engine import prepare, respect_barriers
 from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn, Item, Plan
 from gridgov.gridding.algorithm.quality import measure
-from gridgov.gridding.algorithm.recut import mend_out_of_range, share_out
+from gridgov.gridding.algorithm.recut import mend_out_of_range, share_out, uncut_small
 from gridgov.gridding.algorithm.repair import components
 from gridgov.gridding.algorithm.synthetic import lattice_community
+from gridgov.gridding.algorithm.tessellate import adjacency, slice_cell
 
 CFG = Config()
 
@@ -122,3 +123,37 @@ def test_share_out_finds_the_fewest_runs_even_among_many_ways():
     best = [(a, s, e) for a, s, e in sols[0] if e > s]
     assert [a for a, _, _ in best] == [55, 54, 53]
     assert all(15 <= other[a] + e - s <= 20 for a, s, e in best)
+
+
+def test_uncut_small_makes_a_donated_building_whole_again_by_recutting_a_big_one():
+    # X (30, cut in runs of 5) | S (11) | Y (9) in a row. S was cut: 5 households in area 1 (with X's last
+    # 10), 6 in area 2 (with Y). S whole in area 2 leaves area 1 at 10, which X's runs make up.
+    c = CommunityIn(
+        boundary=shapely.box(0, 0, 150, 50),
+        buildings=[
+            BuildingIn.simple("X", 25.0, 25.0, 30),
+            BuildingIn.simple("S", 75.0, 25.0, 11),
+            BuildingIn.simple("Y", 125.0, 25.0, 9),
+        ],
+    )
+    p = prepare(c, CFG)
+    assert [it.count for it in p.items] == [5] * 6 + [11, 9]
+    items = [
+        *list(p.items[:6]),
+        Item("S", 1, 0, 5, 5.0, 75.0, 25.0),
+        Item("S", 2, 5, 6, 6.0, 75.0, 25.0),
+        p.items[7],
+    ]
+    cells = list(p.cells[:6]) + list(slice_cell(p.cells[6], [5.0, 6.0], p.angles["S"])) + [p.cells[7]]
+    adj = adjacency(cells, CFG.min_shared_border)
+    plan = Plan(items=items, area_of=[0, 0, 0, 0, 1, 1, 1, 2, 2], grid_of_area=[0, 0, 0])
+    assert plan.area_weights() == [20.0, 15.0, 15.0]
+    args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
+    assert uncut_small(plan, cells, adj, p.household_weights, *args)
+    s_items = [it for it in plan.items if it.building == "S"]
+    assert len(s_items) == 1 and s_items[0].part == 0 and s_items[0].count == 11
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    assert abs(shapely.union_all(cells).area - 7500) < 0.01 and abs(sum(g.area for g in cells) - 7500) < 0.01
+    for a in range(plan.n_areas):
+        members = [i for i, x in enumerate(plan.area_of) if x == a]
+        assert len(components(members, adj)) == 1

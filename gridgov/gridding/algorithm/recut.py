@@ -122,20 +122,25 @@ def mend_out_of_range(
     angles: dict[str, float],
     wholes: dict[str, BaseGeometry],
     restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+    only: set[int] | None = None,
 ) -> bool:
     """Bring out-of-range areas into range by re-cutting one building each (see the module); `plan`,
-    `cells` and `adj` change in place (areas left empty are dropped). Returns whether anything changed."""
+    `cells` and `adj` change in place (areas left empty are dropped). With `grid_range`, grids stay in
+    range and in one piece; with `only`, just those areas are mended. Returns whether anything changed."""
     changed = False
     for _round in range(2):
         sizes = plan.area_weights()
         bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
+        bad = [a for a in bad if only is None or a in only]
         progress = False
         for a in bad:
             w = plan.area_weights()[a]
             if w <= EPS or lo - EPS <= w <= hi + EPS:
                 continue
             args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
-            if _mend_area(plan, cells, adj, a, *args):
+            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range):
                 progress = changed = True
         if not progress:
             break
@@ -156,7 +161,13 @@ def _mend_area(
     angles: dict[str, float],
     wholes: dict[str, BaseGeometry],
     restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    new_cuts: bool = True,
+    skip: frozenset[str] = frozenset(),
+    tries: int = TRIES,
+    grid_range: tuple[float, float, bool] | None = None,
 ) -> bool:
+    """Re-cut one building so that area `target` and the areas around it end in range (see the module);
+    without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
     items, area_of = plan.items, plan.area_of
     adj_f = restrict(adj, items)
     mine = [i for i, a in enumerate(area_of) if a == target]
@@ -172,8 +183,12 @@ def _mend_area(
     candidates = sorted(own, key=lambda b: len(by_building[b]) < 2) + sorted(
         near, key=lambda b: len(by_building[b]) < 2
     )
+    if not new_cuts:
+        candidates = [b for b in candidates if len(by_building[b]) > 1]
     sizes = plan.area_weights()
     for b in candidates:
+        if b in skip:
+            continue
         parts = sorted(by_building[b], key=lambda i: items[i].first)
         hw = household_weights.get(b)
         if hw is None or len(hw) < 2 or sum(it.count for it in (items[i] for i in parts)) != len(hw):
@@ -192,9 +207,10 @@ def _mend_area(
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
         solutions = share_out(hw, order, other, held, lo, hi, target)
-        for sol in solutions[:TRIES]:
+        for sol in solutions[:tries]:
             hw_b = household_weights[b]
-            if _apply(plan, cells, adj, b, sol, hw_b, min_shared, angles, wholes, restrict, order, hi):
+            a_args = (min_shared, angles, wholes, restrict, order, hi)
+            if _apply(plan, cells, adj, b, sol, hw_b, *a_args, grid_range=grid_range):
                 return True
             items, area_of = plan.items, plan.area_of  # restored as they were, maybe as new lists
     return False
@@ -213,6 +229,7 @@ def _apply(
     restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
     involved: list[int],
     hi: float,
+    grid_range: tuple[float, float, bool] | None = None,
 ) -> bool:
     """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
     involved area stays in one piece."""
@@ -221,7 +238,8 @@ def _apply(
     runs = [(a, s, e) for a, s, e in sol if e > s]
     if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
         return False
-    snapshot = (list(items), list(area_of), list(cells), [set(s) for s in adj], list(plan.donations))
+    snapshot = _snapshot(plan, cells, adj)
+    grid_w = plan.grid_weights() if grid_range is not None else []
     x, y = items[old[0]].x, items[old[0]].y
     big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
     # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
@@ -259,7 +277,8 @@ def _apply(
     pieces = slice_cell(cell, [it.weight for it in fresh], angles.get(building)) if len(fresh) > 1 else [cell]
     for i, piece in zip(slots, pieces, strict=True):
         cells[i] = piece
-    relink(cells, adj, slots, min_shared)
+    if len({a for a, _f, _e in new}) == 1:
+        relink(cells, adj, slots, min_shared)  # else `face_areas` relinks them
     labels = [a + 1 for a in area_of]
     _cut, failed = face_areas(items, cells, labels, adj, min_shared, angles, wholes, only={building})
     adj_f = restrict(adj, items)
@@ -267,10 +286,113 @@ def _apply(
     for i, a in enumerate(area_of):
         if a in members:
             members[a].append(i)
-    if building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values()):
+    ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
+    if ok and grid_range is not None:
+        # Grids stay in range (or as they were) and in one piece: a re-grid keeps their codes.
+        glo, ghi, keep_grids = grid_range
+        grids = {plan.grid_of_area[a] for a in involved}
+        after = plan.grid_weights()
+        ok = all(
+            abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
+            for g in grids
+        )
+        in_grid: dict[int, list[int]] = {g: [] for g in grids}
+        for i, a in enumerate(area_of):
+            if plan.grid_of_area[a] in in_grid:
+                in_grid[plan.grid_of_area[a]].append(i)
+        ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
+    if ok:
         return True
-    plan.items, plan.area_of, cells[:], adj[:], plan.donations = snapshot
+    _restore(plan, cells, adj, snapshot)
     return False
+
+
+def uncut_small(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Make whole again buildings within the area range that a donation cut between areas: the building
+    joins the area holding most of it, and the areas that left out of range are mended by re-cutting
+    buildings already cut (no new cut); kept only if every area ends in range and in one piece.
+    Returns whether anything changed."""
+    changed = False
+    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+    cut: dict[str, list[int]] = {}
+    for i, it in enumerate(plan.items):
+        cut.setdefault(it.building, []).append(i)
+    small = [
+        b
+        for b, parts in cut.items()
+        if len(parts) > 1 and sum(plan.items[i].weight for i in parts) <= hi + EPS and b in household_weights
+    ]
+    for b in small:
+        parts = [i for i, it in enumerate(plan.items) if it.building == b]
+        held: dict[int, float] = {}
+        for i in parts:
+            held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
+        if len(held) < 2:
+            continue
+        sizes = plan.area_weights()
+        if not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
+            continue
+        into = max(held, key=lambda a: held[a])
+        snapshot = _snapshot(plan, cells, adj)
+        n = len(household_weights[b])
+        sol = [(into, 0, n)] + [(a, n, n) for a in held if a != into]
+        a_args = (min_shared, angles, wholes, restrict, list(held), hi)
+        ok = _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range)
+        if ok:
+            for a in list(held):
+                w = plan.area_weights()[a]
+                if (
+                    w > EPS
+                    and not lo - EPS <= w <= hi + EPS
+                    and not _mend_area(
+                        plan,
+                        cells,
+                        adj,
+                        a,
+                        *args,
+                        new_cuts=False,
+                        skip=frozenset({b}),
+                        tries=2,
+                        grid_range=grid_range,
+                    )
+                ):
+                    ok = False
+                    break
+        if ok:
+            sizes = plan.area_weights()
+            ok = all(w <= EPS or lo - EPS <= w <= hi + EPS for w in sizes)
+        if ok:
+            changed = True
+        else:
+            _restore(plan, cells, adj, snapshot)
+    if changed:
+        _drop_empty(plan)
+    return changed
+
+
+Snapshot = tuple[list[Item], list[int], list[BaseGeometry], list[set[int]], list]
+
+
+def _snapshot(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]]) -> Snapshot:
+    return list(plan.items), list(plan.area_of), list(cells), [set(s) for s in adj], list(plan.donations)
+
+
+def _restore(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], snapshot: Snapshot) -> None:
+    plan.items, plan.area_of, cells[:], adj[:], plan.donations = snapshot
+    plan.items, plan.area_of = list(plan.items), list(plan.area_of)
 
 
 def _drop_empty(plan: Plan) -> None:
@@ -292,4 +414,4 @@ def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
     return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
 
 
-__all__ = ["mend_out_of_range", "share_out"]
+__all__ = ["mend_out_of_range", "share_out", "uncut_small"]
