@@ -496,8 +496,11 @@ def cut_shared_buildings(
         changed = True
     refilled = _refill(plan, cells, adj, config)
     block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=False)}
+    one_block = len(set(p.blocks)) <= 1
 
     def restrict(links: list[set[int]], items: list[Item]) -> list[set[int]]:
+        if one_block:
+            return links
         blk = np.array([block_of[it.building] for it in items], dtype=np.int64)
         w = np.array([it.weight for it in items], dtype=float)
         return respect_barriers(links, blk, w, config.area_min, config.area_max)

@@ -15,7 +15,7 @@ involved stays in one piece.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import shapely
 from shapely.geometry import Polygon
@@ -169,11 +169,39 @@ def _mend_area(
     """Re-cut one building so that area `target` and the areas around it end in range (see the module);
     without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
     items, area_of = plan.items, plan.area_of
-    adj_f = restrict(adj, items)
-    mine = [i for i, a in enumerate(area_of) if a == target]
     by_building: dict[str, list[int]] = {}
     for i, it in enumerate(items):
         by_building.setdefault(it.building, []).append(i)
+    mine = [i for i, a in enumerate(area_of) if a == target]
+    sizes = dict(enumerate(plan.area_weights()))
+    adj_f = restrict(adj, items)
+    options = _options(
+        plan, adj_f, target, sizes, by_building, mine, household_weights, lo, hi, new_cuts, skip
+    )
+    for b, order, solutions in options:
+        for sol in solutions[:tries]:
+            a_args = (min_shared, angles, wholes, restrict, order, hi)
+            if _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range):
+                return True
+    return False
+
+
+def _options(
+    plan: Plan,
+    adj_f: list[set[int]],
+    target: int,
+    sizes: dict[int, float],
+    by_building: dict[str, list[int]],
+    mine: list[int],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    new_cuts: bool,
+    skip: frozenset[str],
+) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
+    """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
+    would be shared among, share-outs best first)."""
+    items, area_of = plan.items, plan.area_of
     # Its own buildings first, then its neighbours'; buildings already cut first (no new cut).
     own = list(dict.fromkeys(items[i].building for i in mine))
     near = list(
@@ -185,7 +213,6 @@ def _mend_area(
     )
     if not new_cuts:
         candidates = [b for b in candidates if len(by_building[b]) > 1]
-    sizes = plan.area_weights()
     for b in candidates:
         if b in skip:
             continue
@@ -207,13 +234,8 @@ def _mend_area(
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
         solutions = share_out(hw, order, other, held, lo, hi, target)
-        for sol in solutions[:tries]:
-            hw_b = household_weights[b]
-            a_args = (min_shared, angles, wholes, restrict, order, hi)
-            if _apply(plan, cells, adj, b, sol, hw_b, *a_args, grid_range=grid_range):
-                return True
-            items, area_of = plan.items, plan.area_of  # restored as they were, maybe as new lists
-    return False
+        if solutions:
+            yield b, order, solutions
 
 
 def _apply(
@@ -238,7 +260,10 @@ def _apply(
     runs = [(a, s, e) for a, s, e in sol if e > s]
     if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
         return False
-    snapshot = _snapshot(plan, cells, adj)
+    # What the re-cut can change: the building's cells and those they touch (their sets of neighbours).
+    near = set(old) | {j for i in old for j in adj[i]}
+    near |= {k for j in list(near) for k in adj[j]}
+    snapshot = _snapshot(plan, cells, adj, near)
     grid_w = plan.grid_weights() if grid_range is not None else []
     x, y = items[old[0]].x, items[old[0]].y
     big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
@@ -266,6 +291,8 @@ def _apply(
         area_of[i] = new[k][0]
     gone = set(old[len(fresh) :])
     if gone:
+        snapshot = (*snapshot[:3], [set(x) for x in adj[: len(snapshot[3])]], None, snapshot[5])
+    if gone:
         keep = [i for i in range(len(items)) if i not in gone]
         index = {o: k for k, o in enumerate(keep)}
         adj[:] = [{index[j] for j in adj[i] if j in index} for i in keep]
@@ -278,7 +305,9 @@ def _apply(
     for i, piece in zip(slots, pieces, strict=True):
         cells[i] = piece
     if len({a for a, _f, _e in new}) == 1:
-        relink(cells, adj, slots, min_shared)  # else `face_areas` relinks them
+        # (else `face_areas` relinks them) The pieces touch only what the building's cells touched.
+        near = {j for i in slots for j in adj[i]} | set(slots)
+        relink(cells, adj, slots, min_shared, near)
     labels = [a + 1 for a in area_of]
     _cut, failed = face_areas(items, cells, labels, adj, min_shared, angles, wholes, only={building})
     adj_f = restrict(adj, items)
@@ -303,7 +332,12 @@ def _apply(
         ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
     if ok:
         return True
+    # Cells the pieces newly touch (outside `near`) gained a link to them: take it back too.
+    beyond = {j for i in slots for j in adj[i] if j not in near} if snapshot[4] is not None else set()
     _restore(plan, cells, adj, snapshot)
+    for j in beyond:
+        if j < len(adj):
+            adj[j].difference_update(slots)
     return False
 
 
@@ -327,23 +361,38 @@ def uncut_small(
     Returns whether anything changed."""
     changed = False
     args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
-    cut: dict[str, list[int]] = {}
-    for i, it in enumerate(plan.items):
-        cut.setdefault(it.building, []).append(i)
+
+    def index() -> tuple[dict[str, list[int]], dict[int, list[int]], list[float]]:
+        by_building: dict[str, list[int]] = {}
+        members: dict[int, list[int]] = {}
+        for i, (it, a) in enumerate(zip(plan.items, plan.area_of, strict=True)):
+            by_building.setdefault(it.building, []).append(i)
+            members.setdefault(a, []).append(i)
+        return by_building, members, plan.area_weights()
+
+    cut, members, sizes = index()
     small = [
         b
         for b, parts in cut.items()
         if len(parts) > 1 and sum(plan.items[i].weight for i in parts) <= hi + EPS and b in household_weights
     ]
     for b in small:
-        parts = [i for i, it in enumerate(plan.items) if it.building == b]
+        parts = cut[b]
         held: dict[int, float] = {}
         for i in parts:
             held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
-        if len(held) < 2:
+        if len(held) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
             continue
-        sizes = plan.area_weights()
-        if not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
+        into = max(held, key=lambda a: held[a])
+        # The numbers first (no geometry): can buildings already cut bring the areas back into range?
+        after = dict(enumerate(sizes))
+        for a in held:
+            after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
+        short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+        adj_f = restrict(adj, plan.items)
+        if not all(
+            _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
+        ):
             continue
         into = max(held, key=lambda a: held[a])
         snapshot = _snapshot(plan, cells, adj)
@@ -376,6 +425,7 @@ def uncut_small(
             ok = all(w <= EPS or lo - EPS <= w <= hi + EPS for w in sizes)
         if ok:
             changed = True
+            cut, members, sizes = index()
         else:
             _restore(plan, cells, adj, snapshot)
     if changed:
@@ -383,16 +433,46 @@ def uncut_small(
     return changed
 
 
-Snapshot = tuple[list[Item], list[int], list[BaseGeometry], list[set[int]], list]
+def _could_mend(
+    plan: Plan,
+    adj_f: list[set[int]],
+    target: int,
+    sizes: dict[int, float],
+    by_building: dict[str, list[int]],
+    members: dict[int, list[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    skip: str,
+) -> bool:
+    """Whether a building already cut has a share-out bringing `target` into range with `sizes`."""
+    mine = members.get(target, [])
+    options = _options(
+        plan, adj_f, target, sizes, by_building, mine, household_weights, lo, hi, False, frozenset({skip})
+    )
+    return next(options, None) is not None
 
 
-def _snapshot(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]]) -> Snapshot:
-    return list(plan.items), list(plan.area_of), list(cells), [set(s) for s in adj], list(plan.donations)
+Snapshot = tuple[list[Item], list[int], list[BaseGeometry], list[set[int]], dict[int, set[int]] | None, list]
+
+
+def _snapshot(
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], near: set[int] | None = None
+) -> Snapshot:
+    """The state to restore; with `near`, only those items' neighbour sets are copied (for a re-cut that
+    changes no other set and drops no item)."""
+    sets = {i: set(adj[i]) for i in near} if near is not None else None
+    whole = [set(x) for x in adj] if near is None else list(adj)
+    return list(plan.items), list(plan.area_of), list(cells), whole, sets, list(plan.donations)
 
 
 def _restore(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], snapshot: Snapshot) -> None:
-    plan.items, plan.area_of, cells[:], adj[:], plan.donations = snapshot
-    plan.items, plan.area_of = list(plan.items), list(plan.area_of)
+    items, area_of, old_cells, old_adj, sets, donations = snapshot
+    plan.items, plan.area_of, plan.donations = list(items), list(area_of), donations
+    cells[:] = old_cells
+    adj[:] = old_adj  # (with `sets`: the very set objects, those in `sets` changed in place since)
+    for i, x in (sets or {}).items():
+        adj[i] = x
 
 
 def _drop_empty(plan: Plan) -> None:
