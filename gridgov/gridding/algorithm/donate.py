@@ -302,7 +302,12 @@ def face_areas(
     # Centre of each building's whole cell (the union of its pieces, however they were cut), and of
     # each area: its buildings' centres weighted by the households it has in each.
     centre: dict[str, tuple[float, float]] = {}
-    for b, parts in by_building.items():
+    need = by_building
+    if only is not None:
+        # Only the areas of the buildings to cut need a centre, so only their buildings.
+        labs = {labels[i] for b in only for i in by_building.get(b, [])}
+        need = {it.building: by_building[it.building] for i, it in enumerate(items) if labels[i] in labs}
+    for b, parts in need.items():
         geoms = [cells[i] for i in parts if not cells[i].is_empty]
         area = shapely.area(geoms) if geoms else np.zeros(1)
         xy = shapely.get_coordinates(shapely.centroid(geoms)) if geoms else np.zeros((1, 2))
@@ -313,7 +318,7 @@ def face_areas(
             centre[b] = (items[parts[0]].x, items[parts[0]].y)
     sums: dict[object, list[float]] = {}
     for i, it in enumerate(items):
-        if labels[i]:
+        if labels[i] and it.building in centre:
             s = sums.setdefault(labels[i], [0.0, 0.0, 0.0])
             s[0] += centre[it.building][0] * it.weight
             s[1] += centre[it.building][1] * it.weight

@@ -29,6 +29,7 @@ from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .recut import mend_out_of_range, uncut_small
 from .repair import components, repair
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
@@ -412,12 +413,14 @@ def plan_community(
     )
     cells = list(p.cells)
     block_of = {it.building: b for it, b in zip(p.items[:n0], p.blocks, strict=True)}
+    grid_w = plan.grid_weights()
     changed = cut_shared_buildings(plan, cells, adj0, p, config)
     if changed:
         blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
         weights = np.array([it.weight for it in plan.items])
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
-        if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
+        moved = plan.grid_weights() != grid_w  # an area mended with households of another grid
+        if moved or not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
             # Cut cells moved a border the grids relied on, or an undone donation left a grid short:
             # group the areas again on the cells as cut.
             xy = np.array(
@@ -441,12 +444,23 @@ def plan_community(
 
 
 def cut_shared_buildings(
-    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], p: Prepared, config: Config
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    p: Prepared,
+    config: Config,
+    *,
+    uncut: bool = True,
+    focus: Callable[[Plan], set[int]] | None = None,
 ) -> bool:
     """Cells of buildings shared by several areas (`cells` and `adj` grow to one entry per item, in
     place): each area's households get the piece facing it, by the rule a re-grid repeats, so it
     rebuilds the same cells wherever a change did not reach. A donation whose building cannot be cut
     so that its areas stay in one piece each is taken back (its receiver is then reported short).
+    Areas still out of range are then mended by re-cutting one building each (`recut`); with `uncut`
+    (a fresh plan, not a re-grid, which keeps what it can as it was), buildings within the area range
+    that a donation cut are made whole again where buildings already cut can make up the difference;
+    with `focus`, only the areas it names (those a re-grid's change reached) are mended.
     Returns whether any cell was cut or any donation taken back."""
     cells += [Polygon()] * (len(plan.items) - len(cells))
     adj += [set() for _ in range(len(plan.items) - len(adj))]
@@ -480,7 +494,24 @@ def cut_shared_buildings(
             p.wholes,
         )
         changed = True
-    return _refill(plan, cells, adj, config) or changed or bool(faced)
+    refilled = _refill(plan, cells, adj, config)
+    block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=False)}
+    one_block = len(set(p.blocks)) <= 1
+
+    def restrict(links: list[set[int]], items: list[Item]) -> list[set[int]]:
+        if one_block:
+            return links
+        blk = np.array([block_of[it.building] for it in items], dtype=np.int64)
+        w = np.array([it.weight for it in items], dtype=float)
+        return respect_barriers(links, blk, w, config.area_min, config.area_max)
+
+    args = (config.area_min, config.area_max, config.min_shared_border, p.angles, p.wholes, restrict)
+    # A fresh plan groups its areas into grids again if need be; a re-grid keeps every grid's households.
+    grids = None if uncut else (config.grid_min, config.grid_max, True)
+    only = focus(plan) if focus is not None else None
+    mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
+    return refilled or mended or whole or changed or bool(faced)
 
 
 def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:

@@ -65,7 +65,7 @@ def regrid(
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
     plan = regrid_partition(r, config)
     cells = list(r.p.cells)
-    if cut_shared_buildings(plan, cells, adj0, r.p, config):
+    if cut_shared_buildings(plan, cells, adj0, r.p, config, uncut=False, focus=lambda pl: _reached(pl, r)):
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
         # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
         if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
@@ -91,6 +91,21 @@ def regrid(
         plan.grid_polygons = dissolve(plan.area_polygons, gm)
         plan.item_cells = cells
     return plan
+
+
+def _reached(plan: Plan, r: RegridInputs) -> set[int]:
+    """Areas that are not exactly an area of the previous plan (the change reached them)."""
+    count_before = Counter(a for a, _g in r.previous.values())
+    codes: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+    for it, a in zip(plan.items, plan.area_of, strict=True):
+        for key in _hids(it, r.household_ids):
+            codes[a][r.previous[key][0] if key in r.previous else ""] += 1
+    out = set()
+    for a, c in enumerate(codes):
+        (code, n), *others = c.most_common(2) if c else (("", 0),)
+        if others or not code or count_before[code] != n:
+            out.add(a)
+    return out
 
 
 def _hids(it: Item, ids: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:

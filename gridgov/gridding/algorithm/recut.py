@@ -1,0 +1,497 @@
+"""Areas left out of range after the shared buildings were cut: re-cut one building among its areas.
+
+A donation taken back (its building could not be cut so that its areas stay in one piece) leaves its
+receiver short: often a single small building, or a run or two of a big building whose other runs
+sit in the neighbouring areas. Such an area is mended by re-cutting one building, the households of
+every other building staying where they are: the building's households are shared out again, one
+unit/floor run per area, among the areas that hold it and the areas next to it, so that every one of
+them is in range (an area made only of that building may also vanish). That covers merging a
+leftover run back into a neighbour holding the same building, handing a leftover building's
+households to its neighbours, and taking a run from an adjacent building. The building's cell is
+then cut by the rule of a fresh plan (`face_areas`), and the change is kept only if every area
+involved stays in one piece.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import shapely
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from .donate import face_areas
+from .model import Item, Plan
+from .repair import components
+from .tessellate import GRID, polygonal, relink, slice_cell
+
+EPS = 1e-9
+MAX_AREAS = 6  # areas a building is shared out among, at most (the search is exponential in this)
+MAX_SOLUTIONS = 64  # share-outs collected per building before the best few are tried on the cells
+TRIES = 8  # share-outs tried on the cells per building
+
+
+def share_out(
+    hw: tuple[float, ...] | list[float],
+    areas: list[int],
+    other: dict[int, float],
+    held: dict[int, float],
+    lo: float,
+    hi: float,
+    target: int,
+) -> list[list[tuple[int, int, int]]]:
+    """Ways to share a building's households (weights `hw`, unit/floor order) among `areas`, one
+    consecutive run per area in the order given: each solution is a list of (area, start, end).
+
+    `other[a]` is what area `a` holds of other buildings (fixed) and `held[a]` what it holds of this
+    one now. An area with other households must end in [lo, hi] (one already out of range may instead
+    keep its share as it is, unless it is `target`); an area with none may end empty. Solutions are
+    ordered best first: fewest runs, then fewest households moved."""
+    prefix = [0.0, *itertools.accumulate(hw)]
+    n = len(hw)
+    total = prefix[-1]
+
+    def allowed(a: int, r: float) -> bool:
+        o = other.get(a, 0.0)
+        if o <= EPS and r <= EPS:
+            return True
+        if lo - EPS <= o + r <= hi + EPS:
+            return True
+        now = o + held.get(a, 0.0)
+        in_range = lo - EPS <= now <= hi + EPS
+        return a != target and not in_range and abs(r - held.get(a, 0.0)) <= EPS
+
+    # Bounds on what the areas from k on can take, to prune.
+    def cap(a: int) -> tuple[float, float]:
+        o, h = other.get(a, 0.0), held.get(a, 0.0)
+        low = 0.0 if o <= EPS else max(0.0, lo - o)
+        high = max(hi - o, 0.0)
+        if a != target and not lo - EPS <= o + h <= hi + EPS and o > EPS:
+            low, high = min(low, h), max(high, h)
+        return low, high
+
+    caps = [cap(a) for a in areas]
+    rest_lo = [0.0] * (len(areas) + 1)
+    rest_hi = [0.0] * (len(areas) + 1)
+    for k in range(len(areas) - 1, -1, -1):
+        rest_lo[k] = rest_lo[k + 1] + caps[k][0]
+        rest_hi[k] = rest_hi[k + 1] + caps[k][1]
+    out: list[list[tuple[int, int, int]]] = []
+    runs: list[tuple[int, int, int]] = []
+
+    def walk(k: int, start: int, used: int, most: int) -> None:
+        if len(out) >= MAX_SOLUTIONS:
+            return
+        left = total - prefix[start]
+        if left < rest_lo[k] - EPS or left > rest_hi[k] + EPS or (left > EPS and used >= most):
+            return
+        if k == len(areas) - 1:
+            if allowed(areas[k], left):
+                out.append([*runs, (areas[k], start, n)])
+            return
+        # Runs closest to what the area holds now first.
+        ends = [e for e in range(start, n + 1) if prefix[e] - prefix[start] <= caps[k][1] + EPS]
+        ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+        for end in ends:
+            if allowed(areas[k], prefix[end] - prefix[start]):
+                runs.append((areas[k], start, end))
+                walk(k + 1, end, used + (end > start), most)
+                runs.pop()
+
+    # Fewest runs first: the building is cut as little as the numbers allow.
+    for most in range(1, len(areas) + 1):
+        walk(0, 0, 0, most)
+        if out:
+            break
+
+    def moved(sol: list[tuple[int, int, int]]) -> float:
+        return sum(abs(prefix[e] - prefix[s] - held.get(a, 0.0)) for a, s, e in sol) / 2
+
+    return sorted(out, key=lambda sol: (sum(e > s for _, s, e in sol), moved(sol)))
+
+
+def mend_out_of_range(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+    only: set[int] | None = None,
+) -> bool:
+    """Bring out-of-range areas into range by re-cutting one building each (see the module); `plan`,
+    `cells` and `adj` change in place (areas left empty are dropped). With `grid_range`, grids stay in
+    range and in one piece; with `only`, just those areas are mended. Returns whether anything changed."""
+    changed = False
+    for _round in range(2):
+        sizes = plan.area_weights()
+        bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
+        bad = [a for a in bad if only is None or a in only]
+        progress = False
+        for a in bad:
+            w = plan.area_weights()[a]
+            if w <= EPS or lo - EPS <= w <= hi + EPS:
+                continue
+            args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range):
+                progress = changed = True
+        if not progress:
+            break
+    if changed:
+        _drop_empty(plan)
+    return changed
+
+
+def _mend_area(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    target: int,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    new_cuts: bool = True,
+    skip: frozenset[str] = frozenset(),
+    tries: int = TRIES,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Re-cut one building so that area `target` and the areas around it end in range (see the module);
+    without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
+    items, area_of = plan.items, plan.area_of
+    by_building: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_building.setdefault(it.building, []).append(i)
+    mine = [i for i, a in enumerate(area_of) if a == target]
+    sizes = dict(enumerate(plan.area_weights()))
+    adj_f = restrict(adj, items)
+    options = _options(
+        plan, adj_f, target, sizes, by_building, mine, household_weights, lo, hi, new_cuts, skip
+    )
+    for b, order, solutions in options:
+        for sol in solutions[:tries]:
+            a_args = (min_shared, angles, wholes, restrict, order, hi)
+            if _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range):
+                return True
+    return False
+
+
+def _options(
+    plan: Plan,
+    adj_f: list[set[int]],
+    target: int,
+    sizes: dict[int, float],
+    by_building: dict[str, list[int]],
+    mine: list[int],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    new_cuts: bool,
+    skip: frozenset[str],
+) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
+    """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
+    would be shared among, share-outs best first)."""
+    items, area_of = plan.items, plan.area_of
+    # Its own buildings first, then its neighbours'; buildings already cut first (no new cut).
+    own = list(dict.fromkeys(items[i].building for i in mine))
+    near = list(
+        dict.fromkeys(items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
+    )
+    near = [b for b in near if b not in own]
+    candidates = sorted(own, key=lambda b: len(by_building[b]) < 2) + sorted(
+        near, key=lambda b: len(by_building[b]) < 2
+    )
+    if not new_cuts:
+        candidates = [b for b in candidates if len(by_building[b]) > 1]
+    for b in candidates:
+        if b in skip:
+            continue
+        parts = sorted(by_building[b], key=lambda i: items[i].first)
+        hw = household_weights.get(b)
+        if hw is None or len(hw) < 2 or sum(it.count for it in (items[i] for i in parts)) != len(hw):
+            continue
+        held: dict[int, float] = {}
+        for i in parts:
+            held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
+        around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+        if target not in held and target not in around:
+            continue
+        # The areas holding it in unit/floor order, then the target, then the others by size (smallest first).
+        order = list(dict.fromkeys(area_of[i] for i in parts))
+        if target not in order:
+            order.append(target)
+        rest = sorted(around - {target}, key=lambda a: sizes[a])
+        order += rest[: max(0, MAX_AREAS - len(order))]
+        other = {a: sizes[a] - held.get(a, 0.0) for a in order}
+        solutions = share_out(hw, order, other, held, lo, hi, target)
+        if solutions:
+            yield b, order, solutions
+
+
+def _apply(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    building: str,
+    sol: list[tuple[int, int, int]],
+    hw: tuple[float, ...],
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    involved: list[int],
+    hi: float,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
+    involved area stays in one piece."""
+    items, area_of = plan.items, plan.area_of
+    old = sorted((i for i, it in enumerate(items) if it.building == building), key=lambda i: items[i].first)
+    runs = [(a, s, e) for a, s, e in sol if e > s]
+    if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
+        return False
+    # What the re-cut can change: the building's cells and those they touch (their sets of neighbours).
+    near = set(old) | {j for i in old for j in adj[i]}
+    near |= {k for j in list(near) for k in adj[j]}
+    snapshot = _snapshot(plan, cells, adj, near)
+    grid_w = plan.grid_weights() if grid_range is not None else []
+    x, y = items[old[0]].x, items[old[0]].y
+    big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
+    # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
+    bounds = {items[i].first for i in old} if big else set()
+    new: list[tuple[int, int, int]] = []  # (area, first, end)
+    for a, s, e in runs:
+        cuts = sorted({s, e} | {c for c in bounds if s < c < e})
+        new.extend((a, c0, c1) for c0, c1 in itertools.pairwise(cuts))
+    whole_again = len(new) == 1
+    fresh = [
+        Item(building, 0 if whole_again else k + 1, f, e - f, float(sum(hw[f:e])), x, y)
+        for k, (_a, f, e) in enumerate(new)
+    ]
+    cell = wholes.get(building) or _union([cells[i] for i in old])
+    # Reuse the building's slots, append what is new, drop what is left over (indices shift).
+    slots = old[: len(fresh)] + list(range(len(items), len(items) + max(0, len(fresh) - len(old))))
+    for _ in range(len(fresh) - len(old)):
+        items.append(fresh[0])
+        area_of.append(0)
+        cells.append(Polygon())
+        adj.append(set())
+    for k, i in enumerate(slots):
+        items[i] = fresh[k]
+        area_of[i] = new[k][0]
+    gone = set(old[len(fresh) :])
+    if gone:
+        snapshot = (*snapshot[:3], [set(x) for x in adj[: len(snapshot[3])]], None, snapshot[5])
+    if gone:
+        keep = [i for i in range(len(items)) if i not in gone]
+        index = {o: k for k, o in enumerate(keep)}
+        adj[:] = [{index[j] for j in adj[i] if j in index} for i in keep]
+        cells[:] = [cells[i] for i in keep]
+        plan.items = items = [items[i] for i in keep]
+        plan.area_of = area_of = [area_of[i] for i in keep]
+        slots = [index[i] for i in slots]
+        plan.donations = []  # indices moved; donations are only read before the cells are cut
+    pieces = slice_cell(cell, [it.weight for it in fresh], angles.get(building)) if len(fresh) > 1 else [cell]
+    for i, piece in zip(slots, pieces, strict=True):
+        cells[i] = piece
+    if len({a for a, _f, _e in new}) == 1:
+        # (else `face_areas` relinks them) The pieces touch only what the building's cells touched.
+        near = {j for i in slots for j in adj[i]} | set(slots)
+        relink(cells, adj, slots, min_shared, near)
+    labels = [a + 1 for a in area_of]
+    _cut, failed = face_areas(items, cells, labels, adj, min_shared, angles, wholes, only={building})
+    adj_f = restrict(adj, items)
+    members: dict[int, list[int]] = {a: [] for a in involved}
+    for i, a in enumerate(area_of):
+        if a in members:
+            members[a].append(i)
+    ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
+    if ok and grid_range is not None:
+        # Grids stay in range (or as they were) and in one piece: a re-grid keeps their codes.
+        glo, ghi, keep_grids = grid_range
+        grids = {plan.grid_of_area[a] for a in involved}
+        after = plan.grid_weights()
+        ok = all(
+            abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
+            for g in grids
+        )
+        in_grid: dict[int, list[int]] = {g: [] for g in grids}
+        for i, a in enumerate(area_of):
+            if plan.grid_of_area[a] in in_grid:
+                in_grid[plan.grid_of_area[a]].append(i)
+        ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
+    if ok:
+        return True
+    # Cells the pieces newly touch (outside `near`) gained a link to them: take it back too.
+    beyond = {j for i in slots for j in adj[i] if j not in near} if snapshot[4] is not None else set()
+    _restore(plan, cells, adj, snapshot)
+    for j in beyond:
+        if j < len(adj):
+            adj[j].difference_update(slots)
+    return False
+
+
+def uncut_small(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Make whole again buildings within the area range that a donation cut between areas: the building
+    joins the area holding most of it, and the areas that left out of range are mended by re-cutting
+    buildings already cut (no new cut); kept only if every area ends in range and in one piece.
+    Returns whether anything changed."""
+    changed = False
+    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+
+    def index() -> tuple[dict[str, list[int]], dict[int, list[int]], list[float]]:
+        by_building: dict[str, list[int]] = {}
+        members: dict[int, list[int]] = {}
+        for i, (it, a) in enumerate(zip(plan.items, plan.area_of, strict=True)):
+            by_building.setdefault(it.building, []).append(i)
+            members.setdefault(a, []).append(i)
+        return by_building, members, plan.area_weights()
+
+    cut, members, sizes = index()
+    small = [
+        b
+        for b, parts in cut.items()
+        if len(parts) > 1 and sum(plan.items[i].weight for i in parts) <= hi + EPS and b in household_weights
+    ]
+    for b in small:
+        parts = cut[b]
+        held: dict[int, float] = {}
+        for i in parts:
+            held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
+        if len(held) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
+            continue
+        into = max(held, key=lambda a: held[a])
+        # The numbers first (no geometry): can buildings already cut bring the areas back into range?
+        after = dict(enumerate(sizes))
+        for a in held:
+            after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
+        short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+        adj_f = restrict(adj, plan.items)
+        if not all(
+            _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
+        ):
+            continue
+        into = max(held, key=lambda a: held[a])
+        snapshot = _snapshot(plan, cells, adj)
+        n = len(household_weights[b])
+        sol = [(into, 0, n)] + [(a, n, n) for a in held if a != into]
+        a_args = (min_shared, angles, wholes, restrict, list(held), hi)
+        ok = _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range)
+        if ok:
+            for a in list(held):
+                w = plan.area_weights()[a]
+                if (
+                    w > EPS
+                    and not lo - EPS <= w <= hi + EPS
+                    and not _mend_area(
+                        plan,
+                        cells,
+                        adj,
+                        a,
+                        *args,
+                        new_cuts=False,
+                        skip=frozenset({b}),
+                        tries=2,
+                        grid_range=grid_range,
+                    )
+                ):
+                    ok = False
+                    break
+        if ok:
+            sizes = plan.area_weights()
+            ok = all(w <= EPS or lo - EPS <= w <= hi + EPS for w in sizes)
+        if ok:
+            changed = True
+            cut, members, sizes = index()
+        else:
+            _restore(plan, cells, adj, snapshot)
+    if changed:
+        _drop_empty(plan)
+    return changed
+
+
+def _could_mend(
+    plan: Plan,
+    adj_f: list[set[int]],
+    target: int,
+    sizes: dict[int, float],
+    by_building: dict[str, list[int]],
+    members: dict[int, list[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    skip: str,
+) -> bool:
+    """Whether a building already cut has a share-out bringing `target` into range with `sizes`."""
+    mine = members.get(target, [])
+    options = _options(
+        plan, adj_f, target, sizes, by_building, mine, household_weights, lo, hi, False, frozenset({skip})
+    )
+    return next(options, None) is not None
+
+
+Snapshot = tuple[list[Item], list[int], list[BaseGeometry], list[set[int]], dict[int, set[int]] | None, list]
+
+
+def _snapshot(
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], near: set[int] | None = None
+) -> Snapshot:
+    """The state to restore; with `near`, only those items' neighbour sets are copied (for a re-cut that
+    changes no other set and drops no item)."""
+    sets = {i: set(adj[i]) for i in near} if near is not None else None
+    whole = [set(x) for x in adj] if near is None else list(adj)
+    return list(plan.items), list(plan.area_of), list(cells), whole, sets, list(plan.donations)
+
+
+def _restore(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], snapshot: Snapshot) -> None:
+    items, area_of, old_cells, old_adj, sets, donations = snapshot
+    plan.items, plan.area_of, plan.donations = list(items), list(area_of), donations
+    cells[:] = old_cells
+    adj[:] = old_adj  # (with `sets`: the very set objects, those in `sets` changed in place since)
+    for i, x in (sets or {}).items():
+        adj[i] = x
+
+
+def _drop_empty(plan: Plan) -> None:
+    """Renumber areas without the empty ones, and grids without the areas' empty grids."""
+    used = sorted(set(plan.area_of))
+    if len(used) == plan.n_areas:
+        return
+    index = {a: k for k, a in enumerate(used)}
+    plan.area_of = [index[a] for a in plan.area_of]
+    grids = sorted({plan.grid_of_area[a] for a in used})
+    renumber = {g: k for k, g in enumerate(grids)}
+    plan.grid_of_area = [renumber[plan.grid_of_area[a]] for a in used]
+
+
+def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
+    geoms = [g for g in geoms if not g.is_empty]
+    if not geoms:
+        return Polygon()
+    return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
+
+
+__all__ = ["mend_out_of_range", "share_out", "uncut_small"]

@@ -1,0 +1,159 @@
+"""Out-of-range areas mended by re-cutting one building among the areas around it (`recut`)."""
+
+from __future__ import annotations
+
+import itertools
+
+import shapely
+
+from gridgov.gridding.algorithm import Config, plan_community
+from gridgov.gridding.algorithm.engine import prepare, respect_barriers
+from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn, Item, Plan
+from gridgov.gridding.algorithm.quality import measure
+from gridgov.gridding.algorithm.recut import mend_out_of_range, share_out, uncut_small
+from gridgov.gridding.algorithm.repair import components
+from gridgov.gridding.algorithm.synthetic import lattice_community
+from gridgov.gridding.algorithm.tessellate import adjacency, slice_cell
+
+CFG = Config()
+
+
+def test_share_out_merges_a_leftover_run_into_a_neighbour_first():
+    # 25 households: area 0 holds 20, area 1 only the last 5 (short); area 2 has 12 of its own.
+    hw = (1.0,) * 25
+    sols = share_out(hw, [0, 1, 2], {0: 0.0, 1: 0.0, 2: 12.0}, {0: 20.0, 1: 5.0}, 15, 20, target=1)
+    assert sols, "a share-out exists"
+    assert sols[0] == [(0, 0, 20), (1, 20, 20), (2, 20, 25)]  # two runs, 5 households moved
+    for sol in sols:
+        ends = {a: 0.0 for a in (0, 1, 2)}
+        for a, s, e in sol:
+            ends[a] += e - s
+        assert all(ends[a] == 0 or 15 <= ends[a] <= 20 for a in (0, 1))  # only X in them: may vanish
+        assert 15 <= ends[2] + 12 <= 20
+        assert sol[0][1] == 0 and sol[-1][2] == 25
+        assert all(x[2] == y[1] for x, y in itertools.pairwise(sol))
+
+
+def test_share_out_reports_nothing_when_the_numbers_do_not_allow_it():
+    assert share_out((1.0,) * 5, [0], {0: 0.0}, {0: 5.0}, 15, 20, target=0) == []
+    # A neighbour already at 20 can take nothing.
+    assert share_out((1.0,) * 9, [0, 1], {0: 0.0, 1: 20.0}, {0: 9.0}, 15, 20, target=0) == []
+
+
+def test_share_out_follows_weights():
+    hw = (2.0, 2.0, 2.0, 1.0, 1.0)  # 8 of workload
+    sols = share_out(hw, [0, 1], {0: 0.0, 1: 10.0}, {0: 8.0}, 15, 20, target=0)
+    assert sols[0] == [(0, 0, 0), (1, 0, 5)]
+
+
+def _community() -> CommunityIn:
+    big = BuildingIn.simple("X", 25.0, 50.0, 25)
+    small = BuildingIn.simple("Y", 75.0, 50.0, 12)
+    return CommunityIn(boundary=shapely.box(0, 0, 100, 100), buildings=[big, small])
+
+
+def test_mend_gives_a_leftover_run_to_the_neighbour_and_drops_its_area():
+    c = _community()
+    p = prepare(c, CFG)
+    assert [it.building for it in p.items] == ["X"] * 5 + ["Y"]
+    # X's last run of 5 alone in area 1 (short), Y's 12 alone in area 2 (short).
+    area_of = [0, 0, 0, 0, 1, 2]
+    plan = Plan(items=list(p.items), area_of=area_of, grid_of_area=[0, 0, 0])
+    cells, adj = list(p.cells), [set(s) for s in p.adj]
+    blk = {it.building: b for it, b in zip(p.items, p.blocks, strict=True)}
+
+    def restrict(links: list[set[int]], items: list[Item]) -> list[set[int]]:
+        import numpy as np
+
+        b = np.array([blk[it.building] for it in items])
+        w = np.array([it.weight for it in items])
+        return respect_barriers(links, b, w, CFG.area_min, CFG.area_max)
+
+    args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, restrict)
+    assert mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert sorted(plan.area_weights()) == [17.0, 20.0]
+    assert plan.n_areas == 2 and plan.grid_of_area == [0, 0]
+    # Every household once, in unit/floor order without overlap.
+    for b, n in (("X", 25), ("Y", 12)):
+        spans = sorted((it.first, it.first + it.count) for it in plan.items if it.building == b)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(a[1] == b2[0] for a, b2 in itertools.pairwise(spans))
+    # Cells still tile the community; each area is one piece.
+    assert len(cells) == len(plan.items)
+    union = shapely.union_all(cells)
+    assert abs(union.area - 10_000) < 0.01 and abs(sum(g.area for g in cells) - 10_000) < 0.01
+    links = restrict(adj, plan.items)
+    for a in range(plan.n_areas):
+        members = [i for i, x in enumerate(plan.area_of) if x == a]
+        assert len(components(members, links)) == 1
+        assert shapely.union_all([cells[i] for i in members]).geom_type == "Polygon"
+
+
+def test_mend_leaves_an_infeasible_area_as_it_is():
+    c = CommunityIn(boundary=shapely.box(0, 0, 100, 100), buildings=[BuildingIn.simple("Y", 50.0, 50.0, 12)])
+    p = prepare(c, CFG)
+    plan = Plan(items=list(p.items), area_of=[0], grid_of_area=[0])
+    cells, adj = list(p.cells), [set(s) for s in p.adj]
+    args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
+    assert not mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert plan.area_weights() == [12.0]
+
+
+def test_plan_community_mends_areas_donations_left_short():
+    # Before `recut`, six areas of this community were left short (donations taken back).
+    c = lattice_community(140, seed=10_004)
+    plan = plan_community(c, CFG, code="C")
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    assert not [p for p in plan.problems if p.kind in ("out_of_range", "not_contiguous")]
+    assert all(g.geom_type == "Polygon" for g in plan.area_polygons)
+    seen = plan.household_area()
+    assert len(seen) == sum(len(b.weights) for b in c.buildings)
+    q = measure(plan, c.boundary, CFG)
+    assert q.gap_area_m2 < 1 and q.overlap_area_m2 < 1
+
+
+def test_share_out_finds_the_fewest_runs_even_among_many_ways():
+    # A 29-household building in four areas (one a leftover run of 5) with two more areas next to it:
+    # three runs are enough (the leftover's area vanishes, a neighbour is not drawn in).
+    areas = [55, 58, 54, 53, 87, 52]
+    other = {55: 7.0, 58: 0.0, 54: 9.0, 53: 14.0, 87: 16.0, 52: 17.0}
+    held = {55: 10.0, 58: 5.0, 54: 10.0, 53: 4.0}
+    sols = share_out((1.0,) * 29, areas, other, held, 15, 20, target=58)
+    assert sols
+    best = [(a, s, e) for a, s, e in sols[0] if e > s]
+    assert [a for a, _, _ in best] == [55, 54, 53]
+    assert all(15 <= other[a] + e - s <= 20 for a, s, e in best)
+
+
+def test_uncut_small_makes_a_donated_building_whole_again_by_recutting_a_big_one():
+    # X (30, cut in runs of 5) | S (11) | Y (9) in a row. S was cut: 5 households in area 1 (with X's last
+    # 10), 6 in area 2 (with Y). S whole in area 2 leaves area 1 at 10, which X's runs make up.
+    c = CommunityIn(
+        boundary=shapely.box(0, 0, 150, 50),
+        buildings=[
+            BuildingIn.simple("X", 25.0, 25.0, 30),
+            BuildingIn.simple("S", 75.0, 25.0, 11),
+            BuildingIn.simple("Y", 125.0, 25.0, 9),
+        ],
+    )
+    p = prepare(c, CFG)
+    assert [it.count for it in p.items] == [5] * 6 + [11, 9]
+    items = [
+        *list(p.items[:6]),
+        Item("S", 1, 0, 5, 5.0, 75.0, 25.0),
+        Item("S", 2, 5, 6, 6.0, 75.0, 25.0),
+        p.items[7],
+    ]
+    cells = list(p.cells[:6]) + list(slice_cell(p.cells[6], [5.0, 6.0], p.angles["S"])) + [p.cells[7]]
+    adj = adjacency(cells, CFG.min_shared_border)
+    plan = Plan(items=items, area_of=[0, 0, 0, 0, 1, 1, 1, 2, 2], grid_of_area=[0, 0, 0])
+    assert plan.area_weights() == [20.0, 15.0, 15.0]
+    args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
+    assert uncut_small(plan, cells, adj, p.household_weights, *args)
+    s_items = [it for it in plan.items if it.building == "S"]
+    assert len(s_items) == 1 and s_items[0].part == 0 and s_items[0].count == 11
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    assert abs(shapely.union_all(cells).area - 7500) < 0.01 and abs(sum(g.area for g in cells) - 7500) < 0.01
+    for a in range(plan.n_areas):
+        members = [i for i, x in enumerate(plan.area_of) if x == a]
+        assert len(components(members, adj)) == 1
