@@ -75,18 +75,20 @@ def console(user: Any) -> QuerySet[Case]:
 
 
 def suggestions(cases: list[Case]) -> dict[int, Department | None]:
-    """The suggested department of each case (routing rules read once)."""
+    """The suggested department of each case: the routing rule with the longest matching area-code
+    prefix, else the category's default (rules and defaults read once for all the cases)."""
     categories = {c.category_id for c in cases}
     rules: dict[int, list[RoutingRule]] = {}
     for rule in RoutingRule.objects.filter(
         category_id__in=categories, department__active=True
     ).select_related("department"):
         rules.setdefault(rule.category_id, []).append(rule)
+    defaults = Department.objects.in_bulk({c.category.department_id for c in cases} - {None})
     out: dict[int, Department | None] = {}
     for case in cases:
         matching = [r for r in rules.get(case.category_id, []) if case.node_code.startswith(r.node_prefix)]
         best = max(matching, key=lambda r: (len(r.node_prefix), -r.priority), default=None)
-        out[case.pk] = best.department if best else case.category.department
+        out[case.pk] = best.department if best else defaults.get(case.category.department_id)
     return out
 
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
-from gridgov.dispatch.models import Department, RoutingRule
+from gridgov.dispatch.models import Department
 from gridgov.geo.models import Community, District, Grid, ResponsibilityArea, Street
 from gridgov.visits.models import Visit
 
@@ -334,10 +334,14 @@ def _locked(case: Case | int, actor: Any, expected_version: int | None) -> Case:
     return found
 
 
-def _rule(case: Case, action: str, actor: Any) -> CaseTransition:
-    rule = (
-        CaseTransition.objects.filter(from_state=case.state, action=action).select_related("to_state").first()
-    )
+def _rule(case: Case, action: str, actor: Any, rule: CaseTransition | None = None) -> CaseTransition:
+    """The transition for `action` from the case's state, if the actor may take it (`rule`: already read)."""
+    if rule is None:
+        rule = (
+            CaseTransition.objects.filter(from_state=case.state, action=action)
+            .select_related("to_state")
+            .first()
+        )
     if rule is None:
         raise GridgovError("cases.not_allowed", action=action_label(action), state=case.state.name)
     if not isinstance(actor, str) and actor is not None:
@@ -468,7 +472,7 @@ def allowed_actions(case: Case, actor: Any) -> list[str]:
     out = []
     for rule in CaseTransition.objects.filter(from_state=case.state_id).order_by("id"):
         try:
-            _rule(case, rule.action, actor)
+            _rule(case, rule.action, actor, rule)
         except GridgovError:
             continue
         if rule.action == "escalate" and case.level >= Level.STREET:
@@ -633,18 +637,7 @@ def decide_extension(
 
 def suggest_department(case: Case) -> Department | None:
     """The routing rule with the longest matching area-code prefix, else the category's default."""
-    rules = RoutingRule.objects.filter(category=case.category, department__active=True).select_related(
-        "department"
-    )
-    best = None
-    for rule in rules:
-        if case.node_code.startswith(rule.node_prefix):
-            key = (len(rule.node_prefix), -rule.priority)
-            if best is None or key > best[0]:
-                best = (key, rule.department)
-    if best:
-        return best[1]
-    return case.category.department
+    return selectors.suggestions([case])[case.pk]
 
 
 # --- the escalation sweep -----------------------------------------------------------------------------

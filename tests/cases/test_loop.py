@@ -180,7 +180,11 @@ def test_merging_keeps_every_reporter_informed(world) -> None:
 def test_routing_rules_suggest_the_most_specific_department(world, depts) -> None:
     case = new_case(world, "env-sewage")
     assert services.suggest_department(case) is None
+    case.category.department = depts["water"]
+    case.category.save()
+    assert services.suggest_department(case) == depts["water"]  # the category's default
     RoutingRule.objects.create(category=case.category, node_prefix="", department=depts["city"])
+    assert services.suggest_department(case) == depts["city"]  # a rule beats the default
     RoutingRule.objects.create(
         category=case.category, node_prefix=world.community.code, department=depts["water"]
     )
@@ -230,3 +234,11 @@ def test_the_right_people_hear_of_each_step(world) -> None:
     assert heard(local, "escalate") == {"community"}
     services.supervise(local, actor=u["coordinator"], comment="请加快")
     assert heard(local, "supervise") == {"community"}
+
+
+def test_the_allowed_actions_cost_one_query(world, django_assert_num_queries) -> None:
+    case = services.file_case(new_case(world), actor=world.users["leader_a"])
+    case = Case.objects.select_related("state", "category").get(pk=case.pk)
+    with django_assert_num_queries(1):  # the state's transitions, read once
+        actions = services.allowed_actions(case, world.users["member_a"])
+    assert {"resolve", "escalate", "note"} <= set(actions) and "file" not in actions
