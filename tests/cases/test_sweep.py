@@ -79,12 +79,16 @@ def test_the_sweep_reads_cases_only_through_the_due_index(world) -> None:
 
 @pytest.mark.parametrize("closed_by", ["verify", "decline"])
 def test_closed_cases_are_never_swept(world, closed_by) -> None:
-    case = filed(world)
-    if closed_by == "verify":
-        case = services.transition(case, "resolve", actor=world.users["member_a"])
-        case = services.transition(case, "verify", actor=world.users["leader_a"])
-    else:
+    with time_machine.travel(START, tick=False):
         case, _ = services.case_report(category="env-garbage", description="x", location=IN_A, channel="web")
-        case = services.transition(case, "decline", actor=world.users["leader_a"], comment="重复")
-    assert case.sweep_at is None
-    assert services.sweep(now=datetime(2027, 6, 1, tzinfo=SH)).touched == 0 or closed_by == "decline"
+        if closed_by == "verify":
+            case = services.file_case(case, actor=world.users["leader_a"])
+            case = services.transition(case, "resolve", actor=world.users["member_a"])
+            case = services.transition(case, "verify", actor=world.users["leader_a"])
+        else:
+            case = services.transition(case, "decline", actor=world.users["leader_a"], comment="重复")
+    assert case.sweep_at is None and case.light == ""
+    events, version = case.events.count(), case.version
+    assert services.sweep(now=datetime(2027, 6, 1, tzinfo=SH)).touched == 0
+    case.refresh_from_db()
+    assert (case.events.count(), case.version, case.light) == (events, version, "")
