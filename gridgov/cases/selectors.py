@@ -92,24 +92,41 @@ def suggestions(cases: list[Case]) -> dict[int, Department | None]:
     return out
 
 
-DUPLICATE_COUNTS = """
+def _duplicate_of(location: str, at: str) -> str:
+    """The duplicate rule, written once: open cases `o` of category `k` within the category's radius of
+    `location` and its window around `at` (SQL expressions). The box in degrees, wide enough at this
+    latitude, lets the spatial index pick the candidates; the distance on the spheroid then decides."""
+    return f"""o.category_id = k.id AND o.is_open
+    AND o.reported_at BETWEEN {at} - k.duplicate_window_hours * interval '1 hour'
+                          AND {at} + k.duplicate_window_hours * interval '1 hour'
+    AND ST_DWithin(o.location, {location},
+                   k.duplicate_radius_m / (111320 * greatest(cos(radians(ST_Y({location}))), 0.01)))
+    AND ST_Distance(o.location::geography, ({location})::geography) <= k.duplicate_radius_m"""
+
+
+# Per case of a console page: how many others look like it.
+DUPLICATE_COUNTS = f"""
 SELECT c.id, count(o.id)
 FROM cases_case c
 JOIN cases_category k ON k.id = c.category_id
-JOIN cases_case o ON o.category_id = c.category_id AND o.is_open AND o.id <> c.id
-    AND o.reported_at BETWEEN c.reported_at - k.duplicate_window_hours * interval '1 hour'
-                          AND c.reported_at + k.duplicate_window_hours * interval '1 hour'
-    AND ST_DWithin(o.location, c.location,
-                   k.duplicate_radius_m / (111320 * greatest(cos(radians(ST_Y(c.location))), 0.01)))
-    AND ST_Distance(o.location::geography, c.location::geography) <= k.duplicate_radius_m
+JOIN cases_case o ON o.id <> c.id AND {_duplicate_of("c.location", "c.reported_at")}
 WHERE c.id = ANY(%s)
 GROUP BY c.id
 """
 
+# The cases that look like a report of category %s at the point %s (EWKT) at the time %s.
+DUPLICATES_OF_REPORT = f"""
+SELECT o.id
+FROM cases_category k
+CROSS JOIN (SELECT ST_GeomFromEWKT(%s) AS location, %s::timestamptz AS at) a
+JOIN cases_case o ON {_duplicate_of("a.location", "a.at")}
+WHERE k.id = %s
+"""
+
 
 def duplicate_counts(cases: list[Case]) -> dict[int, int]:
-    """How many other open cases look like each of these (the rule of `services.duplicates`), in one
-    query for a whole page (the console flags rows that may be merged)."""
+    """How many other open cases look like each of these (`_duplicate_of`), in one query for a whole
+    page (the console flags rows that may be merged)."""
     if not cases:
         return {}
     with connection.cursor() as cur:

@@ -7,18 +7,16 @@ queues notifications; messages leave only after the transaction commits.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
-from django.contrib.gis.measure import D
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -257,23 +255,10 @@ def case_report(
 def duplicates(
     category: Category, location: Point, *, at: datetime | None = None, exclude: Case | None = None
 ) -> QuerySet[Case]:
-    """Open cases of the same category near in space and time (the category's radius and window)."""
+    """Open cases of the same category near in space and time (the category's radius and window): the
+    rule the console counts per row (`selectors.DUPLICATES_OF_REPORT`, `selectors.DUPLICATE_COUNTS`)."""
     at = at or timezone.now()
-    window = timedelta(hours=category.duplicate_window_hours)
-    radius = category.duplicate_radius_m
-    # A box in degrees wide enough at this latitude uses the spatial index; the distance is then exact.
-    degrees = radius / (111_320 * max(math.cos(math.radians(location.y)), 0.01))
-    qs = (
-        Case.objects.filter(
-            category=category,
-            is_open=True,
-            reported_at__gte=at - window,
-            reported_at__lte=at + window,
-            location__dwithin=(location, degrees),
-        )
-        .annotate(distance=Distance("location", location))
-        .filter(distance__lte=D(m=radius))
-    )
+    qs = Case.objects.filter(pk__in=RawSQL(selectors.DUPLICATES_OF_REPORT, [location.ewkt, at, category.pk]))
     if exclude is not None:
         qs = qs.exclude(pk=exclude.pk)
     return qs.order_by("reported_at")

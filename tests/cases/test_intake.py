@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from gridgov.cases import services
+from gridgov.cases import selectors, services
 from gridgov.cases.models import Case, CaseEvent, Level
 from gridgov.core.errors import GridgovError
 from gridgov.dispatch.models import Notification, OutboundMessage
@@ -99,6 +100,29 @@ def test_duplicates_are_same_category_near_in_space_and_time(world) -> None:
     later = timezone.now() + timedelta(hours=case.category.duplicate_window_hours + 1)
     assert not services.duplicates(case.category, near, at=later).exists()
     assert not services.duplicates(case.category, near, exclude=case).exists()
+
+
+def test_intake_and_the_console_count_duplicates_by_the_same_rule(world) -> None:
+    """Cases just inside and just outside the radius and the window: what intake lists for each case is
+    what the console counts for its row."""
+    category = services.leaf_category("env-garbage")
+    assert (category.duplicate_radius_m, category.duplicate_window_hours) == (100, 48)
+    metres_per_degree = 111_320 * math.cos(math.radians(IN_A.y))
+    cases = []
+    for east_m, hours_later in [(0, 0), (90, 1), (110, 0), (50, 60), (15, 2)]:
+        at = IN_A.clone()
+        at.x += east_m / metres_per_degree
+        case, _ = report(location=at, description=f"{east_m} m, {hours_later} h")
+        Case.objects.filter(pk=case.pk).update(reported_at=case.reported_at + timedelta(hours=hours_later))
+        cases.append(Case.objects.get(pk=case.pk))
+    counts = selectors.duplicate_counts(cases)
+    listed = {
+        c.pk: services.duplicates(c.category, c.location, at=c.reported_at, exclude=c).count() for c in cases
+    }
+    assert {pk: counts.get(pk, 0) for pk in listed} == listed
+    # 0 m: the 90 m and 15 m ones (110 m is too far, 60 h too late); 90 m: 0, 110 and 15 m; 110 m: 90 and
+    # 15 m; 50 m at 60 h: none in its window; 15 m: 0, 90 and 110 m.
+    assert [listed[c.pk] for c in cases] == [2, 3, 2, 0, 3]
 
 
 def test_reusing_another_reports_id_reveals_nothing(world) -> None:
