@@ -53,7 +53,7 @@ def _audience(case: Case, verb: str) -> tuple[int, bool]:
         return min(case.level + 1, Level.DISTRICT), False
     if verb in {"resolve", "feedback"}:
         return Level.GRID, False
-    if verb in {"supervise", "overdue"}:
+    if verb in {"supervise", "overdue", "warn"}:
         return case.level, bool(case.lead_department_id)
     return case.level, False
 

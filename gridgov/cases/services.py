@@ -643,7 +643,8 @@ class SweepResult:
 def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
     """Act on every open case whose next mark has come (index on `sweep_at`; nothing else is read).
 
-    At the yellow mark the light turns yellow. At the deadline, local handling climbs one level
+    At the yellow mark the light turns yellow and the step's owners are warned (临期预警, an event on the
+    timeline; no user's pending action conflicts with it). At the deadline, local handling climbs one level
     (grid → community → street), beyond the street it goes to the coordinators; any other overdue step
     turns red and is put under supervision (督办), and its owners are told.
     Cases locked by a concurrent action are skipped and caught by the next sweep.
@@ -662,11 +663,23 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
             )
             if not due:
                 return result
-            events, moved = [], []
+            events = []
             for case in due:
-                if case.deadline and now < case.deadline:  # only the yellow mark is due
+                if case.deadline and now < case.deadline:  # only the yellow mark is due: a warning
                     case.light, case.sweep_at = "yellow", case.deadline
                     result.yellowed += 1
+                    events.append(
+                        CaseEvent(
+                            case=case,
+                            at=now,
+                            actor_label=SYSTEM,
+                            action="warn",
+                            from_state=case.state.code,
+                            to_state=case.state.code,
+                            from_level=case.level,
+                            to_level=case.level,
+                        )
+                    )
                     continue
                 before_state, before_level = case.state.code, case.level
                 case.supervised = True
@@ -688,7 +701,6 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
                     result.supervised += 1
                     case.light, case.sweep_at = "red", None
                 case.version += 1
-                moved.append(case)
                 events.append(
                     CaseEvent(
                         case=case,
@@ -703,7 +715,8 @@ def sweep(*, now: datetime | None = None, batch: int = 1000) -> SweepResult:
                 )
             _write_swept(due, now)
             CaseEvent.objects.bulk_create(events)
-            notify.notify_many(list(zip(moved, events, strict=True)))
+            # Events were appended in the order of `due`: warnings and moves interleaved.
+            notify.notify_many([(e.case, e) for e in events])
         if len(due) < batch:
             return result
 

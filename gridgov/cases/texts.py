@@ -25,6 +25,7 @@ ACTIONS = {
     "reopen": _("reopen"),
     "supervise": _("supervise (督办)"),
     "overdue": _("overdue: under supervision"),
+    "warn": _("deadline approaching"),
     "evaluate": _("resident's evaluation"),
     "note": _("note"),
     "extend": _("ask for more time"),

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from gridgov.cases import services
 from gridgov.cases.models import Case, Level
+from gridgov.dispatch.models import Notification
 
 from .conftest import IN_A
 
@@ -38,6 +39,11 @@ def test_deadlines_escalate_level_by_level_then_reach_the_coordinators(world) ->
     assert services.sweep(now=datetime(2026, 11, 24, 16, 16, tzinfo=SH)).yellowed == 1
     case.refresh_from_db()
     assert case.light == "yellow" and case.sweep_at == case.deadline and case.version == 1  # no user conflict
+    # The yellow mark is a warning on the timeline; the grid's leader (who filed it: the sweep is the
+    # actor now) and the area's member hear of it.
+    assert case.events.last().action == "warn" and case.events.last().actor_label == "system"
+    warned = Notification.objects.filter(case=case, verb="warn")
+    assert set(warned.values_list("user__username", flat=True)) == {"leader_a", "member_a"}
 
     before = datetime(2026, 11, 25, 8, 59, tzinfo=SH)
     assert services.sweep(now=before).touched == 0
@@ -60,7 +66,14 @@ def test_deadlines_escalate_level_by_level_then_reach_the_coordinators(world) ->
     assert (case.state_id, case.level) == ("awaiting_dispatch", Level.DISTRICT)
     assert case.deadline == datetime(2026, 11, 30, 10, 0, tzinfo=SH)
     events = list(case.events.values_list("action", "actor_label"))
-    assert events[-3:] == [("auto_escalate", "system"), ("auto_escalate", "system"), ("auto_refer", "system")]
+    # Each level was warned at its yellow mark on the way (the sweeps at 16:16 and at Friday 09:00).
+    assert events[-5:] == [
+        ("warn", "system"),
+        ("auto_escalate", "system"),
+        ("auto_escalate", "system"),
+        ("warn", "system"),
+        ("auto_refer", "system"),
+    ]
     # Not dispatched in time either: supervised, coordinators told, and the sweep stops looking at it.
     result = services.sweep(now=datetime(2026, 12, 2, 10, 0, tzinfo=SH))
     assert result.supervised == 1
