@@ -277,6 +277,10 @@ class Case(models.Model):
     dispatched_at = models.DateTimeField(_("dispatched"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     closed_on_time = models.BooleanField(_("closed within the limits"), null=True, blank=True)
+    # Working minutes from dispatch to close (office hours on the working calendar), for departments' metrics.
+    handling_minutes = models.PositiveIntegerField(
+        _("handling time (working minutes)"), null=True, blank=True
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     satisfaction = models.PositiveSmallIntegerField(
         _("satisfaction"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]

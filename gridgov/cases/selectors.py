@@ -293,8 +293,8 @@ def monitoring(user: Any, *, since: datetime | None = None) -> dict[str, Any]:
 
 
 def department_metrics(user: Any, *, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Per department (within scope): cases dispatched since `since`, on-time rate, average working
-    handling time is approximated by wall-clock hours from dispatch to close, return rate, satisfaction."""
+    """Per department (within scope): cases dispatched since `since`, on-time rate, average handling time
+    in working hours (office hours on the working calendar, dispatch to close), return rate, satisfaction."""
     now = timezone.now()
     since = since or now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = (
@@ -307,7 +307,7 @@ def department_metrics(user: Any, *, since: datetime | None = None) -> list[dict
             on_time=Count("pk", filter=Q(closed_on_time=True)),
             returned=Count("pk", filter=Q(returns__gt=0)),
             satisfaction=Avg("satisfaction"),
-            handling=Avg(F("closed_at") - F("dispatched_at"), filter=Q(state_id="closed")),
+            handling=Avg("handling_minutes", filter=Q(state_id="closed")),
         )
         .order_by("lead_department__code")
     )
@@ -315,6 +315,6 @@ def department_metrics(user: Any, *, since: datetime | None = None) -> list[dict
     for r in rows:
         r["on_time_rate"] = r["on_time"] / r["closed"] if r["closed"] else None
         r["return_rate"] = r["returned"] / r["dispatched"] if r["dispatched"] else None
-        r["handling_hours"] = r["handling"].total_seconds() / 3600 if r["handling"] else None
+        r["handling_hours"] = r["handling"] / 60 if r["handling"] is not None else None
         out.append(r)
     return out

@@ -422,8 +422,10 @@ def transition(
         if target.kind == StateKind.CLOSED:
             case.closed_at = now
             case.closed_on_time = action == "verify" and not case.supervised and case.escalations == 0
+            if case.dispatched_at:
+                case.handling_minutes = round(max(work_calendar().between(case.dispatched_at, now), 0))
         elif action == "reopen":
-            case.closed_at = case.closed_on_time = None
+            case.closed_at = case.closed_on_time = case.handling_minutes = None
         if restart or case.level != before_level:
             _start_step(case, now, work_calendar())
         case.version += 1

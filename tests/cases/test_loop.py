@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from gridgov.cases import services
+from gridgov.cases import selectors, services
 from gridgov.cases.models import Case, CaseEvent, CaseTransition, Level
 from gridgov.core.errors import GridgovError
 from gridgov.dispatch.models import Notification, OutboundMessage, RoutingRule
 
 from .. import factories as f
 from .conftest import IN_A
+
+SH = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -97,6 +102,28 @@ def test_department_categories_go_straight_to_the_coordinators_when_filed(world)
     case = services.file_case(new_case(world, "facility-manhole"), actor=world.users["community"])
     assert (case.state_id, case.level) == ("awaiting_dispatch", Level.DISTRICT)
     assert [a[0] for a in actions(case)] == ["report", "file", "refer"]
+
+
+def test_department_handling_time_counts_office_hours_only(world) -> None:
+    u = world.users
+    case = services.file_case(new_case(world, "facility-manhole"), actor=u["community"])
+    dept = u["department"].department
+    friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=SH)
+    monday = datetime(2026, 11, 30, tzinfo=SH)
+    case = services.transition(case, "dispatch", actor=u["coordinator"], lead_department=dept, now=friday_4pm)
+    case = services.transition(case, "sign", actor=u["department"], now=friday_4pm)
+    case = services.transition(
+        case, "feedback", actor=u["department"], comment="已修复", now=monday.replace(hour=9, minute=30)
+    )
+    case = services.transition(case, "verify", actor=u["member_a"], now=monday.replace(hour=10))
+    # Friday 16:00–17:30 and Monday 08:30–10:00: three office hours, not the 66 hours on the clock.
+    assert case.handling_minutes == 180
+    [row] = selectors.department_metrics(u["coordinator"])
+    assert row["lead_department__code"] == dept.code and row["handling_hours"] == 3.0
+    case = services.transition(
+        case, "reopen", actor=u["coordinator"], comment="复发", now=monday.replace(hour=11)
+    )
+    assert case.handling_minutes is None
 
 
 @pytest.mark.parametrize(
