@@ -1,17 +1,32 @@
-"""Home page per role and the map page."""
+"""Home page per role, the map page and the map reports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from gridgov.accounts import scoping
 from gridgov.accounts.models import Role, User
+from gridgov.cases.models import Category
 from gridgov.geo.models import Building, Community, Grid, ResponsibilityArea, Street
 from gridgov.households.models import Household, KeyGroup
+
+from . import reports
+
+LEVEL_NAMES = {
+    "community": gettext_lazy("Communities"),
+    "grid": gettext_lazy("Grids"),
+    "area": gettext_lazy("Responsibility areas"),
+}
 
 
 @login_required
@@ -116,3 +131,86 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "none": str(_("none")),
     }
     return render(request, "maps/map.html", {"map_labels": labels})
+
+
+# --- map reports (folium) ---------------------------------------------------------------------------------
+
+
+def _date(request: HttpRequest, name: str) -> date | None:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise reports.ReportError(name, _("Enter a date as YYYY-MM-DD.")) from exc
+
+
+def _report_response(
+    request: HttpRequest, make: Callable[[bool], reports.Report], filename: str
+) -> HttpResponse:
+    download = request.GET.get("download") == "1"
+    try:
+        report = make(download)
+    except reports.ReportError as exc:
+        status = 403 if exc.field == "report" else 400
+        return JsonResponse({exc.field: [str(exc)]}, status=status)
+    response = HttpResponse(report.html, content_type="text/html; charset=utf-8")
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@xframe_options_sameorigin  # previewed in the reports page's frame
+@login_required
+def coverage_report(request: HttpRequest) -> HttpResponse:
+    """Visit coverage map (`?day=&level=community|grid|area&download=1`)."""
+
+    def make(standalone: bool) -> reports.Report:
+        return reports.coverage(
+            request.user,
+            day=_date(request, "day"),
+            level=request.GET.get("level") or None,
+            standalone=standalone,
+        )
+
+    day = request.GET.get("day") or timezone.localdate().isoformat()
+    return _report_response(request, make, f"visit-coverage-{request.user.scope_code or 'all'}-{day}.html")
+
+
+@xframe_options_sameorigin
+@login_required
+def cases_report(request: HttpRequest) -> HttpResponse:
+    """Issue heatmap (`?since=&until=&category=&open=1&download=1`)."""
+
+    def make(standalone: bool) -> reports.Report:
+        return reports.cases_heatmap(
+            request.user,
+            since=_date(request, "since"),
+            until=_date(request, "until"),
+            category=request.GET.get("category", "").strip(),
+            open_only=request.GET.get("open") == "1",
+            standalone=standalone,
+        )
+
+    until = request.GET.get("until") or timezone.localdate().isoformat()
+    return _report_response(request, make, f"issues-{request.user.scope_code or 'all'}-{until}.html")
+
+
+@login_required
+def reports_page(request: HttpRequest) -> HttpResponse:
+    """Choose a map report, preview it, download it as one self-contained HTML file."""
+    user = request.user
+    sees_households = scoping.scope_of(user).households
+    categories = Category.objects.filter(parent=None).order_by("order").prefetch_related("children")
+    return render(
+        request,
+        "maps/reports.html",
+        {
+            "sees_households": sees_households,
+            "levels": [(k, str(LEVEL_NAMES[k])) for k in reports.LEVELS],
+            "default_level": reports.default_level(user) if sees_households else "",
+            "categories": categories,
+            "today": timezone.localdate().isoformat(),
+        },
+    )

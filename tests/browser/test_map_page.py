@@ -56,3 +56,24 @@ def test_map_of_a_grid_member_draws_only_their_scope(demo_city, page, live_serve
     assert drawn(page, "grid") == 1
     assert drawn(page, "community") == 1
     assert drawn(page, "street") == 1
+
+
+def test_map_reports_render_in_the_page_with_nothing_from_the_internet(demo_city, page, live_server):
+    UserFactory(username="boss", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    login(page, live_server, "boss")
+    page.goto(f"{live_server.url}/map/reports/")
+    frame = page.frame_locator("#report-frame")
+    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    assert "Visit coverage" in frame.locator(".gg-title").inner_text()
+    assert frame.locator(".gg-legend").is_visible()
+    # One coloured polygon per community, drawn on the canvas renderer: Leaflet knows them as layers.
+    layers = page.frame("report-frame").evaluate(
+        "() => { let n = 0; for (const k in window) { const v = window[k];"
+        " if (v && v.feature && v.feature.properties && v.feature.properties.code) n++;"
+        " if (v && v.eachLayer && v.toGeoJSON && !v.getTileUrl) { try { v.eachLayer(l => { if (l.feature) n++; }); }"
+        " catch (e) {} } } return n; }"
+    )
+    assert layers == Community.objects.count()
+    page.click("#issues-form button:not([name])")
+    frame.locator(".gg-title", has_text="Issues reported").wait_for(timeout=30_000)
+    assert page.external_requests == []
