@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -128,9 +129,12 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "loaded": str(_("Loaded.")),
         "failed": str(_("Could not load map data.")),
         "zoom_buildings": str(_("Zoom in to see buildings.")),
+        "zoom_in": str(_("Zoom in to see grids and responsibility areas.")),
         "none": str(_("none")),
     }
-    return render(request, "maps/map.html", {"map_labels": labels})
+    return render(
+        request, "maps/map.html", {"map_labels": labels, "all_up_to": settings.GRIDGOV_MAP_ALL_UP_TO}
+    )
 
 
 # --- map reports (folium) ---------------------------------------------------------------------------------

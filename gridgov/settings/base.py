@@ -137,6 +137,9 @@ SPECTACULAR_SETTINGS = {
 # server, e.g. a Tianditu mirror, "https://tiles.intranet/{z}/{x}/{y}.png".
 BASEMAP_URL = os.environ.get("GRIDGOV_BASEMAP_URL", "")
 BASEMAP_ATTRIBUTION = os.environ.get("GRIDGOV_BASEMAP_ATTRIBUTION", "")
+# The map page draws every grid and area of a scope up to this many of each; beyond (a whole city), grids
+# and areas are fetched for the viewport once zoomed in.
+GRIDGOV_MAP_ALL_UP_TO = int(os.environ.get("GRIDGOV_MAP_ALL_UP_TO", "4000"))
 LEAFLET_CONFIG = {
     # django-leaflet defaults to OpenStreetMap tiles from the internet: never here.
     "TILES": [(_("Basemap"), BASEMAP_URL, {"attribution": BASEMAP_ATTRIBUTION, "maxZoom": 19})]

@@ -44,23 +44,72 @@
     });
   }
 
-  function load(kind) {
-    return fetchAll(api + kind + "/?format=json&page_size=5000", []).then(function (features) {
-      var layer = L.geoJSON({ type: "FeatureCollection", features: features }, {
-        style: function () { return styles[kind]; },
-        onEachFeature: function (f, l) {
-          l.bindTooltip(escapeHtml(f.properties.name), { sticky: true });
-          l.on("click", function () { document.getElementById("map-info").innerHTML = describe(kind, f.properties); });
-        }
-      });
-      overlays[labels[kind]] = layer;
-      counts[kind] = features.length;
-      layer.addTo(map);
-      return layer;
+  function makeLayer(kind) {
+    return L.geoJSON(null, {
+      style: function () { return styles[kind]; },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(escapeHtml(f.properties.name), { sticky: true });
+        l.on("click", function () { document.getElementById("map-info").innerHTML = describe(kind, f.properties); });
+      }
     });
   }
 
+  // A scope with more features of a kind than `allUpTo` (a city: tens of thousands of areas) is drawn
+  // by viewport: that kind appears from zoom `minZoom[kind]` on, and only what is in view is fetched.
+  var allUpTo = parseInt(el.dataset.allUpTo || "4000", 10);
+  var minZoom = { streets: 0, communities: 0, grids: 14, areas: 15 };
+  var byViewport = {};
+  var pending = {};
+
+  function loadView(kind) {
+    var layer = overlays[labels[kind]];
+    if (map.getZoom() < minZoom[kind]) {
+      layer.clearLayers();
+      drawn[kind] = 0;
+      showHint();
+      return Promise.resolve();
+    }
+    var token = (pending[kind] || 0) + 1;
+    pending[kind] = token;
+    var b = map.getBounds();
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    return fetchAll(api + kind + "/?format=json&page_size=5000&in_bbox=" + bbox, []).then(function (features) {
+      if (pending[kind] !== token) { return; } // the view moved on: a later answer is coming
+      layer.clearLayers();
+      layer.addData({ type: "FeatureCollection", features: features });
+      drawn[kind] = features.length;
+      showHint();
+    });
+  }
+
+  function showHint() {
+    var hidden = Object.keys(byViewport).filter(function (k) { return map.getZoom() < minZoom[k]; });
+    document.getElementById("map-status").textContent = hidden.length ? labels.zoom_in : labels.loaded;
+  }
+
+  var drawn = {};
+  function load(kind) {
+    var layer = makeLayer(kind);
+    overlays[labels[kind]] = layer;
+    layer.addTo(map);
+    return fetch(api + kind + "/?format=json&page_size=1", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (first) {
+        counts[kind] = first.count;
+        if (first.count > allUpTo) {
+          byViewport[kind] = true;
+          return layer;
+        }
+        return fetchAll(api + kind + "/?format=json&page_size=5000", []).then(function (features) {
+          layer.addData({ type: "FeatureCollection", features: features });
+          drawn[kind] = features.length;
+          return layer;
+        });
+      });
+  }
+
   var kinds = ["streets", "communities", "grids", "areas"];
+  window.gridgovMap.drawn = drawn;
   Promise.all(kinds.map(load)).then(function (layers) {
     var bounds = L.latLngBounds([]);
     layers.forEach(function (l) { if (l.getLayers().length) { bounds.extend(l.getBounds()); } });
@@ -68,7 +117,12 @@
     L.control.layers(null, overlays).addTo(map);
     var dl = document.getElementById("map-counts");
     dl.innerHTML = kinds.map(function (k) { return "<dt>" + labels[k] + "</dt><dd data-kind='" + k + "'>" + counts[k] + "</dd>"; }).join("");
-    document.getElementById("map-status").textContent = labels.loaded;
+    var viewKinds = Object.keys(byViewport);
+    var refresh = function () { return Promise.all(viewKinds.map(loadView)); };
+    if (viewKinds.length) { map.on("moveend", refresh); }
+    return refresh();
+  }).then(function () {
+    showHint();
     state.loaded = 1;
     el.dataset.loaded = "1";
   }).catch(function (err) {
