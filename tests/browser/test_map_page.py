@@ -94,7 +94,9 @@ def test_a_big_scope_draws_grids_and_areas_for_the_viewport_once_zoomed_in(
     assert page.locator("dd[data-kind=areas]").inner_text() == str(ResponsibilityArea.objects.count())
     area = ResponsibilityArea.objects.order_by("code").first()
     centre = area.boundary.point_on_surface
-    page.evaluate("([y, x]) => window.gridgovMap.map.setView([y, x], 17)", [centre.y, centre.x])
+    page.evaluate(
+        "([y, x]) => window.gridgovMap.map.setView([y, x], 17, { animate: false })", [centre.y, centre.x]
+    )
     page.wait_for_function("() => (window.gridgovMap.drawn.areas || 0) > 0", timeout=30_000)
     page.wait_for_load_state("networkidle")
     codes = page.evaluate(

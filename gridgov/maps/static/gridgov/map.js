@@ -113,7 +113,7 @@
   Promise.all(kinds.map(load)).then(function (layers) {
     var bounds = L.latLngBounds([]);
     layers.forEach(function (l) { if (l.getLayers().length) { bounds.extend(l.getBounds()); } });
-    if (bounds.isValid()) { map.fitBounds(bounds); }
+    if (bounds.isValid()) { map.fitBounds(bounds, { animate: false }); }
     L.control.layers(null, overlays).addTo(map);
     var dl = document.getElementById("map-counts");
     dl.innerHTML = kinds.map(function (k) { return "<dt>" + labels[k] + "</dt><dd data-kind='" + k + "'>" + counts[k] + "</dd>"; }).join("");
