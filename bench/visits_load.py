@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -161,7 +162,7 @@ def worker(
             send(body)
     connection.close()  # each worker opens its connection after the barrier, like a fresh server process
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     latencies, created, errors = [], 0, 0
     for send, body, warm in requests:
         if warm:
@@ -171,7 +172,29 @@ def worker(
         latencies.append(time.perf_counter() - t)
         created += r["created"]
         errors += r["errors"]
-    out.put((started, time.perf_counter(), latencies, created, errors))
+    ended, cpu = time.perf_counter(), time.process_time() - cpu0
+    db_cpu = 0.0  # in-process: this client's own PostgreSQL backend, opened after the barrier
+    if sender is None:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            db_cpu = base.backend_cpu(cur.fetchone()[0])
+    out.put((started, ended, latencies, created, errors, cpu, db_cpu))
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[int, float]:
+    """CPU seconds so far of the bench database's PostgreSQL backends and of gunicorn's workers."""
+    with base.maintenance() as conn:
+        pids = [
+            r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [base.BENCH_DB])
+        ]
+    if server_pid is not None:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
+                    pids.append(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return {pid: base.backend_cpu(pid) for pid in pids}
 
 
 def start_server(workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
@@ -235,7 +258,9 @@ def run(args: argparse.Namespace) -> None:
         for p in procs:
             p.start()
         barrier.wait()
+        before = cpu_snapshot(server.pid) if server is not None else {}
         results = [out.get() for _ in procs]
+        after = cpu_snapshot(server.pid) if server is not None else {}
         for p in procs:
             p.join()
     finally:
@@ -246,6 +271,13 @@ def run(args: argparse.Namespace) -> None:
     wall = max(r[1] for r in results) - start
     latencies = sorted(x for r in results for x in r[2])
     created, errors = sum(r[3] for r in results), sum(r[4] for r in results)
+    # CPU of the whole burst: the clients, and the server's processes with PostgreSQL's backends (in-process:
+    # each client's own backend; over HTTP: gunicorn's workers and every backend of the bench database).
+    client_cpu = sum(r[5] for r in results)
+    server_cpu = sum(r[6] for r in results) + sum(
+        cpu - before.get(pid, 0.0) for pid, cpu in after.items() if not math.isnan(cpu)
+    )
+    cpu_ms = (client_cpu + server_cpu) / created * 1000
     timed_members = len(latencies)
     rate = created / wall
     # The rollups kept by all those concurrent batches must agree exactly with a rebuild.
@@ -270,13 +302,15 @@ def run(args: argparse.Namespace) -> None:
         "client before the clock\n"
     )
     print("| members (timed) | visits each | visits created | errors | wall s | visits/s | batch p50 ms |"
-          " batch p95 ms | rollups agree with a rebuild |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          " batch p95 ms | CPU ms per visit (clients + server and PostgreSQL) |"
+          " rollups agree with a rebuild |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     p50 = statistics.median(latencies) * 1000
     p95 = statistics.quantiles(latencies, n=20)[-1] * 1000
     print(
         f"| {timed_members:,} | {args.visits} | {created:,} | {errors:,} | {wall:.1f} | {rate:,.0f} | "
-        f"{p50:.1f} | {p95:.1f} | {'yes' if agree else '**no**'} (rebuild {rebuild_s:.1f} s) |\n"
+        f"{p50:.1f} | {p95:.1f} | {cpu_ms:.2f} ({client_cpu / created * 1000:.2f} + "
+        f"{server_cpu / created * 1000:.2f}) | {'yes' if agree else '**no**'} (rebuild {rebuild_s:.1f} s) |\n"
     )
     verdict = "**meets**" if extrapolated <= TARGET_SECONDS else "**misses**"
     total, needed = TARGET_MEMBERS * TARGET_VISITS, TARGET_MEMBERS * TARGET_VISITS / TARGET_SECONDS
