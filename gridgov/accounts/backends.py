@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
-USER_CACHE_SECONDS = 120
+USER_CACHE_SECONDS = 900
 logger = logging.getLogger(__name__)
 
 
