@@ -154,3 +154,15 @@ def test_malformed_json_is_a_400_with_drfs_message(world):
         assert r.json()["detail"].startswith("JSON parse error")
     r = c.post("/api/v1/visits/sync/", json.dumps({"visits": []}), content_type="application/json")
     assert r.status_code == 200
+
+
+def test_a_members_area_codes_are_those_the_orm_gives(world):
+    from gridgov.accounts.scoping import member_area_codes, scope_of
+
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    expected = tuple(world.member_a.areas.values_list("code", flat=True))
+    assert member_area_codes(world.member_a.pk) == expected == (world.area_a.code, world.area_a2.code)
+    assert scope_of(world.users["member_a"]).prefixes == expected
+    c = logged_in(world.users["member_a"])
+    assert mine(c) == ["HA1", "HA2"]
