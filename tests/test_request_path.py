@@ -166,3 +166,15 @@ def test_a_members_area_codes_are_those_the_orm_gives(world):
     assert scope_of(world.users["member_a"]).prefixes == expected
     c = logged_in(world.users["member_a"])
     assert mine(c) == ["HA1", "HA2"]
+
+
+def test_the_redis_cache_keeps_its_client_and_still_works():
+    from gridgov.core.cache import RedisCache
+
+    port = __import__("os").environ.get("GRIDGOV_REDISPORT", "63799")
+    cache = RedisCache(f"redis://127.0.0.1:{port}/1", {"KEY_PREFIX": f"test-{uuid.uuid4()}"})
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)
+    cache.set("k", {"a": 1}, 30)
+    assert cache.get("k") == {"a": 1}
+    cache.delete("k")
+    assert cache.get("k") is None

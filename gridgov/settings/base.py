@@ -221,7 +221,7 @@ GRIDGOV_TRUSTED_PROXY = env_bool("GRIDGOV_TRUSTED_PROXY")
 # never read each other's sessions or users.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "gridgov.core.cache.RedisCache",  # Django's, keeping its clients
         "LOCATION": os.environ.get(
             "GRIDGOV_CACHE_URL", f"redis://127.0.0.1:{os.environ.get('GRIDGOV_REDISPORT', '63799')}/1"
         ),
