@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= gridgov.settings.dev
 
-.PHONY: setup run worker test bench bench-gridding bench-visits-scale lint stop-db demo messages
+.PHONY: setup run dev worker test bench bench-gridding bench-visits-scale lint stop-db demo messages
 
 BENCH_ARGS ?=
 
@@ -19,9 +19,14 @@ demo: setup
 	$(PY) manage.py create_demo_users
 	$(PY) manage.py load_demo_cases
 
-# The web server, plus a Celery worker with beat (escalation sweep, message delivery) in the background.
+# The web server (gunicorn, static files included; GRIDGOV_WEB_WORKERS sets its processes), plus a Celery
+# worker with beat (escalation sweep, message delivery) in the background.
 run: demo
 	@scripts/serve.sh $(HOST):$(PORT)
+
+# The same with Django's auto-reloading development server instead of gunicorn.
+dev: demo
+	@GRIDGOV_DEV_SERVER=1 scripts/serve.sh $(HOST):$(PORT)
 
 worker: setup
 	.venv/bin/celery -A gridgov worker -B -l info

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.dev")
 
 PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
-BENCH_DB, TEMPLATE_DB = "gridgov_bench", "gridgov"
+BENCH_DB, TEMPLATE_DB = os.environ.get("GRIDGOV_BENCH_DB", "gridgov_bench"), "gridgov"
 DAY = timedelta(hours=25)  # > the 24 h repeat window: the run's own visits to a household are never repeats
 Hh = tuple[int, str, float, float, int | None, int | None]  # id, code, lon, lat, member id, user id
 Row = tuple[Any, ...]

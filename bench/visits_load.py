@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/visits_load.py                 # every member with households, 20 visits each
     .venv/bin/python bench/visits_load.py --workers 8 --members 600
+    .venv/bin/python bench/visits_load.py --http          # through the production server (gunicorn)
+    .venv/bin/python bench/visits_load.py --http --server-workers 3
 
 The issue's target is 60,000 members each syncing 20 visits at once, done in ≤ 2 minutes (1,200,000
 visits, 10,000 visits/s sustained). The demo city has about 1,600 members with households, so this
@@ -9,26 +11,37 @@ measures the sustained rate of a burst of all of them and extrapolates the time 
 (the work per visit does not grow with the number of members: each batch touches only its own member's
 households and rollup rows).
 
-How: `--workers` processes, each serving its share of the members one request after another through
-Django's own request handler (the test client: the whole middleware stack, session and user look-up,
-DRF, the view; no HTTP parsing, no network) against one PostgreSQL, all on this machine. There is no
-WSGI server in the project's requirements; a real deployment adds HTTP parsing per request and spreads
-the work over more cores. Sessions are made before the clock starts; all workers start together.
+How: `--workers` client processes, each sending its share of the members' batches one after another,
+against one PostgreSQL, all on this machine. By default through Django's own request handler in the
+client process (the test client: the whole middleware stack, session and user look-up, DRF, the view;
+no HTTP parsing, no network). With `--http`, over HTTP (keep-alive, one connection per client process)
+to the production server that `make run` starts: gunicorn with scripts/gunicorn.conf.py and
+gridgov.settings.prod (`--server-workers`, default: the config's own, 2 × CPUs + 1), so the server's
+processes and the clients share the same cores. Each request carries a session cookie and the CSRF token,
+as a browser's would. Sessions are made before the clock starts; all workers start together.
 
-Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_load TEMPLATE gridgov),
-dropped at the end, also on failure; the demo database is only read, as the template.
+Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_load TEMPLATE gridgov, or
+$GRIDGOV_BENCH_LOAD_DB), dropped at the end, also on failure; the demo database is only read, as the
+template.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import math
 import multiprocessing as mp
 import os
 import random
+import secrets
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +50,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import visits as base  # noqa: E402  (bench/visits.py: database set-up and visit makers)
 
-base.BENCH_DB = "gridgov_bench_load"
+base.BENCH_DB = os.environ.get("GRIDGOV_BENCH_LOAD_DB", "gridgov_bench_load")
+BENCH_SECRET_KEY = "bench-only-not-secret"  # the clients' sessions must be valid for the server
 TARGET_MEMBERS, TARGET_VISITS, TARGET_SECONDS = 60_000, 20, 120.0
 
 
@@ -76,12 +90,50 @@ def member_users() -> list[tuple[int, int]]:
         return cur.fetchall()
 
 
+class HttpSender:
+    """POSTs to the production server over one keep-alive connection, as a logged-in browser would."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.conn = port, http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def __call__(self, session: str, url: str, body: str) -> dict[str, Any]:
+        from django.conf import settings
+
+        csrf = secrets.token_hex(16)  # a 32-character CSRF secret: cookie and header must match
+        headers = {
+            "Content-Type": "application/json",
+            "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}",
+            "X-CSRFToken": csrf,
+        }
+        for attempt in (1, 2):  # the server closes idle keep-alive connections: reconnect once
+            try:
+                self.conn.request("POST", url, body.encode(), headers)
+                r = self.conn.getresponse()
+                data = r.read()
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                if attempt == 2:
+                    raise
+        if r.status != 200:
+            raise RuntimeError(f"{url}: HTTP {r.status} {data[:300]!r}")
+        return json.loads(data)
+
+
 def worker(
-    share: list[tuple[int, int]], per_member: int, seed: int, barrier: Any, out: Any, warmup: int
+    share: list[tuple[int, int]],
+    per_member: int,
+    seed: int,
+    barrier: Any,
+    out: Any,
+    warmup: int,
+    port: int | None = None,
 ) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
 
@@ -90,30 +142,92 @@ def worker(
 
     rng, clock = random.Random(seed), base.Clock()
     users = {u.pk: u for u in User.objects.filter(pk__in=[u for u, _m in share])}
-    requests = []
+    requests: list[tuple[Callable[[str], dict[str, Any]], str, bool]] = []
+    sender = HttpSender(port) if port is not None else None
     for k, (uid, mid) in enumerate(share):
         own = base.households(Household.objects.filter(area__member_id=mid))
         times = clock.take(per_member, len(own))
         items = [base.api_item(own[i % len(own)], w, rng) for i, w in enumerate(times)]
         client = Client()
         client.force_login(users[uid])
-        requests.append((client, json.dumps({"visits": items}), k < warmup))
-    for client, body, warm in requests:  # warm-up: the first members of each worker, before the clock
+        send: Callable[[str], dict[str, Any]]
+        if sender is None:
+            send = lambda body, client=client: base.call(client, base.SYNC, body)  # noqa: E731
+        else:
+            session = client.cookies[settings.SESSION_COOKIE_NAME].value
+            send = lambda body, session=session, sender=sender: sender(session, base.SYNC, body)  # noqa: E731
+        requests.append((send, json.dumps({"visits": items}), k < warmup))
+    for send, body, warm in requests:  # warm-up: the first members of each worker, before the clock
         if warm:
-            base.call(client, base.SYNC, body)
+            send(body)
     connection.close()  # each worker opens its connection after the barrier, like a fresh server process
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     latencies, created, errors = [], 0, 0
-    for client, body, warm in requests:
+    for send, body, warm in requests:
         if warm:
             continue
         t = time.perf_counter()
-        r = base.call(client, base.SYNC, body)
+        r = send(body)
         latencies.append(time.perf_counter() - t)
         created += r["created"]
         errors += r["errors"]
-    out.put((started, time.perf_counter(), latencies, created, errors))
+    ended, cpu = time.perf_counter(), time.process_time() - cpu0
+    db_cpu = 0.0  # in-process: this client's own PostgreSQL backend, opened after the barrier
+    if sender is None:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            db_cpu = base.backend_cpu(cur.fetchone()[0])
+    out.put((started, ended, latencies, created, errors, cpu, db_cpu))
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[int, float]:
+    """CPU seconds so far of the bench database's PostgreSQL backends and of gunicorn's workers."""
+    with base.maintenance() as conn:
+        pids = [
+            r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [base.BENCH_DB])
+        ]
+    if server_pid is not None:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
+                    pids.append(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return {pid: base.backend_cpu(pid) for pid in pids}
+
+
+def start_server(workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
+    """gunicorn as `make run` starts it (scripts/gunicorn.conf.py); production settings, bench database."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "gridgov.settings.prod",
+        "GRIDGOV_SECRET_KEY": BENCH_SECRET_KEY,
+        "GRIDGOV_ALLOWED_HOSTS": "127.0.0.1",
+        "GRIDGOV_SECURE_COOKIES": "0",
+        "GRIDGOV_STATIC_ROOT": tempfile.mkdtemp(prefix="gridgov-bench-static-"),
+    }
+    if workers:
+        env["GRIDGOV_WEB_WORKERS"] = str(workers)
+    log = tempfile.NamedTemporaryFile(prefix="gridgov-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    conf = ROOT / "scripts" / "gunicorn.conf.py"
+    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(conf), "--bind", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if server.poll() is not None:
+                sys.exit(f"gunicorn exited, see {log.name}")
+            time.sleep(0.1)
+    out = subprocess.run(
+        [sys.executable, "-c", f"exec(open({str(conf)!r}).read()); print(workers, threads)"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return server, port, f"{out[0]} workers × {out[1]} threads"
 
 
 def run(args: argparse.Namespace) -> None:
@@ -132,21 +246,38 @@ def run(args: argparse.Namespace) -> None:
     connections.close_all()
     shares = [members[w :: args.workers] for w in range(args.workers)]
     barrier, out = mp.Barrier(args.workers + 1), mp.Queue()
-    procs = [
-        mp.Process(target=worker, args=(s, args.visits, args.seed + w, barrier, out, args.warmup))
-        for w, s in enumerate(shares)
-    ]
-    load0 = os.getloadavg()
-    for p in procs:
-        p.start()
-    barrier.wait()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
+    server, port, server_workers = None, None, ""
+    if args.http:
+        server, port, server_workers = start_server(args.server_workers)
+    try:
+        procs = [
+            mp.Process(target=worker, args=(s, args.visits, args.seed + w, barrier, out, args.warmup, port))
+            for w, s in enumerate(shares)
+        ]
+        load0 = os.getloadavg()
+        for p in procs:
+            p.start()
+        barrier.wait()
+        before = cpu_snapshot(server.pid) if server is not None else {}
+        results = [out.get() for _ in procs]
+        after = cpu_snapshot(server.pid) if server is not None else {}
+        for p in procs:
+            p.join()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
     start = min(r[0] for r in results)
     wall = max(r[1] for r in results) - start
     latencies = sorted(x for r in results for x in r[2])
     created, errors = sum(r[3] for r in results), sum(r[4] for r in results)
+    # CPU of the whole burst: the clients, and the server's processes with PostgreSQL's backends (in-process:
+    # each client's own backend; over HTTP: gunicorn's workers and every backend of the bench database).
+    client_cpu = sum(r[5] for r in results)
+    server_cpu = sum(r[6] for r in results) + sum(
+        cpu - before.get(pid, 0.0) for pid, cpu in after.items() if not math.isnan(cpu)
+    )
+    cpu_ms = (client_cpu + server_cpu) / created * 1000
     timed_members = len(latencies)
     rate = created / wall
     # The rollups kept by all those concurrent batches must agree exactly with a rebuild.
@@ -161,18 +292,25 @@ def run(args: argparse.Namespace) -> None:
     load = ", ".join(f"{v:.2f}" for v in load0)
     print(f"- nproc {len(os.sched_getaffinity(0))}, load average at start {load}")
     print(f"- `{base.BENCH_DB}`: the demo city; {len(members):,} members with an account and households")
+    how = (
+        f"over HTTP to gunicorn ({server_workers}, gridgov.settings.prod, on the same 2 cores)"
+        if args.http
+        else "through Django's request handler (test client, no HTTP)"
+    )
     print(
-        f"- {args.workers} worker processes through Django's request handler (test client, no HTTP), one "
-        f"PostgreSQL; {args.warmup} warm-up batch(es) per worker before the clock\n"
+        f"- {args.workers} client processes {how}, one PostgreSQL; {args.warmup} warm-up batch(es) per "
+        "client before the clock\n"
     )
     print("| members (timed) | visits each | visits created | errors | wall s | visits/s | batch p50 ms |"
-          " batch p95 ms | rollups agree with a rebuild |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          " batch p95 ms | CPU ms per visit (clients + server and PostgreSQL) |"
+          " rollups agree with a rebuild |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     p50 = statistics.median(latencies) * 1000
     p95 = statistics.quantiles(latencies, n=20)[-1] * 1000
     print(
         f"| {timed_members:,} | {args.visits} | {created:,} | {errors:,} | {wall:.1f} | {rate:,.0f} | "
-        f"{p50:.1f} | {p95:.1f} | {'yes' if agree else '**no**'} (rebuild {rebuild_s:.1f} s) |\n"
+        f"{p50:.1f} | {p95:.1f} | {cpu_ms:.2f} ({client_cpu / created * 1000:.2f} + "
+        f"{server_cpu / created * 1000:.2f}) | {'yes' if agree else '**no**'} (rebuild {rebuild_s:.1f} s) |\n"
     )
     verdict = "**meets**" if extrapolated <= TARGET_SECONDS else "**misses**"
     total, needed = TARGET_MEMBERS * TARGET_VISITS, TARGET_MEMBERS * TARGET_VISITS / TARGET_SECONDS
@@ -190,9 +328,12 @@ def main() -> None:
     p.add_argument("--members", type=int, default=0, help="at most this many members (default all)")
     p.add_argument("--warmup", type=int, default=1, help="untimed batches per worker first (default 1)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--http", action="store_true", help="over HTTP to gunicorn (the production server)")
+    p.add_argument("--server-workers", type=int, default=0, help="gunicorn workers (default: its config's)")
     args = p.parse_args()
     base.create_db(keep=False)
     try:
+        os.environ["GRIDGOV_SECRET_KEY"] = BENCH_SECRET_KEY  # the clients' sessions are the server's
         os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
         mp.set_start_method("fork")
         run(args)

@@ -12,9 +12,10 @@ from functools import reduce
 from operator import or_
 from typing import Any, TypeVar
 
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
-from gridgov.geo.models import CODE_LENGTHS, Building
+from gridgov.geo.models import CODE_LENGTHS, Building, ResponsibilityArea
 from gridgov.households.models import Household
 from gridgov.teams.models import Member
 
@@ -47,8 +48,7 @@ def scope_of(user: Any) -> Scope:
         member = getattr(user, "member", None)
         if member is None or not member.active:
             return NOTHING
-        codes = tuple(member.areas.values_list("code", flat=True))
-        return Scope(prefixes=codes, ledger=True, households=True, pii=True)
+        return Scope(prefixes=member_area_codes(member.pk), ledger=True, households=True, pii=True)
     if user.role == Role.DEPARTMENT:
         district = user.department.district.code if user.department_id else ""
         return Scope(prefixes=(district,) if district else (), ledger=False)
@@ -60,6 +60,22 @@ def scope_of(user: Any) -> Scope:
         return Scope(prefixes=(user.scope_code,), ledger=True, households=True, pii=False)
     # grid leader, community staff
     return Scope(prefixes=(user.scope_code,), ledger=True, households=True, pii=True)
+
+
+_AREA_CODES_SQL = "SELECT {code} FROM {table} WHERE {member} = %s ORDER BY {code}".format(
+    table=connection.ops.quote_name(ResponsibilityArea._meta.db_table),
+    code=connection.ops.quote_name(ResponsibilityArea._meta.get_field("code").column),
+    member=connection.ops.quote_name(ResponsibilityArea._meta.get_field("member").column),
+)
+
+
+def member_area_codes(member_id: int) -> tuple[str, ...]:
+    """The codes of a member's responsibility areas, in code order: `member.areas.values_list("code")`
+    in plain SQL. Every request of a grid member asks for it, and building the query with
+    the ORM took three times as long as running it."""
+    with connection.cursor() as cur:
+        cur.execute(_AREA_CODES_SQL, [member_id])
+        return tuple(code for (code,) in cur.fetchall())
 
 
 def _any(conditions: list[Q]) -> Q:

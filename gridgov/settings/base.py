@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (collected into STATIC_ROOT) straight from the production server; never MEDIA_ROOT:
+    # uploaded photos are only served by the scoped views.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +118,13 @@ MEDIA_ROOT = Path(os.environ.get("GRIDGOV_MEDIA_ROOT", BASE_DIR / "var" / "media
 MEDIA_URL = "media/"
 
 REST_FRAMEWORK = {
+    # JSON only (orjson); dev.py adds DRF's browsable API when DEBUG is on.
+    "DEFAULT_RENDERER_CLASSES": ["gridgov.core.fastjson.FastJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "gridgov.core.fastjson.FastJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
@@ -209,12 +219,18 @@ CELERY_BEAT_SCHEDULE = {
     "fold-visit-rollups": {"task": "gridgov.visits.tasks.fold_rollups", "schedule": 60.0},
 }
 GRIDGOV_TRUSTED_PROXY = env_bool("GRIDGOV_TRUSTED_PROXY")
-# The shared cache (rate limits): the private Redis, database 1.
+# The shared cache (rate limits, sessions, session users): the private Redis, database 1. Keys are
+# prefixed with the database name: two databases on one Redis (a benchmark copy, a second checkout)
+# never read each other's sessions or users.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "gridgov.core.cache.RedisCache",  # Django's, keeping its clients
         "LOCATION": os.environ.get(
             "GRIDGOV_CACHE_URL", f"redis://127.0.0.1:{os.environ.get('GRIDGOV_REDISPORT', '63799')}/1"
         ),
+        "KEY_PREFIX": DATABASES["default"]["NAME"],
     }
 }
+# Sessions are written to the database and read from the cache (one Redis GET per request instead of a
+# query); the logged-in user comes from the cache too (gridgov.accounts.backends).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -17,3 +17,7 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("GRIDGOV_TEST_DB", "test_
 CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Static files from the apps' own folders (no collectstatic before tests); the production server test
+# (tests/test_serving.py) collects them and serves them the production way.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,40 @@
+"""gunicorn settings for `make run` (scripts/serve.sh). Everything can be changed from the environment:
+
+- GRIDGOV_WEB_WORKERS: worker processes (default 2 × CPUs + 1, CPUs this process may run on);
+- GRIDGOV_WEB_THREADS: threads per worker (default 4): a phone on a slow network uploading a photo
+  holds a thread, not a whole worker;
+- GRIDGOV_WEB_TIMEOUT: seconds before a stuck worker is restarted (default 60);
+- GRIDGOV_ACCESS_LOG: a file for the access log, or "-" for standard output (default: none).
+
+Static files are served by WhiteNoise inside Django (collected into STATIC_ROOT by serve.sh); uploaded
+photos (MEDIA_ROOT) are not served at all except through gridgov's scoped views.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+wsgi_app = "gridgov.wsgi:application"
+workers = int(os.environ.get("GRIDGOV_WEB_WORKERS") or 2 * _cpus() + 1)
+worker_class = "gthread"
+threads = int(os.environ.get("GRIDGOV_WEB_THREADS") or 4)
+timeout = int(os.environ.get("GRIDGOV_WEB_TIMEOUT") or 60)
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (a slow leak never grows without bound); the jitter staggers restarts.
+max_requests = 10_000
+max_requests_jitter = 1_000
+accesslog = os.environ.get("GRIDGOV_ACCESS_LOG") or None
+errorlog = "-"
+# X-Forwarded-* only from the intranet's reverse proxy, when there is one (as for the rate limits).
+forwarded_allow_ips = (
+    "*" if os.environ.get("GRIDGOV_TRUSTED_PROXY", "").lower() in {"1", "true", "yes", "on"} else "127.0.0.1"
+)
