@@ -265,7 +265,9 @@ def case_photo(request: Request, pk: Any) -> Response:
         return Response({"photo": ["JPEG, PNG or WebP only."]}, status=400)
     stage = "feedback" if case.state_id == "department_handling" else "report"
     photo = CasePhoto.objects.create(case=case, image=upload, uploaded_by=request.user, stage=stage)
-    return Response({"id": photo.pk, "url": photo.image.url, "stage": stage}, status=status.HTTP_201_CREATED)
+    return Response(
+        {"id": photo.pk, "url": presenters.photo_url(photo), "stage": stage}, status=status.HTTP_201_CREATED
+    )
 
 
 @api_view(["POST"])

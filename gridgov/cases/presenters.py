@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 
@@ -89,7 +90,7 @@ def case_detail(case: Case, user: Any) -> dict[str, Any]:
                 if sees_contact(case, user)
                 else None
             ),
-            "photos": [{"url": p.image.url, "stage": p.stage, "at": _dt(p.at)} for p in case.photos.all()],
+            "photos": [{"url": photo_url(p), "stage": p.stage, "at": _dt(p.at)} for p in case.photos.all()],
             "extensions": [
                 {
                     "id": e.pk,
@@ -181,3 +182,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+def photo_url(photo: Any) -> str:
+    """Where a photo is seen: through the scoped view, never a public /media/ address."""
+    return reverse("cases:photo", args=[photo.case.uuid, photo.pk])

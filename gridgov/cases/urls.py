@@ -15,6 +15,7 @@ urlpatterns = [
     path("notifications/", views.notifications, name="notifications"),
     path("extensions/<int:pk>/decide/", views.extension_decide, name="extension-decide"),
     path("<uuid:pk>/", views.case_detail, name="detail"),
+    path("<uuid:pk>/photos/<int:photo>/", views.case_photo_file, name="photo"),
     path("<uuid:pk>/<slug:action>/", views.case_action, name="action"),
 ]
 

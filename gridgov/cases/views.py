@@ -37,6 +37,7 @@ from django.views.decorators.http import require_POST
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
+from gridgov.core.files import private_file
 from gridgov.core.pagination import QuickPage
 from gridgov.core.ratelimit import allow, client_address
 from gridgov.dispatch.models import Department, Notification
@@ -113,6 +114,13 @@ def _cases(user: Any) -> Any:
 
 def _get_case(request: HttpRequest, pk: Any) -> Case:
     return get_object_or_404(_cases(request.user), uuid=pk)
+
+
+@login_required
+def case_photo_file(request: HttpRequest, pk: Any, photo: int) -> HttpResponse:
+    """A photo of an issue the user may see (uploads are never public)."""
+    case = _get_case(request, pk)
+    return private_file(get_object_or_404(case.photos, pk=photo).image)
 
 
 def _rows(cases: Iterable[Case], user: Any) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
@@ -185,4 +186,4 @@ def visit_photo(request: Request, pk: str) -> Response:
         return Response({"photo": ["Only JPEG, PNG or WebP images."]}, status=status.HTTP_400_BAD_REQUEST)
     upload.seek(0)
     visit.photo.save(f"{visit.pk}.{kind}", ContentFile(upload.read()), save=True)
-    return Response({"id": str(visit.pk), "photo": visit.photo.url})
+    return Response({"id": str(visit.pk), "photo": reverse("visits:photo", args=[visit.pk])})

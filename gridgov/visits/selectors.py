@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from gridgov.accounts import scoping
@@ -141,9 +142,17 @@ def review_queue(user: Any) -> list[dict[str, Any]]:
             "flags": v.flags,
             "distance_m": None if v.distance_m is None else round(v.distance_m, 1),
             "accuracy_m": v.accuracy_m,
+            "photo": reverse("visits:photo", args=[v.pk]) if v.photo else None,
         }
         for v in qs
     ]
+
+
+def visible_visits(user: Any) -> QuerySet[Visit]:
+    """Visits the user logged, and visits to households in the user's ledger scope."""
+    if not user.is_authenticated:
+        return Visit.objects.none()
+    return Visit.objects.filter(Q(user=user) | Q(household__in=scoping.households(user)))
 
 
 LEVEL_PATHS = {

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
 
+from gridgov.core.files import private_file
+
 from .models import Channel, Finding
+from .selectors import visible_visits
 
 
 @login_required
@@ -62,3 +65,9 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 @login_required
 def review_page(request: HttpRequest) -> HttpResponse:
     return render(request, "visits/review.html", {})
+
+
+@login_required
+def visit_photo_file(request: HttpRequest, pk: str) -> HttpResponse:
+    """A visit's photo, for its member and for staff whose scope holds the household (never public)."""
+    return private_file(get_object_or_404(visible_visits(request.user), pk=pk).photo)

@@ -259,3 +259,41 @@ def test_a_visit_synced_after_its_issue_links_to_it(world) -> None:
     assert synced["created"] == 1, synced
     case.refresh_from_db()
     assert str(case.visit_id) == visit["id"] and case.channel == "visit"
+
+
+@override_settings(GRIDGOV_CASE_RULES={"yellow_share": 0.25, "max_photo_bytes": 1000, "public_rate": "2/h"})
+def test_case_photos_are_checked_on_upload_and_seen_only_through_the_scoped_view(
+    world, tmp_path, settings
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    settings.MEDIA_ROOT = tmp_path
+    case, _ = services.case_report(
+        category="env-garbage", description="垃圾", location=IN_A, channel="hotline"
+    )
+    member = client_for(world.users["member_a"])
+    url = f"/api/v1/cases/{case.uuid}/photos/"
+    jpeg = b"\xff\xd8\xff\xe0" + b"2" * 200
+    assert member.post(url, {"photo": SimpleUploadedFile("big.jpg", jpeg * 10)}).json().keys() == {"photo"}
+    assert (
+        member.post(url, {"photo": SimpleUploadedFile("x.jpg", b"<svg>not a photo</svg>")}).status_code == 400
+    )
+    r = member.post(url, {"photo": SimpleUploadedFile("p.jpg", jpeg)})
+    assert r.status_code == 201
+    seen_at = r.json()["url"]
+    assert seen_at == f"/cases/{case.uuid}/photos/{r.json()['id']}/"
+    assert member.get(f"/api/v1/cases/{case.uuid}/").json()["photos"][0]["url"] == seen_at
+
+    def browser(who: str) -> Client:
+        c = Client()
+        c.force_login(world.users[who])
+        return c
+
+    for who in ("member_a", "leader_a", "street"):
+        got = browser(who).get(seen_at)
+        assert got.status_code == 200 and b"".join(got.streaming_content) == jpeg, who
+        assert got["Content-Type"] == "image/jpeg" and got["Cache-Control"].startswith("private")
+    assert browser("department").get(seen_at).status_code == 404  # not dispatched to them
+    assert Client().get(seen_at).status_code == 302
+    assert browser("member_a").get(f"/cases/{case.uuid}/photos/{r.json()['id'] + 1}/").status_code == 404

@@ -219,6 +219,31 @@ def test_photo_upload_is_checked(world, tmp_path, settings):
     assert client(world, "leader_a").post(url, {"photo": SimpleUploadedFile("a.png", png)}).status_code == 404
 
 
+def test_a_visit_photo_is_seen_by_its_member_and_the_staff_over_the_household_only(world, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    settings.MEDIA_ROOT = tmp_path
+    c = client(world, "member_a")
+    v = visit()
+    sync(c, [v])
+    png = b"\x89PNG\r\n\x1a\n" + b"1" * 100
+    seen_at = c.post(f"/api/v1/visits/{v['id']}/photo/", {"photo": SimpleUploadedFile("a.png", png)}).json()[
+        "photo"
+    ]
+    assert seen_at == f"/visits/{v['id']}/photo/"  # a scoped view, not /media/
+    for who in ("member_a", "leader_a", "community"):
+        r = client(world, who).get(seen_at)
+        assert r.status_code == 200 and b"".join(r.streaming_content) == png, who
+        assert r["Content-Type"] == "image/png" and r["X-Content-Type-Options"] == "nosniff"
+        assert r["Cache-Control"].startswith("private")
+    assert client(world, "department").get(seen_at).status_code == 404  # no ledger scope
+    assert Client().get(seen_at).status_code == 302  # to the login page
+    assert (
+        client(world, "member_a").get(f"/media/{Visit.objects.get(pk=v['id']).photo.name}").status_code == 404
+    )
+
+
 def test_a_batch_is_audited_once_with_its_counts(world):
     from gridgov.core.models import AuditEntry
 
