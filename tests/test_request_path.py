@@ -178,3 +178,27 @@ def test_the_redis_cache_keeps_its_client_and_still_works():
     assert cache.get("k") == {"a": 1}
     cache.delete("k")
     assert cache.get("k") is None
+
+
+def test_with_redis_down_logged_in_requests_still_answer_from_the_database(world, settings) -> None:
+    """Sessions and session users are cached in Redis; an outage makes them slower, not broken."""
+    c = logged_in(world.users["member_a"])
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "gridgov.core.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/1",
+        }  # nothing
+    }
+    assert mine(c) == ["HA1"]
+    member = world.users["member_a"]
+    member.first_name = "改名"
+    member.save()  # dropping the cached copy fails quietly
+    assert mine(c) == ["HA1"]
+    fresh = Client()
+    fresh.force_login(world.users["leader_a"])  # a new session is written to the database alone
+    assert fresh.get(FLOOR).status_code == 400
+    # Residents' pages: the outlines are made afresh, the rate limit lets reports through.
+    from gridgov.core.ratelimit import allow
+
+    assert Client().get("/report/outlines.json").json()["type"] == "FeatureCollection"
+    assert all(allow("test-address", "1/h") for _ in range(3))

@@ -27,7 +27,10 @@ def user_cache_key(user_id: Any) -> str:
 def forget_user(user_id: Any) -> None:
     """Drop the cached copy of a user (and of their member record)."""
     if user_id is not None:
-        cache.delete(user_cache_key(user_id))
+        try:
+            cache.delete(user_cache_key(user_id))
+        except Exception:  # Redis down: nothing can be read from it either; the timeout bounds the rest
+            logger.warning("user cache unavailable: could not drop user %s", user_id, exc_info=True)
 
 
 class MemberModelBackend(ModelBackend):

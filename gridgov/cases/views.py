@@ -21,7 +21,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import AsGeoJSON
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Func, Value
@@ -36,6 +35,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from gridgov.accounts.models import Role
+from gridgov.core.cache import get_or_make
 from gridgov.core.errors import GridgovError
 from gridgov.core.files import private_file
 from gridgov.core.pagination import QuickPage
@@ -673,9 +673,9 @@ def monitor(request: HttpRequest) -> HttpResponse:
 
 def public_outlines(request: HttpRequest) -> JsonResponse:
     """Community outlines (simplified, names only) so that a resident can find the place on the map."""
-    key = f"cases:outlines:{get_language()}"
-    data = cache.get(key)
-    if data is None:
+    english = (get_language() or "").startswith("en")
+
+    def outlines() -> dict[str, Any]:
         simplified = Func(
             "boundary", Value(0.0002), function="ST_SimplifyPreserveTopology", output_field=GeometryField()
         )
@@ -684,8 +684,7 @@ def public_outlines(request: HttpRequest) -> JsonResponse:
             .annotate(geojson=AsGeoJSON(simplified, precision=5))
             .values_list("name", "name_en", "geojson")
         )
-        english = (get_language() or "").startswith("en")
-        data = {
+        return {
             "type": "FeatureCollection",
             "features": [
                 {
@@ -696,7 +695,8 @@ def public_outlines(request: HttpRequest) -> JsonResponse:
                 for name, name_en, geojson in rows
             ],
         }
-        cache.set(key, data, 600)
+
+    data = get_or_make(f"cases:outlines:{get_language()}", 600, outlines)
     response = JsonResponse(data)
     response["Cache-Control"] = "public, max-age=600"
     return response

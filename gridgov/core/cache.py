@@ -8,9 +8,13 @@ from its pool per command), and the pool itself starts afresh in a forked proces
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
+
+logger = logging.getLogger(__name__)
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):
@@ -32,3 +36,21 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+
+def get_or_make(key: str, timeout: int, make: Callable[[], Any]) -> Any:
+    """`make()` kept in the shared cache for `timeout` seconds; made afresh when the cache is down."""
+    from django.core.cache import cache
+
+    try:
+        value = cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable: %s made afresh", key, exc_info=True)
+        return make()
+    if value is None:
+        value = make()
+        try:
+            cache.set(key, value, timeout)
+        except Exception:
+            logger.warning("cache unavailable: %s not kept", key, exc_info=True)
+    return value

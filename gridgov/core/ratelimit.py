@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -18,15 +21,20 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 def allow(key: str, rate: str, *, now: float | None = None) -> bool:
-    """Count one hit for `key`; False once the window's allowance is used up."""
+    """Count one hit for `key`; False once the window's allowance is used up. With the cache down the
+    limit cannot count: it lets the request through (residents can still report) and logs it."""
     limit, period = parse_rate(rate)
     window = int((now if now is not None else time.time()) // period)
     name = f"ratelimit:{key}:{window}"
-    cache.add(name, 0, timeout=period)
     try:
-        return cache.incr(name) <= limit
-    except ValueError:  # expired between add and incr
-        cache.set(name, 1, timeout=period)
+        cache.add(name, 0, timeout=period)
+        try:
+            return cache.incr(name) <= limit
+        except ValueError:  # expired between add and incr
+            cache.set(name, 1, timeout=period)
+            return True
+    except Exception:
+        logger.warning("rate limit cache unavailable: %s let through", key, exc_info=True)
         return True
 
 

@@ -233,4 +233,4 @@ CACHES = {
 }
 # Sessions are written to the database and read from the cache (one Redis GET per request instead of a
 # query); the logged-in user comes from the cache too (gridgov.accounts.backends).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "gridgov.core.sessions"  # Django's cached_db, surviving a Redis outage
