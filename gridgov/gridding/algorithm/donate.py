@@ -69,6 +69,9 @@ def donate(
     donor's neighbours and the donation is recorded in `log` for `realize` to slice afterwards.
     """
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
+    top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
+    for it in items:
+        top[it.building] = max(top.get(it.building, it.part), it.part)
     sizes = [sum(weights[m] for m in g) for g in groups]
     for gi in range(len(groups)):
         if only is not None and gi not in only:
@@ -129,13 +132,14 @@ def donate(
             keep = replace(item, count=item.count - k, weight=item.weight - t)
             give = replace(
                 item,
-                part=max(i.part for i in items if i.building == item.building) + 1,
+                part=top[item.building] + 1,
                 first=item.first + item.count - k,
                 count=k,
                 weight=t,
             )
             items[c] = keep
             items.append(give)
+            top[item.building] = give.part
             new = len(items) - 1
             weights[c] -= t
             weights.append(t)
