@@ -368,6 +368,8 @@ def face_areas(
 
     for parts, runs, cell, _old in todo:
         put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+    # The same cut whenever a building goes back across its axis (`across`): kept, not cut again.
+    across_cells = [[cells[i] for i in t[0]] for t in todo]
     if adj is not None and todo:
         relink(cells, adj, [i for t in todo for i in t[0]], min_shared)
     touched = [i for t in todo for i in t[0]]
@@ -392,8 +394,9 @@ def face_areas(
         return all(len(components(members[a], adj)) <= 1 for a in labels_of(parts))
 
     def across(k: int) -> None:
-        parts, runs, cell, _old = todo[k]
-        put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+        parts = todo[k][0]
+        for i, c in zip(parts, across_cells[k], strict=True):
+            cells[i] = c
         if adj is not None:
             relink(cells, adj, parts, min_shared, around(k))
 
