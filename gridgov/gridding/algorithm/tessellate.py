@@ -318,31 +318,21 @@ def _exact_shared(geoms: list[BaseGeometry], pairs: list[tuple[int, int]]) -> li
 
 def _linked(cell: BaseGeometry, others: list[BaseGeometry], min_shared: float) -> list[bool]:
     """Whether `cell` shares at least `min_shared` of border with each of `others` (snapped to the grid,
-    as `adjacency`). Edges held exactly by both settle most pairs; the others are overlaid, and
-    remembered by the two shapes: cutting a building tries the same pieces again (facing its areas,
-    then across its axis) and relinks them with the same neighbours."""
-    exact = _exact_shared([cell, *others], [(0, n + 1) for n in range(len(others))])
-    out: list[bool | None] = [True if e >= min_shared + _SURE else None for e in exact]
-    if all(v is not None for v in out):
-        return out  # type: ignore[return-value]
+    as `adjacency`), remembered by the two shapes: cutting a building tries the same pieces again
+    (facing its areas, then across its axis) and relinks them with the same neighbours. (The exact
+    shared edges of `adjacency` settle too few of these pairs, pieces of cut cells, to pay here.)"""
     key = cell.wkb
-    todo = []
-    for n, v in enumerate(out):
-        if v is None:
-            got = _SHARED.get((key, others[n].wkb))
-            if got is None:
-                todo.append(n)
-            else:
-                out[n] = got >= min_shared
+    keys = [(key, o.wkb) for o in others]
+    out = [_SHARED.get(k) for k in keys]
+    todo = [n for n, v in enumerate(out) if v is None]
     if todo:
         geoms = np.array([others[n] for n in todo], dtype=object)
         lengths = shapely.length(shapely.intersection(cell.boundary, shapely.boundary(geoms), grid_size=GRID))
         if len(_SHARED) > _SHARED_MAX:
             _SHARED.clear()
         for n, v in zip(todo, lengths.tolist(), strict=True):
-            _SHARED[(key, others[n].wkb)] = v
-            out[n] = v >= min_shared
-    return out  # type: ignore[return-value]
+            _SHARED[keys[n]] = out[n] = v
+    return [v >= min_shared for v in out]  # type: ignore[operator]
 
 
 def relink(
