@@ -299,7 +299,7 @@ def shared_border(a: BaseGeometry, b: BaseGeometry) -> float:
 
 
 _SHARED: dict[tuple[bytes, bytes], float] = {}  # (cell, neighbour) as WKB → shared border length
-_SHARED_MAX = 200_000
+_SHARED_MAX = 20_000  # (a building is tried again within a few re-cuts: a small memo suffices)
 _SURE = 1e-9  # margin over the threshold for the exact-edge lower bound (float noise is ~1e-14 m)
 
 
