@@ -69,6 +69,9 @@ def donate(
     donor's neighbours and the donation is recorded in `log` for `realize` to slice afterwards.
     """
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
+    top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
+    for it in items:
+        top[it.building] = max(top.get(it.building, it.part), it.part)
     sizes = [sum(weights[m] for m in g) for g in groups]
     for gi in range(len(groups)):
         if only is not None and gi not in only:
@@ -129,13 +132,14 @@ def donate(
             keep = replace(item, count=item.count - k, weight=item.weight - t)
             give = replace(
                 item,
-                part=max(i.part for i in items if i.building == item.building) + 1,
+                part=top[item.building] + 1,
                 first=item.first + item.count - k,
                 count=k,
                 weight=t,
             )
             items[c] = keep
             items.append(give)
+            top[item.building] = give.part
             new = len(items) - 1
             weights[c] -= t
             weights.append(t)
@@ -364,6 +368,8 @@ def face_areas(
 
     for parts, runs, cell, _old in todo:
         put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+    # The same cut whenever a building goes back across its axis (`across`): kept, not cut again.
+    across_cells = [[cells[i] for i in t[0]] for t in todo]
     if adj is not None and todo:
         relink(cells, adj, [i for t in todo for i in t[0]], min_shared)
     touched = [i for t in todo for i in t[0]]
@@ -388,8 +394,9 @@ def face_areas(
         return all(len(components(members[a], adj)) <= 1 for a in labels_of(parts))
 
     def across(k: int) -> None:
-        parts, runs, cell, _old = todo[k]
-        put(runs, slice_cell(cell, [sum(items[i].weight for i in r) for r in runs], axis(parts)))
+        parts = todo[k][0]
+        for i, c in zip(parts, across_cells[k], strict=True):
+            cells[i] = c
         if adj is not None:
             relink(cells, adj, parts, min_shared, around(k))
 

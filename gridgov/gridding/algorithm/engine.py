@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -497,13 +497,17 @@ def cut_shared_buildings(
     refilled = _refill(plan, cells, adj, config)
     block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=False)}
     one_block = len(set(p.blocks)) <= 1
+    # A re-cut moves households within a building, so each block's total (and whether it can be cut
+    # on its own) stays as it is now: `respect_barriers` read lazily, item by item.
+    totals: Counter[int] = Counter()
+    for it in plan.items:
+        totals[block_of[it.building]] += it.weight
+    cuttable = {b: feasible_total(t, config.area_min, config.area_max) for b, t in totals.items()}
 
     def restrict(links: list[set[int]], items: list[Item]) -> list[set[int]]:
         if one_block:
             return links
-        blk = np.array([block_of[it.building] for it in items], dtype=np.int64)
-        w = np.array([it.weight for it in items], dtype=float)
-        return respect_barriers(links, blk, w, config.area_min, config.area_max)
+        return _AcrossBarriers(links, items, block_of, cuttable)  # type: ignore[return-value]
 
     args = (config.area_min, config.area_max, config.min_shared_border, p.angles, p.wholes, restrict)
     # A fresh plan groups its areas into grids again if need be; a re-grid keeps every grid's households.
@@ -512,6 +516,28 @@ def cut_shared_buildings(
     mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
     whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
     return refilled or mended or whole or changed or bool(faced)
+
+
+class _AcrossBarriers(Sequence[set[int]]):
+    """`respect_barriers(links, …)` for the items of `items`, computed item by item when read (a re-cut
+    reads the neighbours of a few items only)."""
+
+    def __init__(
+        self, links: list[set[int]], items: list[Item], block_of: dict[str, int], cuttable: dict[int, bool]
+    ) -> None:
+        self.links, self.items, self.block_of, self.cuttable = links, items, block_of, cuttable
+
+    def __len__(self) -> int:
+        return len(self.links)
+
+    def __getitem__(self, i: int) -> set[int]:  # type: ignore[override]
+        bo, items, ok = self.block_of, self.items, self.cuttable
+        bi = bo[items[i].building]
+        return {
+            j
+            for j in self.links[i]
+            if bo[items[j].building] == bi or not (ok[bi] and ok[bo[items[j].building]])
+        }
 
 
 def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:

@@ -32,11 +32,12 @@ def grow(
         g = [seed]
         owner[seed] = len(groups)
         s = weights[seed]
+        tx, ty = xs[seed], ys[seed]  # running sums of the group's centres, in the order added
         if seed not in fixed:
             frontier = {b for b in adj[seed] if b not in owner and b not in fixed}
             while s < lo - 1e-9 and frontier:
-                sx = sum(xs[m] for m in g) / len(g)
-                sy = sum(ys[m] for m in g) / len(g)
+                sx = tx / len(g)
+                sy = ty / len(g)
                 dist = {c: (xs[c] - sx) ** 2 + (ys[c] - sy) ** 2 for c in frontier}
                 free_degree = {
                     c: sum(1 for b in adj[c] if b not in owner and b not in fixed) for c in frontier
@@ -55,6 +56,8 @@ def grow(
                 g.append(c)
                 owner[c] = len(groups)
                 s += weights[c]
+                tx += xs[c]
+                ty += ys[c]
                 frontier.discard(c)
                 frontier |= {b for b in adj[c] if b not in owner and b not in fixed}
         groups.append(g)

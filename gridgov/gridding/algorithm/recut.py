@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import shapely
 from shapely.geometry import Polygon
@@ -30,6 +31,142 @@ EPS = 1e-9
 MAX_AREAS = 6  # areas a building is shared out among, at most (the search is exponential in this)
 MAX_SOLUTIONS = 64  # share-outs collected per building before the best few are tried on the cells
 TRIES = 8  # share-outs tried on the cells per building
+
+
+_MISSING = object()
+IndexState = tuple[int, tuple[dict[str, list[int]], dict[int, list[int]], set[int]] | None]
+
+
+class _Index:
+    """Which items each building and each area holds, kept up to date through the re-cuts (each re-cut
+    changes only its building's entries, in a journal that a failed re-cut rolls back), and where the
+    buildings' whole cells lie: a re-cut reads the items around its building, not the whole community.
+    Lists of item indices are ascending (item order, as a scan of the plan gives them).
+
+    Items a re-cut leaves over are not removed at once (every index after them would shift): they
+    stay as dead slots (no area member, no neighbour, empty cell, weight 0) until `compact`."""
+
+    def __init__(self, plan: Plan, wholes: dict[str, BaseGeometry]) -> None:
+        self.by_building: dict[str, list[int]] = {}
+        self.members: dict[int, list[int]] = {}
+        self.dead: set[int] = set()
+        self.log: list[tuple[dict, object, object]] = []
+        self.rebuild(plan)
+        self.touched: set[int] = set()  # areas whose households changed (see `uncut_small`)
+        names = list(self.by_building)
+        self.wholes = wholes
+        self.names: list[str] = []
+        self.tree: shapely.STRtree | None = None
+        if all(wholes.get(b) is not None for b in names):
+            self.names = names
+            self.tree = shapely.STRtree([wholes[b] for b in names])
+
+    def rebuild(self, plan: Plan) -> None:
+        """From scratch (after indices moved); the journal starts again."""
+        self.by_building.clear()
+        self.members.clear()
+        for i, (it, a) in enumerate(zip(plan.items, plan.area_of, strict=True)):
+            if i not in self.dead:
+                self.by_building.setdefault(it.building, []).append(i)
+                self.members.setdefault(a, []).append(i)
+        self.log = []
+
+    def state(self) -> IndexState:
+        """What `set_state` returns to: a journal position (copies when there is no spatial index, as
+        dead slots are then not used and indices may shift)."""
+        if self.tree is None:
+            return len(self.log), (dict(self.by_building), dict(self.members), set(self.dead))
+        return len(self.log), None
+
+    def set_state(self, state: IndexState) -> None:
+        # In place: a caller iterating the buildings' options holds these very dicts.
+        at, full = state
+        if full is not None:
+            self.by_building.clear()
+            self.by_building.update(full[0])
+            self.members.clear()
+            self.members.update(full[1])
+            self.dead = set(full[2])
+            self.log = []
+            return
+        while len(self.log) > at:
+            d, key, value = self.log.pop()
+            if d is self.dead:
+                self.dead.discard(key)  # type: ignore[arg-type]
+            elif value is _MISSING:
+                d.pop(key, None)
+            else:
+                d[key] = value
+
+    def _put(self, d: dict, key: object, value: object) -> None:
+        self.log.append((d, key, d.get(key, _MISSING)))
+        if value is _MISSING:
+            d.pop(key, None)
+        else:
+            d[key] = value
+
+    def kill(self, i: int) -> None:
+        if i not in self.dead:
+            self.log.append((self.dead, i, None))  # type: ignore[arg-type]
+            self.dead.add(i)
+
+    def weight(self, plan: Plan, a: int) -> float:
+        """What area `a` holds, summed in item order (the very float `plan.area_weights()` gives)."""
+        items = plan.items
+        out = 0.0
+        for i in self.members.get(a, ()):
+            out += items[i].weight
+        return out
+
+    def sizes(self, plan: Plan) -> _Sizes:
+        return _Sizes(self, plan)
+
+    def moved(self, plan: Plan, building: str, before: list[tuple[int, int]], new: list[int]) -> None:
+        """`building`'s items were `before` (index, area) and are now `new` (no other index moved)."""
+        areas: dict[int, tuple[set[int], set[int]]] = {}
+        for i, a in before:
+            areas.setdefault(a, (set(), set()))[0].add(i)
+        for i in new:
+            areas.setdefault(plan.area_of[i], (set(), set()))[1].add(i)
+        for a, (out, into) in areas.items():
+            now = (set(self.members.get(a, ())) - out) | into
+            self.touched.add(a)
+            self._put(self.members, a, sorted(now) if now else _MISSING)
+        self._put(self.by_building, building, sorted(new))
+
+    def around(self, building: str, margin: float = 1.0) -> set[int]:
+        """Items of the buildings whose whole cell comes within about `margin` of `building`'s (a
+        superset of every cell its pieces can touch)."""
+        assert self.tree is not None
+        whole = self.wholes[building]
+        if whole.is_empty:
+            return set()
+        x0, y0, x1, y1 = whole.bounds
+        hits = self.tree.query(shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin))
+        out: set[int] = set()
+        for k in hits.tolist():
+            out.update(self.by_building.get(self.names[k], ()))
+        return out
+
+    def compact(self, plan: Plan, cells: list[BaseGeometry], adj: list[set[int]]) -> None:
+        """Remove the dead slots (the others keep their order)."""
+        if self.dead:
+            _drop_items(plan, cells, adj, self.dead)
+            self.dead = set()
+            self.rebuild(plan)
+
+
+class _Sizes(dict[int, float]):
+    """Area → households, computed on first use from the index (a plain dict otherwise)."""
+
+    def __init__(self, index: _Index, plan: Plan) -> None:
+        super().__init__()
+        self.index, self.plan = index, plan
+
+    def __missing__(self, a: int) -> float:
+        w = self.index.weight(self.plan, a)
+        self[a] = w
+        return w
 
 
 def share_out(
@@ -130,20 +267,22 @@ def mend_out_of_range(
     `cells` and `adj` change in place (areas left empty are dropped). With `grid_range`, grids stay in
     range and in one piece; with `only`, just those areas are mended. Returns whether anything changed."""
     changed = False
+    index = _Index(plan, wholes)
     for _round in range(2):
         sizes = plan.area_weights()
         bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
         bad = [a for a in bad if only is None or a in only]
         progress = False
         for a in bad:
-            w = plan.area_weights()[a]
+            w = index.weight(plan, a)
             if w <= EPS or lo - EPS <= w <= hi + EPS:
                 continue
             args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
-            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range):
+            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range, index=index):
                 progress = changed = True
         if not progress:
             break
+    index.compact(plan, cells, adj)
     if changed:
         _drop_empty(plan)
     return changed
@@ -165,23 +304,23 @@ def _mend_area(
     skip: frozenset[str] = frozenset(),
     tries: int = TRIES,
     grid_range: tuple[float, float, bool] | None = None,
+    index: _Index | None = None,
 ) -> bool:
     """Re-cut one building so that area `target` and the areas around it end in range (see the module);
     without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
-    items, area_of = plan.items, plan.area_of
-    by_building: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        by_building.setdefault(it.building, []).append(i)
-    mine = [i for i, a in enumerate(area_of) if a == target]
-    sizes = dict(enumerate(plan.area_weights()))
-    adj_f = restrict(adj, items)
+    index = index or _Index(plan, wholes)
+    mine = index.members.get(target, [])
+    sizes = index.sizes(plan)
+    adj_f = restrict(adj, plan.items)
     options = _options(
-        plan, adj_f, target, sizes, by_building, mine, household_weights, lo, hi, new_cuts, skip
+        plan, adj_f, target, sizes, index.by_building, mine, household_weights, lo, hi, new_cuts, skip
     )
     for b, order, solutions in options:
         for sol in solutions[:tries]:
             a_args = (min_shared, angles, wholes, restrict, order, hi)
-            if _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range):
+            if _apply(
+                plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range, index=index
+            ):
                 return True
     return False
 
@@ -252,19 +391,24 @@ def _apply(
     involved: list[int],
     hi: float,
     grid_range: tuple[float, float, bool] | None = None,
+    index: _Index | None = None,
 ) -> bool:
     """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
-    involved area stays in one piece."""
+    involved area stays in one piece.
+
+    Local: only the building's items, the areas holding it and the cells around it are read or
+    written (see `_local_cut`), except when the re-cut leaves the building fewer items (every index
+    after them shifts). The neighbour sets in `adj` are never changed in place, only replaced, so
+    the state to restore is a shallow copy of the lists."""
+    index = index or _Index(plan, wholes)
     items, area_of = plan.items, plan.area_of
-    old = sorted((i for i, it in enumerate(items) if it.building == building), key=lambda i: items[i].first)
+    old = sorted(index.by_building[building], key=lambda i: items[i].first)
     runs = [(a, s, e) for a, s, e in sol if e > s]
     if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
         return False
-    # What the re-cut can change: the building's cells and those they touch (their sets of neighbours).
-    near = set(old) | {j for i in old for j in adj[i]}
-    near |= {k for j in list(near) for k in adj[j]}
-    snapshot = _snapshot(plan, cells, adj, near)
-    grid_w = plan.grid_weights() if grid_range is not None else []
+    snapshot = _snapshot(plan, cells, adj, index)
+    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
+    grid_w = {g: _grid_weight(plan, index, g) for g in grids}
     x, y = items[old[0]].x, items[old[0]].y
     big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
     # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
@@ -279,6 +423,7 @@ def _apply(
         for k, (_a, f, e) in enumerate(new)
     ]
     cell = wholes.get(building) or _union([cells[i] for i in old])
+    before = [(i, area_of[i]) for i in old]
     # Reuse the building's slots, append what is new, drop what is left over (indices shift).
     slots = old[: len(fresh)] + list(range(len(items), len(items) + max(0, len(fresh) - len(old))))
     for _ in range(len(fresh) - len(old)):
@@ -290,55 +435,156 @@ def _apply(
         items[i] = fresh[k]
         area_of[i] = new[k][0]
     gone = set(old[len(fresh) :])
+    if gone and index.tree is None:
+        remap = _drop_items(plan, cells, adj, gone)
+        items, area_of = plan.items, plan.area_of
+        slots = [remap[i] for i in slots]
+        index.rebuild(plan)
+        index.touched.update(a for _i, a in before)
+        index.touched.update(area_of[i] for i in slots)
+    else:
+        # Left as dead slots (see `_Index`): no neighbour links to them, nothing in them.
+        for i in sorted(gone):
+            for j in adj[i]:
+                adj[j] = adj[j] - {i}
+            adj[i] = set()
+            cells[i] = Polygon()
+            items[i] = replace(items[i], count=0, weight=0.0)
+            index.kill(i)
+        index.moved(plan, building, before, slots)
     if gone:
-        snapshot = (*snapshot[:3], [set(x) for x in adj[: len(snapshot[3])]], None, snapshot[5])
-    if gone:
-        keep = [i for i in range(len(items)) if i not in gone]
-        index = {o: k for k, o in enumerate(keep)}
-        adj[:] = [{index[j] for j in adj[i] if j in index} for i in keep]
-        cells[:] = [cells[i] for i in keep]
-        plan.items = items = [items[i] for i in keep]
-        plan.area_of = area_of = [area_of[i] for i in keep]
-        slots = [index[i] for i in slots]
-        plan.donations = []  # indices moved; donations are only read before the cells are cut
+        plan.donations = []  # indices move; donations are only read before the cells are cut
     pieces = slice_cell(cell, [it.weight for it in fresh], angles.get(building)) if len(fresh) > 1 else [cell]
     for i, piece in zip(slots, pieces, strict=True):
         cells[i] = piece
-    if len({a for a, _f, _e in new}) == 1:
-        # (else `face_areas` relinks them) The pieces touch only what the building's cells touched.
-        near = {j for i in slots for j in adj[i]} | set(slots)
-        relink(cells, adj, slots, min_shared, near)
-    labels = [a + 1 for a in area_of]
-    _cut, failed = face_areas(items, cells, labels, adj, min_shared, angles, wholes, only={building})
+    failed = _local_cut(plan, cells, adj, building, slots, min_shared, angles, wholes, index, len(new))
     adj_f = restrict(adj, items)
-    members: dict[int, list[int]] = {a: [] for a in involved}
-    for i, a in enumerate(area_of):
-        if a in members:
-            members[a].append(i)
+    members = {a: index.members.get(a, []) for a in involved}
     ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
     if ok and grid_range is not None:
         # Grids stay in range (or as they were) and in one piece: a re-grid keeps their codes.
         glo, ghi, keep_grids = grid_range
-        grids = {plan.grid_of_area[a] for a in involved}
-        after = plan.grid_weights()
+        after = {g: _grid_weight(plan, index, g) for g in grids}
         ok = all(
             abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
             for g in grids
         )
-        in_grid: dict[int, list[int]] = {g: [] for g in grids}
-        for i, a in enumerate(area_of):
-            if plan.grid_of_area[a] in in_grid:
-                in_grid[plan.grid_of_area[a]].append(i)
+        in_grid = {
+            g: sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ())) for g in grids
+        }
         ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
     if ok:
         return True
-    # Cells the pieces newly touch (outside `near`) gained a link to them: take it back too.
-    beyond = {j for i in slots for j in adj[i] if j not in near} if snapshot[4] is not None else set()
-    _restore(plan, cells, adj, snapshot)
-    for j in beyond:
-        if j < len(adj):
-            adj[j].difference_update(slots)
+    _restore(plan, cells, adj, snapshot, index)
     return False
+
+
+def _grid_areas(plan: Plan, g: int) -> list[int]:
+    return [a for a, h in enumerate(plan.grid_of_area) if h == g]
+
+
+def _grid_weight(plan: Plan, index: _Index, g: int) -> float:
+    """What grid `g` holds, summed as `plan.grid_weights()` sums it (area by area, in order)."""
+    out = 0.0
+    for a in _grid_areas(plan, g):
+        out += index.weight(plan, a)
+    return out
+
+
+def _drop_items(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], gone: set[int]) -> list[int]:
+    """Remove items `gone` (in place, keeping the order of the others); returns old index → new (-1:
+    gone). Neighbour sets that change are replaced, not changed in place."""
+    n = len(plan.items)
+    remap = [-1] * n
+    k = 0
+    for i in range(n):
+        if i not in gone:
+            remap[i] = k
+            k += 1
+    first = min(gone)
+    keep = [i for i in range(n) if i not in gone]
+    new_adj = []
+    for i in keep:
+        s = adj[i]
+        # Indices below the first one dropped do not move: such a set stays as it is.
+        new_adj.append(s if not s or max(s) < first else {remap[j] for j in s if remap[j] >= 0})
+    adj[:] = new_adj
+    cells[:] = [cells[i] for i in keep]
+    plan.items = [plan.items[i] for i in keep]
+    plan.area_of = [plan.area_of[i] for i in keep]
+    return remap
+
+
+def _local_cut(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    building: str,
+    slots: list[int],
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    index: _Index,
+    runs: int,
+) -> set[str]:
+    """Link the building's new pieces and cut them to face their areas (`face_areas`, only this
+    building), on the items around it alone: the building's, those of every building with households
+    in its areas (their centres) and of every building whose cell comes near it (what the pieces can
+    touch). Their cells and neighbour sets are copied out, cut there and written back. Returns the
+    buildings whose areas stay in pieces (`face_areas`)."""
+    items, area_of = plan.items, plan.area_of
+    if index.tree is None:  # a building without its whole cell: the whole community, as it comes
+        return _global_cut(plan, cells, adj, building, slots, min_shared, angles, wholes, runs)
+    zone = set(slots)
+    for i in slots:
+        zone.update(adj[i])
+    zone |= index.around(building)
+    for a in {area_of[i] for i in slots}:
+        for i in index.members.get(a, ()):
+            zone.update(index.by_building[items[i].building])
+    sub = sorted(zone)
+    pos = {g: k for k, g in enumerate(sub)}
+    s_items = [items[g] for g in sub]
+    s_cells = [cells[g] for g in sub]
+    s_adj = [{pos[j] for j in adj[g] if j in pos} for g in sub]
+    s_slots = [pos[i] for i in slots]
+    if runs == 1:
+        # (else `face_areas` relinks them) The pieces touch only what the building's cells touched.
+        near = {j for i in s_slots for j in s_adj[i]} | set(s_slots)
+        relink(s_cells, s_adj, s_slots, min_shared, near)
+    labels = [area_of[g] + 1 for g in sub]
+    _cut, failed = face_areas(s_items, s_cells, labels, s_adj, min_shared, angles, wholes, only={building})
+    for k, g in enumerate(sub):
+        cells[g] = s_cells[k]
+        was = adj[g]
+        inside = {sub[j] for j in s_adj[k]}
+        if inside != {j for j in was if j in pos}:
+            adj[g] = inside | {j for j in was if j not in pos}
+    return failed
+
+
+def _global_cut(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    building: str,
+    slots: list[int],
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    runs: int,
+) -> set[str]:
+    """`_local_cut` on the whole community (the neighbour sets it changes are copied first)."""
+    copy = list(adj)
+    adj[:] = [set(x) for x in copy]
+    if runs == 1:
+        near = {j for i in slots for j in adj[i]} | set(slots)
+        relink(cells, adj, slots, min_shared, near)
+    labels = [a + 1 for a in plan.area_of]
+    _cut, failed = face_areas(plan.items, cells, labels, adj, min_shared, angles, wholes, only={building})
+    # Keep the set objects that did not change (a snapshot may hold them).
+    adj[:] = [old if old == now else now for old, now in zip(copy, adj, strict=True)]
+    return failed
 
 
 def uncut_small(
@@ -361,16 +607,15 @@ def uncut_small(
     Returns whether anything changed."""
     changed = False
     args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+    index = _Index(plan, wholes)
 
-    def index() -> tuple[dict[str, list[int]], dict[int, list[int]], list[float]]:
-        by_building: dict[str, list[int]] = {}
-        members: dict[int, list[int]] = {}
-        for i, (it, a) in enumerate(zip(plan.items, plan.area_of, strict=True)):
-            by_building.setdefault(it.building, []).append(i)
-            members.setdefault(a, []).append(i)
-        return by_building, members, plan.area_weights()
+    def out_of_range(w: float) -> bool:
+        return w > EPS and not lo - EPS <= w <= hi + EPS
 
-    cut, members, sizes = index()
+    # Areas out of range anywhere (a try is kept only if none is left); kept up to date by the areas
+    # each try touched.
+    bad = {a for a, w in enumerate(plan.area_weights()) if out_of_range(w)}
+    cut = index.by_building
     small = [
         b
         for b, parts in cut.items()
@@ -378,6 +623,7 @@ def uncut_small(
     ]
     for b in small:
         parts = cut[b]
+        sizes = index.sizes(plan)
         held: dict[int, float] = {}
         for i in parts:
             held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
@@ -385,24 +631,28 @@ def uncut_small(
             continue
         into = max(held, key=lambda a: held[a])
         # The numbers first (no geometry): can buildings already cut bring the areas back into range?
-        after = dict(enumerate(sizes))
+        after = index.sizes(plan)
         for a in held:
             after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
         short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
         adj_f = restrict(adj, plan.items)
         if not all(
-            _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
+            _could_mend(plan, adj_f, a, after, cut, index.members, household_weights, lo, hi, b)
+            for a in short
         ):
             continue
         into = max(held, key=lambda a: held[a])
-        snapshot = _snapshot(plan, cells, adj)
+        snapshot = _snapshot(plan, cells, adj, index)
+        index.touched = set()
         n = len(household_weights[b])
         sol = [(into, 0, n)] + [(a, n, n) for a in held if a != into]
         a_args = (min_shared, angles, wholes, restrict, list(held), hi)
-        ok = _apply(plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range)
+        ok = _apply(
+            plan, cells, adj, b, sol, household_weights[b], *a_args, grid_range=grid_range, index=index
+        )
         if ok:
             for a in list(held):
-                w = plan.area_weights()[a]
+                w = index.weight(plan, a)
                 if (
                     w > EPS
                     and not lo - EPS <= w <= hi + EPS
@@ -416,18 +666,24 @@ def uncut_small(
                         skip=frozenset({b}),
                         tries=2,
                         grid_range=grid_range,
+                        index=index,
                     )
                 ):
                     ok = False
                     break
+        now = set(bad)
         if ok:
-            sizes = plan.area_weights()
-            ok = all(w <= EPS or lo - EPS <= w <= hi + EPS for w in sizes)
+            for a in index.touched:
+                now.discard(a)
+                if out_of_range(index.weight(plan, a)):
+                    now.add(a)
+            ok = not now
         if ok:
             changed = True
-            cut, members, sizes = index()
+            bad = now
         else:
-            _restore(plan, cells, adj, snapshot)
+            _restore(plan, cells, adj, snapshot, index)
+    index.compact(plan, cells, adj)
     if changed:
         _drop_empty(plan)
     return changed
@@ -453,26 +709,30 @@ def _could_mend(
     return next(options, None) is not None
 
 
-Snapshot = tuple[list[Item], list[int], list[BaseGeometry], list[set[int]], dict[int, set[int]] | None, list]
+Snapshot = tuple[
+    list[Item],
+    list[int],
+    list[BaseGeometry],
+    list[set[int]],
+    list,
+    IndexState,
+]
 
 
-def _snapshot(
-    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], near: set[int] | None = None
-) -> Snapshot:
-    """The state to restore; with `near`, only those items' neighbour sets are copied (for a re-cut that
-    changes no other set and drops no item)."""
-    sets = {i: set(adj[i]) for i in near} if near is not None else None
-    whole = [set(x) for x in adj] if near is None else list(adj)
-    return list(plan.items), list(plan.area_of), list(cells), whole, sets, list(plan.donations)
+def _snapshot(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], index: _Index) -> Snapshot:
+    """The state to restore: shallow copies (items and cells are immutable, neighbour sets are replaced
+    rather than changed in place while re-cutting, the index's lists likewise)."""
+    return list(plan.items), list(plan.area_of), list(cells), list(adj), list(plan.donations), index.state()
 
 
-def _restore(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], snapshot: Snapshot) -> None:
-    items, area_of, old_cells, old_adj, sets, donations = snapshot
-    plan.items, plan.area_of, plan.donations = list(items), list(area_of), donations
+def _restore(
+    plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], snapshot: Snapshot, index: _Index
+) -> None:
+    items, area_of, old_cells, old_adj, donations, state = snapshot
+    plan.items, plan.area_of, plan.donations = list(items), list(area_of), list(donations)
     cells[:] = old_cells
-    adj[:] = old_adj  # (with `sets`: the very set objects, those in `sets` changed in place since)
-    for i, x in (sets or {}).items():
-        adj[i] = x
+    adj[:] = old_adj
+    index.set_state(state)
 
 
 def _drop_empty(plan: Plan) -> None:

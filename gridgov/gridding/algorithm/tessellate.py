@@ -207,6 +207,28 @@ def axis_angles(cells: list[BaseGeometry]) -> list[float]:
     return out
 
 
+def rotate(geom: BaseGeometry, angle: float, origin: tuple[float, float]) -> BaseGeometry:
+    """`shapely.affinity.rotate(geom, angle, origin=Point(origin))` for 2D shapes, to the last bit (the
+    same matrix, the same arithmetic) without its per-call checks."""
+    if geom.is_empty:
+        return geom
+    r = angle * math.pi / 180.0
+    cosp, sinp = math.cos(r), math.sin(r)
+    if abs(cosp) < 2.5e-16:
+        cosp = 0.0
+    if abs(sinp) < 2.5e-16:
+        sinp = 0.0
+    x0, y0 = origin
+    a, b, d, e = cosp, -sinp, sinp, cosp
+    xoff, yoff = x0 - x0 * cosp + y0 * sinp, y0 - x0 * sinp - y0 * cosp
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        x, y = coords.T
+        return np.stack([a * x + b * y + xoff, d * x + e * y + yoff]).T
+
+    return shapely.transform(geom, move)
+
+
 def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = None) -> list[BaseGeometry]:
     """Cut `cell` across its long axis (or the direction `angle`, in degrees) into len(weights) pieces
     with areas in proportion. A building's pieces are cut along the axis of its whole uncut cell, given
@@ -216,7 +238,8 @@ def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = N
     if angle is None:
         angle = axis_angles([cell])[0]
     c = cell.centroid
-    rotated = shapely.affinity.rotate(cell, -angle, origin=c)
+    origin = (c.x, c.y)
+    rotated = rotate(cell, -angle, origin)
     minx, miny, maxx, maxy = rotated.bounds
     total_w = sum(weights)
     cuts = [minx - 1.0, *cut_positions(rotated, list(np.cumsum(weights[:-1]) / total_w)), maxx + 1.0]
@@ -224,7 +247,7 @@ def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = N
     pieces = []
     remaining = cell
     for b in cuts[1:-1]:
-        strip = shapely.affinity.rotate(shapely.box(minx - 2, miny - 1, b, maxy + 1), angle, origin=c)
+        strip = rotate(shapely.box(minx - 2, miny - 1, b, maxy + 1), angle, origin)
         piece = polygonal(shapely.intersection(remaining, strip, grid_size=GRID))
         pieces.append(piece)
         remaining = polygonal(shapely.difference(remaining, piece, grid_size=GRID))
@@ -275,6 +298,66 @@ def shared_border(a: BaseGeometry, b: BaseGeometry) -> float:
     return shapely.intersection(a.boundary, b.boundary, grid_size=GRID).length
 
 
+_SHARED: dict[tuple[bytes, bytes], float] = {}  # (cell, neighbour) as WKB → shared border length
+_SHARED_MAX = 20_000  # (a building is tried again within a few re-cuts: a small memo suffices)
+_SURE = 1e-9  # margin over the threshold for the exact-edge lower bound (float noise is ~1e-14 m)
+
+
+def _edges(geoms: list[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ring edge of `geoms`: the geometry it belongs to, its ends in grid units (lower end first:
+    the same edge drawn either way has one key) and its length."""
+    rings, ring_geom = shapely.get_rings(np.array(geoms, dtype=object), return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    q = np.rint(xy / GRID).astype(np.int64)
+    k = np.flatnonzero(ring_of[1:] == ring_of[:-1])
+    p0, p1 = q[k], q[k + 1]
+    keep = np.any(p0 != p1, axis=1)
+    k, p0, p1 = k[keep], p0[keep], p1[keep]
+    swap = (p0[:, 0] > p1[:, 0]) | ((p0[:, 0] == p1[:, 0]) & (p0[:, 1] > p1[:, 1]))
+    ends = np.where(swap[:, None], np.hstack([p1, p0]), np.hstack([p0, p1]))
+    return ring_geom[ring_of[k]], ends, np.hypot(*(xy[k + 1] - xy[k]).T)
+
+
+def _exact_shared(geoms: list[BaseGeometry], pairs: list[tuple[int, int]]) -> list[float]:
+    """For each pair of `geoms`, the length of the ring edges the two have in common exactly (same
+    ends on the grid). A lower bound of the border they share (`shared_border`): an edge both rings
+    hold is snapped the same way in each, and snapping only lengthens it."""
+    owner, ends, length = _edges(geoms)
+    by_edge: dict[tuple[int, int, int, int], list[tuple[int, float]]] = {}
+    for g, e, ln in zip(owner.tolist(), map(tuple, ends.tolist()), length.tolist(), strict=True):
+        by_edge.setdefault(e, []).append((g, ln))
+    common: dict[tuple[int, int], float] = {}
+    for holders in by_edge.values():
+        if len(holders) < 2:
+            continue
+        for x in range(len(holders)):
+            for y in range(x + 1, len(holders)):
+                (ga, la), (gb, _lb) = holders[x], holders[y]
+                if ga != gb:
+                    key = (min(ga, gb), max(ga, gb))
+                    common[key] = common.get(key, 0.0) + la
+    return [common.get((min(a, b), max(a, b)), 0.0) for a, b in pairs]
+
+
+def _linked(cell: BaseGeometry, others: list[BaseGeometry], min_shared: float) -> list[bool]:
+    """Whether `cell` shares at least `min_shared` of border with each of `others` (snapped to the grid,
+    as `adjacency`), remembered by the two shapes: cutting a building tries the same pieces again
+    (facing its areas, then across its axis) and relinks them with the same neighbours. (The exact
+    shared edges of `adjacency` settle too few of these pairs, pieces of cut cells, to pay here.)"""
+    key = cell.wkb
+    keys = [(key, o.wkb) for o in others]
+    out = [_SHARED.get(k) for k in keys]
+    todo = [n for n, v in enumerate(out) if v is None]
+    if todo:
+        geoms = np.array([others[n] for n in todo], dtype=object)
+        lengths = shapely.length(shapely.intersection(cell.boundary, shapely.boundary(geoms), grid_size=GRID))
+        if len(_SHARED) > _SHARED_MAX:
+            _SHARED.clear()
+        for n, v in zip(todo, lengths.tolist(), strict=True):
+            _SHARED[keys[n]] = out[n] = v
+    return [v >= min_shared for v in out]  # type: ignore[operator]
+
+
 def relink(
     cells: list[BaseGeometry],
     adj: list[set[int]],
@@ -306,11 +389,9 @@ def relink(
         if not touching.any():
             continue
         near = [j for j, t in zip(pool, touching.tolist(), strict=True) if t]
-        shared = shapely.length(
-            shapely.intersection(cells[i].boundary, shapely.boundary(geoms[touching]), grid_size=GRID)
-        )
-        for j, length in zip(near, shared.tolist(), strict=True):
-            if length >= min_shared:
+        linked = _linked(cells[i], [cells[j] for j in near], min_shared)
+        for j, yes in zip(near, linked, strict=True):
+            if yes:
                 adj[i].add(j)
                 adj[j].add(i)
 
@@ -325,10 +406,18 @@ def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:
     keep = left < right
     left, right = left[keep], right[keep]
     if len(left):
-        shared = shapely.length(
-            shapely.intersection(shapely.boundary(arr[left]), shapely.boundary(arr[right]), grid_size=GRID)
-        )
-        for a, b, s in zip(left, right, shared, strict=True):
+        # Edges held exactly by both cells settle most pairs; the rest are overlaid on the grid.
+        exact = np.array(_exact_shared(cells, list(zip(left.tolist(), right.tolist(), strict=True))))
+        sure = exact >= min_shared + _SURE
+        rest = np.flatnonzero(~sure)
+        shared = np.where(sure, exact, 0.0)
+        if len(rest):
+            shared[rest] = shapely.length(
+                shapely.intersection(
+                    shapely.boundary(arr[left[rest]]), shapely.boundary(arr[right[rest]]), grid_size=GRID
+                )
+            )
+        for a, b, s in zip(left.tolist(), right.tolist(), shared.tolist(), strict=True):
             if s >= min_shared:
                 adj[int(a)].add(int(b))
                 adj[int(b)].add(int(a))
