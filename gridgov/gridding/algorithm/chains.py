@@ -42,6 +42,7 @@ def fill_by_chains(
     focus: set[int] | None = None,
     keep_empty: bool = False,
     fixed: set[int] | None = None,
+    pushing: bool = True,
 ) -> list[list[int]]:
     """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
     (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put."""
@@ -117,11 +118,64 @@ def fill_by_chains(
             move(a, u, h)
         return True
 
+    def push(u: int) -> list[tuple[int, int, int]] | None:
+        """Moves that merge `u` into a neighbour and let the merged group, now too big, pass whole
+        items on to its neighbours (and they to theirs) until every group on the chain is in range."""
+        if sets[u] & fixed:
+            return None
+        # (group taking the surplus, its members, size, groups on the chain, moves)
+        queue: deque[tuple[int, frozenset[int], float, frozenset[int], list[tuple[int, int, int]]]] = deque()
+        nbs = {owner[b] for a in sets[u] for b in adj[a] if b in owner} - {u}
+        for h in sorted(nbs, key=lambda h: sizes[h]):
+            moves = [(m, u, h) for m in sorted(sets[u])]
+            size = sizes[h] + sizes[u]
+            if size <= hi + EPS:
+                if size >= lo - EPS:
+                    return moves
+                continue
+            queue.append((h, frozenset(sets[h] | sets[u]), size, frozenset((u, h)), moves))
+        states = 0
+        while queue and states < max_states:
+            x, members_x, size_x, path, moves = queue.popleft()
+            states += 1
+            options = []
+            for a in members_x:
+                if a in fixed:
+                    continue
+                after = size_x - weights[a]
+                if after < lo - EPS:
+                    continue
+                for b in adj[a]:
+                    h = owner.get(b)
+                    if h is None or h in path:
+                        continue
+                    options.append((after > hi + EPS, sizes[h] + weights[a] > hi + EPS, -weights[a], a, h))
+            options.sort()
+            seen: set[tuple[int, int]] = set()
+            for still_over, _over, _w, a, h in options:
+                if (a, h) in seen or not _connected(set(members_x) - {a}, adj):
+                    continue
+                seen.add((a, h))
+                step = [*moves, (a, x, h)]  # applied in order: an item of `u` may move on again
+                if len(step) - len(sets[u]) > max_depth:
+                    continue
+                size_h = sizes[h] + weights[a]
+                if still_over:  # the group still has too much: it passes on another item next
+                    if lo - EPS <= size_h <= hi + EPS:
+                        queue.append((x, members_x - {a}, size_x - weights[a], path | {h}, step))
+                    continue
+                if lo - EPS <= size_h <= hi + EPS:
+                    return step
+                if size_h < lo - EPS:
+                    continue
+                queue.append((h, frozenset(sets[h] | {a}), size_h, path | {h}, step))
+        return None
+
     todo = [gi for gi in range(len(sets)) if sizes[gi] < lo - EPS and (focus is None or gi in focus)]
     for u in todo:
         if not sets[u] or sizes[u] >= lo - EPS:
             continue
-        found = chain(u)
+        found = chain(u) or (push(u) if pushing else None)
         if found is not None:
             for b, h, x in found:
                 move(b, h, x)
