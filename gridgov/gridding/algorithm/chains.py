@@ -45,7 +45,9 @@ def fill_by_chains(
     pushing: bool = True,
 ) -> list[list[int]]:
     """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
-    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put."""
+    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put.
+    With `pushing`, a short group may also merge into a neighbour that passes items on, and groups
+    too big pass items on to their neighbours."""
     fixed = fixed or set()
     sets = [set(g) for g in groups]
     owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
@@ -118,13 +120,15 @@ def fill_by_chains(
             move(a, u, h)
         return True
 
+    Queue = deque[tuple[int, frozenset[int], float, frozenset[int], list[tuple[int, int, int]]]]
+
     def push(u: int) -> list[tuple[int, int, int]] | None:
         """Moves that merge `u` into a neighbour and let the merged group, now too big, pass whole
         items on to its neighbours (and they to theirs) until every group on the chain is in range."""
         if sets[u] & fixed:
             return None
         # (group taking the surplus, its members, size, groups on the chain, moves)
-        queue: deque[tuple[int, frozenset[int], float, frozenset[int], list[tuple[int, int, int]]]] = deque()
+        queue: Queue = deque()
         nbs = {owner[b] for a in sets[u] for b in adj[a] if b in owner} - {u}
         for h in sorted(nbs, key=lambda h: sizes[h]):
             moves = [(m, u, h) for m in sorted(sets[u])]
@@ -134,6 +138,11 @@ def fill_by_chains(
                     return moves
                 continue
             queue.append((h, frozenset(sets[h] | sets[u]), size, frozenset((u, h)), moves))
+        return pass_on(queue, len(sets[u]))
+
+    def pass_on(queue: Queue, merged: int) -> list[tuple[int, int, int]] | None:
+        """Breadth first from groups too big: each passes a whole item to a neighbour (which may pass
+        one on in turn) until every group on the chain is in range; `merged` moves come free."""
         states = 0
         while queue and states < max_states:
             x, members_x, size_x, path, moves = queue.popleft()
@@ -157,7 +166,7 @@ def fill_by_chains(
                     continue
                 seen.add((a, h))
                 step = [*moves, (a, x, h)]  # applied in order: an item of `u` may move on again
-                if len(step) - len(sets[u]) > max_depth:
+                if len(step) - merged > max_depth:
                     continue
                 size_h = sizes[h] + weights[a]
                 if still_over:  # the group still has too much: it passes on another item next
@@ -181,6 +190,15 @@ def fill_by_chains(
                 move(b, h, x)
         else:
             dissolve(u)
+    if pushing:  # groups too big pass whole items on
+        over = [gi for gi in range(len(sets)) if sizes[gi] > hi + EPS and (focus is None or gi in focus)]
+        for x in over:
+            if sizes[x] <= hi + EPS:
+                continue
+            start: Queue = deque([(x, frozenset(sets[x]), sizes[x], frozenset((x,)), [])])
+            found = pass_on(start, 0)
+            for b, h, y in found or []:
+                move(b, h, y)
     return [sorted(g) for g in sets if g or keep_empty]
 
 

@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from .chains import fill_by_chains
 from .donate import face_areas
 from .model import Item, Plan
 from .repair import components
@@ -383,18 +384,22 @@ def uncut_small(
             held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
         if len(held) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
             continue
-        into = max(held, key=lambda a: held[a])
-        # The numbers first (no geometry): can buildings already cut bring the areas back into range?
-        after = dict(enumerate(sizes))
-        for a in held:
-            after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
-        short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+        # Into the area holding most of it, else another; the numbers first (no geometry): can
+        # buildings already cut, or chains of whole-building moves, bring the areas back into range?
         adj_f = restrict(adj, plan.items)
-        if not all(
-            _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
-        ):
+        for into in sorted(held, key=lambda a: -held[a]):
+            after = dict(enumerate(sizes))
+            for a in held:
+                after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
+            short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+            by_recut = all(
+                _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
+            )
+            if by_recut or _chains_could(plan, adj_f, parts, into, short, lo, hi):
+                break
+        else:
             continue
-        into = max(held, key=lambda a: held[a])
+        bad_before = {a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS}
         snapshot = _snapshot(plan, cells, adj)
         n = len(household_weights[b])
         sol = [(into, 0, n)] + [(a, n, n) for a in held if a != into]
@@ -417,12 +422,13 @@ def uncut_small(
                         tries=2,
                         grid_range=grid_range,
                     )
+                    and not _chain_fix(plan, cells, adj, {a}, lo, hi, restrict)
                 ):
                     ok = False
                     break
-        if ok:
+        if ok:  # no area newly out of range
             sizes = plan.area_weights()
-            ok = all(w <= EPS or lo - EPS <= w <= hi + EPS for w in sizes)
+            ok = all(w <= EPS or lo - EPS <= w <= hi + EPS or a in bad_before for a, w in enumerate(sizes))
         if ok:
             changed = True
             cut, members, sizes = index()
@@ -431,6 +437,80 @@ def uncut_small(
     if changed:
         _drop_empty(plan)
     return changed
+
+
+def _shared(items: list[Item]) -> set[int]:
+    """Items of buildings cut into several items (they stay put in a chain: moving one would re-cut)."""
+    count: dict[str, int] = {}
+    for it in items:
+        count[it.building] = count.get(it.building, 0) + 1
+    return {i for i, it in enumerate(items) if count[it.building] > 1}
+
+
+def _chains_could(
+    plan: Plan,
+    adj_f: list[set[int]],
+    parts: list[int],
+    into: int,
+    bad: list[int],
+    lo: float,
+    hi: float,
+) -> bool:
+    """Whether, once the building of `parts` is whole in area `into`, chains of whole-building moves
+    (`fill_by_chains`, pushing) could bring the areas `bad` back into range (numbers and graph only)."""
+    if not bad:
+        return True
+    n = plan.n_areas
+    members: list[list[int]] = [[] for _ in range(n)]
+    for i, a in enumerate(plan.area_of):
+        members[into if i in parts else a].append(i)
+    weights = [it.weight for it in plan.items]
+    xs, ys = [it.x for it in plan.items], [it.y for it in plan.items]
+    fixed = _shared(plan.items)
+    groups = fill_by_chains(
+        members, weights, adj_f, lo, hi, xs, ys, focus=set(bad), keep_empty=True, fixed=fixed
+    )
+    sizes = [sum(weights[i] for i in g) for g in groups]
+    return all(sizes[a] <= EPS or lo - EPS <= sizes[a] <= hi + EPS for a in bad)
+
+
+def _chain_fix(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    areas: set[int],
+    lo: float,
+    hi: float,
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+) -> bool:
+    """Bring `areas` into range by chains of whole-building moves on the cells as cut (pull, or merge
+    and pass on; buildings shared by several areas stay put, so no cell changes). Changes `plan` only
+    if every area it touches ends in range (or empty) and in one piece."""
+    items = plan.items
+    members: list[list[int]] = [[] for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        members[a].append(i)
+    weights = [it.weight for it in items]
+    xy = [
+        (c.centroid.x, c.centroid.y) if not c.is_empty else (it.x, it.y)
+        for c, it in zip(cells, items, strict=True)
+    ]
+    adj_f = restrict(adj, items)
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    groups = fill_by_chains(
+        members, weights, adj_f, lo, hi, xs, ys, focus=set(areas), keep_empty=True, fixed=_shared(items)
+    )
+    changed = [a for a, g in enumerate(groups) if set(g) != set(members[a])]
+    if not changed:
+        return False
+    for a in changed:
+        s = sum(weights[i] for i in groups[a])
+        if s > EPS and (not lo - EPS <= s <= hi + EPS or len(components(groups[a], adj_f)) > 1):
+            return False
+    for a in changed:
+        for i in groups[a]:
+            plan.area_of[i] = a
+    return True
 
 
 def _could_mend(
