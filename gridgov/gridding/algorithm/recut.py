@@ -395,7 +395,7 @@ def uncut_small(
             by_recut = all(
                 _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
             )
-            if by_recut or _chains_could(plan, adj_f, parts, into, short, lo, hi):
+            if by_recut or _chains_could(plan, adj_f, parts, list(held), into, short, lo, hi, members, cut):
                 break
         else:
             continue
@@ -439,39 +439,77 @@ def uncut_small(
     return changed
 
 
-def _shared(items: list[Item]) -> set[int]:
-    """Items of buildings cut into several items (they stay put in a chain: moving one would re-cut)."""
-    count: dict[str, int] = {}
-    for it in items:
-        count[it.building] = count.get(it.building, 0) + 1
-    return {i for i, it in enumerate(items) if count[it.building] > 1}
+RINGS = 3  # rings of areas around the ones to mend that a chain may reach (it is short anyway)
+
+
+def _region(
+    area_of: list[int], members: dict[int, list[int]], start: set[int], adj_f: list[set[int]]
+) -> list[int]:
+    """`start` and the areas up to RINGS steps away from it: where a chain may run (kept local, so the
+    cost does not grow with the community)."""
+    region, frontier = set(start), set(start)
+    for _ in range(RINGS):
+        frontier = {area_of[j] for a in frontier for i in members.get(a, ()) for j in adj_f[i]} - region
+        region |= frontier
+    return sorted(region)
+
+
+def _local_chains(
+    groups: list[list[int]],
+    items: list[Item],
+    xy: dict[int, tuple[float, float]],
+    adj_f: list[set[int]],
+    focus: set[int],
+    lo: float,
+    hi: float,
+    by_building: dict[str, list[int]],
+) -> list[list[int]]:
+    """`fill_by_chains` (pushing) on a few groups of items (indices into `items`); items of buildings
+    cut into several items (`by_building`) stay put."""
+    local = [i for g in groups for i in g]
+    weights = {i: items[i].weight for i in local}
+    xs, ys = {i: xy[i][0] for i in local}, {i: xy[i][1] for i in local}
+    fixed = {i for i in local if len(by_building[items[i].building]) > 1}
+    return fill_by_chains(
+        groups,
+        weights,
+        adj_f,
+        lo,
+        hi,
+        xs,
+        ys,
+        focus=focus,
+        keep_empty=True,
+        fixed=fixed,  # type: ignore[arg-type]
+    )
 
 
 def _chains_could(
     plan: Plan,
     adj_f: list[set[int]],
     parts: list[int],
+    held: list[int],
     into: int,
     bad: list[int],
     lo: float,
     hi: float,
+    members: dict[int, list[int]],
+    by_building: dict[str, list[int]],
 ) -> bool:
-    """Whether, once the building of `parts` is whole in area `into`, chains of whole-building moves
-    (`fill_by_chains`, pushing) could bring the areas `bad` back into range (numbers and graph only)."""
+    """Whether, once the building of `parts` (held by the areas `held`) is whole in area `into`, chains
+    of whole-building moves (pushing) could bring the areas `bad` back into range (numbers and graph)."""
     if not bad:
         return True
-    n = plan.n_areas
-    members: list[list[int]] = [[] for _ in range(n)]
-    for i, a in enumerate(plan.area_of):
-        members[into if i in parts else a].append(i)
-    weights = [it.weight for it in plan.items]
-    xs, ys = [it.x for it in plan.items], [it.y for it in plan.items]
-    fixed = _shared(plan.items)
-    groups = fill_by_chains(
-        members, weights, adj_f, lo, hi, xs, ys, focus=set(bad), keep_empty=True, fixed=fixed
-    )
-    sizes = [sum(weights[i] for i in g) for g in groups]
-    return all(sizes[a] <= EPS or lo - EPS <= sizes[a] <= hi + EPS for a in bad)
+    region = _region(plan.area_of, members, set(held), adj_f)
+    own = set(parts)
+    groups = [
+        [i for i in members.get(a, []) if i not in own] + (list(parts) if a == into else []) for a in region
+    ]
+    xy = {i: (plan.items[i].x, plan.items[i].y) for g in groups for i in g}
+    focus = {k for k, a in enumerate(region) if a in bad}
+    out = _local_chains(groups, plan.items, xy, adj_f, focus, lo, hi, by_building)
+    sizes = [sum(plan.items[i].weight for i in g) for g in out]
+    return all(sizes[k] <= EPS or lo - EPS <= sizes[k] <= hi + EPS for k in focus)
 
 
 def _chain_fix(
@@ -487,29 +525,31 @@ def _chain_fix(
     and pass on; buildings shared by several areas stay put, so no cell changes). Changes `plan` only
     if every area it touches ends in range (or empty) and in one piece."""
     items = plan.items
-    members: list[list[int]] = [[] for _ in range(plan.n_areas)]
-    for i, a in enumerate(plan.area_of):
-        members[a].append(i)
-    weights = [it.weight for it in items]
-    xy = [
-        (c.centroid.x, c.centroid.y) if not c.is_empty else (it.x, it.y)
-        for c, it in zip(cells, items, strict=True)
-    ]
+    members: dict[int, list[int]] = {}
+    by_building: dict[str, list[int]] = {}
+    for i, (it, a) in enumerate(zip(items, plan.area_of, strict=True)):
+        members.setdefault(a, []).append(i)
+        by_building.setdefault(it.building, []).append(i)
     adj_f = restrict(adj, items)
-    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-    groups = fill_by_chains(
-        members, weights, adj_f, lo, hi, xs, ys, focus=set(areas), keep_empty=True, fixed=_shared(items)
-    )
-    changed = [a for a, g in enumerate(groups) if set(g) != set(members[a])]
+    region = _region(plan.area_of, members, set(areas), adj_f)
+    groups = [list(members.get(a, [])) for a in region]
+    xy = {
+        i: (cells[i].centroid.x, cells[i].centroid.y) if not cells[i].is_empty else (items[i].x, items[i].y)
+        for g in groups
+        for i in g
+    }
+    focus = {k for k, a in enumerate(region) if a in areas}
+    out = _local_chains(groups, items, xy, adj_f, focus, lo, hi, by_building)
+    changed = [k for k, g in enumerate(out) if set(g) != set(groups[k])]
     if not changed:
         return False
-    for a in changed:
-        s = sum(weights[i] for i in groups[a])
-        if s > EPS and (not lo - EPS <= s <= hi + EPS or len(components(groups[a], adj_f)) > 1):
+    for k in changed:
+        w = sum(items[i].weight for i in out[k])
+        if w > EPS and (not lo - EPS <= w <= hi + EPS or len(components(out[k], adj_f)) > 1):
             return False
-    for a in changed:
-        for i in groups[a]:
-            plan.area_of[i] = a
+    for k in changed:
+        for i in out[k]:
+            plan.area_of[i] = region[k]
     return True
 
 
