@@ -62,6 +62,38 @@ def test_a_short_group_with_no_chain_is_dissolved_into_neighbours_with_room():
     assert len(groups) == 2 and all(15 <= sum(weights[m] for m in g) <= 20 for g in groups)
 
 
+def _path(weights: list[float]) -> list[set[int]]:
+    adj: list[set[int]] = [set() for _ in weights]
+    for i in range(len(weights) - 1):
+        adj[i].add(i + 1)
+        adj[i + 1].add(i)
+    return adj
+
+
+def test_a_short_group_no_pull_can_fill_merges_and_passes_a_building_on():
+    # A path 0-1-2-3: [0] holds 8; taking 1 from [1, 2] leaves 2 alone with 6, and [3] cannot give its
+    # only building; [0] cannot be dissolved (8 + 15 > 20). Pushing: [0] joins [1, 2] (23) and 2 goes on
+    # to [3] (16): every group in range, nothing cut.
+    weights = [8.0, 9.0, 6.0, 10.0]
+    adj, xs, ys = _path(weights), [0.0, 1.0, 2.0, 3.0], [0.0] * 4
+    assert fill_by_chains([[0], [1, 2], [3]], weights, adj, 15, 20, xs, ys, pushing=False) == [
+        [0],
+        [1, 2],
+        [3],
+    ]
+    groups = fill_by_chains([[0], [1, 2], [3]], weights, adj, 15, 20, xs, ys)
+    assert sorted(groups) == [[0, 1], [2, 3]]
+
+
+def test_a_group_too_big_passes_whole_buildings_on():
+    weights = [8.0, 9.0, 6.0, 10.0]
+    adj, xs, ys = _path(weights), [0.0, 1.0, 2.0, 3.0], [0.0] * 4
+    groups = fill_by_chains([[0, 1, 2], [3]], weights, adj, 15, 20, xs, ys)
+    assert sorted(groups) == [[0, 1], [2, 3]]
+    # A building that may not move (shared by several areas) is not passed on.
+    assert fill_by_chains([[0, 1, 2], [3]], weights, adj, 15, 20, xs, ys, fixed={2}) == [[0, 1, 2], [3]]
+
+
 def test_fixed_items_are_neither_moved_by_a_chain_nor_dissolved():
     weights = [15.0, 3.0, 16.0]
     adj = [{1}, {0, 2}, {1}]
@@ -121,3 +153,26 @@ def test_regrid_partition_works_on_the_graph_and_leaves_the_cells_alone():
     seen = {(it.building, h) for it in plan.items for h in range(it.first, it.first + it.count)}
     assert seen == {(b.id, h) for b in community.buildings for h in range(len(b.weights))}
     assert len(plan.area_of) == len(plan.items) and max(plan.grid_of_area) + 1 == plan.n_grids
+
+
+def test_a_facing_cut_turns_only_to_keep_the_areas_more_compact():
+    from gridgov.gridding.algorithm.donate import _facing, _hull_pp
+
+    cell = shapely.box(0, 0, 10, 10)
+    # The light run's area is a tall strip east of the cell: cut straight toward it, its piece is a
+    # tall strip too, and the two make a thin area.
+    strip = shapely.box(10, -25, 13, 35)
+    straight = _facing(cell, [3.0, 7.0], [(11.5, 5.0), (5.0, 5.0)])
+    turned = _facing(cell, [3.0, 7.0], [(11.5, 5.0), (5.0, 5.0)], [strip, None])
+    for pieces in (straight, turned):
+        assert (
+            abs(sum(p.area for p in pieces) - 100) < 0.01 and abs(pieces[0].area - 30) < 0.1
+        )  # (1 cm snapping)
+        assert pieces[0].distance(strip) < 0.05  # the piece still reaches its area
+    before = min(_hull_pp(strip, straight[0]), _hull_pp(None, straight[1]))
+    after = min(_hull_pp(strip, turned[0]), _hull_pp(None, turned[1]))
+    assert after >= before + 0.05  # (0.22 straight, 0.33 turned)
+    # Where the straight cut is compact enough, nothing turns.
+    square = shapely.box(10, 0, 20, 10)
+    kept = _facing(cell, [3.0, 7.0], [(11.5, 5.0), (5.0, 5.0)], [square, None])
+    assert all(p.symmetric_difference(q).area < 0.01 for p, q in zip(kept, straight, strict=True))

@@ -157,3 +157,19 @@ def test_uncut_small_makes_a_donated_building_whole_again_by_recutting_a_big_one
     for a in range(plan.n_areas):
         members = [i for i, x in enumerate(plan.area_of) if x == a]
         assert len(components(members, adj)) == 1
+
+
+def test_plan_community_mends_by_chains_and_makes_donated_buildings_whole():
+    # Before the chains (00418fd) this community kept an area of 8 households out of range and cut 18
+    # buildings of at most 20 households; chains of whole-building moves mend the area and make five of
+    # those buildings whole again.
+    c = lattice_community(140, seed=10_013)
+    plan = plan_community(c, CFG, code="C")
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    assert not [p for p in plan.problems if p.kind in ("out_of_range", "not_contiguous")]
+    assert all(g.geom_type == "Polygon" for g in plan.area_polygons)
+    households = {b.id: len(b.weights) for b in c.buildings}
+    small_cut = {it.building for it in plan.items if it.part > 0 and households[it.building] <= 20}
+    assert len(small_cut) <= 13
+    seen = plan.household_area()
+    assert len(seen) == sum(households.values())

@@ -42,9 +42,12 @@ def fill_by_chains(
     focus: set[int] | None = None,
     keep_empty: bool = False,
     fixed: set[int] | None = None,
+    pushing: bool = True,
 ) -> list[list[int]]:
     """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
-    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put."""
+    (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put.
+    With `pushing`, a short group may also merge into a neighbour that passes items on, and groups
+    too big pass items on to their neighbours."""
     fixed = fixed or set()
     sets = [set(g) for g in groups]
     owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
@@ -117,16 +120,85 @@ def fill_by_chains(
             move(a, u, h)
         return True
 
+    Queue = deque[tuple[int, frozenset[int], float, frozenset[int], list[tuple[int, int, int]]]]
+
+    def push(u: int) -> list[tuple[int, int, int]] | None:
+        """Moves that merge `u` into a neighbour and let the merged group, now too big, pass whole
+        items on to its neighbours (and they to theirs) until every group on the chain is in range."""
+        if sets[u] & fixed:
+            return None
+        # (group taking the surplus, its members, size, groups on the chain, moves)
+        queue: Queue = deque()
+        nbs = {owner[b] for a in sets[u] for b in adj[a] if b in owner} - {u}
+        for h in sorted(nbs, key=lambda h: sizes[h]):
+            moves = [(m, u, h) for m in sorted(sets[u])]
+            size = sizes[h] + sizes[u]
+            if size <= hi + EPS:
+                if size >= lo - EPS:
+                    return moves
+                continue
+            queue.append((h, frozenset(sets[h] | sets[u]), size, frozenset((u, h)), moves))
+        return pass_on(queue, len(sets[u]))
+
+    def pass_on(queue: Queue, merged: int) -> list[tuple[int, int, int]] | None:
+        """Breadth first from groups too big: each passes a whole item to a neighbour (which may pass
+        one on in turn) until every group on the chain is in range; `merged` moves come free."""
+        states = 0
+        while queue and states < max_states:
+            x, members_x, size_x, path, moves = queue.popleft()
+            states += 1
+            options = []
+            for a in members_x:
+                if a in fixed:
+                    continue
+                after = size_x - weights[a]
+                if after < lo - EPS:
+                    continue
+                for b in adj[a]:
+                    h = owner.get(b)
+                    if h is None or h in path:
+                        continue
+                    options.append((after > hi + EPS, sizes[h] + weights[a] > hi + EPS, -weights[a], a, h))
+            options.sort()
+            seen: set[tuple[int, int]] = set()
+            for still_over, _over, _w, a, h in options:
+                if (a, h) in seen or not _connected(set(members_x) - {a}, adj):
+                    continue
+                seen.add((a, h))
+                step = [*moves, (a, x, h)]  # applied in order: an item of `u` may move on again
+                if len(step) - merged > max_depth:
+                    continue
+                size_h = sizes[h] + weights[a]
+                if still_over:  # the group still has too much: it passes on another item next
+                    if lo - EPS <= size_h <= hi + EPS:
+                        queue.append((x, members_x - {a}, size_x - weights[a], path | {h}, step))
+                    continue
+                if lo - EPS <= size_h <= hi + EPS:
+                    return step
+                if size_h < lo - EPS:
+                    continue
+                queue.append((h, frozenset(sets[h] | {a}), size_h, path | {h}, step))
+        return None
+
     todo = [gi for gi in range(len(sets)) if sizes[gi] < lo - EPS and (focus is None or gi in focus)]
     for u in todo:
         if not sets[u] or sizes[u] >= lo - EPS:
             continue
-        found = chain(u)
+        found = chain(u) or (push(u) if pushing else None)
         if found is not None:
             for b, h, x in found:
                 move(b, h, x)
         else:
             dissolve(u)
+    if pushing:  # groups too big pass whole items on
+        over = [gi for gi in range(len(sets)) if sizes[gi] > hi + EPS and (focus is None or gi in focus)]
+        for x in over:
+            if sizes[x] <= hi + EPS:
+                continue
+            start: Queue = deque([(x, frozenset(sets[x]), sizes[x], frozenset((x,)), [])])
+            found = pass_on(start, 0)
+            for b, h, y in found or []:
+                move(b, h, y)
     return [sorted(g) for g in sets if g or keep_empty]
 
 

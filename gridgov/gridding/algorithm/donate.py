@@ -237,17 +237,76 @@ def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
     return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
 
 
-def _facing(cell: BaseGeometry, run_w: list[float], targets: list[tuple[float, float]]) -> list[BaseGeometry]:
+FACING_TURNS = (0.0, -25.0, 25.0, -50.0, 50.0, -75.0, 75.0)  # degrees off the direction to the area
+TURN_BELOW = 0.5  # a straight cut leaving an area's hull Polsby–Popper below this may turn…
+TURN_GAIN = 0.05  # …when turning gains at least this much
+
+
+def _slice_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeometry, BaseGeometry]:
+    """`slice_toward` by direction: the piece cut off on the side `angle` (degrees) has `share` of it."""
+    c = cell.centroid
+    rotated = shapely.affinity.rotate(cell, -angle, origin=c)
+    minx, miny, _maxx, maxy = rotated.bounds
+    cut = cut_positions(rotated, [1.0 - share])[0]
+    far = shapely.affinity.rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, origin=c)
+    keep = _one(shapely.intersection(cell, far, grid_size=GRID))
+    give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
+    return keep, give
+
+
+def _hull_pp(*geoms: BaseGeometry | None) -> float:
+    """Polsby–Popper of the convex hull of `geoms` together (None and empty ones left out)."""
+    pts = [shapely.get_coordinates(g) for g in geoms if g is not None and not g.is_empty]
+    if not pts:
+        return 0.0
+    hull = shapely.convex_hull(shapely.multipoints(np.vstack(pts)))
+    perimeter = hull.length
+    return 4 * math.pi * hull.area / perimeter**2 if perimeter > 0 else 0.0
+
+
+def _facing(
+    cell: BaseGeometry,
+    run_w: list[float],
+    targets: list[tuple[float, float]],
+    hulls: list[BaseGeometry | None] | None = None,
+) -> list[BaseGeometry]:
     """One piece of `cell` per run, in proportion to `run_w`: lightest first, each cut off toward its
-    target; the heaviest keeps the rest."""
+    target; the heaviest keeps the rest. With `hulls` (the convex hull of each run's area without this
+    building, or None), each cut may turn up to 75° off the direction to its target, whichever turn
+    keeps both the run's area and the heaviest run's area the most compact (Polsby–Popper of their
+    convex hulls with the pieces), but only where the straight cut leaves one of them thin."""
     remaining = sum(run_w)
     pieces: dict[int, BaseGeometry] = {}
     by_weight = sorted(range(len(run_w)), key=lambda k: run_w[k])
+    heavy = by_weight[-1]
     rest = cell
     for k in by_weight[:-1]:
-        rest, pieces[k] = slice_toward(rest, targets[k], run_w[k] / max(remaining, 1e-9))
+        share = run_w[k] / max(remaining, 1e-9)
+        if hulls is None:
+            rest, pieces[k] = slice_toward(rest, targets[k], share)
+        else:
+            c = rest.centroid
+            toward = math.degrees(math.atan2(targets[k][1] - c.y, targets[k][0] - c.x))
+            best: tuple[float, BaseGeometry, BaseGeometry] | None = None
+            for turn in FACING_TURNS:
+                keep, give = _slice_at(rest, toward + turn, share)
+                if give.is_empty or keep.is_empty:
+                    continue
+                if hulls[k] is not None and shapely.distance(give, hulls[k]) > 0.05:
+                    continue  # the piece would not reach its area
+                score = min(_hull_pp(hulls[k], give), _hull_pp(hulls[heavy], keep))
+                if best is None:
+                    best = (score, keep, give)
+                    if score >= TURN_BELOW:
+                        break  # compact enough straight on
+                elif score > best[0] + TURN_GAIN:
+                    best = (score, keep, give)
+            if best is None:
+                rest, pieces[k] = slice_toward(rest, targets[k], share)
+            else:
+                _score, rest, pieces[k] = best
         remaining -= run_w[k]
-    pieces[by_weight[-1]] = rest
+    pieces[heavy] = rest
     return [pieces[k] for k in range(len(run_w))]
 
 
@@ -402,6 +461,19 @@ def face_areas(
 
     # Facing pieces where the building's areas stay in one piece each (a few rounds: a building next
     # in line may be what joins an area); otherwise runs across the long axis, as they are now.
+    def hull_of(label: object, parts: list[int]) -> BaseGeometry | None:
+        """Convex hull of the cells of the buildings wholly in `label`'s area (None if none): not of pieces,
+        whose cut depends on what was cut before, so that a re-grid makes the same choice."""
+        geoms = [
+            cells[i]
+            for i in members.get(label, [])
+            if len(by_building[items[i].building]) == 1 and not cells[i].is_empty
+        ]
+        if not label or not geoms:
+            return None
+        pts = np.vstack([shapely.get_coordinates(g) for g in geoms])
+        return shapely.convex_hull(shapely.multipoints(pts))
+
     facing: set[int] = set()
     pending = list(range(len(todo)))
     for _round in range(3 if adj is not None else 1):
@@ -413,7 +485,8 @@ def face_areas(
             for r in runs:
                 t = sums.get(labels[r[0]])
                 targets.append((t[0] / t[2], t[1] / t[2]) if t and t[2] > 0 else (bx + 1.0, by))
-            put(runs, _facing(cell, [sum(items[i].weight for i in r) for r in runs], targets))
+            hulls = [hull_of(labels[r[0]], parts) for r in runs] if adj is not None else None
+            put(runs, _facing(cell, [sum(items[i].weight for i in r) for r in runs], targets, hulls))
             if adj is None:
                 continue
             relink(cells, adj, parts, min_shared, around(k))

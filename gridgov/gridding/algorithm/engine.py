@@ -112,7 +112,9 @@ def _cut(
     groups = repair(groups, w, adj, lo, hi, fixed=fixed_set)
     if hi >= 2 * lo:
         return groups
-    groups = fill_by_chains(groups, w, adj, lo, hi, x, y)
+    # (No pushing here: merging a short group into a neighbour that passes buildings on reshapes
+    # groups a re-grid of an unchanged community could not rebuild on its own cells; see `_refill`.)
+    groups = fill_by_chains(groups, w, adj, lo, hi, x, y, pushing=False)
     return mend(groups, w, adj, lo, hi, x, y, fixed_set)
 
 
@@ -494,7 +496,7 @@ def cut_shared_buildings(
             p.wholes,
         )
         changed = True
-    refilled = _refill(plan, cells, adj, config)
+    refilled = _refill(plan, cells, adj, config, pushing=uncut)
     block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=False)}
     one_block = len(set(p.blocks)) <= 1
     # A re-cut moves households within a building, so each block's total (and whether it can be cut
@@ -515,7 +517,10 @@ def cut_shared_buildings(
     only = focus(plan) if focus is not None else None
     mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
     whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
-    return refilled or mended or whole or changed or bool(faced)
+    # What no re-cut mended: chains of whole-building moves once more, on the cells as now cut.
+    # (A re-grid: only in the areas its change reached.)
+    late = _refill(plan, cells, adj, config, only=focus(plan) if focus is not None else None)
+    return refilled or mended or whole or late or changed or bool(faced)
 
 
 class _AcrossBarriers(Sequence[set[int]]):
@@ -540,12 +545,22 @@ class _AcrossBarriers(Sequence[set[int]]):
         }
 
 
-def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: Config) -> bool:
+def _refill(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    config: Config,
+    *,
+    pushing: bool = True,
+    only: set[int] | None = None,
+) -> bool:
     """Fill areas a donation taken back left short by chains of whole-building moves on the neighbour
     graph of the cells as cut (buildings shared by several areas stay put, so no cell changes);
-    dissolved areas are dropped. Returns whether any area changed."""
+    dissolved areas are dropped. With `pushing`, a short area no chain fills may also merge into a
+    neighbour that passes whole buildings on; with `only`, just those areas are filled. Returns whether
+    any area changed."""
     lo, hi = config.area_min, config.area_max
-    short = {a for a, w in enumerate(plan.area_weights()) if w < lo - 1e-9}
+    short = {a for a, w in enumerate(plan.area_weights()) if w < lo - 1e-9 and (only is None or a in only)}
     if not short:
         return False
     members: list[list[int]] = [[] for _ in range(plan.n_areas)]
@@ -559,7 +574,9 @@ def _refill(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], config: 
     ]
     weights = [it.weight for it in plan.items]
     xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-    groups = fill_by_chains(members, weights, adj, lo, hi, xs, ys, focus=short, keep_empty=True, fixed=shared)
+    groups = fill_by_chains(
+        members, weights, adj, lo, hi, xs, ys, focus=short, keep_empty=True, fixed=shared, pushing=pushing
+    )
     if all(plan.area_of[i] == a for a, g in enumerate(groups) for i in g):
         return False
     keep = [a for a, g in enumerate(groups) if g]

@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from .chains import fill_by_chains
 from .donate import face_areas
 from .model import Item, Plan
 from .repair import components
@@ -133,6 +134,11 @@ class _Index:
             self.touched.add(a)
             self._put(self.members, a, sorted(now) if now else _MISSING)
         self._put(self.by_building, building, sorted(new))
+
+    def regroup(self, a: int, items: list[int]) -> None:
+        """Area `a` now holds exactly `items` (whole-building moves: no building's items changed)."""
+        self.touched.add(a)
+        self._put(self.members, a, sorted(items) if items else _MISSING)
 
     def around(self, building: str, margin: float = 1.0) -> set[int]:
         """Items of the buildings whose whole cell comes within about `margin` of `building`'s (a
@@ -612,8 +618,8 @@ def uncut_small(
     def out_of_range(w: float) -> bool:
         return w > EPS and not lo - EPS <= w <= hi + EPS
 
-    # Areas out of range anywhere (a try is kept only if none is left); kept up to date by the areas
-    # each try touched.
+    # Areas out of range anywhere (a try is kept only if it adds none; one out of range elsewhere does not
+    # block it); kept up to date by the areas each try touched.
     bad = {a for a, w in enumerate(plan.area_weights()) if out_of_range(w)}
     cut = index.by_building
     small = [
@@ -629,19 +635,22 @@ def uncut_small(
             held[plan.area_of[i]] = held.get(plan.area_of[i], 0.0) + plan.items[i].weight
         if len(held) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
             continue
-        into = max(held, key=lambda a: held[a])
-        # The numbers first (no geometry): can buildings already cut bring the areas back into range?
-        after = index.sizes(plan)
-        for a in held:
-            after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
-        short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+        # Into the area holding most of it, else another; the numbers first (no geometry): can
+        # buildings already cut, or chains of whole-building moves, bring the areas back into range?
         adj_f = restrict(adj, plan.items)
-        if not all(
-            _could_mend(plan, adj_f, a, after, cut, index.members, household_weights, lo, hi, b)
-            for a in short
-        ):
+        members = index.members
+        for into in sorted(held, key=lambda a: -held[a]):
+            after = index.sizes(plan)
+            for a in held:
+                after[a] += (sum(held.values()) if a == into else 0.0) - held[a]
+            short = [a for a in held if after[a] > EPS and not lo - EPS <= after[a] <= hi + EPS]
+            by_recut = all(
+                _could_mend(plan, adj_f, a, after, cut, members, household_weights, lo, hi, b) for a in short
+            )
+            if by_recut or _chains_could(plan, adj_f, parts, list(held), into, short, lo, hi, members, cut):
+                break
+        else:
             continue
-        into = max(held, key=lambda a: held[a])
         snapshot = _snapshot(plan, cells, adj, index)
         index.touched = set()
         n = len(household_weights[b])
@@ -668,16 +677,18 @@ def uncut_small(
                         grid_range=grid_range,
                         index=index,
                     )
+                    and not _chain_fix(plan, cells, adj, {a}, lo, hi, restrict, index=index)
                 ):
                     ok = False
                     break
+        # No area newly out of range: those the try touched are checked again, the others are as they were.
         now = set(bad)
         if ok:
             for a in index.touched:
                 now.discard(a)
                 if out_of_range(index.weight(plan, a)):
                     now.add(a)
-            ok = not now
+            ok = now <= bad
         if ok:
             changed = True
             bad = now
@@ -687,6 +698,129 @@ def uncut_small(
     if changed:
         _drop_empty(plan)
     return changed
+
+
+RINGS = 3  # rings of areas around the ones to mend that a chain may reach (it is short anyway)
+
+
+def _region(
+    area_of: list[int], members: dict[int, list[int]], start: set[int], adj_f: list[set[int]]
+) -> list[int]:
+    """`start` and the areas up to RINGS steps away from it: where a chain may run (kept local, so the
+    cost does not grow with the community)."""
+    region, frontier = set(start), set(start)
+    for _ in range(RINGS):
+        frontier = {area_of[j] for a in frontier for i in members.get(a, ()) for j in adj_f[i]} - region
+        region |= frontier
+    return sorted(region)
+
+
+def _local_chains(
+    groups: list[list[int]],
+    items: list[Item],
+    xy: dict[int, tuple[float, float]],
+    adj_f: list[set[int]],
+    focus: set[int],
+    lo: float,
+    hi: float,
+    by_building: dict[str, list[int]],
+) -> list[list[int]]:
+    """`fill_by_chains` (pushing) on a few groups of items (indices into `items`); items of buildings
+    cut into several items (`by_building`) stay put."""
+    local = [i for g in groups for i in g]
+    weights = {i: items[i].weight for i in local}
+    xs, ys = {i: xy[i][0] for i in local}, {i: xy[i][1] for i in local}
+    fixed = {i for i in local if len(by_building[items[i].building]) > 1}
+    return fill_by_chains(
+        groups,
+        weights,
+        adj_f,
+        lo,
+        hi,
+        xs,
+        ys,
+        focus=focus,
+        keep_empty=True,
+        fixed=fixed,  # type: ignore[arg-type]
+    )
+
+
+def _chains_could(
+    plan: Plan,
+    adj_f: list[set[int]],
+    parts: list[int],
+    held: list[int],
+    into: int,
+    bad: list[int],
+    lo: float,
+    hi: float,
+    members: dict[int, list[int]],
+    by_building: dict[str, list[int]],
+) -> bool:
+    """Whether, once the building of `parts` (held by the areas `held`) is whole in area `into`, chains
+    of whole-building moves (pushing) could bring the areas `bad` back into range (numbers and graph)."""
+    if not bad:
+        return True
+    region = _region(plan.area_of, members, set(held), adj_f)
+    own = set(parts)
+    groups = [
+        [i for i in members.get(a, []) if i not in own] + (list(parts) if a == into else []) for a in region
+    ]
+    xy = {i: (plan.items[i].x, plan.items[i].y) for g in groups for i in g}
+    focus = {k for k, a in enumerate(region) if a in bad}
+    out = _local_chains(groups, plan.items, xy, adj_f, focus, lo, hi, by_building)
+    sizes = [sum(plan.items[i].weight for i in g) for g in out]
+    return all(sizes[k] <= EPS or lo - EPS <= sizes[k] <= hi + EPS for k in focus)
+
+
+def _chain_fix(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    areas: set[int],
+    lo: float,
+    hi: float,
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    index: _Index | None = None,
+) -> bool:
+    """Bring `areas` into range by chains of whole-building moves on the cells as cut (pull, or merge
+    and pass on; buildings shared by several areas stay put, so no cell changes). Changes `plan` only
+    if every area it touches ends in range (or empty) and in one piece. With the re-cut's `index`, its
+    live items are read and the moves recorded in it (so that a failed try rolls them back)."""
+    items = plan.items
+    members: dict[int, list[int]]
+    by_building: dict[str, list[int]]
+    if index is not None:
+        members, by_building = index.members, index.by_building
+    else:
+        members, by_building = {}, {}
+        for i, (it, a) in enumerate(zip(items, plan.area_of, strict=True)):
+            members.setdefault(a, []).append(i)
+            by_building.setdefault(it.building, []).append(i)
+    adj_f = restrict(adj, items)
+    region = _region(plan.area_of, members, set(areas), adj_f)
+    groups = [list(members.get(a, [])) for a in region]
+    xy = {
+        i: (cells[i].centroid.x, cells[i].centroid.y) if not cells[i].is_empty else (items[i].x, items[i].y)
+        for g in groups
+        for i in g
+    }
+    focus = {k for k, a in enumerate(region) if a in areas}
+    out = _local_chains(groups, items, xy, adj_f, focus, lo, hi, by_building)
+    changed = [k for k, g in enumerate(out) if set(g) != set(groups[k])]
+    if not changed:
+        return False
+    for k in changed:
+        w = sum(items[i].weight for i in out[k])
+        if w > EPS and (not lo - EPS <= w <= hi + EPS or len(components(out[k], adj_f)) > 1):
+            return False
+    for k in changed:
+        for i in out[k]:
+            plan.area_of[i] = region[k]
+        if index is not None:
+            index.regroup(region[k], out[k])
+    return True
 
 
 def _could_mend(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .chains import fill_by_chains
 from .donate import Donation, donate, face_areas
 from .engine import (
     Prepared,
@@ -175,6 +176,18 @@ def regrid_partition(r: RegridInputs, config: Config) -> Plan:
     touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
+    # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
+    # items on): a few households change area, where a re-cut of the neighbourhood may change many.
+    short = {gi for gi in touched if sizes[gi] < config.area_min - 1e-9}
+    if short:
+        groups = fill_by_chains(
+            groups, weights, adj, config.area_min, config.area_max, xs, ys, focus=short, keep_empty=True
+        )
+        touched |= {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched and g}
+        keep = [gi for gi, g in enumerate(groups) if g]
+        index = {gi: k for k, gi in enumerate(keep)}
+        groups = [groups[gi] for gi in keep]
+        touched = {index[gi] for gi in touched if gi in index}
     groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
     groups = _no_pieces(groups, weights, adj, config.area_max)
     # Only groups the change reached take donations: one already short before it stays as it was.
