@@ -16,6 +16,7 @@ the visits, must agree with the incremental state exactly, and writes only the r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -103,6 +104,28 @@ NODE_TOTALS_SELECT = f"""
     WHERE true {{where}}
     GROUP BY 1, 2
 """
+
+
+def _node_cascade(source: str, keys: tuple[str, ...], value: str) -> str:
+    """The node sums of an area table, level by level (the grids from the areas, the communities from the
+    grids, …): the same figures as NODE_*_SELECT, from far fewer rows than every area at every level."""
+    lengths = sorted(NODE_LENGTHS, reverse=True)
+    cols, by = ", ".join(keys), ", ".join(str(i) for i in range(1, len(keys) + 2))
+    ctes = [
+        f"n{lengths[0]} AS (SELECT left(a.code, {lengths[0]}) AS code, {cols}, sum(x.{value}) AS v"
+        f" FROM {source} x JOIN geo_responsibilityarea a ON a.id = x.area_id GROUP BY {by})"
+    ]
+    ctes += [
+        f"n{n} AS (SELECT left(code, {n}) AS code, {cols}, sum(v) AS v FROM n{above} GROUP BY {by})"
+        for above, n in itertools.pairwise(lengths)
+    ]
+    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(f"SELECT * FROM n{n}" for n in lengths)
+
+
+FRESH_SELECTS = {
+    "node_rollups": _node_cascade("{rollups}", ("kind", "period_start"), "done"),
+    "node_totals": _node_cascade("{totals}", ("kind",), "households"),
+}
 STATES = "visits_householdpolicystate"
 ROLLUP_FROM_VISITS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
     ROLLUPS_SELECT.replace("{states}", STATES)
@@ -195,15 +218,15 @@ REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiod
 
 
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
-# The recompute's session (for its transaction only): memory to hash and sort millions of rows in, and
-# parallel workers for the scans and aggregations of the visits and of the fresh tables (unlogged tables,
-# not temporary ones: a temporary table can only be read by its own backend, so by no parallel plan).
+# The recompute's session (for its transaction only): memory to sort and hash in, but not so much that a
+# hash aggregate of every household and period looks cheaper than counting the visits in one ordered pass
+# (merge join with the states and sorted aggregate, in household order: the 5 M visits of the benchmark
+# city in about a third of the time); no parallel plans: they would hash too, and gain nothing on a few
+# shared cores.
 RECOMPUTE_SETTINGS = {
     "work_mem": "256MB",
-    "hash_mem_multiplier": "4",
-    "max_parallel_workers_per_gather": "2",
-    "parallel_setup_cost": "100",
-    "parallel_tuple_cost": "0.01",
+    "hash_mem_multiplier": "1",
+    "max_parallel_workers_per_gather": "0",
     "jit": "off",
 }
 
@@ -212,21 +235,59 @@ def _fresh(name: str) -> str:
     return f"visits_fresh_{name}"
 
 
-def _derive(cur: Any) -> None:
-    """Unlogged tables visits_fresh_<name> (gone with the transaction): every kept table as derived from
-    the households and the visits, in the order each needs the ones before."""
+# The policy states that differ from the kept ones (derived from the households in id order and merged
+# with the kept table in its key order): a row per household whose state is missing, extra or other;
+# `fresh` false for a kept state that should not be there.
+STATES_DIFF = f"""
+    SELECT coalesce(f.household_id, k.household_id) AS household_id, f.household_id IS NOT NULL AS fresh,
+           f.area_id, f.kind, f.need
+    FROM ({STATES_SELECT.format(where="")} ORDER BY h.id) AS f(household_id, area_id, kind, need)
+    FULL JOIN {STATES} k ON k.household_id = f.household_id
+    WHERE (f.household_id, f.area_id, f.kind, f.need)
+          IS DISTINCT FROM (k.household_id, k.area_id, k.kind, k.need)
+"""
+
+
+def _recompute(cur: Any, repair: bool) -> dict[str, int]:
+    """Every kept table derived again from the households and the visits and compared with the kept one:
+    the rows that differ per table; `repair`: also make the kept tables equal to the derived ones, writing
+    only the rows that differ (after `fold`: no pending deltas).
+
+    The policy states first: what differs is written to the kept table (also without `repair`: the caller
+    then rolls back), so that the rest is derived from the kept states, in household order (their primary
+    key), as the visits' (household, time) index is: the visits are counted per household and period in
+    one ordered pass. The rest goes to unlogged tables visits_fresh_<name> (gone with the transaction)."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
     for setting, value in RECOMPUTE_SETTINGS.items():
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
-    sources = {name: _fresh(name) for name in ("states", "rollups", "totals")} | {"where": ""}
+    cur.execute(f"CREATE UNLOGGED TABLE {_fresh('states')} AS {STATES_DIFF}")
+    out = {"states": cur.rowcount}
+    if out["states"]:
+        cur.execute(
+            f"DELETE FROM {STATES} WHERE household_id IN (SELECT household_id FROM {_fresh('states')})"
+        )
+        cur.execute(
+            f"INSERT INTO {STATES} (household_id, area_id, kind, need)"
+            f" SELECT household_id, area_id, kind, need FROM {_fresh('states')} WHERE fresh"
+        )
+        cur.execute(f"ANALYZE {STATES}")
+    sources = {"states": STATES, "rollups": _fresh("rollups"), "totals": _fresh("totals"), "where": ""}
     for name, (_table, keys, values, _rows, select) in KEPT.items():
-        columns = keys + values
+        if name == "states":
+            continue
+        select = FRESH_SELECTS.get(name, select)
         cur.execute(
             f"CREATE UNLOGGED TABLE {_fresh(name)} AS SELECT * FROM ({select.format(**sources)}) "
-            f"AS f({', '.join(columns)})",
+            f"AS f({', '.join(keys + values)})",
             {"tz": _tz()},
         )
         cur.execute(f"ANALYZE {_fresh(name)}")
+        out[name] = _differing(cur, name)
+        if out[name] and repair:
+            _apply(cur, name)
+    for name in KEPT:
+        cur.execute(f"DROP TABLE {_fresh(name)}")
+    return out
 
 
 def _differing(cur: Any, name: str) -> int:
@@ -271,28 +332,20 @@ def _apply(cur: Any, name: str) -> None:
 @transaction.atomic
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, rollups, totals (the reference for
-    the upkeep). Derived in fresh tables and compared with the kept ones; only rows
-    that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
-    repaired = {}
+    the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
+    upkeep is right nothing is. Returns the rows repaired per table."""
     with connection.cursor() as cur:
         _quiesce_and_fold(cur)
-        _derive(cur)
-        for name in KEPT:
-            repaired[name] = _differing(cur, name)
-            if repaired[name]:
-                _apply(cur, name)
-        for name in KEPT:
-            cur.execute(f"DROP TABLE {_fresh(name)}")
-    return repaired
+        return _recompute(cur, repair=True)
 
 
 def differences() -> dict[str, int]:
     """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Compared in SQL, so it scales to the city; nothing is written."""
+    exactly). Compared in SQL, so it scales to the city; nothing is written (what `_recompute` writes to
+    the policy states is rolled back)."""
     with transaction.atomic(), connection.cursor() as cur:
-        _derive(cur)
-        out = {name: _differing(cur, name) for name in KEPT}
-        transaction.set_rollback(True)  # the fresh tables go with it
+        out = _recompute(cur, repair=False)
+        transaction.set_rollback(True)
     return out
 
 

@@ -315,3 +315,20 @@ def test_two_concurrent_batches_for_one_household_count_its_crossing_once(world)
         (world.area_a.pk, "quarter", date(2025, 4, 1), 1)
     ]
     assert not any(rollups.differences().values())
+
+
+def test_drifted_policy_states_are_found_and_repaired(world):
+    from gridgov.visits.models import HouseholdPolicyState
+
+    sync(client(world, "member_a"), [visit()])
+    kept = rollups.snapshot()
+    states = set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need"))
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    HouseholdPolicyState.objects.filter(household=world.household_a).delete()
+    HouseholdPolicyState.objects.filter(household=world.household_b).update(need=7)
+    # The rollups are derived from the states as they should be: only the two states differ.
+    assert rollups.differences() == same | {"states": 2}
+    assert HouseholdPolicyState.objects.count() == len(states) - 1  # nothing written
+    assert rollups.rebuild() == same | {"states": 2}
+    assert set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need")) == states
+    assert rollups.snapshot() == kept
