@@ -191,8 +191,8 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
     Two statements whatever the size of the batch: one resolves the households (in the actor's scope)
-    with what verification needs from the database, one stores the visits, keeps the compliance
-    rollups and writes the audit row.
+    with what verification needs from the database and locks them, one stores the visits, keeps the
+    compliance rollups and writes the audit row (a statement prepared once per database connection).
     """
     now = timezone.now()
     latest = now + timedelta(minutes=rules()["future_skew_minutes"])
