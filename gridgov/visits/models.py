@@ -153,7 +153,12 @@ class Visit(models.Model):
         verbose_name_plural = _("visits")
         ordering = ["-device_time"]
         indexes = [
-            models.Index(fields=["household", "device_time"], name="visit_household_time_idx"),
+            # `counted` included: the rollups count a household's counted visits in a period (the upkeep
+            # per household of a batch, the full recompute for every household in this order) from this
+            # index alone.
+            models.Index(
+                fields=["household", "device_time"], include=["counted"], name="visit_household_time_idx"
+            ),
             models.Index(fields=["member", "device_time"], name="visit_member_time_idx"),
             models.Index(fields=["review"], name="visit_review_pending_idx", condition=Q(review="pending")),
         ]
@@ -184,26 +189,6 @@ class HouseholdPolicyState(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["area", "kind"], name="policystate_area_kind_idx")]
-
-
-class HouseholdPeriodCount(models.Model):
-    """Counted visits of one household in one period of its policy's kind (kept incrementally)."""
-
-    # No index of its own: the unique (household, kind, period_start) index serves look-ups by household,
-    # and one index fewer to maintain on each of the upkeep's upserts.
-    household = models.ForeignKey(
-        "households.Household", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    kind = models.CharField(max_length=10, choices=Period.choices)
-    period_start = models.DateField()
-    n = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["household", "kind", "period_start"], name="household_period_unique"
-            )
-        ]
 
 
 class AreaPeriodRollup(models.Model):

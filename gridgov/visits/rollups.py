@@ -1,21 +1,22 @@
 """Compliance rollups: kept up to date as visits arrive, rebuilt exactly from the visits on demand.
 
-Per household: the policy it follows (kind of period, visits needed) and its counted visits per
-period. Per responsibility area: how many households follow each kind of policy (the denominator)
-and, per period, how many have met it (the numerator). The same sums are kept per grid, community,
-street and district code ("nodes"), so that a city dashboard by street reads a row per street; levels
-the nodes cannot answer (areas, members, a scope narrower than the node) sum the area rows whose codes
-share a prefix.
+Per household: the policy it follows (kind of period, visits needed); its counted visits per period
+are read from the (household, device time) index of the visits. Per responsibility area: how many
+households follow each kind of policy (the denominator) and, per period, how many have met it (the
+numerator). The same sums are kept per grid, community, street and district code ("nodes"), so that a
+city dashboard by street reads a row per street; levels the nodes cannot answer (areas, members, a scope
+narrower than the node) sum the area rows whose codes share a prefix.
 
-Upkeep: a counted visit adds 1 to its household's period count, and when that count reaches the
-policy's need the area's and its nodes' `done` go up by 1 (`upkeep_ctes`: part of the one statement
-that stores a batch). Changes to households (key groups, area, active) and to the policies re-derive
+Upkeep: when a household's counted visits in a period reach its policy's need, the area's and its
+nodes' `done` go up by 1 (`upkeep_ctes`: part of the one statement that stores a batch; appended as a
+delta, folded later). Changes to households (key groups, area, active) and to the policies re-derive
 the affected areas and their nodes (`refresh`); `rebuild()` derives everything from the households and
 the visits, must agree with the incremental state exactly, and writes only the rows that do not.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -75,18 +76,16 @@ def _tz() -> str:
     return settings.TIME_ZONE
 
 
-# Each of the kept tables as derived from its sources ({states}, {counts}: the tables, or fresh copies).
-COUNTS_SELECT = """
-    SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date, count(*)
-    FROM visits_visit v JOIN {states} s ON s.household_id = v.household_id
-    WHERE v.counted {where}
-    GROUP BY 1, 2, 3
-"""
+# Each of the kept tables as derived from its sources ({states}: the table, or a fresh copy): the area
+# rollups straight from the counted visits, a household's per period of its policy's kind.
 ROLLUPS_SELECT = """
-    SELECT s.area_id, c.kind, c.period_start, count(*)
-    FROM {counts} c
-    JOIN {states} s ON s.household_id = c.household_id AND s.kind = c.kind
-    WHERE s.area_id IS NOT NULL AND c.n >= s.need {where}
+    SELECT area_id, kind, period_start, count(*) FROM (
+        SELECT s.area_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date AS period_start
+        FROM visits_visit v JOIN {states} s ON s.household_id = v.household_id
+        WHERE v.counted AND s.area_id IS NOT NULL {where}
+        GROUP BY v.household_id, 1, 2, 3, s.need
+        HAVING count(*) >= s.need
+    ) c
     GROUP BY 1, 2, 3
 """
 TOTALS_SELECT = """
@@ -105,12 +104,31 @@ NODE_TOTALS_SELECT = f"""
     WHERE true {{where}}
     GROUP BY 1, 2
 """
-STATES, COUNTS = "visits_householdpolicystate", "visits_householdperiodcount"
-COUNTS_FROM_VISITS = f"INSERT INTO {COUNTS} (household_id, kind, period_start, n)" + COUNTS_SELECT.replace(
-    "{states}", STATES
-)
-ROLLUP_FROM_COUNTS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
-    ROLLUPS_SELECT.replace("{states}", STATES).replace("{counts}", COUNTS)
+
+
+def _node_cascade(source: str, keys: tuple[str, ...], value: str) -> str:
+    """The node sums of an area table, level by level (the grids from the areas, the communities from the
+    grids, …): the same figures as NODE_*_SELECT, from far fewer rows than every area at every level."""
+    lengths = sorted(NODE_LENGTHS, reverse=True)
+    cols, by = ", ".join(keys), ", ".join(str(i) for i in range(1, len(keys) + 2))
+    ctes = [
+        f"n{lengths[0]} AS (SELECT left(a.code, {lengths[0]}) AS code, {cols}, sum(x.{value}) AS v"
+        f" FROM {source} x JOIN geo_responsibilityarea a ON a.id = x.area_id GROUP BY {by})"
+    ]
+    ctes += [
+        f"n{n} AS (SELECT left(code, {n}) AS code, {cols}, sum(v) AS v FROM n{above} GROUP BY {by})"
+        for above, n in itertools.pairwise(lengths)
+    ]
+    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(f"SELECT * FROM n{n}" for n in lengths)
+
+
+FRESH_SELECTS = {
+    "node_rollups": _node_cascade("{rollups}", ("kind", "period_start"), "done"),
+    "node_totals": _node_cascade("{totals}", ("kind",), "households"),
+}
+STATES = "visits_householdpolicystate"
+ROLLUP_FROM_VISITS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
+    ROLLUPS_SELECT.replace("{states}", STATES)
 )
 TOTALS_FROM_STATES = "INSERT INTO visits_areapolicytotal (area_id, kind, households)" + (
     TOTALS_SELECT.replace("{states}", STATES)
@@ -167,9 +185,9 @@ def fold(cur: Any = None) -> int:
 
 
 def _quiesce_and_fold(cur: Any) -> None:
-    """Before re-deriving rollups from the counts: no batch may append a delta until this transaction
-    ends (a batch takes its lock on the delta table when its statement starts, before it adds to any
-    count), and every delta committed so far is folded, so nothing is counted twice or lost."""
+    """Before re-deriving rollups from the visits: no batch may append a delta until this transaction
+    ends (a batch takes its lock on the delta table when its statement starts, before its snapshot counts
+    any visit), and every delta committed so far is folded, so nothing is counted twice or lost."""
     cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
     fold(cur)
 
@@ -177,7 +195,6 @@ def _quiesce_and_fold(cur: Any) -> None:
 # name: table, key columns, value columns, rows of the table that count, how to derive it
 KEPT = {
     "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true", STATES_SELECT),
-    "counts": (COUNTS, ("household_id", "kind", "period_start"), ("n",), "true", COUNTS_SELECT),
     "rollups": (
         AREA_ROLLUPS_WITH_PENDING,
         ("area_id", "kind", "period_start"),
@@ -198,43 +215,18 @@ KEPT = {
 
 
 REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
-# In a full recompute the counts are derived from the visits and compared with the kept ones in the same
-# pass (one aggregate over both: `n` from the visits, `kept_n`/`kept_rows` from the kept table), and carry
-# their household's area and need (from the join they are counted with), so that the area rollups come
-# from one scan of them instead of joining the states again.
-WIDER = {"counts": ("kept_n", "kept_rows", "area_id", "need")}
-FRESH_SELECTS = {
-    "counts": f"""
-        SELECT household_id, kind, period_start,
-               sum(fresh), sum(kept_n), sum(kept_row), max(area_id), max(need)
-        FROM (
-            SELECT s.household_id, s.kind, date_trunc(s.kind, v.device_time AT TIME ZONE %(tz)s)::date
-                   AS period_start, 1 AS fresh, 0 AS kept_n, 0 AS kept_row, s.area_id, s.need
-            FROM visits_visit v JOIN {{states}} s ON s.household_id = v.household_id
-            WHERE v.counted
-            UNION ALL
-            SELECT household_id, kind, period_start, 0, n, 1, NULL, NULL FROM {COUNTS}
-        ) u
-        GROUP BY 1, 2, 3
-    """,
-    "rollups": """
-        SELECT area_id, kind, period_start, count(*) FROM {counts}
-        WHERE area_id IS NOT NULL AND n > 0 AND n >= need
-        GROUP BY 1, 2, 3
-    """,
-}
 
 
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
-# The recompute's session (for its transaction only): memory to hash and sort millions of rows in, and
-# parallel workers for the scans and aggregations of the visits and of the fresh tables (unlogged tables,
-# not temporary ones: a temporary table can only be read by its own backend, so by no parallel plan).
+# The recompute's session (for its transaction only): memory to sort and hash in, but not so much that a
+# hash aggregate of every household and period looks cheaper than counting the visits in one ordered pass
+# (merge join with the states and sorted aggregate, in household order: the 5 M visits of the benchmark
+# city in about a third of the time); no parallel plans: they would hash too, and gain nothing on a few
+# shared cores.
 RECOMPUTE_SETTINGS = {
     "work_mem": "256MB",
-    "hash_mem_multiplier": "4",
-    "max_parallel_workers_per_gather": "2",
-    "parallel_setup_cost": "100",
-    "parallel_tuple_cost": "0.01",
+    "hash_mem_multiplier": "1",
+    "max_parallel_workers_per_gather": "0",
     "jit": "off",
 }
 
@@ -243,22 +235,59 @@ def _fresh(name: str) -> str:
     return f"visits_fresh_{name}"
 
 
-def _derive(cur: Any) -> None:
-    """Unlogged tables visits_fresh_<name> (gone with the transaction): every kept table as derived from
-    the households and the visits, in the order each needs the ones before."""
+# The policy states that differ from the kept ones (derived from the households in id order and merged
+# with the kept table in its key order): a row per household whose state is missing, extra or other;
+# `fresh` false for a kept state that should not be there.
+STATES_DIFF = f"""
+    SELECT coalesce(f.household_id, k.household_id) AS household_id, f.household_id IS NOT NULL AS fresh,
+           f.area_id, f.kind, f.need
+    FROM ({STATES_SELECT.format(where="")} ORDER BY h.id) AS f(household_id, area_id, kind, need)
+    FULL JOIN {STATES} k ON k.household_id = f.household_id
+    WHERE (f.household_id, f.area_id, f.kind, f.need)
+          IS DISTINCT FROM (k.household_id, k.area_id, k.kind, k.need)
+"""
+
+
+def _recompute(cur: Any, repair: bool) -> dict[str, int]:
+    """Every kept table derived again from the households and the visits and compared with the kept one:
+    the rows that differ per table; `repair`: also make the kept tables equal to the derived ones, writing
+    only the rows that differ (after `fold`: no pending deltas).
+
+    The policy states first: what differs is written to the kept table (also without `repair`: the caller
+    then rolls back), so that the rest is derived from the kept states, in household order (their primary
+    key), as the visits' (household, time) index is: the visits are counted per household and period in
+    one ordered pass. The rest goes to unlogged tables visits_fresh_<name> (gone with the transaction)."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
     for setting, value in RECOMPUTE_SETTINGS.items():
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
-    sources = {name: _fresh(name) for name in ("states", "counts", "rollups", "totals")} | {"where": ""}
+    cur.execute(f"CREATE UNLOGGED TABLE {_fresh('states')} AS {STATES_DIFF}")
+    out = {"states": cur.rowcount}
+    if out["states"]:
+        cur.execute(
+            f"DELETE FROM {STATES} WHERE household_id IN (SELECT household_id FROM {_fresh('states')})"
+        )
+        cur.execute(
+            f"INSERT INTO {STATES} (household_id, area_id, kind, need)"
+            f" SELECT household_id, area_id, kind, need FROM {_fresh('states')} WHERE fresh"
+        )
+        cur.execute(f"ANALYZE {STATES}")
+    sources = {"states": STATES, "rollups": _fresh("rollups"), "totals": _fresh("totals"), "where": ""}
     for name, (_table, keys, values, _rows, select) in KEPT.items():
-        columns = keys + values + WIDER.get(name, ())
+        if name == "states":
+            continue
         select = FRESH_SELECTS.get(name, select)
         cur.execute(
             f"CREATE UNLOGGED TABLE {_fresh(name)} AS SELECT * FROM ({select.format(**sources)}) "
-            f"AS f({', '.join(columns)})",
+            f"AS f({', '.join(keys + values)})",
             {"tz": _tz()},
         )
         cur.execute(f"ANALYZE {_fresh(name)}")
+        out[name] = _differing(cur, name)
+        if out[name] and repair:
+            _apply(cur, name)
+    for name in KEPT:
+        cur.execute(f"DROP TABLE {_fresh(name)}")
+    return out
 
 
 def _differing(cur: Any, name: str) -> int:
@@ -268,9 +297,6 @@ def _differing(cur: Any, name: str) -> int:
     0), which PostgreSQL runs in parallel, where a full join would run on one core."""
     table, keys, values, rows, _select = KEPT[name]
     cols = ", ".join(keys + values)
-    if name == "counts":  # compared as they were derived (see FRESH_SELECTS)
-        cur.execute(f"SELECT count(*) FROM {_fresh(name)} WHERE n = 0 OR kept_rows <> 1 OR n <> kept_n")
-        return cur.fetchone()[0]
     cur.execute(
         f"""SELECT count(*) FROM (SELECT DISTINCT {", ".join(keys)} FROM (
                 SELECT {cols} FROM (
@@ -287,8 +313,6 @@ def _apply(cur: Any, name: str) -> None:
     pending deltas)."""
     table, keys, values, _rows, _select = KEPT[name]
     table, fresh = REAL.get(name, table), _fresh(name)
-    if name == "counts":  # the rows derived from the visits (not those only kept)
-        fresh = f"(SELECT * FROM {fresh} WHERE n > 0)"
     on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
     cols = ", ".join(keys + values)
@@ -307,29 +331,21 @@ def _apply(cur: Any, name: str) -> None:
 
 @transaction.atomic
 def rebuild() -> dict[str, int]:
-    """Everything from the households and the visits: policy states, counts, rollups, totals (the
-    reference for the upkeep). Derived in fresh tables and compared with the kept ones; only rows
-    that differ are written, so when the upkeep is right nothing is. Returns the rows repaired per table."""
-    repaired = {}
+    """Everything from the households and the visits: policy states, rollups, totals (the reference for
+    the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
+    upkeep is right nothing is. Returns the rows repaired per table."""
     with connection.cursor() as cur:
         _quiesce_and_fold(cur)
-        _derive(cur)
-        for name in KEPT:
-            repaired[name] = _differing(cur, name)
-            if repaired[name]:
-                _apply(cur, name)
-        for name in KEPT:
-            cur.execute(f"DROP TABLE {_fresh(name)}")
-    return repaired
+        return _recompute(cur, repair=True)
 
 
 def differences() -> dict[str, int]:
     """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Compared in SQL, so it scales to the city; nothing is written."""
+    exactly). Compared in SQL, so it scales to the city; nothing is written (what `_recompute` writes to
+    the policy states is rolled back)."""
     with transaction.atomic(), connection.cursor() as cur:
-        _derive(cur)
-        out = {name: _differing(cur, name) for name in KEPT}
-        transaction.set_rollback(True)  # the fresh tables go with it
+        out = _recompute(cur, repair=False)
+        transaction.set_rollback(True)
     return out
 
 
@@ -343,14 +359,11 @@ def refresh(households: Iterable[int]) -> None:
         _quiesce_and_fold(cur)
     areas = sorted(refresh_states(ids))
     with connection.cursor() as cur:
-        cur.execute("DELETE FROM visits_householdperiodcount WHERE household_id = ANY(%s)", [ids])
-        cur.execute(
-            COUNTS_FROM_VISITS.format(where="AND v.household_id = ANY(%(ids)s)"), {"tz": _tz(), "ids": ids}
-        )
         if areas:
             cur.execute("DELETE FROM visits_areaperiodrollup WHERE area_id = ANY(%s)", [areas])
             cur.execute("DELETE FROM visits_areapolicytotal WHERE area_id = ANY(%s)", [areas])
-            cur.execute(ROLLUP_FROM_COUNTS.format(where="AND s.area_id = ANY(%(areas)s)"), {"areas": areas})
+            where = "AND s.area_id = ANY(%(areas)s)"
+            cur.execute(ROLLUP_FROM_VISITS.format(where=where), {"areas": areas, "tz": _tz()})
             cur.execute(TOTALS_FROM_STATES.format(where="AND area_id = ANY(%(areas)s)"), {"areas": areas})
             # The nodes above those areas: their sums again, from every area under them.
             cur.execute("SELECT code FROM geo_responsibilityarea WHERE id = ANY(%s)", [areas])
@@ -378,10 +391,47 @@ def ensure_states(household_ids: Iterable[int]) -> None:
         refresh(ids - known)
 
 
+# The period of kind `k` starting on local date `p`, as a range of instants (for an index range scan).
+PERIOD_END = "CASE {k} WHEN 'month' THEN interval '1 month' WHEN 'quarter' THEN interval '3 months' " + (
+    "ELSE interval '1 year' END"
+)
+
+
+def period_bounds(kind: str, start: str) -> tuple[str, str]:
+    """SQL for the first instant of the period (`kind`, local `start` date) and the first after it."""
+    return (
+        f"({start}::timestamp AT TIME ZONE %(tz)s)",
+        f"(({start} + {PERIOD_END.format(k=kind)})::timestamp AT TIME ZONE %(tz)s)",
+    )
+
+
+LOCK_HOUSEHOLDS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM households_household WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
+) locked
+"""
+
+
+def lock_households(household_ids: Iterable[int]) -> None:
+    """Serialize the upkeep of these households with any other transaction's (row locks, taken in id
+    order so that two batches cannot deadlock): call in its own statement before the statement that
+    counts, so that this one's snapshot sees what the other committed. See `upkeep_ctes`."""
+    with connection.cursor() as cur:
+        cur.execute(LOCK_HOUSEHOLDS, [sorted(set(household_ids))])
+
+
 def upkeep_ctes(source: str) -> str:
     """The upkeep for newly counted visits as common table expressions, to follow `WITH …,` in one
-    statement: `source` names a relation of (household_id, t) pairs. Rows are written in key order so
-    that concurrent batches lock them in the same order. Needs the parameter %(tz)s."""
+    statement: `source` names a relation of (household_id, t) pairs, visits that the statement's snapshot
+    does not count yet (being inserted by the same statement, or approved afterwards).
+
+    A household meets its policy in a period when its counted visits there reach the need: the visits
+    counted so far (an index range scan on (household, time), stopped at the need) and those added. The
+    households must be locked (`lock_households`, or the sync's resolving statement) by an earlier
+    statement of the same transaction: two batches for one household then run one after the other, and
+    the second counts the first's visits, so a household's crossing is counted once. What crosses is
+    appended as one delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
+    start, end = period_bounds("v.kind", "v.period_start")
     return f"""
     v AS (
         SELECT s.household_id, s.area_id, s.kind, s.need,
@@ -391,17 +441,19 @@ def upkeep_ctes(source: str) -> str:
         CROSS JOIN LATERAL (
             SELECT * FROM visits_householdpolicystate s WHERE s.household_id = new.household_id LIMIT 1
         ) s
+        WHERE s.area_id IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5
-    ), up AS (
-        INSERT INTO visits_householdperiodcount (household_id, kind, period_start, n)
-        SELECT household_id, kind, period_start, added FROM v ORDER BY 1, 2, 3
-        ON CONFLICT (household_id, kind, period_start)
-        DO UPDATE SET n = visits_householdperiodcount.n + EXCLUDED.n
-        RETURNING household_id, kind, period_start, n
     ), crossed AS (  -- households that have just met their policy, per area and period
         SELECT v.area_id, v.kind, v.period_start, count(*) AS n
-        FROM up JOIN v USING (household_id, kind, period_start)
-        WHERE v.area_id IS NOT NULL AND up.n >= v.need AND up.n - v.added < v.need
+        FROM v CROSS JOIN LATERAL (
+            SELECT count(*) AS before FROM (
+                SELECT FROM visits_visit x
+                WHERE x.household_id = v.household_id AND x.counted
+                      AND x.device_time >= {start} AND x.device_time < {end}
+                LIMIT v.need
+            ) x
+        ) c
+        WHERE c.before < v.need AND c.before + v.added >= v.need
         GROUP BY 1, 2, 3
     ), reached AS (  -- appended, folded later (`fold`): no shared row to wait on
         INSERT INTO visits_rollupdelta (area_id, kind, period_start, done)
@@ -419,11 +471,13 @@ SELECT count(*) FROM reached
 
 
 def add_counted(visits: list[tuple[int, Any]]) -> None:
-    """Upkeep for newly counted visits: (household id, device time) pairs. Call inside the transaction
-    that stored them (or approved them)."""
+    """Upkeep for visits about to be counted: (household id, device time) pairs, not counted yet in this
+    transaction's view (call before marking them counted, in the same transaction). Locks the households
+    first (one statement), then counts (one more)."""
     if not visits:
         return
     ensure_states(h for h, _t in visits)
+    lock_households(h for h, _t in visits)
     with connection.cursor() as cur:
         cur.execute(
             ADD_VISITS, {"hids": [h for h, _t in visits], "times": [t for _h, t in visits], "tz": _tz()}
@@ -576,7 +630,7 @@ def snapshot() -> dict[str, list[tuple]]:
     with a rebuild."""
     out: dict[str, list[tuple]] = {}
     with connection.cursor() as cur:
-        for name in ("counts", "rollups", "totals", "node_rollups", "node_totals"):
+        for name in ("rollups", "totals", "node_rollups", "node_totals"):
             table, keys, values, rows, _select = KEPT[name]
             cur.execute(f"SELECT {', '.join(keys + values)} FROM {table} k WHERE {rows} ORDER BY 1, 2, 3")
             out[name] = sorted(tuple(row) for row in cur.fetchall())

@@ -7,10 +7,12 @@ does not sink the good ones; device time and server receipt time are both kept.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import re
 import uuid
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -189,8 +191,8 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
     Two statements whatever the size of the batch: one resolves the households (in the actor's scope)
-    with what verification needs from the database, one stores the visits, keeps the compliance
-    rollups and writes the audit row.
+    with what verification needs from the database and locks them, one stores the visits, keeps the
+    compliance rollups and writes the audit row (a statement prepared once per database connection).
     """
     now = timezone.now()
     latest = now + timedelta(minutes=rules()["future_skew_minutes"])
@@ -211,18 +213,20 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     if not items:
         return [r for r in results if r is not None]
     member = _acting_member(actor)
-    previous, missing_state = _resolve(items, actor, member, results)
-    items = [it for it in items if results[it.index] is None]
-    if items:
+    # One transaction from the resolving statement on: it locks the batch's households (see RESOLVE).
+    with transaction.atomic():
+        previous, missing_state = _resolve(items, actor, member, results)
+        items = [it for it in items if results[it.index] is None]
+        if not items:
+            return [r for r in results if r is not None]
         _verify(items, member, previous)
-        with transaction.atomic():
-            if missing_state:  # households the rollups have not seen yet (new since the last refresh)
-                rollups.refresh(missing_state)
-            created = _insert(items, actor, now, received=len(raw_items))
-            _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
-        for it in items:
-            status = "created" if it.id in created else "exists"
-            results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
+        if missing_state:  # households the rollups have not seen yet (new since the last refresh)
+            rollups.refresh(missing_state)
+        created = _insert(items, actor, now, received=len(raw_items))
+        _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
+    for it in items:
+        status = "created" if it.id in created else "exists"
+        results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
 
 
@@ -247,6 +251,11 @@ def _link_issues(refs: list[Any]) -> None:
 # point, else household point; in a local equirectangular plane at the fix's latitude, < 0.1% off within
 # 20 km), the household's latest counted visit near the batch's times (the repeat check), whether the
 # rollups know the household, and the member's previous located visit (the speed check).
+# It also locks the households (`RESOLVE_LOCK`, in id order: two batches cannot deadlock) until the batch's
+# transaction ends: a concurrent batch for one of them waits here, and the statement that stores this one
+# (a new snapshot) then sees what the other committed, so the rollups' upkeep counts a household's
+# crossing of its policy once (`rollups.upkeep_ctes`).
+RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
 RESOLVE = """
 WITH inp AS (
     SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
@@ -265,6 +274,7 @@ JOIN households_household h ON h.code = inp.c
 LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
 LEFT JOIN geo_building b ON b.id = h.building_id
 WHERE h.id IN ({households})
+{lock}
 """
 PREVIOUS = """(
     SELECT ARRAY[ST_X(p.location), ST_Y(p.location), extract(epoch FROM p.device_time)] FROM visits_visit p
@@ -296,7 +306,7 @@ def _resolve(
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
     with connection.cursor() as cur:
         cur.execute(
-            RESOLVE.format(households=hh_sql, previous=previous_sql),
+            RESOLVE.format(households=hh_sql, previous=previous_sql, lock=RESOLVE_LOCK),
             [*inputs, *span, *previous_params, *hh_params],
         )
         found = cur.fetchall()
@@ -449,8 +459,48 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "received": received,
     }
     with connection.cursor() as cur:
-        cur.execute(INSERT, params)
+        _execute_prepared(cur, INSERT, params)
         return {row[0] for row in cur.fetchall()}
+
+
+# The types of the batch statement's parameters (for PREPARE), in the order EXECUTE passes them.
+INSERT_TYPES = {
+    "ids": "uuid[]",
+    "hids": "bigint[]",
+    "channels": "text[]",
+    "xs": "float8[]",
+    "ys": "float8[]",
+    "acc": "float8[]",
+    "dist": "float8[]",
+    "times": "timestamptz[]",
+    "notes": "text[]",
+    "findings": "text[]",
+    "issues": "uuid[]",
+    "flags": "text[]",
+    "member": "bigint",
+    "user": "bigint",
+    "now": "timestamptz",
+    "tz": "text",
+    "received": "int",
+}
+# Statements prepared on each database connection (kept open between requests: CONN_MAX_AGE).
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _execute_prepared(cur: Any, sql: str, params: dict[str, Any]) -> None:
+    """Run the batch statement as a statement prepared once per database connection: planning its CTEs
+    (the rollups' upkeep among them) costs about as much as running them for a member's batch of 20. A
+    prepared statement outlives a rolled-back transaction, and PostgreSQL re-plans it if the schema
+    changes."""
+    name = "gridgov_visits_" + hashlib.md5(sql.encode(), usedforsecurity=False).hexdigest()[:16]
+    known = _prepared.setdefault(connection.connection, set())
+    if name not in known:
+        body = sql
+        for i, key in enumerate(INSERT_TYPES, 1):
+            body = body.replace(f"%({key})s", f"${i}")
+        cur.execute(f"PREPARE {name} ({', '.join(INSERT_TYPES.values())}) AS {body}")
+        known.add(name)
+    cur.execute(f"EXECUTE {name} ({', '.join(f'%({key})s' for key in INSERT_TYPES)})", params)
 
 
 @transaction.atomic
@@ -461,14 +511,14 @@ def review(*, visit: Visit, approve: bool, reason: str, actor: Any) -> Visit:
         from gridgov.core.errors import GridgovError
 
         raise GridgovError("visits.decided", detail=visit.get_review_display())
+    if approve:  # before it counts: the upkeep counts what was counted before it
+        rollups.add_counted([(visit.household_id, visit.device_time)])
     visit.review = Review.APPROVED if approve else Review.REJECTED
     visit.counted = approve
     visit.reviewed_by = actor
     visit.reviewed_at = timezone.now()
     visit.review_reason = reason.strip()
     visit.save(update_fields=["review", "counted", "reviewed_by", "reviewed_at", "review_reason"])
-    if approve:
-        rollups.add_counted([(visit.household_id, visit.device_time)])
     audit.record(
         actor=actor, action="visits.review", obj=visit, decision=visit.review, reason=visit.review_reason
     )

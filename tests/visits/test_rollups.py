@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -47,7 +47,7 @@ def test_incremental_rollups_agree_with_a_rebuild(world):
     world.household_b.key_groups = ["elderly_alone"]
     world.household_b.save()
     kept = rollups.snapshot()
-    assert kept["counts"] and kept["totals"]
+    assert kept["rollups"] and kept["totals"]
     rollups.rebuild()
     assert rollups.snapshot() == kept
     call_command("visits_rollups", "--check")
@@ -144,32 +144,31 @@ def test_policy_states_in_sql_follow_the_strictest_policy(world):
 
 
 def test_differences_counts_rows_and_leaves_the_kept_state(world):
-    from gridgov.visits.models import HouseholdPeriodCount
-
     sync(client(world, "member_a"), [visit()])
-    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
     assert rollups.differences() == same
-    HouseholdPeriodCount.objects.update(n=5)
-    assert rollups.differences() == same | {"counts": 1}
-    assert set(HouseholdPeriodCount.objects.values_list("n", flat=True)) == {5}
+    kept = rollups.snapshot()
+    # The visit stops counting behind the upkeep's back: its area's row and the four above differ.
+    Visit.objects.update(counted=False, review="rejected")
+    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4}
+    assert rollups.snapshot() == kept
 
 
 def test_rebuild_writes_only_what_differs_and_repairs_it(world):
-    from gridgov.visits.models import AreaPeriodRollup, HouseholdPeriodCount, NodePeriodRollup
+    from gridgov.visits.models import AreaPeriodRollup, NodePeriodRollup
 
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     kept = rollups.snapshot()
-    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
     assert rollups.rebuild() == same
     # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row, and
     # its grid, community, street and district one each.
     assert sorted(len(c) for c, _k, _p, _d in kept["node_rollups"]) == [6, 9, 12, 15]
-    HouseholdPeriodCount.objects.filter(household=world.household_a).delete()
     AreaPeriodRollup.objects.update(done=9)
     AreaPeriodRollup.objects.create(area=world.area_b, kind="year", period_start="2020-01-01", done=3)
     NodePeriodRollup.objects.update(done=4)
     repaired = rollups.rebuild()
-    assert repaired == same | {"counts": 1, "rollups": 2, "node_rollups": 4}
+    assert repaired == same | {"rollups": 2, "node_rollups": 4}
     assert rollups.snapshot() == kept
 
 
@@ -201,7 +200,7 @@ def test_upkeep_appends_deltas_that_reads_and_checks_include_until_folded(world)
 
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     today = timezone.localdate()
-    same = {"states": 0, "counts": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
     # The batch wrote no shared row: one delta (area A: HA2's visit is flagged), no rollup row yet.
     assert RollupDelta.objects.count() == 1
     assert not AreaPeriodRollup.objects.exists() and not NodePeriodRollup.objects.exists()
@@ -222,7 +221,7 @@ def test_upkeep_appends_deltas_that_reads_and_checks_include_until_folded(world)
 
 
 def test_refresh_folds_pending_deltas_first(world):
-    """A household change re-derives its areas from the counts: the pending deltas of those areas must
+    """A household change re-derives its areas from the visits: the pending deltas of those areas must
     not be added again on top."""
     from gridgov.visits.models import RollupDelta
 
@@ -261,3 +260,75 @@ def test_dashboard_pages_worst_first_with_count_and_total(world):
     assert page2.json()["rows"] == worst[1:2]
     bad = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=best&page=0")
     assert bad.status_code == 400 and set(bad.json()) == {"order", "page"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_batches_for_one_household_count_its_crossing_once(world):
+    """Two batches for the same household (once a quarter) overlap: the second runs while the first has
+    stored its visit but not committed. The second must wait for the first (the household lock taken by
+    its resolving statement) and then count the first's visit; without the lock both would see no visit
+    before their own and both would count the household as done."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from gridgov.visits import services
+    from gridgov.visits.models import AreaPeriodRollup
+
+    member = world.users["member_a"]
+    times = ["2025-05-10T10:00:00+08:00", "2025-05-12T10:00:00+08:00"]  # one quarter, two days apart
+    first_stored, second_done = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                outcome["first"] = services.record_visits([visit(device_time=times[0])], actor=member)
+                first_stored.set()
+                # Hold the transaction open until the second batch waits on a lock, or has finished.
+                with connection.cursor() as cur:
+                    for _ in range(200):
+                        cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        if cur.fetchone()[0] or second_done.wait(0.05):
+                            break
+        finally:
+            first_stored.set()
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_stored.wait(10)
+            outcome["second"] = services.record_visits([visit(device_time=times[1])], actor=member)
+        finally:
+            second_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert [r.status for name in ("first", "second") for r in outcome[name]] == ["created", "created"]
+    assert Visit.objects.filter(counted=True).count() == 2
+    rollups.fold()
+    assert list(AreaPeriodRollup.objects.values_list("area_id", "kind", "period_start", "done")) == [
+        (world.area_a.pk, "quarter", date(2025, 4, 1), 1)
+    ]
+    assert not any(rollups.differences().values())
+
+
+def test_drifted_policy_states_are_found_and_repaired(world):
+    from gridgov.visits.models import HouseholdPolicyState
+
+    sync(client(world, "member_a"), [visit()])
+    kept = rollups.snapshot()
+    states = set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need"))
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    HouseholdPolicyState.objects.filter(household=world.household_a).delete()
+    HouseholdPolicyState.objects.filter(household=world.household_b).update(need=7)
+    # The rollups are derived from the states as they should be: only the two states differ.
+    assert rollups.differences() == same | {"states": 2}
+    assert HouseholdPolicyState.objects.count() == len(states) - 1  # nothing written
+    assert rollups.rebuild() == same | {"states": 2}
+    assert set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need")) == states
+    assert rollups.snapshot() == kept
