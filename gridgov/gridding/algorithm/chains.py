@@ -147,6 +147,8 @@ def fill_by_chains(
         while queue and states < max_states:
             x, members_x, size_x, path, moves = queue.popleft()
             states += 1
+            if len(moves) + 1 - merged > max_depth:  # every step from this state is too long
+                continue
             options = []
             for a in members_x:
                 if a in fixed:
@@ -161,22 +163,29 @@ def fill_by_chains(
                     options.append((after > hi + EPS, sizes[h] + weights[a] > hi + EPS, -weights[a], a, h))
             options.sort()
             seen: set[tuple[int, int]] = set()
+            # Whether `x` stays in one piece without `a`: the same for every `h`, so asked once per `a`,
+            # and only for a move the sizes allow (the cheap tests first; the outcome is the same).
+            whole_without: dict[int, bool] = {}
             for still_over, _over, _w, a, h in options:
-                if (a, h) in seen or not _connected(set(members_x) - {a}, adj):
+                if (a, h) in seen:
                     continue
                 seen.add((a, h))
-                step = [*moves, (a, x, h)]  # applied in order: an item of `u` may move on again
-                if len(step) - merged > max_depth:
-                    continue
                 size_h = sizes[h] + weights[a]
+                if still_over:
+                    if not lo - EPS <= size_h <= hi + EPS:
+                        continue
+                elif size_h < lo - EPS:
+                    continue
+                if a not in whole_without:
+                    whole_without[a] = _connected(set(members_x) - {a}, adj)
+                if not whole_without[a]:
+                    continue
+                step = [*moves, (a, x, h)]  # applied in order: an item of `u` may move on again
                 if still_over:  # the group still has too much: it passes on another item next
-                    if lo - EPS <= size_h <= hi + EPS:
-                        queue.append((x, members_x - {a}, size_x - weights[a], path | {h}, step))
+                    queue.append((x, members_x - {a}, size_x - weights[a], path | {h}, step))
                     continue
-                if lo - EPS <= size_h <= hi + EPS:
+                if size_h <= hi + EPS:
                     return step
-                if size_h < lo - EPS:
-                    continue
                 queue.append((h, frozenset(sets[h] | {a}), size_h, path | {h}, step))
         return None
 
