@@ -24,7 +24,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 
 import visits as base  # noqa: E402  (bench/visits.py: the throwaway database made from the demo city)
 

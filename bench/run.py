@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 
 import django
 

@@ -34,7 +34,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 
 PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
 BENCH_DB, TEMPLATE_DB = os.environ.get("GRIDGOV_BENCH_DB", "gridgov_bench"), "gridgov"
