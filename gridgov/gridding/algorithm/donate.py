@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
-import shapely.affinity
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -26,6 +25,7 @@ from .tessellate import (
     polygonal,
     polygons_of,
     relink,
+    rotate,
     shared_border,
     slice_cell,
 )
@@ -37,10 +37,10 @@ def slice_toward(
     """Cut `cell` across the direction to `target`; the piece on the target's side has `share` of the area."""
     c = cell.centroid
     angle = math.degrees(math.atan2(target[1] - c.y, target[0] - c.x))
-    rotated = shapely.affinity.rotate(cell, -angle, origin=c)
+    rotated = rotate(cell, -angle, (c.x, c.y))
     minx, miny, _maxx, maxy = rotated.bounds
     cut = cut_positions(rotated, [1.0 - share])[0]
-    far = shapely.affinity.rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, origin=c)
+    far = rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, (c.x, c.y))
     # Keep one piece for the donor; everything else of the cell goes to the receiver (no area lost).
     keep = _one(shapely.intersection(cell, far, grid_size=GRID))
     give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
@@ -245,10 +245,10 @@ TURN_GAIN = 0.05  # …when turning gains at least this much
 def _slice_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeometry, BaseGeometry]:
     """`slice_toward` by direction: the piece cut off on the side `angle` (degrees) has `share` of it."""
     c = cell.centroid
-    rotated = shapely.affinity.rotate(cell, -angle, origin=c)
+    rotated = rotate(cell, -angle, (c.x, c.y))
     minx, miny, _maxx, maxy = rotated.bounds
     cut = cut_positions(rotated, [1.0 - share])[0]
-    far = shapely.affinity.rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, origin=c)
+    far = rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, (c.x, c.y))
     keep = _one(shapely.intersection(cell, far, grid_size=GRID))
     give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
     return keep, give
