@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 import shapely.affinity
+import shapely.geometry
 from shapely.errors import GEOSException
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,7 +254,41 @@ def city_job(job: tuple[CommunityIn, bool]) -> tuple[Plan | Pieces | str, float]
     return out, CLOCK() - t0
 
 
-def city(target: int) -> list[Target]:
+def dump_worst(path: str, qs: list[tuple[Quality, Plan, CommunityIn]], seeds: list[int], n: int = 50) -> None:
+    """The areas that set the city's quality figures, as GeoJSON (synthetic metric plane, metres): the `n`
+    with the lowest hull Polsby–Popper and every area out of range, each with its community's seed
+    (`lattice_community(140, seed=…)`, shifted by the city layout) to reproduce it."""
+    import json
+
+    rows = []
+    for (_q, plan, _c), seed in zip(qs, seeds, strict=True):
+        weights = plan.area_weights()
+        hulls = polsby_popper([a.convex_hull for a in plan.area_polygons])
+        for a, poly in enumerate(plan.area_polygons):
+            w = weights[a] if a < len(weights) else float("nan")
+            rows.append((float(hulls[a]), not CONFIG.area_min <= w <= CONFIG.area_max, seed, a, w, poly))
+    worst = sorted(rows, key=lambda r: r[0])[:n]
+    chosen = {(r[2], r[3]): r for r in [*worst, *(r for r in rows if r[1])]}
+    features = [
+        {
+            "type": "Feature",
+            "properties": {
+                "seed": seed,
+                "area": a,
+                "households": round(w, 2),
+                "hull_pp": round(h, 4),
+                "out_of_range": out,
+                "worst_hull": (seed, a) in {(r[2], r[3]) for r in worst},
+            },
+            "geometry": shapely.geometry.mapping(poly),
+        }
+        for h, out, seed, a, w, poly in chosen.values()
+    ]
+    Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    print(f"- wrote {len(features)} areas ({sum(r[1] for r in chosen.values())} out of range) to {path}\n")
+
+
+def city(target: int, dump: str = "") -> list[Target]:
     """Communities of 140 buildings (≈1,640 households), 700 m apart in rows of 40, up to `target`."""
     comms: list[CommunityIn] = []
     hh = 0
@@ -273,6 +308,9 @@ def city(target: int) -> list[Target]:
     failed = [p for p, _ in done if isinstance(p, str)]
     ok = [(p, c) for (p, _), c in zip(done, comms, strict=True) if isinstance(p, Plan)]
     qs = [(measure(p, c.boundary, CONFIG), p, c) for p, c in ok]
+    if dump:
+        seeds = [10_000 + k for k, (p, _) in enumerate(done) if isinstance(p, Plan)]
+        dump_worst(dump, qs, seeds)
     areas = sum(q.areas for q, _, _ in qs)
     in_range = sum(q.areas_in_range * q.areas for q, _, _ in qs) / areas
     contiguous = sum(q.areas_contiguous * q.areas for q, _, _ in qs) / areas
@@ -360,6 +398,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the synthetic communities")
     ap.add_argument("--maxp-timeout", type=float, default=300.0, help="seconds (wall) per max-p run")
     ap.add_argument("--maxp-iterations", type=int, default=99, help="max_iterations_construction")
+    ap.add_argument(
+        "--dump-worst", default="", metavar="FILE.geojson", help="the city's worst and out-of-range areas"
+    )
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.maxp_timeout = "1000", 120.0
@@ -369,7 +410,7 @@ def main() -> None:
     header(args)
     targets = compare(args, [int(s) for s in args.sizes.split(",") if s])
     if args.city_households > 0:
-        targets = city(args.city_households) + targets
+        targets = city(args.city_households, args.dump_worst) + targets
     if args.stability_buildings > 0:
         targets += stability_test(args.stability_buildings, args.seed)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
