@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 
 import pytest
@@ -50,8 +51,15 @@ def test_coverage_colours_each_area_of_the_scope_by_its_share_visited(world) -> 
     assert f'"colour": "{reports.STEPS[-1][1]}"' in feature_a
     feature_b = re.search(r'\{[^{}]*"code": "' + AREA_B + r'"[^{}]*\}', report.html).group(0)
     assert '"done": 0' in feature_b and f'"colour": "{reports.STEPS[0][1]}"' in feature_b
-    # Areas B and A2 still wait: they are in the heat layer, area A is not.
-    assert "L.heatLayer" in report.html
+    # Areas B and A2 still wait (one household each): they are in the heat layer, at their centres;
+    # area A, done, is not.
+    points = json.loads(re.search(r"L\.heatLayer\(\s*(\[\[.*?\]\])", report.html, re.S).group(1))
+    centres = {
+        (round(c.y, 6), round(c.x, 6))
+        for c in (world.area_a2.boundary.centroid, world.area_b.boundary.centroid)
+    }
+    assert {(round(y, 6), round(x, 6)) for y, x, _w in points} == centres
+    assert [w for _y, _x, w in points] == [1, 1]
 
 
 def test_coverage_levels_follow_the_scope(world) -> None:
