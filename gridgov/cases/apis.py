@@ -24,6 +24,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from gridgov.accounts.models import Role
 from gridgov.core.errors import GridgovError
+from gridgov.core.files import image_kind
 from gridgov.core.pagination import QuickPage as CorePage
 from gridgov.core.ratelimit import allow, client_address
 from gridgov.dispatch.models import Department
@@ -259,10 +260,11 @@ def case_photo(request: Request, pk: Any) -> Response:
         return Response({"photo": ["A photo file is required."]}, status=400)
     if upload.size > limit:
         return Response({"photo": [f"At most {limit // (1024 * 1024)} MB."]}, status=400)
-    head = upload.read(16)
+    kind = image_kind(upload.read(12))
     upload.seek(0)
-    if not (head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG") or head[8:12] == b"WEBP"):
+    if kind is None:
         return Response({"photo": ["JPEG, PNG or WebP only."]}, status=400)
+    upload.name = f"photo.{kind}"  # stored under the type found, never the client's name
     stage = "feedback" if case.state_id == "department_handling" else "report"
     photo = CasePhoto.objects.create(case=case, image=upload, uploaded_by=request.user, stage=stage)
     return Response(

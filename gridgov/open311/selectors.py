@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import get_language
@@ -224,7 +224,7 @@ def _annotated(qs: QuerySet[Case]) -> QuerySet[Case]:
         .order_by("-at", "-id")
         .values("comment")[:1]
     )
-    photo = CasePhoto.objects.filter(case=OuterRef("pk")).order_by("at", "id").values("image")[:1]
+    photo = CasePhoto.objects.filter(case=OuterRef("pk")).order_by("at", "id").values("id")[:1]
     return qs.select_related("category__parent", "state", "lead_department").annotate(
         public_notes=Subquery(notes), first_photo=Subquery(photo)
     )
@@ -261,7 +261,8 @@ def hide_contact(text: str, case: Case) -> str:
 
 
 def service_request(case: Case, media_url: Callable[[str], str] = lambda url: url) -> dict[str, Any]:
-    """One request as the spec lists it. `media_url` makes a stored file's URL absolute."""
+    """One request as the spec lists it. `media_url` makes a URL absolute; the photo is served by
+    `views.media` (only for the published requests)."""
     is_open = case.state.kind == StateKind.OPEN
     photo = getattr(case, "first_photo", None)
     return {
@@ -281,7 +282,7 @@ def service_request(case: Case, media_url: Callable[[str], str] = lambda url: ur
         "zipcode": "",
         "lat": case.location.y,
         "long": case.location.x,
-        "media_url": media_url(default_storage.url(photo)) if photo else "",
+        "media_url": media_url(reverse("open311:media", args=[photo])) if photo else "",
     }
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     re_path(r"^requests" + FMT, views.service_requests, name="requests"),
     re_path(r"^requests/(?P<reference>[^/]+?)" + FMT, views.service_request, name="request"),
     re_path(r"^tokens/(?P<token>[^/]+?)" + FMT, views.token, name="token"),
+    re_path(r"^media/(?P<pk>[0-9]+)$", views.media, name="media"),
     re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -8,9 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+
+from gridgov.cases.models import CasePhoto
+from gridgov.core.files import private_file
 
 from . import intake, selectors
 from .formats import Open311Error, error_response, respond
@@ -84,3 +88,9 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Anything else under the endpoint: a 404 in the spec's format (JSON when .json was asked for)."""
     fmt = "json" if path.endswith(".json") else "xml"
     return error_response(Open311Error(404, _("There is no such resource.")), fmt)
+
+
+def media(request: HttpRequest, pk: str) -> HttpResponse:
+    """The first photo of a published request (its `media_url`); nothing of a sensitive category."""
+    photo = get_object_or_404(CasePhoto, pk=pk, case__in=selectors.public_cases().values("pk"))
+    return private_file(photo.image)

@@ -14,6 +14,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gridgov.core.files import image_kind
+
 from . import rollups, selectors, services
 
 
@@ -157,7 +159,6 @@ def reassign(request: Request) -> Response:
 
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
-IMAGE_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"RIFF": "webp"}
 
 
 @api_view(["POST"])
@@ -180,9 +181,8 @@ def visit_photo(request: Request, pk: str) -> Response:
             {"photo": [f"The photo is larger than {limit // (1024 * 1024)} MB."]},
             status=status.HTTP_400_BAD_REQUEST,
         )
-    head = upload.read(12)
-    kind = next((ext for magic, ext in IMAGE_MAGIC.items() if head.startswith(magic)), None)
-    if kind is None or (kind == "webp" and head[8:12] != b"WEBP"):
+    kind = image_kind(upload.read(12))
+    if kind is None:
         return Response({"photo": ["Only JPEG, PNG or WebP images."]}, status=status.HTTP_400_BAD_REQUEST)
     upload.seek(0)
     visit.photo.save(f"{visit.pk}.{kind}", ContentFile(upload.read()), save=True)

@@ -10,7 +10,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from gridgov.cases import services
-from gridgov.cases.models import Case
+from gridgov.cases.models import Case, CasePhoto
 
 from .. import factories as f
 from .conftest import IN_A, IN_B
@@ -297,3 +297,13 @@ def test_case_photos_are_checked_on_upload_and_seen_only_through_the_scoped_view
     assert browser("department").get(seen_at).status_code == 404  # not dispatched to them
     assert Client().get(seen_at).status_code == 302
     assert browser("member_a").get(f"/cases/{case.uuid}/photos/{r.json()['id'] + 1}/").status_code == 404
+    # A photo is stored under the type its bytes show, whatever the client called it: a "photo" named
+    # .html cannot come back as a page.
+    sneaky = member.post(
+        url, {"photo": SimpleUploadedFile("x.html", jpeg[:4] + b"<script>alert(1)</script>")}
+    )
+    assert sneaky.status_code == 201
+    got = browser("leader_a").get(sneaky.json()["url"])
+    assert got["Content-Type"] == "image/jpeg" and CasePhoto.objects.get(
+        pk=sneaky.json()["id"]
+    ).image.name.endswith(".jpg")

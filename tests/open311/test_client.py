@@ -80,7 +80,9 @@ def test_requests_list_newest_first_with_the_spec_fields(root, published) -> Non
     assert garbage["lat"] == pytest.approx(p.garbage.location.y) and garbage["long"] == pytest.approx(
         p.garbage.location.x
     )
-    assert garbage["media_url"].startswith(root.split("/open311")[0] + "/media/cases/")
+    assert garbage["media_url"].startswith(root + "/media/")
+    photo = requests.get(garbage["media_url"], timeout=10)  # published: anyone may fetch it
+    assert photo.status_code == 200 and photo.headers["Content-Type"].startswith("image/")
     assert noise["media_url"] == ""
     assert garbage["description"].startswith("楼下垃圾堆放 <多日> & ") and "***" in garbage["description"]
     assert garbage["service_notice"] == p.garbage.state.public_name
