@@ -26,7 +26,6 @@ from .tessellate import (
     polygons_of,
     relink,
     rotate,
-    shared_border,
     slice_cell,
 )
 
@@ -34,17 +33,10 @@ from .tessellate import (
 def slice_toward(
     cell: BaseGeometry, target: tuple[float, float], share: float
 ) -> tuple[BaseGeometry, BaseGeometry]:
-    """Cut `cell` across the direction to `target`; the piece on the target's side has `share` of the area."""
+    """Cut `cell` across the direction to `target`; the piece on the target's side has `share` of the area
+    (one piece for the donor; everything else of the cell goes to the receiver: no area lost)."""
     c = cell.centroid
-    angle = math.degrees(math.atan2(target[1] - c.y, target[0] - c.x))
-    rotated = rotate(cell, -angle, (c.x, c.y))
-    minx, miny, _maxx, maxy = rotated.bounds
-    cut = cut_positions(rotated, [1.0 - share])[0]
-    far = rotate(shapely.box(minx - 1, miny - 1, cut, maxy + 1), angle, (c.x, c.y))
-    # Keep one piece for the donor; everything else of the cell goes to the receiver (no area lost).
-    keep = _one(shapely.intersection(cell, far, grid_size=GRID))
-    give = polygonal(shapely.difference(cell, keep, grid_size=GRID))
-    return keep, give
+    return _slice_at(cell, math.degrees(math.atan2(target[1] - c.y, target[0] - c.x)), share)
 
 
 def donate(
@@ -57,17 +49,12 @@ def donate(
     lo: float,
     hi: float,
     household_weights: dict[str, tuple[float, ...]],
-    cells: list[BaseGeometry] | None,
-    min_shared: float,
     log: list[Donation] | None = None,
     only: set[int] | None = None,
 ) -> list[list[int]]:
-    """Give undersized groups households from adjacent buildings (appends new items in place).
-
-    With `cells`, each donor cell is sliced at once and a donation whose pieces would not stay in one
-    piece each is not made. Without (the partition's own, geometry-free use), the new item borrows the
-    donor's neighbours and the donation is recorded in `log` for `realize` to slice afterwards.
-    """
+    """Give undersized groups households from adjacent buildings (appends new items in place), on the
+    neighbour graph alone: the new item borrows the donor's neighbours and the donation is recorded in
+    `log`; the cells are cut afterwards (`engine.cut_shared_buildings`)."""
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
     for it in items:
@@ -117,18 +104,6 @@ def donate(
                 break
             _, c, h, k, t = best
             item = items[c]
-            if cells is not None:
-                kept, given = slice_toward(cells[c], (cx, cy), t / max(weights[c], 1e-9))
-                receiver = [cells[m] for m in groups[gi]]
-                touches = any(shared_border(given, r) >= min_shared for r in receiver)
-                kept_nbs = {nb for nb in adj[c] if shared_border(kept, cells[nb]) >= min_shared}
-                if (
-                    not touches
-                    or given.is_empty
-                    or kept.is_empty
-                    or not _still_connected(groups[h], c, kept_nbs, adj)
-                ):
-                    break  # the pieces would not stay in one piece each: leave it reported instead
             keep = replace(item, count=item.count - k, weight=item.weight - t)
             give = replace(
                 item,
@@ -143,23 +118,13 @@ def donate(
             new = len(items) - 1
             weights[c] -= t
             weights.append(t)
-            if cells is not None:
-                cells[c] = kept
-                cells.append(given)
-                xs[c], ys[c] = cells[c].centroid.x, cells[c].centroid.y
-                xs.append(cells[new].centroid.x)
-                ys.append(cells[new].centroid.y)
-                candidates = adj[c] | {c, new}
-                adj.append(set())
-                relink(cells, adj, [c, new], min_shared, candidates)
-            else:
-                if log is not None:
-                    log.append(Donation(c, len(items) - 1, cx, cy, t / max(weights[c] + t, 1e-9)))
-                xs.append(xs[c])
-                ys.append(ys[c])
-                adj.append(set(adj[c]) | {c})
-                for nb in adj[new]:
-                    adj[nb].add(new)
+            if log is not None:
+                log.append(Donation(c, len(items) - 1, cx, cy, t / max(weights[c] + t, 1e-9)))
+            xs.append(xs[c])
+            ys.append(ys[c])
+            adj.append(set(adj[c]) | {c})
+            for nb in adj[new]:
+                adj[nb].add(new)
             groups[gi].append(new)
             owner[new] = gi
             sizes[gi] += t
@@ -308,22 +273,6 @@ def _facing(
         remaining -= run_w[k]
     pieces[heavy] = rest
     return [pieces[k] for k in range(len(run_w))]
-
-
-def _still_connected(group: list[int], c: int, c_nbs: set[int], adj: list[set[int]]) -> bool:
-    """Whether `group` stays connected when element `c` only keeps the neighbours `c_nbs`."""
-    members = set(group)
-    start = c
-    seen = {start}
-    stack = [start]
-    while stack:
-        a = stack.pop()
-        nbs = c_nbs if a == c else {b for b in adj[a] if b != c or a in c_nbs}
-        for b in nbs:
-            if b in members and b not in seen:
-                seen.add(b)
-                stack.append(b)
-    return seen == members
 
 
 def _one(geom: BaseGeometry) -> BaseGeometry:

@@ -29,7 +29,7 @@ from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
-from .recut import mend_out_of_range, uncut_small
+from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import components, repair
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
@@ -132,7 +132,7 @@ def partition(
     With `household_weights` (building id → weights in unit/floor order) a group the numbers leave
     undersized may take a few households from an adjacent building (`donate`); `items` and `adj`
     then grow in place (the new item borrows the donor's neighbours) and `plan.donations` lists what
-    `realize` must cut out of the donors' cells.
+    `cut_shared_buildings` must cut out of the donors' cells.
     """
     donations: list[Donation] = []
     weights = np.array([it.weight for it in items], dtype=float)
@@ -161,8 +161,6 @@ def partition(
             config.area_min,
             config.area_max,
             household_weights,
-            None,
-            config.min_shared_border,
             log=donations,
         )
         if len(items) > before:
@@ -579,14 +577,10 @@ def _refill(
     )
     if all(plan.area_of[i] == a for a, g in enumerate(groups) for i in g):
         return False
-    keep = [a for a, g in enumerate(groups) if g]
-    index = {a: k for k, a in enumerate(keep)}
-    for a, g in enumerate(groups):
+    for a, g in enumerate(groups):  # index for index (keep_empty): a dissolved area is left empty
         for i in g:
-            plan.area_of[i] = index[a]
-    used = sorted({plan.grid_of_area[a] for a in keep})
-    renumber = {g: k for k, g in enumerate(used)}
-    plan.grid_of_area = [renumber[plan.grid_of_area[a]] for a in keep]
+            plan.area_of[i] = a
+    drop_empty(plan)
     return True
 
 

@@ -290,7 +290,7 @@ def mend_out_of_range(
             break
     index.compact(plan, cells, adj)
     if changed:
-        _drop_empty(plan)
+        drop_empty(plan)
     return changed
 
 
@@ -310,11 +310,11 @@ def _mend_area(
     skip: frozenset[str] = frozenset(),
     tries: int = TRIES,
     grid_range: tuple[float, float, bool] | None = None,
-    index: _Index | None = None,
+    *,
+    index: _Index,
 ) -> bool:
     """Re-cut one building so that area `target` and the areas around it end in range (see the module);
     without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
-    index = index or _Index(plan, wholes)
     mine = index.members.get(target, [])
     sizes = index.sizes(plan)
     adj_f = restrict(adj, plan.items)
@@ -397,7 +397,8 @@ def _apply(
     involved: list[int],
     hi: float,
     grid_range: tuple[float, float, bool] | None = None,
-    index: _Index | None = None,
+    *,
+    index: _Index,
 ) -> bool:
     """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
     involved area stays in one piece.
@@ -406,7 +407,6 @@ def _apply(
     written (see `_local_cut`), except when the re-cut leaves the building fewer items (every index
     after them shifts). The neighbour sets in `adj` are never changed in place, only replaced, so
     the state to restore is a shallow copy of the lists."""
-    index = index or _Index(plan, wholes)
     items, area_of = plan.items, plan.area_of
     old = sorted(index.by_building[building], key=lambda i: items[i].first)
     runs = [(a, s, e) for a, s, e in sol if e > s]
@@ -696,7 +696,7 @@ def uncut_small(
             _restore(plan, cells, adj, snapshot, index)
     index.compact(plan, cells, adj)
     if changed:
-        _drop_empty(plan)
+        drop_empty(plan)
     return changed
 
 
@@ -782,22 +782,14 @@ def _chain_fix(
     hi: float,
     restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
     *,
-    index: _Index | None = None,
+    index: _Index,
 ) -> bool:
     """Bring `areas` into range by chains of whole-building moves on the cells as cut (pull, or merge
     and pass on; buildings shared by several areas stay put, so no cell changes). Changes `plan` only
-    if every area it touches ends in range (or empty) and in one piece. With the re-cut's `index`, its
-    live items are read and the moves recorded in it (so that a failed try rolls them back)."""
+    if every area it touches ends in range (or empty) and in one piece. The re-cut's `index` gives the
+    live items and records the moves (so that a failed try rolls them back)."""
     items = plan.items
-    members: dict[int, list[int]]
-    by_building: dict[str, list[int]]
-    if index is not None:
-        members, by_building = index.members, index.by_building
-    else:
-        members, by_building = {}, {}
-        for i, (it, a) in enumerate(zip(items, plan.area_of, strict=True)):
-            members.setdefault(a, []).append(i)
-            by_building.setdefault(it.building, []).append(i)
+    members, by_building = index.members, index.by_building
     adj_f = restrict(adj, items)
     region = _region(plan.area_of, members, set(areas), adj_f)
     groups = [list(members.get(a, [])) for a in region]
@@ -818,8 +810,7 @@ def _chain_fix(
     for k in changed:
         for i in out[k]:
             plan.area_of[i] = region[k]
-        if index is not None:
-            index.regroup(region[k], out[k])
+        index.regroup(region[k], out[k])
     return True
 
 
@@ -869,7 +860,7 @@ def _restore(
     index.set_state(state)
 
 
-def _drop_empty(plan: Plan) -> None:
+def drop_empty(plan: Plan) -> None:
     """Renumber areas without the empty ones, and grids without the areas' empty grids."""
     used = sorted(set(plan.area_of))
     if len(used) == plan.n_areas:

@@ -205,8 +205,6 @@ def regrid_partition(r: RegridInputs, config: Config) -> Plan:
         config.area_min,
         config.area_max,
         p.household_weights,
-        None,
-        config.min_shared_border,
         log=donations,
         only=reached,
     )

@@ -379,16 +379,15 @@ def relink(
             continue
         if tree is None:
             pool = [j for j in candidates if j not in done and not cells[j].is_empty]
-        else:
+            if not pool:
+                continue
+            touching = shapely.intersects(cells[i], np.array([cells[j] for j in pool], dtype=object))
+            near = [j for j, t in zip(pool, touching.tolist(), strict=True) if t]
+        else:  # the tree's query already kept the cells that intersect this one
             hits = tree.query(cells[i], predicate="intersects")
-            pool = [int(j) for j in hits if int(j) not in done and not cells[int(j)].is_empty]
-        if not pool:
+            near = [int(j) for j in hits if int(j) not in done and not cells[int(j)].is_empty]
+        if not near:
             continue
-        geoms = np.array([cells[j] for j in pool], dtype=object)
-        touching = shapely.intersects(cells[i], geoms)
-        if not touching.any():
-            continue
-        near = [j for j, t in zip(pool, touching.tolist(), strict=True) if t]
         linked = _linked(cells[i], [cells[j] for j in near], min_shared)
         for j, yes in zip(near, linked, strict=True):
             if yes:
