@@ -194,15 +194,6 @@ def run(args: argparse.Namespace) -> None:
 
     client = Client()
 
-    def get(user: str, url: str) -> Callable[[], Any]:
-        def go() -> Any:
-            client.force_login(users[user])
-            r = client.get(url)
-            assert r.status_code == 200, (url, r.status_code, r.content[:300])
-            return r
-
-        return go
-
     def logged(user: str, url: str) -> Callable[[], Any]:
         client.force_login(users[user])
 

@@ -61,8 +61,9 @@ def test_small_matters_close_in_the_grid(world) -> None:
     services.evaluate(case, satisfaction=5, comment="很快")
     case.refresh_from_db()
     assert case.satisfaction == 5
-    with pytest.raises(GridgovError):
+    with pytest.raises(GridgovError) as err:
         services.evaluate(case, satisfaction=4)
+    assert err.value.code == "cases.invalid"
 
 
 def test_big_matters_climb_to_a_department_and_back(world, depts) -> None:
@@ -151,8 +152,9 @@ def test_a_community_cannot_resolve_a_grid_level_case_nor_another_department_sig
     assert err.value.code == "cases.role"
     case = services.file_case(new_case(world, "facility-road"), actor=u["community"])
     case = services.transition(case, "dispatch", actor=u["coordinator"], lead_department=depts["city"])
-    with pytest.raises(GridgovError):  # the department user belongs to another department
+    with pytest.raises(GridgovError) as err:  # the department user belongs to another department
         services.transition(case, "sign", actor=u["department"])
+    assert err.value.code == "scope.denied"
 
 
 def test_reasons_are_required_where_the_table_says_so(world) -> None:
@@ -169,8 +171,9 @@ def test_the_state_table_is_data(world) -> None:
     rule = CaseTransition.objects.get(from_state="reported", action="file")
     rule.roles = [r for r in rule.roles if r != "community"]
     rule.save()
-    with pytest.raises(GridgovError):
+    with pytest.raises(GridgovError) as err:
         services.file_case(new_case(world), actor=world.users["community"])
+    assert err.value.code == "cases.role"
 
 
 def test_a_stale_version_is_a_conflict(world, depts) -> None:
@@ -225,10 +228,12 @@ def test_extensions_are_decided_one_level_up(world) -> None:
     u = world.users
     case = services.file_case(new_case(world), actor=u["leader_a"])
     ext = services.request_extension(case, actor=u["member_a"], minutes=420, reason="需要等待物业")
-    with pytest.raises(GridgovError):
+    with pytest.raises(GridgovError) as err:
         services.request_extension(case, actor=u["member_a"], minutes=420, reason="再要一次")
-    with pytest.raises(GridgovError):
+    assert err.value.code == "cases.invalid"
+    with pytest.raises(GridgovError) as err:
         services.decide_extension(ext, actor=u["leader_a"], approve=True)  # same level
+    assert err.value.code == "cases.role"
     before = case.deadline
     services.decide_extension(ext, actor=u["community"], approve=True)
     case.refresh_from_db()

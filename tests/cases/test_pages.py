@@ -136,10 +136,15 @@ def test_the_list_is_scoped_filtered_and_shows_lights_and_supervision(world) -> 
     )
     member = text(client(world, "member_a").get("/cases/"))
     assert in_a.reference in member and in_b.reference not in member
-    assert "light-red" in member and "overdue" in member  # colour and text
+    assert '<span class="light light-red"><i aria-hidden="true"></i>overdue</span>' in member  # colour, text
     community = client(world, "community")
     page = text(community.get("/cases/"))
-    assert in_a.reference in page and in_b.reference in page and "Supervised" in page
+    assert in_a.reference in page and in_b.reference in page
+    row_b = re.search(r"<tr data-id=[^>]*>(?:(?!</tr>).)*" + in_b.reference + r".*?</tr>", page, re.S).group(
+        0
+    )
+    assert '<span class="supervised">Supervised</span>' in row_b  # the badge, not the filter's label
+    assert '<span class="supervised">' not in page.replace(row_b, "")
     assert 'id="case-points"' in page and str(in_b.location.x) in page
     only = text(community.get("/cases/?supervised=1"))
     assert in_b.reference in only and in_a.reference not in only
@@ -436,12 +441,12 @@ def test_other_districts_user_sees_nothing(world) -> None:
 
 
 def test_notices_show_in_the_nav_and_can_be_read(world) -> None:
-    report(IN_A, description="A")  # the grid leader is told
+    case = report(IN_A, description="A")  # the grid leader is told
     leader = client(world, "leader_a")
     home = text(leader.get("/cases/"))
     assert re.search(r'id="nav-notifications">[^<]*<span class="badge">1</span>', home)
     page = text(leader.get("/cases/notifications/"))
-    assert 'class="unread"' in page and "/cases/" in page
+    assert 'class="unread"' in page and f"/cases/{case.uuid}/" in page  # the notice links to its case
     assert leader.post("/cases/notifications/").status_code == 302
     assert (
         'class="badge"'

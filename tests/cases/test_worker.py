@@ -61,8 +61,7 @@ def test_the_sweep_runs_on_a_real_worker(world) -> None:
         sender = app.conf.task_always_eager
         app.conf.task_always_eager = False
         with app.connection_for_write(BROKER) as conn:
-            result = app.send_task("gridgov.cases.tasks.sweep", connection=conn)
-        assert result.id
+            app.send_task("gridgov.cases.tasks.sweep", connection=conn)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             case.refresh_from_db()
