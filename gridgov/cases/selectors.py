@@ -83,7 +83,8 @@ def suggestions(cases: list[Case]) -> dict[int, Department | None]:
         category_id__in=categories, department__active=True
     ).select_related("department"):
         rules.setdefault(rule.category_id, []).append(rule)
-    defaults = Department.objects.in_bulk({c.category.department_id for c in cases} - {None})
+    wanted = {c.category.department_id for c in cases} - {None}
+    defaults = Department.objects.filter(active=True).in_bulk(wanted)
     out: dict[int, Department | None] = {}
     for case in cases:
         matching = [r for r in rules.get(case.category_id, []) if case.node_code.startswith(r.node_prefix)]

@@ -419,15 +419,19 @@ def transition(
         elif action in {"verify_fail", "reopen"}:
             restart = True
         case.state = target
-        if target.kind == StateKind.CLOSED:
+        closing = target.kind == StateKind.CLOSED
+        new_step = restart or case.level != before_level
+        # The working calendar (a read of its corrections) once, and only when a time is reckoned.
+        cal = work_calendar() if new_step or (closing and case.dispatched_at) else None
+        if closing:
             case.closed_at = now
             case.closed_on_time = action == "verify" and not case.supervised and case.escalations == 0
-            if case.dispatched_at:
-                case.handling_minutes = round(max(work_calendar().between(case.dispatched_at, now), 0))
+            if case.dispatched_at and cal is not None:
+                case.handling_minutes = round(max(cal.between(case.dispatched_at, now), 0))
         elif action == "reopen":
             case.closed_at = case.closed_on_time = case.handling_minutes = None
-        if restart or case.level != before_level:
-            _start_step(case, now, work_calendar())
+        if new_step and cal is not None:
+            _start_step(case, now, cal)
         case.version += 1
         case.save()
         if action == "dispatch":

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.gis.db.models import Extent, GeometryField
 from django.contrib.gis.db.models.functions import AsGeoJSON, Centroid
 from django.contrib.staticfiles import finders
-from django.db.models import Func, Value
+from django.db.models import Func, Q, Value
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -253,7 +253,7 @@ def cases_heatmap(
         cat = Category.objects.filter(code=category).first()
         if cat is None:
             raise ReportError("category", _("No such category."))
-        qs = qs.filter(category__in=[cat.pk, *cat.children.values_list("pk", flat=True)])
+        qs = qs.filter(Q(category=cat) | Q(category__parent=cat))  # a group holds its leaves
         label = cat.name
     if open_only:
         qs = qs.filter(is_open=True)

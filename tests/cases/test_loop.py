@@ -213,6 +213,11 @@ def test_routing_rules_suggest_the_most_specific_department(world, depts) -> Non
     case.category.department = depts["water"]
     case.category.save()
     assert services.suggest_department(case) == depts["water"]  # the category's default
+    depts["water"].active = False
+    depts["water"].save()
+    assert services.suggest_department(case) is None  # a closed department is never suggested
+    depts["water"].active = True
+    depts["water"].save()
     RoutingRule.objects.create(category=case.category, node_prefix="", department=depts["city"])
     assert services.suggest_department(case) == depts["city"]  # a rule beats the default
     RoutingRule.objects.create(
