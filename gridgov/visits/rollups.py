@@ -613,12 +613,14 @@ def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
     deltas) when each prefix is a node or the whole city, else from the area rows."""
     if isinstance(prefixes, str):
         prefixes = [prefixes]
-    households = done = 0
+    # One statement per kind of prefix (a member's areas are many prefixes of one kind), not per prefix.
+    by_level: dict[str, list[str]] = {}
     for prefix in prefixes:
-        level = next((lv for lv, n in LEVEL_LENGTH.items() if n == len(prefix) and lv in NODE_LEVELS), None)
-        if prefix == "":
-            level = "district"
-        rows = dashboard(level or "area", today, [prefix])
+        level = next((lv for lv, n in LEVEL_LENGTH.items() if n == len(prefix) and lv in NODE_LEVELS), "area")
+        by_level.setdefault("district" if prefix == "" else level, []).append(prefix)
+    households = done = 0
+    for level, group in by_level.items():
+        rows = dashboard(level, today, group)
         households += sum(r["households"] for r in rows)
         done += sum(r["done"] for r in rows)
     share = round(done / households, 4) if households else None

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gridgov.visits import rollups
@@ -254,6 +256,12 @@ def test_dashboard_pages_worst_first_with_count_and_total(world):
     assert total["households"] == sum(r["households"] for r in everything) and total["done"] == 1
     assert rollups.summary(today, [world.community.code])["done"] == 1
     assert rollups.summary(today, [world.other_community.code])["done"] == 0
+    # A member's scope is their area codes: summed in one statement, whatever their number.
+    areas = [world.area_a.code, world.area_a2.code, world.area_b.code]
+    with CaptureQueriesContext(connection) as q:
+        mine = rollups.summary(today, areas)
+    assert len(q) == 1 and mine["done"] == 1
+    assert mine["households"] == sum(r["households"] for r in everything if r["key"] in areas)
     api = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1").json()
     assert api["count"] == len(everything) and api["total"] == total and api["rows"] == worst[:1]
     page2 = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1&page=2")
