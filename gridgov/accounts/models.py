@@ -51,3 +51,8 @@ class User(AbstractUser):
     @property
     def is_administrator(self) -> bool:
         return self.role == Role.ADMIN or self.is_superuser
+
+
+def acting_role(user: object) -> str:
+    """The role a user acts in: a superuser acts as an administrator; anonymous users have none."""
+    return Role.ADMIN if getattr(user, "is_superuser", False) else getattr(user, "role", "")

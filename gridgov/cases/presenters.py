@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, acting_role
 
 from . import selectors, services
 from .models import Case, Category, Level
@@ -35,7 +35,7 @@ def _dt(value: datetime | None) -> str | None:
 
 
 def sees_contact(case: Case, user: Any) -> bool:
-    role = Role.ADMIN if getattr(user, "is_superuser", False) else getattr(user, "role", None)
+    role = acting_role(user)
     if case.reported_by_id and case.reported_by_id == getattr(user, "pk", None):
         return True
     if role == Role.DEPARTMENT:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, acting_role
 from gridgov.accounts.scoping import scope_of
 from gridgov.dispatch.models import Department, RoutingRule
 
@@ -247,7 +247,7 @@ def monitoring(user: Any, *, since: datetime | None = None) -> dict[str, Any]:
     now = timezone.now()
     month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     scope = scope_of(user)
-    role = Role.ADMIN if getattr(user, "is_superuser", False) else getattr(user, "role", None)
+    role = acting_role(user)
     use_tally = (
         since is None
         and role not in (Role.DEPARTMENT, Role.MEMBER)

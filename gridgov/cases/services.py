@@ -20,7 +20,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, acting_role
 from gridgov.core.errors import GridgovError
 from gridgov.dispatch.models import Department
 from gridgov.geo.models import Community, District, Grid, ResponsibilityArea, Street
@@ -330,7 +330,7 @@ def _rule(case: Case, action: str, actor: Any, rule: CaseTransition | None = Non
     if rule is None:
         raise GridgovError("cases.not_allowed", action=action_label(action), state=case.state.name)
     if not isinstance(actor, str) and actor is not None:
-        role = Role.ADMIN if actor.is_superuser else actor.role
+        role = acting_role(actor)
         if role not in rule.roles:
             raise GridgovError("cases.role", action=action_label(action))
         if action in {"resolve", "escalate"} and ROLE_LEVEL.get(role, case.level) != case.level:
@@ -459,7 +459,7 @@ def transition(
 
 def allowed_actions(case: Case, actor: Any) -> list[str]:
     """The actions this user may take on the case now (what the page offers as buttons)."""
-    role = Role.ADMIN if getattr(actor, "is_superuser", False) else getattr(actor, "role", None)
+    role = acting_role(actor)
     out = []
     for rule in CaseTransition.objects.filter(from_state=case.state_id).order_by("id"):
         try:
@@ -603,7 +603,7 @@ def decide_extension(
         case = _locked(ext.case_id, actor, None)
         if ext.approved is not None:
             raise invalid(_("This request was already decided."), "approve")
-        role = Role.ADMIN if actor.is_superuser else actor.role
+        role = acting_role(actor)
         deciders = {Role.COORDINATOR, Role.ADMIN}
         if case.level < Level.DISTRICT:
             deciders |= {r for r, lvl in ROLE_LEVEL.items() if lvl == case.level + 1}

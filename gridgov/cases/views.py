@@ -34,7 +34,7 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, acting_role
 from gridgov.core.cache import get_or_make
 from gridgov.core.errors import GridgovError
 from gridgov.core.files import private_file
@@ -75,10 +75,6 @@ REFERENCE = re.compile(r"^\d{8}-(\d+)$")
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def role_of(user: Any) -> str:
-    return Role.ADMIN if getattr(user, "is_superuser", False) else getattr(user, "role", "")
-
-
 def roles_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Login required, then one of `roles` (administrators always); anyone else gets 403."""
 
@@ -86,7 +82,7 @@ def roles_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Calla
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if role_of(request.user) not in {*roles, Role.ADMIN}:
+            if acting_role(request.user) not in {*roles, Role.ADMIN}:
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
@@ -262,7 +258,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
                     return redirect("cases:new")
         status = 400
     else:
-        form = StaffReportForm(initial={"channel": DEFAULT_CHANNEL.get(role_of(user), Channel.HOTLINE)})
+        form = StaffReportForm(initial={"channel": DEFAULT_CHANNEL.get(acting_role(user), Channel.HOTLINE)})
     return render(request, "cases/new.html", {"form": form, "map": _map_context()}, status=status)
 
 
@@ -274,7 +270,7 @@ def _may_decide_extensions(case: Case, user: Any) -> bool:
     deciders = {Role.COORDINATOR, Role.ADMIN}
     if case.level < Level.DISTRICT:
         deciders |= {r for r, lvl in services.ROLE_LEVEL.items() if lvl == case.level + 1}
-    return role_of(user) in deciders
+    return acting_role(user) in deciders
 
 
 def _action_forms(case: Case, actions: list[str], failed: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -473,7 +469,7 @@ def case_action(request: HttpRequest, pk: Any, action: str) -> HttpResponse:
         return redirect(target)
     if _cases(request.user).filter(pk=case.pk).exists():
         return redirect("cases:detail", pk=case.uuid)
-    return redirect("cases:inbox" if role_of(request.user) == Role.DEPARTMENT else "cases:list")
+    return redirect("cases:inbox" if acting_role(request.user) == Role.DEPARTMENT else "cases:list")
 
 
 @login_required
@@ -591,7 +587,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     page = Paginator(selectors.inbox(user), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = _rows(page.object_list, user)
-    admin = role_of(user) == Role.ADMIN
+    admin = acting_role(user) == Role.ADMIN
     for row in rows:
         row["lead"] = admin or row["case"].lead_department_id == user.department_id
     metrics = selectors.department_metrics(user)
