@@ -7,24 +7,16 @@ from typing import Any
 
 from django import forms
 from django.contrib.gis.geos import Point
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.errors import GridgovError
+from gridgov.core.names import display_name
 
 from .models import Category, Channel
 
 PHONE = r"^\+?[0-9 -]{5,20}$"
 # Where a service's error field is shown on the form.
 FIELD_OF = {"location": "lon", "channel": "channel"}
-
-
-def display_name(obj: Any) -> str:
-    """The English name in English, else the name (as the presenters do)."""
-    if obj is None:
-        return ""
-    english = (get_language() or "").startswith("en")
-    return (getattr(obj, "name_en", "") if english else "") or obj.name
 
 
 def category_choices() -> list[tuple[str, Any]]:

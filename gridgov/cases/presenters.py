@@ -8,9 +8,9 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
 
 from gridgov.accounts.models import Role, acting_role
+from gridgov.core.names import display_name
 
 from . import selectors, services
 from .models import Case, Category, Level
@@ -18,16 +18,6 @@ from .texts import ACTIONS, ACTORS
 
 # Who sees the reporter's name and contact (departments only when the reporter agreed).
 CONTACT_ROLES = {Role.MEMBER, Role.LEADER, Role.COMMUNITY, Role.COORDINATOR, Role.ADMIN}
-
-
-def _en() -> bool:
-    return (get_language() or "").startswith("en")
-
-
-def _name(obj: Any) -> str:
-    if obj is None:
-        return ""
-    return (getattr(obj, "name_en", "") if _en() else "") or obj.name
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -47,13 +37,13 @@ def case_summary(case: Case, user: Any) -> dict[str, Any]:
     return {
         "id": str(case.uuid),
         "reference": case.reference,
-        "category": {"code": case.category.code, "name": _name(case.category)},
+        "category": {"code": case.category.code, "name": display_name(case.category)},
         "description": case.description,
         "lon": case.location.x,
         "lat": case.location.y,
         "address": case.address,
         "channel": case.channel,
-        "state": {"code": case.state_id, "name": _name(case.state), "kind": case.state.kind},
+        "state": {"code": case.state_id, "name": display_name(case.state), "kind": case.state.kind},
         "level": case.level,
         "level_name": str(Level(case.level).label),
         "light": case.light,
@@ -75,7 +65,7 @@ def case_detail(case: Case, user: Any) -> dict[str, Any]:
         {
             "token": case.token if sees_contact(case, user) else None,
             "assisting_departments": list(case.assisting_departments.values_list("code", flat=True)),
-            "lead_department_name": _name(case.lead_department) if case.lead_department_id else None,
+            "lead_department_name": display_name(case.lead_department) if case.lead_department_id else None,
             "filed_at": _dt(case.filed_at),
             "dispatched_at": _dt(case.dispatched_at),
             "closed_at": _dt(case.closed_at),
@@ -139,7 +129,7 @@ def public_view(case: Case) -> dict[str, Any]:
     body: dict[str, Any] = {
         "reference": case.reference,
         "token": case.token,
-        "category": _name(case.category),
+        "category": display_name(case.category),
         "status": state.kind,
         "status_name": state.public_name or state.name,
         "reported_at": _dt(case.reported_at),
@@ -162,7 +152,7 @@ def public_view(case: Case) -> dict[str, Any]:
 def category(c: Category) -> dict[str, Any]:
     return {
         "code": c.code,
-        "name": _name(c),
+        "name": display_name(c),
         "parent": c.parent.code if c.parent_id else None,
         "level": c.level,
         "sensitive": c.sensitive,

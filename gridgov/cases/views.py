@@ -38,6 +38,7 @@ from gridgov.accounts.models import Role, acting_role
 from gridgov.core.cache import get_or_make
 from gridgov.core.errors import GridgovError
 from gridgov.core.files import private_file
+from gridgov.core.names import display_name
 from gridgov.core.pagination import QuickPage
 from gridgov.core.ratelimit import allow, client_address
 from gridgov.dispatch.models import Department, Notification
@@ -45,7 +46,7 @@ from gridgov.geo.models import Community
 
 from . import presenters, selectors, services
 from .apis import DEFAULT_CHANNEL
-from .forms import ReportForm, StaffReportForm, display_name
+from .forms import ReportForm, StaffReportForm
 from .models import Case, CaseState, CaseTransition, Category, Channel, Extension, Level, StateKind
 
 PAGE_SIZE = 50

@@ -16,10 +16,10 @@ from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from gridgov.cases.models import Case, CaseEvent, CasePhoto, Category, StateKind
+from gridgov.core.names import display_name
 
 from .formats import Open311Error, w3c
 
@@ -34,16 +34,6 @@ REFERENCE = re.compile(r"(\d{8})-(\d{1,18})")
 # Phone numbers (mainland mobiles, with or without +86) and e-mail addresses in free text.
 _CONTACT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 HIDDEN = "***"
-
-
-def _en() -> bool:
-    return (get_language() or "").startswith("en")
-
-
-def _name(obj: Any) -> str:
-    if obj is None:
-        return ""
-    return (getattr(obj, "name_en", "") if _en() else "") or obj.name
 
 
 # --- services -----------------------------------------------------------------------------------------
@@ -65,12 +55,12 @@ def service(category: Category) -> dict[str, Any]:
         names += [category.parent.name, category.parent.name_en]
     return {
         "service_code": category.code,
-        "service_name": _name(category),
+        "service_name": display_name(category),
         "description": category.description,
         "metadata": False,
         "type": "realtime",
         "keywords": ", ".join(dict.fromkeys(n for n in names if n)),
-        "group": _name(category.parent),
+        "group": display_name(category.parent),
     }
 
 
@@ -269,11 +259,11 @@ def service_request(case: Case, media_url: Callable[[str], str] = lambda url: ur
         "service_request_id": case.reference,
         "status": "open" if is_open else "closed",
         "status_notes": hide_contact(getattr(case, "public_notes", None) or "", case),
-        "service_name": _name(case.category),
+        "service_name": display_name(case.category),
         "service_code": case.category.code,
         "description": hide_contact(case.description, case),
-        "agency_responsible": _name(case.lead_department),
-        "service_notice": case.state.public_name or _name(case.state),
+        "agency_responsible": display_name(case.lead_department),
+        "service_notice": case.state.public_name or display_name(case.state),
         "requested_datetime": w3c(case.reported_at),
         "updated_datetime": w3c(case.updated_at),
         "expected_datetime": w3c(case.deadline) if is_open else None,
