@@ -22,7 +22,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Func, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -501,7 +500,7 @@ def _console_page(
     status: int = 200,
 ) -> HttpResponse:
     user = request.user
-    page = Paginator(selectors.console(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = QuickPage(selectors.console(user), PAGE_SIZE, request.GET.get("page"))
     cases = list(page.object_list)
     suggested = selectors.suggestions(cases)
     twins = selectors.duplicate_counts(cases)
@@ -586,7 +585,7 @@ def console_dispatch(request: HttpRequest) -> HttpResponse:
 @roles_required(Role.DEPARTMENT)
 def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
-    page = Paginator(selectors.inbox(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = QuickPage(selectors.inbox(user), PAGE_SIZE, request.GET.get("page"))
     rows = _rows(page.object_list, user)
     admin = acting_role(user) == Role.ADMIN
     for row in rows:
