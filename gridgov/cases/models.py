@@ -7,6 +7,7 @@ moving the state (dispatching to departments, escalating a level) is code in `se
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 
@@ -20,6 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.core.models import TimeStamped
+
+# A reference number: the report date and the id (see `Case.reference`).
+REFERENCE = re.compile(r"(\d{8})-(\d{1,18})")
 
 
 class Level(models.IntegerChoices):
@@ -366,6 +370,13 @@ class Case(models.Model):
     def reference(self) -> str:
         """The number people quote on the phone: report date and id, e.g. 20261124-1042."""
         return f"{timezone.localtime(self.reported_at):%Y%m%d}-{self.pk}"
+
+    @staticmethod
+    def id_in_reference(value: str) -> int | None:
+        """The primary key in a reference such as 20261124-1042, or None when it is not one (the date is
+        checked by comparing the found case's `reference`)."""
+        match = REFERENCE.fullmatch(value.strip())
+        return int(match.group(2)) if match else None
 
 
 class TallyRow(models.Model):

@@ -9,7 +9,6 @@ nothing is written), every read goes through `selectors` (always scoped) and `pr
 from __future__ import annotations
 
 import json
-import re
 import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -69,7 +68,6 @@ EXTENSION_CHOICES = [
 REASON_REQUIRED = {"supervise", "note", "extend"}
 # Actions shown as a secondary (less prominent) button.
 SECONDARY = {"decline", "return", "verify_fail", "send_back", "escalate", "refer", "note", "supervise"}
-REFERENCE = re.compile(r"^\d{8}-(\d+)$")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -380,9 +378,9 @@ def _into(user: Any, value: str) -> Case:
     value = (value or "").strip()
     qs = selectors.visible_cases(user).select_related("state")
     found = None
-    match = REFERENCE.match(value)
-    if match:
-        found = qs.filter(pk=int(match.group(1))).first()
+    pk = Case.id_in_reference(value)
+    if pk is not None:
+        found = next((c for c in qs.filter(pk=pk) if c.reference == value), None)  # the date must match too
     else:
         try:
             found = qs.filter(uuid=uuidlib.UUID(value)).first()

@@ -30,7 +30,6 @@ MAX_ROWS = 1000
 # lets a server limit how many requests one answer holds.
 PAGE_ROWS = 200
 STATUSES = {"open": StateKind.OPEN, "closed": StateKind.CLOSED}
-REFERENCE = re.compile(r"(\d{8})-(\d{1,18})")
 # Phone numbers (mainland mobiles, with or without +86) and e-mail addresses in free text.
 _CONTACT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 HIDDEN = "***"
@@ -135,18 +134,12 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def parse_reference(value: str) -> int | None:
-    """The primary key in a reference such as 20261124-1042, or None when it is not one."""
-    match = REFERENCE.fullmatch(value.strip())
-    return int(match.group(2)) if match else None
-
-
 def request_filter(params: Mapping[str, str], now: datetime | None = None) -> RequestFilter:
     """The GET requests filters. Listed ids override every other filter (as the spec says); otherwise
     the requested time range is at most 90 days (the last 90 days when none is given)."""
     ids = []
     for ref in _split(params.get("service_request_id")):
-        pk = parse_reference(ref)
+        pk = Case.id_in_reference(ref)
         if pk is None:
             raise Open311Error(
                 400, _("Not a service request id: {value}.").format(value=ref), "service_request_id"
@@ -284,7 +277,7 @@ def service_requests(
 
 def one_request(reference: str, media_url: Callable[[str], str] = lambda url: url) -> list[dict[str, Any]]:
     """A single public request (a list of one, as in the spec); 404 when unknown or sensitive."""
-    pk = parse_reference(reference)
+    pk = Case.id_in_reference(reference)
     cases = case_requests(RequestFilter(ids=[(reference, pk)])) if pk is not None else []
     if not cases:
         raise Open311Error(404, _("There is no public service request with this id."), "service_request_id")

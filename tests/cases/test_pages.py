@@ -285,6 +285,11 @@ def test_merge_from_the_duplicates(world) -> None:
         f"/cases/{second.uuid}/merge/", {"version": second.version, "into": "nope", "comment": "x"}
     )
     assert r.status_code == 400 and "No such issue in your scope." in text(r)
+    wrong_day = "19990101-" + first.reference.split("-")[1]  # the right id under another date
+    r = community.post(
+        f"/cases/{second.uuid}/merge/", {"version": second.version, "into": wrong_day, "comment": "x"}
+    )
+    assert r.status_code == 400 and "No such issue in your scope." in text(r)
     r = community.post(
         f"/cases/{second.uuid}/merge/",
         {"version": second.version, "into": first.reference, "comment": "同一处"},
