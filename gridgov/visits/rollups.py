@@ -495,6 +495,12 @@ ORDERS = {
 }
 
 
+def _reads_nodes(level: str, prefixes: Sequence[str]) -> bool:
+    """Whether a level's rows come from the node rows (every node of the level lies wholly under a
+    prefix) rather than from sums of area rows: `dashboard` and `dashboard_count` decide alike."""
+    return level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
+
+
 def dashboard(
     level: str,
     today: date,
@@ -533,7 +539,7 @@ def dashboard(
             )"""
     # A page in key order: its keys first (in index order), then only their rows are summed.
     page = order == "key" and limit is not None
-    if nodes and level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+    if nodes and _reads_nodes(level, prefixes):
         only = ""
         if page:
             only = f"""AND t.code IN (
@@ -591,7 +597,7 @@ def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
         prefixes = [prefixes]
     likes = [p + "%" for p in prefixes]
     under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
-    if level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes):
+    if _reads_nodes(level, prefixes):
         under = under.replace("a.code", "code")
         query = (
             f"SELECT count(DISTINCT code) FROM visits_nodepolicytotal WHERE length(code) = %s AND ({under})"
