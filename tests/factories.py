@@ -124,3 +124,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw")
     role = Role.ADMIN
     scope_code = ""
+
+
+def client(world, who: str | None = None):
+    """A browser-like test client, logged in as the `world` fixture's user `who` (anonymous for None)."""
+    from django.test import Client
+
+    c = Client()
+    if who:
+        c.force_login(world.users[who])
+    return c

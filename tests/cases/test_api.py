@@ -13,6 +13,7 @@ from gridgov.cases import services
 from gridgov.cases.models import Case, CasePhoto
 
 from .. import factories as f
+from ..factories import client
 from .conftest import IN_A, IN_B
 
 
@@ -285,25 +286,22 @@ def test_case_photos_are_checked_on_upload_and_seen_only_through_the_scoped_view
     assert seen_at == f"/cases/{case.uuid}/photos/{r.json()['id']}/"
     assert member.get(f"/api/v1/cases/{case.uuid}/").json()["photos"][0]["url"] == seen_at
 
-    def browser(who: str) -> Client:
-        c = Client()
-        c.force_login(world.users[who])
-        return c
-
     for who in ("member_a", "leader_a", "street"):
-        got = browser(who).get(seen_at)
+        got = client(world, who).get(seen_at)
         assert got.status_code == 200 and b"".join(got.streaming_content) == jpeg, who
         assert got["Content-Type"] == "image/jpeg" and got["Cache-Control"].startswith("private")
-    assert browser("department").get(seen_at).status_code == 404  # not dispatched to them
+    assert client(world, "department").get(seen_at).status_code == 404  # not dispatched to them
     assert Client().get(seen_at).status_code == 302
-    assert browser("member_a").get(f"/cases/{case.uuid}/photos/{r.json()['id'] + 1}/").status_code == 404
+    assert (
+        client(world, "member_a").get(f"/cases/{case.uuid}/photos/{r.json()['id'] + 1}/").status_code == 404
+    )
     # A photo is stored under the type its bytes show, whatever the client called it: a "photo" named
     # .html cannot come back as a page.
     sneaky = member.post(
         url, {"photo": SimpleUploadedFile("x.html", jpeg[:4] + b"<script>alert(1)</script>")}
     )
     assert sneaky.status_code == 201
-    got = browser("leader_a").get(sneaky.json()["url"])
+    got = client(world, "leader_a").get(sneaky.json()["url"])
     assert got["Content-Type"] == "image/jpeg" and CasePhoto.objects.get(
         pk=sneaky.json()["id"]
     ).image.name.endswith(".jpg")

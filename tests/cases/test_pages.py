@@ -15,16 +15,10 @@ from gridgov.cases.models import Case, CaseEvent, Extension
 from gridgov.dispatch.models import RoutingRule
 
 from .. import factories as f
+from ..factories import client
 from .conftest import IN_A, IN_B, OUTSIDE
 
 pytestmark = pytest.mark.django_db
-
-
-def client(world, who: str | None = None) -> Client:
-    c = Client()
-    if who:
-        c.force_login(world.users[who])
-    return c
 
 
 def text(response) -> str:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from gridgov.core.models import AuditEntry
 from gridgov.households.models import Household
 
+from ..factories import client
+
 pytestmark = pytest.mark.django_db
-
-
-def client(world, name: str) -> Client:
-    c = Client()
-    c.force_login(world.users[name])
-    return c
 
 
 def test_leader_moves_a_household_to_another_member_and_it_is_audited(world):

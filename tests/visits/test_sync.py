@@ -12,6 +12,8 @@ from django.utils import timezone
 from gridgov.visits.models import Visit
 from gridgov.visits.selectors import due_list
 
+from ..factories import client
+
 pytestmark = pytest.mark.django_db
 
 X0, Y0 = 114.20, 22.55
@@ -32,12 +34,6 @@ def visit(household: str = "HA1", **kw) -> dict:
     }
     data.update(kw)
     return {k: v for k, v in data.items() if v is not ...}
-
-
-def client(world, name: str) -> Client:
-    c = Client()
-    c.force_login(world.users[name])
-    return c
 
 
 def sync(c: Client, items) -> dict:
