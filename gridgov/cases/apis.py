@@ -202,10 +202,6 @@ def case_detail(request: Request, pk: Any) -> Response:
     return Response(body)
 
 
-# Actions outside the state table, each with its own service.
-EXTRA_ACTIONS = {"supervise", "note", "evaluate", "extend"}
-
-
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def case_action(request: Request, pk: Any, action: str) -> Response:
@@ -216,7 +212,7 @@ def case_action(request: Request, pk: Any, action: str) -> Response:
     data = _valid(ActionIn, request.data).validated_data
     user = request.user
     if action == "supervise":
-        services.supervise(case, actor=user, comment=data["comment"])
+        services.supervise(case, actor=user, comment=data["comment"], expected_version=data.get("version"))
     elif action == "note":
         services.add_note(case, actor=user, comment=data["comment"], public=data["public"])
     elif action == "evaluate":
@@ -226,7 +222,13 @@ def case_action(request: Request, pk: Any, action: str) -> Response:
     elif action == "extend":
         if "minutes" not in data:
             raise serializers.ValidationError({"minutes": ["This field is required."]})
-        services.request_extension(case, actor=user, minutes=data["minutes"], reason=data["comment"])
+        services.request_extension(
+            case,
+            actor=user,
+            minutes=data["minutes"],
+            reason=data["comment"],
+            expected_version=data.get("version"),
+        )
     else:
         into = None
         if data.get("into"):

@@ -512,13 +512,20 @@ def file_case(
 # --- outside the state table --------------------------------------------------------------------------
 
 
-def supervise(case: Case | int, *, actor: Any, comment: str, now: datetime | None = None) -> Case:
-    """Put an open case under supervision (督办) by hand."""
+def supervise(
+    case: Case | int,
+    *,
+    actor: Any,
+    comment: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Put an open case under supervision (督办) by hand (409 on a stale `expected_version`)."""
     now = now or timezone.now()
     if not comment.strip():
         raise GridgovError("cases.comment_required", action=action_label("supervise"), field="comment")
     with transaction.atomic():
-        case = _locked(case, actor, None)
+        case = _locked(case, actor, expected_version)
         if getattr(actor, "role", None) not in {Role.COORDINATOR, Role.STREET, Role.ADMIN}:
             raise GridgovError("cases.role", action=action_label("supervise"))
         if case.state.kind != StateKind.OPEN or case.supervised:
@@ -567,7 +574,13 @@ def add_note(
 
 
 def request_extension(
-    case: Case | int, *, actor: Any, minutes: int, reason: str, now: datetime | None = None
+    case: Case | int,
+    *,
+    actor: Any,
+    minutes: int,
+    reason: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
 ) -> Extension:
     now = now or timezone.now()
     if not reason.strip():
@@ -575,7 +588,7 @@ def request_extension(
     if not isinstance(minutes, int) or not 30 <= minutes <= 420 * 30:
         raise invalid(_("Ask for between 30 working minutes and 30 working days."), "minutes")
     with transaction.atomic():
-        case = _locked(case, actor, None)
+        case = _locked(case, actor, expected_version)
         if case.state.kind != StateKind.OPEN or not case.state.step:
             raise GridgovError("cases.not_allowed", action=action_label("extend"), state=case.state.name)
         if case.extensions.filter(approved__isnull=True).exists():

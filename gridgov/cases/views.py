@@ -391,28 +391,22 @@ def _into(user: Any, value: str) -> Case:
     return found
 
 
-def _fresh(case: Case, version: int | None) -> None:
-    """For the actions whose service takes no version: refuse a stale page the same way."""
-    if version is not None and version != case.version:
-        raise GridgovError("cases.conflict", state=display_name(case.state))
-
-
 def _perform(request: HttpRequest, case: Case, action: str) -> None:
     user, post = request.user, request.POST
     comment = post.get("comment", "")
     version = _int(post.get("version"))
     if action == "supervise":
-        _fresh(case, version)
-        services.supervise(case, actor=user, comment=comment)
+        services.supervise(case, actor=user, comment=comment, expected_version=version)
     elif action == "note":
         services.add_note(case, actor=user, comment=comment, public=post.get("public") == "1")
     elif action == "evaluate":
         satisfaction = _int(post.get("satisfaction")) or 0
         services.evaluate(case, actor=user, satisfaction=satisfaction, comment=comment)
     elif action == "extend":
-        _fresh(case, version)
         minutes = _int(post.get("minutes")) or 0
-        services.request_extension(case, actor=user, minutes=minutes, reason=comment)
+        services.request_extension(
+            case, actor=user, minutes=minutes, reason=comment, expected_version=version
+        )
     else:
         lead = _department(post.get("lead_department", ""), "lead_department")
         assisting = []

@@ -189,6 +189,15 @@ def test_a_stale_version_is_a_conflict(world, depts) -> None:
             expected_version=seen,
         )
     assert err.value.code == "cases.conflict" and err.value.http_status == 409
+    # Supervision and extension requests, outside the state table, are refused on a stale page alike.
+    with pytest.raises(GridgovError) as err:
+        services.supervise(case, actor=world.users["coordinator"], comment="催办", expected_version=seen)
+    assert err.value.code == "cases.conflict"
+    with pytest.raises(GridgovError) as err:
+        services.request_extension(
+            case, actor=world.users["admin"], minutes=60, reason="等配件", expected_version=seen
+        )
+    assert err.value.code == "cases.conflict"
 
 
 def test_merging_keeps_every_reporter_informed(world) -> None:
