@@ -351,12 +351,28 @@ def differences() -> dict[str, int]:
 
 @transaction.atomic
 def refresh(households: Iterable[int]) -> None:
-    """After households changed (area, key groups, active): re-derive them and their areas."""
+    """After households changed (area, key groups, active), or their areas did (a gridding approval
+    renumbers, adds and deletes areas): re-derive them, their areas from the visits, and the nodes above.
+
+    Local, whatever the size of the city: the communities involved are derived again from their own
+    areas (the community row and its grids'), and the street and district rows above only get the
+    communities' change added. Pending deltas are folded first (and no batch appends one until this
+    transaction ends), so nothing is counted twice."""
     ids = list(households)
     if not ids:
         return
     with connection.cursor() as cur:
         _quiesce_and_fold(cur)
+        # The households' communities, and those of the areas they are in now (before the change is
+        # derived): an area deleted since is gone from the states (SET NULL) but not from its community.
+        cur.execute(
+            """SELECT c.code FROM households_household h JOIN geo_community c ON c.id = h.community_id
+               WHERE h.id = ANY(%(ids)s)
+               UNION SELECT left(a.code, %(n)s) FROM visits_householdpolicystate s
+               JOIN geo_responsibilityarea a ON a.id = s.area_id WHERE s.household_id = ANY(%(ids)s)""",
+            {"ids": ids, "n": COMMUNITY_LENGTH},
+        )
+        communities = {code for (code,) in cur.fetchall()}
     areas = sorted(refresh_states(ids))
     with connection.cursor() as cur:
         if areas:
@@ -365,20 +381,81 @@ def refresh(households: Iterable[int]) -> None:
             where = "AND s.area_id = ANY(%(areas)s)"
             cur.execute(ROLLUP_FROM_VISITS.format(where=where), {"areas": areas, "tz": _tz()})
             cur.execute(TOTALS_FROM_STATES.format(where="AND area_id = ANY(%(areas)s)"), {"areas": areas})
-            # The nodes above those areas: their sums again, from every area under them.
-            cur.execute("SELECT code FROM geo_responsibilityarea WHERE id = ANY(%s)", [areas])
-            nodes = sorted({code[:n] for (code,) in cur.fetchall() for n in NODE_LENGTHS})
-            where = {"where": "AND left(a.code, n.len) = ANY(%(nodes)s)"}
-            for table, select, cols, source in (
-                ("visits_nodeperiodrollup", NODE_ROLLUPS_SELECT, "code, kind, period_start, done", "rollups"),
-                ("visits_nodepolicytotal", NODE_TOTALS_SELECT, "code, kind, households", "totals"),
-            ):
-                real = {"rollups": "visits_areaperiodrollup", "totals": "visits_areapolicytotal"}[source]
-                cur.execute(f"DELETE FROM {table} WHERE code = ANY(%s)", [nodes])
+            cur.execute(
+                "SELECT left(code, %s) FROM geo_responsibilityarea WHERE id = ANY(%s)",
+                [COMMUNITY_LENGTH, areas],
+            )
+            communities |= {code for (code,) in cur.fetchall()}
+        for community in sorted(communities):
+            _rederive_community(cur, community)
+
+
+COMMUNITY_LENGTH = CODE_LENGTHS["community"]
+# The node tables and how each is summed from its area table: (node table, area table, kind columns, value).
+NODE_TABLES = (
+    ("visits_nodeperiodrollup", "visits_areaperiodrollup", ("kind", "period_start"), "done"),
+    ("visits_nodepolicytotal", "visits_areapolicytotal", ("kind",), "households"),
+)
+
+
+def _under(column: str, prefix: str) -> tuple[str, list[str]]:
+    """SQL (and its parameters) for the codes in `column` that start with the digits `prefix`: a range an
+    index on the column serves, in any collation (digit strings order alike in all of them: the next
+    prefix, last digit up with carry, bounds it), and the exact test."""
+    head = prefix.rstrip("9")
+    if not head:
+        return f"{column} >= %s AND left({column}, {len(prefix)}) = %s", [prefix, prefix]
+    upper = head[:-1] + str(int(head[-1]) + 1)
+    return f"{column} >= %s AND {column} < %s AND left({column}, {len(prefix)}) = %s", [prefix, upper, prefix]
+
+
+def _rederive_community(cur: Any, community: str) -> None:
+    """The community's node rows and its grids' summed again from the community's area rows (deleting
+    those of grids that are gone), and the community's change added to its street's and district's."""
+    above = [n for n in NODE_LENGTHS if n < COMMUNITY_LENGTH]
+    below = [n for n in NODE_LENGTHS if n >= COMMUNITY_LENGTH]
+    for node_table, area_table, keys, value in NODE_TABLES:
+        cols = ", ".join(keys)
+        cur.execute(f"SELECT {cols}, {value} FROM {node_table} WHERE code = %s", [community])
+        change: dict[tuple, int] = {}
+        for *key, v in cur.fetchall():
+            change[tuple(key)] = change.get(tuple(key), 0) - v
+        under, params = _under("code", community)
+        cur.execute(f"DELETE FROM {node_table} WHERE {under}", params)
+        lengths = ", ".join(f"({n})" for n in below)
+        cur.execute(
+            f"""INSERT INTO {node_table} (code, {cols}, {value})
+                SELECT left(a.code, n.len), {", ".join(f"x.{k}" for k in keys)}, sum(x.{value})
+                FROM geo_responsibilityarea a JOIN {area_table} x ON x.area_id = a.id
+                CROSS JOIN (VALUES {lengths}) AS n(len)
+                WHERE {_under("a.code", community)[0]}
+                GROUP BY 1, {", ".join(str(i + 2) for i in range(len(keys)))}
+                HAVING sum(x.{value}) <> 0
+                RETURNING code, {cols}, {value}""",
+            params,
+        )
+        for code, *key, v in cur.fetchall():
+            if code == community:
+                change[tuple(key)] = change.get(tuple(key), 0) + v
+        change = {k: v for k, v in change.items() if v}
+        if not change:
+            continue
+        # Added to the rows above (updated in place: a proposed insert of a negative change would fail the
+        # table's check even where the row exists), or inserted where there is none yet.
+        match = " AND ".join(f"{k} = %s" for k in ("code", *keys))
+        for code, key in sorted((community[:n], k) for k in change for n in above):
+            cur.execute(
+                f"UPDATE {node_table} SET {value} = {value} + %s WHERE {match}", [change[key], code, *key]
+            )
+            if not cur.rowcount:
+                marks = ", ".join(["%s"] * (len(keys) + 2))
                 cur.execute(
-                    f"INSERT INTO {table} ({cols})" + select.format(**{source: real}, **where),
-                    {"nodes": nodes},
+                    f"INSERT INTO {node_table} (code, {cols}, {value}) VALUES ({marks})",
+                    [code, *key, change[key]],
                 )
+        cur.execute(
+            f"DELETE FROM {node_table} WHERE code = ANY(%s) AND {value} = 0", [[community[:n] for n in above]]
+        )
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:

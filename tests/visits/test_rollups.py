@@ -340,3 +340,30 @@ def test_drifted_policy_states_are_found_and_repaired(world):
     assert rollups.rebuild() == same | {"states": 2}
     assert set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need")) == states
     assert rollups.snapshot() == kept
+
+
+def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
+    """A gridding approval moves households to new areas with bulk updates (no signals), deletes the old
+    areas (their rollup rows go with them) and then refreshes the community's households: the nodes above
+    must lose what the deleted areas held and gain what the new ones hold."""
+    from gridgov.geo.models import ResponsibilityArea
+    from gridgov.households.models import Household
+
+    sync(client(world, "member_a"), [visit()])  # HA1 has its visit of the quarter
+    rollups.fold()
+    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    assert rollups.differences() == same
+    other_before = rollups.dashboard("grid", timezone.localdate(), [world.other_community.code])
+    new = ResponsibilityArea.objects.create(
+        grid=world.grid_b, code=world.grid_b.code + "02", boundary=world.grid_b.boundary
+    )
+    Household.objects.filter(pk__in=[world.household_a.pk, world.household_a2.pk]).update(area=new)
+    ResponsibilityArea.objects.filter(pk__in=[world.area_a.pk, world.area_a2.pk]).delete()
+    rollups.refresh(Household.objects.filter(community=world.community).values_list("id", flat=True))
+    assert rollups.differences() == same
+    today = timezone.localdate()
+    grids = {r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today)}
+    assert world.grid_a.code not in grids  # no area left: its rows are gone
+    assert grids[world.grid_b.code] == (3, 1)  # HA1, HA2 moved in with HA1's visit
+    assert rollups.dashboard("grid", today, [world.other_community.code]) == other_before
+    assert rollups.summary(today)["households"] == 4
