@@ -211,42 +211,25 @@ def case_action(request: Request, pk: Any, action: str) -> Response:
     case = _case(request, pk)
     data = _valid(ActionIn, request.data).validated_data
     user = request.user
-    if action == "supervise":
-        services.supervise(case, actor=user, comment=data["comment"], expected_version=data.get("version"))
-    elif action == "note":
-        services.add_note(case, actor=user, comment=data["comment"], public=data["public"])
-    elif action == "evaluate":
-        if "satisfaction" not in data:
-            raise serializers.ValidationError({"satisfaction": ["This field is required."]})
-        services.evaluate(case, actor=user, satisfaction=data["satisfaction"], comment=data["comment"])
-    elif action == "extend":
-        if "minutes" not in data:
-            raise serializers.ValidationError({"minutes": ["This field is required."]})
-        services.request_extension(
-            case,
-            actor=user,
-            minutes=data["minutes"],
-            reason=data["comment"],
-            expected_version=data.get("version"),
-        )
-    else:
-        into = None
-        if data.get("into"):
-            into = selectors.visible_cases(user).filter(uuid=data["into"]).select_related("state").first()
-            if into is None:
-                raise serializers.ValidationError({"into": ["No such issue in your scope."]})
-        kwargs: dict[str, Any] = {
-            "actor": user,
-            "comment": data["comment"],
-            "expected_version": data.get("version"),
-            "lead_department": data.get("lead_department"),
-            "assisting": data.get("assisting_departments") or (),
-            "into": into,
-        }
-        if action == "file":
-            services.file_case(case, level=data.get("level"), **kwargs)
-        else:
-            services.transition(case, action, level=data.get("level"), **kwargs)
+    into = None
+    if data.get("into"):
+        into = selectors.visible_cases(user).filter(uuid=data["into"]).select_related("state").first()
+        if into is None:
+            raise serializers.ValidationError({"into": ["No such issue in your scope."]})
+    services.perform(
+        case,
+        action,
+        actor=user,
+        comment=data["comment"],
+        expected_version=data.get("version"),
+        level=data.get("level"),
+        public=data["public"],
+        satisfaction=data.get("satisfaction"),
+        minutes=data.get("minutes"),
+        lead_department=data.get("lead_department"),
+        assisting=data.get("assisting_departments") or (),
+        into=into,
+    )
     case.refresh_from_db()
     return Response(presenters.case_detail(case, user))
 

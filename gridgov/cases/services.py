@@ -606,6 +606,53 @@ def request_extension(
     return ext
 
 
+def perform(
+    case: Case,
+    action: str,
+    *,
+    actor: Any,
+    comment: str = "",
+    expected_version: int | None = None,
+    level: int | None = None,
+    public: bool = False,
+    satisfaction: int | None = None,
+    minutes: int | None = None,
+    lead_department: Department | None = None,
+    assisting: Sequence[Department] = (),
+    into: Case | None = None,
+) -> None:
+    """One action on a case as the pages and the API take it: any action of the state table (`file`
+    included), or supervise / note / evaluate / extend. Raises GridgovError (nothing written)."""
+    if action == "supervise":
+        supervise(case, actor=actor, comment=comment, expected_version=expected_version)
+    elif action == "note":
+        add_note(case, actor=actor, comment=comment, public=public)
+    elif action == "evaluate":
+        if satisfaction is None:
+            raise invalid(_("Give a satisfaction from 1 to 5."), "satisfaction")
+        evaluate(case, actor=actor, satisfaction=satisfaction, comment=comment)
+    elif action == "extend":
+        if minutes is None:
+            raise invalid(_("Say how many working minutes more."), "minutes")
+        request_extension(
+            case, actor=actor, minutes=minutes, reason=comment, expected_version=expected_version
+        )
+    else:
+        kwargs: dict[str, Any] = {
+            "actor": actor,
+            "comment": comment,
+            "expected_version": expected_version,
+            "level": level,
+            "lead_department": lead_department,
+            "assisting": assisting,
+            "into": into,
+        }
+        if action == "file":
+            file_case(case, **kwargs)
+        else:
+            transition(case, action, **kwargs)
+
+
 def decide_extension(
     extension: Extension | int, *, actor: Any, approve: bool, note: str = "", now: datetime | None = None
 ) -> Extension:

@@ -393,40 +393,25 @@ def _into(user: Any, value: str) -> Case:
 
 def _perform(request: HttpRequest, case: Case, action: str) -> None:
     user, post = request.user, request.POST
-    comment = post.get("comment", "")
-    version = _int(post.get("version"))
-    if action == "supervise":
-        services.supervise(case, actor=user, comment=comment, expected_version=version)
-    elif action == "note":
-        services.add_note(case, actor=user, comment=comment, public=post.get("public") == "1")
-    elif action == "evaluate":
-        satisfaction = _int(post.get("satisfaction")) or 0
-        services.evaluate(case, actor=user, satisfaction=satisfaction, comment=comment)
-    elif action == "extend":
-        minutes = _int(post.get("minutes")) or 0
-        services.request_extension(
-            case, actor=user, minutes=minutes, reason=comment, expected_version=version
-        )
-    else:
-        lead = _department(post.get("lead_department", ""), "lead_department")
-        assisting = []
-        for code in post.getlist("assisting_departments"):
-            dept = _department(code, "assisting_departments")
-            if dept is not None:
-                assisting.append(dept)
-        into = _into(user, post.get("into", "")) if action == "merge" else None
-        kwargs: dict[str, Any] = {
-            "actor": user,
-            "comment": comment,
-            "expected_version": version,
-            "lead_department": lead,
-            "assisting": assisting,
-            "into": into,
-        }
-        if action == "file":
-            services.file_case(case, level=_int(post.get("level")), **kwargs)
-        else:
-            services.transition(case, action, **kwargs)
+    assisting = []
+    for code in post.getlist("assisting_departments"):
+        dept = _department(code, "assisting_departments")
+        if dept is not None:
+            assisting.append(dept)
+    services.perform(
+        case,
+        action,
+        actor=user,
+        comment=post.get("comment", ""),
+        expected_version=_int(post.get("version")),
+        level=_int(post.get("level")),
+        public=post.get("public") == "1",
+        satisfaction=_int(post.get("satisfaction")),
+        minutes=_int(post.get("minutes")),
+        lead_department=_department(post.get("lead_department", ""), "lead_department"),
+        assisting=assisting,
+        into=_into(user, post.get("into", "")) if action == "merge" else None,
+    )
 
 
 ACTION_FIELDS = (

@@ -118,6 +118,13 @@ def test_actions_through_the_api_report_role_state_and_conflict(world, dept) -> 
     assert r.status_code == 409 and r.json()["code"] == "cases.not_allowed"
     r = client_for(world.users["department"]).post(f"{url}/return/", {}, format="json")
     assert r.status_code == 400 and r.json()["field"] == "comment"
+    # The actions outside the state table name their missing field too, and write nothing.
+    department = client_for(world.users["department"])
+    r = department.post(f"{url}/extend/", {"comment": "等配件", "version": version + 1}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "minutes"
+    r = community.post(f"{url}/evaluate/", {"comment": "好"}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "satisfaction"
+    assert not case.extensions.exists()
 
 
 def test_the_console_puts_returned_cases_first_and_suggests_departments(world, dept) -> None:
