@@ -109,10 +109,8 @@ class Grid(AreaNode):
         verbose_name = _("grid")
         verbose_name_plural = _("grids")
         constraints = [code_digits("grid", 15)]
-        # "Everything under a code" is LIKE 'prefix%': a pattern index serves it under any collation.
-        indexes = [
-            models.Index(fields=["code"], name="grid_code_prefix_idx", opclasses=["varchar_pattern_ops"])
-        ]
+        # "Everything under a code" is LIKE 'prefix%': the pattern index Django makes for a unique
+        # CharField (…_like) serves it under any collation.
 
 
 class ResponsibilityArea(AreaNode):
@@ -134,9 +132,6 @@ class ResponsibilityArea(AreaNode):
         verbose_name = _("responsibility area")
         verbose_name_plural = _("responsibility areas")
         constraints = [code_digits("responsibilityarea", 17)]
-        indexes = [
-            models.Index(fields=["code"], name="area_code_prefix_idx", opclasses=["varchar_pattern_ops"])
-        ]
 
 
 class Building(TimeStamped):
