@@ -363,17 +363,7 @@ def refresh(households: Iterable[int]) -> None:
         return
     with connection.cursor() as cur:
         _quiesce_and_fold(cur)
-        # The households' communities, and those of the areas they are in now (before the change is
-        # derived): an area deleted since is gone from the states (SET NULL) but not from its community.
-        cur.execute(
-            """SELECT c.code FROM households_household h JOIN geo_community c ON c.id = h.community_id
-               WHERE h.id = ANY(%(ids)s)
-               UNION SELECT left(a.code, %(n)s) FROM visits_householdpolicystate s
-               JOIN geo_responsibilityarea a ON a.id = s.area_id WHERE s.household_id = ANY(%(ids)s)""",
-            {"ids": ids, "n": COMMUNITY_LENGTH},
-        )
-        communities = {code for (code,) in cur.fetchall()}
-    areas = sorted(refresh_states(ids))
+    areas = sorted(refresh_states(ids))  # the areas the households were in and are in now
     with connection.cursor() as cur:
         if areas:
             cur.execute("DELETE FROM visits_areaperiodrollup WHERE area_id = ANY(%s)", [areas])
@@ -381,13 +371,16 @@ def refresh(households: Iterable[int]) -> None:
             where = "AND s.area_id = ANY(%(areas)s)"
             cur.execute(ROLLUP_FROM_VISITS.format(where=where), {"areas": areas, "tz": _tz()})
             cur.execute(TOTALS_FROM_STATES.format(where="AND area_id = ANY(%(areas)s)"), {"areas": areas})
-            cur.execute(
-                "SELECT left(code, %s) FROM geo_responsibilityarea WHERE id = ANY(%s)",
-                [COMMUNITY_LENGTH, areas],
-            )
-            communities |= {code for (code,) in cur.fetchall()}
-        for community in sorted(communities):
-            _rederive_community(cur, community)
+        # Their communities, and the households': an area deleted since (a gridding approval) is gone from
+        # the states, but its community is the households'.
+        cur.execute(
+            """SELECT c.code FROM households_household h JOIN geo_community c ON c.id = h.community_id
+               WHERE h.id = ANY(%(ids)s)
+               UNION SELECT left(code, %(n)s) FROM geo_responsibilityarea WHERE id = ANY(%(areas)s)""",
+            {"ids": ids, "areas": areas, "n": COMMUNITY_LENGTH},
+        )
+        communities = {code for (code,) in cur.fetchall()}
+        _rederive_communities(cur, sorted(communities))
 
 
 COMMUNITY_LENGTH = CODE_LENGTHS["community"]
@@ -398,64 +391,74 @@ NODE_TABLES = (
 )
 
 
-def _under(column: str, prefix: str) -> tuple[str, list[str]]:
-    """SQL (and its parameters) for the codes in `column` that start with the digits `prefix`: a range an
-    index on the column serves, in any collation (digit strings order alike in all of them: the next
-    prefix, last digit up with carry, bounds it), and the exact test."""
-    head = prefix.rstrip("9")
-    if not head:
-        return f"{column} >= %s AND left({column}, {len(prefix)}) = %s", [prefix, prefix]
-    upper = head[:-1] + str(int(head[-1]) + 1)
-    return f"{column} >= %s AND {column} < %s AND left({column}, {len(prefix)}) = %s", [prefix, upper, prefix]
+def _under(column: str, prefixes: Iterable[str]) -> tuple[str, list[str]]:
+    """SQL (and its parameters) for the codes in `column` that start with any of the digit `prefixes`:
+    ranges an index on the column serves, in any collation (digit strings order alike in all of them:
+    the next prefix, last digit up with carry, bounds each), each with the exact test."""
+    arms, params = [], []
+    for prefix in prefixes:
+        head = prefix.rstrip("9")
+        if head:
+            arms.append(f"({column} >= %s AND {column} < %s AND left({column}, {len(prefix)}) = %s)")
+            params += [prefix, head[:-1] + str(int(head[-1]) + 1), prefix]
+        else:
+            arms.append(f"({column} >= %s AND left({column}, {len(prefix)}) = %s)")
+            params += [prefix, prefix]
+    return " OR ".join(arms) or "false", params
 
 
-def _rederive_community(cur: Any, community: str) -> None:
-    """The community's node rows and its grids' summed again from the community's area rows (deleting
-    those of grids that are gone), and the community's change added to its street's and district's."""
+def _rederive_communities(cur: Any, communities: Sequence[str]) -> None:
+    """The communities' node rows and their grids' summed again from the communities' area rows (those
+    of grids that are gone deleted), and each community's change added to its street's and district's
+    rows: a few statements per node table, whatever the number of communities."""
     above = [n for n in NODE_LENGTHS if n < COMMUNITY_LENGTH]
-    below = [n for n in NODE_LENGTHS if n >= COMMUNITY_LENGTH]
+    below = ", ".join(f"({n})" for n in NODE_LENGTHS if n >= COMMUNITY_LENGTH)
+    under, params = _under("code", communities)
+    under_areas = _under("a.code", communities)[0]
     for node_table, area_table, keys, value in NODE_TABLES:
         cols = ", ".join(keys)
-        cur.execute(f"SELECT {cols}, {value} FROM {node_table} WHERE code = %s", [community])
-        change: dict[tuple, int] = {}
-        for *key, v in cur.fetchall():
-            change[tuple(key)] = change.get(tuple(key), 0) - v
-        under, params = _under("code", community)
-        cur.execute(f"DELETE FROM {node_table} WHERE {under}", params)
-        lengths = ", ".join(f"({n})" for n in below)
+        change: dict[tuple, int] = {}  # (code above, *keys) → the change of its sum
+        cur.execute(f"DELETE FROM {node_table} WHERE {under} RETURNING code, {cols}, {value}", params)
+        old = [row for row in cur.fetchall() if len(row[0]) == COMMUNITY_LENGTH]
         cur.execute(
             f"""INSERT INTO {node_table} (code, {cols}, {value})
                 SELECT left(a.code, n.len), {", ".join(f"x.{k}" for k in keys)}, sum(x.{value})
                 FROM geo_responsibilityarea a JOIN {area_table} x ON x.area_id = a.id
-                CROSS JOIN (VALUES {lengths}) AS n(len)
-                WHERE {_under("a.code", community)[0]}
+                CROSS JOIN (VALUES {below}) AS n(len)
+                WHERE {under_areas}
                 GROUP BY 1, {", ".join(str(i + 2) for i in range(len(keys)))}
                 HAVING sum(x.{value}) <> 0
                 RETURNING code, {cols}, {value}""",
             params,
         )
-        for code, *key, v in cur.fetchall():
-            if code == community:
-                change[tuple(key)] = change.get(tuple(key), 0) + v
+        new = [row for row in cur.fetchall() if len(row[0]) == COMMUNITY_LENGTH]
+        for sign, rows in ((-1, old), (1, new)):
+            for code, *key, v in rows:
+                for n in above:
+                    k = (code[:n], *key)
+                    change[k] = change.get(k, 0) + sign * v
         change = {k: v for k, v in change.items() if v}
         if not change:
             continue
-        # Added to the rows above (updated in place: a proposed insert of a negative change would fail the
-        # table's check even where the row exists), or inserted where there is none yet.
-        match = " AND ".join(f"{k} = %s" for k in ("code", *keys))
-        for code, key in sorted((community[:n], k) for k in change for n in above):
-            cur.execute(
-                f"UPDATE {node_table} SET {value} = {value} + %s WHERE {match}", [change[key], code, *key]
-            )
-            if not cur.rowcount:
-                marks = ", ".join(["%s"] * (len(keys) + 2))
-                cur.execute(
-                    f"INSERT INTO {node_table} (code, {cols}, {value}) VALUES ({marks})",
-                    [code, *key, change[key]],
-                )
+        # Added to the rows above where they exist (an UPDATE: a proposed insert of a negative change would
+        # fail the table's check even where the row exists), inserted where they do not.
+        ordered = sorted(change)
+        columns = list(zip(*ordered, strict=True))
+        types = {"code": "varchar", "kind": "varchar", "period_start": "date"}
+        arrays = ", ".join(f"%s::{types[k]}[]" for k in ("code", *keys)) + ", %s::integer[]"
+        match = " AND ".join(f"t.{k} = c.{k}" for k in ("code", *keys))
         cur.execute(
-            f"DELETE FROM {node_table} WHERE code = ANY(%s) AND {value} = 0", [[community[:n] for n in above]]
+            f"""WITH c (code, {cols}, v) AS (SELECT * FROM unnest({arrays})),
+                updated AS (
+                    UPDATE {node_table} t SET {value} = t.{value} + c.v FROM c WHERE {match}
+                    RETURNING t.code, {", ".join(f"t.{k}" for k in keys)}
+                )
+                INSERT INTO {node_table} (code, {cols}, {value})
+                SELECT c.code, {", ".join(f"c.{k}" for k in keys)}, c.v FROM c
+                WHERE NOT EXISTS (SELECT FROM updated t WHERE {match})""",
+            [*(list(col) for col in columns), [change[k] for k in ordered]],
         )
+        cur.execute(f"DELETE FROM {node_table} WHERE code = ANY(%s) AND {value} = 0", [list(columns[0])])
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:

@@ -367,3 +367,13 @@ def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
     assert grids[world.grid_b.code] == (3, 1)  # HA1, HA2 moved in with HA1's visit
     assert rollups.dashboard("grid", today, [world.other_community.code]) == other_before
     assert rollups.summary(today)["households"] == 4
+    # A household moving to another community: both communities and the nodes above change.
+    area_d = ResponsibilityArea.objects.get(grid__community=world.other_community)
+    moved = Household.objects.filter(pk=world.household_a.pk)
+    other = world.household_other
+    moved.update(area=area_d, community=world.other_community, point=other.point, building=other.building)
+    rollups.refresh([world.household_a.pk])
+    assert rollups.differences() == same
+    grids = {r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today)}
+    assert grids[world.grid_b.code] == (2, 0) and grids[area_d.code[:15]] == (2, 1)
+    assert rollups.summary(today) == {"households": 4, "done": 1, "share_done": 0.25}
