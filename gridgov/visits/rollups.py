@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from gridgov.geo.models import CODE_LENGTHS
 
@@ -33,6 +34,47 @@ DEFAULT = ("quarter", 1)
 # Nodes above the areas whose sums are kept too (grid, community, street, district): their code lengths.
 NODE_LENGTHS = tuple(CODE_LENGTHS[level] for level in ("district", "street", "community", "grid"))
 NODES = "(VALUES " + ", ".join(f"({n})" for n in NODE_LENGTHS) + ") AS n(len)"
+
+# Dashboard rows (`DashboardRow`): per area, member and node, for the periods of one month ({month}: an
+# SQL date, the month's first day), households and done summed from area rollups and totals ({rollups},
+# {totals}) of the areas chosen by {where}; {only}: which of the rows to answer.
+DASHBOARD = "visits_dashboardrow"
+DASH_NODES = "(VALUES ('district', 6), ('street', 9), ('community', 12), ('grid', 15)) AS n(level, len)"
+DASHBOARD_SELECT = f"""
+    WITH per_area AS (
+        SELECT a.id, a.code, a.member_id, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+        FROM {{totals}} t JOIN geo_responsibilityarea a ON a.id = t.area_id
+        LEFT JOIN {{rollups}} r ON r.area_id = t.area_id AND r.kind = t.kind
+             AND r.period_start = date_trunc(t.kind, ({{month}})::timestamp)::date
+        WHERE true {{where}}
+        GROUP BY a.id
+    )
+    SELECT * FROM (
+        SELECT 'area' AS level, code AS key, member_id, households, done FROM per_area
+        UNION ALL
+        SELECT 'member', member_id::text, NULL::bigint, sum(households), sum(done) FROM per_area GROUP BY 2
+        UNION ALL
+        SELECT n.level, left(code, n.len), NULL, sum(households), sum(done)
+        FROM per_area CROSS JOIN {DASH_NODES} GROUP BY 1, 2
+    ) x WHERE true {{only}}
+"""
+# The month the dashboard rows are kept for (one at a time; none: no row).
+KEPT_MONTH = f"(SELECT max(month) FROM {DASHBOARD})"
+
+
+def _dashboard_deltas(source: str) -> str:
+    """Deltas (area_id, kind, period_start, done rows of `source`) of the month kept's periods, summed per
+    dashboard row (level, key)."""
+    return f"""
+        SELECT x.level, x.key, sum(d.done) AS done
+        FROM {source} d JOIN geo_responsibilityarea a ON a.id = d.area_id
+        CROSS JOIN LATERAL (
+            SELECT 'area', a.code UNION ALL SELECT 'member', a.member_id::text
+            UNION ALL SELECT n.level, left(a.code, n.len) FROM {DASH_NODES}
+        ) x(level, key)
+        WHERE d.period_start = date_trunc(d.kind, {KEPT_MONTH}::timestamp)::date
+        GROUP BY 1, 2"""
+
 
 # The policy each household follows, as `periods.strictest` picks it: among the active policies that
 # apply (no key group, or one of the household's), the shortest period, then the most visits; the
@@ -150,6 +192,12 @@ NODE_ROLLUPS_WITH_PENDING = f"""(
         FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id CROSS JOIN {NODES}
     ) u GROUP BY 1, 2, 3
 )"""
+# The dashboard rows as readers see them: the kept rows plus the pending deltas of their periods.
+DASHBOARD_WITH_PENDING = f"""(
+    SELECT k.month, k.level, k.key, k.member_id, k.households, k.done + coalesce(p.done, 0) AS done
+    FROM {DASHBOARD} k LEFT JOIN ({_dashboard_deltas(DELTAS)}) p
+         ON p.level = k.level AND coalesce(p.key, '') = coalesce(k.key, '')
+)"""
 FOLD = f"""
 WITH moved AS (
     DELETE FROM {DELTAS} RETURNING area_id, kind, period_start, done
@@ -167,6 +215,17 @@ WITH moved AS (
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (code, kind, period_start)
     DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+), kept_month AS (
+    SELECT {KEPT_MONTH} AS m
+), dash AS (  -- the dashboard rows of the month kept: the deltas of its periods, per row
+    {_dashboard_deltas("per_area")}
+), dash_keyed AS (
+    UPDATE {DASHBOARD} r SET done = r.done + dash.done FROM dash, kept_month
+    WHERE r.month = kept_month.m AND r.level = dash.level AND r.key = dash.key
+), dash_no_member AS (  -- (the areas without a member: the row whose key is NULL)
+    UPDATE {DASHBOARD} r SET done = r.done + dash.done FROM dash, kept_month
+    WHERE r.month = kept_month.m AND r.level = 'member' AND r.key IS NULL
+          AND dash.level = 'member' AND dash.key IS NULL
 )
 SELECT count(*) FROM moved
 """
@@ -181,7 +240,27 @@ def fold(cur: Any = None) -> int:
             return fold(own)
     cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
     cur.execute(FOLD)
-    return cur.fetchone()[0]
+    folded = cur.fetchone()[0]
+    dashboard_month(cur, timezone.localdate())
+    return folded
+
+
+def dashboard_month(cur: Any, today: date) -> None:
+    """Keep the dashboard rows for the month holding `today`: when they are for another month (or there
+    are none), derive them all again from the (folded) area rollups and totals. Once a month at the
+    first fold; until then, reads for the new month sum the area rows (`dashboard`)."""
+    month = window("month", today).start
+    cur.execute(f"SELECT {KEPT_MONTH}")
+    if cur.fetchone()[0] == month:
+        return
+    cur.execute(f"DELETE FROM {DASHBOARD}")
+    areas = {"totals": "visits_areapolicytotal", "rollups": "visits_areaperiodrollup"}
+    select = DASHBOARD_SELECT.format(**areas, month="%(month)s", where="", only="")
+    cur.execute(
+        f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
+        f" SELECT %(month)s, * FROM ({select}) d",
+        {"month": month},
+    )
 
 
 def _quiesce_and_fold(cur: Any) -> None:
@@ -211,10 +290,24 @@ KEPT = {
         NODE_ROLLUPS_SELECT,
     ),
     "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true", NODE_TOTALS_SELECT),
+    # (derived for the month kept, from the area rollups and totals: after those in this order)
+    "dashboard": (
+        DASHBOARD_WITH_PENDING,
+        ("month", "level", "key"),
+        ("member_id", "households", "done"),
+        "true",
+        f"SELECT {KEPT_MONTH}, d.* FROM ("
+        + DASHBOARD_SELECT.replace("{month}", KEPT_MONTH).replace("{only}", f"AND {KEPT_MONTH} IS NOT NULL")
+        + ") d",
+    ),
 }
 
 
-REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
+REAL = {
+    "rollups": "visits_areaperiodrollup",
+    "node_rollups": "visits_nodeperiodrollup",
+    "dashboard": DASHBOARD,
+}
 
 
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
@@ -379,6 +472,86 @@ def refresh(households: Iterable[int]) -> None:
                     f"INSERT INTO {table} ({cols})" + select.format(**{source: real}, **where),
                     {"nodes": nodes},
                 )
+    refresh_dashboard(areas)
+
+
+def dashboard_member_of(code: str) -> tuple[bool, int | None]:
+    """Whether the dashboard rows kept have a row for the area `code`, and the member it is summed under."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT member_id FROM {DASHBOARD} WHERE month = {KEPT_MONTH} AND level = 'area' AND key = %s",
+            [code],
+        )
+        row = cur.fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+@transaction.atomic
+def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int | None]] = ()) -> None:
+    """Derive again the dashboard rows of the month kept for these areas (ids), their nodes and their
+    members, the members before as well as now (an area row keeps the member it was summed under), from
+    the area and node rows as they are (after `refresh`, or after an area changed hands); `gone`: (code,
+    member) of areas deleted. Pending deltas must have been folded (see `refresh`)."""
+    ids = sorted(set(areas))
+    with connection.cursor() as cur:
+        _quiesce_and_fold(cur)  # (already done by `refresh`: then nothing is pending)
+        cur.execute(f"SELECT {KEPT_MONTH}")
+        month = cur.fetchone()[0]
+        if month is None:  # nothing kept (the next fold derives every row)
+            return
+        cur.execute("SELECT code, member_id FROM geo_responsibilityarea WHERE id = ANY(%s)", [ids])
+        now = cur.fetchall() + list(gone)
+        codes = sorted({code for code, _m in now})
+        if not codes:
+            return
+        cur.execute(
+            f"SELECT member_id FROM {DASHBOARD} WHERE month = %s AND level = 'area' AND key = ANY(%s)",
+            [month, codes],
+        )
+        members = {m for (m,) in cur.fetchall()} | {m for _c, m in now}
+        nodes = sorted({code[:n] for code in codes for n in NODE_LENGTHS})
+        keyed = sorted(str(m) for m in members if m is not None)
+        no_member = None in members
+        params = {
+            "month": month,
+            "ids": ids,
+            "codes": codes,
+            "nodes": nodes,
+            "members": sorted(m for m in members if m is not None),
+            "keyed": keyed,
+            "no_member": no_member,
+        }
+        cur.execute(
+            f"""DELETE FROM {DASHBOARD} WHERE month = %(month)s AND (
+                    (level = 'area' AND key = ANY(%(codes)s))
+                    OR (level IN ('grid', 'community', 'street', 'district') AND key = ANY(%(nodes)s))
+                    OR (level = 'member' AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))""",
+            params,
+        )
+        # The areas and members from the area rows (every area of those members), the nodes from the node
+        # rows (which `refresh` has just derived).
+        select = DASHBOARD_SELECT.format(
+            totals="visits_areapolicytotal",
+            rollups="visits_areaperiodrollup",
+            month="%(month)s",
+            where="""AND (a.id = ANY(%(ids)s) OR a.member_id = ANY(%(members)s)
+                          OR (%(no_member)s AND a.member_id IS NULL))""",
+            only="""AND ((level = 'area' AND key = ANY(%(codes)s)) OR (level = 'member'
+                         AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))""",
+        )
+        cols = f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
+        cur.execute(f"{cols} SELECT %(month)s, * FROM ({select}) d", params)
+        cur.execute(
+            f"""{cols}
+                SELECT %(month)s, n.level, t.code, NULL, sum(t.households), coalesce(sum(r.done), 0)
+                FROM visits_nodepolicytotal t
+                JOIN {DASH_NODES} ON n.len = length(t.code)
+                LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
+                     AND r.period_start = date_trunc(t.kind, (%(month)s)::timestamp)::date
+                WHERE t.code = ANY(%(nodes)s)
+                GROUP BY 1, 2, 3""",
+            params,
+        )
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:
@@ -501,6 +674,113 @@ def _reads_nodes(level: str, prefixes: Sequence[str]) -> bool:
     return level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
 
 
+def _reads_rows(level: str, prefixes: Sequence[str]) -> bool:
+    """Whether the dashboard rows can answer a level in a scope: each row of the level wholly under a
+    prefix (a member's row is over all their areas: the whole city only)."""
+    if level == "member":
+        return list(prefixes) == [""]
+    return all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
+
+
+def _pending(level: str, today: date, prefixes: Sequence[str]) -> dict[str | None, int]:
+    """The pending deltas of the periods holding `today`, per row of `level` under the prefixes."""
+    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT {node}, sum(d.done) FROM {DELTAS} d
+                CROSS JOIN LATERAL (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = d.area_id
+                ) a
+                WHERE d.period_start = date_trunc(d.kind, %s::timestamp)::date AND ({under})
+                GROUP BY 1""",
+            [window("month", today).start, *(p + "%" for p in prefixes)],
+        )
+        return {key: int(done) for key, done in cur.fetchall()}
+
+
+def _row(key: str | None, households: int, done: int) -> dict[str, Any]:
+    return {
+        "key": key,
+        "households": households,
+        "done": done,
+        "share_done": round(done / households, 4) if households else None,
+    }
+
+
+def _worst_key(row: tuple[str | None, int, int]) -> tuple:
+    """ORDERS["worst"] in Python (the same float8 division; keys compare as the database's C collation
+    does: by code point), NULLs last."""
+    key, households, done = row
+    share = done / households if households else None
+    return (share is None, share or 0.0, -households, key is None, key or "")
+
+
+# The dashboard rows of a level in worst-first order (an index scan: `dashboardrow_worst_idx`).
+WORST_SCAN = f"""
+    SELECT key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
+    ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key
+    LIMIT %s OFFSET %s
+"""
+
+
+def _worst_page(
+    level: str, today: date, prefixes: Sequence[str], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """A worst-first page from the dashboard rows, exact with pending deltas; None when the rows are not
+    kept for the month holding `today` (the caller sums the area rows).
+
+    The whole city: the kept rows are read in worst-first order until `offset + limit` rows without a
+    pending delta are found (those rows' figures are exact). The true first `offset + limit` lie among
+    them and the rows with a delta read on the way: a row without a delta keeps its place relative to
+    every other such row, so none beyond those can come first; a delta only adds to `done` (the share
+    rises, households stay), so a row with a delta read after them comes after them with its delta too.
+    Those rows with their deltas added, sorted again, answer the page. In a scope: its rows by key range,
+    the deltas added, sorted in SQL."""
+    month = window("month", today).start
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {KEPT_MONTH}")
+        if cur.fetchone()[0] != month:
+            return None
+        pending = _pending(level, today, prefixes)
+        if list(prefixes) != [""]:
+            under = " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
+            likes = [p + "%" for p in prefixes]
+            cur.execute(
+                f"""SELECT key, households, done FROM (
+                        SELECT k.key, k.households, k.done + coalesce(p.done, 0) AS done
+                        FROM {DASHBOARD} k
+                        LEFT JOIN unnest(%s::text[], %s::int[]) p(key, done)
+                             ON coalesce(p.key, '') = coalesce(k.key, '')
+                        WHERE k.month = %s AND k.level = %s AND ({under})
+                    ) x ORDER BY {ORDERS["worst"]} LIMIT %s OFFSET %s""",
+                [list(pending), list(pending.values()), month, level, *likes, limit, offset],
+            )
+            return [_row(*r) for r in cur.fetchall()]
+        wanted = offset + limit
+        exact: list[tuple] = []  # rows without a pending delta, in order
+        moved: list[tuple] = []  # rows with one, the delta added
+        read = 0
+        while len(exact) < wanted:
+            # What is still wanted, and as many again for rows with a delta (more when deltas are many).
+            left = wanted - len(exact)
+            chunk = left + min(len(pending), left) + 16
+            cur.execute(WORST_SCAN, [month, level, chunk, read])
+            batch = cur.fetchall()
+            read += len(batch)
+            for key, households, done in batch:
+                if key in pending:
+                    moved.append((key, households, done + pending[key]))
+                else:
+                    exact.append((key, households, done))
+                    if len(exact) == wanted:
+                        break
+            if len(batch) < chunk:
+                break
+    rows = sorted(exact + moved, key=_worst_key)[offset:wanted]
+    return [_row(*r) for r in rows]
+
+
 def dashboard(
     level: str,
     today: date,
@@ -518,6 +798,10 @@ def dashboard(
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
     if isinstance(prefixes, str):  # one prefix, not its characters
         prefixes = [prefixes]
+    if order == "worst" and limit is not None and nodes and _reads_rows(level, prefixes):
+        rows = _worst_page(level, today, prefixes, limit, offset)
+        if rows is not None:
+            return rows
     periods = [window(k, today).start for k in ("month", "quarter", "year")]
     likes = [p + "%" for p in prefixes]
 
