@@ -880,6 +880,17 @@ def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
     if isinstance(prefixes, str):
         prefixes = [prefixes]
     likes = [p + "%" for p in prefixes]
+    if _reads_rows(level, prefixes):  # the dashboard rows kept, if any (whatever their month: same keys)
+        under = "true" if list(prefixes) == [""] else " OR ".join(["key LIKE %s"] * len(prefixes)) or "false"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""SELECT m, (SELECT count(*) FROM {DASHBOARD} WHERE month = m AND level = %s AND ({under}))
+                    FROM {KEPT_MONTH} AS k(m)""",
+                [level, *(likes if under != "true" else [])],
+            )
+            month, count = cur.fetchone()
+        if month is not None:
+            return count
     under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
     if _reads_nodes(level, prefixes):
         under = under.replace("a.code", "code")

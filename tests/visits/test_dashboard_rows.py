@@ -92,10 +92,11 @@ def full(level, day, prefixes=("",)):
 
 def check_pages(day, prefixes=("",), kept=True) -> None:
     """Every page (sizes 1, 2, 3, 5, 50, at every offset) equals the full sort's slice, at every level the
-    kept rows answer in this scope; `kept`: they do answer (not the fallback)."""
+    kept rows answer in this scope; `kept`: they do answer (not the fallback). The count too."""
     for level in LEVELS:
         whole = full(level, day, prefixes)
         assert whole, level
+        assert rollups.dashboard_count(level, list(prefixes)) == len(whole), level
         if not rollups._reads_rows(level, list(prefixes)):
             continue
         for size in (1, 2, 3, 5, 50):
@@ -239,3 +240,16 @@ def test_a_leaders_scope(town):
         whole = full(level, today)
         r = admin.get(f"/api/v1/visits/compliance/?level={level}&order=worst&page_size=3&page=2").json()
         assert r["rows"] == whole[3:6] and r["count"] == len(whole), level
+
+
+def test_no_rows_kept_yet(town):
+    """Before the first fold (no row kept), pages and counts sum the area rows; the fold derives them."""
+    world, city = town
+    today = timezone.localdate()
+    record(world, city, [c for c, _x, _y in city][::2])
+    DashboardRow.objects.all().delete()
+    check_pages(today, kept=False)
+    check_pages(today, [world.community.code], kept=False)
+    rollups.fold()
+    check_pages(today)
+    agree()
