@@ -682,21 +682,18 @@ def _reads_rows(level: str, prefixes: Sequence[str]) -> bool:
     return all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
 
 
-def _pending(level: str, today: date, prefixes: Sequence[str]) -> dict[str | None, int]:
-    """The pending deltas of the periods holding `today`, per row of `level` under the prefixes."""
+def _pending_select(level: str, month: date, prefixes: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for the pending deltas of the periods of `month` per row of `level` under
+    the prefixes: (key, done)."""
     node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
     under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""SELECT {node}, sum(d.done) FROM {DELTAS} d
+    query = f"""SELECT {node} AS key, sum(d.done) AS done FROM {DELTAS} d
                 CROSS JOIN LATERAL (
                     SELECT code, member_id FROM geo_responsibilityarea WHERE id = d.area_id
                 ) a
                 WHERE d.period_start = date_trunc(d.kind, %s::timestamp)::date AND ({under})
-                GROUP BY 1""",
-            [window("month", today).start, *(p + "%" for p in prefixes)],
-        )
-        return {key: int(done) for key, done in cur.fetchall()}
+                GROUP BY 1"""
+    return query, [month, *(p + "%" for p in prefixes)]
 
 
 def _row(key: str | None, households: int, done: int) -> dict[str, Any]:
@@ -716,12 +713,36 @@ def _worst_key(row: tuple[str | None, int, int]) -> tuple:
     return (share is None, share or 0.0, -households, key is None, key or "")
 
 
-# The dashboard rows of a level in worst-first order (an index scan: `dashboardrow_worst_idx`).
-WORST_SCAN = f"""
-    SELECT key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
-    ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key
-    LIMIT %s OFFSET %s
-"""
+def _key_page(
+    level: str, today: date, prefixes: Sequence[str], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """A page in key order from the dashboard rows (its keys from the index, then their pending deltas);
+    None when the rows are not kept for the month holding `today`."""
+    month = window("month", today).start
+    pending_select, pending_params = _pending_select(level, month, prefixes)
+    under = "true" if list(prefixes) == [""] else " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
+    likes = [] if under == "true" else [p + "%" for p in prefixes]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""WITH pending AS ({pending_select})
+                SELECT kept.m, x.* FROM {KEPT_MONTH} AS kept(m) LEFT JOIN LATERAL (
+                    SELECT y.key, y.households, y.done + coalesce(p.done, 0) AS done FROM (
+                        SELECT k.key, k.households, k.done FROM {DASHBOARD} k
+                        WHERE k.month = kept.m AND kept.m = %s AND k.level = %s AND ({under})
+                        ORDER BY k.month, k.level, k.key LIMIT %s OFFSET %s
+                    ) y LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(y.key, '')
+                ) x ON true
+                ORDER BY x.key""",
+            [*pending_params, month, level, *likes, limit, offset],
+        )
+        rows = cur.fetchall()
+    if rows[0][0] != month:  # the rows are kept for another month (or none is)
+        return None
+    return [_row(*r[1:]) for r in rows if r[2] is not None]
+
+
+SCAN_CURSOR = "gridgov_dashboard_scan"
+SCAN_CHUNK = 500
 
 
 def _worst_page(
@@ -730,53 +751,75 @@ def _worst_page(
     """A worst-first page from the dashboard rows, exact with pending deltas; None when the rows are not
     kept for the month holding `today` (the caller sums the area rows).
 
-    The whole city: the kept rows are read in worst-first order until `offset + limit` rows without a
-    pending delta are found (those rows' figures are exact). The true first `offset + limit` lie among
+    The whole city: the kept rows are read in worst-first order (the index) until `offset + limit` rows
+    without a pending delta are found (their figures are exact). The true first `offset + limit` lie among
     them and the rows with a delta read on the way: a row without a delta keeps its place relative to
     every other such row, so none beyond those can come first; a delta only adds to `done` (the share
     rises, households stay), so a row with a delta read after them comes after them with its delta too.
-    Those rows with their deltas added, sorted again, answer the page. In a scope: its rows by key range,
-    the deltas added, sorted in SQL."""
+    Those rows, their deltas added, sorted again, answer the page. One statement (one snapshot: a fold
+    committed meanwhile cannot count a delta twice or not at all), read through a cursor as far as needed:
+    the pending deltas first, then the kept rows in order. In a scope: its rows by key range, the deltas
+    added, sorted in SQL (one statement too)."""
     month = window("month", today).start
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT {KEPT_MONTH}")
-        if cur.fetchone()[0] != month:
-            return None
-        pending = _pending(level, today, prefixes)
-        if list(prefixes) != [""]:
-            under = " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
-            likes = [p + "%" for p in prefixes]
+    pending_select, pending_params = _pending_select(level, month, prefixes)
+    if list(prefixes) != [""]:
+        under = " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
+        with connection.cursor() as cur:
             cur.execute(
-                f"""SELECT key, households, done FROM (
-                        SELECT k.key, k.households, k.done + coalesce(p.done, 0) AS done
-                        FROM {DASHBOARD} k
-                        LEFT JOIN unnest(%s::text[], %s::int[]) p(key, done)
-                             ON coalesce(p.key, '') = coalesce(k.key, '')
-                        WHERE k.month = %s AND k.level = %s AND ({under})
-                    ) x ORDER BY {ORDERS["worst"]} LIMIT %s OFFSET %s""",
-                [list(pending), list(pending.values()), month, level, *likes, limit, offset],
+                f"""WITH pending AS ({pending_select})
+                    SELECT kept.m, x.* FROM {KEPT_MONTH} AS kept(m) LEFT JOIN LATERAL (
+                        SELECT key, households, done FROM (
+                            SELECT k.key, k.households, k.done + coalesce(p.done, 0) AS done
+                            FROM {DASHBOARD} k
+                            LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(k.key, '')
+                            WHERE k.month = kept.m AND kept.m = %s AND k.level = %s AND ({under})
+                        ) y ORDER BY {ORDERS["worst"]} LIMIT %s OFFSET %s
+                    ) x ON true""",
+                [*pending_params, month, level, *(p + "%" for p in prefixes), limit, offset],
             )
-            return [_row(*r) for r in cur.fetchall()]
-        wanted = offset + limit
-        exact: list[tuple] = []  # rows without a pending delta, in order
-        moved: list[tuple] = []  # rows with one, the delta added
-        read = 0
-        while len(exact) < wanted:
-            # What is still wanted, and as many again for rows with a delta (more when deltas are many).
-            left = wanted - len(exact)
-            chunk = left + min(len(pending), left) + 16
-            cur.execute(WORST_SCAN, [month, level, chunk, read])
-            batch = cur.fetchall()
-            read += len(batch)
-            for key, households, done in batch:
-                if key in pending:
-                    moved.append((key, households, done + pending[key]))
-                else:
-                    exact.append((key, households, done))
-                    if len(exact) == wanted:
-                        break
-            if len(batch) < chunk:
-                break
+            rows = cur.fetchall()
+        if rows[0][0] != month:  # the rows are kept for another month (or none is)
+            return None
+        return [_row(*r[1:]) for r in rows if r[2] is not None]
+    wanted = offset + limit
+    pending: dict[str | None, int] = {}
+    exact: list[tuple] = []  # rows without a pending delta, in order
+    moved: list[tuple] = []  # rows with one, the delta added
+    last: tuple | None = None
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
+                WITH pending AS ({pending_select})
+                (SELECT true, key, 0, done FROM pending)
+                UNION ALL
+                (SELECT false, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
+                 ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key)""",
+            [*pending_params, month, level],
+        )
+        try:
+            while len(exact) < wanted:
+                cur.execute(f"FETCH {SCAN_CHUNK + wanted} FROM {SCAN_CURSOR}")
+                batch = cur.fetchall()
+                for is_pending, key, households, done in batch:
+                    if is_pending:
+                        pending[key] = int(done)
+                        continue
+                    row = (key, households, done)
+                    if last is not None and _worst_key(row) < last:  # (not in index order: never expected)
+                        return None
+                    last = _worst_key(row)
+                    if key in pending:
+                        moved.append((key, households, done + pending[key]))
+                    else:
+                        exact.append(row)
+                        if len(exact) == wanted:
+                            break
+                if len(batch) < SCAN_CHUNK + wanted:
+                    break
+        finally:
+            cur.execute(f"CLOSE {SCAN_CURSOR}")
+    if last is None:  # no row kept for this month
+        return None
     rows = sorted(exact + moved, key=_worst_key)[offset:wanted]
     return [_row(*r) for r in rows]
 
@@ -798,8 +841,11 @@ def dashboard(
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
     if isinstance(prefixes, str):  # one prefix, not its characters
         prefixes = [prefixes]
-    if order == "worst" and limit is not None and nodes and _reads_rows(level, prefixes):
-        rows = _worst_page(level, today, prefixes, limit, offset)
+    if limit is not None and nodes and _reads_rows(level, prefixes):
+        if order == "worst":
+            rows = _worst_page(level, today, prefixes, limit, offset)
+        else:
+            rows = _key_page(level, today, prefixes, limit, offset)
         if rows is not None:
             return rows
     periods = [window(k, today).start for k in ("month", "quarter", "year")]

@@ -39,4 +39,7 @@ def area_saved(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None
 
 @receiver(post_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleted")
 def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
-    rollups.refresh_dashboard(gone=[(instance.code, instance.member_id)])
+    """An area gone: its dashboard row, and its member's and nodes' derived again (if it had one)."""
+    kept, member = rollups.dashboard_member_of(instance.code)
+    if kept:
+        rollups.refresh_dashboard(gone=[(instance.code, member)])

@@ -92,7 +92,8 @@ def full(level, day, prefixes=("",)):
 
 def check_pages(day, prefixes=("",), kept=True) -> None:
     """Every page (sizes 1, 2, 3, 5, 50, at every offset) equals the full sort's slice, at every level the
-    kept rows answer in this scope; `kept`: they do answer (not the fallback). The count too."""
+    kept rows answer in this scope; `kept`: they do answer (not the fallback). The count, and pages in
+    key order, too."""
     for level in LEVELS:
         whole = full(level, day, prefixes)
         assert whole, level
@@ -104,6 +105,14 @@ def check_pages(day, prefixes=("",), kept=True) -> None:
                 page = rollups.dashboard(level, day, list(prefixes), order="worst", limit=size, offset=offset)
                 assert page == whole[offset : offset + size], (level, size, offset)
                 fast = rollups._worst_page(level, day, list(prefixes), size, offset)
+                assert (fast is not None) == kept, (level, size, offset)
+        # Pages in key order too.
+        by_key = rollups.dashboard(level, day, list(prefixes), nodes=False)
+        for size in (1, 3, 50):
+            for offset in range(0, len(whole) + 1):
+                page = rollups.dashboard(level, day, list(prefixes), limit=size, offset=offset)
+                assert page == by_key[offset : offset + size], (level, size, offset)
+                fast = rollups._key_page(level, day, list(prefixes), size, offset)
                 assert (fast is not None) == kept, (level, size, offset)
 
 
