@@ -58,6 +58,16 @@ DASHBOARD_SELECT = f"""
         FROM per_area CROSS JOIN {DASH_NODES} GROUP BY 1, 2
     ) x WHERE true {{only}}
 """
+
+
+def _with_counts(select: str) -> str:
+    """Every dashboard row of `select` and, per level, a row counting them (level '#' + the level, no
+    key, `households`: the count), so that a page's count is one row read."""
+    return f"""WITH d AS MATERIALIZED ({select})
+        SELECT * FROM d
+        UNION ALL SELECT '#' || level, NULL, NULL::bigint, count(*), 0 FROM d GROUP BY level"""
+
+
 # The month the dashboard rows are kept for (one at a time; none: no row).
 KEPT_MONTH = f"(SELECT max(month) FROM {DASHBOARD})"
 
@@ -255,7 +265,7 @@ def dashboard_month(cur: Any, today: date) -> None:
         return
     cur.execute(f"DELETE FROM {DASHBOARD}")
     areas = {"totals": "visits_areapolicytotal", "rollups": "visits_areaperiodrollup"}
-    select = DASHBOARD_SELECT.format(**areas, month="%(month)s", where="", only="")
+    select = _with_counts(DASHBOARD_SELECT.format(**areas, month="%(month)s", where="", only=""))
     cur.execute(
         f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
         f" SELECT %(month)s, * FROM ({select}) d",
@@ -297,7 +307,9 @@ KEPT = {
         ("member_id", "households", "done"),
         "true",
         f"SELECT {KEPT_MONTH}, d.* FROM ("
-        + DASHBOARD_SELECT.replace("{month}", KEPT_MONTH).replace("{only}", f"AND {KEPT_MONTH} IS NOT NULL")
+        + _with_counts(
+            DASHBOARD_SELECT.replace("{month}", KEPT_MONTH).replace("{only}", f"AND {KEPT_MONTH} IS NOT NULL")
+        )
         + ") d",
     ),
 }
@@ -525,9 +537,13 @@ def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int |
             f"""DELETE FROM {DASHBOARD} WHERE month = %(month)s AND (
                     (level = 'area' AND key = ANY(%(codes)s))
                     OR (level IN ('grid', 'community', 'street', 'district') AND key = ANY(%(nodes)s))
-                    OR (level = 'member' AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))""",
+                    OR (level = 'member' AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))
+                RETURNING level""",
             params,
         )
+        net: dict[str, int] = {}
+        for (level,) in cur.fetchall():
+            net[level] = net.get(level, 0) - 1
         # The areas and members from the area rows (every area of those members), the nodes from the node
         # rows (which `refresh` has just derived).
         select = DASHBOARD_SELECT.format(
@@ -540,7 +556,8 @@ def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int |
                          AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))""",
         )
         cols = f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
-        cur.execute(f"{cols} SELECT %(month)s, * FROM ({select}) d", params)
+        cur.execute(f"{cols} SELECT %(month)s, * FROM ({select}) d RETURNING level", params)
+        inserted = cur.fetchall()
         cur.execute(
             f"""{cols}
                 SELECT %(month)s, n.level, t.code, NULL, sum(t.households), coalesce(sum(r.done), 0)
@@ -549,9 +566,25 @@ def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int |
                 LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
                      AND r.period_start = date_trunc(t.kind, (%(month)s)::timestamp)::date
                 WHERE t.code = ANY(%(nodes)s)
-                GROUP BY 1, 2, 3""",
+                GROUP BY 1, 2, 3
+                RETURNING level""",
             params,
         )
+        for (level,) in inserted + cur.fetchall():
+            net[level] = net.get(level, 0) + 1
+        # The rows counted per level, by what went and came (a level left without rows: no count row).
+        changed = {level: n for level, n in net.items() if n}
+        if changed:
+            cur.execute(
+                f"""INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)
+                    SELECT %s, '#' || level, NULL, NULL, n, 0 FROM unnest(%s::text[], %s::int[]) c(level, n)
+                    ON CONFLICT (month, level, key)
+                    DO UPDATE SET households = {DASHBOARD}.households + EXCLUDED.households""",
+                [month, list(changed), list(changed.values())],
+            )
+            cur.execute(
+                f"DELETE FROM {DASHBOARD} WHERE month = %s AND level LIKE '#%%' AND households = 0", [month]
+            )
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:
@@ -927,16 +960,18 @@ def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
         prefixes = [prefixes]
     likes = [p + "%" for p in prefixes]
     if _reads_rows(level, prefixes):  # the dashboard rows kept, if any (whatever their month: same keys)
-        under = "true" if list(prefixes) == [""] else " OR ".join(["key LIKE %s"] * len(prefixes)) or "false"
+        if list(prefixes) == [""]:  # the level's count row
+            count = f"coalesce((SELECT households FROM {DASHBOARD} WHERE month = m AND level = '#' || %s), 0)"
+            params = [level]
+        else:
+            under = " OR ".join(["key LIKE %s"] * len(prefixes)) or "false"
+            count = f"(SELECT count(*) FROM {DASHBOARD} WHERE month = m AND level = %s AND ({under}))"
+            params = [level, *likes]
         with connection.cursor() as cur:
-            cur.execute(
-                f"""SELECT m, (SELECT count(*) FROM {DASHBOARD} WHERE month = m AND level = %s AND ({under}))
-                    FROM {KEPT_MONTH} AS k(m)""",
-                [level, *(likes if under != "true" else [])],
-            )
-            month, count = cur.fetchone()
+            cur.execute(f"SELECT m, {count} FROM {KEPT_MONTH} AS k(m)", params)
+            month, n = cur.fetchone()
         if month is not None:
-            return count
+            return n
     under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
     if _reads_nodes(level, prefixes):
         under = under.replace("a.code", "code")
@@ -967,7 +1002,7 @@ def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
         by_level.setdefault("district" if prefix == "" else level, []).append(prefix)
     households = done = 0
     for level, group in by_level.items():
-        rows = dashboard(level, today, group)
+        rows = dashboard(level, today, group, limit=10**9)  # (a page: from the dashboard rows if kept)
         households += sum(r["households"] for r in rows)
         done += sum(r["done"] for r in rows)
     share = round(done / households, 4) if households else None
