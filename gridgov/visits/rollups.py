@@ -814,47 +814,100 @@ def _worst_page(
         if rows[0][0] != month:  # the rows are kept for another month (or none is)
             return None
         return [_row(*r[1:]) for r in rows if r[2] is not None]
+    return _worst_scan(level, month, pending_select, pending_params, limit, offset)
+
+
+def _worst_scan(
+    level: str, month: date, pending_select: str, pending_params: list[Any], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """The whole city's worst-first page (see `_worst_page`). A deep page skips rows on the server: of
+    the first `offset - P` rows (P: the rows with a pending delta) none can be on the page (a row's place
+    only moves back with its delta, and at most P rows come back before it), so they are only counted
+    (`MOVE`), those with a pending delta among them known from their kept figures (read first)."""
     wanted = offset + limit
-    pending: dict[str | None, int] = {}
-    exact: list[tuple] = []  # rows without a pending delta, in order
-    moved: list[tuple] = []  # rows with one, the delta added
-    last: tuple | None = None
+    pending: dict[str | None, int] = {}  # the pending deltas per row
+    kept: dict[str | None, tuple] = {}  # the kept figures of those rows
+    candidates: list[tuple] = []  # rows read (a pending delta added) and rows moved from those skipped
+    exact = 0  # rows without a pending delta, read or skipped
+    read = 0  # rows of the scan, read or skipped
+    last: tuple | None = None  # the sort key of the last row read
+    floor: tuple | None = None  # the sort key of the first row read after a skip
+    skipped_exact = 0
+    chunk = SCAN_CHUNK + limit
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
             f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
                 WITH pending AS ({pending_select})
-                (SELECT true, key, 0, done FROM pending)
+                (SELECT 0, key, 0, done FROM pending)
                 UNION ALL
-                (SELECT false, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
+                (SELECT 1, k.key, k.households, k.done FROM pending p
+                 JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key)
+                UNION ALL
+                (SELECT 1, k.key, k.households, k.done FROM {DASHBOARD} k
+                 WHERE k.month = %s AND k.level = %s AND k.key IS NULL
+                       AND EXISTS (SELECT FROM pending WHERE key IS NULL))
+                UNION ALL
+                (SELECT 2, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
                  ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key)""",
-            [*pending_params, month, level],
+            [*pending_params, month, level, month, level, month, level],
         )
         try:
-            while len(exact) < wanted:
-                cur.execute(f"FETCH {SCAN_CHUNK + wanted} FROM {SCAN_CURSOR}")
-                batch = cur.fetchall()
-                for is_pending, key, households, done in batch:
-                    if is_pending:
+            batch: list[tuple] = []
+            while exact < wanted:
+                if floor is None and batch and batch[-1][0] == 2 and offset - len(pending) - 1 - read > chunk:
+                    # Skip to the (offset - P)th row: MOVE over those before it, then read on from it.
+                    cur.execute(f"MOVE FORWARD {offset - len(pending) - 1 - read} IN {SCAN_CURSOR}")
+                    skipped = cur.rowcount
+                    read += skipped
+                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
+                    batch = cur.fetchall()
+                    if not batch:  # fewer rows than the offset: an empty page
+                        return []
+                    floor = _worst_key(batch[0][1:])
+                    between = [
+                        (key, *figures)
+                        for key, figures in kept.items()
+                        if (last is None or _worst_key((key, *figures)) > last)
+                        and _worst_key((key, *figures)) < floor
+                    ]
+                    candidates += [(key, h, d + pending[key]) for key, h, d in between]
+                    skipped_exact = skipped - len(between)
+                    exact += skipped_exact
+                else:
+                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
+                    batch = cur.fetchall()
+                for part, key, households, done in batch:
+                    if part == 0:
                         pending[key] = int(done)
                         continue
+                    if part == 1:
+                        kept[key] = (households, done)
+                        continue
                     row = (key, households, done)
-                    if last is not None and _worst_key(row) < last:  # (not in index order: never expected)
+                    order = _worst_key(row)
+                    if last is not None and order < last:  # (not in index order: never expected)
                         return None
-                    last = _worst_key(row)
+                    last = order
+                    read += 1
                     if key in pending:
-                        moved.append((key, households, done + pending[key]))
+                        candidates.append((key, households, done + pending[key]))
                     else:
-                        exact.append(row)
-                        if len(exact) == wanted:
+                        candidates.append(row)
+                        exact += 1
+                        if exact == wanted:
                             break
-                if len(batch) < SCAN_CHUNK + wanted:
+                if len(batch) < chunk:
                     break
         finally:
             cur.execute(f"CLOSE {SCAN_CURSOR}")
     if last is None:  # no row kept for this month
         return None
-    rows = sorted(exact + moved, key=_worst_key)[offset:wanted]
-    return [_row(*r) for r in rows]
+    if floor is None:
+        return [_row(*r) for r in sorted(candidates, key=_worst_key)[offset:wanted]]
+    # After a skip: the rows before the first read after it are only counted (none is on the page).
+    below = sum(_worst_key(r) < floor for r in candidates) + skipped_exact
+    above = sorted((r for r in candidates if _worst_key(r) >= floor), key=_worst_key)
+    return [_row(*r) for r in above[offset - below : wanted - below]]
 
 
 def dashboard(
