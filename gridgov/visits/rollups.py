@@ -237,7 +237,7 @@ WITH moved AS (
     WHERE r.month = kept_month.m AND r.level = 'member' AND r.key IS NULL
           AND dash.level = 'member' AND dash.key IS NULL
 )
-SELECT count(*) FROM moved
+SELECT count(*), (SELECT m FROM kept_month) FROM moved
 """
 FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
 
@@ -250,8 +250,9 @@ def fold(cur: Any = None) -> int:
             return fold(own)
     cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
     cur.execute(FOLD)
-    folded = cur.fetchone()[0]
-    dashboard_month(cur, timezone.localdate())
+    folded, kept = cur.fetchone()
+    if kept != window("month", timezone.localdate()).start:
+        dashboard_month(cur, timezone.localdate())
     return folded
 
 
@@ -484,7 +485,7 @@ def refresh(households: Iterable[int]) -> None:
                     f"INSERT INTO {table} ({cols})" + select.format(**{source: real}, **where),
                     {"nodes": nodes},
                 )
-    refresh_dashboard(areas)
+    _refresh_dashboard(areas)
 
 
 def dashboard_member_of(code: str) -> tuple[bool, int | None]:
@@ -500,27 +501,42 @@ def dashboard_member_of(code: str) -> tuple[bool, int | None]:
 
 @transaction.atomic
 def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int | None]] = ()) -> None:
+    """After an area changed hands or went (`gone`: its code and member): its dashboard rows, its
+    member's and its nodes' derived again (the pending deltas folded first, new ones held off)."""
+    with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
+    _refresh_dashboard(areas, gone)
+
+
+def _refresh_dashboard(areas: Iterable[int], gone: Iterable[tuple[str, int | None]] = ()) -> None:
     """Derive again the dashboard rows of the month kept for these areas (ids), their nodes and their
     members, the members before as well as now (an area row keeps the member it was summed under), from
     the area and node rows as they are (after `refresh`, or after an area changed hands); `gone`: (code,
-    member) of areas deleted. Pending deltas must have been folded (see `refresh`)."""
+    member) of areas deleted. The pending deltas must have been folded, and new ones held off, in this
+    transaction (`_quiesce_and_fold`, as `refresh` does)."""
     ids = sorted(set(areas))
+    gone = list(gone)
     with connection.cursor() as cur:
-        _quiesce_and_fold(cur)  # (already done by `refresh`: then nothing is pending)
-        cur.execute(f"SELECT {KEPT_MONTH}")
-        month = cur.fetchone()[0]
+        # The month kept; the areas' codes and members now and, from their rows, before.
+        cur.execute(
+            f"""SELECT m, x.code, x.member_id, r.member_id, r.key IS NOT NULL
+                FROM {KEPT_MONTH} AS k(m)
+                LEFT JOIN (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = ANY(%s)
+                    UNION ALL SELECT * FROM unnest(%s::text[], %s::bigint[])
+                ) x ON true
+                LEFT JOIN {DASHBOARD} r ON r.month = m AND r.level = 'area' AND r.key = x.code""",
+            [ids, [c for c, _m in gone], [m for _c, m in gone]],
+        )
+        found = cur.fetchall()
+        month = found[0][0]
         if month is None:  # nothing kept (the next fold derives every row)
             return
-        cur.execute("SELECT code, member_id FROM geo_responsibilityarea WHERE id = ANY(%s)", [ids])
-        now = cur.fetchall() + list(gone)
+        now = [(code, member) for _m, code, member, _before, _kept in found if code is not None]
         codes = sorted({code for code, _m in now})
         if not codes:
             return
-        cur.execute(
-            f"SELECT member_id FROM {DASHBOARD} WHERE month = %s AND level = 'area' AND key = ANY(%s)",
-            [month, codes],
-        )
-        members = {m for (m,) in cur.fetchall()} | {m for _c, m in now}
+        members = {m for _m, _c, _now, m, kept in found if kept} | {m for _c, m in now}
         nodes = sorted({code[:n] for code in codes for n in NODE_LENGTHS})
         keyed = sorted(str(m) for m in members if m is not None)
         no_member = None in members
@@ -579,12 +595,13 @@ def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int |
                 f"""INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)
                     SELECT %s, '#' || level, NULL, NULL, n, 0 FROM unnest(%s::text[], %s::int[]) c(level, n)
                     ON CONFLICT (month, level, key)
-                    DO UPDATE SET households = {DASHBOARD}.households + EXCLUDED.households""",
+                    DO UPDATE SET households = {DASHBOARD}.households + EXCLUDED.households
+                    RETURNING id, households""",
                 [month, list(changed), list(changed.values())],
             )
-            cur.execute(
-                f"DELETE FROM {DASHBOARD} WHERE month = %s AND level LIKE '#%%' AND households = 0", [month]
-            )
+            empty = [i for i, n in cur.fetchall() if n == 0]  # a level left without rows
+            if empty:
+                cur.execute(f"DELETE FROM {DASHBOARD} WHERE id = ANY(%s)", [empty])
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:
