@@ -44,7 +44,11 @@ DASHBOARD_SELECT = f"""
     WITH per_area AS (
         SELECT a.id, a.code, a.member_id, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
         FROM {{totals}} t JOIN geo_responsibilityarea a ON a.id = t.area_id
-        LEFT JOIN {{rollups}} r ON r.area_id = t.area_id AND r.kind = t.kind
+        LEFT JOIN (  -- (the rows of the month's periods only, before joining)
+            SELECT area_id, kind, period_start, done FROM {{rollups}}
+            WHERE period_start IN (({{month}})::date, date_trunc('quarter', ({{month}})::timestamp)::date,
+                                   date_trunc('year', ({{month}})::timestamp)::date)
+        ) r ON r.area_id = t.area_id AND r.kind = t.kind
              AND r.period_start = date_trunc(t.kind, ({{month}})::timestamp)::date
         WHERE true {{where}}
         GROUP BY a.id
@@ -851,6 +855,7 @@ def _worst_scan(
     floor: tuple | None = None  # the sort key of the first row read after a skip
     skipped_exact = 0
     chunk = SCAN_CHUNK + limit
+    deep = offset - 1 > chunk  # whether a skip may come: then the pending rows' kept figures are read
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
             f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
@@ -858,22 +863,23 @@ def _worst_scan(
                 (SELECT 0, key, 0, done FROM pending)
                 UNION ALL
                 (SELECT 1, k.key, k.households, k.done FROM pending p
-                 JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key)
+                 JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key WHERE %s)
                 UNION ALL
                 (SELECT 1, k.key, k.households, k.done FROM {DASHBOARD} k
-                 WHERE k.month = %s AND k.level = %s AND k.key IS NULL
+                 WHERE %s AND k.month = %s AND k.level = %s AND k.key IS NULL
                        AND EXISTS (SELECT FROM pending WHERE key IS NULL))
                 UNION ALL
                 (SELECT 2, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
                  ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key)""",
-            [*pending_params, month, level, month, level, month, level],
+            [*pending_params, month, level, deep, deep, month, level, month, level],
         )
         try:
             batch: list[tuple] = []
             while exact < wanted:
-                if floor is None and batch and batch[-1][0] == 2 and offset - len(pending) - 1 - read > chunk:
+                skip = offset - len(pending) - 1 - read  # rows before the (offset - P)th not read yet
+                if deep and floor is None and batch and batch[-1][0] == 2 and skip > chunk:
                     # Skip to the (offset - P)th row: MOVE over those before it, then read on from it.
-                    cur.execute(f"MOVE FORWARD {offset - len(pending) - 1 - read} IN {SCAN_CURSOR}")
+                    cur.execute(f"MOVE FORWARD {skip} IN {SCAN_CURSOR}")
                     skipped = cur.rowcount
                     read += skipped
                     cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
@@ -1065,6 +1071,22 @@ def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
     deltas) when each prefix is a node or the whole city, else from the area rows."""
     if isinstance(prefixes, str):
         prefixes = [prefixes]
+    if list(prefixes) == [""]:  # the whole city: its district rows kept and the periods' pending deltas
+        month = window("month", today).start
+        district = f"FROM {DASHBOARD} WHERE month = m AND level = 'district'"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""SELECT m, (SELECT sum(households) {district}), (SELECT sum(done) {district})
+                           + (SELECT coalesce(sum(done), 0) FROM {DELTAS} d
+                              WHERE period_start = date_trunc(kind, m::timestamp)::date
+                                    AND EXISTS (SELECT FROM geo_responsibilityarea WHERE id = d.area_id))
+                    FROM {KEPT_MONTH} AS k(m)""",
+            )
+            kept, households, done = cur.fetchone()
+        if kept == month:
+            households, done = int(households or 0), int(done or 0)
+            share = round(done / households, 4) if households else None
+            return {"households": households, "done": done, "share_done": share}
     # One statement per kind of prefix (a member's areas are many prefixes of one kind), not per prefix.
     by_level: dict[str, list[str]] = {}
     for prefix in prefixes:

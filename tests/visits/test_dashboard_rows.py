@@ -94,9 +94,15 @@ def full(level, day, prefixes=("",)):
 def check_pages(day, prefixes=("",), kept=True) -> int:
     """Every page (sizes 1, 2, 3, 5, 50, at every offset) equals the full sort's slice, at every level the
     kept rows answer in this scope; `kept`: they do answer (not the fallback). The count, and pages in
-    key order, too. Returns how many pages skipped rows on the server."""
+    key order, and the scope's total, too. Returns how many pages skipped rows on the server."""
     chunk = rollups.SCAN_CHUNK
     moves = 0
+    areas = full("area", day, prefixes)  # the scope's total: what its area rows sum to
+    total = rollups.summary(day, list(prefixes))
+    assert (total["households"], total["done"]) == (
+        sum(r["households"] for r in areas),
+        sum(r["done"] for r in areas),
+    )
     for level in LEVELS:
         whole = full(level, day, prefixes)
         assert whole, level
