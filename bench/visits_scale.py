@@ -26,7 +26,10 @@ Measured, in order:
    upkeep) and the flagged visits among them approved (`services.review`), then `rollups.differences()`:
    rows in which the kept state and a rebuild differ (must be 0), with its wall time.
 4. **Compliance** from the rollups (`selectors.compliance_rollups`, what the API answers) for the city
-   administrator at each level and for the demo's community staff and grid leader: medians of 7.
+   administrator at each level and for the demo's community staff and grid leader: medians of 7. Pages of
+   50 for the city administrator (`selectors.compliance_page`: page, count and total) by grid, area and
+   member: worst first (page 1, page 100, the middle page) and in key order (page 1); then again with a
+   batch of 1,000 visits of this month committed and its deltas pending (not folded).
 
 Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_scale TEMPLATE gridgov),
 dropped at the end, also on failure (`--keep` keeps it and reuses it: the city is then not made again).
@@ -288,19 +291,31 @@ def run(args: argparse.Namespace) -> None:
             rows = selectors.compliance_rollups(users[name], level, day)
             ts.append(time.perf_counter() - t)
         reads.append((name, level, len(rows), statistics.median(ts) * 1000))
-    # Pages (what `?order=…&page_size=50` answers): the page, the row count and the scope's total.
-    pages = []
-    for level in ("grid", "area", "member"):
-        for order in ("worst", "key"):
-            ts = []
-            for _ in range(8):
-                t = time.perf_counter()
-                _rows, count, _total = selectors.compliance_page(users["admin"], level, day, order, 1, 50)
-                ts.append(time.perf_counter() - t)
-            pages.append((level, order, count, statistics.median(ts[1:]) * 1000))
-    # Then the fold of the deltas the committed batches left pending.
+
+    # Pages (what `?order=…&page=…&page_size=50` answers): the page, the row count and the scope's total;
+    # worst first: the first page, page 100 and the middle page; in key order: the first page.
+    def page_reads(label: str) -> None:
+        for level in ("grid", "area", "member"):
+            count = rollups.dashboard_count(level)
+            whole = {order: rollups.dashboard(level, day, order=order) for order in ("worst", "key")}
+            for order, page in (("worst", 1), ("worst", 100), ("worst", count // 100 + 1), ("key", 1)):
+                ts = []
+                for _ in range(8):
+                    t = time.perf_counter()
+                    rows, n, _total = selectors.compliance_page(users["admin"], level, day, order, page, 50)
+                    ts.append(time.perf_counter() - t)
+                exact = rows == whole[order][(page - 1) * 50 : page * 50]  # the full sort's slice
+                pages.append((label, level, order, page, n, statistics.median(ts[1:]) * 1000, exact))
+
     from gridgov.visits.models import RollupDelta
 
+    pages: list[tuple] = []
+    page_reads(f"{RollupDelta.objects.count():,} past deltas pending")
+    # A batch of this month's visits committed (its deltas pending: rows a page must look past), the
+    # pages again.
+    services.record_visits(batch(rng, city, 1000, when), actor=admin)
+    page_reads(f"+ a batch of 1,000 visits this month pending ({RollupDelta.objects.count():,} deltas)")
+    # Then the fold of the deltas the committed batches left pending.
     pending = RollupDelta.objects.count()
     t0 = time.perf_counter()
     folded = rollups.fold()
@@ -358,9 +373,12 @@ def run(args: argparse.Namespace) -> None:
         "\nA page of 50 for the city administrator (`selectors.compliance_page`: the page, the count of rows "
         "and the total; median of 7):\n"
     )
-    print("| level | order | rows in all | ms |\n| --- | --- | --- | --- |")
-    for level, order, n, ms in pages:
-        print(f"| {level} | {order} | {n:,} | {ms:.1f} |")
+    print(
+        "| deltas | level | order | page | rows in all | = the full sort's slice | ms |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |"
+    )
+    for label, level, order, page, n, ms, exact in pages:
+        print(f"| {label} | {level} | {order} | {page} | {n:,} | {'yes' if exact else '**no**'} | {ms:.1f} |")
 
 
 def main() -> None:

@@ -364,11 +364,11 @@ def ledger_csv(path: Path, n: int, *, start: int = 0) -> Path:
 
 
 def test_number_of_queries_does_not_grow_with_rows(ledger, tmp_path, django_assert_max_num_queries):
-    with django_assert_max_num_queries(26):  # constant: reading, COPY, UPDATE, the rollup refresh (+ fold)
+    with django_assert_max_num_queries(31):  # constant: reading, COPY, UPDATE, rollups (+ fold, dashboard)
         assert import_households(ledger_csv(tmp_path / "a.csv", 100)).created == 100
-    with django_assert_max_num_queries(26):  # constant: reading, COPY, UPDATE, the rollup refresh (+ fold)
+    with django_assert_max_num_queries(31):  # constant: reading, COPY, UPDATE, rollups (+ fold, dashboard)
         assert import_households(ledger_csv(tmp_path / "b.csv", 1000, start=100)).created == 1000
-    with django_assert_max_num_queries(26):  # constant: reading, COPY, UPDATE, the rollup refresh (+ fold)
+    with django_assert_max_num_queries(31):  # constant: reading, COPY, UPDATE, rollups (+ fold, dashboard)
         assert import_households(ledger_csv(tmp_path / "b.csv", 1000, start=100)).unchanged == 1000
 
 

@@ -255,3 +255,30 @@ class RollupDelta(models.Model):
     kind = models.CharField(max_length=10, choices=Period.choices)
     period_start = models.DateField()
     done = models.IntegerField()
+
+
+class DashboardRow(models.Model):
+    """Per dashboard row (an area, member or node, by `level`) for the periods of one month (`month`: its
+    first day; it fixes the month, quarter and year): households and how many have met their policy, the
+    folded rollups summed (pending deltas are added by the reads). Kept for the current month only, so that
+    a city dashboard's worst-first page is an index scan in share order (`rollups.dashboard`); `fold`
+    adds the deltas and moves to a new month, `refresh` re-derives the rows of the areas it touches.
+
+    `key`: the area or node code, or the member id as text (NULL: the areas without a member);
+    `member_id`: for an area row, the member its figures were summed under (to re-derive that member's
+    row when the area changes hands)."""
+
+    month = models.DateField()
+    level = models.CharField(max_length=10)
+    key = models.CharField(max_length=20, null=True)
+    member_id = models.BigIntegerField(null=True)
+    households = models.IntegerField()
+    done = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "level", "key"], name="dashboardrow_key_unique", nulls_distinct=False
+            )
+        ]
+        # (and, in the migration, the worst-first index: month, level, share, households DESC, key)

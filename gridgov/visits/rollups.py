@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from gridgov.geo.models import CODE_LENGTHS
 
@@ -33,6 +34,61 @@ DEFAULT = ("quarter", 1)
 # Nodes above the areas whose sums are kept too (grid, community, street, district): their code lengths.
 NODE_LENGTHS = tuple(CODE_LENGTHS[level] for level in ("district", "street", "community", "grid"))
 NODES = "(VALUES " + ", ".join(f"({n})" for n in NODE_LENGTHS) + ") AS n(len)"
+
+# Dashboard rows (`DashboardRow`): per area, member and node, for the periods of one month ({month}: an
+# SQL date, the month's first day), households and done summed from area rollups and totals ({rollups},
+# {totals}) of the areas chosen by {where}; {only}: which of the rows to answer.
+DASHBOARD = "visits_dashboardrow"
+DASH_NODES = "(VALUES ('district', 6), ('street', 9), ('community', 12), ('grid', 15)) AS n(level, len)"
+DASHBOARD_SELECT = f"""
+    WITH per_area AS (
+        SELECT a.id, a.code, a.member_id, sum(t.households) AS households, coalesce(sum(r.done), 0) AS done
+        FROM {{totals}} t JOIN geo_responsibilityarea a ON a.id = t.area_id
+        LEFT JOIN (  -- (the rows of the month's periods only, before joining)
+            SELECT area_id, kind, period_start, done FROM {{rollups}}
+            WHERE period_start IN (({{month}})::date, date_trunc('quarter', ({{month}})::timestamp)::date,
+                                   date_trunc('year', ({{month}})::timestamp)::date)
+        ) r ON r.area_id = t.area_id AND r.kind = t.kind
+             AND r.period_start = date_trunc(t.kind, ({{month}})::timestamp)::date
+        WHERE true {{where}}
+        GROUP BY a.id
+    )
+    SELECT * FROM (
+        SELECT 'area' AS level, code AS key, member_id, households, done FROM per_area
+        UNION ALL
+        SELECT 'member', member_id::text, NULL::bigint, sum(households), sum(done) FROM per_area GROUP BY 2
+        UNION ALL
+        SELECT n.level, left(code, n.len), NULL, sum(households), sum(done)
+        FROM per_area CROSS JOIN {DASH_NODES} GROUP BY 1, 2
+    ) x WHERE true {{only}}
+"""
+
+
+def _with_counts(select: str) -> str:
+    """Every dashboard row of `select` and, per level, a row counting them (level '#' + the level, no
+    key, `households`: the count), so that a page's count is one row read."""
+    return f"""WITH d AS MATERIALIZED ({select})
+        SELECT * FROM d
+        UNION ALL SELECT '#' || level, NULL, NULL::bigint, count(*), 0 FROM d GROUP BY level"""
+
+
+# The month the dashboard rows are kept for (one at a time; none: no row).
+KEPT_MONTH = f"(SELECT max(month) FROM {DASHBOARD})"
+
+
+def _dashboard_deltas(source: str) -> str:
+    """Deltas (area_id, kind, period_start, done rows of `source`) of the month kept's periods, summed per
+    dashboard row (level, key)."""
+    return f"""
+        SELECT x.level, x.key, sum(d.done) AS done
+        FROM {source} d JOIN geo_responsibilityarea a ON a.id = d.area_id
+        CROSS JOIN LATERAL (
+            SELECT 'area', a.code UNION ALL SELECT 'member', a.member_id::text
+            UNION ALL SELECT n.level, left(a.code, n.len) FROM {DASH_NODES}
+        ) x(level, key)
+        WHERE d.period_start = date_trunc(d.kind, {KEPT_MONTH}::timestamp)::date
+        GROUP BY 1, 2"""
+
 
 # The policy each household follows, as `periods.strictest` picks it: among the active policies that
 # apply (no key group, or one of the household's), the shortest period, then the most visits; the
@@ -150,6 +206,12 @@ NODE_ROLLUPS_WITH_PENDING = f"""(
         FROM {DELTAS} d JOIN geo_responsibilityarea a ON a.id = d.area_id CROSS JOIN {NODES}
     ) u GROUP BY 1, 2, 3
 )"""
+# The dashboard rows as readers see them: the kept rows plus the pending deltas of their periods.
+DASHBOARD_WITH_PENDING = f"""(
+    SELECT k.month, k.level, k.key, k.member_id, k.households, k.done + coalesce(p.done, 0) AS done
+    FROM {DASHBOARD} k LEFT JOIN ({_dashboard_deltas(DELTAS)}) p
+         ON p.level = k.level AND coalesce(p.key, '') = coalesce(k.key, '')
+)"""
 FOLD = f"""
 WITH moved AS (
     DELETE FROM {DELTAS} RETURNING area_id, kind, period_start, done
@@ -167,8 +229,19 @@ WITH moved AS (
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (code, kind, period_start)
     DO UPDATE SET done = visits_nodeperiodrollup.done + EXCLUDED.done
+), kept_month AS (
+    SELECT {KEPT_MONTH} AS m
+), dash AS (  -- the dashboard rows of the month kept: the deltas of its periods, per row
+    {_dashboard_deltas("per_area")}
+), dash_keyed AS (
+    UPDATE {DASHBOARD} r SET done = r.done + dash.done FROM dash, kept_month
+    WHERE r.month = kept_month.m AND r.level = dash.level AND r.key = dash.key
+), dash_no_member AS (  -- (the areas without a member: the row whose key is NULL)
+    UPDATE {DASHBOARD} r SET done = r.done + dash.done FROM dash, kept_month
+    WHERE r.month = kept_month.m AND r.level = 'member' AND r.key IS NULL
+          AND dash.level = 'member' AND dash.key IS NULL
 )
-SELECT count(*) FROM moved
+SELECT count(*), (SELECT m FROM kept_month) FROM moved
 """
 FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
 
@@ -181,7 +254,28 @@ def fold(cur: Any = None) -> int:
             return fold(own)
     cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
     cur.execute(FOLD)
-    return cur.fetchone()[0]
+    folded, kept = cur.fetchone()
+    if kept != window("month", timezone.localdate()).start:
+        dashboard_month(cur, timezone.localdate())
+    return folded
+
+
+def dashboard_month(cur: Any, today: date) -> None:
+    """Keep the dashboard rows for the month holding `today`: when they are for another month (or there
+    are none), derive them all again from the (folded) area rollups and totals. Once a month at the
+    first fold; until then, reads for the new month sum the area rows (`dashboard`)."""
+    month = window("month", today).start
+    cur.execute(f"SELECT {KEPT_MONTH}")
+    if cur.fetchone()[0] == month:
+        return
+    cur.execute(f"DELETE FROM {DASHBOARD}")
+    areas = {"totals": "visits_areapolicytotal", "rollups": "visits_areaperiodrollup"}
+    select = _with_counts(DASHBOARD_SELECT.format(**areas, month="%(month)s", where="", only=""))
+    cur.execute(
+        f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
+        f" SELECT %(month)s, * FROM ({select}) d",
+        {"month": month},
+    )
 
 
 def _quiesce_and_fold(cur: Any) -> None:
@@ -211,10 +305,26 @@ KEPT = {
         NODE_ROLLUPS_SELECT,
     ),
     "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true", NODE_TOTALS_SELECT),
+    # (derived for the month kept, from the area rollups and totals: after those in this order)
+    "dashboard": (
+        DASHBOARD_WITH_PENDING,
+        ("month", "level", "key"),
+        ("member_id", "households", "done"),
+        "true",
+        f"SELECT {KEPT_MONTH}, d.* FROM ("
+        + _with_counts(
+            DASHBOARD_SELECT.replace("{month}", KEPT_MONTH).replace("{only}", f"AND {KEPT_MONTH} IS NOT NULL")
+        )
+        + ") d",
+    ),
 }
 
 
-REAL = {"rollups": "visits_areaperiodrollup", "node_rollups": "visits_nodeperiodrollup"}
+REAL = {
+    "rollups": "visits_areaperiodrollup",
+    "node_rollups": "visits_nodeperiodrollup",
+    "dashboard": DASHBOARD,
+}
 
 
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
@@ -380,7 +490,8 @@ def refresh(households: Iterable[int]) -> None:
             {"ids": ids, "areas": areas, "n": COMMUNITY_LENGTH},
         )
         communities = {code for (code,) in cur.fetchall()}
-        _rederive_communities(cur, sorted(communities))
+        nodes = _rederive_communities(cur, sorted(communities))
+    _refresh_dashboard(areas, nodes=nodes)
 
 
 COMMUNITY_LENGTH = CODE_LENGTHS["community"]
@@ -407,10 +518,12 @@ def _under(column: str, prefixes: Iterable[str]) -> tuple[str, list[str]]:
     return " OR ".join(arms) or "false", params
 
 
-def _rederive_communities(cur: Any, communities: Sequence[str]) -> None:
+def _rederive_communities(cur: Any, communities: Sequence[str]) -> set[str]:
     """The communities' node rows and their grids' summed again from the communities' area rows (those
     of grids that are gone deleted), and each community's change added to its street's and district's
-    rows: a few statements per node table, whatever the number of communities."""
+    rows: a few statements per node table, whatever the number of communities. Returns the node codes
+    whose rows were deleted, written or changed."""
+    touched: set[str] = set()
     above = [n for n in NODE_LENGTHS if n < COMMUNITY_LENGTH]
     below = ", ".join(f"({n})" for n in NODE_LENGTHS if n >= COMMUNITY_LENGTH)
     under, params = _under("code", communities)
@@ -419,7 +532,9 @@ def _rederive_communities(cur: Any, communities: Sequence[str]) -> None:
         cols = ", ".join(keys)
         change: dict[tuple, int] = {}  # (code above, *keys) → the change of its sum
         cur.execute(f"DELETE FROM {node_table} WHERE {under} RETURNING code, {cols}, {value}", params)
-        old = [row for row in cur.fetchall() if len(row[0]) == COMMUNITY_LENGTH]
+        old = cur.fetchall()
+        touched |= {row[0] for row in old}
+        old = [row for row in old if len(row[0]) == COMMUNITY_LENGTH]
         cur.execute(
             f"""INSERT INTO {node_table} (code, {cols}, {value})
                 SELECT left(a.code, n.len), {", ".join(f"x.{k}" for k in keys)}, sum(x.{value})
@@ -431,7 +546,9 @@ def _rederive_communities(cur: Any, communities: Sequence[str]) -> None:
                 RETURNING code, {cols}, {value}""",
             params,
         )
-        new = [row for row in cur.fetchall() if len(row[0]) == COMMUNITY_LENGTH]
+        new = cur.fetchall()
+        touched |= {row[0] for row in new}
+        new = [row for row in new if len(row[0]) == COMMUNITY_LENGTH]
         for sign, rows in ((-1, old), (1, new)):
             for code, *key, v in rows:
                 for n in above:
@@ -459,6 +576,127 @@ def _rederive_communities(cur: Any, communities: Sequence[str]) -> None:
             [*(list(col) for col in columns), [change[k] for k in ordered]],
         )
         cur.execute(f"DELETE FROM {node_table} WHERE code = ANY(%s) AND {value} = 0", [list(columns[0])])
+        touched |= set(columns[0])
+    return touched
+
+
+def dashboard_member_of(code: str) -> tuple[bool, int | None]:
+    """Whether the dashboard rows kept have a row for the area `code`, and the member it is summed under."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT member_id FROM {DASHBOARD} WHERE month = {KEPT_MONTH} AND level = 'area' AND key = %s",
+            [code],
+        )
+        row = cur.fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+@transaction.atomic
+def refresh_dashboard(areas: Iterable[int] = (), gone: Iterable[tuple[str, int | None]] = ()) -> None:
+    """After an area changed hands or went (`gone`: its code and member): its dashboard rows, its
+    member's and its nodes' derived again (the pending deltas folded first, new ones held off)."""
+    with connection.cursor() as cur:
+        _quiesce_and_fold(cur)
+    _refresh_dashboard(areas, gone)
+
+
+def _refresh_dashboard(
+    areas: Iterable[int], gone: Iterable[tuple[str, int | None]] = (), nodes: Iterable[str] = ()
+) -> None:
+    """Derive again the dashboard rows of the month kept for these areas (ids), their nodes and their
+    members, the members before as well as now (an area row keeps the member it was summed under), from
+    the area and node rows as they are (after `refresh`, or after an area changed hands); `gone`: (code,
+    member) of areas deleted; `nodes`: more nodes whose rows changed (a grid left without areas). The
+    pending deltas must have been folded, and new ones held off, in this transaction (`_quiesce_and_fold`,
+    as `refresh` does)."""
+    ids = sorted(set(areas))
+    gone, more_nodes = list(gone), set(nodes)
+    with connection.cursor() as cur:
+        # The month kept; the areas' codes and members now and, from their rows, before.
+        cur.execute(
+            f"""SELECT m, x.code, x.member_id, r.member_id, r.key IS NOT NULL
+                FROM {KEPT_MONTH} AS k(m)
+                LEFT JOIN (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = ANY(%s)
+                    UNION ALL SELECT * FROM unnest(%s::text[], %s::bigint[])
+                ) x ON true
+                LEFT JOIN {DASHBOARD} r ON r.month = m AND r.level = 'area' AND r.key = x.code""",
+            [ids, [c for c, _m in gone], [m for _c, m in gone]],
+        )
+        found = cur.fetchall()
+        month = found[0][0]
+        if month is None:  # nothing kept (the next fold derives every row)
+            return
+        now = [(code, member) for _m, code, member, _before, _kept in found if code is not None]
+        codes = sorted({code for code, _m in now})
+        if not codes and not more_nodes:
+            return
+        members = {m for _m, _c, _now, m, kept in found if kept} | {m for _c, m in now}
+        nodes = sorted({code[:n] for code in codes for n in NODE_LENGTHS} | more_nodes)
+        keyed = sorted(str(m) for m in members if m is not None)
+        no_member = None in members
+        params = {
+            "month": month,
+            "ids": ids,
+            "codes": codes,
+            "nodes": nodes,
+            "members": sorted(m for m in members if m is not None),
+            "keyed": keyed,
+            "no_member": no_member,
+        }
+        cur.execute(
+            f"""DELETE FROM {DASHBOARD} WHERE month = %(month)s AND (
+                    (level = 'area' AND key = ANY(%(codes)s))
+                    OR (level IN ('grid', 'community', 'street', 'district') AND key = ANY(%(nodes)s))
+                    OR (level = 'member' AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))
+                RETURNING level""",
+            params,
+        )
+        net: dict[str, int] = {}
+        for (level,) in cur.fetchall():
+            net[level] = net.get(level, 0) - 1
+        # The areas and members from the area rows (every area of those members), the nodes from the node
+        # rows (which `refresh` has just derived).
+        select = DASHBOARD_SELECT.format(
+            totals="visits_areapolicytotal",
+            rollups="visits_areaperiodrollup",
+            month="%(month)s",
+            where="""AND (a.id = ANY(%(ids)s) OR a.member_id = ANY(%(members)s)
+                          OR (%(no_member)s AND a.member_id IS NULL))""",
+            only="""AND ((level = 'area' AND key = ANY(%(codes)s)) OR (level = 'member'
+                         AND (key = ANY(%(keyed)s) OR (key IS NULL AND %(no_member)s))))""",
+        )
+        cols = f"INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)"
+        cur.execute(f"{cols} SELECT %(month)s, * FROM ({select}) d RETURNING level", params)
+        inserted = cur.fetchall()
+        cur.execute(
+            f"""{cols}
+                SELECT %(month)s, n.level, t.code, NULL, sum(t.households), coalesce(sum(r.done), 0)
+                FROM visits_nodepolicytotal t
+                JOIN {DASH_NODES} ON n.len = length(t.code)
+                LEFT JOIN visits_nodeperiodrollup r ON r.code = t.code AND r.kind = t.kind
+                     AND r.period_start = date_trunc(t.kind, (%(month)s)::timestamp)::date
+                WHERE t.code = ANY(%(nodes)s)
+                GROUP BY 1, 2, 3
+                RETURNING level""",
+            params,
+        )
+        for (level,) in inserted + cur.fetchall():
+            net[level] = net.get(level, 0) + 1
+        # The rows counted per level, by what went and came (a level left without rows: no count row).
+        changed = {level: n for level, n in net.items() if n}
+        if changed:
+            cur.execute(
+                f"""INSERT INTO {DASHBOARD} (month, level, key, member_id, households, done)
+                    SELECT %s, '#' || level, NULL, NULL, n, 0 FROM unnest(%s::text[], %s::int[]) c(level, n)
+                    ON CONFLICT (month, level, key)
+                    DO UPDATE SET households = {DASHBOARD}.households + EXCLUDED.households
+                    RETURNING id, households""",
+                [month, list(changed), list(changed.values())],
+            )
+            empty = [i for i, n in cur.fetchall() if n == 0]  # a level left without rows
+            if empty:
+                cur.execute(f"DELETE FROM {DASHBOARD} WHERE id = ANY(%s)", [empty])
 
 
 def ensure_states(household_ids: Iterable[int]) -> None:
@@ -581,6 +819,211 @@ def _reads_nodes(level: str, prefixes: Sequence[str]) -> bool:
     return level in NODE_LEVELS and all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
 
 
+def _reads_rows(level: str, prefixes: Sequence[str]) -> bool:
+    """Whether the dashboard rows can answer a level in a scope: each row of the level wholly under a
+    prefix (a member's row is over all their areas: the whole city only)."""
+    if level == "member":
+        return list(prefixes) == [""]
+    return all(len(p) <= LEVEL_LENGTH[level] for p in prefixes)
+
+
+def _pending_select(level: str, month: date, prefixes: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) for the pending deltas of the periods of `month` per row of `level` under
+    the prefixes: (key, done)."""
+    node = "a.member_id::text" if level == "member" else f"left(a.code, {LEVEL_LENGTH[level]})"
+    under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
+    query = f"""SELECT {node} AS key, sum(d.done) AS done FROM {DELTAS} d
+                CROSS JOIN LATERAL (
+                    SELECT code, member_id FROM geo_responsibilityarea WHERE id = d.area_id
+                ) a
+                WHERE d.period_start = date_trunc(d.kind, %s::timestamp)::date AND ({under})
+                GROUP BY 1"""
+    return query, [month, *(p + "%" for p in prefixes)]
+
+
+def _row(key: str | None, households: int, done: int) -> dict[str, Any]:
+    return {
+        "key": key,
+        "households": households,
+        "done": done,
+        "share_done": round(done / households, 4) if households else None,
+    }
+
+
+def _worst_key(row: tuple[str | None, int, int]) -> tuple:
+    """ORDERS["worst"] in Python (the same float8 division; keys compare as the database's C collation
+    does: by code point), NULLs last."""
+    key, households, done = row
+    share = done / households if households else None
+    return (share is None, share or 0.0, -households, key is None, key or "")
+
+
+def _key_page(
+    level: str, today: date, prefixes: Sequence[str], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """A page in key order from the dashboard rows (its keys from the index, then their pending deltas);
+    None when the rows are not kept for the month holding `today`."""
+    month = window("month", today).start
+    pending_select, pending_params = _pending_select(level, month, prefixes)
+    under = "true" if list(prefixes) == [""] else " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
+    likes = [] if under == "true" else [p + "%" for p in prefixes]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""WITH pending AS ({pending_select})
+                SELECT kept.m, x.* FROM {KEPT_MONTH} AS kept(m) LEFT JOIN LATERAL (
+                    SELECT y.key, y.households, y.done + coalesce(p.done, 0) AS done FROM (
+                        SELECT k.key, k.households, k.done FROM {DASHBOARD} k
+                        WHERE k.month = kept.m AND kept.m = %s AND k.level = %s AND ({under})
+                        ORDER BY k.month, k.level, k.key LIMIT %s OFFSET %s
+                    ) y LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(y.key, '')
+                ) x ON true
+                ORDER BY x.key""",
+            [*pending_params, month, level, *likes, limit, offset],
+        )
+        rows = cur.fetchall()
+    if rows[0][0] != month:  # the rows are kept for another month (or none is)
+        return None
+    return [_row(*r[1:]) for r in rows if r[2] is not None]
+
+
+SCAN_CURSOR = "gridgov_dashboard_scan"
+SCAN_CHUNK = 500
+
+
+def _worst_page(
+    level: str, today: date, prefixes: Sequence[str], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """A worst-first page from the dashboard rows, exact with pending deltas; None when the rows are not
+    kept for the month holding `today` (the caller sums the area rows).
+
+    The whole city: the kept rows are read in worst-first order (the index) until `offset + limit` rows
+    without a pending delta are found (their figures are exact). The true first `offset + limit` lie among
+    them and the rows with a delta read on the way: a row without a delta keeps its place relative to
+    every other such row, so none beyond those can come first; a delta only adds to `done` (the share
+    rises, households stay), so a row with a delta read after them comes after them with its delta too.
+    Those rows, their deltas added, sorted again, answer the page. One statement (one snapshot: a fold
+    committed meanwhile cannot count a delta twice or not at all), read through a cursor as far as needed:
+    the pending deltas first, then the kept rows in order. In a scope: its rows by key range, the deltas
+    added, sorted in SQL (one statement too)."""
+    month = window("month", today).start
+    pending_select, pending_params = _pending_select(level, month, prefixes)
+    if list(prefixes) != [""]:
+        under = " OR ".join(["k.key LIKE %s"] * len(prefixes)) or "false"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""WITH pending AS ({pending_select})
+                    SELECT kept.m, x.* FROM {KEPT_MONTH} AS kept(m) LEFT JOIN LATERAL (
+                        SELECT key, households, done FROM (
+                            SELECT k.key, k.households, k.done + coalesce(p.done, 0) AS done
+                            FROM {DASHBOARD} k
+                            LEFT JOIN pending p ON coalesce(p.key, '') = coalesce(k.key, '')
+                            WHERE k.month = kept.m AND kept.m = %s AND k.level = %s AND ({under})
+                        ) y ORDER BY {ORDERS["worst"]} LIMIT %s OFFSET %s
+                    ) x ON true""",
+                [*pending_params, month, level, *(p + "%" for p in prefixes), limit, offset],
+            )
+            rows = cur.fetchall()
+        if rows[0][0] != month:  # the rows are kept for another month (or none is)
+            return None
+        return [_row(*r[1:]) for r in rows if r[2] is not None]
+    return _worst_scan(level, month, pending_select, pending_params, limit, offset)
+
+
+def _worst_scan(
+    level: str, month: date, pending_select: str, pending_params: list[Any], limit: int, offset: int
+) -> list[dict[str, Any]] | None:
+    """The whole city's worst-first page (see `_worst_page`). A deep page skips rows on the server: of
+    the first `offset - P` rows (P: the rows with a pending delta) none can be on the page (a row's place
+    only moves back with its delta, and at most P rows come back before it), so they are only counted
+    (`MOVE`), those with a pending delta among them known from their kept figures (read first)."""
+    wanted = offset + limit
+    pending: dict[str | None, int] = {}  # the pending deltas per row
+    kept: dict[str | None, tuple] = {}  # the kept figures of those rows
+    candidates: list[tuple] = []  # rows read (a pending delta added) and rows moved from those skipped
+    exact = 0  # rows without a pending delta, read or skipped
+    read = 0  # rows of the scan, read or skipped
+    last: tuple | None = None  # the sort key of the last row read
+    floor: tuple | None = None  # the sort key of the first row read after a skip
+    skipped_exact = 0
+    chunk = SCAN_CHUNK + limit
+    deep = offset - 1 > chunk  # whether a skip may come: then the pending rows' kept figures are read
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
+                WITH pending AS ({pending_select})
+                (SELECT 0, key, 0, done FROM pending)
+                UNION ALL
+                (SELECT 1, k.key, k.households, k.done FROM pending p
+                 JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key WHERE %s)
+                UNION ALL
+                (SELECT 1, k.key, k.households, k.done FROM {DASHBOARD} k
+                 WHERE %s AND k.month = %s AND k.level = %s AND k.key IS NULL
+                       AND EXISTS (SELECT FROM pending WHERE key IS NULL))
+                UNION ALL
+                (SELECT 2, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
+                 ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key)""",
+            [*pending_params, month, level, deep, deep, month, level, month, level],
+        )
+        try:
+            batch: list[tuple] = []
+            while exact < wanted:
+                skip = offset - len(pending) - 1 - read  # rows before the (offset - P)th not read yet
+                if deep and floor is None and batch and batch[-1][0] == 2 and skip > chunk:
+                    # Skip to the (offset - P)th row: MOVE over those before it, then read on from it.
+                    cur.execute(f"MOVE FORWARD {skip} IN {SCAN_CURSOR}")
+                    skipped = cur.rowcount
+                    read += skipped
+                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
+                    batch = cur.fetchall()
+                    if not batch:  # fewer rows than the offset: an empty page
+                        return []
+                    floor = _worst_key(batch[0][1:])
+                    between = [
+                        (key, *figures)
+                        for key, figures in kept.items()
+                        if (last is None or _worst_key((key, *figures)) > last)
+                        and _worst_key((key, *figures)) < floor
+                    ]
+                    candidates += [(key, h, d + pending[key]) for key, h, d in between]
+                    skipped_exact = skipped - len(between)
+                    exact += skipped_exact
+                else:
+                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
+                    batch = cur.fetchall()
+                for part, key, households, done in batch:
+                    if part == 0:
+                        pending[key] = int(done)
+                        continue
+                    if part == 1:
+                        kept[key] = (households, done)
+                        continue
+                    row = (key, households, done)
+                    order = _worst_key(row)
+                    if last is not None and order < last:  # (not in index order: never expected)
+                        return None
+                    last = order
+                    read += 1
+                    if key in pending:
+                        candidates.append((key, households, done + pending[key]))
+                    else:
+                        candidates.append(row)
+                        exact += 1
+                        if exact == wanted:
+                            break
+                if len(batch) < chunk:
+                    break
+        finally:
+            cur.execute(f"CLOSE {SCAN_CURSOR}")
+    if last is None:  # no row kept for this month
+        return None
+    if floor is None:
+        return [_row(*r) for r in sorted(candidates, key=_worst_key)[offset:wanted]]
+    # After a skip: the rows before the first read after it are only counted (none is on the page).
+    below = sum(_worst_key(r) < floor for r in candidates) + skipped_exact
+    above = sorted((r for r in candidates if _worst_key(r) >= floor), key=_worst_key)
+    return [_row(*r) for r in above[offset - below : wanted - below]]
+
+
 def dashboard(
     level: str,
     today: date,
@@ -598,6 +1041,13 @@ def dashboard(
     (a row per node); otherwise, and with `nodes=False`, the area rows are summed (the same figures)."""
     if isinstance(prefixes, str):  # one prefix, not its characters
         prefixes = [prefixes]
+    if limit is not None and nodes and _reads_rows(level, prefixes):
+        if order == "worst":
+            rows = _worst_page(level, today, prefixes, limit, offset)
+        else:
+            rows = _key_page(level, today, prefixes, limit, offset)
+        if rows is not None:
+            return rows
     periods = [window(k, today).start for k in ("month", "quarter", "year")]
     likes = [p + "%" for p in prefixes]
 
@@ -676,6 +1126,19 @@ def dashboard_count(level: str, prefixes: Sequence[str] = ("",)) -> int:
     if isinstance(prefixes, str):
         prefixes = [prefixes]
     likes = [p + "%" for p in prefixes]
+    if _reads_rows(level, prefixes):  # the dashboard rows kept, if any (whatever their month: same keys)
+        if list(prefixes) == [""]:  # the level's count row
+            count = f"coalesce((SELECT households FROM {DASHBOARD} WHERE month = m AND level = '#' || %s), 0)"
+            params = [level]
+        else:
+            under = " OR ".join(["key LIKE %s"] * len(prefixes)) or "false"
+            count = f"(SELECT count(*) FROM {DASHBOARD} WHERE month = m AND level = %s AND ({under}))"
+            params = [level, *likes]
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT m, {count} FROM {KEPT_MONTH} AS k(m)", params)
+            month, n = cur.fetchone()
+        if month is not None:
+            return n
     under = " OR ".join(["a.code LIKE %s"] * len(prefixes)) or "false"
     if _reads_nodes(level, prefixes):
         under = under.replace("a.code", "code")
@@ -699,6 +1162,22 @@ def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
     deltas) when each prefix is a node or the whole city, else from the area rows."""
     if isinstance(prefixes, str):
         prefixes = [prefixes]
+    if list(prefixes) == [""]:  # the whole city: its district rows kept and the periods' pending deltas
+        month = window("month", today).start
+        district = f"FROM {DASHBOARD} WHERE month = m AND level = 'district'"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""SELECT m, (SELECT sum(households) {district}), (SELECT sum(done) {district})
+                           + (SELECT coalesce(sum(done), 0) FROM {DELTAS} d
+                              WHERE period_start = date_trunc(kind, m::timestamp)::date
+                                    AND EXISTS (SELECT FROM geo_responsibilityarea WHERE id = d.area_id))
+                    FROM {KEPT_MONTH} AS k(m)""",
+            )
+            kept, households, done = cur.fetchone()
+        if kept == month:
+            households, done = int(households or 0), int(done or 0)
+            share = round(done / households, 4) if households else None
+            return {"households": households, "done": done, "share_done": share}
     # One statement per kind of prefix (a member's areas are many prefixes of one kind), not per prefix.
     by_level: dict[str, list[str]] = {}
     for prefix in prefixes:
@@ -706,7 +1185,7 @@ def summary(today: date, prefixes: Sequence[str] = ("",)) -> dict[str, Any]:
         by_level.setdefault("district" if prefix == "" else level, []).append(prefix)
     households = done = 0
     for level, group in by_level.items():
-        rows = dashboard(level, today, group)
+        rows = dashboard(level, today, group, limit=10**9)  # (a page: from the dashboard rows if kept)
         households += sum(r["households"] for r in rows)
         done += sum(r["done"] for r in rows)
     share = round(done / households, 4) if households else None

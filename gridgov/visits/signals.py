@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from gridgov.geo.models import ResponsibilityArea
 from gridgov.households.models import Household
 
 from . import rollups
@@ -26,3 +27,19 @@ def household_saved(sender: Any, instance: Household, **kwargs: Any) -> None:
 @receiver(post_delete, sender=VisitPolicy, dispatch_uid="visits.policy_deleted")
 def policy_changed(sender: Any, **kwargs: Any) -> None:
     rollups.rebuild()
+
+
+@receiver(post_save, sender=ResponsibilityArea, dispatch_uid="visits.area_saved")
+def area_saved(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
+    """An area that changed hands: its member's dashboard row and the previous member's (only then)."""
+    kept, member = rollups.dashboard_member_of(instance.code)
+    if kept and member != instance.member_id:
+        rollups.refresh_dashboard([instance.pk])
+
+
+@receiver(post_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleted")
+def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
+    """An area gone: its dashboard row, and its member's and nodes' derived again (if it had one)."""
+    kept, member = rollups.dashboard_member_of(instance.code)
+    if kept:
+        rollups.refresh_dashboard(gone=[(instance.code, member)])

@@ -17,6 +17,7 @@ from gridgov.visits.selectors import compliance
 from .test_sync import HA_LON, client, sync, visit
 
 pytestmark = pytest.mark.django_db
+SAME = {name: 0 for name in rollups.KEPT}  # every kept table agrees with a rebuild
 
 
 def test_incremental_rollups_agree_with_a_rebuild(world):
@@ -147,12 +148,13 @@ def test_policy_states_in_sql_follow_the_strictest_policy(world):
 
 def test_differences_counts_rows_and_leaves_the_kept_state(world):
     sync(client(world, "member_a"), [visit()])
-    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = SAME
     assert rollups.differences() == same
     kept = rollups.snapshot()
-    # The visit stops counting behind the upkeep's back: its area's row and the four above differ.
+    # The visit stops counting behind the upkeep's back: its area's row and the four above differ, and
+    # the dashboard rows of the area, its member and its four nodes.
     Visit.objects.update(counted=False, review="rejected")
-    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4}
+    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4, "dashboard": 6}
     assert rollups.snapshot() == kept
 
 
@@ -161,7 +163,7 @@ def test_rebuild_writes_only_what_differs_and_repairs_it(world):
 
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     kept = rollups.snapshot()
-    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = SAME
     assert rollups.rebuild() == same
     # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row, and
     # its grid, community, street and district one each.
@@ -202,7 +204,7 @@ def test_upkeep_appends_deltas_that_reads_and_checks_include_until_folded(world)
 
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     today = timezone.localdate()
-    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = SAME
     # The batch wrote no shared row: one delta (area A: HA2's visit is flagged), no rollup row yet.
     assert RollupDelta.objects.count() == 1
     assert not AreaPeriodRollup.objects.exists() and not NodePeriodRollup.objects.exists()
@@ -331,7 +333,7 @@ def test_drifted_policy_states_are_found_and_repaired(world):
     sync(client(world, "member_a"), [visit()])
     kept = rollups.snapshot()
     states = set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need"))
-    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = SAME
     HouseholdPolicyState.objects.filter(household=world.household_a).delete()
     HouseholdPolicyState.objects.filter(household=world.household_b).update(need=7)
     # The rollups are derived from the states as they should be: only the two states differ.
@@ -351,7 +353,7 @@ def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
 
     sync(client(world, "member_a"), [visit()])  # HA1 has its visit of the quarter
     rollups.fold()
-    same = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+    same = SAME
     assert rollups.differences() == same
     other_before = rollups.dashboard("grid", timezone.localdate(), [world.other_community.code])
     new = ResponsibilityArea.objects.create(

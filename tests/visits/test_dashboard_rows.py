@@ -1,0 +1,285 @@
+"""Worst-first dashboard pages from the kept dashboard rows equal the slice of the full sort (the area rows
+summed), at every level, with pending deltas, after a fold, a refresh, an approval, in a new month, in a
+leader's scope; the kept rows agree with a rebuild."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from gridgov.households.models import Household
+from gridgov.visits import rollups, services
+from gridgov.visits.models import DashboardRow, RollupDelta, Visit
+
+from .. import factories as f
+from .test_sync import client
+
+pytestmark = pytest.mark.django_db
+
+LEVELS = ("area", "member", "grid", "community", "street", "district")
+
+
+@pytest.fixture
+def town(world):
+    """The world and 3 more grids of 8 areas each (areas of 0-6 households; 5 members, some with several
+    areas, some areas with none), the rollups derived; returns (world, the households' codes and points)."""
+    members = [f.MemberFactory(community=world.community) for _ in range(5)]
+    households = []
+    n = 0
+    for g in range(3):
+        x0 = f.X0 + 0.0005 + 0.006 * g
+        grid = f.GridFactory(
+            community=world.community,
+            code=f"{world.community.code}{g + 3:03d}",
+            boundary=f.box(x0, f.Y0 + 0.001, x0 + 0.005, f.Y0 + 0.009),
+        )
+        for k in range(8):
+            member = members[(g * 8 + k) % 6] if (g * 8 + k) % 6 < 5 else None
+            area = f.AreaFactory(grid=grid, code=f"{grid.code}{k + 1:02d}", member=member)
+            # many areas of 2 or 4 households: ties in share and households, broken by the key
+            size = (0, 2, 2, 4, 4, 6, 1, 2)[(k + g) % 8]
+            for _ in range(size):
+                n += 1
+                p = Point(x0 + 0.0001 * (n % 40), f.Y0 + 0.002 + 0.00005 * n, srid=4326)
+                households.append(
+                    Household(
+                        community=world.community,
+                        area=area,
+                        code=f"T{n:04d}",
+                        address=f"街{n}号",
+                        point=p,
+                        head_name="李四",
+                        phone="13812345678",
+                        id_number="11010519491231002X",
+                    )
+                )
+    Household.objects.bulk_create(households)
+    rollups.rebuild()  # derives the rollups and (its fold) the dashboard rows for this month
+    city = [(h.code, h.point.x, h.point.y) for h in Household.objects.filter(active=True)]
+    return world, city
+
+
+def record(world, city, picks, when=None, far=False) -> None:
+    """A visit to each household in `picks` (codes), by the administrator (flagged when `far`)."""
+    where = {code: (x, y) for code, x, y in city}
+    when = when or timezone.now() - timedelta(hours=1)
+    items = []
+    for i, code in enumerate(picks):
+        x, y = where[code]
+        items.append(
+            {
+                "id": str(uuid.uuid4()),
+                "household": code,
+                "channel": "in_person",
+                "lon": x + (0.05 if far else 0),
+                "lat": y,
+                "accuracy": 5,
+                "device_time": (when - timedelta(minutes=i)).isoformat(),
+            }
+        )
+    services.record_visits(items, actor=world.users["admin"])
+
+
+def full(level, day, prefixes=("",)):
+    """The reference: every row, summed from the area rows, sorted worst first."""
+    return rollups.dashboard(level, day, list(prefixes), order="worst", nodes=False)
+
+
+def check_pages(day, prefixes=("",), kept=True) -> int:
+    """Every page (sizes 1, 2, 3, 5, 50, at every offset) equals the full sort's slice, at every level the
+    kept rows answer in this scope; `kept`: they do answer (not the fallback). The count, and pages in
+    key order, and the scope's total, too. Returns how many pages skipped rows on the server."""
+    chunk = rollups.SCAN_CHUNK
+    moves = 0
+    areas = full("area", day, prefixes)  # the scope's total: what its area rows sum to
+    total = rollups.summary(day, list(prefixes))
+    assert (total["households"], total["done"]) == (
+        sum(r["households"] for r in areas),
+        sum(r["done"] for r in areas),
+    )
+    for level in LEVELS:
+        whole = full(level, day, prefixes)
+        assert whole, level
+        assert rollups.dashboard_count(level, list(prefixes)) == len(whole), level
+        if not rollups._reads_rows(level, list(prefixes)):
+            continue
+        for size in (1, 2, 3, 5, 50):
+            for offset in range(0, len(whole) + 2):
+                page = rollups.dashboard(level, day, list(prefixes), order="worst", limit=size, offset=offset)
+                assert page == whole[offset : offset + size], (level, size, offset)
+                fast = rollups._worst_page(level, day, list(prefixes), size, offset)
+                assert (fast is not None) == kept, (level, size, offset)
+                # Read a page at a time (a deep page skips the rows before it on the server).
+                try:
+                    rollups.SCAN_CHUNK = 0
+                    with CaptureQueriesContext(connection) as q:
+                        skipping = rollups.dashboard(
+                            level, day, list(prefixes), order="worst", limit=size, offset=offset
+                        )
+                finally:
+                    rollups.SCAN_CHUNK = chunk
+                assert skipping == page, (level, size, offset)
+                moves += any("MOVE FORWARD" in x["sql"] for x in q.captured_queries)
+        # Pages in key order too.
+        by_key = rollups.dashboard(level, day, list(prefixes), nodes=False)
+        for size in (1, 3, 50):
+            for offset in range(0, len(whole) + 1):
+                page = rollups.dashboard(level, day, list(prefixes), limit=size, offset=offset)
+                assert page == by_key[offset : offset + size], (level, size, offset)
+                fast = rollups._key_page(level, day, list(prefixes), size, offset)
+                assert (fast is not None) == kept, (level, size, offset)
+    return moves
+
+
+def agree() -> None:
+    assert not any(rollups.differences().values()), rollups.differences()
+
+
+def test_worst_first_pages_with_pending_deltas_and_after_a_fold(town):
+    world, city = town
+    today = timezone.localdate()
+    assert DashboardRow.objects.filter(month=today.replace(day=1)).exists()
+    assert check_pages(today) > 0  # (some deep pages were skipped to)
+    # Visits to the worst rows' households (areas with many households and nothing done): pending deltas
+    # on the rows a page would read first.
+    record(world, city, [c for c, _x, _y in city if c.startswith("T")][::3])
+    assert RollupDelta.objects.exists()
+    assert check_pages(today) > 0
+    agree()
+    assert rollups.fold() > 0 and not RollupDelta.objects.exists()
+    check_pages(today)
+    agree()
+    # Past visits (a year ago) are deltas of other periods: today's pages are unchanged by them.
+    record(world, city, [c for c, _x, _y in city][:5], when=timezone.now() - timedelta(days=400))
+    check_pages(today)
+    agree()
+
+
+def test_a_page_skips_rows_whose_delta_moves_them_back(town):
+    """A row with a pending delta that takes it behind the page must not be on it, and the row behind
+    it must be: the page is not the first rows of the kept order."""
+    world, city = town
+    today = timezone.localdate()
+    first = rollups.dashboard("area", today, order="worst", limit=1)[0]
+    in_it = [c for c, _x, _y in city if Household.objects.get(code=c).area.code == first["key"]]
+    record(world, city, in_it)  # every household of the worst area: it becomes one of the best
+    page = rollups.dashboard("area", today, order="worst", limit=1)
+    assert page[0]["key"] != first["key"]
+    assert page == full("area", today)[:1]
+
+
+def test_worst_first_pages_after_refresh_approval_and_change_of_hands(town):
+    world, city = town
+    today = timezone.localdate()
+    record(world, city, [c for c, _x, _y in city][::2])
+    # A flagged visit (far from the household), approved: a delta, then the upkeep's fold.
+    record(world, city, [c for c, _x, _y in city][1:4], far=True)
+    flagged = list(Visit.objects.filter(review="pending"))
+    assert flagged
+    services.review(visit=flagged[0], approve=True, reason="", actor=world.users["admin"])
+    check_pages(today)
+    agree()
+    # Households move to another area (refresh folds first, then re-derives the areas and their nodes).
+    leader = client(world, "admin")
+    moved = [c for c, _x, _y in city if c.startswith("T")][:6]
+    r = leader.post(
+        "/api/v1/visits/reassign/",
+        {"households": moved, "area": world.area_b.code},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.content
+    check_pages(today)
+    agree()
+    # A key group (another policy: once a month) for one household, saved one row at a time.
+    h = Household.objects.get(code=moved[0])
+    h.key_groups = ["elderly_alone"]
+    h.save()
+    check_pages(today)
+    agree()
+    # An area changes hands, and one loses its member: both members' rows and the no-member row.
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    world.area_b.member = None
+    world.area_b.save()
+    check_pages(today)
+    agree()
+
+
+def test_a_new_month_answers_before_and_after_the_rows_move_to_it(town):
+    world, city = town
+    today = timezone.localdate()
+    record(world, city, [c for c, _x, _y in city][::2])
+    rollups.fold()
+    # A month, quarter and year where nothing is kept yet: the area rows summed (every row at 0 done).
+    later = (today.replace(day=1) + timedelta(days=400)).replace(day=1)
+    check_pages(later, kept=False)
+    assert all(r["done"] == 0 for r in rollups.dashboard("grid", later, order="worst", limit=50))
+    # The rows move to that month (as the first fold in it does), then answer it.
+    with connection.cursor() as cur:
+        rollups.dashboard_month(cur, later)
+    assert set(DashboardRow.objects.values_list("month", flat=True)) == {later}
+    check_pages(later)
+    agree()
+    # Now the current month and a past day sum the area rows, exactly.
+    check_pages(today, kept=False)
+    check_pages(today - timedelta(days=400), kept=False)
+    # Rows kept for last month: visits then are pending deltas of its periods, until a fold, which also
+    # moves the rows to this month (every row derived again).
+    last = today.replace(day=1) - timedelta(days=1)
+    with connection.cursor() as cur:
+        rollups.dashboard_month(cur, last)
+    noon = timezone.make_aware(datetime.combine(last, time(12)))
+    record(world, city, [c for c, _x, _y in city][1::2], when=noon)
+    assert RollupDelta.objects.exists()
+    check_pages(last)
+    agree()
+    rollups.fold()
+    assert set(DashboardRow.objects.values_list("month", flat=True)) == {today.replace(day=1)}
+    check_pages(today)
+    check_pages(last, kept=False)
+    agree()
+
+
+def test_a_leaders_scope(town):
+    world, city = town
+    today = timezone.localdate()
+    record(world, city, [c for c, _x, _y in city][::3])
+    street = world.community.code[:9]
+    grid = f"{world.community.code}004"
+    for prefixes in ([street], [world.community.code], [grid], [world.area_a.code, world.area_b.code]):
+        check_pages(today, prefixes)
+    # The API: a community's staff, worst first, page by page; the count and the scope's total.
+    staff = client(world, "community")
+    whole = rollups.dashboard("area", today, [world.community.code], order="worst", nodes=False)
+    got = []
+    for page in range(1, len(whole) // 4 + 2):
+        r = staff.get(f"/api/v1/visits/compliance/?level=area&order=worst&page_size=4&page={page}").json()
+        assert r["count"] == len(whole)
+        assert r["total"]["households"] == sum(x["households"] for x in whole)
+        assert r["total"]["done"] == sum(x["done"] for x in whole)
+        got += r["rows"]
+    assert got == whole
+    admin = client(world, "admin")
+    for level in ("grid", "member", "area"):
+        whole = full(level, today)
+        r = admin.get(f"/api/v1/visits/compliance/?level={level}&order=worst&page_size=3&page=2").json()
+        assert r["rows"] == whole[3:6] and r["count"] == len(whole), level
+
+
+def test_no_rows_kept_yet(town):
+    """Before the first fold (no row kept), pages and counts sum the area rows; the fold derives them."""
+    world, city = town
+    today = timezone.localdate()
+    record(world, city, [c for c, _x, _y in city][::2])
+    DashboardRow.objects.all().delete()
+    check_pages(today, kept=False)
+    check_pages(today, [world.community.code], kept=False)
+    rollups.fold()
+    check_pages(today)
+    agree()
