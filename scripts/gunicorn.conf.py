@@ -23,6 +23,11 @@ def _cpus() -> int:
 
 
 wsgi_app = "gridgov.wsgi:application"
+# The application (Django, the URLconf and every view: gridgov/wsgi.py) is loaded once in the master and
+# the workers are forked from it, so that a worker starts warm, also one that replaces another after
+# `max_requests` during a burst. No database or Redis connection is opened while loading (both are made
+# per worker, on first use). New code needs a restart of the master, not a HUP.
+preload_app = True
 workers = int(os.environ.get("GRIDGOV_WEB_WORKERS") or 2 * _cpus() + 1)
 worker_class = "gthread"
 threads = int(os.environ.get("GRIDGOV_WEB_THREADS") or 4)
