@@ -314,3 +314,19 @@ def test_a_member_resolves_the_households_of_their_grid_only_through_a_prepared_
         plain = {r[0] for r in cur.fetchall()}
     orm = set(services.visitable_households(world.users["member_a"]).values_list("id", flat=True))
     assert plain == orm == {world.household_a.pk, world.household_a2.pk}
+
+
+def test_a_synced_visit_is_indexed_only_where_something_reads_it(world):
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'visits_visit'")
+        indexes = dict(cur.fetchall())
+    assert not [d for d in indexes.values() if "gist" in d.lower()]  # nothing searches visits by place
+    reviewer = [name for name, d in indexes.items() if "(reviewed_by_id)" in d]
+    assert reviewer == ["visit_reviewed_by_idx"]
+    assert indexes["visit_reviewed_by_idx"].endswith("WHERE (reviewed_by_id IS NOT NULL)")
+    with connection.cursor() as cur:  # what deleting a user looks up can use the partial index
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN SELECT id FROM visits_visit WHERE reviewed_by_id IN (1, 2)")
+        assert "visit_reviewed_by_idx" in " ".join(r[0] for r in cur.fetchall())
