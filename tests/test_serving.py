@@ -82,3 +82,25 @@ def test_the_production_server_serves_static_files_and_the_api_but_no_uploads(pr
         status, body, _type = fetch(f"{production_server}/{path}")
         assert status == 404, path
         assert b"front door" not in body
+
+
+def test_the_application_is_loaded_whole_before_any_request_and_without_connections():
+    """gunicorn loads the application once in its master (`preload_app`) and forks the workers from it: the
+    URLconf and the views must be imported then (not in each worker's first request), and nothing may open
+    a database connection that the forked workers would share; the loaded objects are frozen out of the
+    garbage collector's scans before the workers are forked."""
+    code = (
+        "import sys, gridgov.wsgi\n"
+        "from django.db import connections\n"
+        "assert 'gridgov.visits.apis' in sys.modules and 'rest_framework.views' in sys.modules\n"
+        "assert all(c.connection is None for c in connections.all())\n"
+        "conf = {}\n"
+        f"exec(open({str(ROOT / 'scripts' / 'gunicorn.conf.py')!r}).read(), conf)\n"
+        "assert conf['preload_app'] is True\n"
+        "import gc\n"
+        "conf['when_ready'](None)\n"
+        "assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()\n"
+    )
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "gridgov.settings.prod", "GRIDGOV_SECRET_KEY": "test-only"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -15,6 +15,9 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.models.query import get_related_populators
 
 USER_CACHE_SECONDS = 900
 logger = logging.getLogger(__name__)
@@ -33,10 +36,60 @@ def forget_user(user_id: Any) -> None:
             logger.warning("user cache unavailable: could not drop user %s", user_id, exc_info=True)
 
 
-class MemberModelBackend(ModelBackend):
-    def get_user(self, user_id: Any) -> Any:
+class _UserLoader:
+    """`User.objects.select_related("member").get(pk=…)` with its SQL compiled once per process.
+
+    On a cache miss (a member's first request in `USER_CACHE_SECONDS`: in a burst of phones syncing, most
+    of them) compiling that query cost about as much CPU as the rest of loading the user. The row is turned
+    into objects as the ORM's own iterator does (`ModelIterable`: the compiler's converters, `from_db`, the
+    related populator for the member record), so the user and its member are the ORM's, cached relation
+    included (None when the user has no member record)."""
+
+    def __init__(self, model: Any) -> None:
+        qs = model._default_manager.select_related("member").filter(pk=0)
+        self.db = qs.db
+        self.compiler = qs.query.get_compiler(self.db)
+        self.sql, params = self.compiler.as_sql()
+        if list(params) != [0]:  # the only parameter must be the primary key (checked once)
+            raise ValueError(f"unexpected parameters of the user query: {params!r}")
+        info, select = self.compiler.klass_info, self.compiler.select
+        self.model, fields = info["model"], info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.names = [column[0].target.attname for column in select[self.start : self.end]]
+        self.populators = get_related_populators(info, select, self.db)
+        self.pk = model._meta.pk
+
+    def __call__(self, user_id: Any) -> Any:
+        try:
+            pk = self.pk.get_prep_value(self.pk.to_python(user_id))
+        except (ValidationError, ValueError, TypeError):
+            return None
+        with connections[self.db].cursor() as cur:
+            cur.execute(self.sql, [pk])
+            rows = cur.fetchall()
+        for row in self.compiler.results_iter(results=[rows]):
+            user = self.model.from_db(self.db, self.names, row[self.start : self.end])
+            for populator in self.populators:
+                populator.populate(row, user)
+            return user
+        return None
+
+
+_loader: _UserLoader | None = None
+
+
+def load_user(user_id: Any) -> Any:
+    """The user with this id and its member record (one query, compiled once), or None."""
+    global _loader
+    if _loader is None:
         from django.contrib.auth import get_user_model
 
+        _loader = _UserLoader(get_user_model())
+    return _loader(user_id)
+
+
+class MemberModelBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> Any:
         key = user_cache_key(user_id)
         try:
             user = cache.get(key)
@@ -44,10 +97,8 @@ class MemberModelBackend(ModelBackend):
             logger.warning("user cache unavailable", exc_info=True)
             user = key = None
         if user is None:
-            model = get_user_model()
-            try:
-                user = model._default_manager.select_related("member").get(pk=user_id)
-            except (model.DoesNotExist, ValueError, TypeError):
+            user = load_user(user_id)
+            if user is None:
                 return None
             if key is not None:
                 cache.set(key, user, USER_CACHE_SECONDS)

@@ -112,7 +112,9 @@ class Visit(models.Model):
         verbose_name=_("logged by"),
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    location = models.PointField(_("GPS fix"), srid=4326, null=True, blank=True)
+    # No spatial index: nothing searches visits by place (the speed check reads a member's previous fix
+    # through the (member, time) index); a GiST entry per visit was pure cost on every sync.
+    location = models.PointField(_("GPS fix"), srid=4326, null=True, blank=True, spatial_index=False)
     accuracy_m = models.FloatField(_("GPS accuracy (m)"), null=True, blank=True)
     distance_m = models.FloatField(_("distance to the building (m)"), null=True, blank=True)
     device_time = models.DateTimeField(_("time on the device"))
@@ -139,6 +141,7 @@ class Visit(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
+        db_index=False,  # partial index below: only reviewed visits have a reviewer
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("reviewed by"),
@@ -161,6 +164,11 @@ class Visit(models.Model):
             ),
             models.Index(fields=["member", "device_time"], name="visit_member_time_idx"),
             models.Index(fields=["review"], name="visit_review_pending_idx", condition=Q(review="pending")),
+            # For deleting a user (SET_NULL finds the visits they reviewed): a synced visit has no reviewer,
+            # so it adds no entry here (a full index took one NULL entry per visit).
+            models.Index(
+                fields=["reviewed_by"], name="visit_reviewed_by_idx", condition=Q(reviewed_by__isnull=False)
+            ),
         ]
         constraints = [
             models.CheckConstraint(

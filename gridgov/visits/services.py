@@ -283,13 +283,20 @@ PREVIOUS = """(
 )"""
 
 
+# A member's households (their whole grid, as `visitable_households`) in plain SQL: one text for every member,
+# so that the resolving statement is prepared once per connection (no ORM compile, no planning per batch).
+MEMBER_HOUSEHOLDS = """
+SELECT mh.id FROM households_household mh JOIN geo_responsibilityarea ma ON ma.id = mh.area_id
+WHERE ma.grid_id IN (SELECT g.grid_id FROM geo_responsibilityarea g WHERE g.member_id = %s)
+"""
+
+
 def _resolve(
     items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]
 ) -> tuple[tuple[float, float, datetime] | None, list[int]]:
     """Fill in each item's household, distance and last counted visit; items whose household is unknown
     or out of scope get their error result. Returns the member's previous located visit and the
     households without a rollup state."""
-    hh_sql, hh_params = visitable_households(actor).order_by().values("id").query.sql_with_params()
     window = timedelta(hours=rules()["repeat_window_hours"])
     # Only visits near the batch's times can make a repeat: bound the look-up to that span.
     span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
@@ -301,14 +308,20 @@ def _resolve(
         pg_array([it.lon if it.channel != Channel.PHONE else None for it in items]),
         pg_array([it.lat if it.channel != Channel.PHONE else None for it in items]),
     ]
+    types = ["int[]", "text[]", "float8[]", "float8[]", "timestamptz", "timestamptz"]
     previous_sql, previous_params = ("NULL::float8[]", [])
     if member is not None and located:
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
+        types += ["bigint", "timestamptz"]
     with connection.cursor() as cur:
-        cur.execute(
-            RESOLVE.format(households=hh_sql, previous=previous_sql, lock=RESOLVE_LOCK),
-            [*inputs, *span, *previous_params, *hh_params],
-        )
+        if member is not None:  # a grid member (the many phones): one prepared text for all of them
+            sql = RESOLVE.format(households=MEMBER_HOUSEHOLDS, previous=previous_sql, lock=RESOLVE_LOCK)
+            _execute_prepared(cur, sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
+        else:
+            qs = visitable_households(actor).order_by().values("id")
+            hh_sql, hh_params = qs.query.sql_with_params()
+            sql = RESOLVE.format(households=hh_sql, previous=previous_sql, lock=RESOLVE_LOCK)
+            cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
         found = cur.fetchall()
     by_index = {it.index: it for it in items}
     previous, missing = None, set()
@@ -459,7 +472,7 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "received": received,
     }
     with connection.cursor() as cur:
-        _execute_prepared(cur, INSERT, params)
+        _execute_prepared(cur, INSERT, params, INSERT_TYPES)
         return {row[0] for row in cur.fetchall()}
 
 
@@ -487,20 +500,33 @@ INSERT_TYPES = {
 _prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _execute_prepared(cur: Any, sql: str, params: dict[str, Any]) -> None:
-    """Run the batch statement as a statement prepared once per database connection: planning its CTEs
-    (the rollups' upkeep among them) costs about as much as running them for a member's batch of 20. A
+def _execute_prepared(
+    cur: Any, sql: str, params: dict[str, Any] | list[Any], types: dict[str, str] | list[str]
+) -> None:
+    """Run a statement as a statement prepared once per database connection: planning the batch statement's
+    CTEs (the rollups' upkeep among them) costs about as much as running them for a member's batch of 20,
+    and planning the resolving statement more than running it. `sql` has named (`%(key)s`, `params` and
+    `types` dicts, in the same order) or positional (`%s`, lists) placeholders and no literal `%`. A
     prepared statement outlives a rolled-back transaction, and PostgreSQL re-plans it if the schema
     changes."""
     name = "gridgov_visits_" + hashlib.md5(sql.encode(), usedforsecurity=False).hexdigest()[:16]
     known = _prepared.setdefault(connection.connection, set())
+    if isinstance(types, dict):
+        keys = list(types)
+        values = [f"%({key})s" for key in keys]
+    else:
+        keys, values = [], ["%s"] * len(types)
     if name not in known:
-        body = sql
-        for i, key in enumerate(INSERT_TYPES, 1):
-            body = body.replace(f"%({key})s", f"${i}")
-        cur.execute(f"PREPARE {name} ({', '.join(INSERT_TYPES.values())}) AS {body}")
+        if keys:
+            body = sql
+            for i, key in enumerate(keys, 1):
+                body = body.replace(f"%({key})s", f"${i}")
+        else:
+            numbers = itertools.count(1)
+            body = re.sub("%s", lambda _m: f"${next(numbers)}", sql)
+        cur.execute(f"PREPARE {name} ({', '.join(types.values() if keys else types)}) AS {body}")
         known.add(name)
-    cur.execute(f"EXECUTE {name} ({', '.join(f'%({key})s' for key in INSERT_TYPES)})", params)
+    cur.execute(f"EXECUTE {name} ({', '.join(values)})", params)
 
 
 @transaction.atomic

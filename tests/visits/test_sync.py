@@ -277,3 +277,61 @@ def test_quotes_and_backslashes_in_notes_are_stored_as_sent(world):
     notes = 'He said "no" \\ 不 {a,b} NULL'
     sync(client(world, "member_a"), [visit(notes=notes)])
     assert Visit.objects.get().notes == notes
+
+
+def test_a_member_resolves_the_households_of_their_grid_only_through_a_prepared_statement(world):
+    from django.db import connection
+
+    from gridgov.visits import services
+
+    c = client(world, "member_a")
+    days = iter(range(40, 0, -2))
+
+    def batch() -> list[dict]:
+        def when() -> str:
+            return (timezone.now() - timedelta(days=next(days))).isoformat()
+
+        return [
+            visit(device_time=when()),  # HA1: the member's own area
+            visit(household="HA2", lon=X0 + 0.007, device_time=when()),  # their grid, another area: flagged
+            visit(household="HB1", device_time=when()),  # grid B: not theirs
+            visit(household="HD1", device_time=when()),  # another community
+        ]
+
+    def prepared() -> set[str]:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE %s", ["%FOR NO KEY UPDATE%"]
+            )
+            return {r[0] for r in cur.fetchall()}
+
+    seen = []
+    for _ in range(2):  # the second batch runs the statement prepared by the first, on the same connection
+        out = sync(c, batch())
+        assert [r["status"] for r in out["results"]] == ["created", "created", "error", "error"]
+        assert out["results"][0]["flags"] == [] and out["results"][1]["flags"] == ["outside_assignment"]
+        assert "household" in out["results"][2]["errors"]
+        seen.append(prepared())
+    assert seen[0] and seen[1] == seen[0]
+    # The member's households in plain SQL are those `visitable_households` gives.
+    with connection.cursor() as cur:
+        cur.execute(services.MEMBER_HOUSEHOLDS, [world.member_a.pk])
+        plain = {r[0] for r in cur.fetchall()}
+    orm = set(services.visitable_households(world.users["member_a"]).values_list("id", flat=True))
+    assert plain == orm == {world.household_a.pk, world.household_a2.pk}
+
+
+def test_a_synced_visit_is_indexed_only_where_something_reads_it(world):
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'visits_visit'")
+        indexes = dict(cur.fetchall())
+    assert not [d for d in indexes.values() if "gist" in d.lower()]  # nothing searches visits by place
+    reviewer = [name for name, d in indexes.items() if "(reviewed_by_id)" in d]
+    assert reviewer == ["visit_reviewed_by_idx"]
+    assert indexes["visit_reviewed_by_idx"].endswith("WHERE (reviewed_by_id IS NOT NULL)")
+    with connection.cursor() as cur:  # what deleting a user looks up can use the partial index
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN SELECT id FROM visits_visit WHERE reviewed_by_id IN (1, 2)")
+        assert "visit_reviewed_by_idx" in " ".join(r[0] for r in cur.fetchall())
