@@ -13,7 +13,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("visits", "0008_visits_count_from_index"),
+        ("visits", "0009_dashboard_rows"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
