@@ -169,6 +169,11 @@ class Visit(models.Model):
             models.Index(
                 fields=["reviewed_by"], name="visit_reviewed_by_idx", condition=Q(reviewed_by__isnull=False)
             ),
+            # Linking an issue and the visit it was reported from (whichever reaches the server first):
+            # only visits with an issue have an entry.
+            models.Index(
+                fields=["issue_ref"], name="visit_issue_ref_idx", condition=Q(issue_ref__isnull=False)
+            ),
         ]
         constraints = [
             models.CheckConstraint(
