@@ -310,6 +310,29 @@ def mend(
             return None
         return [[order[i] for i in range(len(order)) if mask >> i & 1] for mask in masks]
 
+    # A member lighter than the range that cannot share a group with any of its neighbours (each would
+    # take the pair above the range) cannot be covered: no re-cut of that region exists, and the exact
+    # search would only find that out slowly. (Weights are never negative; if they were, no shortcut.)
+    nonneg = all(x >= 0 for x in weights)
+    partners: dict[int, list[int]] = {}  # light member → the neighbours it could share a group with
+
+    def hopeless(members: list[int], key: frozenset[int]) -> bool:
+        if not nonneg:
+            return False
+        for u in members:
+            wu = weights[u]
+            if wu >= lo_e:
+                continue
+            fit = partners.get(u)
+            if fit is None:
+                fit = partners[u] = [j for j in adj[u] if wu + weights[j] <= hi_e]
+            if any(j in key for j in fit):
+                continue
+            if any(x != u and wu + weights[x] <= hi_e and u in adj[x] for x in members):
+                continue  # (a link only towards u: the neighbour graph is symmetric, but be sure)
+            return True
+        return False
+
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     still: list[list[int]] | None = None  # after the first round: the groups a round left bad
     for _round in range(3):
@@ -352,7 +375,7 @@ def mend(
                     key = frozenset(members)
                     if key in failed or not feasible_total(sum(map(weight, members)), lo, hi):
                         continue
-                    cut = recut(members, attempt)
+                    cut = None if hopeless(members, key) else recut(members, attempt)
                     if cut is None:
                         failed.add(key)
                         continue
