@@ -326,7 +326,7 @@ def mend(
             fit = partners.get(u)
             if fit is None:
                 fit = partners[u] = [j for j in adj[u] if wu + weights[j] <= hi_e]
-            if any(j in key for j in fit):
+            if not key.isdisjoint(fit):
                 continue
             if any(x != u and wu + weights[x] <= hi_e and u in adj[x] for x in members):
                 continue  # (a link only towards u: the neighbour graph is symmetric, but be sure)
@@ -356,7 +356,7 @@ def mend(
             for radius in range(3):
                 ring = {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region)
                 ring_sorted = sorted(
-                    (h for h in ring if not any(m in fixed for m in out[h])),
+                    (h for h in ring if not fixed or fixed.isdisjoint(out[h])),
                     key=lambda h: (xs[out[h][0]] - cx) ** 2 + (ys[out[h][0]] - cy) ** 2,
                 )
                 tries: list[list[int]] = []
