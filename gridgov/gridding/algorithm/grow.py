@@ -10,6 +10,7 @@ group that is still out of range or in pieces.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Sequence
 
 from .splitting import feasible_total
 
@@ -28,14 +29,20 @@ def grow(
     taken = bytearray(n)  # assigned to a group, or fixed: not free to join one
     for f in fixed:
         taken[f] = 1
-    # Free neighbours of each element, kept up to date as elements are taken (through reverse links).
-    free_degree = [0] * n
-    linked: list[list[int]] = [[] for _ in range(n)]
-    for c in range(n):
-        for b in adj[c]:
-            linked[b].append(c)
-            if not taken[b]:
-                free_degree[c] += 1
+    # Free neighbours of each element, kept up to date as elements are taken (through reverse links:
+    # the neighbour graph itself when it is symmetric, as it should be; built only if it is not).
+    free_degree = [len(nbs) for nbs in adj]
+    for f in fixed:
+        for c in range(n):
+            if f in adj[c]:
+                free_degree[c] -= 1
+    linked: Sequence[Collection[int]] = adj
+    if not all(c in adj[b] for c in range(n) for b in adj[c]):
+        reverse: list[list[int]] = [[] for _ in range(n)]
+        for c in range(n):
+            for b in adj[c]:
+                reverse[b].append(c)
+        linked = reverse
 
     def take(x: int) -> None:
         if not taken[x]:
