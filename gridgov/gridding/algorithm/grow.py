@@ -283,18 +283,15 @@ def mend(
 
     xy = list(zip(xs, ys, strict=True))  # sort keys (west to east) as `exact_recut` takes them
 
-    def recut(members: list[int], attempt: list[int]) -> list[list[int]] | None:
+    def recut(members: list[int], key: frozenset[int], attempt: list[int]) -> list[list[int]] | None:
         """`exact_recut(members, …, prefer=the groups of attempt)`, without building the sets."""
         order = sorted(members, key=xy.__getitem__)
         local = {g: i for i, g in enumerate(order)}
-        get = local.get
         nbr = []
         for g in order:
             bits = 0
-            for b in adj[g]:
-                j = get(b)
-                if j is not None:
-                    bits |= 1 << j
+            for b in key.intersection(adj[g]):
+                bits |= 1 << local[b]
             nbr.append(bits)
         prefer_masks = set()
         for k in attempt:
@@ -382,7 +379,7 @@ def mend(
                     key = frozenset(members)
                     if key in failed or not feasible_total(sum(map(weight, members)), lo, hi):
                         continue
-                    cut = None if hopeless(members, key) else recut(members, attempt)
+                    cut = None if hopeless(members, key) else recut(members, key, attempt)
                     if cut is None:
                         failed.add(key)
                         continue
