@@ -317,7 +317,7 @@ def mend(
     # A member lighter than the range that cannot share a group with any of its neighbours (each would
     # take the pair above the range) cannot be covered: no re-cut of that region exists, and the exact
     # search would only find that out slowly. (Weights are never negative; if they were, no shortcut.)
-    nonneg = all(x >= 0 for x in weights)
+    nonneg = min(weights, default=0.0) >= 0
     partners: dict[int, list[int]] = {}  # light member → the neighbours it could share a group with
 
     def hopeless(members: list[int], key: frozenset[int]) -> bool:
