@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 
+from .repair import connected
 from .splitting import feasible_total
 
 
@@ -279,7 +280,7 @@ def mend(
 
     def bad(g: list[int]) -> bool:
         s = sum(map(weight, g))
-        return s < lo_e or s > hi_e or (len(g) > 1 and not _connected(g, adj))
+        return s < lo_e or s > hi_e or (len(g) > 1 and not connected(g, adj))
 
     xy = list(zip(xs, ys, strict=True))  # sort keys (west to east) as `exact_recut` takes them
 
@@ -398,17 +399,3 @@ def mend(
         still = [out[gi] for gi in todo if out[gi] and bad(out[gi])]
         out = [g for g in out if g]
     return out
-
-
-def _connected(members: list[int], adj: list[set[int]]) -> bool:
-    """Whether `members` form one piece in the neighbour graph (`len(components(members, adj)) == 1`)."""
-    left = set(members)
-    stack = [left.pop()]
-    while stack:
-        for b in adj[stack.pop()]:
-            if b in left:
-                left.remove(b)
-                if not left:
-                    return True
-                stack.append(b)
-    return not left
