@@ -315,28 +315,10 @@ def mend(
             return None
         return [[order[i] for i in range(len(order)) if mask >> i & 1] for mask in masks]
 
-    # A member lighter than the range that cannot share a group with any of its neighbours (each would
-    # take the pair above the range) cannot be covered: no re-cut of that region exists, and the exact
-    # search would only find that out slowly. (Weights are never negative; if they were, no shortcut.)
+    # A region with a stranded member has no re-cut: skip the exact search (about half of the searches
+    # that fail in the bench city). Sound only for weights that are never negative.
     nonneg = min(weights, default=0.0) >= 0
-    partners: dict[int, list[int]] = {}  # light member → the neighbours it could share a group with
-
-    def hopeless(members: list[int], key: frozenset[int]) -> bool:
-        if not nonneg:
-            return False
-        for u in members:
-            wu = weights[u]
-            if wu >= lo_e:
-                continue
-            fit = partners.get(u)
-            if fit is None:
-                fit = partners[u] = [j for j in adj[u] if wu + weights[j] <= hi_e]
-            if not key.isdisjoint(fit):
-                continue
-            if any(x != u and wu + weights[x] <= hi_e and u in adj[x] for x in members):
-                continue  # (a link only towards u: the neighbour graph is symmetric, but be sure)
-            return True
-        return False
+    partners: dict[int, list[int]] = {}
 
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     still: list[list[int]] | None = None  # after the first round: the groups a round left bad
@@ -380,7 +362,8 @@ def mend(
                     key = frozenset(members)
                     if key in failed or not feasible_total(sum(map(weight, members)), lo, hi):
                         continue
-                    cut = None if hopeless(members, key) else recut(members, key, attempt)
+                    lost = nonneg and stranded(members, key, weights, adj, lo_e, hi_e, partners)
+                    cut = None if lost else recut(members, key, attempt)
                     if cut is None:
                         failed.add(key)
                         continue
@@ -399,3 +382,31 @@ def mend(
         still = [out[gi] for gi in todo if out[gi] and bad(out[gi])]
         out = [g for g in out if g]
     return out
+
+
+def stranded(
+    members: Sequence[int],
+    key: frozenset[int],
+    weights: list[float],
+    adj: Sequence[Collection[int]],
+    lo_e: float,
+    hi_e: float,
+    partners: dict[int, list[int]],
+) -> bool:
+    """Whether a member of `members` (`key` is the same as a set) lighter than the range can share a
+    group with none of its neighbours among them (each would take the pair above the range): then no
+    cut of `members` into connected groups in [lo_e, hi_e] exists. For non-negative weights only.
+    `partners` caches each light member's neighbours that it could share a group with."""
+    for u in members:
+        wu = weights[u]
+        if wu >= lo_e:
+            continue
+        fit = partners.get(u)
+        if fit is None:
+            fit = partners[u] = [j for j in adj[u] if wu + weights[j] <= hi_e]
+        if not key.isdisjoint(fit):
+            continue
+        if any(x != u and wu + weights[x] <= hi_e and u in adj[x] for x in members):
+            continue  # (a link only towards u: the neighbour graph is symmetric, but be sure)
+        return True
+    return False
