@@ -30,7 +30,7 @@ from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .recut import drop_empty, mend_out_of_range, uncut_small
-from .repair import components, repair
+from .repair import connected, repair
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
 
@@ -280,7 +280,7 @@ def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
                     params={"level": "area", "weight": w, "lo": config.area_min, "hi": config.area_max},
                 )
             )
-        if len(components(members[a], adj)) > 1:
+        if not connected(members[a], adj):
             problems.append(
                 Problem(
                     "not_contiguous", f"area {a} is in several pieces", (str(a),), params={"level": "area"}
@@ -589,7 +589,7 @@ def _grids_connected(plan: Plan, adj: list[set[int]]) -> bool:
     members: list[list[int]] = [[] for _ in range(plan.n_grids)]
     for i, a in enumerate(plan.area_of):
         members[plan.grid_of_area[a]].append(i)
-    return all(len(components(g, adj)) <= 1 for g in members)
+    return all(connected(g, adj) for g in members)
 
 
 def name_problem(p: Problem, area_code: Callable[[int], str], grid_code: Callable[[int], str]) -> Problem:

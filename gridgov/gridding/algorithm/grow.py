@@ -10,8 +10,10 @@ group that is still out of range or in pieces.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Sequence
 
-from .repair import components
+from .repair import connected
+from .splitting import feasible_total
 
 
 def grow(
@@ -24,42 +26,70 @@ def grow(
     ys: list[float],
     fixed: set[int],
 ) -> list[list[int]]:
-    owner: dict[int, int] = {}
+    n = len(adj)
+    taken = bytearray(n)  # assigned to a group, or fixed: not free to join one
+    for f in fixed:
+        taken[f] = 1
+    # Free neighbours of each element, kept up to date as elements are taken (through reverse links:
+    # the neighbour graph itself when it is symmetric, as it should be; built only if it is not).
+    free_degree = [len(nbs) for nbs in adj]
+    for f in fixed:
+        for c in range(n):
+            if f in adj[c]:
+                free_degree[c] -= 1
+    linked: Sequence[Collection[int]] = adj
+    if not all(c in adj[b] for c in range(n) for b in adj[c]):
+        reverse: list[list[int]] = [[] for _ in range(n)]
+        for c in range(n):
+            for b in adj[c]:
+                reverse[b].append(c)
+        linked = reverse
+
+    def take(x: int) -> None:
+        if not taken[x]:
+            taken[x] = 1
+            for c in linked[x]:
+                free_degree[c] -= 1
+
+    lo_e, hi_e = lo - 1e-9, hi + 1e-9
+    owned = bytearray(n)
     groups: list[list[int]] = []
     for seed in order:
-        if seed in owner:
+        if owned[seed]:
             continue
         g = [seed]
-        owner[seed] = len(groups)
+        owned[seed] = 1
+        is_fixed = seed in fixed
+        take(seed)
         s = weights[seed]
         tx, ty = xs[seed], ys[seed]  # running sums of the group's centres, in the order added
-        if seed not in fixed:
-            frontier = {b for b in adj[seed] if b not in owner and b not in fixed}
-            while s < lo - 1e-9 and frontier:
+        if not is_fixed:
+            frontier = {b for b in adj[seed] if not taken[b]}
+            while s < lo_e and frontier:
                 sx = tx / len(g)
                 sy = ty / len(g)
-                dist = {c: (xs[c] - sx) ** 2 + (ys[c] - sy) ** 2 for c in frontier}
-                free_degree = {
-                    c: sum(1 for b in adj[c] if b not in owner and b not in fixed) for c in frontier
-                }
 
                 # Land in range if possible, taking the element that would be hardest to place later
                 # (fewest unassigned neighbours, then heaviest); else take the nearest that fits.
-                landing = [c for c in frontier if lo - 1e-9 <= s + weights[c] <= hi + 1e-9]
+                landing = [c for c in frontier if lo_e <= s + weights[c] <= hi_e]
                 if landing:
-                    c = min(landing, key=lambda c: (free_degree[c], -weights[c], dist[c]))
+                    c = min(
+                        landing,
+                        key=lambda c: (free_degree[c], -weights[c], (xs[c] - sx) ** 2 + (ys[c] - sy) ** 2),
+                    )
                 else:
-                    under = [c for c in frontier if s + weights[c] < lo - 1e-9]
+                    under = [c for c in frontier if s + weights[c] < lo_e]
                     if not under:
                         break
-                    c = min(under, key=lambda c: (free_degree[c] > 1, dist[c]))
+                    c = min(under, key=lambda c: (free_degree[c] > 1, (xs[c] - sx) ** 2 + (ys[c] - sy) ** 2))
                 g.append(c)
-                owner[c] = len(groups)
+                owned[c] = 1
+                take(c)
                 s += weights[c]
                 tx += xs[c]
                 ty += ys[c]
                 frontier.discard(c)
-                frontier |= {b for b in adj[c] if b not in owner and b not in fixed}
+                frontier |= {b for b in adj[c] if not taken[b]}
         groups.append(g)
     return groups
 
@@ -83,60 +113,94 @@ def exact_recut(
     (west to east); the search always covers the first uncovered element next.
     """
     prefer = prefer or set()
-    penalty = 1e12 if prefer else 0.0
     order = sorted(members, key=lambda m: (xs[m], ys[m]))
-    m = len(order)
     local = {g: i for i, g in enumerate(order)}
-    nbr = [0] * m
-    for i, g in enumerate(order):
-        for b in adj[g]:
-            j = local.get(b)
-            if j is not None:
-                nbr[i] |= 1 << j
-    w = [weights[g] for g in order]
-    px = [xs[g] for g in order]
-    py = [ys[g] for g in order]
     prefer_masks = set()
     for group in prefer:
         if all(g in local for g in group):
             prefer_masks.add(sum(1 << local[g] for g in group))
+    masks = _cover(
+        _links(order, local, adj),
+        [weights[g] for g in order],
+        [xs[g] for g in order],
+        [ys[g] for g in order],
+        lo,
+        hi,
+        budget,
+        prefer_masks,
+        1e12 if prefer else 0.0,
+    )
+    if masks is None:
+        return None
+    return [[order[i] for i in range(len(order)) if mask >> i & 1] for mask in masks]
+
+
+def _links(order: list[int], local: dict[int, int], adj: list[set[int]]) -> list[int]:
+    """Each member's neighbours among the members, as a bitmask of local indices."""
+    nbr = [0] * len(order)
+    get = local.get
+    for i, g in enumerate(order):
+        bits = 0
+        for b in adj[g]:
+            j = get(b)
+            if j is not None:
+                bits |= 1 << j
+        nbr[i] = bits
+    return nbr
+
+
+def _cover(
+    nbr: list[int],
+    w: list[float],
+    px: list[float],
+    py: list[float],
+    lo: float,
+    hi: float,
+    budget: int,
+    prefer_masks: set[int],
+    penalty: float,
+) -> list[int] | None:
+    """The exact cover search of `exact_recut` on local indices (members in west-to-east order):
+    the chosen groups as bitmasks, or None."""
+    m = len(w)
+    pxx = [x * x for x in px]
+    pyy = [y * y for y in py]
+    lo_e, hi_e = lo - 1e-9, hi + 1e-9
     # Options per first element: connected groups whose lowest index is that element. Each stack entry
     # carries the group's running sums, so its spread (sum of squared distances to its centre) costs O(1).
     # Enumerated on demand: a failing search often never reaches most first elements.
     first: list[list[tuple[float, int, float]] | None] = [None] * m
 
     def options(v: int) -> list[tuple[float, int, float]]:
-        found = first[v]
-        if found is not None:
-            return found
-        found = []
+        found: list[tuple[float, int, float]] = []
+        add = found.append
         # ESU enumeration: every connected subset with lowest element v exactly once, no dedup set.
         above = ~((1 << (v + 1)) - 1)
-        start_reach = nbr[v] | (1 << v)
-        stack = [(1 << v, nbr[v] & above, w[v], 1, px[v], py[v], px[v] * px[v] + py[v] * py[v], start_reach)]
+        stack = [(1 << v, nbr[v] & above, w[v], 1, px[v], py[v], pxx[v] + pyy[v], nbr[v] | (1 << v))]
+        push, pop = stack.append, stack.pop
         produced = 0
         while stack and produced < 600:
-            mask, ext, total, n, sx, sy, sq, reach = stack.pop()
+            mask, ext, total, n, sx, sy, sq, reach = pop()
             produced += 1
-            if total >= lo - 1e-9:
+            if total >= lo_e:
                 spread = sq - (sx * sx + sy * sy) / n
-                found.append((spread + (0.0 if mask in prefer_masks else penalty), mask, total))
+                add((spread + (0.0 if mask in prefer_masks else penalty), mask, total))
             while ext:
                 low = ext & -ext
                 ext ^= low
                 j = low.bit_length() - 1
-                if total + w[j] > hi + 1e-9:
+                tj = total + w[j]
+                if tj > hi_e:
                     continue
-                child_ext = ext | (nbr[j] & ~reach & above)
-                stack.append(
+                push(
                     (
                         mask | low,
-                        child_ext,
-                        total + w[j],
+                        ext | (nbr[j] & ~reach & above),
+                        tj,
                         n + 1,
                         sx + px[j],
                         sy + py[j],
-                        sq + px[j] * px[j] + py[j] * py[j],
+                        sq + pxx[j] + pyy[j],
                         reach | nbr[j] | low,
                     )
                 )
@@ -145,38 +209,52 @@ def exact_recut(
         return found
 
     full = (1 << m) - 1
-    best_cost = [float("inf")]
-    best_masks: list[int] = []
+    best_cost = math.inf
+    best: list[int] | None = None
     chosen: list[int] = []
-    steps = [0]
+    steps = 1
+    ceil = math.ceil
+    dead: set[int] = set()  # states with no cover left (known while nothing is found: no cost bound)
 
     def search(covered: int, cost: float, left: float) -> None:
-        steps[0] += 1
-        if steps[0] > budget or cost >= best_cost[0]:
-            return
-        if covered == full:
-            best_cost[0] = cost
-            best_masks[:] = chosen
-            return
-        # What is left must still be cut into groups in range: k groups need lo·k ≤ left ≤ hi·k.
-        if math.ceil(left / hi - 1e-9) * lo > left + 1e-9:
-            return
-        free = full & ~covered
+        """Cover the first uncovered element by each of its options in turn; every child state is
+        checked here before descending (budget, cost bound, a full cover, known dead ends, and
+        whether what is left can still be cut into groups in range: k groups need lo·k ≤ left ≤ hi·k)."""
+        nonlocal steps, best_cost, best
+        free = full ^ covered
         v = (free & -free).bit_length() - 1
         found = first[v]
         for c, mask, t in found if found is not None else options(v):
             if mask & covered:
                 continue
-            chosen.append(mask)
-            search(covered | mask, cost + c, left - t)
-            chosen.pop()
-            if steps[0] > budget:
+            steps += 1
+            if steps > budget:
                 return
+            total = cost + c
+            if total >= best_cost:
+                continue
+            now = covered | mask
+            if now == full:
+                best_cost = total
+                best = [*chosen, mask]
+                continue
+            if now in dead:
+                continue
+            rest = left - t
+            if ceil(rest / hi - 1e-9) * lo > rest + 1e-9:
+                continue
+            chosen.append(mask)
+            search(now, total, rest)
+            chosen.pop()
+            if steps > budget:
+                return
+        if best is None:
+            dead.add(covered)
 
-    search(0, 0.0, sum(w))
-    if not best_masks:
-        return None
-    return [[order[i] for i in range(m) if mask >> i & 1] for mask in best_masks]
+    left = sum(w)
+    if m and ceil(left / hi - 1e-9) * lo <= left + 1e-9:
+        search(0, 0.0, left)
+    return best
 
 
 def mend(
@@ -196,13 +274,51 @@ def mend(
     With `focus` (indices into `groups`), only those groups are mended: a re-grid leaves alone the
     groups the change did not touch, even those that were already out of range before it.
     """
-    from .splitting import feasible_total
-
     out = [list(g) for g in groups]
+    weight = weights.__getitem__
+    lo_e, hi_e = lo - 1e-9, hi + 1e-9
 
     def bad(g: list[int]) -> bool:
-        s = sum(weights[m] for m in g)
-        return s < lo - 1e-9 or s > hi + 1e-9 or (len(g) > 1 and len(components(g, adj)) > 1)
+        s = sum(map(weight, g))
+        return s < lo_e or s > hi_e or (len(g) > 1 and not connected(g, adj))
+
+    xy = list(zip(xs, ys, strict=True))  # sort keys (west to east) as `exact_recut` takes them
+
+    def recut(members: list[int], key: frozenset[int], attempt: list[int]) -> list[list[int]] | None:
+        """`exact_recut(members, …, prefer=the groups of attempt)`, without building the sets."""
+        order = sorted(members, key=xy.__getitem__)
+        local = {g: i for i, g in enumerate(order)}
+        nbr = []
+        for g in order:
+            bits = 0
+            for b in key.intersection(adj[g]):
+                bits |= 1 << local[b]
+            nbr.append(bits)
+        prefer_masks = set()
+        for k in attempt:
+            mask = 0
+            for g in out[k]:
+                mask |= 1 << local[g]
+            prefer_masks.add(mask)
+        masks = _cover(
+            nbr,
+            [weights[g] for g in order],
+            [xs[g] for g in order],
+            [ys[g] for g in order],
+            lo,
+            hi,
+            20000,
+            prefer_masks,
+            1e12,
+        )
+        if masks is None:
+            return None
+        return [[order[i] for i in range(len(order)) if mask >> i & 1] for mask in masks]
+
+    # A region with a stranded member has no re-cut: skip the exact search (about half of the searches
+    # that fail in the bench city). Sound only for weights that are never negative.
+    nonneg = min(weights, default=0.0) >= 0
+    partners: dict[int, list[int]] = {}
 
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     still: list[list[int]] | None = None  # after the first round: the groups a round left bad
@@ -227,7 +343,7 @@ def mend(
             for radius in range(3):
                 ring = {owner[b] for h in region for a in out[h] for b in adj[a]} - set(region)
                 ring_sorted = sorted(
-                    (h for h in ring if not any(m in fixed for m in out[h])),
+                    (h for h in ring if not fixed or fixed.isdisjoint(out[h])),
                     key=lambda h: (xs[out[h][0]] - cx) ** 2 + (ys[out[h][0]] - cy) ** 2,
                 )
                 tries: list[list[int]] = []
@@ -244,11 +360,10 @@ def mend(
                 for attempt in tries:
                     members = [m for k in attempt for m in out[k]]
                     key = frozenset(members)
-                    if key in failed or not feasible_total(sum(weights[m] for m in members), lo, hi):
+                    if key in failed or not feasible_total(sum(map(weight, members)), lo, hi):
                         continue
-                    cut = exact_recut(
-                        members, weights, adj, lo, hi, xs, ys, prefer={frozenset(out[k]) for k in attempt}
-                    )
+                    lost = nonneg and stranded(members, key, weights, adj, lo_e, hi_e, partners)
+                    cut = None if lost else recut(members, key, attempt)
                     if cut is None:
                         failed.add(key)
                         continue
@@ -267,3 +382,31 @@ def mend(
         still = [out[gi] for gi in todo if out[gi] and bad(out[gi])]
         out = [g for g in out if g]
     return out
+
+
+def stranded(
+    members: Sequence[int],
+    key: frozenset[int],
+    weights: list[float],
+    adj: Sequence[Collection[int]],
+    lo_e: float,
+    hi_e: float,
+    partners: dict[int, list[int]],
+) -> bool:
+    """Whether a member of `members` (`key` is the same as a set) lighter than the range can share a
+    group with none of its neighbours among them (each would take the pair above the range): then no
+    cut of `members` into connected groups in [lo_e, hi_e] exists. For non-negative weights only.
+    `partners` caches each light member's neighbours that it could share a group with."""
+    for u in members:
+        wu = weights[u]
+        if wu >= lo_e:
+            continue
+        fit = partners.get(u)
+        if fit is None:
+            fit = partners[u] = [j for j in adj[u] if wu + weights[j] <= hi_e]
+        if not key.isdisjoint(fit):
+            continue
+        if any(x != u and wu + weights[x] <= hi_e and u in adj[x] for x in members):
+            continue  # (a link only towards u: the neighbour graph is symmetric, but be sure)
+        return True
+    return False

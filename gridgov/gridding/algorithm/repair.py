@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 
 def components(members: list[int], adj: list[set[int]]) -> list[list[int]]:
     """Connected components of `members` in the adjacency graph."""
     left = set(members)
     out = []
     while left:
-        start = left.pop()
-        comp = [start]
-        queue = deque([start])
-        while queue:
-            a = queue.popleft()
-            for b in adj[a]:
+        comp = [left.pop()]
+        i = 0
+        while i < len(comp):  # breadth first: the component in the order its members are reached
+            for b in adj[comp[i]]:
                 if b in left:
                     left.remove(b)
                     comp.append(b)
-                    queue.append(b)
+            i += 1
         out.append(comp)
     return out
+
+
+def connected(members: list[int], adj: list[set[int]]) -> bool:
+    """Whether `members` form one piece (`len(components(members, adj)) <= 1`), stopping once they do."""
+    left = set(members)
+    if not left:
+        return True
+    stack = [left.pop()]
+    while stack:
+        for b in adj[stack.pop()]:
+            if b in left:
+                left.remove(b)
+                if not left:
+                    return True
+                stack.append(b)
+    return not left
 
 
 def _connected_without(members: set[int], drop: int, adj: list[set[int]]) -> bool:
