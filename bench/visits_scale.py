@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from gridgov.accounts.models import User
@@ -320,6 +320,20 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     folded = rollups.fold()
     fold_s = time.perf_counter() - t0
+    # 5. A household edited in the admin (key groups changed): the save and its rollups refresh (the
+    # household's areas, its communities' node rows, the dashboard rows; batches wait meanwhile), rolled
+    # back; random households.
+    from gridgov.households.models import Household
+
+    edits = []
+    for hid in rng.sample([h for (h,) in sql("SELECT id FROM households_household WHERE active")], 20):
+        with transaction.atomic():
+            household = Household.objects.get(pk=hid)
+            household.key_groups = [] if household.key_groups else ["elderly_alone"]
+            t = time.perf_counter()
+            household.save()
+            edits.append(time.perf_counter() - t)
+            transaction.set_rollback(True)
     connection.close()
 
     def verdict(ok: bool) -> str:
@@ -361,6 +375,10 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"| fold of the deltas left by the committed batches ({pending:,} rows pending, {folded:,} folded) "
         f"| {fold_s * 1000:.0f} ms | | |"
+    )
+    print(
+        f"| a household edited (`save()` with its rollups refresh, rolled back), median of {len(edits)} "
+        f"| {statistics.median(edits) * 1000:.0f} ms | | |"
     )
     print(
         f"\nCompliance from the rollups with the committed batches' {pending:,} deltas pending "
