@@ -17,16 +17,21 @@ the visits, must agree with the incremental state exactly, and writes only the r
 from __future__ import annotations
 
 import itertools
+import re
+import threading
 from collections.abc import Iterable, Sequence
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
+import numpy as np
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from gridgov.geo.models import CODE_LENGTHS
 
+from . import recount
 from .models import HouseholdPolicyState
 from .periods import MONTHS, window
 
@@ -162,26 +167,6 @@ NODE_TOTALS_SELECT = f"""
 """
 
 
-def _node_cascade(source: str, keys: tuple[str, ...], value: str) -> str:
-    """The node sums of an area table, level by level (the grids from the areas, the communities from the
-    grids, …): the same figures as NODE_*_SELECT, from far fewer rows than every area at every level."""
-    lengths = sorted(NODE_LENGTHS, reverse=True)
-    cols, by = ", ".join(keys), ", ".join(str(i) for i in range(1, len(keys) + 2))
-    ctes = [
-        f"n{lengths[0]} AS (SELECT left(a.code, {lengths[0]}) AS code, {cols}, sum(x.{value}) AS v"
-        f" FROM {source} x JOIN geo_responsibilityarea a ON a.id = x.area_id GROUP BY {by})"
-    ]
-    ctes += [
-        f"n{n} AS (SELECT left(code, {n}) AS code, {cols}, sum(v) AS v FROM n{above} GROUP BY {by})"
-        for above, n in itertools.pairwise(lengths)
-    ]
-    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(f"SELECT * FROM n{n}" for n in lengths)
-
-
-FRESH_SELECTS = {
-    "node_rollups": _node_cascade("{rollups}", ("kind", "period_start"), "done"),
-    "node_totals": _node_cascade("{totals}", ("kind",), "households"),
-}
 STATES = "visits_householdpolicystate"
 ROLLUP_FROM_VISITS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
     ROLLUPS_SELECT.replace("{states}", STATES)
@@ -327,134 +312,383 @@ REAL = {
 }
 
 
-DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time (the fresh tables have fixed names)
-# The recompute's session (for its transaction only): memory to sort and hash in, but not so much that a
-# hash aggregate of every household and period looks cheaper than counting the visits in one ordered pass
-# (merge join with the states and sorted aggregate, in household order: the 5 M visits of the benchmark
-# city in about a third of the time); no parallel plans: they would hash too, and gain nothing on a few
-# shared cores.
+DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time
+# The recompute's sessions (for their transactions only): each source is streamed as one row of arrays
+# (`array_agg`: one message per source, not one per row), which needs memory; no parallel plans (the
+# recompute runs its own two sessions) and no JIT (compiling costs more than it saves here).
 RECOMPUTE_SETTINGS = {
     "work_mem": "256MB",
     "hash_mem_multiplier": "1",
     "max_parallel_workers_per_gather": "0",
     "jit": "off",
 }
+# Sessions reading for `rebuild`/`differences` when they own their transaction (a second one shares the
+# first's snapshot); 1: the caller's session alone (also always inside a caller's transaction, whose
+# own writes another session could not see).
+RECOMPUTE_SESSIONS = 2
+
+KINDS = tuple(MONTHS)  # kind codes in the recompute: 0 month, 1 quarter, 2 year
+CODE_BASE = 10**17  # a node code as an int: length * CODE_BASE + its digits (codes have up to 17)
+# How each kept column is read as an int (`read`: SQL of {c}, giving a value no fresh row has when the
+# kept one is not well-formed, so that the row differs and is replaced), carried (`type`: binary COPY
+# type) and written from that int (`write`). A kept table with other columns adds them to COLUMNS.
+CODECS: dict[str, dict[str, str]] = {
+    "int": {"read": "{c}::int8", "type": "int8", "write": "{c}"},
+    "nullable": {"read": "coalesce({c}, -1)::int8", "type": "int8", "write": "nullif({c}, -1)"},
+    "kind": {
+        "read": "(CASE {c} "
+        + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS))
+        + " ELSE -1 END)::int2",
+        "type": "int2",
+        "write": "(ARRAY[" + ", ".join(f"'{k}'" for k in KINDS) + "])[{c} + 1]",
+    },
+    "date": {"read": "{c}", "type": "date", "write": "{c}"},
+    "code": {
+        "read": f"(CASE WHEN length({{c}}) BETWEEN 1 AND 17 AND ltrim({{c}}, '0123456789') = ''"
+        f" THEN length({{c}}) * {CODE_BASE}::int8 + {{c}}::int8 ELSE -1 END)",
+        "type": "int8",
+        "write": f"lpad(({{c}} % {CODE_BASE})::text, ({{c}} / {CODE_BASE})::int, '0')",
+    },
+}
+COLUMNS = {
+    "household_id": "int",
+    "area_id": "nullable",
+    "kind": "kind",
+    "need": "int",
+    "period_start": "date",
+    "done": "int",
+    "households": "int",
+    "code": "code",
+}
 
 
-def _fresh(name: str) -> str:
-    return f"visits_fresh_{name}"
+class Source(NamedTuple):
+    """A source of the recompute: a select, its columns and their binary types; `main`: only the
+    session that folded may read it (the kept rollups, which the fold has just written)."""
+
+    select: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    main: bool = False
 
 
-# The policy states that differ from the kept ones (derived from the households in id order and merged
-# with the kept table in its key order): a row per household whose state is missing, extra or other;
-# `fresh` false for a kept state that should not be there.
-STATES_DIFF = f"""
-    SELECT coalesce(f.household_id, k.household_id) AS household_id, f.household_id IS NOT NULL AS fresh,
-           f.area_id, f.kind, f.need
-    FROM ({STATES_SELECT.format(where="")} ORDER BY h.id) AS f(household_id, area_id, kind, need)
-    FULL JOIN {STATES} k ON k.household_id = f.household_id
-    WHERE (f.household_id, f.area_id, f.kind, f.need)
-          IS DISTINCT FROM (k.household_id, k.area_id, k.kind, k.need)
-"""
+SEND = {"int8": "int8send", "int4": "int4send", "int2": "int2send", "date": "date_send"}
+SEND |= {"timestamptz": "timestamptz_send", "tid": "tidsend"}
 
 
-def _recompute(cur: Any, repair: bool) -> dict[str, int]:
-    """Every kept table derived again from the households and the visits and compared with the kept one:
-    the rows that differ per table; `repair`: also make the kept tables equal to the derived ones, writing
-    only the rows that differ (after `fold`: no pending deltas).
+def _read(cur: Any, source: Source) -> list[np.ndarray]:
+    """A source's columns as int64 arrays: one row of the row count and a bytea per column, its values'
+    binary forms one after the other (in the select's order; a value never NULL)."""
+    aggs = ", ".join(
+        f"string_agg({SEND[t]}(s.{c}), '')" for c, t in zip(source.columns, source.types, strict=True)
+    )
+    with cur.copy(
+        f"COPY (SELECT count(*), {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)"
+    ) as copy:
+        data = b"".join(copy)
+    return recount.decode_packed(data, source.types)
 
-    The policy states first: what differs is written to the kept table (also without `repair`: the caller
-    then rolls back), so that the rest is derived from the kept states, in household order (their primary
-    key), as the visits' (household, time) index is: the visits are counted per household and period in
-    one ordered pass. The rest goes to unlogged tables visits_fresh_<name> (gone with the transaction)."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
-    for setting, value in RECOMPUTE_SETTINGS.items():
-        cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
-    cur.execute(f"CREATE UNLOGGED TABLE {_fresh('states')} AS {STATES_DIFF}")
-    out = {"states": cur.rowcount}
-    if out["states"]:
-        cur.execute(
-            f"DELETE FROM {STATES} WHERE household_id IN (SELECT household_id FROM {_fresh('states')})"
+
+def _policy_sql(cur: Any) -> tuple[str, str]:
+    """SQL of a household's (h) policy kind code and need as STATES_SELECT picks them (the first policy
+    that applies in its order, else the default), written out from the active policies."""
+    cur.execute(
+        "SELECT key_group, period, visits_per_period FROM visits_visitpolicy p WHERE p.active"
+        f" ORDER BY CASE p.period {' '.join(f'WHEN {_quote(k)} THEN {m}' for k, m in MONTHS.items())} END,"
+        " p.visits_per_period DESC"
+    )
+    kind, need = [], []
+    for group, period, n in cur.fetchall():
+        applies = "true" if group == "" else f"{_quote(group)} = ANY(h.key_groups)"
+        kind.append(f"WHEN {applies} THEN {KINDS.index(period)}")
+        need.append(f"WHEN {applies} THEN {int(n)}")
+    default = KINDS.index(DEFAULT[0]), DEFAULT[1]
+    return (
+        f"(CASE {' '.join(kind)} ELSE {default[0]} END)" if kind else str(default[0]),
+        f"(CASE {' '.join(need)} ELSE {default[1]} END)" if need else str(default[1]),
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kept(name: str, repair: bool) -> Source:
+    """A kept table as ints (see CODECS). With `repair`, the real table's every row with its position
+    (to delete it by) and whether it counts (`rows`); else the counting rows as readers see them."""
+    table, keys, values, rows, _select = KEPT[name]
+    cols = keys + values
+    exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
+    types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
+    if repair:  # (after the fold there are no pending deltas: the real table is what readers see)
+        real = REAL.get(name, table)
+        select = f"SELECT ctid AS ctid, ({rows})::int4 AS counts, {', '.join(exprs)} FROM {real} k"
+        return Source(select, ("ctid", "counts", *cols), ("tid", "int4", *types), name in REAL)
+    return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
+
+
+def _visits(low: int | None, high: int | None) -> Source:
+    """The counted visits of households in [low, high), in household and time order (the index's)."""
+    where = ["counted"]
+    where += [f"household_id >= {int(low)}"] if low is not None else []
+    where += [f"household_id < {int(high)}"] if high is not None else []
+    select = (
+        f"SELECT household_id AS h, device_time AS t FROM visits_visit WHERE {' AND '.join(where)}"
+        " ORDER BY household_id, device_time"
+    )
+    return Source(select, ("h", "t"), ("int8", "timestamptz"))
+
+
+def _visit_ranges(cur: Any, parts: int) -> list[tuple[int | None, int | None]]:
+    """`parts` household id ranges with about as many visits each (from the planner's statistics)."""
+    cur.execute(
+        "SELECT histogram_bounds::text::int8[] FROM pg_stats WHERE schemaname = current_schema()"
+        " AND tablename = 'visits_visit' AND attname = 'household_id'"
+    )
+    row = cur.fetchone()
+    bounds = row[0] if row and row[0] else []
+    if parts <= 1 or len(bounds) < 2 * parts:
+        return [(None, None)]
+    cuts = sorted({bounds[len(bounds) * i // parts] for i in range(1, parts)})
+    return list(itertools.pairwise([None, *cuts, None]))
+
+
+def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
+    kind, need = _policy_sql(cur)
+    ranges = _visit_ranges(cur, parts) if parts > 1 else [(None, None)]
+    sources = {f"visits{i}": _visits(low, high) for i, (low, high) in enumerate(ranges)}
+    # the policy state of every active household (in table order: sorted afterwards)
+    sources["states"] = Source(
+        f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area, {kind}::int2 AS kind,"
+        f" {need}::int4 AS need FROM households_household h WHERE h.active",
+        ("id", "area", "kind", "need"),
+        ("int8", "int8", "int2", "int4"),
+    )
+    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
+    sources["areas"] = Source(
+        "SELECT id::int8 AS id, code::int8 AS code FROM geo_responsibilityarea",
+        ("id", "code"),
+        ("int8", "int8"),
+    )
+    return sources
+
+
+def _read_all(cur: Any, sources: dict[str, Source], helper: Any) -> dict[str, list[np.ndarray]]:
+    """Every source read, by this session and the helper session (if any; it shares this one's
+    snapshot), each taking the next source not taken yet (the largest first) while the other reads."""
+    results: dict[str, list[np.ndarray]] = {}
+    pending = list(sources)
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def work(c: Any, main: bool) -> None:
+        while True:
+            with lock:
+                name = None if failed else next((n for n in pending if main or not sources[n].main), None)
+                if name is None:
+                    return
+                pending.remove(name)
+            try:
+                results[name] = _read(c, sources[name])
+            except BaseException as e:
+                failed.append(e)
+                return
+
+    if helper is None:
+        work(cur, True)
+    else:
+        thread = threading.Thread(target=work, args=(helper.cursor(), False))
+        thread.start()
+        try:
+            work(cur, True)
+        finally:
+            thread.join()
+    if failed:
+        raise failed[0]
+    return results
+
+
+def _helper(cur: Any) -> Any:
+    """A second session in a transaction sharing this one's snapshot (read only), set up as this one."""
+    cur.execute("SELECT pg_export_snapshot()")
+    (snapshot,) = cur.fetchone()
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        raise ValueError(f"snapshot id {snapshot!r}")
+    helper = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        for setting, value in RECOMPUTE_SETTINGS.items():
+            helper.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    except BaseException:
+        helper.close()
+        raise
+    return helper
+
+
+def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """The months from the start of the local year holding instant `first` to the month holding `last`
+    (microseconds since 2000-01-01 UTC): their first days, and the instants at which they start in the
+    time zone as PostgreSQL converts them (its zone rules, daylight saving time included: the bounds
+    `period_bounds` gives the upkeep)."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    low, high = (epoch + timedelta(microseconds=int(x)) for x in (first, last))
+    cur.execute(
+        """SELECT m::date, m AT TIME ZONE %(tz)s FROM generate_series(
+               date_trunc('year', %(low)s AT TIME ZONE %(tz)s),
+               date_trunc('month', %(high)s AT TIME ZONE %(tz)s), interval '1 month') m""",
+        {"tz": _tz(), "low": low, "high": high},
+    )
+    rows = cur.fetchall()
+    starts = np.array([d for d, _i in rows], dtype="datetime64[D]")
+    instants = np.array([(i - epoch) // timedelta(microseconds=1) for _d, i in rows], dtype=np.int64)
+    if (np.diff(instants) <= 0).any():
+        raise ValueError(f"month starts out of order in time zone {_tz()}")
+    return starts, instants
+
+
+def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
+    area_ids, area_codes = got["areas"]
+    by_id = np.argsort(area_ids, kind="stable")
+    area_ids, area_codes = area_ids[by_id], area_codes[by_id]
+    s_id, s_area, s_kind, s_need = got["states"]
+    if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
+        order = np.argsort(s_id, kind="stable")
+        s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
+    parts = sorted(n for n in got if n.startswith("visits"))
+    households = np.concatenate([got[n][0] for n in parts])
+    times = np.concatenate([got[n][1] for n in parts])
+    n = len(households)
+    if n > 1:
+        step = np.diff(households)
+        if (step < 0).any() or (np.diff(times)[step == 0] < 0).any():  # not in index order: sort
+            order = np.lexsort((times, households))
+            households, times = households[order], times[order]
+    starts, instants = _months(cur, times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
+    months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
+    period_month = recount.month_kinds(starts)
+    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month)
+    period_days = recount.days(starts)
+    n_areas, n_periods, n_kinds = len(area_ids), max(len(starts), 1), len(KINDS)
+
+    with_area = s_area >= 0
+    s_area_index = np.full(len(s_id), -1)
+    s_area_index[with_area] = np.searchsorted(area_ids, s_area[with_area])
+    # Area rollups: households that met their policy, per area, kind and period.
+    counted = with_area[state]
+    state, period = state[counted], period[counted]
+    out: dict[str, list[np.ndarray]] = {}
+    rollup_keys, done = recount.tally(
+        (s_area_index[state] * n_kinds + s_kind[state]) * n_periods + period, n_areas * n_kinds * n_periods
+    )
+    r_area, r_rest = np.divmod(rollup_keys, n_kinds * n_periods)
+    r_kind, r_period = np.divmod(r_rest, n_periods)
+    out["rollups"] = [area_ids[r_area], r_kind, period_days[r_period], done]
+    total_keys, households_n = recount.tally(
+        s_area_index[with_area] * n_kinds + s_kind[with_area], n_areas * n_kinds
+    )
+    t_area, t_kind = np.divmod(total_keys, n_kinds)
+    out["totals"] = [area_ids[t_area], t_kind, households_n]
+    out["states"] = [s_id, s_area, s_kind, s_need]
+    # Node sums: each node a prefix of the codes of the areas under it.
+    node_rollups: list[list[np.ndarray]] = []
+    node_totals: list[list[np.ndarray]] = []
+    for length in NODE_LENGTHS:
+        prefixes = area_codes // 10 ** (17 - length)
+        nodes, node_of_area = np.unique(prefixes, return_inverse=True)
+        code = length * CODE_BASE + nodes
+        keys, sums = recount.tally(
+            (node_of_area[r_area] * n_kinds + r_kind) * n_periods + r_period,
+            len(nodes) * n_kinds * n_periods,
+            done,
         )
-        cur.execute(
-            f"INSERT INTO {STATES} (household_id, area_id, kind, need)"
-            f" SELECT household_id, area_id, kind, need FROM {_fresh('states')} WHERE fresh"
+        k_node, k_rest = np.divmod(keys, n_kinds * n_periods)
+        k_kind, k_period = np.divmod(k_rest, n_periods)
+        node_rollups.append([code[k_node], k_kind, period_days[k_period], sums])
+        keys, sums = recount.tally(
+            node_of_area[t_area] * n_kinds + t_kind, len(nodes) * n_kinds, households_n
         )
-        cur.execute(f"ANALYZE {STATES}")
-    sources = {"states": STATES, "rollups": _fresh("rollups"), "totals": _fresh("totals"), "where": ""}
-    for name, (_table, keys, values, _rows, select) in KEPT.items():
-        if name == "states":
-            continue
-        select = FRESH_SELECTS.get(name, select)
-        cur.execute(
-            f"CREATE UNLOGGED TABLE {_fresh(name)} AS SELECT * FROM ({select.format(**sources)}) "
-            f"AS f({', '.join(keys + values)})",
-            {"tz": _tz()},
-        )
-        cur.execute(f"ANALYZE {_fresh(name)}")
-        out[name] = _differing(cur, name)
-        if out[name] and repair:
-            _apply(cur, name)
-    for name in KEPT:
-        cur.execute(f"DROP TABLE {_fresh(name)}")
+        k_node, k_kind = np.divmod(keys, n_kinds)
+        node_totals.append([code[k_node], k_kind, sums])
+    out["node_rollups"] = [np.concatenate(c) for c in zip(*node_rollups, strict=True)]
+    out["node_totals"] = [np.concatenate(c) for c in zip(*node_totals, strict=True)]
     return out
 
 
-def _differing(cur: Any, name: str) -> int:
-    """Keys whose row differs between the kept table and the fresh one (missing, extra or other values).
-
-    Both sides in one aggregate (each row counted +1 kept, -1 fresh; a row that is the same in both sums to
-    0), which PostgreSQL runs in parallel, where a full join would run on one core."""
-    table, keys, values, rows, _select = KEPT[name]
-    cols = ", ".join(keys + values)
-    cur.execute(
-        f"""SELECT count(*) FROM (SELECT DISTINCT {", ".join(keys)} FROM (
-                SELECT {cols} FROM (
-                    SELECT {cols}, 1 AS w FROM {table} k WHERE {rows}
-                    UNION ALL SELECT {cols}, -1 FROM {_fresh(name)}
-                ) u GROUP BY {cols} HAVING sum(w) <> 0
-            ) d) k"""
-    )
-    return cur.fetchone()[0]
-
-
-def _apply(cur: Any, name: str) -> None:
-    """Make the kept table equal to the fresh one, writing only the rows that differ (after `fold`: no
-    pending deltas)."""
+def _apply(cur: Any, name: str, remove: np.ndarray, add: list[np.ndarray]) -> None:
+    """Make the kept table equal to the fresh one: delete the kept rows that differ (by position: read
+    in this transaction, which the other writers wait for), insert the fresh rows that differ."""
     table, keys, values, _rows, _select = KEPT[name]
-    table, fresh = REAL.get(name, table), _fresh(name)
-    on = " AND ".join(f"t.{k} = f.{k}" for k in keys)
-    t_values, f_values = (", ".join(f"{a}.{v}" for v in values) for a in "tf")
-    cols = ", ".join(keys + values)
-    cur.execute(f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT FROM {fresh} f WHERE {on})")
-    cur.execute(
-        f"UPDATE {table} t SET ({', '.join(values)}) = ROW({f_values}) FROM {fresh} f"
-        f" WHERE {on} AND ({t_values}) IS DISTINCT FROM ({f_values})"
-    )
-    # The rows left to add are those whose key is missing: an index probe each (a join would be planned
-    # from the kept table's statistics, which a rebuild may have made stale).
-    cur.execute(
-        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {fresh} x"
-        f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
-    )
+    table, cols = REAL.get(name, table), keys + values
+    if len(remove):
+        tids = [f"({t >> 16},{t & 0xFFFF})" for t in remove.tolist()]
+        cur.execute(f"DELETE FROM {table} WHERE ctid = ANY(%s::tid[])", [tids])
+    if len(add[0]):
+        types = [CODECS[COLUMNS[c]]["type"] for c in cols]
+        temp = f"visits_fresh_{name}"
+        typed = ", ".join(f"{c} {t}" for c, t in zip(cols, types, strict=True))
+        cur.execute(f"CREATE TEMPORARY TABLE {temp} ({typed}) ON COMMIT DROP")
+        with cur.copy(f"COPY {temp} FROM STDIN (FORMAT binary)") as copy:
+            copy.write(recount.encode(add, types))
+        exprs = ", ".join(CODECS[COLUMNS[c]]["write"].format(c=c) for c in cols)
+        cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {exprs} FROM {temp}")
+        cur.execute(f"DROP TABLE {temp}")
 
 
-@transaction.atomic
+def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
+    """Every kept table derived again from the households and the visits and compared with the kept one:
+    the rows that differ per table (missing, extra or with other values); `repair`: also make the kept
+    tables equal to the derived ones, writing only the rows that differ (after `fold`: no pending deltas).
+
+    The database streams the sources (the counted visits in household and time order, the households'
+    policy states, the kept tables), with `sessions` 2 in two sessions sharing this transaction's snapshot
+    (which must then have written nothing they read, but the kept rollups); numpy counts the visits per
+    household and period, sums per area and node, and compares (`recount`)."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+    for setting, value in RECOMPUTE_SETTINGS.items():
+        cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    sources = _sources(cur, repair, sessions)
+    helper = _helper(cur) if sessions > 1 else None
+    try:
+        got = _read_all(cur, sources, helper)
+    finally:
+        if helper is not None:
+            helper.close()
+    fresh = _derive(cur, got)
+    out = {}
+    for name in KEPT:
+        kept, stale = got[f"kept_{name}"], np.zeros(0, np.int64)
+        if repair:
+            ctids, counts, kept = kept[0], kept[1].astype(bool), kept[2:]
+            stale = ctids[~counts]  # rows that do not count (no done): never kept
+            kept, ctids = [c[counts] for c in kept], ctids[counts]
+        remove, add, out[name] = recount.differing(kept, fresh[name], len(KEPT[name][1]))
+        if repair and (len(remove) or len(add) or len(stale)):
+            _apply(cur, name, np.concatenate([ctids[remove], stale]), [c[add] for c in fresh[name]])
+    return out
+
+
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, rollups, totals (the reference for
     the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
     upkeep is right nothing is. Returns the rows repaired per table."""
-    with connection.cursor() as cur:
+    own = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cur:
+        if own:  # before any statement: one snapshot for every read, taken once the batches are held
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         _quiesce_and_fold(cur)
-        return _recompute(cur, repair=True)
+        return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
 
 
 def differences() -> dict[str, int]:
     """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Compared in SQL, so it scales to the city; nothing is written (what `_recompute` writes to
-    the policy states is rolled back)."""
+    exactly). Nothing is written; in a transaction of its own, every table is read in one snapshot."""
+    own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
-        out = _recompute(cur, repair=False)
+        if own:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        out = _recompute(cur, repair=False, sessions=RECOMPUTE_SESSIONS if own else 1)
         transaction.set_rollback(True)
     return out
 
