@@ -2,7 +2,8 @@
 arrays, visits counted per household and period, tables compared row by row.
 
 Used by `rollups.rebuild` / `rollups.differences`: the database streams the counted visits in household
-and time order and the other sources (fixed-width binary rows), this module counts and compares.
+and time order and the other sources, each as one row of packed columns (`decode_packed`); this
+module counts and compares.
 """
 
 from __future__ import annotations
@@ -162,57 +163,6 @@ def differing(
 def days(month_starts: np.ndarray) -> np.ndarray:
     """datetime64[D] dates as days since 2000-01-01 (PostgreSQL's binary date)."""
     return (month_starts - EPOCH).astype(np.int64)
-
-
-ELEMENT = {"int8": ">i8", "int4": ">i4", "int2": ">i2", "date": ">i4", "timestamptz": ">i8"}
-
-
-def _array(buf: memoryview, t: str) -> np.ndarray:
-    """One binary array value (1-D, no NULLs) of type `t` as int64."""
-    head = np.frombuffer(buf[:12], ">i4")
-    ndim, has_null = int(head[0]), int(head[1])
-    if ndim == 0:
-        return np.zeros(0, np.int64)
-    if ndim != 1 or has_null:
-        raise Unreadable("not a one-dimensional array without NULLs")
-    size = int(np.frombuffer(buf[12:16], ">i4")[0])
-    if t == "tid":
-        dtype = np.dtype([("l", ">i4"), ("b", ">u4"), ("o", ">u2")])
-    else:
-        dtype = np.dtype([("l", ">i4"), ("v", ELEMENT[t])])
-    body = buf[20:]
-    if len(body) != size * dtype.itemsize:
-        raise Unreadable("array elements are not of the expected width")
-    items = np.frombuffer(body, dtype)
-    if (items["l"] != dtype.itemsize - 4).any():
-        raise Unreadable("array elements are not of the expected width")
-    if t == "tid":
-        return (items["b"].astype(np.int64) << 16) | items["o"].astype(np.int64)
-    return items["v"].astype(np.int64)
-
-
-def decode_arrays(data: bytes | bytearray | memoryview, types: Sequence[str]) -> list[np.ndarray]:
-    """A binary COPY of one row of arrays (a column each, `array_agg`; NULL: no rows) as int64 arrays
-    (a tid as block << 16 | offset, which orders like the tid)."""
-    buf = memoryview(data)
-    if bytes(buf[:11]) != HEADER[:11] or bytes(buf[-2:]) != TRAILER:
-        raise Unreadable("not a binary COPY stream")
-    pos = 19 + int(np.frombuffer(buf[15:19], ">u4")[0])
-    if int(np.frombuffer(buf[pos : pos + 2], ">i2")[0]) != len(types):
-        raise Unreadable("another number of fields")
-    pos += 2
-    out = []
-    for t in types:
-        n = int(np.frombuffer(buf[pos : pos + 4], ">i4")[0])
-        pos += 4
-        if n < 0:
-            out.append(np.zeros(0, np.int64))
-            continue
-        out.append(_array(buf[pos : pos + n], t))
-        pos += n
-    if pos != len(buf) - 2:
-        raise Unreadable("more than one row")
-    return out
 
 
 def tally(keys: np.ndarray, size: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

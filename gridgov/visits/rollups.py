@@ -313,9 +313,9 @@ REAL = {
 
 
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time
-# The recompute's sessions (for their transactions only): each source is streamed as one row of arrays
-# (`array_agg`: one message per source, not one per row), which needs memory; no parallel plans (the
-# recompute runs its own two sessions) and no JIT (compiling costs more than it saves here).
+# The recompute's sessions (for their transactions only): each source is streamed as one row, a bytea
+# per column (`_read`: one message per source, not one per row), which needs memory; no parallel plans
+# (the recompute runs its own two sessions) and no JIT (compiling costs more than it saves here).
 RECOMPUTE_SETTINGS = {
     "work_mem": "256MB",
     "hash_mem_multiplier": "1",
@@ -413,18 +413,33 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _by_key(name: str) -> bool:
+    """Whether a kept table's rows are deleted by key (its keys are plain ints, always read as they are)
+    rather than by position."""
+    return all(COLUMNS[c] == "int" for c in KEPT[name][1])
+
+
 def _kept(name: str, repair: bool) -> Source:
-    """A kept table as ints (see CODECS). With `repair`, the real table's every row with its position
-    (to delete it by) and whether it counts (`rows`); else the counting rows as readers see them."""
+    """A kept table as ints (see CODECS). With `repair`, the real table's every row, with its position
+    (to delete it by, unless `_by_key`) and whether it counts (unless every row does); else the counting
+    rows as readers see them."""
     table, keys, values, rows, _select = KEPT[name]
     cols = keys + values
     exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
     types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
-    if repair:  # (after the fold there are no pending deltas: the real table is what readers see)
-        real = REAL.get(name, table)
-        select = f"SELECT ctid AS ctid, ({rows})::int4 AS counts, {', '.join(exprs)} FROM {real} k"
-        return Source(select, ("ctid", "counts", *cols), ("tid", "int4", *types), name in REAL)
-    return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
+    if not repair:
+        return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
+    # (after the fold there are no pending deltas: the real table is what readers see)
+    extra = ([] if _by_key(name) else [("ctid", "tid", "ctid")]) + (
+        [] if rows == "true" else [("counts", "int4", f"({rows})::int4")]
+    )
+    select = ", ".join([f"{expr} AS {c}" for c, _t, expr in extra] + exprs)
+    return Source(
+        f"SELECT {select} FROM {REAL.get(name, table)} k",
+        tuple(c for c, _t, _e in extra) + cols,
+        tuple(t for _c, t, _e in extra) + types,
+        name in REAL,
+    )
 
 
 def _visits(low: int | None, high: int | None) -> Source:
@@ -439,14 +454,20 @@ def _visits(low: int | None, high: int | None) -> Source:
     return Source(select, ("h", "t"), ("int8", "timestamptz"))
 
 
-def _visit_ranges(cur: Any, parts: int) -> list[tuple[int | None, int | None]]:
-    """`parts` household id ranges with about as many visits each (from the planner's statistics)."""
+VISITS_PER_PART = 16_000_000  # a part's column of times: 128 MB (a value may not exceed 1 GB)
+
+
+def _visit_ranges(cur: Any, sessions: int) -> list[tuple[int | None, int | None]]:
+    """Household id ranges with about as many visits each (from the planner's statistics): one per
+    session, or more when the visits are many (each range's columns are one value each)."""
     cur.execute(
-        "SELECT histogram_bounds::text::int8[] FROM pg_stats WHERE schemaname = current_schema()"
-        " AND tablename = 'visits_visit' AND attname = 'household_id'"
+        "SELECT c.reltuples, s.histogram_bounds::text::int8[] FROM pg_class c"
+        " LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname"
+        " AND s.attname = 'household_id' WHERE c.oid = 'visits_visit'::regclass"
     )
     row = cur.fetchone()
-    bounds = row[0] if row and row[0] else []
+    rows, bounds = (row[0] or 0, row[1] or []) if row else (0, [])
+    parts = max(sessions, -(-int(rows) // VISITS_PER_PART))
     if parts <= 1 or len(bounds) < 2 * parts:
         return [(None, None)]
     cuts = sorted({bounds[len(bounds) * i // parts] for i in range(1, parts)})
@@ -455,14 +476,14 @@ def _visit_ranges(cur: Any, parts: int) -> list[tuple[int | None, int | None]]:
 
 def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
     kind, need = _policy_sql(cur)
-    ranges = _visit_ranges(cur, parts) if parts > 1 else [(None, None)]
+    ranges = _visit_ranges(cur, parts)
     sources = {f"visits{i}": _visits(low, high) for i, (low, high) in enumerate(ranges)}
     # the policy state of every active household (in table order: sorted afterwards)
     sources["states"] = Source(
-        f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area, {kind}::int2 AS kind,"
-        f" {need}::int4 AS need FROM households_household h WHERE h.active",
-        ("id", "area", "kind", "need"),
-        ("int8", "int8", "int2", "int4"),
+        f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area,"
+        f" ({kind} * 65536 + {need})::int4 AS policy FROM households_household h WHERE h.active",
+        ("id", "area", "policy"),
+        ("int8", "int8", "int4"),
     )
     sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
     sources["areas"] = Source(
@@ -552,7 +573,8 @@ def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.nda
     area_ids, area_codes = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
     area_ids, area_codes = area_ids[by_id], area_codes[by_id]
-    s_id, s_area, s_kind, s_need = got["states"]
+    s_id, s_area, policy = got["states"]
+    s_kind, s_need = policy >> 16, policy & 0xFFFF
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
         order = np.argsort(s_id, kind="stable")
         s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
@@ -567,6 +589,8 @@ def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.nda
             households, times = households[order], times[order]
     starts, instants = _months(cur, times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
     months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
+    if n and months.min() < 0:
+        raise ValueError("a visit before the first month start")
     period_month = recount.month_kinds(starts)
     state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month)
     period_days = recount.days(starts)
@@ -616,13 +640,20 @@ def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.nda
     return out
 
 
-def _apply(cur: Any, name: str, remove: np.ndarray, add: list[np.ndarray]) -> None:
-    """Make the kept table equal to the fresh one: delete the kept rows that differ (by position: read
-    in this transaction, which the other writers wait for), insert the fresh rows that differ."""
+def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray]) -> None:
+    """Make the kept table equal to the fresh one: delete the kept rows that differ (`remove`: their keys
+    when `_by_key`, else their positions, read in this transaction, which the other writers wait for),
+    insert the fresh rows that differ."""
     table, keys, values, _rows, _select = KEPT[name]
     table, cols = REAL.get(name, table), keys + values
-    if len(remove):
-        tids = [f"({t >> 16},{t & 0xFFFF})" for t in remove.tolist()]
+    if len(remove[0]) and _by_key(name):
+        unnest = ", ".join("unnest(%s::int8[])" for _k in keys)
+        cur.execute(
+            f"DELETE FROM {table} WHERE ({', '.join(keys)}) IN (SELECT {unnest})",
+            [k.tolist() for k in remove],
+        )
+    elif len(remove[0]):
+        tids = [f"({t >> 16},{t & 0xFFFF})" for t in remove[0].tolist()]
         cur.execute(f"DELETE FROM {table} WHERE ctid = ANY(%s::tid[])", [tids])
     if len(add[0]):
         types = [CODECS[COLUMNS[c]]["type"] for c in cols]
@@ -658,14 +689,21 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
     fresh = _derive(cur, got)
     out = {}
     for name in KEPT:
-        kept, stale = got[f"kept_{name}"], np.zeros(0, np.int64)
-        if repair:
-            ctids, counts, kept = kept[0], kept[1].astype(bool), kept[2:]
-            stale = ctids[~counts]  # rows that do not count (no done): never kept
-            kept, ctids = [c[counts] for c in kept], ctids[counts]
-        remove, add, out[name] = recount.differing(kept, fresh[name], len(KEPT[name][1]))
-        if repair and (len(remove) or len(add) or len(stale)):
-            _apply(cur, name, np.concatenate([ctids[remove], stale]), [c[add] for c in fresh[name]])
+        _table, keys, _values, rows, _select = KEPT[name]
+        kept = list(got[f"kept_{name}"])
+        position = kept.pop(0) if repair and not _by_key(name) else None
+        counts = kept.pop(0).astype(bool) if repair and rows != "true" else None
+        counting = kept if counts is None else [c[counts] for c in kept]
+        remove, add, out[name] = recount.differing(counting, fresh[name], len(keys))
+        if not repair:
+            continue
+        # the rows that differ, and those that do not count (no done: never kept)
+        gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
+        if counts is not None:
+            gone = np.concatenate([gone, np.flatnonzero(~counts)])
+        if len(gone) or len(add):
+            where = kept[: len(keys)] if position is None else [position]
+            _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
     return out
 
 

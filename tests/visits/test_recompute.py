@@ -216,3 +216,37 @@ def test_recount_reads_packed_columns():
     assert a.tolist() == [1, 3] and b.tolist() == [2, -4]
     with pytest.raises(recount.Unreadable):
         recount.decode_packed(data, ["int8", "int8"])
+
+
+def test_policy_states_agree_with_the_sql_that_refresh_uses(world):
+    """The recompute writes each household's policy out as a CASE over the active policies; `refresh`
+    derives it with STATES_SELECT: for every combination of key groups, they agree (no state differs)."""
+    from itertools import combinations
+
+    from gridgov.households.models import Household, KeyGroup
+
+    for name, group, period, n, active in [
+        ("disabled, twice a month", "disabled", "month", 2, True),
+        ("floating, 3 a year", "floating", "year", 3, True),
+        ("elderly, monthly", "elderly_alone", "month", 1, True),
+        ("off", "low_income", "month", 9, False),
+    ]:
+        VisitPolicy.objects.create(
+            name=name, key_group=group, period=period, visits_per_period=n, active=active
+        )
+    households = list(Household.objects.filter(active=True))
+    for key_groups in [[]] + [list(c) for n in (1, 2) for c in combinations(list(KeyGroup.values), n)]:
+        for h in households:
+            h.key_groups = key_groups
+        Household.objects.bulk_update(households, ["key_groups"])
+        rollups.refresh_states()
+        assert rollups.differences()["states"] == 0, key_groups
+    VisitPolicy.objects.update(active=False)
+    rollups.refresh_states()
+    assert rollups.differences()["states"] == 0
+    # and a state that is not what the policies give is found
+    rollups.refresh_states()
+    from gridgov.visits.models import HouseholdPolicyState
+
+    HouseholdPolicyState.objects.filter(household=world.household_a).update(kind="month")
+    assert rollups.differences()["states"] == 1
