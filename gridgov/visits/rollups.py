@@ -485,48 +485,68 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
         ("id", "area", "policy"),
         ("int8", "int8", "int4"),
     )
-    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
     sources["areas"] = Source(
         "SELECT id::int8 AS id, code::int8 AS code FROM geo_responsibilityarea",
         ("id", "code"),
         ("int8", "int8"),
     )
+    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
     return sources
 
 
-def _read_all(cur: Any, sources: dict[str, Source], helper: Any) -> dict[str, list[np.ndarray]]:
-    """Every source read, by this session and the helper session (if any; it shares this one's
-    snapshot), each taking the next source not taken yet (the largest first) while the other reads."""
-    results: dict[str, list[np.ndarray]] = {}
-    pending = list(sources)
-    lock = threading.Lock()
-    failed: list[BaseException] = []
+class _Reads:
+    """The sources as they are read, by this session and the helper session (if any; it shares this
+    one's snapshot), each taking the next source not taken yet (this one those only it may read first)
+    while the other reads; `[name]` waits for a source, so that the counting can start while the helper
+    still reads the kept tables."""
 
-    def work(c: Any, main: bool) -> None:
+    def __init__(self, sources: dict[str, Source], helper: Any) -> None:
+        self.sources, self.pending = sources, list(sources)
+        self.results: dict[str, list[np.ndarray]] = {}
+        self.failed: list[BaseException] = []
+        self.done = threading.Condition()
+        self.thread = None
+        if helper is not None:
+            self.thread = threading.Thread(target=self.work, args=(helper.cursor(), False))
+            self.thread.start()
+
+    def work(self, cur: Any, main: bool = True) -> None:
         while True:
-            with lock:
-                name = None if failed else next((n for n in pending if main or not sources[n].main), None)
+            with self.done:
+                mine = [n for n in self.pending if main or not self.sources[n].main]
+                name = None if self.failed else next((n for n in mine if self.sources[n].main), None)
+                name = name or (None if self.failed else next(iter(mine), None))
                 if name is None:
                     return
-                pending.remove(name)
+                self.pending.remove(name)
             try:
-                results[name] = _read(c, sources[name])
+                data = _read(cur, self.sources[name])
             except BaseException as e:
-                failed.append(e)
+                with self.done:
+                    self.failed.append(e)
+                    self.done.notify_all()
                 return
+            with self.done:
+                self.results[name] = data
+                self.done.notify_all()
 
-    if helper is None:
-        work(cur, True)
-    else:
-        thread = threading.Thread(target=work, args=(helper.cursor(), False))
-        thread.start()
-        try:
-            work(cur, True)
-        finally:
-            thread.join()
-    if failed:
-        raise failed[0]
-    return results
+    def __getitem__(self, name: str) -> list[np.ndarray]:
+        """A source once read (call after `work`: every source is taken by then)."""
+        with self.done:
+            while name not in self.results and not self.failed:
+                self.done.wait(1)
+            if self.failed:
+                raise self.failed[0]
+            return self.results[name]
+
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        if self.failed:
+            raise self.failed[0]
 
 
 def _helper(cur: Any) -> Any:
@@ -568,7 +588,7 @@ def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, instants
 
 
-def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
     """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
     area_ids, area_codes = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
@@ -578,7 +598,7 @@ def _derive(cur: Any, got: dict[str, list[np.ndarray]]) -> dict[str, list[np.nda
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
         order = np.argsort(s_id, kind="stable")
         s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
-    parts = sorted(n for n in got if n.startswith("visits"))
+    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
     households = np.concatenate([got[n][0] for n in parts])
     times = np.concatenate([got[n][1] for n in parts])
     n = len(households)
@@ -681,12 +701,16 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
     sources = _sources(cur, repair, sessions)
     helper = _helper(cur) if sessions > 1 else None
+    got = _Reads(sources, helper)
     try:
-        got = _read_all(cur, sources, helper)
+        got.work(cur)
+        fresh = _derive(cur, got)  # (while the helper reads what is left)
     finally:
-        if helper is not None:
-            helper.close()
-    fresh = _derive(cur, got)
+        try:
+            got.join()
+        finally:
+            if helper is not None:
+                helper.close()
     out = {}
     for name in KEPT:
         _table, keys, _values, rows, _select = KEPT[name]
