@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import override_settings
 
 from gridgov.visits import recount, rollups
-from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, Visit, VisitPolicy
+from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, RollupDelta, Visit, VisitPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +174,12 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     assert one == SAME | {"rollups": 4, "node_rollups": 9} and not helpers
     monkeypatch.setattr(rollups, "RECOMPUTE_SESSIONS", 2)
     assert rollups.differences() == one and helpers == [1]
-    assert rollups.rebuild() == one and helpers == [1, 1]
+    # A pending delta (wrong): the rebuild folds it first (a write before the snapshot is exported).
+    RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
+    more = one | {"rollups": 5, "node_rollups": 13}
+    assert rollups.differences() == more and helpers == [1, 1]
+    assert rollups.rebuild() == more and helpers == [1, 1, 1]
+    assert not RollupDelta.objects.exists()
     assert rollups.differences() == SAME and _area_rows() == _sql_rows()
     assert rollups.rebuild() == SAME
 
