@@ -350,6 +350,22 @@ CODECS: dict[str, dict[str, str]] = {
         "write": f"lpad(({{c}} % {CODE_BASE})::text, ({{c}} / {CODE_BASE})::int, '0')",
     },
 }
+# The dashboard rows' levels (and their count rows, '#' + the level) as codes in the recompute.
+DASH_LEVELS = ("area", "member", "district", "street", "community", "grid")
+DASH_LEVELS += tuple("#" + level for level in DASH_LEVELS)
+CODECS["level"] = {
+    "read": "(CASE {c} "
+    + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(DASH_LEVELS))
+    + " ELSE -1 END)::int2",
+    "type": "int2",
+    "write": "(ARRAY[" + ", ".join(f"'{k}'" for k in DASH_LEVELS) + "])[{c} + 1]",
+}
+# a dashboard row's key: a code, a member id (digits as a code) or NULL (-2)
+CODECS["nullable code"] = {
+    "read": f"(CASE WHEN {{c}} IS NULL THEN -2 ELSE {CODECS['code']['read']} END)",
+    "type": "int8",
+    "write": f"(CASE WHEN {{c}} = -2 THEN NULL ELSE {CODECS['code']['write']} END)",
+}
 COLUMNS = {
     "household_id": "int",
     "area_id": "nullable",
@@ -359,6 +375,10 @@ COLUMNS = {
     "done": "int",
     "households": "int",
     "code": "code",
+    "month": "date",
+    "level": "level",
+    "key": "nullable code",
+    "member_id": "nullable",
 }
 
 
@@ -486,9 +506,14 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
         ("int8", "int8", "int4"),
     )
     sources["areas"] = Source(
-        "SELECT id::int8 AS id, code::int8 AS code FROM geo_responsibilityarea",
-        ("id", "code"),
-        ("int8", "int8"),
+        "SELECT id::int8 AS id, code::int8 AS code, coalesce(member_id, -1)::int8 AS member"
+        " FROM geo_responsibilityarea",
+        ("id", "code", "member"),
+        ("int8", "int8", "int8"),
+    )
+    # the month the dashboard rows are kept for (none: no row); the fold may just have changed it
+    sources["dashboard_month"] = Source(
+        f"SELECT m FROM (SELECT {KEPT_MONTH} AS m) x WHERE m IS NOT NULL", ("m",), ("date",), repair
     )
     sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
     return sources
@@ -590,9 +615,9 @@ def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
     """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
-    area_ids, area_codes = got["areas"]
+    area_ids, area_codes, area_members = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
-    area_ids, area_codes = area_ids[by_id], area_codes[by_id]
+    area_ids, area_codes, area_members = area_ids[by_id], area_codes[by_id], area_members[by_id]
     s_id, s_area, policy = got["states"]
     s_kind, s_need = policy >> 16, policy & 0xFFFF
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
@@ -657,7 +682,60 @@ def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
         node_totals.append([code[k_node], k_kind, sums])
     out["node_rollups"] = [np.concatenate(c) for c in zip(*node_rollups, strict=True)]
     out["node_totals"] = [np.concatenate(c) for c in zip(*node_totals, strict=True)]
+    (month,) = got["dashboard_month"]
+    out["dashboard"] = _dashboard_rows(
+        month,
+        (area_codes, area_members),
+        (r_area, r_kind, period_days[r_period], done),
+        (t_area, households_n),
+    )
     return out
+
+
+def _dashboard_rows(
+    month: np.ndarray,
+    areas: tuple[np.ndarray, ...],
+    rollups: tuple[np.ndarray, ...],
+    totals: tuple[np.ndarray, ...],
+) -> list[np.ndarray]:
+    """The dashboard rows (DASHBOARD_SELECT) for the month kept (`month`: none or its first day, days since
+    2000), from the fresh area rollups (area index, kind, period start, done) and totals (area index,
+    households): per area with totals, member, node; and per level a row counting its rows."""
+    codes, members = areas
+    r_area, r_kind, r_start, r_done = rollups
+    t_area, t_households = totals
+    if not len(month):
+        return [np.zeros(0, np.int64) for _c in range(6)]
+    first = recount.EPOCH + month[0]
+    in_year = first.astype("datetime64[M]").astype(np.int64) % 12
+    starts = [first, (first.astype("datetime64[M]") - in_year % 3).astype("datetime64[D]")]
+    starts.append((first.astype("datetime64[M]") - in_year).astype("datetime64[D]"))
+    periods = np.array([(d - recount.EPOCH).astype(np.int64) for d in starts])  # by kind code
+    now = r_start == periods[r_kind]
+    n = len(codes)
+    done = np.bincount(r_area[now], weights=r_done[now], minlength=n).astype(np.int64)
+    households = np.bincount(t_area, weights=t_households, minlength=n).astype(np.int64)
+    with_row = np.flatnonzero(np.bincount(t_area, minlength=n) > 0)
+    h, d = households[with_row], done[with_row]
+    rows: list[tuple] = []  # (level code, key, member_id, households, done) column blocks
+    rows.append((0, 17 * CODE_BASE + codes[with_row], members[with_row], h, d))
+    member, of = np.unique(members[with_row], return_inverse=True)
+    digits = 1 + sum((member >= 10**k).astype(np.int64) for k in range(1, 18))
+    key = np.where(member < 0, -2, digits * CODE_BASE + member)
+    rows.append(
+        (1, key, np.full(len(member), -1), *(np.bincount(of, weights=x).astype(np.int64) for x in (h, d)))
+    )
+    for level, length in (("district", 6), ("street", 9), ("community", 12), ("grid", 15)):
+        node, of = np.unique(codes[with_row] // 10 ** (17 - length), return_inverse=True)
+        sums = (np.bincount(of, weights=x).astype(np.int64) for x in (h, d))
+        rows.append((DASH_LEVELS.index(level), length * CODE_BASE + node, np.full(len(node), -1), *sums))
+    for level, *_rest in list(rows):
+        count = len(next(r for r in rows if r[0] == level)[1])
+        if count:
+            rows.append((level + 6, np.array([-2]), np.array([-1]), np.array([count]), np.array([0])))
+    levels = np.concatenate([np.full(len(r[1]), r[0]) for r in rows])
+    cols = [np.concatenate([r[i] for r in rows]).astype(np.int64) for i in range(1, 5)]
+    return [np.full(len(levels), month[0]), levels, *cols]
 
 
 def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray]) -> None:

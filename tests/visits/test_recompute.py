@@ -15,7 +15,7 @@ from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, RollupDelta
 
 pytestmark = pytest.mark.django_db
 
-SAME = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0}
+SAME = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0, "dashboard": 0}
 
 
 def _visits(household, *times: str, counted: bool = True) -> None:
@@ -134,6 +134,7 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
                 "visits_nodepolicytotal",
                 "visits_areapolicytotal",
                 "visits_householdpolicystate",
+                "visits_dashboardrow",
             ):
                 cur.execute(f"SELECT ctid::text, xmin::text FROM {table}")
                 out[table] = set(cur.fetchall())
@@ -143,11 +144,18 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
     assert rollups.rebuild() == SAME and versions() == before  # nothing written
     AreaPeriodRollup.objects.filter(area=world.area_b).update(done=5)
     NodePolicyTotal.objects.filter(code=world.grid_a.code).update(households=7)
+    with connection.cursor() as cur:  # a dashboard row (the grid's, for the month kept) drifts too
+        cur.execute(
+            "UPDATE visits_dashboardrow SET households = 99 WHERE level = 'grid' AND key = %s",
+            [world.grid_a.code],
+        )
+        assert cur.rowcount == 1
     changed = versions()
-    assert rollups.rebuild() == SAME | {"rollups": 1, "node_totals": 1}
+    assert rollups.rebuild() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
     after = versions()
     for table, rows in after.items():
-        rewritten = {"visits_areaperiodrollup": 1, "visits_nodepolicytotal": 1}.get(table, 0)
+        rewritten = {"visits_areaperiodrollup": 1, "visits_nodepolicytotal": 1, "visits_dashboardrow": 1}
+        rewritten = rewritten.get(table, 0)
         assert len(rows - changed[table]) == rewritten, table
         assert len(rows) == len(before[table])
 
