@@ -1,0 +1,265 @@
+"""The full recompute (`rollups.rebuild` / `differences`, counted in numpy): each visit in its local period,
+only what counts, only the rows that differ written, the same from one session or two."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from gridgov.visits import recount, rollups
+from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, RollupDelta, Visit, VisitPolicy
+
+pytestmark = pytest.mark.django_db
+
+SAME = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0, "dashboard": 0}
+
+
+def _visits(household, *times: str, counted: bool = True) -> None:
+    """Visits written directly (no upkeep: the kept state does not know them until a rebuild)."""
+    review = "none" if counted else "pending"
+    for t in times:
+        Visit.objects.create(
+            household=household,
+            channel="in_person",
+            device_time=datetime.fromisoformat(t),
+            counted=counted,
+            review=review,
+            flags=[] if counted else ["poor_accuracy"],
+        )
+
+
+def _area_rows() -> set[tuple]:
+    return set(AreaPeriodRollup.objects.values_list("area__code", "kind", "period_start", "done"))
+
+
+def _sql_rows() -> set[tuple]:
+    """The area rollups as SQL derives them for `refresh` (date_trunc of the local time)."""
+    with connection.cursor() as cur:
+        cur.execute(rollups.ROLLUPS_SELECT.format(states=rollups.STATES, where=""), {"tz": rollups._tz()})
+        rows = cur.fetchall()
+        cur.execute("SELECT id, code FROM geo_responsibilityarea")
+        codes = dict(cur.fetchall())
+    return {(codes[a], k, p, d) for a, k, p, d in rows}
+
+
+def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
+    VisitPolicy.objects.create(
+        name="disabled, 3 a month", key_group="disabled", period="month", visits_per_period=3
+    )
+    world.household_b.key_groups = ["disabled"]
+    world.household_b.save()
+    rollups.rebuild()
+    # Once a quarter: 23:30 local on the last day of the first quarter (15:30 UTC) is in the first quarter;
+    # 00:30 local on the first day of the second (16:30 UTC the day before) in the second.
+    _visits(world.household_a, "2025-03-31T15:30:00+00:00")
+    _visits(world.household_a2, "2025-03-31T16:30:00+00:00")
+    # Three a month: May has three (the first at 00:10 local on 1 May, the last at 23:50 local on 31 May);
+    # June two, and a flagged visit not approved (not counted), and one at 00:30 local on 1 July.
+    _visits(
+        world.household_b,
+        "2025-04-30T16:10:00+00:00",
+        "2025-05-15T02:00:00+00:00",
+        "2025-05-31T15:50:00+00:00",
+    )
+    _visits(
+        world.household_b,
+        "2025-06-02T02:00:00+00:00",
+        "2025-06-20T02:00:00+00:00",
+        "2025-06-30T16:30:00+00:00",
+    )
+    _visits(world.household_b, "2025-06-25T02:00:00+00:00", counted=False)
+    expected = {
+        (world.area_a.code, "quarter", date(2025, 1, 1), 1),
+        (world.area_a2.code, "quarter", date(2025, 4, 1), 1),
+        (world.area_b.code, "month", date(2025, 5, 1), 1),
+    }
+    assert rollups.differences() == SAME | {"rollups": 3, "node_rollups": 12}
+    assert rollups.rebuild() == SAME | {"rollups": 3, "node_rollups": 12}
+    assert _area_rows() == expected == _sql_rows()
+    assert rollups.rebuild() == SAME and rollups.differences() == SAME
+    # Approved, the flagged visit counts: June has three.
+    Visit.objects.filter(counted=False).update(counted=True, review="approved")
+    assert rollups.rebuild() == SAME | {"rollups": 1, "node_rollups": 4}
+    assert _area_rows() == expected | {(world.area_b.code, "month", date(2025, 6, 1), 1)} == _sql_rows()
+
+
+@override_settings(TIME_ZONE="America/New_York")
+def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
+    VisitPolicy.objects.create(
+        name="disabled, monthly", key_group="disabled", period="month", visits_per_period=1
+    )
+    world.household_b.key_groups = ["disabled"]
+    world.household_b.save()
+    rollups.rebuild()
+    # 23:30 EST on 28 February; 23:30 EDT on 31 March; 00:30 EDT on 1 November (a fixed -5 h would put it
+    # in October); 23:30 EST on 30 November; and once a quarter for household A: 23:30 EDT on 30 September.
+    _visits(
+        world.household_b,
+        "2025-03-01T04:30:00+00:00",
+        "2025-04-01T03:30:00+00:00",
+        "2025-11-01T04:30:00+00:00",
+        "2025-12-01T04:30:00+00:00",
+    )
+    _visits(world.household_a, "2025-10-01T03:30:00+00:00")
+    rollups.rebuild()
+    b, a = world.area_b.code, world.area_a.code
+    assert (
+        _area_rows()
+        == {
+            (b, "month", date(2025, 2, 1), 1),
+            (b, "month", date(2025, 3, 1), 1),
+            (b, "month", date(2025, 11, 1), 1),
+            (a, "quarter", date(2025, 7, 1), 1),
+        }
+        == _sql_rows()
+    )
+    assert rollups.differences() == SAME
+
+
+def test_rebuild_rewrites_only_the_rows_that_differ(world):
+    _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
+    _visits(world.household_b, "2025-05-11T02:00:00+00:00")
+    rollups.rebuild()
+
+    def versions() -> dict[str, set[tuple]]:
+        with connection.cursor() as cur:
+            out = {}
+            for table in (
+                "visits_areaperiodrollup",
+                "visits_nodeperiodrollup",
+                "visits_nodepolicytotal",
+                "visits_areapolicytotal",
+                "visits_householdpolicystate",
+                "visits_dashboardrow",
+            ):
+                cur.execute(f"SELECT ctid::text, xmin::text FROM {table}")
+                out[table] = set(cur.fetchall())
+            return out
+
+    before = versions()
+    assert rollups.rebuild() == SAME and versions() == before  # nothing written
+    AreaPeriodRollup.objects.filter(area=world.area_b).update(done=5)
+    NodePolicyTotal.objects.filter(code=world.grid_a.code).update(households=7)
+    with connection.cursor() as cur:  # a dashboard row (the grid's, for the month kept) drifts too
+        cur.execute(
+            "UPDATE visits_dashboardrow SET households = 99 WHERE level = 'grid' AND key = %s",
+            [world.grid_a.code],
+        )
+        assert cur.rowcount == 1
+    changed = versions()
+    assert rollups.rebuild() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
+    after = versions()
+    for table, rows in after.items():
+        rewritten = {"visits_areaperiodrollup": 1, "visits_nodepolicytotal": 1, "visits_dashboardrow": 1}
+        rewritten = rewritten.get(table, 0)
+        assert len(rows - changed[table]) == rewritten, table
+        assert len(rows) == len(before[table])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
+    """In a transaction of its own the recompute reads with a second session on the same snapshot (the
+    visits split between the two by household): the same differences and repairs as from one session."""
+    _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
+    _visits(world.household_b, "2025-05-11T02:00:00+00:00")
+    _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
+    helpers = []
+    real_helper = rollups._helper
+
+    def helper(cur):
+        helpers.append(1)
+        return real_helper(cur)
+
+    monkeypatch.setattr(rollups, "_helper", helper)
+    split = world.household_a2.pk
+    monkeypatch.setattr(rollups, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    monkeypatch.setattr(rollups, "RECOMPUTE_SESSIONS", 1)
+    one = rollups.differences()
+    assert one == SAME | {"rollups": 4, "node_rollups": 9} and not helpers
+    monkeypatch.setattr(rollups, "RECOMPUTE_SESSIONS", 2)
+    assert rollups.differences() == one and helpers == [1]
+    # A pending delta (wrong): the rebuild folds it first (a write before the snapshot is exported).
+    RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
+    more = one | {"rollups": 5, "node_rollups": 13}
+    assert rollups.differences() == more and helpers == [1, 1]
+    assert rollups.rebuild() == more and helpers == [1, 1, 1]
+    assert not RollupDelta.objects.exists()
+    assert rollups.differences() == SAME and _area_rows() == _sql_rows()
+    assert rollups.rebuild() == SAME
+
+
+def test_recount_compares_row_by_row():
+    kept = [np.array([1, 2, 3, 5]), np.array([0, 1, 1, 2]), np.array([10, 20, 30, 50])]
+    fresh = [np.array([5, 4, 2, 1]), np.array([2, 0, 1, 0]), np.array([50, 40, 21, 10])]
+    remove, add, n = recount.differing(kept, fresh, 2)
+    # key (2, 1) has another value, (3, 1) is extra, (4, 0) missing
+    assert sorted(remove.tolist()) == [1, 2] and sorted(add.tolist()) == [1, 2] and n == 3
+    assert recount.differing(kept, [c[[3, 2, 1, 0]] for c in kept], 2)[2] == 0
+    keys, sums = recount.tally(np.array([7, 3, 7, 1 << 40]), 1 << 41, np.array([1, 2, 3, 4]))
+    assert keys.tolist() == [3, 7, 1 << 40] and sums.tolist() == [2, 4, 4]
+    starts = np.arange(np.datetime64("2025-01"), np.datetime64("2026-03")).astype("datetime64[D]")
+    kinds = recount.month_kinds(starts)  # the month itself, its quarter's first, its year's first
+    assert kinds[[0, 2, 3, 11, 12, 13]].tolist() == [
+        [0, 0, 0],
+        [2, 0, 0],
+        [3, 3, 0],
+        [11, 9, 0],
+        [12, 12, 12],
+        [13, 12, 12],
+    ]
+
+
+def test_recount_reads_packed_columns():
+    rows = np.array([(1, 2), (3, -4)], dtype=[("a", ">i8"), ("b", ">i2")])
+    body = (
+        np.array([3], ">i2").tobytes()
+        + np.array([8], ">i4").tobytes()
+        + np.array([2], ">i8").tobytes()
+        + np.array([16], ">i4").tobytes()
+        + rows["a"].tobytes()
+        + np.array([4], ">i4").tobytes()
+        + rows["b"].tobytes()
+    )
+    data = recount.HEADER + body + recount.TRAILER
+    a, b = recount.decode_packed(data, ["int8", "int2"])
+    assert a.tolist() == [1, 3] and b.tolist() == [2, -4]
+    with pytest.raises(recount.Unreadable):
+        recount.decode_packed(data, ["int8", "int8"])
+
+
+def test_policy_states_agree_with_the_sql_that_refresh_uses(world):
+    """The recompute writes each household's policy out as a CASE over the active policies; `refresh`
+    derives it with STATES_SELECT: for every combination of key groups, they agree (no state differs)."""
+    from itertools import combinations
+
+    from gridgov.households.models import Household, KeyGroup
+
+    for name, group, period, n, active in [
+        ("disabled, twice a month", "disabled", "month", 2, True),
+        ("floating, 3 a year", "floating", "year", 3, True),
+        ("elderly, monthly", "elderly_alone", "month", 1, True),
+        ("off", "low_income", "month", 9, False),
+    ]:
+        VisitPolicy.objects.create(
+            name=name, key_group=group, period=period, visits_per_period=n, active=active
+        )
+    households = list(Household.objects.filter(active=True))
+    for key_groups in [[]] + [list(c) for n in (1, 2) for c in combinations(list(KeyGroup.values), n)]:
+        for h in households:
+            h.key_groups = key_groups
+        Household.objects.bulk_update(households, ["key_groups"])
+        rollups.refresh_states()
+        assert rollups.differences()["states"] == 0, key_groups
+    VisitPolicy.objects.update(active=False)
+    rollups.refresh_states()
+    assert rollups.differences()["states"] == 0
+    # and a state that is not what the policies give is found
+    rollups.refresh_states()
+    from gridgov.visits.models import HouseholdPolicyState
+
+    HouseholdPolicyState.objects.filter(household=world.household_a).update(kind="month")
+    assert rollups.differences()["states"] == 1
