@@ -222,13 +222,16 @@ def run(args: argparse.Namespace) -> None:
     fill, rebuild = Timer(pid), Timer(pid)
     year = (now - timedelta(days=rng.uniform(0, 365)) for _ in range(args.visits))
     fill(copy_rows, (copy_row(rng.choice(city), when, now, rng) for when in year))
-    if importlib.util.find_spec("gridgov.visits.rollups"):  # incremental compliance state, if the tree has it
-        rebuild(importlib.import_module("gridgov.visits.rollups").rebuild)
+    # The incremental compliance state, if the tree has it (in `recompute` now, in `rollups` before).
+    for module in ("gridgov.visits.recompute", "gridgov.visits.rollups"):
+        if importlib.util.find_spec(module) and hasattr(importlib.import_module(module), "rebuild"):
+            rebuild(importlib.import_module(module).rebuild)
+            break
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
         cur.execute("SELECT count(*) FROM visits_visit")
         (total,) = cur.fetchone()
-    rollups = f"; rollups.rebuild() {rebuild.wall[0]:.1f} s" if rebuild.wall else ""
+    rollups = f"; recompute.rebuild() {rebuild.wall[0]:.1f} s" if rebuild.wall else ""
     print(f"- fill: {args.visits:,} visits by COPY in {fill.wall[0]:.1f} s (incl. making them){rollups}\n")
 
     statements: list[str] = []  # SQL statements sent through Django (the COPY is not)

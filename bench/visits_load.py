@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connections
 
-    from gridgov.visits import rollups
+    from gridgov.visits import recompute, rollups
 
     call_command("migrate", verbosity=0)
     filled = fill(args.fill, args.seed) if args.fill else ""
@@ -309,7 +309,7 @@ def run(args: argparse.Namespace) -> None:
     # The rollups kept by all those concurrent batches must agree exactly with a rebuild.
     kept = rollups.snapshot()
     t0 = time.perf_counter()
-    rollups.rebuild()
+    recompute.rebuild()
     rebuild_s = time.perf_counter() - t0
     agree = rollups.snapshot() == kept
     extrapolated = TARGET_MEMBERS * TARGET_VISITS / rate
@@ -385,14 +385,14 @@ def fill(n: int, seed: int) -> str:
     from django.db import connection
 
     from gridgov.households.models import Household
-    from gridgov.visits import rollups
+    from gridgov.visits import recompute
 
     rng, now = random.Random(f"fill-{seed}"), base.datetime.now(base.UTC)  # not the clients' ids
     city = base.households(Household.objects)
     year = (now - base.timedelta(days=rng.uniform(0, 365)) for _ in range(n))
     t0 = time.perf_counter()
     base.copy_rows(base.copy_row(rng.choice(city), when, now, rng) for when in year)
-    rollups.rebuild()
+    recompute.rebuild()
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
     return f"{n:,} visits over the past year put in the table first ({time.perf_counter() - t0:.0f} s)"

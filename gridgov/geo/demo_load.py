@@ -224,7 +224,7 @@ def grid_demo_city(
             f"{community.code} {community.name}: {applied.grids} grids, {applied.areas} areas, "
             f"in range {result.quality['areas_in_range']:.1%}"
         )
-    from gridgov.visits import rollups
+    from gridgov.visits import recompute
 
-    rollups.rebuild()  # the loader writes households in bulk: derive the visit rollups once
+    recompute.rebuild()  # the loader writes households in bulk: derive the visit rollups once
     return totals

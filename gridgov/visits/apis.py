@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from gridgov.core.files import image_kind
 
-from . import rollups, selectors, services
+from . import dashboards, selectors, services
 
 
 @api_view(["POST"])
@@ -111,8 +111,8 @@ def compliance(request: Request) -> Response:
     paged = "page" in request.query_params or "page_size" in request.query_params
     order = request.query_params.get("order", "key")
     errors = {}
-    if order not in rollups.ORDERS:
-        errors["order"] = [f"one of {', '.join(rollups.ORDERS)}"]
+    if order not in dashboards.ORDERS:
+        errors["order"] = [f"one of {', '.join(dashboards.ORDERS)}"]
     try:
         page = int(request.query_params.get("page", 1))
         size = int(request.query_params.get("page_size", PAGE_SIZE))

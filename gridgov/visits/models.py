@@ -274,7 +274,7 @@ class DashboardRow(models.Model):
     """Per dashboard row (an area, member or node, by `level`) for the periods of one month (`month`: its
     first day; it fixes the month, quarter and year): households and how many have met their policy, the
     folded rollups summed (pending deltas are added by the reads). Kept for the current month only, so that
-    a city dashboard's worst-first page is an index scan in share order (`rollups.dashboard`); `fold`
+    a city dashboard's worst-first page is an index scan in share order (`dashboards.dashboard`); `fold`
     adds the deltas and moves to a new month, `refresh` re-derives the rows of the areas it touches.
 
     `key`: the area or node code, or the member id as text (NULL: the areas without a member);

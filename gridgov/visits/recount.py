@@ -1,7 +1,7 @@
 """The full recompute's arithmetic in numpy (no Django): PostgreSQL's binary COPY format to and from
 arrays, visits counted per household and period, tables compared row by row.
 
-Used by `rollups.rebuild` / `rollups.differences`: the database streams the counted visits in household
+Used by `recompute.rebuild` / `recompute.differences`: the database streams the counted visits in household
 and time order and the other sources, each as one row of packed columns (`decode_packed`); this
 module counts and compares.
 """

@@ -16,7 +16,7 @@ from gridgov.accounts import scoping
 from gridgov.accounts.models import Role
 from gridgov.households.models import Household
 
-from . import rollups
+from . import dashboards
 from .models import Review, Visit, VisitPolicy
 from .periods import following, previous, strictest, window
 
@@ -170,7 +170,7 @@ def compliance_rollups(user: Any, level: str, day: date, order: str = "key") -> 
     scope = scoping.scope_of(user)
     if not scope.households:  # coordinators and departments do not see the ledger
         return []
-    return rollups.dashboard(level, day, [""] if scope.everything else scope.prefixes, order=order)
+    return dashboards.dashboard(level, day, [""] if scope.everything else scope.prefixes, order=order)
 
 
 def compliance_page(
@@ -181,8 +181,8 @@ def compliance_page(
     if not scope.households:
         return [], 0, None
     prefixes = [""] if scope.everything else scope.prefixes
-    rows = rollups.dashboard(level, day, prefixes, order=order, limit=size, offset=(page - 1) * size)
-    return rows, rollups.dashboard_count(level, prefixes), rollups.summary(day, prefixes)
+    rows = dashboards.dashboard(level, day, prefixes, order=order, limit=size, offset=(page - 1) * size)
+    return rows, dashboards.dashboard_count(level, prefixes), dashboards.summary(day, prefixes)
 
 
 def compliance(user: Any, level: str, today: date | None = None) -> list[dict[str, Any]]:

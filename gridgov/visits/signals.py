@@ -1,7 +1,7 @@
 """Keep the compliance rollups in step with edits made one row at a time (admin, services).
 
 Bulk writers (the ledger import, gridding approval, the demo loader) call `rollups.refresh` or
-`rollups.rebuild` themselves: bulk operations send no signals.
+`recompute.rebuild` themselves: bulk operations send no signals.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.dispatch import receiver
 from gridgov.geo.models import ResponsibilityArea
 from gridgov.households.models import Household
 
-from . import rollups
+from . import recompute, rollups
 from .models import VisitPolicy
 
 
@@ -26,7 +26,7 @@ def household_saved(sender: Any, instance: Household, **kwargs: Any) -> None:
 @receiver(post_save, sender=VisitPolicy, dispatch_uid="visits.policy_saved")
 @receiver(post_delete, sender=VisitPolicy, dispatch_uid="visits.policy_deleted")
 def policy_changed(sender: Any, **kwargs: Any) -> None:
-    rollups.rebuild()
+    recompute.rebuild()
 
 
 @receiver(post_save, sender=ResponsibilityArea, dispatch_uid="visits.area_saved")

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gridgov.households.models import Household
-from gridgov.visits import rollups, services
+from gridgov.visits import dashboards, recompute, rollups, services
 from gridgov.visits.models import DashboardRow, RollupDelta, Visit
 
 from .. import factories as f
@@ -60,7 +60,7 @@ def town(world):
                     )
                 )
     Household.objects.bulk_create(households)
-    rollups.rebuild()  # derives the rollups and (its fold) the dashboard rows for this month
+    recompute.rebuild()  # derives the rollups and (its fold) the dashboard rows for this month
     city = [(h.code, h.point.x, h.point.y) for h in Household.objects.filter(active=True)]
     return world, city
 
@@ -88,17 +88,17 @@ def record(world, city, picks, when=None, far=False) -> None:
 
 def full(level, day, prefixes=("",)):
     """The reference: every row, summed from the area rows, sorted worst first."""
-    return rollups.dashboard(level, day, list(prefixes), order="worst", nodes=False)
+    return dashboards.dashboard(level, day, list(prefixes), order="worst", nodes=False)
 
 
 def check_pages(day, prefixes=("",), kept=True) -> int:
     """Every page (sizes 1, 2, 3, 5, 50, at every offset) equals the full sort's slice, at every level the
     kept rows answer in this scope; `kept`: they do answer (not the fallback). The count, and pages in
     key order, and the scope's total, too. Returns how many pages skipped rows on the server."""
-    chunk = rollups.SCAN_CHUNK
+    chunk = dashboards.SCAN_CHUNK
     moves = 0
     areas = full("area", day, prefixes)  # the scope's total: what its area rows sum to
-    total = rollups.summary(day, list(prefixes))
+    total = dashboards.summary(day, list(prefixes))
     assert (total["households"], total["done"]) == (
         sum(r["households"] for r in areas),
         sum(r["done"] for r in areas),
@@ -106,39 +106,41 @@ def check_pages(day, prefixes=("",), kept=True) -> int:
     for level in LEVELS:
         whole = full(level, day, prefixes)
         assert whole, level
-        assert rollups.dashboard_count(level, list(prefixes)) == len(whole), level
-        if not rollups._reads_rows(level, list(prefixes)):
+        assert dashboards.dashboard_count(level, list(prefixes)) == len(whole), level
+        if not dashboards._reads_rows(level, list(prefixes)):
             continue
         for size in (1, 2, 3, 5, 50):
             for offset in range(0, len(whole) + 2):
-                page = rollups.dashboard(level, day, list(prefixes), order="worst", limit=size, offset=offset)
+                page = dashboards.dashboard(
+                    level, day, list(prefixes), order="worst", limit=size, offset=offset
+                )
                 assert page == whole[offset : offset + size], (level, size, offset)
-                fast = rollups._worst_page(level, day, list(prefixes), size, offset)
+                fast = dashboards._worst_page(level, day, list(prefixes), size, offset)
                 assert (fast is not None) == kept, (level, size, offset)
                 # Read a page at a time (a deep page skips the rows before it on the server).
                 try:
-                    rollups.SCAN_CHUNK = 0
+                    dashboards.SCAN_CHUNK = 0
                     with CaptureQueriesContext(connection) as q:
-                        skipping = rollups.dashboard(
+                        skipping = dashboards.dashboard(
                             level, day, list(prefixes), order="worst", limit=size, offset=offset
                         )
                 finally:
-                    rollups.SCAN_CHUNK = chunk
+                    dashboards.SCAN_CHUNK = chunk
                 assert skipping == page, (level, size, offset)
                 moves += any("MOVE FORWARD" in x["sql"] for x in q.captured_queries)
         # Pages in key order too.
-        by_key = rollups.dashboard(level, day, list(prefixes), nodes=False)
+        by_key = dashboards.dashboard(level, day, list(prefixes), nodes=False)
         for size in (1, 3, 50):
             for offset in range(0, len(whole) + 1):
-                page = rollups.dashboard(level, day, list(prefixes), limit=size, offset=offset)
+                page = dashboards.dashboard(level, day, list(prefixes), limit=size, offset=offset)
                 assert page == by_key[offset : offset + size], (level, size, offset)
-                fast = rollups._key_page(level, day, list(prefixes), size, offset)
+                fast = dashboards._key_page(level, day, list(prefixes), size, offset)
                 assert (fast is not None) == kept, (level, size, offset)
     return moves
 
 
 def agree() -> None:
-    assert not any(rollups.differences().values()), rollups.differences()
+    assert not any(recompute.differences().values()), recompute.differences()
 
 
 def test_worst_first_pages_with_pending_deltas_and_after_a_fold(town):
@@ -166,10 +168,10 @@ def test_a_page_skips_rows_whose_delta_moves_them_back(town):
     it must be: the page is not the first rows of the kept order."""
     world, city = town
     today = timezone.localdate()
-    first = rollups.dashboard("area", today, order="worst", limit=1)[0]
+    first = dashboards.dashboard("area", today, order="worst", limit=1)[0]
     in_it = [c for c, _x, _y in city if Household.objects.get(code=c).area.code == first["key"]]
     record(world, city, in_it)  # every household of the worst area: it becomes one of the best
-    page = rollups.dashboard("area", today, order="worst", limit=1)
+    page = dashboards.dashboard("area", today, order="worst", limit=1)
     assert page[0]["key"] != first["key"]
     assert page == full("area", today)[:1]
 
@@ -219,7 +221,7 @@ def test_a_new_month_answers_before_and_after_the_rows_move_to_it(town):
     # A month, quarter and year where nothing is kept yet: the area rows summed (every row at 0 done).
     later = (today.replace(day=1) + timedelta(days=400)).replace(day=1)
     check_pages(later, kept=False)
-    assert all(r["done"] == 0 for r in rollups.dashboard("grid", later, order="worst", limit=50))
+    assert all(r["done"] == 0 for r in dashboards.dashboard("grid", later, order="worst", limit=50))
     # The rows move to that month (as the first fold in it does), then answer it.
     with connection.cursor() as cur:
         rollups.dashboard_month(cur, later)
@@ -256,7 +258,7 @@ def test_a_leaders_scope(town):
         check_pages(today, prefixes)
     # The API: a community's staff, worst first, page by page; the count and the scope's total.
     staff = client(world, "community")
-    whole = rollups.dashboard("area", today, [world.community.code], order="worst", nodes=False)
+    whole = dashboards.dashboard("area", today, [world.community.code], order="worst", nodes=False)
     got = []
     for page in range(1, len(whole) // 4 + 2):
         r = staff.get(f"/api/v1/visits/compliance/?level=area&order=worst&page_size=4&page={page}").json()

@@ -1,4 +1,4 @@
-"""The full recompute (`rollups.rebuild` / `differences`, counted in numpy): each visit in its local period,
+"""The full recompute (`recompute.rebuild` / `differences`, counted in numpy): each visit in its local period,
 only what counts, only the rows that differ written, the same from one session or two."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from gridgov.visits import recount, rollups
+from gridgov.visits import recompute, recount, rollups
 from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, RollupDelta, Visit, VisitPolicy
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
     )
     world.household_b.key_groups = ["disabled"]
     world.household_b.save()
-    rollups.rebuild()
+    recompute.rebuild()
     # Once a quarter: 23:30 local on the last day of the first quarter (15:30 UTC) is in the first quarter;
     # 00:30 local on the first day of the second (16:30 UTC the day before) in the second.
     _visits(world.household_a, "2025-03-31T15:30:00+00:00")
@@ -77,13 +77,13 @@ def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
         (world.area_a2.code, "quarter", date(2025, 4, 1), 1),
         (world.area_b.code, "month", date(2025, 5, 1), 1),
     }
-    assert rollups.differences() == SAME | {"rollups": 3, "node_rollups": 12}
-    assert rollups.rebuild() == SAME | {"rollups": 3, "node_rollups": 12}
+    assert recompute.differences() == SAME | {"rollups": 3, "node_rollups": 12}
+    assert recompute.rebuild() == SAME | {"rollups": 3, "node_rollups": 12}
     assert _area_rows() == expected == _sql_rows()
-    assert rollups.rebuild() == SAME and rollups.differences() == SAME
+    assert recompute.rebuild() == SAME and recompute.differences() == SAME
     # Approved, the flagged visit counts: June has three.
     Visit.objects.filter(counted=False).update(counted=True, review="approved")
-    assert rollups.rebuild() == SAME | {"rollups": 1, "node_rollups": 4}
+    assert recompute.rebuild() == SAME | {"rollups": 1, "node_rollups": 4}
     assert _area_rows() == expected | {(world.area_b.code, "month", date(2025, 6, 1), 1)} == _sql_rows()
 
 
@@ -94,7 +94,7 @@ def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
     )
     world.household_b.key_groups = ["disabled"]
     world.household_b.save()
-    rollups.rebuild()
+    recompute.rebuild()
     # 23:30 EST on 28 February; 23:30 EDT on 31 March; 00:30 EDT on 1 November (a fixed -5 h would put it
     # in October); 23:30 EST on 30 November; and once a quarter for household A: 23:30 EDT on 30 September.
     _visits(
@@ -105,7 +105,7 @@ def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
         "2025-12-01T04:30:00+00:00",
     )
     _visits(world.household_a, "2025-10-01T03:30:00+00:00")
-    rollups.rebuild()
+    recompute.rebuild()
     b, a = world.area_b.code, world.area_a.code
     assert (
         _area_rows()
@@ -117,13 +117,13 @@ def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
         }
         == _sql_rows()
     )
-    assert rollups.differences() == SAME
+    assert recompute.differences() == SAME
 
 
 def test_rebuild_rewrites_only_the_rows_that_differ(world):
     _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
-    rollups.rebuild()
+    recompute.rebuild()
 
     def versions() -> dict[str, set[tuple]]:
         with connection.cursor() as cur:
@@ -141,7 +141,7 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
             return out
 
     before = versions()
-    assert rollups.rebuild() == SAME and versions() == before  # nothing written
+    assert recompute.rebuild() == SAME and versions() == before  # nothing written
     AreaPeriodRollup.objects.filter(area=world.area_b).update(done=5)
     NodePolicyTotal.objects.filter(code=world.grid_a.code).update(households=7)
     with connection.cursor() as cur:  # a dashboard row (the grid's, for the month kept) drifts too
@@ -151,7 +151,7 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
         )
         assert cur.rowcount == 1
     changed = versions()
-    assert rollups.rebuild() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
+    assert recompute.rebuild() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
     after = versions()
     for table, rows in after.items():
         rewritten = {"visits_areaperiodrollup": 1, "visits_nodepolicytotal": 1, "visits_dashboardrow": 1}
@@ -168,28 +168,28 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
     _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
     helpers = []
-    real_helper = rollups._helper
+    real_helper = recompute._helper
 
     def helper(cur):
         helpers.append(1)
         return real_helper(cur)
 
-    monkeypatch.setattr(rollups, "_helper", helper)
+    monkeypatch.setattr(recompute, "_helper", helper)
     split = world.household_a2.pk
-    monkeypatch.setattr(rollups, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
-    monkeypatch.setattr(rollups, "RECOMPUTE_SESSIONS", 1)
-    one = rollups.differences()
+    monkeypatch.setattr(recompute, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 1)
+    one = recompute.differences()
     assert one == SAME | {"rollups": 4, "node_rollups": 9} and not helpers
-    monkeypatch.setattr(rollups, "RECOMPUTE_SESSIONS", 2)
-    assert rollups.differences() == one and helpers == [1]
+    monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 2)
+    assert recompute.differences() == one and helpers == [1]
     # A pending delta (wrong): the rebuild folds it first (a write before the snapshot is exported).
     RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
     more = one | {"rollups": 5, "node_rollups": 13}
-    assert rollups.differences() == more and helpers == [1, 1]
-    assert rollups.rebuild() == more and helpers == [1, 1, 1]
+    assert recompute.differences() == more and helpers == [1, 1]
+    assert recompute.rebuild() == more and helpers == [1, 1, 1]
     assert not RollupDelta.objects.exists()
-    assert rollups.differences() == SAME and _area_rows() == _sql_rows()
-    assert rollups.rebuild() == SAME
+    assert recompute.differences() == SAME and _area_rows() == _sql_rows()
+    assert recompute.rebuild() == SAME
 
 
 def test_recount_compares_row_by_row():
@@ -253,13 +253,13 @@ def test_policy_states_agree_with_the_sql_that_refresh_uses(world):
             h.key_groups = key_groups
         Household.objects.bulk_update(households, ["key_groups"])
         rollups.refresh_states()
-        assert rollups.differences()["states"] == 0, key_groups
+        assert recompute.differences()["states"] == 0, key_groups
     VisitPolicy.objects.update(active=False)
     rollups.refresh_states()
-    assert rollups.differences()["states"] == 0
+    assert recompute.differences()["states"] == 0
     # and a state that is not what the policies give is found
     rollups.refresh_states()
     from gridgov.visits.models import HouseholdPolicyState
 
     HouseholdPolicyState.objects.filter(household=world.household_a).update(kind="month")
-    assert rollups.differences()["states"] == 1
+    assert recompute.differences()["states"] == 1

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gridgov.visits import rollups
+from gridgov.visits import dashboards, recompute, rollups
 from gridgov.visits.models import Visit
 from gridgov.visits.selectors import compliance
 
@@ -51,7 +51,7 @@ def test_incremental_rollups_agree_with_a_rebuild(world):
     world.household_b.save()
     kept = rollups.snapshot()
     assert kept["rollups"] and kept["totals"]
-    rollups.rebuild()
+    recompute.rebuild()
     assert rollups.snapshot() == kept
     call_command("visits_rollups", "--check")
 
@@ -61,7 +61,7 @@ def test_dashboard_from_rollups_matches_the_query_over_visits(world):
     staff = world.users["community"]
     today = timezone.localdate()
     from_query = {r["key"]: (r["households"], r["done"]) for r in compliance(staff, "grid", today)}
-    rows = rollups.dashboard("grid", today, [world.community.code])
+    rows = dashboards.dashboard("grid", today, [world.community.code])
     from_rollups = {r["key"]: (r["households"], r["done"]) for r in rows}
     assert from_rollups == from_query
     api = client(world, "community").get("/api/v1/visits/compliance/?level=grid").json()["rows"]
@@ -149,12 +149,12 @@ def test_policy_states_in_sql_follow_the_strictest_policy(world):
 def test_differences_counts_rows_and_leaves_the_kept_state(world):
     sync(client(world, "member_a"), [visit()])
     same = SAME
-    assert rollups.differences() == same
+    assert recompute.differences() == same
     kept = rollups.snapshot()
     # The visit stops counting behind the upkeep's back: its area's row and the four above differ, and
     # the dashboard rows of the area, its member and its four nodes.
     Visit.objects.update(counted=False, review="rejected")
-    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4, "dashboard": 6}
+    assert recompute.differences() == same | {"rollups": 1, "node_rollups": 4, "dashboard": 6}
     assert rollups.snapshot() == kept
 
 
@@ -164,14 +164,14 @@ def test_rebuild_writes_only_what_differs_and_repairs_it(world):
     sync(client(world, "member_a"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     kept = rollups.snapshot()
     same = SAME
-    assert rollups.rebuild() == same
+    assert recompute.rebuild() == same
     # HA2 lies outside member_a's own area: that visit is flagged, so only area A has a rollup row, and
     # its grid, community, street and district one each.
     assert sorted(len(c) for c, _k, _p, _d in kept["node_rollups"]) == [6, 9, 12, 15]
     AreaPeriodRollup.objects.update(done=9)
     AreaPeriodRollup.objects.create(area=world.area_b, kind="year", period_start="2020-01-01", done=3)
     NodePeriodRollup.objects.update(done=4)
-    repaired = rollups.rebuild()
+    repaired = recompute.rebuild()
     assert repaired == same | {"rollups": 2, "node_rollups": 4}
     assert rollups.snapshot() == kept
 
@@ -188,11 +188,11 @@ def test_node_rows_answer_what_the_area_rows_sum_to(world):
     street = world.community.code[:9]
     for prefixes in ([""], [street], [world.community.code], [world.grid_a.code], [world.area_a.code]):
         for level in ("grid", "community", "street"):
-            by_nodes = rollups.dashboard(level, today, prefixes)
-            by_areas = rollups.dashboard(level, today, prefixes, nodes=False)
+            by_nodes = dashboards.dashboard(level, today, prefixes)
+            by_areas = dashboards.dashboard(level, today, prefixes, nodes=False)
             assert by_nodes == by_areas, (prefixes, level)
-    rows = rollups.dashboard("grid", today, [world.community.code])
-    assert rollups.dashboard("grid", today, world.community.code) == rows  # a prefix, not its characters
+    rows = dashboards.dashboard("grid", today, [world.community.code])
+    assert dashboards.dashboard("grid", today, world.community.code) == rows  # a prefix, not its characters
     assert [(r["key"], r["households"], r["done"]) for r in rows] == [
         (world.grid_a.code, 2, 2),
         (world.grid_b.code, 1, 0),
@@ -208,19 +208,21 @@ def test_upkeep_appends_deltas_that_reads_and_checks_include_until_folded(world)
     # The batch wrote no shared row: one delta (area A: HA2's visit is flagged), no rollup row yet.
     assert RollupDelta.objects.count() == 1
     assert not AreaPeriodRollup.objects.exists() and not NodePeriodRollup.objects.exists()
-    pending = {lv: rollups.dashboard(lv, today) for lv in ("area", "member", "grid", "community", "street")}
+    pending = {
+        lv: dashboards.dashboard(lv, today) for lv in ("area", "member", "grid", "community", "street")
+    }
     assert [(r["key"], r["done"]) for r in pending["grid"] if r["done"]] == [(world.grid_a.code, 1)]
-    assert rollups.differences() == same
+    assert recompute.differences() == same
     kept = rollups.snapshot()
     assert rollups.fold() == 1 and rollups.fold() == 0
     assert not RollupDelta.objects.exists()
     assert AreaPeriodRollup.objects.get().done == 1 and NodePeriodRollup.objects.count() == 4
-    assert {lv: rollups.dashboard(lv, today) for lv in pending} == pending
-    assert rollups.snapshot() == kept and rollups.differences() == same
+    assert {lv: dashboards.dashboard(lv, today) for lv in pending} == pending
+    assert rollups.snapshot() == kept and recompute.differences() == same
     # A wrong pending delta is a difference too (in the area row and its four nodes), and rebuild repairs it.
     RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
-    assert rollups.differences() == same | {"rollups": 1, "node_rollups": 4}
-    assert rollups.rebuild() == same | {"rollups": 1, "node_rollups": 4}
+    assert recompute.differences() == same | {"rollups": 1, "node_rollups": 4}
+    assert recompute.rebuild() == same | {"rollups": 1, "node_rollups": 4}
     assert not RollupDelta.objects.exists() and rollups.snapshot() == kept
 
 
@@ -235,33 +237,33 @@ def test_refresh_folds_pending_deltas_first(world):
     world.household_a.save()  # refreshes its rollups
     assert not RollupDelta.objects.exists()
     assert rollups.snapshot() == kept
-    assert not any(rollups.differences().values())
+    assert not any(recompute.differences().values())
 
 
 def test_dashboard_pages_worst_first_with_count_and_total(world):
     sync(client(world, "member_a"), [visit()])
     today = timezone.localdate()
-    everything = rollups.dashboard("area", today)
-    worst = rollups.dashboard("area", today, order="worst")
+    everything = dashboards.dashboard("area", today)
+    worst = dashboards.dashboard("area", today, order="worst")
     assert sorted(map(str, everything), key=str) == sorted(map(str, worst), key=str)
     shares = [r["share_done"] for r in worst if r["share_done"] is not None]
     assert shares == sorted(shares) and worst[-1]["key"] == world.area_a.code
-    assert rollups.dashboard("area", today, order="worst", limit=1, offset=len(worst) - 1) == worst[-1:]
+    assert dashboards.dashboard("area", today, order="worst", limit=1, offset=len(worst) - 1) == worst[-1:]
     for level in ("area", "grid", "member", "community"):  # pages in key order: their keys picked first
-        whole = rollups.dashboard(level, today)
-        paged = [r for k in range(len(whole)) for r in rollups.dashboard(level, today, limit=1, offset=k)]
+        whole = dashboards.dashboard(level, today)
+        paged = [r for k in range(len(whole)) for r in dashboards.dashboard(level, today, limit=1, offset=k)]
         assert paged == whole, level
-    assert rollups.dashboard_count("area") == len(everything)
+    assert dashboards.dashboard_count("area") == len(everything)
     for level in ("grid", "member", "community"):
-        assert rollups.dashboard_count(level) == len(rollups.dashboard(level, today))
-    total = rollups.summary(today)
+        assert dashboards.dashboard_count(level) == len(dashboards.dashboard(level, today))
+    total = dashboards.summary(today)
     assert total["households"] == sum(r["households"] for r in everything) and total["done"] == 1
-    assert rollups.summary(today, [world.community.code])["done"] == 1
-    assert rollups.summary(today, [world.other_community.code])["done"] == 0
+    assert dashboards.summary(today, [world.community.code])["done"] == 1
+    assert dashboards.summary(today, [world.other_community.code])["done"] == 0
     # A member's scope is their area codes: summed in one statement, whatever their number.
     areas = [world.area_a.code, world.area_a2.code, world.area_b.code]
     with CaptureQueriesContext(connection) as q:
-        mine = rollups.summary(today, areas)
+        mine = dashboards.summary(today, areas)
     assert len(q) == 1 and mine["done"] == 1
     assert mine["households"] == sum(r["households"] for r in everything if r["key"] in areas)
     api = client(world, "admin").get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1").json()
@@ -324,7 +326,7 @@ def test_two_concurrent_batches_for_one_household_count_its_crossing_once(world)
     assert list(AreaPeriodRollup.objects.values_list("area_id", "kind", "period_start", "done")) == [
         (world.area_a.pk, "quarter", date(2025, 4, 1), 1)
     ]
-    assert not any(rollups.differences().values())
+    assert not any(recompute.differences().values())
 
 
 def test_drifted_policy_states_are_found_and_repaired(world):
@@ -337,9 +339,9 @@ def test_drifted_policy_states_are_found_and_repaired(world):
     HouseholdPolicyState.objects.filter(household=world.household_a).delete()
     HouseholdPolicyState.objects.filter(household=world.household_b).update(need=7)
     # The rollups are derived from the states as they should be: only the two states differ.
-    assert rollups.differences() == same | {"states": 2}
+    assert recompute.differences() == same | {"states": 2}
     assert HouseholdPolicyState.objects.count() == len(states) - 1  # nothing written
-    assert rollups.rebuild() == same | {"states": 2}
+    assert recompute.rebuild() == same | {"states": 2}
     assert set(HouseholdPolicyState.objects.values_list("household_id", "area_id", "kind", "need")) == states
     assert rollups.snapshot() == kept
 
@@ -354,28 +356,28 @@ def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
     sync(client(world, "member_a"), [visit()])  # HA1 has its visit of the quarter
     rollups.fold()
     same = SAME
-    assert rollups.differences() == same
-    other_before = rollups.dashboard("grid", timezone.localdate(), [world.other_community.code])
+    assert recompute.differences() == same
+    other_before = dashboards.dashboard("grid", timezone.localdate(), [world.other_community.code])
     new = ResponsibilityArea.objects.create(
         grid=world.grid_b, code=world.grid_b.code + "02", boundary=world.grid_b.boundary
     )
     Household.objects.filter(pk__in=[world.household_a.pk, world.household_a2.pk]).update(area=new)
     ResponsibilityArea.objects.filter(pk__in=[world.area_a.pk, world.area_a2.pk]).delete()
     rollups.refresh(Household.objects.filter(community=world.community).values_list("id", flat=True))
-    assert rollups.differences() == same
+    assert recompute.differences() == same
     today = timezone.localdate()
-    grids = {r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today)}
+    grids = {r["key"]: (r["households"], r["done"]) for r in dashboards.dashboard("grid", today)}
     assert world.grid_a.code not in grids  # no area left: its rows are gone
     assert grids[world.grid_b.code] == (3, 1)  # HA1, HA2 moved in with HA1's visit
-    assert rollups.dashboard("grid", today, [world.other_community.code]) == other_before
-    assert rollups.summary(today)["households"] == 4
+    assert dashboards.dashboard("grid", today, [world.other_community.code]) == other_before
+    assert dashboards.summary(today)["households"] == 4
     # A household moving to another community: both communities and the nodes above change.
     area_d = ResponsibilityArea.objects.get(grid__community=world.other_community)
     moved = Household.objects.filter(pk=world.household_a.pk)
     other = world.household_other
     moved.update(area=area_d, community=world.other_community, point=other.point, building=other.building)
     rollups.refresh([world.household_a.pk])
-    assert rollups.differences() == same
-    grids = {r["key"]: (r["households"], r["done"]) for r in rollups.dashboard("grid", today)}
+    assert recompute.differences() == same
+    grids = {r["key"]: (r["households"], r["done"]) for r in dashboards.dashboard("grid", today)}
     assert grids[world.grid_b.code] == (2, 0) and grids[area_d.code[:15]] == (2, 1)
-    assert rollups.summary(today) == {"households": 4, "done": 1, "share_done": 0.25}
+    assert dashboards.summary(today) == {"households": 4, "done": 1, "share_done": 0.25}

@@ -1,8 +1,8 @@
-"""Dashboard rows for the current month, with an index in worst-first order (`rollups.dashboard`)."""
+"""Dashboard rows for the current month, with an index in worst-first order (`dashboards.dashboard`)."""
 
 from django.db import migrations, models
 
-# The sort key of `rollups.ORDERS["worst"]`, as an expression index (the reads order by the same
+# The sort key of `dashboards.ORDERS["worst"]`, as an expression index (the reads order by the same
 # expression); `done` included: a page reads (and a deep page skips) rows from the index alone.
 WORST_INDEX = """
 CREATE INDEX dashboardrow_worst_idx ON visits_dashboardrow

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gridgov.visits import rollups
+from gridgov.visits import recompute
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["check"]:
             started = time.monotonic()
-            differ = {name: n for name, n in rollups.differences().items() if n}
+            differ = {name: n for name, n in recompute.differences().items() if n}
             if differ:
                 raise CommandError(
                     f"the kept rollups differ from a rebuild ({differ} rows): run visits_rollups to repair"
@@ -30,5 +30,5 @@ class Command(BaseCommand):
             self.stdout.write(f"rollups agree with the visits (checked in {took:.2f} s)")
             return
         started = time.monotonic()
-        rollups.rebuild()
+        recompute.rebuild()
         self.stdout.write(f"rollups rebuilt in {time.monotonic() - started:.2f} s")

@@ -1,0 +1,556 @@
+"""The full recompute of the compliance rollups: every kept table (`rollups.KEPT`) derived again from the
+households and the visits, compared with the kept one and, for `rebuild`, made equal to it by writing only
+the rows that differ. The counting is done in numpy (`recount`): each source streamed as one row of packed
+columns, the visits read in two halves by two sessions that share one snapshot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import numpy as np
+import psycopg
+from django.db import connection, transaction
+
+from . import recount
+from .periods import MONTHS
+from .rollups import (
+    DASHBOARD,
+    DEFAULT,
+    KEPT,
+    KEPT_MONTH,
+    NODE_LENGTHS,
+    _quiesce_and_fold,
+    _tz,
+)
+
+REAL = {
+    "rollups": "visits_areaperiodrollup",
+    "node_rollups": "visits_nodeperiodrollup",
+    "dashboard": DASHBOARD,
+}
+
+
+DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time
+# The recompute's sessions (for their transactions only): each source is streamed as one row, a bytea
+# per column (`_read`: one message per source, not one per row), which needs memory; no parallel plans
+# (the recompute runs its own two sessions) and no JIT (compiling costs more than it saves here).
+RECOMPUTE_SETTINGS = {
+    "work_mem": "256MB",
+    "hash_mem_multiplier": "1",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+}
+# Sessions reading for `rebuild`/`differences` when they own their transaction (a second one shares the
+# first's snapshot); 1: the caller's session alone (also always inside a caller's transaction, whose
+# own writes another session could not see).
+RECOMPUTE_SESSIONS = 2
+
+KINDS = tuple(MONTHS)  # kind codes in the recompute: 0 month, 1 quarter, 2 year
+CODE_BASE = 10**17  # a node code as an int: length * CODE_BASE + its digits (codes have up to 17)
+# How each kept column is read as an int (`read`: SQL of {c}, giving a value no fresh row has when the
+# kept one is not well-formed, so that the row differs and is replaced), carried (`type`: binary COPY
+# type) and written from that int (`write`). A kept table with other columns adds them to COLUMNS.
+CODECS: dict[str, dict[str, str]] = {
+    "int": {"read": "{c}::int8", "type": "int8", "write": "{c}"},
+    "nullable": {"read": "coalesce({c}, -1)::int8", "type": "int8", "write": "nullif({c}, -1)"},
+    "kind": {
+        "read": "(CASE {c} "
+        + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS))
+        + " ELSE -1 END)::int2",
+        "type": "int2",
+        "write": "(ARRAY[" + ", ".join(f"'{k}'" for k in KINDS) + "])[{c} + 1]",
+    },
+    "date": {"read": "{c}", "type": "date", "write": "{c}"},
+    "code": {
+        "read": f"(CASE WHEN length({{c}}) BETWEEN 1 AND 17 AND ltrim({{c}}, '0123456789') = ''"
+        f" THEN length({{c}}) * {CODE_BASE}::int8 + {{c}}::int8 ELSE -1 END)",
+        "type": "int8",
+        "write": f"lpad(({{c}} % {CODE_BASE})::text, ({{c}} / {CODE_BASE})::int, '0')",
+    },
+}
+# The dashboard rows' levels (and their count rows, '#' + the level) as codes in the recompute.
+DASH_LEVELS = ("area", "member", "district", "street", "community", "grid")
+DASH_LEVELS += tuple("#" + level for level in DASH_LEVELS)
+CODECS["level"] = {
+    "read": "(CASE {c} "
+    + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(DASH_LEVELS))
+    + " ELSE -1 END)::int2",
+    "type": "int2",
+    "write": "(ARRAY[" + ", ".join(f"'{k}'" for k in DASH_LEVELS) + "])[{c} + 1]",
+}
+# a dashboard row's key: a code, a member id (digits as a code) or NULL (-2)
+CODECS["nullable code"] = {
+    "read": f"(CASE WHEN {{c}} IS NULL THEN -2 ELSE {CODECS['code']['read']} END)",
+    "type": "int8",
+    "write": f"(CASE WHEN {{c}} = -2 THEN NULL ELSE {CODECS['code']['write']} END)",
+}
+COLUMNS = {
+    "household_id": "int",
+    "area_id": "nullable",
+    "kind": "kind",
+    "need": "int",
+    "period_start": "date",
+    "done": "int",
+    "households": "int",
+    "code": "code",
+    "month": "date",
+    "level": "level",
+    "key": "nullable code",
+    "member_id": "nullable",
+}
+
+
+class Source(NamedTuple):
+    """A source of the recompute: a select, its columns and their binary types; `main`: only the
+    session that folded may read it (the kept rollups, which the fold has just written)."""
+
+    select: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    main: bool = False
+
+
+SEND = {"int8": "int8send", "int4": "int4send", "int2": "int2send", "date": "date_send"}
+SEND |= {"timestamptz": "timestamptz_send", "tid": "tidsend"}
+
+
+def _read(cur: Any, source: Source) -> list[np.ndarray]:
+    """A source's columns as int64 arrays: one row of the row count and a bytea per column, its values'
+    binary forms one after the other (in the select's order; a value never NULL)."""
+    aggs = ", ".join(
+        f"string_agg({SEND[t]}(s.{c}), '')" for c, t in zip(source.columns, source.types, strict=True)
+    )
+    with cur.copy(
+        f"COPY (SELECT count(*), {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)"
+    ) as copy:
+        data = b"".join(copy)
+    return recount.decode_packed(data, source.types)
+
+
+def _policy_sql(cur: Any) -> tuple[str, str]:
+    """SQL of a household's (h) policy kind code and need as STATES_SELECT picks them (the first policy
+    that applies in its order, else the default), written out from the active policies."""
+    cur.execute(
+        "SELECT key_group, period, visits_per_period FROM visits_visitpolicy p WHERE p.active"
+        f" ORDER BY CASE p.period {' '.join(f'WHEN {_quote(k)} THEN {m}' for k, m in MONTHS.items())} END,"
+        " p.visits_per_period DESC"
+    )
+    kind, need = [], []
+    for group, period, n in cur.fetchall():
+        applies = "true" if group == "" else f"{_quote(group)} = ANY(h.key_groups)"
+        kind.append(f"WHEN {applies} THEN {KINDS.index(period)}")
+        need.append(f"WHEN {applies} THEN {int(n)}")
+    default = KINDS.index(DEFAULT[0]), DEFAULT[1]
+    return (
+        f"(CASE {' '.join(kind)} ELSE {default[0]} END)" if kind else str(default[0]),
+        f"(CASE {' '.join(need)} ELSE {default[1]} END)" if need else str(default[1]),
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _by_key(name: str) -> bool:
+    """Whether a kept table's rows are deleted by key (its keys are plain ints, always read as they are)
+    rather than by position."""
+    return all(COLUMNS[c] == "int" for c in KEPT[name][1])
+
+
+def _kept(name: str, repair: bool) -> Source:
+    """A kept table as ints (see CODECS). With `repair`, the real table's every row, with its position
+    (to delete it by, unless `_by_key`) and whether it counts (unless every row does); else the counting
+    rows as readers see them."""
+    table, keys, values, rows, _select = KEPT[name]
+    cols = keys + values
+    exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
+    types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
+    if not repair:
+        return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
+    # (after the fold there are no pending deltas: the real table is what readers see)
+    extra = ([] if _by_key(name) else [("ctid", "tid", "ctid")]) + (
+        [] if rows == "true" else [("counts", "int4", f"({rows})::int4")]
+    )
+    select = ", ".join([f"{expr} AS {c}" for c, _t, expr in extra] + exprs)
+    return Source(
+        f"SELECT {select} FROM {REAL.get(name, table)} k",
+        tuple(c for c, _t, _e in extra) + cols,
+        tuple(t for _c, t, _e in extra) + types,
+        name in REAL,
+    )
+
+
+def _visits(low: int | None, high: int | None) -> Source:
+    """The counted visits of households in [low, high), in household and time order (the index's)."""
+    where = ["counted"]
+    where += [f"household_id >= {int(low)}"] if low is not None else []
+    where += [f"household_id < {int(high)}"] if high is not None else []
+    select = (
+        f"SELECT household_id AS h, device_time AS t FROM visits_visit WHERE {' AND '.join(where)}"
+        " ORDER BY household_id, device_time"
+    )
+    return Source(select, ("h", "t"), ("int8", "timestamptz"))
+
+
+VISITS_PER_PART = 16_000_000  # a part's column of times: 128 MB (a value may not exceed 1 GB)
+
+
+def _visit_ranges(cur: Any, sessions: int) -> list[tuple[int | None, int | None]]:
+    """Household id ranges with about as many visits each (from the planner's statistics): one per
+    session, or more when the visits are many (each range's columns are one value each)."""
+    cur.execute(
+        "SELECT c.reltuples, s.histogram_bounds::text::int8[] FROM pg_class c"
+        " LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = c.relname"
+        " AND s.attname = 'household_id' WHERE c.oid = 'visits_visit'::regclass"
+    )
+    row = cur.fetchone()
+    rows, bounds = (row[0] or 0, row[1] or []) if row else (0, [])
+    parts = max(sessions, -(-int(rows) // VISITS_PER_PART))
+    if parts <= 1 or len(bounds) < 2 * parts:
+        return [(None, None)]
+    cuts = sorted({bounds[len(bounds) * i // parts] for i in range(1, parts)})
+    return list(itertools.pairwise([None, *cuts, None]))
+
+
+def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
+    kind, need = _policy_sql(cur)
+    ranges = _visit_ranges(cur, parts)
+    sources = {f"visits{i}": _visits(low, high) for i, (low, high) in enumerate(ranges)}
+    # the policy state of every active household (in table order: sorted afterwards)
+    sources["states"] = Source(
+        f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area,"
+        f" ({kind} * 65536 + {need})::int4 AS policy FROM households_household h WHERE h.active",
+        ("id", "area", "policy"),
+        ("int8", "int8", "int4"),
+    )
+    sources["areas"] = Source(
+        "SELECT id::int8 AS id, code::int8 AS code, coalesce(member_id, -1)::int8 AS member"
+        " FROM geo_responsibilityarea",
+        ("id", "code", "member"),
+        ("int8", "int8", "int8"),
+    )
+    # the month the dashboard rows are kept for (none: no row); the fold may just have changed it
+    sources["dashboard_month"] = Source(
+        f"SELECT m FROM (SELECT {KEPT_MONTH} AS m) x WHERE m IS NOT NULL", ("m",), ("date",), repair
+    )
+    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
+    return sources
+
+
+class _Reads:
+    """The sources as they are read, by this session and the helper session (if any; it shares this
+    one's snapshot), each taking the next source not taken yet (this one those only it may read first)
+    while the other reads; `[name]` waits for a source, so that the counting can start while the helper
+    still reads the kept tables."""
+
+    def __init__(self, sources: dict[str, Source], helper: Any) -> None:
+        self.sources, self.pending = sources, list(sources)
+        self.results: dict[str, list[np.ndarray]] = {}
+        self.failed: list[BaseException] = []
+        self.done = threading.Condition()
+        self.thread = None
+        if helper is not None:
+            self.thread = threading.Thread(target=self.work, args=(helper.cursor(), False))
+            self.thread.start()
+
+    def work(self, cur: Any, main: bool = True) -> None:
+        while True:
+            with self.done:
+                mine = [n for n in self.pending if main or not self.sources[n].main]
+                name = None if self.failed else next((n for n in mine if self.sources[n].main), None)
+                name = name or (None if self.failed else next(iter(mine), None))
+                if name is None:
+                    return
+                self.pending.remove(name)
+            try:
+                data = _read(cur, self.sources[name])
+            except BaseException as e:
+                with self.done:
+                    self.failed.append(e)
+                    self.done.notify_all()
+                return
+            with self.done:
+                self.results[name] = data
+                self.done.notify_all()
+
+    def __getitem__(self, name: str) -> list[np.ndarray]:
+        """A source once read (call after `work`: every source is taken by then)."""
+        with self.done:
+            while name not in self.results and not self.failed:
+                self.done.wait(1)
+            if self.failed:
+                raise self.failed[0]
+            return self.results[name]
+
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        if self.failed:
+            raise self.failed[0]
+
+
+def _helper(cur: Any) -> Any:
+    """A second session in a transaction sharing this one's snapshot (read only), set up as this one."""
+    cur.execute("SELECT pg_export_snapshot()")
+    (snapshot,) = cur.fetchone()
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        raise ValueError(f"snapshot id {snapshot!r}")
+    helper = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        helper.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        for setting, value in RECOMPUTE_SETTINGS.items():
+            helper.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    except BaseException:
+        helper.close()
+        raise
+    return helper
+
+
+def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """The months from the start of the local year holding instant `first` to the month holding `last`
+    (microseconds since 2000-01-01 UTC): their first days, and the instants at which they start in the
+    time zone as PostgreSQL converts them (its zone rules, daylight saving time included: the bounds
+    `period_bounds` gives the upkeep)."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    low, high = (epoch + timedelta(microseconds=int(x)) for x in (first, last))
+    cur.execute(
+        """SELECT m::date, m AT TIME ZONE %(tz)s FROM generate_series(
+               date_trunc('year', %(low)s AT TIME ZONE %(tz)s),
+               date_trunc('month', %(high)s AT TIME ZONE %(tz)s), interval '1 month') m""",
+        {"tz": _tz(), "low": low, "high": high},
+    )
+    rows = cur.fetchall()
+    starts = np.array([d for d, _i in rows], dtype="datetime64[D]")
+    instants = np.array([(i - epoch) // timedelta(microseconds=1) for _d, i in rows], dtype=np.int64)
+    if (np.diff(instants) <= 0).any():
+        raise ValueError(f"month starts out of order in time zone {_tz()}")
+    return starts, instants
+
+
+def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
+    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
+    area_ids, area_codes, area_members = got["areas"]
+    by_id = np.argsort(area_ids, kind="stable")
+    area_ids, area_codes, area_members = area_ids[by_id], area_codes[by_id], area_members[by_id]
+    s_id, s_area, policy = got["states"]
+    s_kind, s_need = policy >> 16, policy & 0xFFFF
+    if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
+        order = np.argsort(s_id, kind="stable")
+        s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
+    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
+    households = np.concatenate([got[n][0] for n in parts])
+    times = np.concatenate([got[n][1] for n in parts])
+    n = len(households)
+    if n > 1:
+        step = np.diff(households)
+        if (step < 0).any() or (np.diff(times)[step == 0] < 0).any():  # not in index order: sort
+            order = np.lexsort((times, households))
+            households, times = households[order], times[order]
+    starts, instants = _months(cur, times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
+    months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
+    if n and months.min() < 0:
+        raise ValueError("a visit before the first month start")
+    period_month = recount.month_kinds(starts)
+    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month)
+    period_days = recount.days(starts)
+    n_areas, n_periods, n_kinds = len(area_ids), max(len(starts), 1), len(KINDS)
+
+    with_area = s_area >= 0
+    s_area_index = np.full(len(s_id), -1)
+    s_area_index[with_area] = np.searchsorted(area_ids, s_area[with_area])
+    # Area rollups: households that met their policy, per area, kind and period.
+    counted = with_area[state]
+    state, period = state[counted], period[counted]
+    out: dict[str, list[np.ndarray]] = {}
+    rollup_keys, done = recount.tally(
+        (s_area_index[state] * n_kinds + s_kind[state]) * n_periods + period, n_areas * n_kinds * n_periods
+    )
+    r_area, r_rest = np.divmod(rollup_keys, n_kinds * n_periods)
+    r_kind, r_period = np.divmod(r_rest, n_periods)
+    out["rollups"] = [area_ids[r_area], r_kind, period_days[r_period], done]
+    total_keys, households_n = recount.tally(
+        s_area_index[with_area] * n_kinds + s_kind[with_area], n_areas * n_kinds
+    )
+    t_area, t_kind = np.divmod(total_keys, n_kinds)
+    out["totals"] = [area_ids[t_area], t_kind, households_n]
+    out["states"] = [s_id, s_area, s_kind, s_need]
+    # Node sums: each node a prefix of the codes of the areas under it.
+    node_rollups: list[list[np.ndarray]] = []
+    node_totals: list[list[np.ndarray]] = []
+    for length in NODE_LENGTHS:
+        prefixes = area_codes // 10 ** (17 - length)
+        nodes, node_of_area = np.unique(prefixes, return_inverse=True)
+        code = length * CODE_BASE + nodes
+        keys, sums = recount.tally(
+            (node_of_area[r_area] * n_kinds + r_kind) * n_periods + r_period,
+            len(nodes) * n_kinds * n_periods,
+            done,
+        )
+        k_node, k_rest = np.divmod(keys, n_kinds * n_periods)
+        k_kind, k_period = np.divmod(k_rest, n_periods)
+        node_rollups.append([code[k_node], k_kind, period_days[k_period], sums])
+        keys, sums = recount.tally(
+            node_of_area[t_area] * n_kinds + t_kind, len(nodes) * n_kinds, households_n
+        )
+        k_node, k_kind = np.divmod(keys, n_kinds)
+        node_totals.append([code[k_node], k_kind, sums])
+    out["node_rollups"] = [np.concatenate(c) for c in zip(*node_rollups, strict=True)]
+    out["node_totals"] = [np.concatenate(c) for c in zip(*node_totals, strict=True)]
+    (month,) = got["dashboard_month"]
+    out["dashboard"] = _dashboard_rows(
+        month,
+        (area_codes, area_members),
+        (r_area, r_kind, period_days[r_period], done),
+        (t_area, households_n),
+    )
+    return out
+
+
+def _dashboard_rows(
+    month: np.ndarray,
+    areas: tuple[np.ndarray, ...],
+    rollups: tuple[np.ndarray, ...],
+    totals: tuple[np.ndarray, ...],
+) -> list[np.ndarray]:
+    """The dashboard rows (DASHBOARD_SELECT) for the month kept (`month`: none or its first day, days since
+    2000), from the fresh area rollups (area index, kind, period start, done) and totals (area index,
+    households): per area with totals, member, node; and per level a row counting its rows."""
+    codes, members = areas
+    r_area, r_kind, r_start, r_done = rollups
+    t_area, t_households = totals
+    if not len(month):
+        return [np.zeros(0, np.int64) for _c in range(6)]
+    first = recount.EPOCH + month[0]
+    in_year = first.astype("datetime64[M]").astype(np.int64) % 12
+    starts = [first, (first.astype("datetime64[M]") - in_year % 3).astype("datetime64[D]")]
+    starts.append((first.astype("datetime64[M]") - in_year).astype("datetime64[D]"))
+    periods = np.array([(d - recount.EPOCH).astype(np.int64) for d in starts])  # by kind code
+    now = r_start == periods[r_kind]
+    n = len(codes)
+    done = np.bincount(r_area[now], weights=r_done[now], minlength=n).astype(np.int64)
+    households = np.bincount(t_area, weights=t_households, minlength=n).astype(np.int64)
+    with_row = np.flatnonzero(np.bincount(t_area, minlength=n) > 0)
+    h, d = households[with_row], done[with_row]
+    rows: list[tuple] = []  # (level code, key, member_id, households, done) column blocks
+    rows.append((0, 17 * CODE_BASE + codes[with_row], members[with_row], h, d))
+    member, of = np.unique(members[with_row], return_inverse=True)
+    digits = 1 + sum((member >= 10**k).astype(np.int64) for k in range(1, 18))
+    key = np.where(member < 0, -2, digits * CODE_BASE + member)
+    rows.append(
+        (1, key, np.full(len(member), -1), *(np.bincount(of, weights=x).astype(np.int64) for x in (h, d)))
+    )
+    for level, length in (("district", 6), ("street", 9), ("community", 12), ("grid", 15)):
+        node, of = np.unique(codes[with_row] // 10 ** (17 - length), return_inverse=True)
+        sums = (np.bincount(of, weights=x).astype(np.int64) for x in (h, d))
+        rows.append((DASH_LEVELS.index(level), length * CODE_BASE + node, np.full(len(node), -1), *sums))
+    for level, *_rest in list(rows):
+        count = len(next(r for r in rows if r[0] == level)[1])
+        if count:
+            rows.append((level + 6, np.array([-2]), np.array([-1]), np.array([count]), np.array([0])))
+    levels = np.concatenate([np.full(len(r[1]), r[0]) for r in rows])
+    cols = [np.concatenate([r[i] for r in rows]).astype(np.int64) for i in range(1, 5)]
+    return [np.full(len(levels), month[0]), levels, *cols]
+
+
+def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray]) -> None:
+    """Make the kept table equal to the fresh one: delete the kept rows that differ (`remove`: their keys
+    when `_by_key`, else their positions, read in this transaction, which the other writers wait for),
+    insert the fresh rows that differ."""
+    table, keys, values, _rows, _select = KEPT[name]
+    table, cols = REAL.get(name, table), keys + values
+    if len(remove[0]) and _by_key(name):
+        unnest = ", ".join("unnest(%s::int8[])" for _k in keys)
+        cur.execute(
+            f"DELETE FROM {table} WHERE ({', '.join(keys)}) IN (SELECT {unnest})",
+            [k.tolist() for k in remove],
+        )
+    elif len(remove[0]):
+        tids = [f"({t >> 16},{t & 0xFFFF})" for t in remove[0].tolist()]
+        cur.execute(f"DELETE FROM {table} WHERE ctid = ANY(%s::tid[])", [tids])
+    if len(add[0]):
+        types = [CODECS[COLUMNS[c]]["type"] for c in cols]
+        temp = f"visits_fresh_{name}"
+        typed = ", ".join(f"{c} {t}" for c, t in zip(cols, types, strict=True))
+        cur.execute(f"CREATE TEMPORARY TABLE {temp} ({typed}) ON COMMIT DROP")
+        with cur.copy(f"COPY {temp} FROM STDIN (FORMAT binary)") as copy:
+            copy.write(recount.encode(add, types))
+        exprs = ", ".join(CODECS[COLUMNS[c]]["write"].format(c=c) for c in cols)
+        cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {exprs} FROM {temp}")
+        cur.execute(f"DROP TABLE {temp}")
+
+
+def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
+    """Every kept table derived again from the households and the visits and compared with the kept one:
+    the rows that differ per table (missing, extra or with other values); `repair`: also make the kept
+    tables equal to the derived ones, writing only the rows that differ (after `fold`: no pending deltas).
+
+    The database streams the sources (the counted visits in household and time order, the households'
+    policy states, the kept tables), with `sessions` 2 in two sessions sharing this transaction's snapshot
+    (which must then have written nothing they read, but the kept rollups); numpy counts the visits per
+    household and period, sums per area and node, and compares (`recount`)."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+    for setting, value in RECOMPUTE_SETTINGS.items():
+        cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
+    sources = _sources(cur, repair, sessions)
+    helper = _helper(cur) if sessions > 1 else None
+    got = _Reads(sources, helper)
+    try:
+        got.work(cur)
+        fresh = _derive(cur, got)  # (while the helper reads what is left)
+    finally:
+        try:
+            got.join()
+        finally:
+            if helper is not None:
+                helper.close()
+    out = {}
+    for name in KEPT:
+        _table, keys, _values, rows, _select = KEPT[name]
+        kept = list(got[f"kept_{name}"])
+        position = kept.pop(0) if repair and not _by_key(name) else None
+        counts = kept.pop(0).astype(bool) if repair and rows != "true" else None
+        counting = kept if counts is None else [c[counts] for c in kept]
+        remove, add, out[name] = recount.differing(counting, fresh[name], len(keys))
+        if not repair:
+            continue
+        # the rows that differ, and those that do not count (no done: never kept)
+        gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
+        if counts is not None:
+            gone = np.concatenate([gone, np.flatnonzero(~counts)])
+        if len(gone) or len(add):
+            where = kept[: len(keys)] if position is None else [position]
+            _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
+    return out
+
+
+def rebuild() -> dict[str, int]:
+    """Everything from the households and the visits: policy states, rollups, totals (the reference for
+    the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
+    upkeep is right nothing is. Returns the rows repaired per table."""
+    own = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cur:
+        if own:  # before any statement: one snapshot for every read, taken once the batches are held
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _quiesce_and_fold(cur)
+        return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
+
+
+def differences() -> dict[str, int]:
+    """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
+    exactly). Nothing is written; in a transaction of its own, every table is read in one snapshot."""
+    own = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cur:
+        if own:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        out = _recompute(cur, repair=False, sessions=RECOMPUTE_SESSIONS if own else 1)
+        transaction.set_rollback(True)
+    return out
