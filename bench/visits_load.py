@@ -130,6 +130,7 @@ def worker(
     out: Any,
     warmup: int,
     port: int | None = None,
+    rounds: int = 1,
 ) -> None:
     import django
 
@@ -145,10 +146,9 @@ def worker(
     users = {u.pk: u for u in User.objects.filter(pk__in=[u for u, _m in share])}
     requests: list[tuple[Callable[[str], dict[str, Any]], str, bool]] = []
     sender = HttpSender(port) if port is not None else None
-    for k, (uid, mid) in enumerate(share):
+    members = []
+    for uid, mid in share:
         own = base.households(Household.objects.filter(area__member_id=mid))
-        times = clock.take(per_member, len(own))
-        items = [base.api_item(own[i % len(own)], w, rng) for i, w in enumerate(times)]
         client = Client()
         client.force_login(users[uid])
         send: Callable[[str], dict[str, Any]]
@@ -157,7 +157,13 @@ def worker(
         else:
             session = client.cookies[settings.SESSION_COOKIE_NAME].value
             send = lambda body, session=session, sender=sender: sender(session, base.SYNC, body)  # noqa: E731
-        requests.append((send, json.dumps({"visits": items}), k < warmup))
+        members.append((own, send))
+    # Round after round, every member sends a batch (the Clock puts each batch a day before the last).
+    for r in range(rounds):
+        for k, (own, send) in enumerate(members):
+            times = clock.take(per_member, len(own))
+            items = [base.api_item(own[i % len(own)], w, rng) for i, w in enumerate(times)]
+            requests.append((send, json.dumps({"visits": items}), r == 0 and k < warmup))
     for send, body, warm in requests:  # warm-up: the first members of each worker, before the clock
         if warm:
             send(body)
@@ -276,7 +282,10 @@ def run(args: argparse.Namespace) -> None:
         server, port, server_workers = start_server(args.server_workers)
     try:
         procs = [
-            mp.Process(target=worker, args=(s, args.visits, args.seed + w, barrier, out, args.warmup, port))
+            mp.Process(
+                target=worker,
+                args=(s, args.visits, args.seed + w, barrier, out, args.warmup, port, args.rounds),
+            )
             for w, s in enumerate(shares)
         ]
         load0 = os.getloadavg()
@@ -304,7 +313,7 @@ def run(args: argparse.Namespace) -> None:
     parts["postgres"] += sum(r[6] for r in results)
     server_cpu = parts["gunicorn"] + parts["postgres"] + parts["redis"]
     cpu_ms = (client_cpu + server_cpu) / created * 1000
-    timed_members = len(latencies)
+    timed_batches = len(latencies)
     rate = created / wall
     # The rollups kept by all those concurrent batches must agree exactly with a rebuild.
     kept = rollups.snapshot()
@@ -328,13 +337,15 @@ def run(args: argparse.Namespace) -> None:
         f"- {args.workers} client processes {how}, one PostgreSQL; {args.warmup} warm-up batch(es) per "
         "client before the clock\n"
     )
-    print("| members (timed) | visits each | visits created | errors | wall s | visits/s | batch p50 ms |"
-          " batch p95 ms | CPU ms per visit (clients + server) | rollups agree with a rebuild |")  # fmt: skip
+    print(
+        "| batches timed (members × rounds) | visits each | visits created | errors | wall s | visits/s |"
+        " batch p50 ms | batch p95 ms | CPU ms per visit (clients + server) | rollups agree with a rebuild |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     p50 = statistics.median(latencies) * 1000
     p95 = statistics.quantiles(latencies, n=20)[-1] * 1000
     print(
-        f"| {timed_members:,} | {args.visits} | {created:,} | {errors:,} | {wall:.1f} | {rate:,.0f} | "
+        f"| {timed_batches:,} | {args.visits} | {created:,} | {errors:,} | {wall:.1f} | {rate:,.0f} | "
         f"{p50:.1f} | {p95:.1f} | {cpu_ms:.3f} ({client_cpu / created * 1000:.3f} + "
         f"{server_cpu / created * 1000:.3f}) | {'yes' if agree else '**no**'} (rebuild {rebuild_s:.1f} s) |\n"
     )
@@ -404,6 +415,12 @@ def main() -> None:
     p.add_argument("--visits", type=int, default=20, help="visits per member (default 20)")
     p.add_argument("--members", type=int, default=0, help="at most this many members (default all)")
     p.add_argument("--warmup", type=int, default=1, help="untimed batches per worker first (default 1)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="batches per member, a day apart (default 1; more: a longer run)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--fill", type=int, default=200_000, help="visits in the table before the burst (default 200,000)"
