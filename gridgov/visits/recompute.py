@@ -166,7 +166,7 @@ def _kept(name: str, repair: bool) -> Source:
     """A kept table as ints (see CODECS). With `repair`, the real table's every row, with its position
     (to delete it by, unless `_by_key`) and whether it counts (unless every row does); else the counting
     rows as readers see them."""
-    table, keys, values, rows, _select = KEPT[name]
+    table, keys, values, rows = KEPT[name]
     cols = keys + values
     exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
     types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
@@ -465,7 +465,7 @@ def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray])
     """Make the kept table equal to the fresh one: delete the kept rows that differ (`remove`: their keys
     when `_by_key`, else their positions, read in this transaction, which the other writers wait for),
     insert the fresh rows that differ."""
-    table, keys, values, _rows, _select = KEPT[name]
+    table, keys, values, _rows = KEPT[name]
     table, cols = REAL.get(name, table), keys + values
     if len(remove[0]) and _by_key(name):
         unnest = ", ".join("unnest(%s::int8[])" for _k in keys)
@@ -514,7 +514,7 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
                 helper.close()
     out = {}
     for name in KEPT:
-        _table, keys, _values, rows, _select = KEPT[name]
+        _table, keys, _values, rows = KEPT[name]
         kept = list(got[f"kept_{name}"])
         position = kept.pop(0) if repair and not _by_key(name) else None
         counts = kept.pop(0).astype(bool) if repair and rows != "true" else None

@@ -148,18 +148,6 @@ TOTALS_SELECT = """
     SELECT area_id, kind, count(*) FROM {states} s WHERE area_id IS NOT NULL {where}
     GROUP BY 1, 2
 """
-NODE_ROLLUPS_SELECT = f"""
-    SELECT left(a.code, n.len), r.kind, r.period_start, sum(r.done)
-    FROM {{rollups}} r JOIN geo_responsibilityarea a ON a.id = r.area_id CROSS JOIN {NODES}
-    WHERE true {{where}}
-    GROUP BY 1, 2, 3
-"""
-NODE_TOTALS_SELECT = f"""
-    SELECT left(a.code, n.len), t.kind, sum(t.households)
-    FROM {{totals}} t JOIN geo_responsibilityarea a ON a.id = t.area_id CROSS JOIN {NODES}
-    WHERE true {{where}}
-    GROUP BY 1, 2
-"""
 
 
 STATES = "visits_householdpolicystate"
@@ -266,36 +254,20 @@ def _quiesce_and_fold(cur: Any) -> None:
     fold(cur)
 
 
-# name: table, key columns, value columns, rows of the table that count, how to derive it
+# name: table (as readers see it: the pending deltas added), key columns, value columns, rows of the table
+# that count. `recompute` derives each of them from the households and the visits (in this order: the
+# dashboard rows from the area rollups and totals).
 KEPT = {
-    "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true", STATES_SELECT),
-    "rollups": (
-        AREA_ROLLUPS_WITH_PENDING,
-        ("area_id", "kind", "period_start"),
-        ("done",),
-        "done > 0",
-        ROLLUPS_SELECT,
-    ),
-    "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true", TOTALS_SELECT),
-    "node_rollups": (
-        NODE_ROLLUPS_WITH_PENDING,
-        ("code", "kind", "period_start"),
-        ("done",),
-        "done > 0",
-        NODE_ROLLUPS_SELECT,
-    ),
-    "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true", NODE_TOTALS_SELECT),
-    # (derived for the month kept, from the area rollups and totals: after those in this order)
+    "states": (STATES, ("household_id",), ("area_id", "kind", "need"), "true"),
+    "rollups": (AREA_ROLLUPS_WITH_PENDING, ("area_id", "kind", "period_start"), ("done",), "done > 0"),
+    "totals": ("visits_areapolicytotal", ("area_id", "kind"), ("households",), "true"),
+    "node_rollups": (NODE_ROLLUPS_WITH_PENDING, ("code", "kind", "period_start"), ("done",), "done > 0"),
+    "node_totals": ("visits_nodepolicytotal", ("code", "kind"), ("households",), "true"),
     "dashboard": (
         DASHBOARD_WITH_PENDING,
         ("month", "level", "key"),
         ("member_id", "households", "done"),
         "true",
-        f"SELECT {KEPT_MONTH}, d.* FROM ("
-        + _with_counts(
-            DASHBOARD_SELECT.replace("{month}", KEPT_MONTH).replace("{only}", f"AND {KEPT_MONTH} IS NOT NULL")
-        )
-        + ") d",
     ),
 }
 
@@ -649,7 +621,7 @@ def snapshot() -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     with connection.cursor() as cur:
         for name in ("rollups", "totals", "node_rollups", "node_totals"):
-            table, keys, values, rows, _select = KEPT[name]
+            table, keys, values, rows = KEPT[name]
             cur.execute(f"SELECT {', '.join(keys + values)} FROM {table} k WHERE {rows} ORDER BY 1, 2, 3")
             out[name] = sorted(tuple(row) for row in cur.fetchall())
     return out
