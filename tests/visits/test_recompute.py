@@ -46,13 +46,18 @@ def _sql_rows() -> set[tuple]:
     return {(codes[a], k, p, d) for a, k, p, d in rows}
 
 
-def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
+def _household_b_monthly(world, visits: int) -> None:
+    """Household B becomes a disabled person's, visited `visits` times a month; the rollups follow."""
     VisitPolicy.objects.create(
-        name="disabled, 3 a month", key_group="disabled", period="month", visits_per_period=3
+        name=f"disabled, {visits} a month", key_group="disabled", period="month", visits_per_period=visits
     )
     world.household_b.key_groups = ["disabled"]
     world.household_b.save()
     recompute.rebuild()
+
+
+def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
+    _household_b_monthly(world, 3)
     # Once a quarter: 23:30 local on the last day of the first quarter (15:30 UTC) is in the first quarter;
     # 00:30 local on the first day of the second (16:30 UTC the day before) in the second.
     _visits(world.household_a, "2025-03-31T15:30:00+00:00")
@@ -89,12 +94,7 @@ def test_each_visit_counts_in_its_local_period_and_only_counted_visits(world):
 
 @override_settings(TIME_ZONE="America/New_York")
 def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
-    VisitPolicy.objects.create(
-        name="disabled, monthly", key_group="disabled", period="month", visits_per_period=1
-    )
-    world.household_b.key_groups = ["disabled"]
-    world.household_b.save()
-    recompute.rebuild()
+    _household_b_monthly(world, 1)
     # 23:30 EST on 28 February; 23:30 EDT on 31 March; 00:30 EDT on 1 November (a fixed -5 h would put it
     # in October); 23:30 EST on 30 November; and once a quarter for household A: 23:30 EDT on 30 September.
     _visits(
