@@ -1,0 +1,284 @@
+"""Areas no single re-cut mends: two buildings shared out again together.
+
+`recut` re-shares one building at a time; what it leaves out of range (typically a short pocket of
+5–14 households between areas at or near the top of the range) often needs two buildings to move at
+once: one gives the pocket a run or a whole building, the other makes up what its neighbour lost (or
+the pocket vanishes, its own buildings shared out among neighbours with room). Here the pairs of
+buildings around such an area are shared out together on the numbers (`share_pair`: every area the
+two touch ends in range, or empty), fewest buildings cut first, and the best few are tried on the
+cells by the rule of a fresh plan, kept only if every area involved stays in one piece.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from shapely.geometry.base import BaseGeometry
+
+from .model import Item, Plan
+from .recut import (
+    EPS,
+    MAX_AREAS,
+    _apply,
+    _grid_areas,
+    _grid_weight,
+    _Index,
+    _restore,
+    _snapshot,
+    drop_empty,
+    share_out,
+)
+from .repair import components
+
+PAIR_FIRST = 8  # buildings at the area tried as the first of a pair
+PAIR_SECOND = 10  # second buildings per first (buildings already cut first)
+PAIR_SPLITS = 24  # distinct ways the first building can feed the areas the two share
+PAIR_TRIES = 8  # pairs tried on the cells per area
+
+Run = tuple[int, int, int]  # (area, first household, end)
+
+
+def share_pair(
+    hw1: tuple[float, ...] | list[float],
+    order1: list[int],
+    hw2: tuple[float, ...] | list[float],
+    order2: list[int],
+    other: dict[int, float],
+    held1: dict[int, float],
+    held2: dict[int, float],
+    lo: float,
+    hi: float,
+    target: int,
+) -> list[tuple[list[Run], list[Run]]]:
+    """Ways to share two buildings out together (`share_out` each: one run per area, in the order given)
+    so that every area of `order1` and `order2` ends in [lo, hi] or empty (`other[a]`: what area `a`
+    holds of neither building; one out of range other than `target` may also stay as it is). Best first:
+    fewest buildings left cut, fewest runs, fewest households moved."""
+    shared = frozenset(order1) & frozenset(order2)
+    p1 = [0.0, *itertools.accumulate(hw1)]
+    p2 = [0.0, *itertools.accumulate(hw2)]
+    firsts = share_out(hw1, order1, other, held1, lo, hi, target, loose=shared, limit=8 * PAIR_SPLITS)
+    seen: set[tuple[float, ...]] = set()
+    out: list[tuple[tuple[int, int, float], list[Run], list[Run]]] = []
+    areas = list(dict.fromkeys(order1 + order2))
+    before = {a: other.get(a, 0.0) + held1.get(a, 0.0) + held2.get(a, 0.0) for a in areas}
+    for s1 in firsts:
+        got = dict.fromkeys(shared, 0.0)
+        for a, s, e in s1:
+            if a in shared:
+                got[a] += p1[e] - p1[s]
+        key = tuple(round(got[a], 6) for a in sorted(shared))
+        if key in seen:
+            continue
+        seen.add(key)
+        other2 = {a: other.get(a, 0.0) + got.get(a, 0.0) for a in order2}
+        for s2 in share_out(hw2, order2, other2, held2, lo, hi, target, limit=8)[:4]:
+            end = {a: other.get(a, 0.0) for a in areas}
+            for p, sol in ((p1, s1), (p2, s2)):
+                for a, s, e in sol:
+                    end[a] += p[e] - p[s]
+            if all(_fine(a, end[a], before[a], lo, hi, target) for a in areas):
+                runs1, runs2 = sum(e > s for _, s, e in s1), sum(e > s for _, s, e in s2)
+                moved = sum(abs(end[a] - before[a]) for a in areas) / 2
+                out.append(((int(runs1 > 1) + int(runs2 > 1), runs1 + runs2, moved), s1, s2))
+        if len(seen) >= PAIR_SPLITS:
+            break
+    out.sort(key=lambda t: t[0])
+    return [(s1, s2) for _key, s1, s2 in out]
+
+
+def _fine(a: int, w: float, before: float, lo: float, hi: float, target: int) -> bool:
+    if w <= EPS or lo - EPS <= w <= hi + EPS:
+        return True
+    return a != target and abs(w - before) <= EPS and not lo - EPS <= before <= hi + EPS
+
+
+def mend_pairs(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+    only: set[int] | None = None,
+) -> bool:
+    """Bring areas still out of range into range by sharing out two buildings together (see the
+    module); `plan`, `cells` and `adj` change in place (areas left empty are dropped). With
+    `grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid); with
+    `only`, just those areas are mended. Returns whether anything changed."""
+    bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
+    bad = [a for a in bad if only is None or a in only]
+    if not bad:
+        return False
+    changed = False
+    index = _Index(plan, wholes)
+    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+    for a in bad:
+        w = index.weight(plan, a)
+        if w <= EPS or lo - EPS <= w <= hi + EPS:
+            continue
+        if _mend_pair(plan, cells, adj, a, *args, grid_range=grid_range, index=index):
+            changed = True
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
+
+
+def _order(
+    plan: Plan,
+    adj_f: list[set[int]],
+    b: str,
+    target: int,
+    sizes: dict[int, float],
+    index: _Index,
+    household_weights: dict[str, tuple[float, ...]],
+    prefer: set[int],
+) -> tuple[list[int], dict[int, float]] | None:
+    """The areas building `b` may be shared among (those holding it in unit/floor order, `target` if it
+    is next to it, then neighbours: those in `prefer` first, then the smallest) and what each holds of
+    it now; None if it cannot be shared out."""
+    items, area_of = plan.items, plan.area_of
+    parts = sorted(index.by_building.get(b, ()), key=lambda i: items[i].first)
+    hw = household_weights.get(b)
+    if not parts or hw is None or sum(items[i].count for i in parts) != len(hw):
+        return None
+    held: dict[int, float] = {}
+    for i in parts:
+        held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
+    around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+    order = list(dict.fromkeys(area_of[i] for i in parts))
+    if target in around:
+        order.append(target)
+    rest = sorted(around - {target}, key=lambda a: (a not in prefer, sizes[a]))
+    order += rest[: max(0, MAX_AREAS - len(order))]
+    return order, held
+
+
+def _mend_pair(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    target: int,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None,
+    index: _Index,
+) -> bool:
+    items, area_of = plan.items, plan.area_of
+    by_building, members = index.by_building, index.members
+    sizes = index.sizes(plan)
+    adj_f = restrict(adj, items)
+    mine = members.get(target, [])
+    own = list(dict.fromkeys(items[i].building for i in mine))
+    touching = (items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
+    near = [b for b in dict.fromkeys(touching) if b not in own]
+    firsts = (own + near)[:PAIR_FIRST]
+    combos: list[tuple[tuple[int, int, float], str, list[int], list[Run], str, list[int], list[Run]]] = []
+    done: set[frozenset[str]] = set()
+    for b1 in firsts:
+        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set())
+        if got1 is None:
+            continue
+        order1, held1 = got1
+        if target not in order1:
+            continue
+        ring = set(order1)
+        held_by = (items[i].building for a in order1 for i in members.get(a, ()))
+        seconds = [b for b in dict.fromkeys(held_by) if b != b1]
+        seconds.sort(key=lambda b: len(by_building[b]) < 2)
+        for b2 in seconds[:PAIR_SECOND]:
+            if frozenset((b1, b2)) in done:
+                continue
+            done.add(frozenset((b1, b2)))
+            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring)
+            if got2 is None:
+                continue
+            order2, held2 = got2
+            union = list(dict.fromkeys(order1 + order2))
+            other = {a: sizes[a] - held1.get(a, 0.0) - held2.get(a, 0.0) for a in union}
+            hw1, hw2 = household_weights[b1], household_weights[b2]
+            for s1, s2 in share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target)[:2]:
+                cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
+                runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
+                combos.append(((cut, runs, 0.0), b1, order1, s1, b2, order2, s2))
+    combos.sort(key=lambda c: c[0])
+    for _key, b1, order1, s1, b2, order2, s2 in combos[:PAIR_TRIES]:
+        involved = list(dict.fromkeys(order1 + order2))
+        if _try_pair(
+            plan,
+            cells,
+            adj,
+            [(b1, s1), (b2, s2)],
+            involved,
+            household_weights,
+            hi,
+            min_shared,
+            angles,
+            wholes,
+            restrict,
+            grid_range,
+            index,
+        ):
+            return True
+    return False
+
+
+def _try_pair(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    moves: list[tuple[str, list[Run]]],
+    involved: list[int],
+    household_weights: dict[str, tuple[float, ...]],
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    grid_range: tuple[float, float, bool] | None,
+    index: _Index,
+) -> bool:
+    """Re-cut each building of `moves` into its runs, then keep the change only if every involved area
+    is in one piece (and the grids as `grid_range` asks); else restore everything."""
+    snapshot = _snapshot(plan, cells, adj, index)
+    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
+    grid_w = {g: _grid_weight(plan, index, g) for g in grids}
+    changed = False
+    for b, sol in moves:
+        hw = household_weights[b]
+        a_args = (min_shared, angles, wholes, restrict, involved, hi)
+        changed |= _apply(plan, cells, adj, b, sol, hw, *a_args, index=index, check=False)
+    if not changed:
+        return False
+    adj_f = restrict(adj, plan.items)
+    ok = all(len(components(list(index.members.get(a, ())), adj_f)) <= 1 for a in involved)
+    if ok and grid_range is not None:
+        glo, ghi, keep_grids = grid_range
+        after = {g: _grid_weight(plan, index, g) for g in grids}
+        ok = all(
+            abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
+            for g in grids
+        )
+        for g in grids if ok else ():
+            in_grid = sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ()))
+            ok = ok and len(components(in_grid, adj_f)) <= 1
+    if not ok:
+        _restore(plan, cells, adj, snapshot, index)
+    return ok
+
+
+__all__ = ["mend_pairs", "share_pair"]
