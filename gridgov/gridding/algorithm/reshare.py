@@ -14,9 +14,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
 
+from .donate import _hull_pp
 from .model import Item, Plan
+from .quality import polsby_popper
 from .recut import (
     EPS,
     MAX_AREAS,
@@ -24,6 +28,7 @@ from .recut import (
     _grid_areas,
     _grid_weight,
     _Index,
+    _options,
     _restore,
     _snapshot,
     drop_empty,
@@ -50,15 +55,20 @@ def share_pair(
     lo: float,
     hi: float,
     target: int,
+    whole1: bool = False,
 ) -> list[tuple[list[Run], list[Run]]]:
     """Ways to share two buildings out together (`share_out` each: one run per area, in the order given)
     so that every area of `order1` and `order2` ends in [lo, hi] or empty (`other[a]`: what area `a`
     holds of neither building; one out of range other than `target` may also stay as it is). Best first:
-    fewest buildings left cut, fewest runs, fewest households moved."""
+    fewest buildings left cut, fewest runs, fewest households moved. With `whole1`, the first building
+    goes whole to one area."""
     shared = frozenset(order1) & frozenset(order2)
     p1 = [0.0, *itertools.accumulate(hw1)]
     p2 = [0.0, *itertools.accumulate(hw2)]
-    firsts = share_out(hw1, order1, other, held1, lo, hi, target, loose=shared, limit=8 * PAIR_SPLITS)
+    runs1 = 1 if whole1 else None
+    firsts = share_out(
+        hw1, order1, other, held1, lo, hi, target, loose=shared, limit=8 * PAIR_SPLITS, max_runs=runs1
+    )
     seen: set[tuple[float, ...]] = set()
     out: list[tuple[tuple[int, int, float], list[Run], list[Run]]] = []
     areas = list(dict.fromkeys(order1 + order2))
@@ -162,32 +172,30 @@ def _order(
     return order, held
 
 
-def _mend_pair(
+Moves = list[tuple[str, list[Run]]]  # buildings and the runs each is re-cut into
+
+
+def _combos(
     plan: Plan,
-    cells: list[BaseGeometry],
-    adj: list[set[int]],
+    adj_f: list[set[int]],
     target: int,
     household_weights: dict[str, tuple[float, ...]],
     lo: float,
     hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None,
     index: _Index,
-) -> bool:
+    per_pair: int = 2,
+) -> list[tuple[tuple[int, int], Moves, list[int]]]:
+    """Pairs of buildings around `target` shared out together so that every area they touch ends in
+    range (numbers only): (buildings left cut, runs), the moves and the areas involved, best first."""
     items, area_of = plan.items, plan.area_of
     by_building, members = index.by_building, index.members
     sizes = index.sizes(plan)
-    adj_f = restrict(adj, items)
     mine = members.get(target, [])
     own = list(dict.fromkeys(items[i].building for i in mine))
     touching = (items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
     near = [b for b in dict.fromkeys(touching) if b not in own]
     firsts = (own + near)[:PAIR_FIRST]
-    combos: list[tuple[tuple[int, int, float], str, list[int], list[Run], str, list[int], list[Run]]] = []
+    combos: list[tuple[tuple[int, int], Moves, list[int]]] = []
     done: set[frozenset[str]] = set()
     for b1 in firsts:
         got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set())
@@ -211,28 +219,35 @@ def _mend_pair(
             union = list(dict.fromkeys(order1 + order2))
             other = {a: sizes[a] - held1.get(a, 0.0) - held2.get(a, 0.0) for a in union}
             hw1, hw2 = household_weights[b1], household_weights[b2]
-            for s1, s2 in share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target)[:2]:
+            pairs = share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target)
+            for s1, s2 in pairs[:per_pair]:
                 cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
                 runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
-                combos.append(((cut, runs, 0.0), b1, order1, s1, b2, order2, s2))
+                combos.append(((cut, runs), [(b1, s1), (b2, s2)], union))
     combos.sort(key=lambda c: c[0])
-    for _key, b1, order1, s1, b2, order2, s2 in combos[:PAIR_TRIES]:
-        involved = list(dict.fromkeys(order1 + order2))
-        if _try_pair(
-            plan,
-            cells,
-            adj,
-            [(b1, s1), (b2, s2)],
-            involved,
-            household_weights,
-            hi,
-            min_shared,
-            angles,
-            wholes,
-            restrict,
-            grid_range,
-            index,
-        ):
+    return combos
+
+
+def _mend_pair(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    target: int,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None,
+    index: _Index,
+) -> bool:
+    adj_f = restrict(adj, plan.items)
+    for _key, moves, involved in _combos(plan, adj_f, target, household_weights, lo, hi, index)[:PAIR_TRIES]:
+        a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
+        if _try_pair(plan, cells, adj, moves, involved, *a_args):
             return True
     return False
 
@@ -281,4 +296,167 @@ def _try_pair(
     return ok
 
 
-__all__ = ["mend_pairs", "share_pair"]
+UNCUT_SECOND = 4  # buildings already cut tried with each building to make whole
+
+
+def uncut_pairs(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Make whole again buildings within the area range still cut between areas (what `uncut_small`
+    left) by sharing each out together with a building already cut nearby: the building goes whole to
+    one area and the other's runs make up the difference, every area involved staying in range and in
+    one piece (no building newly cut). Returns whether anything changed."""
+    index = _Index(plan, wholes)
+    items = plan.items
+    small = [
+        b
+        for b, parts in index.by_building.items()
+        if len(parts) > 1 and b in household_weights and sum(household_weights[b]) <= hi + EPS
+    ]
+    changed = False
+    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
+    for b in small:
+        items = plan.items
+        adj_f = restrict(adj, items)
+        sizes = index.sizes(plan)
+        got1 = _order(plan, adj_f, b, -1, sizes, index, household_weights, set())
+        if got1 is None:
+            continue
+        order1, held1 = got1
+        if len(held1) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held1):
+            continue
+        members, by_building = index.members, index.by_building
+        held_by = (items[i].building for a in order1 for i in members.get(a, ()))
+        seconds = [x for x in dict.fromkeys(held_by) if x != b and len(by_building[x]) > 1]
+        combos: list[tuple[tuple[int, int], Moves, list[int]]] = []
+        for b2 in seconds[:UNCUT_SECOND]:
+            got2 = _order(plan, adj_f, b2, -1, sizes, index, household_weights, set(order1))
+            if got2 is None:
+                continue
+            order2, held2 = got2
+            union = list(dict.fromkeys(order1 + order2))
+            other = {a: sizes[a] - held1.get(a, 0.0) - held2.get(a, 0.0) for a in union}
+            hw1, hw2 = household_weights[b], household_weights[b2]
+            for s1, s2 in share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, -1, whole1=True)[
+                :2
+            ]:
+                runs2 = sum(e > s for _a, s, e in s2)
+                combos.append(((runs2, 0), [(b, s1), (b2, s2)], union))
+        combos.sort(key=lambda c: c[0])
+        for _key, moves, involved in combos[:2]:
+            if _try_pair(plan, cells, adj, moves, involved, *args):
+                changed = True
+                break
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
+
+
+HULL_MIN = 0.45  # an area whose convex hull's Polsby–Popper is below this is re-shared if that helps
+HULL_TRIES = 24  # re-shares tried on the cells per thin area
+HULL_GAIN = 0.01  # kept only if the thinnest area involved gains at least this much
+
+
+def hull_pps(cells: list[BaseGeometry], area_of: list[int], n_areas: int) -> np.ndarray:
+    """Polsby–Popper of each area's convex hull (the hull of its cells' vertices); 1 for an empty area."""
+    geoms = np.array(cells, dtype=object)
+    xy, which = shapely.get_coordinates(geoms, return_index=True)
+    area = np.asarray(area_of, dtype=np.int64)[which] if len(which) else np.zeros(0, dtype=np.int64)
+    order = np.argsort(area, kind="stable")
+    xy, area = xy[order], area[order]
+    out = np.ones(n_areas)
+    used = np.unique(area)
+    if len(used):
+        hulls = shapely.convex_hull(shapely.multipoints(xy, indices=np.searchsorted(used, area)))
+        out[used] = polsby_popper(list(hulls))
+    return out
+
+
+def _hulls_of(plan: Plan, cells: list[BaseGeometry], areas: list[int], index: _Index) -> dict[int, float]:
+    """Hull Polsby–Popper of each of `areas` that holds anything."""
+    out = {}
+    for a in areas:
+        geoms = [cells[i] for i in index.members.get(a, ()) if not cells[i].is_empty]
+        if geoms:
+            out[a] = _hull_pp(*geoms)
+    return out
+
+
+def widen_thin(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+    only: set[int] | None = None,
+) -> bool:
+    """Areas whose convex hull is thin (Polsby–Popper below HULL_MIN; in practice pieces of cut buildings,
+    such as half of a long cell) are shared out again with their neighbours: one building re-shared, or
+    two together (a neighbouring whole building joins the area and the cut moves), every area involved
+    staying in range and in one piece; the re-share that leaves the thinnest area involved the most
+    compact is kept, if it gains. Returns whether anything changed."""
+    pp = hull_pps(cells, plan.area_of, plan.n_areas)
+    thin = [int(a) for a in np.argsort(pp, kind="stable") if pp[a] < HULL_MIN and (only is None or a in only)]
+    if not thin:
+        return False
+    changed = False
+    index = _Index(plan, wholes)
+    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
+    for a in thin:
+        now = _hulls_of(plan, cells, [a], index).get(a, 1.0)
+        if now >= HULL_MIN:
+            continue
+        adj_f = restrict(adj, plan.items)
+        sizes = index.sizes(plan)
+        mine = index.members.get(a, [])
+        cands: list[tuple[tuple[int, int], Moves, list[int]]] = []
+        singles = _options(
+            plan, adj_f, a, sizes, index.by_building, mine, household_weights, lo, hi, True, frozenset()
+        )
+        for b, order, solutions in singles:
+            for sol in solutions[:3]:
+                runs = sum(e > s for _a, s, e in sol)
+                cands.append(((int(runs > 1), runs), [(b, sol)], order))
+        cands.sort(key=lambda c: c[0])
+        cands = cands[: HULL_TRIES // 2]
+        cands += _combos(plan, adj_f, a, household_weights, lo, hi, index, per_pair=3)
+        best: tuple[float, Moves, list[int]] | None = None
+        for _key, moves, involved in cands[:HULL_TRIES]:
+            floor = min(_hulls_of(plan, cells, involved, index).values(), default=now)
+            snapshot = _snapshot(plan, cells, adj, index)
+            if not _try_pair(plan, cells, adj, moves, involved, *args):
+                continue
+            score = min(_hulls_of(plan, cells, involved, index).values(), default=0.0)
+            _restore(plan, cells, adj, snapshot, index)
+            if score >= floor + HULL_GAIN and (best is None or score > best[0]):
+                best = (score, moves, involved)
+                if score >= HULL_MIN:
+                    break
+        if best is not None and _try_pair(plan, cells, adj, best[1], best[2], *args):
+            changed = True
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
+
+
+__all__ = ["hull_pps", "mend_pairs", "share_pair", "uncut_pairs", "widen_thin"]
