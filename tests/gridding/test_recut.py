@@ -246,3 +246,32 @@ def test_hull_pps_matches_the_hulls_of_the_dissolved_areas():
     got = hull_pps(plan.item_cells, plan.area_of, plan.n_areas)
     want = polsby_popper([p.convex_hull for p in plan.area_polygons])
     assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_bites_take_the_share_from_the_outline_and_leave_the_rest_in_one_piece():
+    from gridgov.gridding.algorithm.donate import _bites
+
+    cell = shapely.Polygon([(0, 0), (120, 10), (110, 60), (5, 45)])
+    bites = _bites(cell, (60.0, 100.0), 0.3)
+    assert bites
+    for keep, give in bites:
+        assert give.area == pytest.approx(0.3 * cell.area, rel=0.01)
+        assert keep.geom_type == "Polygon" and give.geom_type == "Polygon"
+        assert keep.union(give).symmetric_difference(cell).area < 0.5  # snapped to 1 cm along long edges
+        assert keep.intersection(give).area < 0.01
+    # The first is bitten at the point of the outline nearest the target (the north side).
+    assert bites[0][1].centroid.y > cell.centroid.y
+
+
+def test_plan_community_bites_a_piece_where_no_straight_cut_leaves_a_compact_hull():
+    # This community of the bench city has a 30-household building cut 15 / 15 between two areas that hold
+    # nothing else, in a long cell: no straight cut left both hulls at 0.45 (0.389 before `_bites`).
+    from gridgov.gridding.algorithm.quality import polsby_popper
+
+    c = _city_community(384)
+    plan = plan_community(c, CFG, code="C")
+    assert polsby_popper([p.convex_hull for p in plan.area_polygons]).min() >= 0.45
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    q = measure(plan, c.boundary, CFG)
+    assert q.gap_area_m2 < 1 and q.overlap_area_m2 < 1 and q.areas_contiguous == 1
+    assert all(g.geom_type == "Polygon" for g in plan.area_polygons)

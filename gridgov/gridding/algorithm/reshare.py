@@ -25,9 +25,11 @@ from .recut import (
     EPS,
     MAX_AREAS,
     _apply,
+    _chain_fix,
     _grid_areas,
     _grid_weight,
     _Index,
+    _mend_area,
     _options,
     _restore,
     _snapshot,
@@ -56,12 +58,14 @@ def share_pair(
     hi: float,
     target: int,
     whole1: bool = False,
+    spill: int | None = None,
 ) -> list[tuple[list[Run], list[Run]]]:
     """Ways to share two buildings out together (`share_out` each: one run per area, in the order given)
     so that every area of `order1` and `order2` ends in [lo, hi] or empty (`other[a]`: what area `a`
     holds of neither building; one out of range other than `target` may also stay as it is). Best first:
     fewest buildings left cut, fewest runs, fewest households moved. With `whole1`, the first building
-    goes whole to one area."""
+    goes whole to one area; with `spill` (an area of `order2` other than `target`), that area may end
+    anywhere up to `hi` (a third re-cut is to mend it, see `_mend_pair`)."""
     shared = frozenset(order1) & frozenset(order2)
     p1 = [0.0, *itertools.accumulate(hw1)]
     p2 = [0.0, *itertools.accumulate(hw2)]
@@ -83,12 +87,13 @@ def share_pair(
             continue
         seen.add(key)
         other2 = {a: other.get(a, 0.0) + got.get(a, 0.0) for a in order2}
-        for s2 in share_out(hw2, order2, other2, held2, lo, hi, target, limit=8)[:4]:
+        loose = frozenset() if spill is None else frozenset((spill,))
+        for s2 in share_out(hw2, order2, other2, held2, lo, hi, target, loose=loose, limit=8)[:4]:
             end = {a: other.get(a, 0.0) for a in areas}
             for p, sol in ((p1, s1), (p2, s2)):
                 for a, s, e in sol:
                     end[a] += p[e] - p[s]
-            if all(_fine(a, end[a], before[a], lo, hi, target) for a in areas):
+            if all(a == spill or _fine(a, end[a], before[a], lo, hi, target) for a in areas):
                 runs1, runs2 = sum(e > s for _, s, e in s1), sum(e > s for _, s, e in s2)
                 moved = sum(abs(end[a] - before[a]) for a in areas) / 2
                 out.append(((int(runs1 > 1) + int(runs2 > 1), runs1 + runs2, moved), s1, s2))
@@ -134,7 +139,7 @@ def mend_pairs(
         w = index.weight(plan, a)
         if w <= EPS or lo - EPS <= w <= hi + EPS:
             continue
-        if _mend_pair(plan, cells, adj, a, *args, grid_range=grid_range, index=index):
+        if _mend_pair(plan, cells, adj, a, *args, grid_range=grid_range, index=index, bad=set(bad)):
             changed = True
     index.compact(plan, cells, adj)
     if changed:
@@ -184,9 +189,11 @@ def _combos(
     hi: float,
     index: _Index,
     per_pair: int = 2,
-) -> list[tuple[tuple[int, int], Moves, list[int]]]:
+    spill: bool = False,
+) -> list[tuple[tuple[int, int], Moves, list[int], int | None]]:
     """Pairs of buildings around `target` shared out together so that every area they touch ends in
-    range (numbers only): (buildings left cut, runs), the moves and the areas involved, best first."""
+    range (numbers only): (buildings left cut, runs), the moves, the areas involved and (with `spill`)
+    the one area left for a third re-cut to mend, best first."""
     items, area_of = plan.items, plan.area_of
     by_building, members = index.by_building, index.members
     sizes = index.sizes(plan)
@@ -195,7 +202,7 @@ def _combos(
     touching = (items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
     near = [b for b in dict.fromkeys(touching) if b not in own]
     firsts = (own + near)[:PAIR_FIRST]
-    combos: list[tuple[tuple[int, int], Moves, list[int]]] = []
+    combos: list[tuple[tuple[int, int], Moves, list[int], int | None]] = []
     done: set[frozenset[str]] = set()
     for b1 in firsts:
         got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set())
@@ -219,11 +226,13 @@ def _combos(
             union = list(dict.fromkeys(order1 + order2))
             other = {a: sizes[a] - held1.get(a, 0.0) - held2.get(a, 0.0) for a in union}
             hw1, hw2 = household_weights[b1], household_weights[b2]
-            pairs = share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target)
-            for s1, s2 in pairs[:per_pair]:
-                cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
-                runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
-                combos.append(((cut, runs), [(b1, s1), (b2, s2)], union))
+            spills: list[int | None] = [x for x in order2 if x != target] if spill else [None]
+            for x in spills:
+                pairs = share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target, spill=x)
+                for s1, s2 in pairs[:per_pair]:
+                    cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
+                    runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
+                    combos.append(((cut, runs), [(b1, s1), (b2, s2)], union, x))
     combos.sort(key=lambda c: c[0])
     return combos
 
@@ -243,13 +252,46 @@ def _mend_pair(
     *,
     grid_range: tuple[float, float, bool] | None,
     index: _Index,
+    bad: set[int],
 ) -> bool:
+    """Bring `target` into range by two buildings shared out together, else by two and a third re-cut
+    (or chains) for the one area the pair leaves out of range; `bad`: the areas out of range before."""
     adj_f = restrict(adj, plan.items)
-    for _key, moves, involved in _combos(plan, adj_f, target, household_weights, lo, hi, index)[:PAIR_TRIES]:
-        a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
+    a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
+    for _key, moves, involved, _x in _combos(plan, adj_f, target, household_weights, lo, hi, index)[
+        :PAIR_TRIES
+    ]:
         if _try_pair(plan, cells, adj, moves, involved, *a_args):
             return True
+    # Three buildings: a pair leaves one area out of range for a single re-cut (or chains) to mend.
+    spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True)
+    m_args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+    for _key, moves, involved, x in spilled[:PAIR_TRIES]:
+        assert x is not None
+        snapshot = _snapshot(plan, cells, adj, index)
+        index.touched = set()
+        if not _try_pair(plan, cells, adj, moves, involved, *a_args):
+            continue
+        w = index.weight(plan, x)
+        ok = (
+            w <= EPS
+            or lo - EPS <= w <= hi + EPS
+            or _mend_area(plan, cells, adj, x, *m_args, grid_range=grid_range, index=index)
+            or _chain_fix(plan, cells, adj, {x}, lo, hi, restrict, index=index)
+        )
+        areas = set(involved) | index.touched
+        ok = ok and all(_in_range(index.weight(plan, a), lo, hi) or a in bad for a in areas - {target, x})
+        ok = ok and _in_range(index.weight(plan, target), lo, hi) and _in_range(index.weight(plan, x), lo, hi)
+        adj_f = restrict(adj, plan.items)
+        ok = ok and all(len(components(list(index.members.get(a, ())), adj_f)) <= 1 for a in areas)
+        if ok:
+            return True
+        _restore(plan, cells, adj, snapshot, index)
     return False
+
+
+def _in_range(w: float, lo: float, hi: float) -> bool:
+    return w <= EPS or lo - EPS <= w <= hi + EPS
 
 
 def _try_pair(
@@ -366,7 +408,7 @@ def uncut_pairs(
 
 HULL_MIN = 0.45  # an area whose convex hull's Polsby–Popper is below this is re-shared if that helps
 HULL_TRIES = 24  # re-shares tried on the cells per thin area
-HULL_GAIN = 0.01  # kept only if the thinnest area involved gains at least this much
+HULL_GAIN = 0.001  # kept only if the thinnest area involved gains at least this much
 
 
 def hull_pps(cells: list[BaseGeometry], area_of: list[int], n_areas: int) -> np.ndarray:
@@ -438,7 +480,7 @@ def widen_thin(
                 cands.append(((int(runs > 1), runs), [(b, sol)], order))
         cands.sort(key=lambda c: c[0])
         cands = cands[: HULL_TRIES // 2]
-        cands += _combos(plan, adj_f, a, household_weights, lo, hi, index, per_pair=3)
+        cands += [(k, m, i) for k, m, i, _x in _combos(plan, adj_f, a, household_weights, lo, hi, index, 3)]
         best: tuple[float, Moves, list[int]] | None = None
         for _key, moves, involved in cands[:HULL_TRIES]:
             floor = min(_hulls_of(plan, cells, involved, index).values(), default=now)
