@@ -1,12 +1,19 @@
-"""Areas no single re-cut mends: two buildings shared out again together.
+"""What one re-cut cannot do: two buildings shared out again together (`recut` re-shares one at a time).
 
-`recut` re-shares one building at a time; what it leaves out of range (typically a short pocket of
-5–14 households between areas at or near the top of the range) often needs two buildings to move at
-once: one gives the pocket a run or a whole building, the other makes up what its neighbour lost (or
-the pocket vanishes, its own buildings shared out among neighbours with room). Here the pairs of
-buildings around such an area are shared out together on the numbers (`share_pair`: every area the
-two touch ends in range, or empty), fewest buildings cut first, and the best few are tried on the
-cells by the rule of a fresh plan, kept only if every area involved stays in one piece.
+- `mend_pairs`: an area `recut` left out of range (typically a short pocket of 5–14 households between
+  areas at or near the top of the range) often needs two buildings to move at once: one gives the
+  pocket a run or a whole building, the other makes up what its neighbour lost (or the pocket
+  vanishes, its buildings shared out among neighbours with room). The pairs of buildings around it
+  are shared out together on the numbers (`share_pair`: every area the two touch ends in range, or
+  empty), fewest buildings cut first, and the best few are tried on the cells by the rule of a fresh
+  plan, kept only if every area involved stays in one piece; failing that, a pair may leave one
+  neighbour out of range for a third re-cut (or chains of whole-building moves) to mend.
+- `uncut_pairs`: a building within the area range that a donation cut, and that `uncut_small` could
+  not make whole, goes whole to one area while a building nearby (already cut, or moved whole) makes
+  up the difference: no building newly cut.
+- `widen_thin`: an area whose convex hull is thin (Polsby–Popper below 0.45: in practice pieces of cut
+  buildings) is shared out again with its neighbours (one building, or two together), keeping the
+  change that leaves the thinnest area involved the most compact.
 """
 
 from __future__ import annotations
