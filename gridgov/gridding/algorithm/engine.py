@@ -31,7 +31,7 @@ from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
-from .reshare import mend_pairs, uncut_pairs, widen_thin
+from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
 
@@ -517,6 +517,7 @@ def cut_shared_buildings(
     mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
     whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
     whole = (uncut and uncut_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
+    whole = (uncut and uncut_chains(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
     # What no re-cut mended: chains of whole-building moves once more, on the cells as now cut.
     # (A re-grid: only in the areas its change reached.)
     late = _refill(plan, cells, adj, config, only=focus(plan) if focus is not None else None)

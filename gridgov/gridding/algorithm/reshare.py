@@ -10,7 +10,9 @@
   neighbour out of range for a third re-cut (or chains of whole-building moves) to mend.
 - `uncut_pairs`: a building within the area range that a donation cut, and that `uncut_small` could
   not make whole, goes whole to one area while a building nearby (already cut, or moved whole) makes
-  up the difference: no building newly cut.
+  up the difference; `uncut_chains`: or the area it leaves out of range takes a whole building from a
+  neighbour (or gives one), and a building already cut next to that neighbour is re-shared to bring it
+  back. No building is newly cut.
 - `widen_thin`: an area whose convex hull is thin (Polsby–Popper below 0.45: in practice pieces of cut
   buildings) is shared out again with its neighbours (one building, or two together), keeping the
   change that leaves the thinnest area involved the most compact.
@@ -19,7 +21,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import shapely
@@ -39,6 +41,7 @@ from .recut import (
     _mend_area,
     _options,
     _restore,
+    _Sizes,
     _snapshot,
     drop_empty,
     share_out,
@@ -413,6 +416,195 @@ def uncut_pairs(
     return changed
 
 
+def uncut_chains(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    *,
+    grid_range: tuple[float, float, bool] | None = None,
+) -> bool:
+    """Make whole again buildings within the area range still cut between areas: the building goes whole
+    to one of its areas; the other, now out of range, takes a whole building from a neighbour (or gives
+    one), and that neighbour, if it leaves the range, is mended by re-sharing a building already cut
+    next to it. No building is newly cut; every area involved ends in range and in one piece. Returns
+    whether anything changed."""
+    if grid_range is not None:  # a fresh plan's pass: its grids are grouped again afterwards
+        return False
+    index = _Index(plan, wholes)
+    if index.tree is None:  # item indices must not shift between the steps of a try
+        return False
+    small = [
+        b
+        for b, parts in index.by_building.items()
+        if len(parts) > 1 and b in household_weights and sum(household_weights[b]) <= hi + EPS
+    ]
+    changed = False
+    for b in small:
+        if len(index.by_building.get(b, ())) < 2:
+            continue
+        if _uncut_by_chain(
+            plan,
+            cells,
+            adj,
+            b,
+            household_weights,
+            lo,
+            hi,
+            min_shared,
+            angles,
+            wholes,
+            restrict,
+            grid_range,
+            index,
+        ):
+            changed = True
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
+
+
+def _uncut_by_chain(
+    plan: Plan,
+    cells: list[BaseGeometry],
+    adj: list[set[int]],
+    b: str,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    min_shared: float,
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    grid_range: tuple[float, float, bool] | None,
+    index: _Index,
+) -> bool:
+    items, area_of = plan.items, plan.area_of
+    parts = index.by_building[b]
+    held: dict[int, float] = {}
+    for i in parts:
+        held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
+    sizes = index.sizes(plan)
+    if len(held) < 2 or not all(lo - EPS <= sizes[a] <= hi + EPS for a in held):
+        return False
+    adj_f = restrict(adj, items)
+    total = sum(held.values())
+    hw = household_weights[b]
+    for into in sorted(held, key=lambda a: -held[a]):
+        virt = {a: sizes[a] - held[a] + (total if a == into else 0.0) for a in held}
+        bad = [a for a in held if not _in_range(virt[a], lo, hi)]
+        if len(bad) != 1:
+            continue
+        y = bad[0]
+        mine_y = [i for i in index.members.get(y, ()) if items[i].building != b] + (
+            parts if y == into else []
+        )
+        for j, src, dst, fix in _chain_steps(
+            plan, adj_f, index, y, mine_y, virt, b, household_weights, lo, hi
+        ):
+            snapshot = _snapshot(plan, cells, adj, index)
+            n = len(hw)
+            sol_b = [(into, 0, n)] + [(a, n, n) for a in held if a != into]
+            a_args = (min_shared, angles, wholes, restrict, list(held), hi)
+            _apply(plan, cells, adj, b, sol_b, hw, *a_args, index=index, check=False)
+            for a, now in (
+                (src, [i for i in index.members.get(src, ()) if i != j]),
+                (dst, [*index.members.get(dst, ()), j]),
+            ):
+                index.regroup(a, now)
+            plan.area_of[j] = dst
+            involved = set(held) | {src, dst}
+            if fix is not None:
+                c, order, sol = fix
+                involved |= set(order)
+                c_args = (min_shared, angles, wholes, restrict, order, hi)
+                _apply(plan, cells, adj, c, sol, household_weights[c], *c_args, index=index, check=False)
+            links = restrict(adj, plan.items)
+            ok = all(_in_range(index.weight(plan, a), lo, hi) for a in involved)
+            ok = ok and all(len(components(list(index.members.get(a, ())), links)) <= 1 for a in involved)
+            if ok:
+                return True
+            _restore(plan, cells, adj, snapshot, index)
+    return False
+
+
+CHAIN_OPTIONS = 4  # whole buildings tried per area out of range
+
+
+def _chain_steps(
+    plan: Plan,
+    adj_f: list[set[int]],
+    index: _Index,
+    y: int,
+    mine_y: list[int],
+    virt: dict[int, float],
+    b: str,
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+) -> Iterator[tuple[int, int, int, tuple[str, list[int], list[Run]] | None]]:
+    """Whole-building moves that bring area `y` (its items `mine_y` and the sizes `virt` once `b` is whole)
+    into range: a short `y` takes a whole building from a neighbour, one too big gives one to a neighbour.
+    Yields (item, from, to, None) where the neighbour stays in range, or (item, from, to, (building,
+    areas, share-out)) where re-sharing a building already cut next to it brings it back (numbers only)."""
+    items, area_of = plan.items, plan.area_of
+    members = index.members
+    sizes = index.sizes(plan)
+
+    def size(a: int) -> float:
+        return virt[a] if a in virt else sizes[a]
+
+    vy = virt[y]
+    short = vy < lo
+    mid = (lo + hi) / 2
+    options: list[
+        tuple[float, int, int, int]
+    ] = []  # (how far the neighbour ends from mid-range, item, from, to)
+    if short:
+        for j in dict.fromkeys(j for i in mine_y for j in sorted(adj_f[i])):
+            z, w = area_of[j], items[j].weight
+            if z == y or items[j].part != 0 or items[j].building == b or len(members.get(z, ())) < 2:
+                continue
+            if lo - EPS <= vy + w <= hi + EPS:
+                options.append((abs(size(z) - w - mid), j, z, y))
+    else:
+        for j in mine_y:
+            w = items[j].weight
+            if items[j].part != 0 or items[j].building == b or not lo - EPS <= vy - w <= hi + EPS:
+                continue
+            for z in sorted({area_of[k] for k in adj_f[j]} - {y}):
+                options.append((abs(size(z) + w - mid), j, y, z))
+    options.sort()
+    for _key, j, src, dst in options[:CHAIN_OPTIONS]:
+        w = items[j].weight
+        rest = [i for i in (mine_y if src == y else members.get(src, ())) if i != j]
+        if len(components(rest, adj_f)) > 1:
+            continue
+        other = src if short else dst  # the neighbour the move takes from or gives to
+        after = size(other) - w if short else size(other) + w
+        if _in_range(after, lo, hi):
+            yield j, src, dst, None
+            continue
+        sizes2 = _Sizes(index, plan)
+        sizes2.update(virt)
+        sizes2[y] = vy + w if short else vy - w
+        sizes2[other] = after
+        mine_o = rest if short else [*members.get(other, ()), j]
+        by_building = index.by_building
+        hw = household_weights
+        found = _options(plan, adj_f, other, sizes2, by_building, mine_o, hw, lo, hi, False, frozenset({b}))
+        for c, order, sols in found:
+            yield j, src, dst, (c, order, sols[0])
+            break
+
+
 HULL_MIN = 0.45  # an area whose convex hull's Polsby–Popper is below this is re-shared if that helps
 HULL_TRIES = 24  # re-shares tried on the cells per thin area
 HULL_GAIN = 0.001  # kept only if the thinnest area involved gains at least this much
@@ -508,4 +700,4 @@ def widen_thin(
     return changed
 
 
-__all__ = ["hull_pps", "mend_pairs", "share_pair", "uncut_pairs", "widen_thin"]
+__all__ = ["hull_pps", "mend_pairs", "share_pair", "uncut_chains", "uncut_pairs", "widen_thin"]
