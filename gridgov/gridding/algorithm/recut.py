@@ -353,6 +353,7 @@ def _options(
     hi: float,
     new_cuts: bool,
     skip: frozenset[str],
+    limit: int = MAX_SOLUTIONS,
 ) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
     """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
     would be shared among, share-outs best first)."""
@@ -388,7 +389,7 @@ def _options(
         rest = sorted(around - {target}, key=lambda a: sizes[a])
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
-        solutions = share_out(hw, order, other, held, lo, hi, target)
+        solutions = share_out(hw, order, other, held, lo, hi, target, limit=limit)
         if solutions:
             yield b, order, solutions
 

@@ -535,7 +535,7 @@ def _uncut_by_chain(
     return False
 
 
-CHAIN_OPTIONS = 4  # whole buildings tried per area out of range
+CHAIN_OPTIONS = 2  # whole buildings tried per area out of range
 
 
 def _chain_steps(
@@ -599,7 +599,9 @@ def _chain_steps(
         mine_o = rest if short else [*members.get(other, ()), j]
         by_building = index.by_building
         hw = household_weights
-        found = _options(plan, adj_f, other, sizes2, by_building, mine_o, hw, lo, hi, False, frozenset({b}))
+        found = _options(
+            plan, adj_f, other, sizes2, by_building, mine_o, hw, lo, hi, False, frozenset({b}), 1
+        )
         for c, order, sols in found:
             yield j, src, dst, (c, order, sols[0])
             break
