@@ -219,6 +219,42 @@ def _slice_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeome
     return keep, give
 
 
+BITE_BELOW = 0.45  # a straight or turned cut leaving a hull Polsby–Popper below this may bite instead
+BITE_CENTRES = 12  # centres of bites tried, evenly along the cell's outline
+
+
+def _bites(
+    cell: BaseGeometry, target: tuple[float, float], share: float
+) -> list[tuple[BaseGeometry, BaseGeometry]]:
+    """Pieces with `share` of `cell` bitten out of its outline: discs centred on the outline (at the point
+    nearest `target`, then evenly along it) with the radius that takes that share; (rest, piece) pairs
+    whose rest stays in one piece."""
+    ring = cell.exterior if isinstance(cell, Polygon) else None
+    if ring is None or ring.length <= 0 or not 0 < share < 1:
+        return []
+    length = ring.length
+    start = ring.project(shapely.Point(target))
+    want = share * cell.area
+    out = []
+    for k in range(BITE_CENTRES):
+        c = ring.interpolate((start + k * length / BITE_CENTRES) % length)
+        low, high = 0.0, math.sqrt(cell.area)
+        while shapely.intersection(cell, c.buffer(high, quad_segs=16)).area < want and high < length:
+            high *= 2
+        for _ in range(24):
+            mid = (low + high) / 2
+            if shapely.intersection(cell, c.buffer(mid, quad_segs=16)).area < want:
+                low = mid
+            else:
+                high = mid
+        give = _one(shapely.intersection(cell, c.buffer(high, quad_segs=16), grid_size=GRID))
+        keep = polygonal(shapely.difference(cell, give, grid_size=GRID))
+        if give.is_empty or len(polygons_of(keep)) != 1:
+            continue
+        out.append((keep, give))
+    return out
+
+
 def _hull_pp(*geoms: BaseGeometry | None) -> float:
     """Polsby–Popper of the convex hull of `geoms` together (None and empty ones left out)."""
     pts = [shapely.get_coordinates(g) for g in geoms if g is not None and not g.is_empty]
@@ -266,6 +302,15 @@ def _facing(
                         break  # compact enough straight on
                 elif score > best[0] + TURN_GAIN:
                     best = (score, keep, give)
+            if best is not None and best[0] < BITE_BELOW:
+                # No straight cut leaves both hulls compact enough (half of a long cell): bite the piece
+                # out of the cell's side instead, a round piece that leaves the rest its whole hull.
+                for keep, give in _bites(rest, targets[k], share):
+                    if hulls[k] is not None and shapely.distance(give, hulls[k]) > 0.05:
+                        continue
+                    score = min(_hull_pp(hulls[k], give), _hull_pp(hulls[heavy], keep))
+                    if score > best[0] + TURN_GAIN:
+                        best = (score, keep, give)
             if best is None:
                 rest, pieces[k] = slice_toward(rest, targets[k], share)
             else:

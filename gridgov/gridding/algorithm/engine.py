@@ -31,6 +31,7 @@ from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
+from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells
 
@@ -515,10 +516,18 @@ def cut_shared_buildings(
     only = focus(plan) if focus is not None else None
     mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
     whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
+    whole = (uncut and uncut_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
+    whole = (uncut and uncut_chains(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
     # What no re-cut mended: chains of whole-building moves once more, on the cells as now cut.
     # (A re-grid: only in the areas its change reached.)
     late = _refill(plan, cells, adj, config, only=focus(plan) if focus is not None else None)
-    return refilled or mended or whole or late or changed or bool(faced)
+    # What is still out of range: two buildings shared out again together.
+    only = focus(plan) if focus is not None else None
+    paired = mend_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    # Areas left with a thin convex hull (pieces of cut buildings): shared out again with a neighbour.
+    only = focus(plan) if focus is not None else None
+    wide = widen_thin(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    return refilled or mended or whole or late or paired or wide or changed or bool(faced)
 
 
 class _AcrossBarriers(Sequence[set[int]]):

@@ -183,20 +183,28 @@ def share_out(
     lo: float,
     hi: float,
     target: int,
+    *,
+    loose: frozenset[int] = frozenset(),
+    limit: int = MAX_SOLUTIONS,
+    max_runs: int | None = None,
 ) -> list[list[tuple[int, int, int]]]:
     """Ways to share a building's households (weights `hw`, unit/floor order) among `areas`, one
     consecutive run per area in the order given: each solution is a list of (area, start, end).
 
     `other[a]` is what area `a` holds of other buildings (fixed) and `held[a]` what it holds of this
     one now. An area with other households must end in [lo, hi] (one already out of range may instead
-    keep its share as it is, unless it is `target`); an area with none may end empty. Solutions are
-    ordered best first: fewest runs, then fewest households moved."""
+    keep its share as it is, unless it is `target`); an area with none may end empty; an area in
+    `loose` (a second building will settle it, see `share_pair`) only must not pass `hi`. Solutions
+    are ordered best first: fewest runs (at most `max_runs`), then fewest households moved; at most
+    `limit` are collected."""
     prefix = [0.0, *itertools.accumulate(hw)]
     n = len(hw)
     total = prefix[-1]
 
     def allowed(a: int, r: float) -> bool:
         o = other.get(a, 0.0)
+        if a in loose:
+            return o + r <= hi + EPS
         if o <= EPS and r <= EPS:
             return True
         if lo - EPS <= o + r <= hi + EPS:
@@ -208,6 +216,8 @@ def share_out(
     # Bounds on what the areas from k on can take, to prune.
     def cap(a: int) -> tuple[float, float]:
         o, h = other.get(a, 0.0), held.get(a, 0.0)
+        if a in loose:
+            return 0.0, max(hi - o, 0.0)
         low = 0.0 if o <= EPS else max(0.0, lo - o)
         high = max(hi - o, 0.0)
         if a != target and not lo - EPS <= o + h <= hi + EPS and o > EPS:
@@ -224,7 +234,7 @@ def share_out(
     runs: list[tuple[int, int, int]] = []
 
     def walk(k: int, start: int, used: int, most: int) -> None:
-        if len(out) >= MAX_SOLUTIONS:
+        if len(out) >= limit:
             return
         left = total - prefix[start]
         if left < rest_lo[k] - EPS or left > rest_hi[k] + EPS or (left > EPS and used >= most):
@@ -243,7 +253,7 @@ def share_out(
                 runs.pop()
 
     # Fewest runs first: the building is cut as little as the numbers allow.
-    for most in range(1, len(areas) + 1):
+    for most in range(1, min(len(areas), max_runs or len(areas)) + 1):
         walk(0, 0, 0, most)
         if out:
             break
@@ -343,6 +353,7 @@ def _options(
     hi: float,
     new_cuts: bool,
     skip: frozenset[str],
+    limit: int = MAX_SOLUTIONS,
 ) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
     """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
     would be shared among, share-outs best first)."""
@@ -378,7 +389,7 @@ def _options(
         rest = sorted(around - {target}, key=lambda a: sizes[a])
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
-        solutions = share_out(hw, order, other, held, lo, hi, target)
+        solutions = share_out(hw, order, other, held, lo, hi, target, limit=limit)
         if solutions:
             yield b, order, solutions
 
@@ -399,9 +410,10 @@ def _apply(
     grid_range: tuple[float, float, bool] | None = None,
     *,
     index: _Index,
+    check: bool = True,
 ) -> bool:
     """Re-cut `building` into the runs of `sol` and cut its cell to face them; undone (False) unless every
-    involved area stays in one piece.
+    involved area stays in one piece (without `check`, kept as it comes: the caller checks, and restores).
 
     Local: only the building's items, the areas holding it and the cells around it are read or
     written (see `_local_cut`), except when the re-cut leaves the building fewer items (every index
@@ -464,6 +476,8 @@ def _apply(
     for i, piece in zip(slots, pieces, strict=True):
         cells[i] = piece
     failed = _local_cut(plan, cells, adj, building, slots, min_shared, angles, wholes, index, len(new))
+    if not check:
+        return True
     adj_f = restrict(adj, items)
     members = {a: index.members.get(a, []) for a in involved}
     ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
