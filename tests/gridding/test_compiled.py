@@ -91,7 +91,7 @@ def test_region_cut_is_the_exact_recut(graph, data):
     order, label, k = compiled.region_cut(
         np.array(members, dtype=np.int64), indptr, indices, *(np.array(v) for v in (weights, xs, ys)),
         LO, HI, np.array(prefer[0], dtype=np.int64), np.array([0, len(prefer[0])], dtype=np.int64), local,
-        False,
+        False, compiled.workspace(m),
     )  # fmt: skip
     assert (local == -1).all()
     got = [[int(g) for g, lab in zip(order, label, strict=True) if lab == c] for c in range(k)]

@@ -118,19 +118,27 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
 
 
 @_jit
-def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty):
+def workspace(m):
+    """Scratch arrays for `cover` on up to `m` members: options per first element (cost, mask, total:
+    at most 600 each) and the enumeration's stack (int and float columns)."""
+    return (
+        np.empty((m, 600), np.float64),
+        np.empty((m, 600), np.int64),
+        np.empty((m, 600), np.float64),
+        np.empty((4, 600 * (m + 1) + 1), np.int64),
+        np.empty((4, 600 * (m + 1) + 1), np.float64),
+    )
+
+
+@_jit
+def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     """`grow._cover` on int64 bitmasks (at most 62 members): the chosen groups' masks, or an empty
-    array when there is no cover; the search is the same, made iterative."""
+    array when there is no cover; the search is the same, made iterative. `ws`: `workspace(≥ m)`."""
     m = len(w)
     pxx = px * px
     pyy = py * py
     lo_e, hi_e = lo - 1e-9, hi + 1e-9
-    width = 600
-    si = np.empty((4, width * (m + 1) + 1), np.int64)
-    sf = np.empty((4, width * (m + 1) + 1), np.float64)
-    o_cost = np.empty((m, width), np.float64)
-    o_mask = np.empty((m, width), np.int64)
-    o_total = np.empty((m, width), np.float64)
+    o_cost, o_mask, o_total, si, sf = ws
     o_n = np.full(m, -1, np.int64)
     full = (np.int64(1) << m) - 1
     best_cost = np.inf
@@ -235,12 +243,14 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty):
 
 
 @_jit
-def region_cut(members, indptr, indices, weights, xs, ys, lo, hi, prefer_groups, prefer_ptr, local, nonneg):
+def region_cut(
+    members, indptr, indices, weights, xs, ys, lo, hi, prefer_groups, prefer_ptr, local, nonneg, ws
+):
     """`grow.mend`'s re-cut of one region: `members` sorted west to east, their neighbour bitmasks, the
     preferred groups (`prefer_groups[prefer_ptr[k]:prefer_ptr[k + 1]]`) as masks, the stranded-member
     shortcut (with `nonneg`), then the exact search. Returns each member's group (-1 for all when
     there is no cut) in the west-to-east order, and that order. `local` (one entry per element, all -1)
-    is scratch space, left as it was found."""
+    is scratch space, left as it was found; `ws`: `workspace(≥ len(members))`."""
     m = len(members)
     key_x = xs[members]
     key_y = ys[members]
@@ -292,7 +302,7 @@ def region_cut(members, indptr, indices, weights, xs, ys, lo, hi, prefer_groups,
             for p in range(prefer_ptr[k], prefer_ptr[k + 1]):
                 mk |= np.int64(1) << local[prefer_groups[p]]
             prefer[k] = mk
-        masks = cover(nbr, weights[order], xs[order], ys[order], lo, hi, 20000, prefer, 1e12)
+        masks = cover(nbr, weights[order], xs[order], ys[order], lo, hi, 20000, prefer, 1e12, ws)
     for i in range(m):
         local[order[i]] = -1
     for k in range(len(masks)):
@@ -422,3 +432,282 @@ def grow_groups(order, indptr, indices, weights, xs, ys, lo, hi, fixed):
             in_front[frontier[q]] = False
     starts[ng] = top
     return members[:top], starts[: ng + 1]
+
+
+# --- mending bad groups by exact re-cuts of their neighbourhoods (`grow.mend`) ---------------------
+
+
+@_jit
+def _grown(arr, need):
+    """`arr`, or a copy at least twice as long (zeros after `arr`) when it holds fewer than `need`."""
+    if need <= len(arr):
+        return arr
+    out = np.zeros(max(need, 2 * len(arr)), arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+@_jit
+def _bad(pool, start, size, indptr, indices, weights, lo_e, hi_e, mark):
+    """`grow.mend.bad`: the group's sum out of range, or the group in pieces (`mark`: scratch, all 0)."""
+    s = 0.0
+    for p in range(start, start + size):
+        s += weights[pool[p]]
+    if s < lo_e or s > hi_e:
+        return True
+    if size <= 1:
+        return False
+    for p in range(start, start + size):
+        mark[pool[p]] = 1
+    # Depth first from the first member; members reached are marked 2.
+    stack = np.empty(size, np.int64)
+    stack[0] = pool[start]
+    mark[pool[start]] = 2
+    top, reached = 1, 1
+    while top > 0:
+        top -= 1
+        a = stack[top]
+        for q in range(indptr[a], indptr[a + 1]):
+            b = indices[q]
+            if mark[b] == 1:
+                mark[b] = 2
+                reached += 1
+                stack[top] = b
+                top += 1
+    for p in range(start, start + size):
+        mark[pool[p]] = 0
+    return reached < size
+
+
+@_jit
+def _feasible(total, lo, hi):
+    """`splitting.feasible_total`."""
+    if total <= 0:
+        return True
+    return math.ceil(total / hi - 1e-9) * lo <= total + 1e-9
+
+
+@_jit
+def _region_hash(sorted_members):
+    h = np.uint64(1469598103934665603)
+    for m in sorted_members:
+        h = (h ^ np.uint64(m)) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(29)
+    return np.int64(h >> np.uint64(1))
+
+
+@_jit
+def mend_groups(
+    members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed, max_region, focus, use_focus
+):
+    """`grow.mend` on CSR arrays, groups given as `members[starts[k]:starts[k + 1]]`; returns the mended
+    groups the same way. Rounds, rings, tries and the regions known to fail are those of `mend`."""
+    n = len(indptr) - 1
+    lo_e, hi_e = lo - 1e-9, hi + 1e-9
+    nonneg = True
+    for i in range(n):
+        if weights[i] < 0:
+            nonneg = False
+    any_fixed = False
+    for i in range(n):
+        if fixed[i]:
+            any_fixed = True
+    ng = len(starts) - 1
+    pool = members.copy()
+    g_start = starts[:-1].copy()
+    g_len = starts[1:] - starts[:-1]
+    top = len(pool)
+    owner = np.full(n, -1, np.int64)
+    mark = np.zeros(n, np.int64)
+    local = np.full(n, -1, np.int64)
+    failed = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.int64)
+    f_pool = np.empty(64, np.int64)
+    f_start = np.empty(16, np.int64)
+    f_len = np.empty(16, np.int64)
+    n_failed = 0
+    still = np.zeros(ng, np.bool_)  # after a round: the groups it left bad
+    first_round = True
+    region = np.empty(max_region + 2, np.int64)
+    ws = workspace(max_region)
+    in_region = np.zeros(ng, np.bool_)
+    ring_mark = np.zeros(ng, np.bool_)
+    ring = np.empty(ng, np.int64)
+    for _round in range(3):
+        for g in range(ng):
+            for p in range(g_start[g], g_start[g] + g_len[g]):
+                owner[pool[p]] = g
+        todo = np.empty(ng, np.int64)
+        nt = 0
+        for g in range(ng):
+            if first_round:
+                wanted = g_len[g] > 0 and (not use_focus or focus[g])
+                if wanted and _bad(pool, g_start[g], g_len[g], indptr, indices, weights, lo_e, hi_e, mark):
+                    todo[nt] = g
+                    nt += 1
+            elif still[g]:
+                todo[nt] = g
+                nt += 1
+        first_round = False
+        if nt == 0:
+            break
+        for t in range(nt):
+            gi = todo[t]
+            if g_len[gi] == 0:
+                continue
+            if not _bad(pool, g_start[gi], g_len[gi], indptr, indices, weights, lo_e, hi_e, mark):
+                continue
+            region[0] = gi
+            nr = 1
+            cx, cy = 0.0, 0.0
+            for p in range(g_start[gi], g_start[gi] + g_len[gi]):
+                cx += xs[pool[p]]
+                cy += ys[pool[p]]
+            cx /= g_len[gi]
+            cy /= g_len[gi]
+            size = g_len[gi]
+            for radius in range(3):
+                # The ring: groups next to the region, nearest (by their first member) first.
+                if len(in_region) < ng:
+                    in_region = _grown(in_region, ng)
+                    ring_mark = _grown(ring_mark, ng)
+                    ring = _grown(ring, ng)
+                for r in range(nr):
+                    in_region[region[r]] = True
+                nring = 0
+                for r in range(nr):
+                    h = region[r]
+                    for p in range(g_start[h], g_start[h] + g_len[h]):
+                        a = pool[p]
+                        for q in range(indptr[a], indptr[a + 1]):
+                            o = owner[indices[q]]
+                            if o >= 0 and not in_region[o] and not ring_mark[o]:
+                                ring_mark[o] = True
+                                ring[nring] = o
+                                nring += 1
+                for r in range(nr):
+                    in_region[region[r]] = False
+                cand = np.empty(nring, np.int64)
+                dist = np.empty(nring, np.float64)
+                nc = 0
+                for r in range(nring):
+                    h = ring[r]
+                    ring_mark[h] = False
+                    ok = True
+                    if any_fixed:
+                        for p in range(g_start[h], g_start[h] + g_len[h]):
+                            if fixed[pool[p]]:
+                                ok = False
+                                break
+                    if ok:
+                        f = pool[g_start[h]]
+                        cand[nc] = h
+                        dist[nc] = (xs[f] - cx) ** 2 + (ys[f] - cy) ** 2
+                        nc += 1
+                by_id = np.argsort(cand[:nc], kind="mergesort")
+                ring_sorted = cand[:nc][by_id][np.argsort(dist[:nc][by_id], kind="mergesort")]
+                tries = np.empty(nc, np.int64)  # each try: the region's first k groups
+                ntries = 0
+                for h in ring_sorted:
+                    if size + g_len[h] > max_region:
+                        continue
+                    region[nr] = h
+                    nr += 1
+                    size += g_len[h]
+                    tries[ntries] = nr
+                    ntries += 1
+                if radius > 0:  # every other step on wider rings, and the whole ring
+                    k = 0
+                    for r in range(1, ntries, 2):
+                        tries[k] = tries[r]
+                        k += 1
+                    if ntries % 2 == 1:
+                        tries[k] = tries[ntries - 1]
+                        k += 1
+                    ntries = k
+                done = False
+                for r in range(ntries):
+                    nk = tries[r]
+                    m = 0
+                    for a in range(nk):
+                        m += g_len[region[a]]
+                    reg = np.empty(m, np.int64)
+                    ptr = np.empty(nk + 1, np.int64)
+                    m = 0
+                    total = 0.0
+                    for a in range(nk):
+                        h = region[a]
+                        ptr[a] = m
+                        for p in range(g_start[h], g_start[h] + g_len[h]):
+                            reg[m] = pool[p]
+                            total += weights[pool[p]]
+                            m += 1
+                    ptr[nk] = m
+                    key = np.sort(reg)
+                    hk = _region_hash(key)
+                    if hk in failed:
+                        f = failed[hk]
+                        if f_len[f] == m and (f_pool[f_start[f] : f_start[f] + m] == key).all():
+                            continue
+                    if not _feasible(total, lo, hi):
+                        continue
+                    order, label, kk = region_cut(
+                        reg, indptr, indices, weights, xs, ys, lo, hi, reg, ptr, local, nonneg, ws
+                    )
+                    if kk == 0:
+                        if hk not in failed:
+                            f_start = _grown(f_start, n_failed + 1)
+                            f_len = _grown(f_len, n_failed + 1)
+                            base = 0 if n_failed == 0 else f_start[n_failed - 1] + f_len[n_failed - 1]
+                            f_pool = _grown(f_pool, base + m)
+                            f_pool[base : base + m] = key
+                            f_start[n_failed] = base
+                            f_len[n_failed] = m
+                            failed[hk] = n_failed
+                            n_failed += 1
+                        continue
+                    for a in range(nk):
+                        g_len[region[a]] = 0
+                    pool = _grown(pool, top + m)
+                    g_start = _grown(g_start, ng + kk)
+                    g_len = _grown(g_len, ng + kk)
+                    still = _grown(still, ng + kk)
+                    for c in range(kk):
+                        g_start[ng] = top
+                        cnt = 0
+                        for i in range(m):
+                            if label[i] == c:
+                                pool[top] = order[i]
+                                owner[order[i]] = ng
+                                top += 1
+                                cnt += 1
+                        g_len[ng] = cnt
+                        ng += 1
+                    done = True
+                    break
+                if done or ntries == 0:
+                    break
+        # The groups this round left bad, then the emptied ones dropped (indices shift down).
+        is_still = np.zeros(ng, np.bool_)
+        for t in range(nt):
+            gi = todo[t]
+            if g_len[gi] > 0 and _bad(
+                pool, g_start[gi], g_len[gi], indptr, indices, weights, lo_e, hi_e, mark
+            ):
+                is_still[gi] = True
+        k = 0
+        for g in range(ng):
+            if g_len[g] > 0:
+                g_start[k] = g_start[g]
+                g_len[k] = g_len[g]
+                still[k] = is_still[g]
+                k += 1
+        ng = k
+    out = np.empty(top, np.int64)
+    bounds = np.empty(ng + 1, np.int64)
+    k = 0
+    for g in range(ng):
+        bounds[g] = k
+        out[k : k + g_len[g]] = pool[g_start[g] : g_start[g] + g_len[g]]
+        k += g_len[g]
+    bounds[ng] = k
+    return out[:k], bounds

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 
 import numpy as np
 
@@ -30,6 +30,7 @@ def grow(
     ys: list[float],
     fixed: set[int],
 ) -> list[list[int]]:
+    """Groups in sequence `order` (compiled: `compiled.grow_groups`; the code below is the reference)."""
     if compiled.ENABLED:
         indptr, indices = compiled.csr(adj)
         fx = np.zeros(len(adj), dtype=np.bool_)
@@ -287,7 +288,24 @@ def mend(
 
     With `focus` (indices into `groups`), only those groups are mended: a re-grid leaves alone the
     groups the change did not touch, even those that were already out of range before it.
+    Runs compiled (`compiled.mend_groups`, the same steps; `focus` is then left as given); the code
+    below is the Python reference.
     """
+    if compiled.ENABLED and max_region <= compiled.MAX_MEMBERS:
+        indptr, indices = compiled.csr(adj)
+        fx = np.zeros(len(adj), dtype=np.bool_)
+        fx[list(fixed)] = True
+        fo = np.zeros(len(groups), dtype=np.bool_)
+        fo[[f for f in focus or () if f < len(groups)]] = True
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        bounds[1:] = [len(g) for g in groups]
+        flat, ends = compiled.mend_groups(
+            np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(bounds.sum())),
+            bounds.cumsum(), indptr, indices, *(np.asarray(v, dtype=np.float64) for v in (weights, xs, ys)),
+            float(lo), float(hi), fx, max_region, fo, focus is not None,
+        )  # fmt: skip
+        members, ends = flat.tolist(), ends.tolist()
+        return [members[a:b] for a, b in pairwise(ends)]
     out = [list(g) for g in groups]
     weight = weights.__getitem__
     lo_e, hi_e = lo - 1e-9, hi + 1e-9
@@ -296,38 +314,43 @@ def mend(
         s = sum(map(weight, g))
         return s < lo_e or s > hi_e or (len(g) > 1 and not connected(g, adj))
 
-    # The re-cut of a region (the stranded-member shortcut, then `exact_recut(members, …, prefer=the
-    # groups of attempt)`) runs compiled, on the neighbour lists as CSR arrays.
-    # (A region with a stranded member has no re-cut: the exact search is skipped there, about half of
-    # the searches that fail in the bench city. Sound only for weights that are never negative.)
-    nonneg = min(weights, default=0.0) >= 0
-    fast = compiled.ENABLED
-    if fast:
-        indptr, indices = compiled.csr(adj)
-        w_a, x_a, y_a = (np.asarray(v, dtype=np.float64) for v in (weights, xs, ys))
-        local = np.full(len(adj), -1, dtype=np.int64)
-    partners: dict[int, list[int]] = {}
+    xy = list(zip(xs, ys, strict=True))  # sort keys (west to east) as `exact_recut` takes them
 
-    def recut(members: list[int], attempt: list[int]) -> list[list[int]] | None:
-        if not fast or len(members) > compiled.MAX_MEMBERS:  # the Python reference
-            if nonneg and stranded(members, frozenset(members), weights, adj, lo_e, hi_e, partners):
-                return None
-            prefer = {frozenset(out[k]) for k in attempt}
-            return exact_recut(members, weights, adj, lo, hi, xs, ys, prefer=prefer)
-        groups = [m for k in attempt for m in out[k]]
-        ptr = np.zeros(len(attempt) + 1, dtype=np.int64)
-        ptr[1:] = [len(out[k]) for k in attempt]
-        ptr = ptr.cumsum()
-        order, label, k = compiled.region_cut(
-            np.array(members, dtype=np.int64), indptr, indices, w_a, x_a, y_a, float(lo), float(hi),
-            np.array(groups, dtype=np.int64), ptr, local, nonneg,
-        )  # fmt: skip
-        if k == 0:
+    def recut(members: list[int], key: frozenset[int], attempt: list[int]) -> list[list[int]] | None:
+        """`exact_recut(members, …, prefer=the groups of attempt)`, without building the sets."""
+        order = sorted(members, key=xy.__getitem__)
+        local = {g: i for i, g in enumerate(order)}
+        nbr = []
+        for g in order:
+            bits = 0
+            for b in key.intersection(adj[g]):
+                bits |= 1 << local[b]
+            nbr.append(bits)
+        prefer_masks = set()
+        for k in attempt:
+            mask = 0
+            for g in out[k]:
+                mask |= 1 << local[g]
+            prefer_masks.add(mask)
+        masks = _cover(
+            nbr,
+            [weights[g] for g in order],
+            [xs[g] for g in order],
+            [ys[g] for g in order],
+            lo,
+            hi,
+            20000,
+            prefer_masks,
+            1e12,
+        )
+        if masks is None:
             return None
-        cut: list[list[int]] = [[] for _ in range(k)]
-        for g, lab in zip(order.tolist(), label.tolist(), strict=True):
-            cut[lab].append(g)
-        return cut
+        return [[order[i] for i in range(len(order)) if mask >> i & 1] for mask in masks]
+
+    # A region with a stranded member has no re-cut: skip the exact search (about half of the searches
+    # that fail in the bench city). Sound only for weights that are never negative.
+    nonneg = min(weights, default=0.0) >= 0
+    partners: dict[int, list[int]] = {}
 
     failed: set[frozenset[int]] = set()  # regions known to have no valid re-cut
     still: list[list[int]] | None = None  # after the first round: the groups a round left bad
@@ -371,7 +394,8 @@ def mend(
                     key = frozenset(members)
                     if key in failed or not feasible_total(sum(map(weight, members)), lo, hi):
                         continue
-                    cut = recut(members, attempt)
+                    lost = nonneg and stranded(members, key, weights, adj, lo_e, hi_e, partners)
+                    cut = None if lost else recut(members, key, attempt)
                     if cut is None:
                         failed.add(key)
                         continue
