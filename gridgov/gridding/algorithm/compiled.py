@@ -19,6 +19,7 @@ from itertools import chain
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 
 def _jit(func):  # type: ignore[no-untyped-def]
@@ -89,9 +90,7 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
         while ext:
             low = ext & -ext
             ext ^= low
-            j = 0
-            while (low >> j) != 1:
-                j += 1
+            j = trailing_zeros(low)
             tj = total + w[j]
             if tj > hi_e:
                 continue
@@ -104,16 +103,15 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
             s_sq[top] = sq + pxx[j] + pyy[j]
             s_reach[top] = reach | nbr[j] | low
             top += 1
-    # Sort by (cost, mask): masks are distinct, so this is the order of Python's tuple sort.
-    by_mask = np.argsort(o_mask[:k], kind="mergesort")
-    cost = o_cost[:k][by_mask]
-    perm = by_mask[np.argsort(cost, kind="mergesort")]
-    c2 = o_cost[:k][perm]
-    m2 = o_mask[:k][perm]
-    t2 = o_total[:k][perm]
-    o_cost[:k] = c2
-    o_mask[:k] = m2
-    o_total[:k] = t2
+    # Sort by (cost, mask) (masks are distinct, so this is the order of Python's tuple sort): insertion
+    # sort, the lists are short.
+    for a in range(1, k):
+        c, mk, t = o_cost[a], o_mask[a], o_total[a]
+        b = a - 1
+        while b >= 0 and (o_cost[b] > c or (o_cost[b] == c and o_mask[b] > mk)):
+            o_cost[b + 1], o_mask[b + 1], o_total[b + 1] = o_cost[b], o_mask[b], o_total[b]
+            b -= 1
+        o_cost[b + 1], o_mask[b + 1], o_total[b + 1] = c, mk, t
     return k
 
 
@@ -252,11 +250,16 @@ def region_cut(
     there is no cut) in the west-to-east order, and that order. `local` (one entry per element, all -1)
     is scratch space, left as it was found; `ws`: `workspace(≥ len(members))`."""
     m = len(members)
-    key_x = xs[members]
-    key_y = ys[members]
-    # Python's sorted(members, key=(x, y)): stable, lexicographic.
-    by_y = np.argsort(key_y, kind="mergesort")
-    order = members[by_y[np.argsort(key_x[by_y], kind="mergesort")]]
+    # Python's sorted(members, key=(x, y)): stable, lexicographic (insertion sort: regions are small).
+    order = members.copy()
+    for a in range(1, m):
+        g = order[a]
+        gx, gy = xs[g], ys[g]
+        b = a - 1
+        while b >= 0 and (xs[order[b]] > gx or (xs[order[b]] == gx and ys[order[b]] > gy)):
+            order[b + 1] = order[b]
+            b -= 1
+        order[b + 1] = g
     label = np.full(m, -1, np.int64)
     for i in range(m):
         local[order[i]] = i
@@ -711,3 +714,41 @@ def mend_groups(
         k += g_len[g]
     bounds[ng] = k
     return out[:k], bounds
+
+
+# --- contiguity of every group at once (`engine.check`) ---------------------------------------------
+
+
+@_jit
+def groups_connected(label, n_groups, indptr, indices):
+    """Whether each group's members (`label[i]` is the group of element i) form one piece in the graph
+    (`repair.connected` group by group; an empty group counts as one piece)."""
+    n = len(label)
+    size = np.zeros(n_groups, np.int64)
+    first = np.full(n_groups, -1, np.int64)
+    for i in range(n):
+        g = label[i]
+        size[g] += 1
+        if first[g] < 0:
+            first[g] = i
+    seen = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    out = np.ones(n_groups, np.bool_)
+    for g in range(n_groups):
+        if size[g] <= 1:
+            continue
+        stack[0] = first[g]
+        seen[first[g]] = True
+        top, reached = 1, 1
+        while top > 0:
+            top -= 1
+            a = stack[top]
+            for p in range(indptr[a], indptr[a + 1]):
+                b = indices[p]
+                if label[b] == g and not seen[b]:
+                    seen[b] = True
+                    reached += 1
+                    stack[top] = b
+                    top += 1
+        out[g] = reached == size[g]
+    return out

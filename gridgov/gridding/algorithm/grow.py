@@ -29,10 +29,12 @@ def grow(
     xs: list[float],
     ys: list[float],
     fixed: set[int],
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
-    """Groups in sequence `order` (compiled: `compiled.grow_groups`; the code below is the reference)."""
+    """Groups in sequence `order` (compiled: `compiled.grow_groups`, on `graph`, `adj` as CSR arrays if
+    the caller has them; the code below is the reference)."""
     if compiled.ENABLED:
-        indptr, indices = compiled.csr(adj)
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
         fx = np.zeros(len(adj), dtype=np.bool_)
         fx[list(fixed)] = True
         members, starts = compiled.grow_groups(
@@ -283,16 +285,17 @@ def mend(
     fixed: set[int],
     max_region: int = 24,
     focus: set[int] | None = None,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Re-cut the neighbourhood of each bad group exactly; grow the neighbourhood while it fails.
 
     With `focus` (indices into `groups`), only those groups are mended: a re-grid leaves alone the
     groups the change did not touch, even those that were already out of range before it.
-    Runs compiled (`compiled.mend_groups`, the same steps; `focus` is then left as given); the code
-    below is the Python reference.
+    `graph`: `adj` as CSR arrays, if the caller has them. Runs compiled (`compiled.mend_groups`, the
+    same steps; `focus` is then left as given); the code below is the Python reference.
     """
     if compiled.ENABLED and max_region <= compiled.MAX_MEMBERS:
-        indptr, indices = compiled.csr(adj)
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
         fx = np.zeros(len(adj), dtype=np.bool_)
         fx[list(fixed)] = True
         fo = np.zeros(len(groups), dtype=np.bool_)
