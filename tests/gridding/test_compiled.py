@@ -77,6 +77,25 @@ def test_mend_compiled_makes_the_same_groups(graph, data):
     assert fast == slow
 
 
+@settings(max_examples=100, deadline=None)
+@given(plane_graphs(max_size=30), st.data())
+def test_mend_compiled_mends_only_the_focus_like_the_reference(graph, data):
+    weights, adj, xs, ys = graph
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(range(len(weights))), weights, adj, LO, HI, xs, ys, set())
+        focus = set(data.draw(st.lists(st.integers(0, len(groups) - 1), max_size=3)))
+        fast, slow = both(
+            mp, lambda: mend([list(g) for g in groups], weights, adj, LO, HI, xs, ys, set(), focus=set(focus))
+        )
+    assert fast == slow
+
+
+def test_warm_compiles_every_kernel():
+    compiled.warm()  # (raises if a kernel does not compile)
+    assert compiled.grow_groups.signatures and compiled.mend_groups.signatures
+
+
 @settings(max_examples=300, deadline=None)
 @given(plane_graphs(max_size=14), st.data())
 def test_region_cut_is_the_exact_recut(graph, data):

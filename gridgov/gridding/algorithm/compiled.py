@@ -117,14 +117,17 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
 
 @_jit
 def workspace(m):
-    """Scratch arrays for `cover` on up to `m` members: options per first element (cost, mask, total:
-    at most 600 each) and the enumeration's stack (int and float columns)."""
+    """Scratch arrays for `cover` and `region_cut` on up to `m` members: options per first element (cost,
+    mask, total: at most 600 each), the enumeration's stack (int and float columns), and rows of m + 2
+    for the search's frames and the region's arrays (int, float)."""
     return (
         np.empty((m, 600), np.float64),
         np.empty((m, 600), np.int64),
         np.empty((m, 600), np.float64),
         np.empty((4, 600 * (m + 1) + 1), np.int64),
         np.empty((4, 600 * (m + 1) + 1), np.float64),
+        np.empty((10, m + 2), np.int64),
+        np.empty((7, m + 2), np.float64),
     )
 
 
@@ -133,16 +136,20 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     """`grow._cover` on int64 bitmasks (at most 62 members): the chosen groups' masks, or an empty
     array when there is no cover; the search is the same, made iterative. `ws`: `workspace(≥ m)`."""
     m = len(w)
-    pxx = px * px
-    pyy = py * py
+    o_cost, o_mask, o_total, si, sf, wi, wf = ws
+    pxx = wf[0][:m]
+    pyy = wf[1][:m]
+    for i in range(m):
+        pxx[i] = px[i] * px[i]
+        pyy[i] = py[i] * py[i]
     lo_e, hi_e = lo - 1e-9, hi + 1e-9
-    o_cost, o_mask, o_total, si, sf = ws
-    o_n = np.full(m, -1, np.int64)
+    o_n = wi[0][:m]
+    o_n[:] = -1
     full = (np.int64(1) << m) - 1
     best_cost = np.inf
-    best = np.empty(m, np.int64)
+    best = wi[1]
     n_best = -1
-    chosen = np.empty(m + 1, np.int64)
+    chosen = wi[2]
     steps = 1
     dead = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.boolean)
     left0 = 0.0
@@ -151,11 +158,11 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     if m == 0 or math.ceil(left0 / hi - 1e-9) * lo > left0 + 1e-9:
         return best[:0]
     # Frames of the recursive search: state covered, cost, left; the element covered next; the option.
-    f_cov = np.empty(m + 1, np.int64)
-    f_cost = np.empty(m + 1, np.float64)
-    f_left = np.empty(m + 1, np.float64)
-    f_v = np.empty(m + 1, np.int64)
-    f_i = np.empty(m + 1, np.int64)
+    f_cov = wi[3]
+    f_cost = wf[2]
+    f_left = wf[3]
+    f_v = wi[4]
+    f_i = wi[5]
     d = 0
     f_cov[0] = 0
     f_cost[0] = 0.0
@@ -248,10 +255,13 @@ def region_cut(
     preferred groups (`prefer_groups[prefer_ptr[k]:prefer_ptr[k + 1]]`) as masks, the stranded-member
     shortcut (with `nonneg`), then the exact search. Returns each member's group (-1 for all when
     there is no cut) in the west-to-east order, and that order. `local` (one entry per element, all -1)
-    is scratch space, left as it was found; `ws`: `workspace(≥ len(members))`."""
+    is scratch space, left as it was found; `ws`: `workspace(≥ len(members))`, which also holds the
+    arrays returned (valid until the next call with it)."""
     m = len(members)
     # Python's sorted(members, key=(x, y)): stable, lexicographic (insertion sort: regions are small).
-    order = members.copy()
+    wi, wf = ws[5], ws[6]
+    order = wi[9][:m]
+    order[:] = members
     for a in range(1, m):
         g = order[a]
         gx, gy = xs[g], ys[g]
@@ -260,7 +270,8 @@ def region_cut(
             order[b + 1] = order[b]
             b -= 1
         order[b + 1] = g
-    label = np.full(m, -1, np.int64)
+    label = wi[7][:m]
+    label[:] = -1
     for i in range(m):
         local[order[i]] = i
     lo_e, hi_e = lo - 1e-9, hi + 1e-9
@@ -290,7 +301,7 @@ def region_cut(
                 break
     masks = np.empty(0, np.int64)
     if not lost:
-        nbr = np.zeros(m, np.int64)
+        nbr = wi[6][:m]
         for i in range(m):
             g = order[i]
             bits = np.int64(0)
@@ -299,13 +310,18 @@ def region_cut(
                 if q >= 0:
                     bits |= np.int64(1) << q
             nbr[i] = bits
-        prefer = np.zeros(len(prefer_ptr) - 1, np.int64)
+        prefer = wi[8][: len(prefer_ptr) - 1]
         for k in range(len(prefer_ptr) - 1):
             mk = np.int64(0)
             for p in range(prefer_ptr[k], prefer_ptr[k + 1]):
                 mk |= np.int64(1) << local[prefer_groups[p]]
             prefer[k] = mk
-        masks = cover(nbr, weights[order], xs[order], ys[order], lo, hi, 20000, prefer, 1e12, ws)
+        w_o, x_o, y_o = wf[4][:m], wf[5][:m], wf[6][:m]
+        for i in range(m):
+            w_o[i] = weights[order[i]]
+            x_o[i] = xs[order[i]]
+            y_o[i] = ys[order[i]]
+        masks = cover(nbr, w_o, x_o, y_o, lo, hi, 20000, prefer, 1e12, ws)
     for i in range(m):
         local[order[i]] = -1
     for k in range(len(masks)):
@@ -752,3 +768,17 @@ def groups_connected(label, n_groups, indptr, indices):
                     top += 1
         out[g] = reached == size[g]
     return out
+
+
+def warm() -> None:
+    """Compile every kernel (or load it from the cache) on a tiny problem: `scripts/bootstrap.sh` runs
+    this after installing, so that the first gridding of a fresh install does not wait ~15 s."""
+    adj = [{1, 2}, {0, 3}, {0, 3}, {1, 2}]
+    indptr, indices = csr(adj)
+    w = np.array([9.0, 8.0, 7.0, 9.0])
+    x = np.array([0.0, 1.0, 0.0, 1.0])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    none = np.zeros(4, dtype=np.bool_)
+    members, starts = grow_groups(np.arange(4, dtype=np.int64), indptr, indices, w, x, y, 15.0, 20.0, none)
+    mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
+    groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
