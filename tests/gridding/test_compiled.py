@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from gridgov.gridding.algorithm import compiled, engine
 from gridgov.gridding.algorithm.grow import exact_recut, grow, mend
 from gridgov.gridding.algorithm.model import Config
+from gridgov.gridding.algorithm.repair import repair
 from gridgov.gridding.algorithm.synthetic import lattice_community
 
 LO, HI = 15.0, 20.0
@@ -88,6 +89,31 @@ def test_mend_compiled_mends_only_the_focus_like_the_reference(graph, data):
         fast, slow = both(
             mp, lambda: mend([list(g) for g in groups], weights, adj, LO, HI, xs, ys, set(), focus=set(focus))
         )
+    assert fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 40_000), max_size=120), st.integers(1, 4))
+def test_set_table_lays_out_a_set_as_cpython_does(keys, scale):
+    keys = [k // scale for k in keys]  # (small values: more collisions and duplicates)
+    table = compiled.set_table(np.array(keys, dtype=np.int64), len(keys))
+    assert [int(k) for k in table if k >= 0] == list(set(keys))
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
+def test_repair_compiled_makes_the_same_groups(graph, data):
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
+        # (scrambled a little: groups in pieces, groups too big)
+        if len(groups) > 2 and data.draw(st.booleans()):
+            groups = [groups[0] + groups[-1], *groups[1:-1]]
+        fast, slow = both(mp, lambda: repair([list(g) for g in groups], weights, adj, lo, hi, fixed=fixed))
     assert fast == slow
 
 

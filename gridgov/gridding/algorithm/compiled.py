@@ -780,5 +780,365 @@ def warm() -> None:
     y = np.array([0.0, 0.0, 1.0, 1.0])
     none = np.zeros(4, dtype=np.bool_)
     members, starts = grow_groups(np.arange(4, dtype=np.int64), indptr, indices, w, x, y, 15.0, 20.0, none)
+    members, starts = repair_groups(members, starts, indptr, indices, w, 15.0, 20.0, none, 6)
     mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
     groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
+
+
+# --- CPython's set order, for the steps whose ties it breaks --------------------------------------
+# `repair` iterates Python sets of element and group indices (non-negative ints): which member a group's
+# components start from, which neighbour a short group merges into among equally good ones. To make the
+# same choices, the kernels lay out those sets as CPython 3.11 does (open addressing, hash(i) = i, linear
+# probes then perturbation, a resize to 4 × used when 3/5 full) and walk them in table order;
+# `tests/gridding/test_compiled.py` checks the layout against real sets.
+
+_LINEAR_PROBES = 9
+
+
+@_jit
+def _set_insert_clean(table, key):
+    mask = len(table) - 1
+    perturb = key
+    i = key & mask
+    while True:
+        if table[i] < 0:
+            table[i] = key
+            return
+        if i + _LINEAR_PROBES <= mask:
+            for j in range(i + 1, i + 1 + _LINEAR_PROBES):
+                if table[j] < 0:
+                    table[j] = key
+                    return
+        perturb >>= 5
+        i = (i * 5 + 1 + perturb) & mask
+
+
+@_jit
+def set_table(keys, k):
+    """The hash table of a Python set built by adding `keys[:k]` in turn (duplicates ignored): key or -1
+    per slot; iterating the set visits the keys in slot order."""
+    table = np.full(8, -1, np.int64)
+    fill = 0
+    for t in range(k):
+        key = keys[t]
+        mask = len(table) - 1
+        i = key & mask
+        perturb = key
+        slot = -1
+        dup = False
+        while True:
+            probes = _LINEAR_PROBES if i + _LINEAR_PROBES <= mask else 0
+            j = i
+            while True:
+                e = table[j]
+                if e == -1:
+                    slot = j
+                    break
+                if e == key:
+                    dup = True
+                    break
+                if probes == 0:
+                    break
+                probes -= 1
+                j += 1
+            if dup or slot >= 0:
+                break
+            perturb >>= 5
+            i = (i * 5 + 1 + perturb) & mask
+        if dup:
+            continue
+        table[slot] = key
+        fill += 1
+        if fill * 5 >= mask * 3:
+            used = fill  # (no deletions while building)
+            minused = used * 4 if used <= 50000 else used * 2
+            size = 8
+            while size <= minused:
+                size <<= 1
+            new = np.full(size, -1, np.int64)
+            for old in table:
+                if old >= 0:
+                    _set_insert_clean(new, old)
+            table = new
+    return table
+
+
+# --- merging and trading between groups (`repair.repair`, without `take_first`) --------------------
+
+
+@_jit
+def _unlink(x, g, head, tail, nxt, prv, cnt):
+    p, q = prv[x], nxt[x]
+    if p >= 0:
+        nxt[p] = q
+    else:
+        head[g] = q
+    if q >= 0:
+        prv[q] = p
+    else:
+        tail[g] = p
+    cnt[g] -= 1
+
+
+@_jit
+def _append(x, g, head, tail, nxt, prv, cnt):
+    prv[x] = tail[g]
+    nxt[x] = -1
+    if tail[g] >= 0:
+        nxt[tail[g]] = x
+    else:
+        head[g] = x
+    tail[g] = x
+    cnt[g] += 1
+
+
+@_jit
+def _whole_without(h, drop, head, nxt, cnt, owner, indptr, indices, seen, stack):
+    """`repair._connected_without(set(group h), drop, adj)`: group h's other members in one piece."""
+    if cnt[h] - 1 <= 1:
+        return True
+    start = head[h]
+    if start == drop:
+        start = nxt[start]
+    seen[start] = True
+    stack[0] = start
+    top, reached = 1, 1
+    touched = 1
+    while top > 0:
+        top -= 1
+        a = stack[top]
+        for p in range(indptr[a], indptr[a + 1]):
+            b = indices[p]
+            if owner[b] == h and b != drop and not seen[b]:
+                seen[b] = True
+                stack[top] = b
+                top += 1
+                reached += 1
+                touched += 1
+    x = head[h]
+    while x >= 0:
+        seen[x] = False
+        x = nxt[x]
+    return reached == cnt[h] - 1
+
+
+@_jit
+def repair_groups(members, starts, indptr, indices, weights, lo, hi, fixed, rounds):
+    """`repair.repair` (without `take_first`) on CSR arrays whose rows keep the neighbour sets' order;
+    groups as `members[starts[k]:starts[k + 1]]` in, and out. Sets are walked in CPython's order
+    (`set_table`), so every tie is broken as in Python."""
+    n = len(indptr) - 1
+    lo_e, hi_e = lo - 1e-9, hi + 1e-9
+    mid = (lo + hi) / 2
+    cap = n + len(starts)
+    nxt = np.full(n, -1, np.int64)
+    prv = np.full(n, -1, np.int64)
+    head = np.full(cap, -1, np.int64)
+    tail = np.full(cap, -1, np.int64)
+    cnt = np.zeros(cap, np.int64)
+    owner = np.full(n, -1, np.int64)
+    sizes = np.zeros(cap, np.float64)
+    inleft = np.zeros(n, np.bool_)
+    pos = np.zeros(n, np.int64)
+    comp = np.empty(n, np.int64)
+    seen = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    buf = np.empty(n, np.int64)
+    keys = np.empty(n, np.int64)
+    ng = 0
+    # Split groups into their components (`repair.components`: breadth first from `set.pop()`).
+    for k in range(len(starts) - 1):
+        s, e = starts[k], starts[k + 1]
+        if e - s <= 1:
+            for t in range(s, e):
+                _append(members[t], ng, head, tail, nxt, prv, cnt)
+            ng += 1
+            continue
+        table = set_table(members[s:e], e - s)
+        mask = len(table) - 1
+        left = 0
+        for slot in range(len(table)):
+            x = table[slot]
+            if x >= 0:
+                pos[x] = slot
+                inleft[x] = True
+                left += 1
+        finger = 0
+        while left > 0:
+            i = finger & mask
+            while table[i] < 0:
+                i = (i + 1) & mask
+            key = table[i]
+            table[i] = -2
+            finger = i + 1
+            inleft[key] = False
+            left -= 1
+            comp[0] = key
+            cl, q = 1, 0
+            while q < cl:
+                a = comp[q]
+                for p in range(indptr[a], indptr[a + 1]):
+                    b = indices[p]
+                    if inleft[b]:
+                        inleft[b] = False
+                        table[pos[b]] = -2
+                        left -= 1
+                        comp[cl] = b
+                        cl += 1
+                q += 1
+            for t in range(cl):
+                _append(comp[t], ng, head, tail, nxt, prv, cnt)
+            ng += 1
+    bad = np.empty(cap, np.int64)
+    for _round in range(rounds):
+        for g in range(ng):
+            s = 0.0
+            x = head[g]
+            while x >= 0:
+                owner[x] = g
+                s += weights[x]
+                x = nxt[x]
+            sizes[g] = s
+        nb = 0
+        for g in range(ng):
+            if (sizes[g] < lo_e or sizes[g] > hi_e) and cnt[g] > 0:
+                bad[nb] = g
+                nb += 1
+        if nb == 0:
+            break
+        changed = False
+        for t in range(nb):
+            gi = bad[t]
+            if cnt[gi] == 0:
+                continue
+            m = 0
+            x = head[gi]
+            while x >= 0:
+                buf[m] = x
+                m += 1
+                x = nxt[x]
+            gtab = set_table(buf, m)  # g = set(out[gi])
+            if sizes[gi] < lo_e:
+                # 1. merge into a neighbour when the sum fits (the first best in the neighbours' set order)
+                nk = 0
+                for slot in range(len(gtab)):
+                    a = gtab[slot]
+                    if a < 0:
+                        continue
+                    for p in range(indptr[a], indptr[a + 1]):
+                        o = owner[indices[p]]
+                        if o >= 0 and o != gi:
+                            keys[nk] = o
+                            nk += 1
+                ntab = set_table(keys, nk)
+                best, best_key = -1, 0.0
+                for slot in range(len(ntab)):
+                    h = ntab[slot]
+                    if h < 0 or sizes[h] + sizes[gi] > hi_e:
+                        continue
+                    pinned = False
+                    x = head[h]
+                    while x >= 0:
+                        if fixed[x]:
+                            pinned = True
+                            break
+                        x = nxt[x]
+                    if pinned:
+                        continue
+                    key = abs(sizes[h] + sizes[gi] - mid)
+                    if best < 0 or key < best_key:
+                        best, best_key = h, key
+                if best >= 0:
+                    h = best
+                    x = head[gi]
+                    while x >= 0:
+                        owner[x] = h
+                        x = nxt[x]
+                    if cnt[gi] > 0:
+                        if tail[h] >= 0:
+                            nxt[tail[h]] = head[gi]
+                            prv[head[gi]] = tail[h]
+                        else:
+                            head[h] = head[gi]
+                        tail[h] = tail[gi]
+                        cnt[h] += cnt[gi]
+                    sizes[h] += sizes[gi]
+                    head[gi], tail[gi], cnt[gi], sizes[gi] = -1, -1, 0, 0.0
+                    changed = True
+                    continue
+                # 2. take boundary elements from neighbours that can spare them (`repair._take`)
+                for slot in range(len(gtab)):
+                    a = gtab[slot]
+                    if a < 0:
+                        continue
+                    for p in range(indptr[a], indptr[a + 1]):
+                        b = indices[p]
+                        h = owner[b]
+                        if h < 0 or h == gi or fixed[b]:
+                            continue
+                        if (
+                            sizes[h] - weights[b] >= lo_e
+                            and sizes[gi] + weights[b] <= hi_e
+                            and _whole_without(h, b, head, nxt, cnt, owner, indptr, indices, seen, stack)
+                        ):
+                            _unlink(b, h, head, tail, nxt, prv, cnt)
+                            _append(b, gi, head, tail, nxt, prv, cnt)
+                            sizes[h] -= weights[b]
+                            sizes[gi] += weights[b]
+                            owner[b] = gi
+                            changed = True
+                    if sizes[gi] >= lo_e:
+                        break
+            else:
+                # Oversized: give boundary elements to neighbours with room, lightest first (a stable
+                # sort of the set's order).
+                m = 0
+                for slot in range(len(gtab)):
+                    if gtab[slot] >= 0:
+                        buf[m] = gtab[slot]
+                        m += 1
+                for u in range(1, m):
+                    y = buf[u]
+                    v = u - 1
+                    while v >= 0 and weights[buf[v]] > weights[y]:
+                        buf[v + 1] = buf[v]
+                        v -= 1
+                    buf[v + 1] = y
+                for u in range(m):
+                    a = buf[u]
+                    if fixed[a] or sizes[gi] <= hi_e:
+                        continue
+                    for p in range(indptr[a], indptr[a + 1]):
+                        h = owner[indices[p]]
+                        if h < 0 or h == gi:
+                            continue
+                        if sizes[h] + weights[a] <= hi_e and _whole_without(
+                            gi, a, head, nxt, cnt, owner, indptr, indices, seen, stack
+                        ):
+                            _unlink(a, gi, head, tail, nxt, prv, cnt)
+                            _append(a, h, head, tail, nxt, prv, cnt)
+                            sizes[gi] -= weights[a]
+                            sizes[h] += weights[a]
+                            owner[a] = h
+                            changed = True
+                            break
+        k = 0
+        for g in range(ng):
+            if cnt[g] > 0:
+                head[k], tail[k], cnt[k] = head[g], tail[g], cnt[g]
+                k += 1
+        ng = k
+        if not changed:
+            break
+    out = np.empty(n, np.int64)
+    bounds = np.empty(ng + 1, np.int64)
+    k = 0
+    for g in range(ng):
+        bounds[g] = k
+        x = head[g]
+        while x >= 0:
+            out[k] = x
+            k += 1
+            x = nxt[x]
+    bounds[ng] = k
+    return out[:k], bounds

@@ -112,7 +112,7 @@ def _cut(
     w, x, y = weights.tolist(), xs.tolist(), ys.tolist()
     graph = compiled.csr(adj) if compiled.ENABLED else None
     groups = grow(order.tolist(), w, adj, lo, hi, x, y, fixed_set, graph=graph)
-    groups = repair(groups, w, adj, lo, hi, fixed=fixed_set)
+    groups = repair(groups, w, adj, lo, hi, fixed=fixed_set, graph=graph)
     if hi >= 2 * lo:
         return groups
     # (No pushing here: merging a short group into a neighbour that passes buildings on reshapes
