@@ -53,7 +53,19 @@ def fill_by_chains(
     owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
     sizes = [sum(weights[m] for m in g) for g in sets]
 
+    # Whether group h stays in one piece without item b, asked again and again by the searches below
+    # (the same item is often an option from several members, and from several states): remembered
+    # until the next move.
+    whole_without: dict[tuple[int, int], bool] = {}
+
+    def stays_whole(h: int, b: int) -> bool:
+        known = whole_without.get((h, b))
+        if known is None:
+            known = whole_without[h, b] = _connected(sets[h] - {b}, adj)
+        return known
+
     def move(b: int, src: int, dst: int) -> None:
+        whole_without.clear()
         sets[src].discard(b)
         sets[dst].add(b)
         owner[b] = dst
@@ -83,7 +95,7 @@ def fill_by_chains(
                     options.append(((xs[b] - cx) ** 2 + (ys[b] - cy) ** 2, b, h))
             options.sort()
             for _, b, h in options:
-                if not _connected(sets[h] - {b}, adj):
+                if not stays_whole(h, b):
                     continue
                 rest = sizes[h] - weights[b]
                 step = [*moves, (b, h, x)]
