@@ -58,8 +58,11 @@ def donate(
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
     for it in items:
-        top[it.building] = max(top.get(it.building, it.part), it.part)
-    sizes = [sum(weights[m] for m in g) for g in groups]
+        known = top.get(it.building)
+        if known is None or it.part > known:
+            top[it.building] = it.part
+    weight = weights.__getitem__
+    sizes = [sum(map(weight, g)) for g in groups]
     for gi in range(len(groups)):
         if only is not None and gi not in only:
             continue
@@ -104,14 +107,10 @@ def donate(
                 break
             _, c, h, k, t = best
             item = items[c]
-            keep = replace(item, count=item.count - k, weight=item.weight - t)
-            give = replace(
-                item,
-                part=top[item.building] + 1,
-                first=item.first + item.count - k,
-                count=k,
-                weight=t,
-            )
+            # (`dataclasses.replace`, spelled out: it is slow)
+            keep = Item(item.building, item.part, item.first, item.count - k, item.weight - t, item.x, item.y)
+            first = item.first + item.count - k
+            give = Item(item.building, top[item.building] + 1, first, k, t, item.x, item.y)
             items[c] = keep
             items.append(give)
             top[item.building] = give.part

@@ -316,7 +316,8 @@ def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
         for i, a in enumerate(plan.area_of):
             members[a].append(i)
         whole = [connected(g, adj) for g in members]
-    for a, w in enumerate(plan.area_weights()):
+    area_weights = plan.area_weights()
+    for a, w in enumerate(area_weights):
         if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
             problems.append(
                 Problem(
@@ -332,7 +333,10 @@ def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
                     "not_contiguous", f"area {a} is in several pieces", (str(a),), params={"level": "area"}
                 )
             )
-    for g, w in enumerate(plan.grid_weights()):
+    grid_weights = [0.0] * plan.n_grids  # (`plan.grid_weights()`, from the area weights at hand)
+    for a, w in enumerate(area_weights):
+        grid_weights[plan.grid_of_area[a]] += w
+    for g, w in enumerate(grid_weights):
         if not config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9:
             problems.append(
                 Problem(
