@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shapely.geometry import LineString
 
 from gridgov.gridding.algorithm import compiled, engine
 from gridgov.gridding.algorithm.grow import exact_recut, grow, mend
@@ -143,9 +144,15 @@ def test_region_cut_is_the_exact_recut(graph, data):
     assert got == (want or [])
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_partition_compiled_gives_the_same_plan(monkeypatch, seed):
-    p = engine.prepare(lattice_community(300, seed=seed), Config())
+@pytest.mark.parametrize(("seed", "barrier"), [(1, False), (2, False), (3, False), (4, True), (5, True)])
+def test_partition_compiled_gives_the_same_plan(monkeypatch, seed, barrier):
+    community = lattice_community(300, seed=seed, irregular=barrier)
+    if barrier:  # a street across the middle: two blocks, each cut on its own when its total allows
+        minx, miny, maxx, maxy = community.boundary.bounds
+        mid = (miny + maxy) / 2
+        community.barriers.append(LineString([(minx - 10, mid), (maxx + 10, mid + 13)]))
+    p = engine.prepare(community, Config())
+    assert len(set(p.blocks)) == (2 if barrier else 1)
 
     def run():  # type: ignore[no-untyped-def]
         items, adj = list(p.items), [set(s) for s in p.adj]
