@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString
 
 from gridgov.gridding.algorithm import compiled, engine
+from gridgov.gridding.algorithm.chains import fill_by_chains
 from gridgov.gridding.algorithm.grow import exact_recut, grow, mend
 from gridgov.gridding.algorithm.model import Config
 from gridgov.gridding.algorithm.repair import repair
@@ -115,6 +116,27 @@ def test_repair_compiled_makes_the_same_groups(graph, data):
         if len(groups) > 2 and data.draw(st.booleans()):
             groups = [groups[0] + groups[-1], *groups[1:-1]]
         fast, slow = both(mp, lambda: repair([list(g) for g in groups], weights, adj, lo, hi, fixed=fixed))
+    assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
+def test_chains_compiled_make_the_same_groups(graph, data):
+    """Short groups filled by chains of whole-item moves, or dissolved, exactly as the reference does
+    (which also depends on the order CPython's sets keep their members in)."""
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
+        fast, slow = both(
+            mp,
+            lambda: fill_by_chains(
+                [list(g) for g in groups], weights, adj, lo, hi, xs, ys, fixed=fixed, pushing=False
+            ),
+        )
     assert fast == slow
 
 

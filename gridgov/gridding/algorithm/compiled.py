@@ -781,6 +781,7 @@ def warm() -> None:
     none = np.zeros(4, dtype=np.bool_)
     members, starts = grow_groups(np.arange(4, dtype=np.int64), indptr, indices, w, x, y, 15.0, 20.0, none)
     members, starts = repair_groups(members, starts, indptr, indices, w, 15.0, 20.0, none, 6)
+    members, starts = chains_fill(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 5, 300)
     mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
     groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
 
@@ -1142,3 +1143,432 @@ def repair_groups(members, starts, indptr, indices, weights, lo, hi, fixed, roun
             x = nxt[x]
     bounds[ng] = k
     return out[:k], bounds
+
+
+# --- whole-item chains (`chains.fill_by_chains` without pushing) ------------------------------------
+# Its groups are Python sets that items leave and join: the kernel keeps one CPython table per group
+# (slots in `pool[t_start[g]:t_start[g] + t_size[g]]`, -1 empty, -2 deleted) and replays what CPython
+# does on `add` (the last deleted slot met before an empty one is reused; a resize to 4 × used when 3/5
+# full), on `discard`, on a copy (`set(s)`: `set_merge` into an empty set) and on `s - other`.
+
+_EMPTY, _DUMMY = -1, -2
+
+
+@_jit
+def _tab_clean(pool, start, size, key):
+    """`set_insert_clean` into the table `pool[start:start + size]`."""
+    mask = size - 1
+    perturb = key
+    i = key & mask
+    while True:
+        if pool[start + i] == _EMPTY:
+            pool[start + i] = key
+            return
+        if i + _LINEAR_PROBES <= mask:
+            for j in range(i + 1, i + 1 + _LINEAR_PROBES):
+                if pool[start + j] == _EMPTY:
+                    pool[start + j] = key
+                    return
+        perturb >>= 5
+        i = (i * 5 + 1 + perturb) & mask
+
+
+@_jit
+def _pow2_above(minused):
+    size = 8
+    while size <= minused:
+        size <<= 1
+    return size
+
+
+@_jit
+def _copy_order(pool, start, size, fill, used, out):
+    """The iteration order of `set(s)` for the set `s` in `pool[start:start + size]` (`fill` slots used
+    or deleted, `used` live): written to `out`, returns how many."""
+    new_size = _pow2_above(used * 2) if used * 5 >= 7 * 3 else 8
+    k = 0
+    if new_size == size and fill == used:
+        for i in range(size):
+            if pool[start + i] >= 0:
+                out[k] = pool[start + i]
+                k += 1
+        return k
+    table = np.full(new_size, _EMPTY, np.int64)
+    for i in range(size):
+        key = pool[start + i]
+        if key >= 0:
+            _tab_clean(table, 0, new_size, key)
+    for i in range(new_size):
+        if table[i] >= 0:
+            out[k] = table[i]
+            k += 1
+    return k
+
+
+@_jit
+def _minus_order(pool, start, size, fill, used, drop, out):
+    """The iteration order of `s - {drop}` (`drop` -1: `s - set()`), as `_copy_order`."""
+    other = 0 if drop < 0 else 1
+    k = 0
+    if (used >> 2) > other:  # CPython copies, then discards
+        n = _copy_order(pool, start, size, fill, used, out)
+        for i in range(n):
+            if out[i] != drop:
+                out[k] = out[i]
+                k += 1
+        return k
+    seq = np.empty(used, np.int64)
+    for i in range(size):
+        key = pool[start + i]
+        if key >= 0 and key != drop:
+            seq[k] = key
+            k += 1
+    table = set_table(seq, k)
+    k = 0
+    for i in range(len(table)):
+        if table[i] >= 0:
+            out[k] = table[i]
+            k += 1
+    return k
+
+
+@_jit
+def _tab_add(pool, top, g, key, t_start, t_size, t_fill, t_used):
+    """`sets[g].add(key)` as CPython does it; returns the pool (grown when the table is resized) and its
+    new end."""
+    start, size = t_start[g], t_size[g]
+    mask = size - 1
+    i = key & mask
+    perturb = key
+    free = -1
+    while True:
+        probes = _LINEAR_PROBES if i + _LINEAR_PROBES <= mask else 0
+        j = i
+        while True:
+            e = pool[start + j]
+            if e == _EMPTY:
+                if free >= 0:
+                    pool[start + free] = key
+                    t_used[g] += 1
+                    return pool, top
+                pool[start + j] = key
+                t_fill[g] += 1
+                t_used[g] += 1
+                if t_fill[g] * 5 < mask * 3:
+                    return pool, top
+                used = t_used[g]
+                new = _pow2_above(used * 4 if used <= 50000 else used * 2)
+                pool = _grown(pool, top + new)
+                pool[top : top + new] = _EMPTY
+                for q in range(size):
+                    old = pool[start + q]
+                    if old >= 0:
+                        _tab_clean(pool, top, new, old)
+                t_start[g], t_size[g], t_fill[g] = top, new, used
+                return pool, top + new
+            if e == key:
+                return pool, top
+            if e == _DUMMY:
+                free = j
+            if probes == 0:
+                break
+            probes -= 1
+            j += 1
+        perturb >>= 5
+        i = (i * 5 + 1 + perturb) & mask
+
+
+@_jit
+def _move(b, src, dst, pool, top, t_start, t_size, t_fill, t_used, owner, sizes, weights):
+    """`fill_by_chains.move`: item b from group src to group dst."""
+    for q in range(t_size[src]):
+        if pool[t_start[src] + q] == b:
+            pool[t_start[src] + q] = _DUMMY
+            t_used[src] -= 1
+            break
+    pool, top = _tab_add(pool, top, dst, b, t_start, t_size, t_fill, t_used)
+    owner[b] = dst
+    sizes[src] -= weights[b]
+    sizes[dst] += weights[b]
+    return pool, top
+
+
+@_jit
+def chains_fill(members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed, max_depth, max_states):
+    """`chains.fill_by_chains(groups, …, pushing=False)` (no focus, not keep_empty) on CSR arrays whose
+    rows keep the neighbour sets' order; groups in and out as `members[starts[k]:starts[k + 1]]` (out:
+    each sorted, empty ones dropped)."""
+    eps = 1e-9
+    n = len(indptr) - 1
+    ng = len(starts) - 1
+    # One table per group, as `set(g)` builds it.
+    t_start = np.zeros(ng, np.int64)
+    t_size = np.zeros(ng, np.int64)
+    t_fill = np.zeros(ng, np.int64)
+    t_used = np.zeros(ng, np.int64)
+    pool = np.empty(16 * ng + 16, np.int64)
+    top = 0
+    owner = np.full(n, -1, np.int64)
+    sizes = np.zeros(ng, np.float64)
+    for g in range(ng):
+        table = set_table(members[starts[g] : starts[g + 1]], starts[g + 1] - starts[g])
+        pool = _grown(pool, top + len(table))
+        pool[top : top + len(table)] = table
+        t_start[g], t_size[g] = top, len(table)
+        top += len(table)
+        c = 0
+        s = 0.0
+        for i in range(len(table)):
+            key = table[i]
+            if key >= 0:
+                owner[key] = g
+                s += weights[key]
+                c += 1
+        t_fill[g], t_used[g] = c, c
+        sizes[g] = s
+    buf = np.empty(n + 1, np.int64)
+    seen = np.zeros(n, np.bool_)
+    stack = np.empty(n + 1, np.int64)
+    memo = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.boolean)
+    # Breadth-first states of `chain`: group x, its size, parent state, the move (b, from x, to the
+    # parent's x) that made it, depth (moves so far).
+    cap = 1024
+    s_x = np.empty(cap, np.int64)
+    s_size = np.empty(cap, np.float64)
+    s_parent = np.empty(cap, np.int64)
+    s_b = np.empty(cap, np.int64)
+    s_depth = np.empty(cap, np.int64)
+    opt_d = np.empty(n + 1, np.float64)
+    opt_b = np.empty(n + 1, np.int64)
+    opt_h = np.empty(n + 1, np.int64)
+    found_b = np.empty(max_depth + 1, np.int64)
+    found_h = np.empty(max_depth + 1, np.int64)
+    found_x = np.empty(max_depth + 1, np.int64)
+    # dissolve's bookkeeping
+    plan_of = np.full(n, -1, np.int64)
+    planned = np.empty(n + 1, np.int64)
+    room = np.zeros(ng, np.float64)
+    has_room = np.zeros(ng, np.bool_)
+    roomed = np.empty(ng, np.int64)
+    todo = np.empty(ng, np.int64)
+    nt = 0
+    for g in range(ng):
+        if sizes[g] < lo - eps:
+            todo[nt] = g
+            nt += 1
+    for t in range(nt):
+        u = todo[t]
+        if t_used[u] == 0 or sizes[u] >= lo - eps:
+            continue
+        # --- chain(u) ---
+        nf = -1  # moves found (-1: none)
+        qh, qt = 0, 1
+        s_x[0], s_size[0], s_parent[0], s_b[0], s_depth[0] = u, sizes[u], -1, -1, 0
+        states = 0
+        while qh < qt and states < max_states and nf < 0:
+            st = qh
+            qh += 1
+            states += 1
+            x, size_x = s_x[st], s_size[st]
+            k = _minus_order(pool, t_start[x], t_size[x], t_fill[x], t_used[x], s_b[st], buf)
+            cx, cy = 0.0, 0.0
+            for i in range(k):
+                cx += xs[buf[i]]
+                cy += ys[buf[i]]
+            cx /= k
+            cy /= k
+            no = 0
+            for i in range(k):
+                a = buf[i]
+                for p in range(indptr[a], indptr[a + 1]):
+                    b = indices[p]
+                    h = owner[b]
+                    if h < 0 or fixed[b]:
+                        continue
+                    on_path = False
+                    q = st
+                    while q >= 0:
+                        if s_x[q] == h:
+                            on_path = True
+                            break
+                        q = s_parent[q]
+                    if on_path:
+                        continue
+                    nb = size_x + weights[b]
+                    if not (lo - eps <= nb <= hi + eps):
+                        continue
+                    if no >= len(opt_d):
+                        opt_d = _grown(opt_d, no + 1)
+                        opt_b = _grown(opt_b, no + 1)
+                        opt_h = _grown(opt_h, no + 1)
+                    opt_d[no] = (xs[b] - cx) ** 2 + (ys[b] - cy) ** 2
+                    opt_b[no] = b
+                    opt_h[no] = h
+                    no += 1
+            # options.sort(): by (distance, item, group)
+            for i in range(1, no):
+                d, b, h = opt_d[i], opt_b[i], opt_h[i]
+                j = i - 1
+                while j >= 0 and (
+                    opt_d[j] > d or (opt_d[j] == d and (opt_b[j] > b or (opt_b[j] == b and opt_h[j] > h)))
+                ):
+                    opt_d[j + 1], opt_b[j + 1], opt_h[j + 1] = opt_d[j], opt_b[j], opt_h[j]
+                    j -= 1
+                opt_d[j + 1], opt_b[j + 1], opt_h[j + 1] = d, b, h
+            for i in range(no):
+                b, h = opt_b[i], opt_h[i]
+                mk = h * (n + 1) + b
+                if mk in memo:
+                    whole = memo[mk]
+                else:
+                    # `_connected(sets[h] - {b})`
+                    whole = True
+                    if t_used[h] - 1 > 1:
+                        start = -1
+                        for j in range(t_size[h]):
+                            key = pool[t_start[h] + j]
+                            if key >= 0 and key != b:
+                                start = key
+                                break
+                        seen[start] = True
+                        stack[0] = start
+                        sp, reached = 1, 1
+                        while sp > 0:
+                            sp -= 1
+                            a = stack[sp]
+                            for p in range(indptr[a], indptr[a + 1]):
+                                c = indices[p]
+                                if owner[c] == h and c != b and not seen[c]:
+                                    seen[c] = True
+                                    stack[sp] = c
+                                    sp += 1
+                                    reached += 1
+                        for j in range(t_size[h]):
+                            key = pool[t_start[h] + j]
+                            if key >= 0:
+                                seen[key] = False
+                        whole = reached == t_used[h] - 1
+                    memo[mk] = whole
+                if not whole:
+                    continue
+                rest = sizes[h] - weights[b]
+                depth = s_depth[st] + 1
+                if rest >= lo - eps:
+                    # the moves: the state's own, then (b, h, x)
+                    nf = depth
+                    found_b[depth - 1], found_h[depth - 1], found_x[depth - 1] = b, h, x
+                    q = st
+                    while s_parent[q] >= 0:
+                        d = s_depth[q]
+                        found_b[d - 1], found_h[d - 1], found_x[d - 1] = s_b[q], s_x[q], s_x[s_parent[q]]
+                        q = s_parent[q]
+                    break
+                if depth < max_depth and rest > eps:
+                    if qt >= len(s_x):
+                        s_x = _grown(s_x, qt + 1)
+                        s_size = _grown(s_size, qt + 1)
+                        s_parent = _grown(s_parent, qt + 1)
+                        s_b = _grown(s_b, qt + 1)
+                        s_depth = _grown(s_depth, qt + 1)
+                    s_x[qt], s_size[qt], s_parent[qt], s_b[qt], s_depth[qt] = h, rest, st, b, depth
+                    qt += 1
+        if nf >= 0:
+            for i in range(nf):
+                pool, top = _move(
+                    found_b[i], found_h[i], found_x[i], pool, top, t_start, t_size, t_fill, t_used, owner,
+                    sizes, weights,
+                )  # fmt: skip
+                memo.clear()
+            continue
+        # --- dissolve(u) ---
+        pinned = False
+        for j in range(t_size[u]):
+            key = pool[t_start[u] + j]
+            if key >= 0 and fixed[key]:
+                pinned = True
+        if pinned:
+            continue
+        nl = _copy_order(pool, t_start[u], t_size[u], t_fill[u], t_used[u], buf)
+        left = buf[:nl].copy()
+        np_ = 0
+        nr = 0
+        progress = True
+        while nl > 0 and progress:
+            progress = False
+            # sorted(left, key=-weight): stable
+            order = left[:nl].copy()
+            for i in range(1, nl):
+                y = order[i]
+                j = i - 1
+                while j >= 0 and -weights[order[j]] > -weights[y]:
+                    order[j + 1] = order[j]
+                    j -= 1
+                order[j + 1] = y
+            for i in range(nl):
+                a = order[i]
+                # takers = {planned.get(b, owner.get(b, u)) for b in adj[a]} - {u}
+                ns = 0
+                for p in range(indptr[a], indptr[a + 1]):
+                    b = indices[p]
+                    v = plan_of[b] if plan_of[b] >= 0 else (owner[b] if owner[b] >= 0 else u)
+                    stack[ns] = v
+                    ns += 1
+                tk = set_table(stack, ns)
+                tused = 0
+                for j in range(len(tk)):
+                    if tk[j] >= 0:
+                        tused += 1
+                nk = _minus_order(tk, 0, len(tk), tused, tused, u, stack)
+                best, best_room = -1, 0.0
+                for j in range(nk):
+                    h = stack[j]
+                    if not has_room[h]:
+                        has_room[h] = True
+                        room[h] = hi - sizes[h]
+                        roomed[nr] = h
+                        nr += 1
+                    if room[h] >= weights[a] - eps and (best < 0 or room[h] > best_room):
+                        best, best_room = h, room[h]
+                if best < 0:
+                    continue
+                room[best] -= weights[a]
+                plan_of[a] = best
+                planned[np_] = a
+                np_ += 1
+                k = 0
+                for j in range(nl):
+                    if left[j] != a:
+                        left[k] = left[j]
+                        k += 1
+                nl = k
+                progress = True
+                break
+        if nl == 0:
+            for i in range(np_):
+                a = planned[i]
+                pool, top = _move(
+                    a, u, plan_of[a], pool, top, t_start, t_size, t_fill, t_used, owner, sizes, weights
+                )
+                memo.clear()
+        for i in range(np_):
+            plan_of[planned[i]] = -1
+        for i in range(nr):
+            has_room[roomed[i]] = False
+    out = np.empty(n, np.int64)
+    bounds = np.empty(ng + 1, np.int64)
+    k = 0
+    g2 = 0
+    for g in range(ng):
+        if t_used[g] == 0:
+            continue
+        bounds[g2] = k
+        s0 = k
+        for j in range(t_size[g]):
+            key = pool[t_start[g] + j]
+            if key >= 0:
+                out[k] = key
+                k += 1
+        out[s0:k] = np.sort(out[s0:k])
+        g2 += 1
+    bounds[g2] = k
+    return out[:k], bounds[: g2 + 1]

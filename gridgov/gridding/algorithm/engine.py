@@ -117,7 +117,7 @@ def _cut(
         return groups
     # (No pushing here: merging a short group into a neighbour that passes buildings on reshapes
     # groups a re-grid of an unchanged community could not rebuild on its own cells; see `_refill`.)
-    groups = fill_by_chains(groups, w, adj, lo, hi, x, y, pushing=False)
+    groups = fill_by_chains(groups, w, adj, lo, hi, x, y, pushing=False, graph=graph)
     return mend(groups, w, adj, lo, hi, x, y, fixed_set, graph=graph)
 
 
