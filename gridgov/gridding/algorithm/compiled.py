@@ -548,8 +548,14 @@ def mend_groups(
     first_round = True
     region = np.empty(max_region + 2, np.int64)
     ws = workspace(max_region)
+    seq = np.empty(256, np.int64)
+    reg_b = np.empty(max_region + 1, np.int64)
+    key_b = np.empty(max_region + 1, np.int64)
+    ptr_b = np.empty(max_region + 2, np.int64)
+    cand = np.empty(64, np.int64)
+    dist = np.empty(64, np.float64)
+    tries = np.empty(64, np.int64)
     in_region = np.zeros(ng, np.bool_)
-    ring_mark = np.zeros(ng, np.bool_)
     ring = np.empty(ng, np.int64)
     for _round in range(3):
         for g in range(ng):
@@ -585,32 +591,57 @@ def mend_groups(
             cy /= g_len[gi]
             size = g_len[gi]
             for radius in range(3):
-                # The ring: groups next to the region, nearest (by their first member) first.
+                # The ring: groups next to the region (`{owner[b] for h in region for a in out[h] for b in
+                # adj[a]} - set(region)`, in CPython's set order), nearest (by first member) first.
                 if len(in_region) < ng:
                     in_region = _grown(in_region, ng)
-                    ring_mark = _grown(ring_mark, ng)
-                    ring = _grown(ring, ng)
-                for r in range(nr):
-                    in_region[region[r]] = True
-                nring = 0
+                ns = 0
                 for r in range(nr):
                     h = region[r]
                     for p in range(g_start[h], g_start[h] + g_len[h]):
                         a = pool[p]
+                        if ns + indptr[a + 1] - indptr[a] > len(seq):
+                            seq = _grown(seq, ns + indptr[a + 1] - indptr[a])
                         for q in range(indptr[a], indptr[a + 1]):
-                            o = owner[indices[q]]
-                            if o >= 0 and not in_region[o] and not ring_mark[o]:
-                                ring_mark[o] = True
-                                ring[nring] = o
-                                nring += 1
+                            seq[ns] = owner[indices[q]]
+                            ns += 1
+                table = set_table(seq, ns)
+                used = 0
+                for q in range(len(table)):
+                    if table[q] >= 0:
+                        used += 1
+                if len(cand) < used:
+                    cand = _grown(cand, used)
+                    dist = _grown(dist, used)
+                    ring = _grown(ring, used)
+                if (used >> 2) > nr:  # CPython copies the set, then discards the region's groups
+                    nring = _copy_order(table, 0, len(table), used, used, ring)
+                else:  # or adds the others to a new set
+                    nring = 0
+                    for q in range(len(table)):
+                        if table[q] >= 0:
+                            ring[nring] = table[q]
+                            nring += 1
+                for r in range(nr):
+                    in_region[region[r]] = True
+                k = 0
+                for q in range(nring):
+                    if not in_region[ring[q]]:
+                        ring[k] = ring[q]
+                        k += 1
+                nring = k
                 for r in range(nr):
                     in_region[region[r]] = False
-                cand = np.empty(nring, np.int64)
-                dist = np.empty(nring, np.float64)
+                if (used >> 2) <= nr:
+                    rebuilt = set_table(ring, nring)
+                    nring = 0
+                    for q in range(len(rebuilt)):
+                        if rebuilt[q] >= 0:
+                            ring[nring] = rebuilt[q]
+                            nring += 1
                 nc = 0
                 for r in range(nring):
                     h = ring[r]
-                    ring_mark[h] = False
                     ok = True
                     if any_fixed:
                         for p in range(g_start[h], g_start[h] + g_len[h]):
@@ -619,12 +650,18 @@ def mend_groups(
                                 break
                     if ok:
                         f = pool[g_start[h]]
-                        cand[nc] = h
-                        dist[nc] = (xs[f] - cx) ** 2 + (ys[f] - cy) ** 2
+                        d = (xs[f] - cx) ** 2 + (ys[f] - cy) ** 2
+                        q = nc - 1  # (a stable sort by distance)
+                        while q >= 0 and dist[q] > d:
+                            cand[q + 1] = cand[q]
+                            dist[q + 1] = dist[q]
+                            q -= 1
+                        cand[q + 1] = h
+                        dist[q + 1] = d
                         nc += 1
-                by_id = np.argsort(cand[:nc], kind="mergesort")
-                ring_sorted = cand[:nc][by_id][np.argsort(dist[:nc][by_id], kind="mergesort")]
-                tries = np.empty(nc, np.int64)  # each try: the region's first k groups
+                ring_sorted = cand[:nc]
+                if len(tries) < nc:  # each try: the region's first k groups
+                    tries = _grown(tries, nc)
                 ntries = 0
                 for h in ring_sorted:
                     if size + g_len[h] > max_region:
@@ -649,8 +686,8 @@ def mend_groups(
                     m = 0
                     for a in range(nk):
                         m += g_len[region[a]]
-                    reg = np.empty(m, np.int64)
-                    ptr = np.empty(nk + 1, np.int64)
+                    reg = reg_b[:m]
+                    ptr = ptr_b[: nk + 1]
                     m = 0
                     total = 0.0
                     for a in range(nk):
@@ -661,7 +698,14 @@ def mend_groups(
                             total += weights[pool[p]]
                             m += 1
                     ptr[nk] = m
-                    key = np.sort(reg)
+                    key = key_b[:m]
+                    for a in range(m):  # (insertion sort: regions are small)
+                        y = reg[a]
+                        q = a - 1
+                        while q >= 0 and key[q] > y:
+                            key[q + 1] = key[q]
+                            q -= 1
+                        key[q + 1] = y
                     hk = _region_hash(key)
                     if hk in failed:
                         f = failed[hk]

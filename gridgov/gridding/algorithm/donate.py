@@ -9,6 +9,7 @@ so it is used only where the numbers leave no other way.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -63,7 +64,13 @@ def donate(
             top[it.building] = it.part
     weight = weights.__getitem__
     sizes = [sum(map(weight, g)) for g in groups]
-    for gi in range(len(groups)):
+    # The groups to look at, in index order: the short ones (a donor keeps at least the floor, so no
+    # other group turns short; one that would, by rounding, joins the list if it comes later).
+    todo = [gi for gi, s in enumerate(sizes) if s < lo - 1e-9]
+    at = 0
+    while at < len(todo):
+        gi = todo[at]
+        at += 1
         if only is not None and gi not in only:
             continue
         for _attempt in range(3):
@@ -128,6 +135,8 @@ def donate(
             owner[new] = gi
             sizes[gi] += t
             sizes[h] -= t
+            if h > gi and sizes[h] < lo - 1e-9 and h not in todo[at:]:
+                insort(todo, h, lo=at)
     return groups
 
 

@@ -189,33 +189,36 @@ def _partition(
             household_weights,
             log=donations,
         )
-        if len(items) > before:
-            block_of_building = {it.building: int(b) for it, b in zip(items, blk.tolist(), strict=False)}
-            blk = np.array(
-                blk.tolist() + [block_of_building[it.building] for it in items[before:]], dtype=np.int64
-            )
-            weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
-            order = np.concatenate([order, np.arange(before, len(items))])
-            # For the areas' neighbour graph a new item links only to what its cell will surely touch:
-            # its donor (across the cut) and the receiving group's cells next to the donor.
-            # (Copied on write: only the sets holding a new item or changed below are rebuilt.)
-            reached = full_adj is adj
-            full_adj = full_adj[:before] + [set() for _ in range(before, len(items))]
-            if reached:  # the sets that now hold a new item (donate linked them both ways)
-                for k in range(before, len(items)):
-                    for j in adj[k]:
-                        own(full_adj, j, before, copied)
-            group_of = {m: gi for gi, g in enumerate(areas) for m in g}
-            for d in donations:
-                links = {d.donor} | {m for m in full_adj[d.donor] if group_of[m] == group_of[d.given]}
-                full_adj[d.given] = links
-                for j in links:
-                    own(full_adj, j, before, copied).add(d.given)
     n = len(items)
     area_of = [0] * n
     for a, g in enumerate(areas):
         for i in g:
             area_of[i] = a
+    if household_weights is not None and len(items) > before:
+        # (the block of each new item's building: that of its last item before the donations)
+        needed = {it.building for it in items[before:]}
+        block_of_building = {
+            it.building: b for it, b in zip(items, blk.tolist(), strict=False) if it.building in needed
+        }
+        blk = np.array(
+            blk.tolist() + [block_of_building[it.building] for it in items[before:]], dtype=np.int64
+        )
+        weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
+        order = np.concatenate([order, np.arange(before, len(items))])
+        # For the areas' neighbour graph a new item links only to what its cell will surely touch:
+        # its donor (across the cut) and the receiving group's cells next to the donor.
+        # (Copied on write: only the sets holding a new item or changed below are rebuilt.)
+        reached = full_adj is adj
+        full_adj = full_adj[:before] + [set() for _ in range(before, len(items))]
+        if reached:  # the sets that now hold a new item (donate linked them both ways)
+            for k in range(before, len(items)):
+                for j in adj[k]:
+                    own(full_adj, j, before, copied)
+        for d in donations:
+            links = {d.donor} | {m for m in full_adj[d.donor] if area_of[m] == area_of[d.given]}
+            full_adj[d.given] = links
+            for j in links:
+                own(full_adj, j, before, copied).add(d.given)
     if donations:
         # A donor's cell is cut later: for the areas' graph keep only links sure to survive the cut,
         # the donor's to its own area and to the piece it gives (which the cut line borders).
