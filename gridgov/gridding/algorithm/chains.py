@@ -10,6 +10,12 @@ instead when its neighbours have room for all of its items. No building is cut.
 from __future__ import annotations
 
 from collections import deque
+from itertools import chain as chain_
+from itertools import pairwise
+
+import numpy as np
+
+from . import compiled
 
 EPS = 1e-9
 
@@ -43,17 +49,45 @@ def fill_by_chains(
     keep_empty: bool = False,
     fixed: set[int] | None = None,
     pushing: bool = True,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Fill undersized groups by chains of whole-item moves (or dissolve them); returns the groups
     (with `keep_empty`, index for index, a dissolved group left empty). Items in `fixed` stay put.
     With `pushing`, a short group may also merge into a neighbour that passes items on, and groups
     too big pass items on to their neighbours."""
     fixed = fixed or set()
+    if compiled.ENABLED and not pushing and focus is None and not keep_empty:
+        # Compiled (`compiled.chains_fill`: the same steps, each group's set replayed as CPython lays it
+        # out, so that ties are broken as here); the code below is the Python reference.
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
+        fx = np.zeros(len(adj), dtype=np.bool_)
+        fx[list(fixed)] = True
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        bounds[1:] = [len(g) for g in groups]
+        flat, ends = compiled.chains_fill(
+            np.fromiter(chain_.from_iterable(groups), dtype=np.int64, count=int(bounds.sum())),
+            bounds.cumsum(), indptr, indices, *(np.asarray(v, dtype=np.float64) for v in (weights, xs, ys)),
+            float(lo), float(hi), fx, max_depth, max_states,
+        )  # fmt: skip
+        members, ends = flat.tolist(), ends.tolist()
+        return [members[a:b] for a, b in pairwise(ends)]
     sets = [set(g) for g in groups]
     owner: dict[int, int] = {m: gi for gi, g in enumerate(sets) for m in g}
     sizes = [sum(weights[m] for m in g) for g in sets]
 
+    # Whether group h stays in one piece without item b, asked again and again by the searches below
+    # (the same item is often an option from several members, and from several states): remembered
+    # until the next move.
+    whole_without: dict[tuple[int, int], bool] = {}
+
+    def stays_whole(h: int, b: int) -> bool:
+        known = whole_without.get((h, b))
+        if known is None:
+            known = whole_without[h, b] = _connected(sets[h] - {b}, adj)
+        return known
+
     def move(b: int, src: int, dst: int) -> None:
+        whole_without.clear()
         sets[src].discard(b)
         sets[dst].add(b)
         owner[b] = dst
@@ -83,7 +117,7 @@ def fill_by_chains(
                     options.append(((xs[b] - cx) ** 2 + (ys[b] - cy) ** 2, b, h))
             options.sort()
             for _, b, h in options:
-                if not _connected(sets[h] - {b}, adj):
+                if not stays_whole(h, b):
                     continue
                 rest = sizes[h] - weights[b]
                 step = [*moves, (b, h, x)]

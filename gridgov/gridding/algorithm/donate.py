@@ -9,6 +9,7 @@ so it is used only where the numbers leave no other way.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -58,9 +59,18 @@ def donate(
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
     for it in items:
-        top[it.building] = max(top.get(it.building, it.part), it.part)
-    sizes = [sum(weights[m] for m in g) for g in groups]
-    for gi in range(len(groups)):
+        known = top.get(it.building)
+        if known is None or it.part > known:
+            top[it.building] = it.part
+    weight = weights.__getitem__
+    sizes = [sum(map(weight, g)) for g in groups]
+    # The groups to look at, in index order: the short ones (a donor keeps at least the floor, so no
+    # other group turns short; one that would, by rounding, joins the list if it comes later).
+    todo = [gi for gi, s in enumerate(sizes) if s < lo - 1e-9]
+    at = 0
+    while at < len(todo):
+        gi = todo[at]
+        at += 1
         if only is not None and gi not in only:
             continue
         for _attempt in range(3):
@@ -104,14 +114,10 @@ def donate(
                 break
             _, c, h, k, t = best
             item = items[c]
-            keep = replace(item, count=item.count - k, weight=item.weight - t)
-            give = replace(
-                item,
-                part=top[item.building] + 1,
-                first=item.first + item.count - k,
-                count=k,
-                weight=t,
-            )
+            # (`dataclasses.replace`, spelled out: it is slow)
+            keep = Item(item.building, item.part, item.first, item.count - k, item.weight - t, item.x, item.y)
+            first = item.first + item.count - k
+            give = Item(item.building, top[item.building] + 1, first, k, t, item.x, item.y)
             items[c] = keep
             items.append(give)
             top[item.building] = give.part
@@ -129,6 +135,8 @@ def donate(
             owner[new] = gi
             sizes[gi] += t
             sizes[h] -= t
+            if h > gi and sizes[h] < lo - 1e-9 and h not in todo[at:]:
+                insort(todo, h, lo=at)
     return groups
 
 

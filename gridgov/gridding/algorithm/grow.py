@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from itertools import chain, pairwise
 
+import numpy as np
+
+from . import compiled
 from .repair import connected
 from .splitting import feasible_total
 
@@ -25,7 +29,20 @@ def grow(
     xs: list[float],
     ys: list[float],
     fixed: set[int],
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
+    """Groups in sequence `order` (compiled: `compiled.grow_groups`, on `graph`, `adj` as CSR arrays if
+    the caller has them; the code below is the reference)."""
+    if compiled.ENABLED:
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
+        fx = np.zeros(len(adj), dtype=np.bool_)
+        fx[list(fixed)] = True
+        members, starts = compiled.grow_groups(
+            np.asarray(order, dtype=np.int64), indptr, indices, np.asarray(weights, dtype=np.float64),
+            np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64), float(lo), float(hi), fx,
+        )  # fmt: skip
+        flat, bounds = members.tolist(), starts.tolist()
+        return [flat[a:b] for a, b in pairwise(bounds)]
     n = len(adj)
     taken = bytearray(n)  # assigned to a group, or fixed: not free to join one
     for f in fixed:
@@ -268,12 +285,30 @@ def mend(
     fixed: set[int],
     max_region: int = 24,
     focus: set[int] | None = None,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Re-cut the neighbourhood of each bad group exactly; grow the neighbourhood while it fails.
 
     With `focus` (indices into `groups`), only those groups are mended: a re-grid leaves alone the
     groups the change did not touch, even those that were already out of range before it.
+    `graph`: `adj` as CSR arrays, if the caller has them. Runs compiled (`compiled.mend_groups`, the
+    same steps; `focus` is then left as given); the code below is the Python reference.
     """
+    if compiled.ENABLED and max_region <= compiled.MAX_MEMBERS:
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
+        fx = np.zeros(len(adj), dtype=np.bool_)
+        fx[list(fixed)] = True
+        fo = np.zeros(len(groups), dtype=np.bool_)
+        fo[[f for f in focus or () if f < len(groups)]] = True
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        bounds[1:] = [len(g) for g in groups]
+        flat, ends = compiled.mend_groups(
+            np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(bounds.sum())),
+            bounds.cumsum(), indptr, indices, *(np.asarray(v, dtype=np.float64) for v in (weights, xs, ys)),
+            float(lo), float(hi), fx, max_region, fo, focus is not None,
+        )  # fmt: skip
+        members, ends = flat.tolist(), ends.tolist()
+        return [members[a:b] for a, b in pairwise(ends)]
     out = [list(g) for g in groups]
     weight = weights.__getitem__
     lo_e, hi_e = lo - 1e-9, hi + 1e-9

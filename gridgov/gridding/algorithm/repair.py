@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import chain, pairwise
+
+import numpy as np
+
+from . import compiled
+
 
 def components(members: list[int], adj: list[set[int]]) -> list[list[int]]:
     """Connected components of `members` in the adjacency graph."""
@@ -51,14 +57,32 @@ def repair(
     fixed: set[int] | None = None,
     rounds: int = 6,
     take_first: bool = False,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Split disconnected groups into components, then merge or trade boundary elements between
     neighbouring groups until every group is connected and within [lo, hi], or nothing helps.
 
     An undersized group is merged into a neighbour when the sum fits, else takes boundary elements
     from neighbours that can spare them; with `take_first` it tries taking first (a re-grid: moving
-    one element changes fewer codes than merging a whole group)."""
+    one element changes fewer codes than merging a whole group).
+
+    Without `take_first` it runs compiled (`compiled.repair_groups`, on `graph`, `adj` as CSR arrays in
+    the sets' own order, if the caller has them): the same steps, sets walked in CPython's order; the
+    code below is the Python reference."""
     fixed = fixed or set()
+    if compiled.ENABLED and not take_first:
+        indptr, indices = graph if graph is not None else compiled.csr(adj)
+        fx = np.zeros(len(adj), dtype=np.bool_)
+        fx[list(fixed)] = True
+        bounds = np.zeros(len(groups) + 1, dtype=np.int64)
+        bounds[1:] = [len(g) for g in groups]
+        flat, ends = compiled.repair_groups(
+            np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(bounds.sum())),
+            bounds.cumsum(), indptr, indices, np.asarray(weights, dtype=np.float64), float(lo), float(hi),
+            fx, rounds,
+        )  # fmt: skip
+        members, ends = flat.tolist(), ends.tolist()
+        return [members[a:b] for a, b in pairwise(ends)]
     out: list[list[int]] = []
     for g in groups:
         out.extend(components(g, adj) if len(g) > 1 else [g])

@@ -1,0 +1,187 @@
+"""The compiled partition kernels against their Python reference (no database): same groups, same plans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString
+
+from gridgov.gridding.algorithm import compiled, engine
+from gridgov.gridding.algorithm.chains import fill_by_chains
+from gridgov.gridding.algorithm.grow import exact_recut, grow, mend
+from gridgov.gridding.algorithm.model import Config
+from gridgov.gridding.algorithm.repair import repair
+from gridgov.gridding.algorithm.synthetic import lattice_community
+
+LO, HI = 15.0, 20.0
+
+
+@st.composite
+def plane_graphs(draw, max_size: int = 40):
+    """A neighbour graph of points on a jittered lattice (links to lattice neighbours, some dropped, a
+    few long ones; symmetric), household weights of 1–20 and distinct positions."""
+    m = draw(st.integers(min_value=1, max_value=max_size))
+    side = max(1, int(m**0.5))
+    weights = [float(w) for w in draw(st.lists(st.integers(1, 20), min_size=m, max_size=m))]
+    xs = [float(i % side) * 10 + draw(st.integers(0, 4)) * 0.37 + i * 1e-3 for i in range(m)]
+    ys = [float(i // side) * 10 + draw(st.integers(0, 4)) * 0.29 for i in range(m)]
+    adj: list[set[int]] = [set() for _ in range(m)]
+    for i in range(m):
+        for j in (i + 1, i + side):
+            if j < m and (j != i + 1 or (i + 1) % side) and draw(st.integers(0, 5)):
+                adj[i].add(j)
+                adj[j].add(i)
+    for i, j in draw(st.lists(st.tuples(st.integers(0, m - 1), st.integers(0, m - 1)), max_size=3)):
+        if i != j:
+            adj[i].add(j)
+            adj[j].add(i)
+    return weights, adj, xs, ys
+
+
+def both(monkeypatch: pytest.MonkeyPatch, run):  # type: ignore[no-untyped-def]
+    """`run()` compiled, then with the Python reference."""
+    monkeypatch.setattr(compiled, "ENABLED", True)
+    fast = run()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    slow = run()
+    monkeypatch.setattr(compiled, "ENABLED", True)
+    return fast, slow
+
+
+def test_csr_keeps_every_row_in_its_order():
+    adj = [[2, 1], [], [0], [0, 2, 1]]
+    indptr, indices = compiled.csr(adj)
+    assert [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(len(adj))] == adj
+
+
+@settings(max_examples=150, deadline=None)
+@given(plane_graphs(), st.data())
+def test_grow_compiled_makes_the_same_groups(graph, data):
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    with pytest.MonkeyPatch.context() as mp:
+        fast, slow = both(mp, lambda: grow(list(order), weights, adj, LO, HI, xs, ys, fixed))
+    assert fast == slow
+    assert sorted(m for g in fast for m in g) == list(range(len(weights)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(plane_graphs(max_size=30), st.data())
+def test_mend_compiled_makes_the_same_groups(graph, data):
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(order), weights, adj, LO, HI, xs, ys, set())
+        fast, slow = both(mp, lambda: mend([list(g) for g in groups], weights, adj, LO, HI, xs, ys, set()))
+    assert fast == slow
+
+
+@settings(max_examples=100, deadline=None)
+@given(plane_graphs(max_size=30), st.data())
+def test_mend_compiled_mends_only_the_focus_like_the_reference(graph, data):
+    weights, adj, xs, ys = graph
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(range(len(weights))), weights, adj, LO, HI, xs, ys, set())
+        focus = set(data.draw(st.lists(st.integers(0, len(groups) - 1), max_size=3)))
+        fast, slow = both(
+            mp, lambda: mend([list(g) for g in groups], weights, adj, LO, HI, xs, ys, set(), focus=set(focus))
+        )
+    assert fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 40_000), max_size=120), st.integers(1, 4))
+def test_set_table_lays_out_a_set_as_cpython_does(keys, scale):
+    keys = [k // scale for k in keys]  # (small values: more collisions and duplicates)
+    table = compiled.set_table(np.array(keys, dtype=np.int64), len(keys))
+    assert [int(k) for k in table if k >= 0] == list(set(keys))
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
+def test_repair_compiled_makes_the_same_groups(graph, data):
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
+        # (scrambled a little: groups in pieces, groups too big)
+        if len(groups) > 2 and data.draw(st.booleans()):
+            groups = [groups[0] + groups[-1], *groups[1:-1]]
+        fast, slow = both(mp, lambda: repair([list(g) for g in groups], weights, adj, lo, hi, fixed=fixed))
+    assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
+def test_chains_compiled_make_the_same_groups(graph, data):
+    """Short groups filled by chains of whole-item moves, or dissolved, exactly as the reference does
+    (which also depends on the order CPython's sets keep their members in)."""
+    weights, adj, xs, ys = graph
+    order = data.draw(st.permutations(range(len(weights))))
+    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "ENABLED", False)
+        groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
+        fast, slow = both(
+            mp,
+            lambda: fill_by_chains(
+                [list(g) for g in groups], weights, adj, lo, hi, xs, ys, fixed=fixed, pushing=False
+            ),
+        )
+    assert fast == slow
+
+
+def test_warm_compiles_every_kernel():
+    compiled.warm()  # (raises if a kernel does not compile)
+    assert compiled.grow_groups.signatures and compiled.mend_groups.signatures
+
+
+@settings(max_examples=300, deadline=None)
+@given(plane_graphs(max_size=14), st.data())
+def test_region_cut_is_the_exact_recut(graph, data):
+    """The compiled re-cut of a region (preferring some of its groups) finds what `exact_recut` finds."""
+    weights, adj, xs, ys = graph
+    m = len(weights)
+    members = data.draw(st.permutations(range(m)))
+    prefer = [sorted(set(data.draw(st.lists(st.integers(0, m - 1), min_size=1, max_size=4))))]
+    want = exact_recut(list(members), weights, adj, LO, HI, xs, ys, prefer={frozenset(g) for g in prefer})
+    indptr, indices = compiled.csr(adj)
+    local = np.full(m, -1, dtype=np.int64)
+    order, label, k = compiled.region_cut(
+        np.array(members, dtype=np.int64), indptr, indices, *(np.array(v) for v in (weights, xs, ys)),
+        LO, HI, np.array(prefer[0], dtype=np.int64), np.array([0, len(prefer[0])], dtype=np.int64), local,
+        False, compiled.workspace(m),
+    )  # fmt: skip
+    assert (local == -1).all()
+    got = [[int(g) for g, lab in zip(order, label, strict=True) if lab == c] for c in range(k)]
+    assert got == (want or [])
+
+
+@pytest.mark.parametrize(("seed", "barrier"), [(1, False), (2, False), (3, False), (4, True), (5, True)])
+def test_partition_compiled_gives_the_same_plan(monkeypatch, seed, barrier):
+    community = lattice_community(300, seed=seed, irregular=barrier)
+    if barrier:  # a street across the middle: two blocks, each cut on its own when its total allows
+        minx, miny, maxx, maxy = community.boundary.bounds
+        mid = (miny + maxy) / 2
+        community.barriers.append(LineString([(minx - 10, mid), (maxx + 10, mid + 13)]))
+    p = engine.prepare(community, Config())
+    assert len(set(p.blocks)) == (2 if barrier else 1)
+
+    def run():  # type: ignore[no-untyped-def]
+        items, adj = list(p.items), [set(s) for s in p.adj]
+        plan = engine.partition(
+            items, adj, p.blocks, Config(), centres=p.centres, household_weights=p.household_weights
+        )
+        return plan.area_of, plan.grid_of_area, [it.key for it in plan.items], plan.donations
+
+    fast, slow = both(monkeypatch, run)
+    assert fast == slow
