@@ -31,10 +31,12 @@ template.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing as mp
 import os
+import queue
 import random
 import secrets
 import socket
@@ -204,11 +206,25 @@ def check(phone: Phone, status: int, body: bytes) -> tuple[int, int]:
 def http_client(shares: list[list[Phone]], warmup: int, port: int, barrier: Any, out: Any) -> None:
     """The phones' batches over one keep-alive connection per share, one thread each (sockets release the
     GIL while waiting), all in this one process; each connection first sends `warmup` batches before the
-    clock."""
+    clock, all connections at once."""
     conns = [Connection(port) for _ in shares]
-    for conn, share in zip(conns, shares, strict=True):
+
+    warmed: list[Connection] = []
+
+    def warm(conn: Connection, share: list[Phone]) -> None:
         for phone in share[:warmup]:
             check(phone, *conn.post(phone.request))
+        warmed.append(conn)
+
+    # All connections warm up at once, as they then send: the server's threads that the burst will use exist
+    # and have their database connection and prepared statements, as on a server that has been running.
+    warming = [threading.Thread(target=warm, args=pair) for pair in zip(conns, shares, strict=True)]
+    for t in warming:
+        t.start()
+    for t in warming:
+        t.join()
+    if len(warmed) != len(conns):
+        raise RuntimeError("a connection's warm-up failed (see above)")
     timed: list[list[Any]] = [[] for _ in shares]
 
     def send(conn: Connection, share: list[Phone], got: list[Any]) -> None:
@@ -326,6 +342,16 @@ def worker(
     out.put((started, ended, latencies, created, errors, cpu, db_cpu))
 
 
+def aborting(fn: Callable[..., None], *args: Any) -> None:
+    """`fn(*args)` in a client process; if it fails, the start barrier (its second last argument) is broken,
+    so that the run stops instead of waiting for this client without end."""
+    try:
+        fn(*args)
+    except BaseException:
+        args[-2].abort()
+        raise
+
+
 def redis_pid() -> int | None:
     """The process id of the shared Redis (sessions and users are read from it), if it says."""
     from django.core.cache import cache
@@ -432,14 +458,22 @@ def run(args: argparse.Namespace) -> None:
             ]
         connections.close_all()
         barrier, out = mp.Barrier(len(clients) + 1), mp.Queue()
-        procs = [mp.Process(target=fn, args=(*a, barrier, out)) for fn, a in clients]
+        procs = [
+            mp.Process(target=functools.partial(aborting, fn), args=(*a, barrier, out)) for fn, a in clients
+        ]
         load0 = os.getloadavg()
         for p in procs:
             p.start()
         redis = redis_pid()
         barrier.wait()
         before = cpu_snapshot(server.pid if server is not None else None, redis)
-        results = [out.get(timeout=900) for _ in procs]  # a client that failed: no hang
+        results: list[Any] = []
+        while len(results) < len(procs):  # a client that failed ends the run instead of a wait without end
+            try:
+                results.append(out.get(timeout=1))
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a client process failed (see above)") from None
         after = cpu_snapshot(server.pid if server is not None else None, redis)
         for p in procs:
             p.join()
