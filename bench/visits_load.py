@@ -11,14 +11,17 @@ measures the sustained rate of a burst of all of them and extrapolates the time 
 (the work per visit does not grow with the number of members: each batch touches only its own member's
 households and rollup rows).
 
-How: `--workers` client processes, each sending its share of the members' batches one after another,
-against one PostgreSQL, all on this machine. By default through Django's own request handler in the
-client process (the test client: the whole middleware stack, session and user look-up, DRF, the view;
-no HTTP parsing, no network). With `--http`, over HTTP (keep-alive, one connection per client process)
-to the production server that `make run` starts: gunicorn with scripts/gunicorn.conf.py and
-gridgov.settings.prod (`--server-workers`, default: the config's own, 2 × CPUs + 1), so the server's
-processes and the clients share the same cores. Each request carries a session cookie and the CSRF token,
-as a browser's would. Sessions are made before the clock starts; all workers start together.
+How: by default `--workers` client processes, each sending its share of the members' batches one after
+another through Django's own request handler in the client process (the test client: the whole
+middleware stack, session and user look-up, DRF, the view; no HTTP parsing, no network), against one
+PostgreSQL, all on this machine. With `--http`, over HTTP to the production server that `make run`
+starts: gunicorn with scripts/gunicorn.conf.py and gridgov.settings.prod (`--server-workers`, default: the
+config's own, 2 × CPUs + 1), on the same cores. The client is then one process with `--connections`
+keep-alive connections (a thread and a share of the members each), as light as an honest client can be:
+on a real deployment the 60,000 phones' CPU is not on the server. Every member is logged in (a session)
+and every request is made before the clock (the raw HTTP/1.1 request with the session cookie, the CSRF
+cookie and its header, as a phone's browser sends them); every answer is checked item by item (a visit
+counts as created only with its own result `created` under its own id and index). All start together.
 
 Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_load TEMPLATE gridgov, or
 $GRIDGOV_BENCH_LOAD_DB), dropped at the end, also on failure; the demo database is only read, as the
@@ -28,11 +31,12 @@ template.
 from __future__ import annotations
 
 import argparse
-import http.client
+import functools
 import json
 import math
 import multiprocessing as mp
 import os
+import queue
 import random
 import secrets
 import socket
@@ -40,10 +44,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -91,51 +98,207 @@ def member_users() -> list[tuple[int, int]]:
         return cur.fetchall()
 
 
-class HttpSender:
-    """POSTs to the production server over one keep-alive connection, as a logged-in browser would."""
+class Phone(NamedTuple):
+    """One member's batch as their phone sends it: the whole HTTP/1.1 request, made before the clock, and
+    the ids of its visits (every answer is checked item by item against them)."""
+
+    request: bytes
+    ids: list[str]
+
+
+def phone_request(port: int, session: str, csrf: str, body: bytes) -> bytes:
+    """A POST of a batch as a logged-in phone sends it: session cookie, CSRF cookie and header."""
+    from django.conf import settings
+
+    head = (
+        f"POST {base.SYNC} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Cookie: {settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}\r\n"
+        f"X-CSRFToken: {csrf}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server on a plain socket: sends a request made beforehand,
+    reads the answer's status, headers and `Content-Length` body. Lean on purpose: on a real deployment the
+    phones are not on the server's cores, so the load client should take as little of them as it can."""
 
     def __init__(self, port: int) -> None:
-        self.port, self.conn = port, http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.port, self.sock = port, None
 
-    def __call__(self, session: str, url: str, body: str) -> dict[str, Any]:
-        from django.conf import settings
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=120)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
-        csrf = secrets.token_hex(16)  # a 32-character CSRF secret: cookie and header must match
-        headers = {
-            "Content-Type": "application/json",
-            "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}",
-            "X-CSRFToken": csrf,
-        }
-        for attempt in (1, 2):  # the server closes idle keep-alive connections: reconnect once
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def post(self, request: bytes) -> tuple[int, bytes]:
+        """(status, body) of one request. The server closes idle keep-alive connections: a request on a
+        connection closed before any answer is sent once more on a new one (a batch can be sent twice:
+        the second finds its visits there and creates nothing, which then counts as not created)."""
+        for attempt in (1, 2):
+            if self.sock is None:
+                self.sock = self._open()
             try:
-                self.conn.request("POST", url, body.encode(), headers)
-                r = self.conn.getresponse()
-                data = r.read()
-                break
-            except (ConnectionError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                self.sock.sendall(request)
+                return self._answer()
+            except (ConnectionError, EOFError):
+                self.close()
                 if attempt == 2:
                     raise
-        if r.status != 200:
-            raise RuntimeError(f"{url}: HTTP {r.status} {data[:300]!r}")
-        return json.loads(data)
+        raise AssertionError("unreachable")
+
+    def _answer(self) -> tuple[int, bytes]:
+        sock, buf = self.sock, b""
+        assert sock is not None
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed before an answer")
+            buf += chunk
+        head, body = buf[:end].decode("latin-1").split("\r\n"), buf[end + 4 :]
+        version, code, *_reason = head[0].split(" ", 2)
+        if not version.startswith("HTTP/1."):
+            raise RuntimeError(f"not an HTTP/1.x answer: {head[0]!r}")
+        fields: dict[str, str] = {}
+        for line in head[1:]:
+            name, _sep, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if "transfer-encoding" in fields or "content-length" not in fields:
+            raise RuntimeError(f"answer without a Content-Length: {head!r}")
+        length = int(fields["content-length"])
+        while len(body) < length:
+            chunk = sock.recv(max(65536, length - len(body)))
+            if not chunk:
+                raise RuntimeError("connection closed in the middle of an answer")
+            body += chunk
+        if len(body) > length:
+            raise RuntimeError("more bytes than the answer's Content-Length (pipelining is not used)")
+        if fields.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+            self.close()  # the server is done with it (a worker recycled after max_requests)
+        return int(code), body
+
+
+def check(phone: Phone, status: int, body: bytes) -> tuple[int, int]:
+    """(created, not created) of one answer, counted item by item: a visit counts only with its own result
+    `created` under its own id and index. Anything but a 200 with one result per visit is an error."""
+    if status != 200:
+        raise RuntimeError(f"{base.SYNC}: HTTP {status} {body[:300]!r}")
+    answer = orjson.loads(body)
+    results = answer["results"]
+    if answer["received"] != len(phone.ids) or len(results) != len(phone.ids):
+        raise RuntimeError(f"{len(phone.ids)} visits sent, answer for {answer['received']}: {body[:300]!r}")
+    created = 0
+    for i, (vid, result) in enumerate(zip(phone.ids, results, strict=True)):
+        if result["index"] != i or result["id"] != vid:
+            raise RuntimeError(f"result {i} is not the visit sent: {result!r}")
+        created += result["status"] == "created"
+    if created != answer["created"]:
+        raise RuntimeError(f"the answer's count {answer['created']} is not its results' {created}")
+    return created, len(results) - created
+
+
+def http_client(shares: list[list[Phone]], warmup: int, port: int, barrier: Any, out: Any) -> None:
+    """The phones' batches over one keep-alive connection per share, one thread each (sockets release the
+    GIL while waiting), all in this one process; each connection first sends `warmup` batches before the
+    clock, all connections at once."""
+    conns = [Connection(port) for _ in shares]
+
+    warmed: list[Connection] = []
+
+    def warm(conn: Connection, share: list[Phone]) -> None:
+        for phone in share[:warmup]:
+            check(phone, *conn.post(phone.request))
+        warmed.append(conn)
+
+    # All connections warm up at once, as they then send: the server's threads that the burst will use exist
+    # and have their database connection and prepared statements, as on a server that has been running.
+    warming = [threading.Thread(target=warm, args=pair) for pair in zip(conns, shares, strict=True)]
+    for t in warming:
+        t.start()
+    for t in warming:
+        t.join()
+    if len(warmed) != len(conns):
+        raise RuntimeError("a connection's warm-up failed (see above)")
+    timed: list[list[Any]] = [[] for _ in shares]
+
+    def send(conn: Connection, share: list[Phone], got: list[Any]) -> None:
+        created = missed = 0
+        latencies = []
+        for phone in share:
+            t = time.perf_counter()
+            status, body = conn.post(phone.request)
+            latencies.append(time.perf_counter() - t)
+            c, m = check(phone, status, body)
+            created, missed = created + c, missed + m
+        got.extend((latencies, created, missed))
+
+    threads = [
+        threading.Thread(target=send, args=(conn, share[warmup:], got))
+        for conn, share, got in zip(conns, shares, timed, strict=True)
+    ]
+    barrier.wait()
+    started, cpu0 = time.perf_counter(), time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ended, cpu = time.perf_counter(), time.process_time() - cpu0
+    if any(len(got) != 3 for got in timed):
+        raise RuntimeError("a connection's thread failed (see above)")
+    latencies = [x for got in timed for x in got[0]]
+    out.put((started, ended, latencies, sum(g[1] for g in timed), sum(g[2] for g in timed), cpu, 0.0))
+
+
+def http_phones(
+    share: list[tuple[int, int]], per_member: int, seed: int, port: int, rounds: int
+) -> list[Phone]:
+    """One connection's share of the members, each logged in (a session, as the login page makes one) with
+    a CSRF token, and their batches in the order they are sent: round after round, every member a batch,
+    each batch a day before the last (as the in-process clients do)."""
+    from django.conf import settings
+    from django.test import Client
+
+    from gridgov.accounts.models import User
+    from gridgov.households.models import Household
+
+    rng, clock = random.Random(seed), base.Clock()
+    users = User.objects.in_bulk([u for u, _m in share])
+    logged_in = []
+    for uid, mid in share:
+        client = Client()
+        client.force_login(users[uid])
+        csrf = secrets.token_hex(16)  # a 32-character CSRF secret: cookie and header must match
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        logged_in.append((session, csrf, base.households(Household.objects.filter(area__member_id=mid))))
+    phones = []
+    for _r in range(rounds):
+        for session, csrf, own in logged_in:
+            times = clock.take(per_member, len(own))
+            items = [base.api_item(own[i % len(own)], w, rng) for i, w in enumerate(times)]
+            body = orjson.dumps({"visits": items})
+            phones.append(Phone(phone_request(port, session, csrf, body), [it["id"] for it in items]))
+    return phones
 
 
 def worker(
     share: list[tuple[int, int]],
     per_member: int,
     seed: int,
+    warmup: int,
+    rounds: int,
     barrier: Any,
     out: Any,
-    warmup: int,
-    port: int | None = None,
-    rounds: int = 1,
 ) -> None:
+    """In-process: one client process sending its share through Django's request handler (test client)."""
     import django
 
     django.setup()
-    from django.conf import settings
     from django.db import connection
     from django.test import Client
 
@@ -144,48 +307,49 @@ def worker(
 
     rng, clock = random.Random(seed), base.Clock()
     users = {u.pk: u for u in User.objects.filter(pk__in=[u for u, _m in share])}
-    requests: list[tuple[Callable[[str], dict[str, Any]], str, bool]] = []
-    sender = HttpSender(port) if port is not None else None
+    requests: list[tuple[Client, str, bool]] = []
     members = []
     for uid, mid in share:
         own = base.households(Household.objects.filter(area__member_id=mid))
         client = Client()
         client.force_login(users[uid])
-        send: Callable[[str], dict[str, Any]]
-        if sender is None:
-            send = lambda body, client=client: base.call(client, base.SYNC, body)  # noqa: E731
-        else:
-            session = client.cookies[settings.SESSION_COOKIE_NAME].value
-            send = lambda body, session=session, sender=sender: sender(session, base.SYNC, body)  # noqa: E731
-        members.append((own, send))
+        members.append((own, client))
     # Round after round, every member sends a batch (the Clock puts each batch a day before the last).
     for r in range(rounds):
-        for k, (own, send) in enumerate(members):
+        for k, (own, client) in enumerate(members):
             times = clock.take(per_member, len(own))
             items = [base.api_item(own[i % len(own)], w, rng) for i, w in enumerate(times)]
-            requests.append((send, json.dumps({"visits": items}), r == 0 and k < warmup))
-    for send, body, warm in requests:  # warm-up: the first members of each worker, before the clock
+            requests.append((client, json.dumps({"visits": items}), r == 0 and k < warmup))
+    for client, body, warm in requests:  # warm-up: the first members of each worker, before the clock
         if warm:
-            send(body)
+            base.call(client, base.SYNC, body)
     connection.close()  # each worker opens its connection after the barrier, like a fresh server process
     barrier.wait()
     started, cpu0 = time.perf_counter(), time.process_time()
     latencies, created, errors = [], 0, 0
-    for send, body, warm in requests:
+    for client, body, warm in requests:
         if warm:
             continue
         t = time.perf_counter()
-        r = send(body)
+        r = base.call(client, base.SYNC, body)
         latencies.append(time.perf_counter() - t)
         created += r["created"]
         errors += r["errors"]
     ended, cpu = time.perf_counter(), time.process_time() - cpu0
-    db_cpu = 0.0  # in-process: this client's own PostgreSQL backend, opened after the barrier
-    if sender is None:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            db_cpu = base.backend_cpu(cur.fetchone()[0])
+    with connection.cursor() as cur:  # this client's own PostgreSQL backend, opened after the barrier
+        cur.execute("SELECT pg_backend_pid()")
+        db_cpu = base.backend_cpu(cur.fetchone()[0])
     out.put((started, ended, latencies, created, errors, cpu, db_cpu))
+
+
+def aborting(fn: Callable[..., None], *args: Any) -> None:
+    """`fn(*args)` in a client process; if it fails, the start barrier (its second last argument) is broken,
+    so that the run stops instead of waiting for this client without end."""
+    try:
+        fn(*args)
+    except BaseException:
+        args[-2].abort()
+        raise
 
 
 def redis_pid() -> int | None:
@@ -274,19 +438,28 @@ def run(args: argparse.Namespace) -> None:
     members = member_users()
     if args.members:
         members = members[: args.members]
-    connections.close_all()
-    shares = [members[w :: args.workers] for w in range(args.workers)]
-    barrier, out = mp.Barrier(args.workers + 1), mp.Queue()
     server, port, server_workers = None, None, ""
-    if args.http:
-        server, port, server_workers = start_server(args.server_workers)
     try:
+        if args.http:  # one client process, a thread per keep-alive connection, every request made before
+            server, port, server_workers = start_server(args.server_workers)
+            members_of = [members[c :: args.connections] for c in range(args.connections)]
+            shares = [
+                http_phones(m, args.visits, args.seed + c, port, args.rounds)
+                for c, m in enumerate(members_of)
+            ]
+            clients: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
+                (http_client, (shares, args.warmup, port))
+            ]
+        else:  # `--workers` processes, each through Django's request handler
+            work = [members[w :: args.workers] for w in range(args.workers)]
+            clients = [
+                (worker, (s, args.visits, args.seed + w, args.warmup, args.rounds))
+                for w, s in enumerate(work)
+            ]
+        connections.close_all()
+        barrier, out = mp.Barrier(len(clients) + 1), mp.Queue()
         procs = [
-            mp.Process(
-                target=worker,
-                args=(s, args.visits, args.seed + w, barrier, out, args.warmup, port, args.rounds),
-            )
-            for w, s in enumerate(shares)
+            mp.Process(target=functools.partial(aborting, fn), args=(*a, barrier, out)) for fn, a in clients
         ]
         load0 = os.getloadavg()
         for p in procs:
@@ -294,7 +467,13 @@ def run(args: argparse.Namespace) -> None:
         redis = redis_pid()
         barrier.wait()
         before = cpu_snapshot(server.pid if server is not None else None, redis)
-        results = [out.get() for _ in procs]
+        results: list[Any] = []
+        while len(results) < len(procs):  # a client that failed ends the run instead of a wait without end
+            try:
+                results.append(out.get(timeout=1))
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a client process failed (see above)") from None
         after = cpu_snapshot(server.pid if server is not None else None, redis)
         for p in procs:
             p.join()
@@ -333,9 +512,15 @@ def run(args: argparse.Namespace) -> None:
         if args.http
         else "through Django's request handler (test client, no HTTP)"
     )
+    clients_how = (
+        f"1 client process, {args.connections} keep-alive connections (a thread and a share of the members "
+        "each; raw HTTP/1.1 requests made before the clock, every answer checked item by item)"
+        if args.http
+        else f"{args.workers} client processes"
+    )
     print(
-        f"- {args.workers} client processes {how}, one PostgreSQL; {args.warmup} warm-up batch(es) per "
-        "client before the clock\n"
+        f"- {clients_how} {how}, one PostgreSQL; {args.warmup} warm-up batch(es) per "
+        f"{'connection' if args.http else 'client'} before the clock\n"
     )
     print(
         "| batches timed (members × rounds) | visits each | visits created | errors | wall s | visits/s |"
@@ -411,7 +596,13 @@ def fill(n: int, seed: int) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workers", type=int, default=4, help="client processes (default 4)")
+    p.add_argument("--workers", type=int, default=4, help="in-process: client processes (default 4)")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=4,
+        help="--http: keep-alive connections, one thread each, in one client process (default 4)",
+    )
     p.add_argument("--visits", type=int, default=20, help="visits per member (default 20)")
     p.add_argument("--members", type=int, default=0, help="at most this many members (default all)")
     p.add_argument("--warmup", type=int, default=1, help="untimed batches per worker first (default 1)")

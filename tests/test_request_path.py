@@ -202,3 +202,51 @@ def test_with_redis_down_logged_in_requests_still_answer_from_the_database(world
 
     assert Client().get("/report/outlines.json").json()["type"] == "FeatureCollection"
     assert all(allow("test-address", "1/h") for _ in range(3))
+
+
+@pytest.mark.parametrize(
+    "accept, query",
+    [
+        (None, ""),
+        ("*/*", ""),
+        ("application/json", ""),
+        ("application/json; indent=4", ""),
+        ("text/html", ""),
+        ("text/html, */*;q=0.8", ""),
+        ("", ""),
+        (None, "format=json"),
+        (None, "format=xml"),
+        ("*/*", "level=grid"),
+    ],
+)
+def test_the_quick_content_negotiation_chooses_what_drfs_chooses(accept, query):
+    from django.http import Http404
+    from django.test import RequestFactory
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.renderers import BrowsableAPIRenderer
+    from rest_framework.request import Request
+
+    from gridgov.core.fastjson import FastContentNegotiation
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(RequestFactory().get(f"/api/v1/x/?{query}" if query else "/api/v1/x/", **headers))
+    for renderers in ([FastJSONRenderer()], [FastJSONRenderer(), BrowsableAPIRenderer()]):
+        answers = []
+        for negotiation in (DefaultContentNegotiation(), FastContentNegotiation()):
+            try:
+                renderer, media_type = negotiation.select_renderer(request, renderers)
+                answers.append((type(renderer), media_type))
+            except NotAcceptable:
+                answers.append("406")
+            except Http404:  # a format no renderer has
+                answers.append("404")
+        assert answers[0] == answers[1]
+
+
+def test_the_api_answers_json_through_the_quick_negotiation(world):
+    c = logged_in(world.users["member_a"])
+    for accept in ("*/*", "application/json"):
+        r = c.get(MINE, HTTP_ACCEPT=accept)
+        assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    assert c.get(MINE, HTTP_ACCEPT="text/html").status_code == 406

@@ -58,6 +58,10 @@ class _UserLoader:
         self.names = [column[0].target.attname for column in select[self.start : self.end]]
         self.populators = get_related_populators(info, select, self.db)
         self.pk = model._meta.pk
+        # The columns' converters (what `results_iter` works out again on every call), once.
+        self.converters = self.compiler.get_converters(
+            [column[0] for column in select[: self.compiler.col_count]]
+        )
 
     def __call__(self, user_id: Any) -> Any:
         try:
@@ -67,7 +71,9 @@ class _UserLoader:
         with connections[self.db].cursor() as cur:
             cur.execute(self.sql, [pk])
             rows = cur.fetchall()
-        for row in self.compiler.results_iter(results=[rows]):
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        for row in rows:
             user = self.model.from_db(self.db, self.names, row[self.start : self.end])
             for populator in self.populators:
                 populator.populate(row, user)

@@ -12,6 +12,7 @@ from typing import IO, Any
 import orjson
 from django.conf import settings
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
@@ -51,3 +52,18 @@ class FastJSONParser(JSONParser):
             return orjson.loads(raw)
         except (ValueError, LookupError) as exc:  # orjson.JSONDecodeError, UnicodeDecodeError
             raise ParseError(f"JSON parse error - {exc}") from exc
+
+
+class FastContentNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, answering the common case at once: no format asked for (no query string, so
+    no `?format=`, and no suffix) and an Accept header that is absent, `*/*` or exactly the first renderer's
+    type (what phones and scripts send). DRF's own choice is then the first renderer with its own media type;
+    anything else goes through DRF's parsing of the header as before."""
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        meta = request._request.META
+        if renderers and not format_suffix and not meta.get("QUERY_STRING"):
+            first = renderers[0]
+            if meta.get("HTTP_ACCEPT", "*/*") in ("*/*", first.media_type):
+                return first, first.media_type
+        return super().select_renderer(request, renderers, format_suffix)

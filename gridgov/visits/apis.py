@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
+from rest_framework.authentication import CSRFCheck
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gridgov.core.errors import GridgovError
+from gridgov.core.fastjson import FastJSONRenderer
 from gridgov.core.files import image_kind
 
 from . import dashboards, selectors, services
@@ -30,28 +37,80 @@ def visit_create(request: Request) -> Response:
     return Response(result.as_dict(), status=code)
 
 
-@api_view(["POST"])
-@permission_classes([IsAuthenticated])
-def visit_sync(request: Request) -> Response:
-    """A batch: {"visits": [...]}; per-item results; retrying the same batch creates nothing twice."""
-    visits = request.data.get("visits") if isinstance(request.data, dict) else None
+def _sync(data: Any, user: Any) -> tuple[int, dict[str, Any]]:
+    """A batch: {"visits": [...]}; per-item results; retrying the same batch creates nothing twice.
+    (status, answer)."""
+    visits = data.get("visits") if isinstance(data, dict) else None
     limit = services.rules()["max_batch"]
     if not isinstance(visits, list):
-        return Response({"visits": ["A list of visits is required."]}, status=status.HTTP_400_BAD_REQUEST)
+        return status.HTTP_400_BAD_REQUEST, {"visits": ["A list of visits is required."]}
     if len(visits) > limit:
-        return Response(
-            {"visits": [f"At most {limit} visits per batch."]}, status=status.HTTP_400_BAD_REQUEST
-        )
-    results = services.record_visits(visits, actor=request.user)
-    return Response(
-        {
-            "received": len(visits),
-            "created": sum(r.status == "created" for r in results),
-            "exists": sum(r.status == "exists" for r in results),
-            "errors": sum(r.status == "error" for r in results),
-            "results": [r.as_dict() for r in results],
-        }
-    )
+        return status.HTTP_400_BAD_REQUEST, {"visits": [f"At most {limit} visits per batch."]}
+    results = services.record_visits(visits, actor=user)
+    return status.HTTP_200_OK, {
+        "received": len(visits),
+        "created": sum(r.status == "created" for r in results),
+        "exists": sum(r.status == "exists" for r in results),
+        "errors": sum(r.status == "error" for r in results),
+        "results": [r.as_dict() for r in results],
+    }
+
+
+@api_view(["POST"])
+@permission_classes([IsAuthenticated])
+def visit_sync_drf(request: Request) -> Response:
+    """A batch through DRF: every request the direct path below does not take."""
+    code, answer = _sync(request.data, request.user)
+    return Response(answer, status=code)
+
+
+_csrf = CSRFCheck(lambda request: None)  # the check DRF's session authentication makes (stateless)
+_ALLOW = ", ".join(visit_sync_drf.cls().allowed_methods)
+
+
+@csrf_exempt  # checked below, as DRF checks it
+def visit_sync(request: HttpRequest) -> HttpResponse:
+    """A batch (see `_sync`). The common request, a logged-in phone's JSON POST, is answered directly,
+    without DRF's request, negotiation, authentication and response objects (~0.1 ms of CPU of a 20-visit
+    batch's ~1.5 ms in Django, measured in-process against the same view through DRF). It gets what DRF
+    gives it: the session user (active, as DRF's session authentication requires), the same CSRF check (a
+    failure is DRF's 403 with its message), orjson's parse (a failure is DRF's 400), the same answer and
+    headers. Anything else (another method or content type, HTTP Basic credentials, an Accept or a query
+    string DRF would negotiate, no session user, no body) goes through DRF as before."""
+    meta = request.META
+    if (
+        request.method != "POST"
+        or request.content_type != "application/json"
+        or request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8")
+        or "HTTP_AUTHORIZATION" in meta
+        or meta.get("QUERY_STRING")
+        or not int(meta.get("CONTENT_LENGTH") or 0)
+        or meta.get("HTTP_ACCEPT", "*/*") not in ("*/*", "application/json")
+        or not request.user.is_authenticated
+        or not request.user.is_active
+    ):
+        return visit_sync_drf(request)
+    _csrf.process_request(request)  # as DRF: puts the CSRF cookie in META for the check
+    reason = _csrf.process_view(request, None, (), {})
+    if reason:
+        code, answer = status.HTTP_403_FORBIDDEN, {"detail": f"CSRF Failed: {reason}"}
+    else:
+        try:
+            data = orjson.loads(request.body)
+        except ValueError as exc:  # orjson.JSONDecodeError, as FastJSONParser reports it
+            code, answer = status.HTTP_400_BAD_REQUEST, {"detail": f"JSON parse error - {exc}"}
+        else:
+            try:
+                code, answer = _sync(data, request.user)
+            except (GridgovError, APIException):  # rolled back: DRF answers it in its own format
+                return visit_sync_drf(request)
+    response = HttpResponse(FastJSONRenderer().render(answer), status=code, content_type="application/json")
+    response["Allow"] = _ALLOW
+    return response
+
+
+# The schema (drf-spectacular) describes the endpoint from DRF's view.
+visit_sync.cls, visit_sync.initkwargs = visit_sync_drf.cls, visit_sync_drf.initkwargs  # type: ignore[attr-defined]
 
 
 @api_view(["GET"])

@@ -246,11 +246,12 @@ def _link_issues(refs: list[Any]) -> None:
             cur.execute(LINK_ISSUES, [refs])
 
 
-# What verification needs, in one statement: each item's household, if in the actor's scope (the scoped
-# queryset's ids, `{households}`), the distance from the fix to the building (footprint, else building
-# point, else household point; in a local equirectangular plane at the fix's latitude, < 0.1% off within
-# 20 km), the household's latest counted visit near the batch's times (the repeat check), whether the
-# rollups know the household, and the member's previous located visit (the speed check).
+# What verification needs, in one statement: each item's household, if in the actor's scope (`{scope}`: for
+# a grid member the areas of their grid(s), else the scoped queryset's ids), the distance from the fix to
+# the building (footprint, else building point, else household point; in a local equirectangular plane at
+# the fix's latitude, < 0.1% off within 20 km), the household's latest counted visit near the batch's times
+# (the repeat check), whether the rollups know the household, and the member's previous located visit (the
+# speed check).
 # It also locks the households (`RESOLVE_LOCK`, in id order: two batches cannot deadlock) until the batch's
 # transaction ends: a concurrent batch for one of them waits here, and the statement that stores this one
 # (a new snapshot) then sees what the other committed, so the rollups' upkeep counts a household's
@@ -273,7 +274,7 @@ FROM inp
 JOIN households_household h ON h.code = inp.c
 LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
 LEFT JOIN geo_building b ON b.id = h.building_id
-WHERE h.id IN ({households})
+WHERE {scope}
 {lock}
 """
 PREVIOUS = """(
@@ -285,10 +286,11 @@ PREVIOUS = """(
 
 # A member's households (their whole grid, as `visitable_households`) in plain SQL: one text for every member,
 # so that the resolving statement is prepared once per connection (no ORM compile, no planning per batch).
-MEMBER_HOUSEHOLDS = """
-SELECT mh.id FROM households_household mh JOIN geo_responsibilityarea ma ON ma.id = mh.area_id
-WHERE ma.grid_id IN (SELECT g.grid_id FROM geo_responsibilityarea g WHERE g.member_id = %s)
-"""
+# Tested on the household's own area (not on the ids of every household of the grid, joined back).
+MEMBER_SCOPE = """h.area_id IN (
+    SELECT ma.id FROM geo_responsibilityarea ma
+    WHERE ma.grid_id IN (SELECT g.grid_id FROM geo_responsibilityarea g WHERE g.member_id = %s)
+)"""
 
 
 def _resolve(
@@ -315,12 +317,12 @@ def _resolve(
         types += ["bigint", "timestamptz"]
     with connection.cursor() as cur:
         if member is not None:  # a grid member (the many phones): one prepared text for all of them
-            sql = RESOLVE.format(households=MEMBER_HOUSEHOLDS, previous=previous_sql, lock=RESOLVE_LOCK)
+            sql = RESOLVE.format(scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK)
             _execute_prepared(cur, sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
         else:
             qs = visitable_households(actor).order_by().values("id")
             hh_sql, hh_params = qs.query.sql_with_params()
-            sql = RESOLVE.format(households=hh_sql, previous=previous_sql, lock=RESOLVE_LOCK)
+            sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK)
             cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
         found = cur.fetchall()
     by_index = {it.index: it for it in items}

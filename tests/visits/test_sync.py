@@ -12,6 +12,7 @@ from django.utils import timezone
 from gridgov.visits.models import Visit
 from gridgov.visits.selectors import due_list
 
+from .. import factories as f
 from ..factories import client
 
 pytestmark = pytest.mark.django_db
@@ -313,12 +314,27 @@ def test_a_member_resolves_the_households_of_their_grid_only_through_a_prepared_
         assert "household" in out["results"][2]["errors"]
         seen.append(prepared())
     assert seen[0] and seen[1] == seen[0]
-    # The member's households in plain SQL are those `visitable_households` gives.
-    with connection.cursor() as cur:
-        cur.execute(services.MEMBER_HOUSEHOLDS, [world.member_a.pk])
-        plain = {r[0] for r in cur.fetchall()}
-    orm = set(services.visitable_households(world.users["member_a"]).values_list("id", flat=True))
-    assert plain == orm == {world.household_a.pk, world.household_a2.pk}
+    # The member's households in plain SQL are those `visitable_households` gives: their grid's, not another
+    # grid's nor one without an area; with an area in a second grid, that grid's too.
+    from gridgov.households.models import Household
+
+    f.HouseholdFactory(community=world.household_a.community, area=None, code="HX1")
+
+    def plain() -> set[int]:
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT h.id FROM households_household h WHERE {services.MEMBER_SCOPE}", [world.member_a.pk]
+            )
+            return {r[0] for r in cur.fetchall()}
+
+    def orm() -> set[int]:
+        return set(services.visitable_households(world.users["member_a"]).values_list("id", flat=True))
+
+    assert plain() == orm() == {world.household_a.pk, world.household_a2.pk}
+    world.area_b.member = world.member_a
+    world.area_b.save()
+    assert plain() == orm() == {world.household_a.pk, world.household_a2.pk, world.household_b.pk}
+    assert Household.objects.filter(code="HX1", area=None).exists()
 
 
 def test_a_synced_visit_is_indexed_only_where_something_reads_it(world):
