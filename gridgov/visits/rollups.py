@@ -249,7 +249,10 @@ def dashboard_month(cur: Any, today: date) -> None:
 def _quiesce_and_fold(cur: Any) -> None:
     """Before re-deriving rollups from the visits: no batch may append a delta until this transaction
     ends (a batch takes its lock on the delta table when its statement starts, before its snapshot counts
-    any visit), and every delta committed so far is folded, so nothing is counted twice or lost."""
+    any visit), and every delta committed so far is folded, so nothing is counted twice or lost. The fold's
+    lock first, in the order `fold` takes the two: a fold holding it and waiting for the table cannot
+    deadlock with this."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
     cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
     fold(cur)
 
