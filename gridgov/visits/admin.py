@@ -26,3 +26,8 @@ class VisitAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # visits come from members' phones
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        """A visit is a record of work done: it is never deleted (a leader rejects a wrong one in the
+        review queue). Deleting a counted visit here would also leave the compliance rollups counting it."""
+        return False

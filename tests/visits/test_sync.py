@@ -351,3 +351,17 @@ def test_a_synced_visit_is_indexed_only_where_something_reads_it(world):
         cur.execute("SET LOCAL enable_seqscan = off")
         cur.execute("EXPLAIN SELECT id FROM visits_visit WHERE reviewed_by_id IN (1, 2)")
         assert "visit_reviewed_by_idx" in " ".join(r[0] for r in cur.fetchall())
+
+
+def test_the_admin_never_deletes_a_visit(world):
+    """A counted visit deleted in the admin would stay in the rollups: visits are rejected, not deleted."""
+    item = visit()
+    assert sync(client(world, "member_a"), [item])["created"] == 1
+    pk = item["id"]
+    admin = client(world, "admin")
+    assert admin.get(f"/admin/visits/visit/{pk}/change/").status_code == 200
+    assert admin.get(f"/admin/visits/visit/{pk}/delete/").status_code == 403
+    assert admin.post(f"/admin/visits/visit/{pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = admin.post("/admin/visits/visit/", {"action": "delete_selected", "_selected_action": [pk]})
+    assert bulk.status_code in (200, 302)
+    assert Visit.objects.filter(pk=pk).exists()
