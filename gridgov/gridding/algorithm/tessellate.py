@@ -452,7 +452,10 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     src = [i for i in sources if not arr[i].is_empty]
     if not src:
         return set()
-    q = np.unique(np.rint(shapely.get_coordinates(arr[src]) / GRID).astype(np.int64), axis=0)
+    xy = np.rint(shapely.get_coordinates(arr[src]) / GRID).astype(np.int64)
+    low = xy.min(axis=0)
+    packed = np.unique(((xy[:, 0] - low[0]) << 31) | (xy[:, 1] - low[1]))  # grid units: 31 bits each
+    q = np.column_stack([(packed >> 31) + low[0], (packed & ((1 << 31) - 1)) + low[1]])
     pts = shapely.points(q * GRID)
     pi, ci = tree.query(pts, predicate="dwithin", distance=SEAL_TOL)
     if not len(pi):
@@ -479,14 +482,37 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     return changed
 
 
+def _unmatched(cells: list[BaseGeometry], boundary: BaseGeometry) -> set[int]:
+    """Cells with an edge that no other cell holds (same ends on the grid), off the community's outline."""
+    owner, ends, _length = _edges(cells)
+    if not len(ends):
+        return set()
+    rel = ends - np.tile(ends[:, :2].min(axis=0), 2)  # grid units from the corner: 31 bits a coordinate
+    first, second = (rel[:, 0] << 31) | rel[:, 1], (rel[:, 2] << 31) | rel[:, 3]
+    order = np.lexsort((second, first))
+    f, t = first[order], second[order]
+    same = (f[1:] == f[:-1]) & (t[1:] == t[:-1])
+    held = np.zeros(len(order), dtype=bool)
+    held[1:] |= same
+    held[:-1] |= same
+    lone = order[~held]
+    if not len(lone):
+        return set()
+    mid = shapely.points((ends[lone, :2] + ends[lone, 2:]) * (GRID / 2))
+    outline = shapely.set_precision(boundary, GRID).boundary
+    inside = shapely.distance(mid, outline) > GRID
+    return set(owner[lone[inside]].tolist())
+
+
 def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> None:
     """Make the cells of cut buildings (`cut`) and their neighbours tile exactly again (in place).
 
     Each cut snaps the points where its line crosses the cell's outline to the 1 cm grid, so a piece's
     edge bends by up to 7 mm where the cell across keeps it straight: slivers along long edges. The
-    vertices of the pieces are inserted into the edges of the cells around them; what overlaps still
-    (two cuts rounding one crossing to pixels 1 cm apart) is taken from one of the two cells, and a
-    gap still left (below 1 m², inside `boundary`) goes to the cell sharing the longest border with it.
+    vertices of the pieces are inserted into the edges of the cells around them (which closes the gaps
+    too); what overlaps still (two cuts rounding one crossing to pixels 1 cm apart) is taken from one
+    of the two cells, and a gap that opens (below 1 m², inside the community `boundary`) goes to the
+    cell sharing the longest border with it.
     A function of the cells alone: a re-grid that rebuilds the same cells seals them the same way (a
     cell next to a piece the re-grid cuts otherwise may take other vertices from it: millimetres)."""
     sources = [i for i in cut if not cells[i].is_empty]
@@ -497,16 +523,15 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
 
 
 def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
-    """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from or
-    given to (their snapped outline may in turn leave T-junctions: the next round's sources)."""
+    """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
+    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
     tree = shapely.STRtree(np.array(cells, dtype=object))
     changed = _insert_vertices(cells, tree, sources)
-    if changed:  # a vertex inserted may lie near the edge of a third cell: once more from those
-        changed |= _insert_vertices(cells, tree, sorted(changed))
     arr = np.array(cells, dtype=object)
     if changed:
         tree = shapely.STRtree(arr)
-    look = sorted(set(sources) | changed)
+    # Two cells overlap only where an edge of each is held by no other cell: only those are looked at.
+    look = sorted((set(sources) | changed) & _unmatched(cells, boundary))
     left, right = tree.query(arr[look], predicate="overlaps")
     left = np.asarray(look)[left]
     pairs = {(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist(), strict=True) if a != b}
@@ -535,10 +560,10 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
                 cells[loser] = rest
                 touched |= {loser, winner}
                 break
-    # Gaps (where two roundings 1 cm apart left a sliver on the other side too): holes of the union of
-    # the cells around those slivers that lie inside the community.
     if not touched:
         return touched
+    # A sliver taken away can open a gap on the cell's far side (its outline snapped anew): holes of
+    # the union of the cells around, inside the community, go to the cell sharing the longest border.
     around = tree.query(np.array([cells[i] for i in touched], dtype=object), predicate="intersects")[1]
     near = sorted(set(around.tolist()) | touched)
     union = shapely.union_all([cells[i] for i in near], grid_size=GRID)
