@@ -484,9 +484,14 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
 
 def _unmatched(cells: list[BaseGeometry], boundary: BaseGeometry) -> set[int]:
     """Cells with an edge that no other cell holds (same ends on the grid), off the community's outline."""
+    return _lone_edges(cells, boundary)[0]
+
+
+def _lone_edges(cells: list[BaseGeometry], boundary: BaseGeometry) -> tuple[set[int], np.ndarray]:
+    """`_unmatched`, and those edges' ends (grid units, one row each: x0, y0, x1, y1)."""
     owner, ends, _length = _edges(cells)
     if not len(ends):
-        return set()
+        return set(), ends
     rel = ends - np.tile(ends[:, :2].min(axis=0), 2)  # grid units from the corner: 31 bits a coordinate
     first, second = (rel[:, 0] << 31) | rel[:, 1], (rel[:, 2] << 31) | rel[:, 3]
     order = np.lexsort((second, first))
@@ -497,11 +502,11 @@ def _unmatched(cells: list[BaseGeometry], boundary: BaseGeometry) -> set[int]:
     held[:-1] |= same
     lone = order[~held]
     if not len(lone):
-        return set()
+        return set(), ends[:0]
     mid = shapely.points((ends[lone, :2] + ends[lone, 2:]) * (GRID / 2))
     outline = shapely.set_precision(boundary, GRID).boundary
     inside = shapely.distance(mid, outline) > GRID
-    return set(owner[lone[inside]].tolist())
+    return set(owner[lone[inside]].tolist()), ends[lone[inside]]
 
 
 def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> None:
@@ -520,6 +525,26 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
         if not sources:
             break
         sources = sorted(_seal_round(cells, sources, boundary))
+    _close_gaps(cells, boundary)
+
+
+def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
+    """Slivers that edges no other cell holds enclose and no cell covers (two roundings of one crossing
+    1 cm apart, leaving a gap and no overlap) go to the cell sharing the longest border with them."""
+    _owners, ends = _lone_edges(cells, boundary)
+    if len(ends) < 3:
+        return
+    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) * GRID)
+    faces = [f for f in polygonize(list(lines)) if 0 < f.area < 1.0]
+    if not faces:
+        return
+    arr = np.array(cells, dtype=object)
+    tree = shapely.STRtree(arr)
+    inner = shapely.point_on_surface(np.array(faces, dtype=object))
+    hit, _cell = tree.query(inner, predicate="within")
+    gaps = [f for k, f in enumerate(faces) if k not in set(hit.tolist())]
+    if gaps:
+        merge_strays(cells, gaps)
 
 
 def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
