@@ -35,7 +35,7 @@ from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
-from .tessellate import adjacency, blocks_of, dissolve, item_cells
+from .tessellate import adjacency, blocks_of, dissolve, item_cells, seal
 
 
 class GriddingInputError(ValueError):
@@ -491,6 +491,8 @@ def plan_community(
         plan.problems = check(plan, adj_f, config)  # on the cells as cut, not the borrowed links
     plan.problems[:0] = p.infeasible
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    if build_polygons:
+        seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
     if build_polygons:
         plan.item_cells = cells
@@ -644,6 +646,12 @@ def _refill(
             plan.area_of[i] = a
     drop_empty(plan)
     return True
+
+
+def _cut_items(items: list[Item]) -> list[int]:
+    """Items of buildings cut into several (the cells `tessellate.seal` mends)."""
+    count = Counter(it.building for it in items)
+    return [i for i, it in enumerate(items) if count[it.building] > 1]
 
 
 def _grids_connected(plan: Plan, adj: list[set[int]]) -> bool:

@@ -19,6 +19,7 @@ from .chains import fill_by_chains
 from .donate import Donation, donate, face_areas
 from .engine import (
     Prepared,
+    _cut_items,
     _grids_connected,
     check,
     cut_shared_buildings,
@@ -30,7 +31,7 @@ from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .repair import components, repair
 from .splitting import split_buildings
-from .tessellate import dissolve
+from .tessellate import dissolve, seal
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -82,6 +83,7 @@ def regrid(
         for pr in check(plan, adj_f, config)
     ]
     if build_polygons:
+        seal(cells, _cut_items(plan.items), community.boundary)
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
             members[a].append(i)

@@ -435,3 +435,171 @@ def dissolve(cells: list[BaseGeometry], groups: list[list[int]]) -> list[BaseGeo
         parts = polygons_of(merged)
         out.append(parts[0] if len(parts) == 1 else MultiPolygon(parts))
     return out
+
+
+SEAL_TOL = 0.015  # m: how far from an edge a vertex of the cell across is inserted into it (two roundings
+# of one crossing, one each way: up to 2 × 7 mm)
+SEAL_SLIVER = 1e-6  # m²: an overlap of two cells above this is a sliver to take away (exact edges give ~0)
+SEAL_ROUNDS = 3  # a sliver taken away snaps the cell's outline anew: sealed again from there
+
+
+def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: list[int]) -> set[int]:
+    """Insert the vertices of the cells `sources` into every edge of another cell passing within
+    `SEAL_TOL` of them (T-junctions a cut left: its pieces got snapped vertices on an edge that the
+    cell across does not have). Vertices within `SEAL_TOL` of one of the cell's own are left out, so no
+    vertex moves. Returns the cells changed."""
+    arr = np.array(cells, dtype=object)
+    src = [i for i in sources if not arr[i].is_empty]
+    if not src:
+        return set()
+    xy = np.rint(shapely.get_coordinates(arr[src]) / GRID).astype(np.int64)
+    low = xy.min(axis=0)
+    packed = np.unique(((xy[:, 0] - low[0]) << 31) | (xy[:, 1] - low[1]))  # grid units: 31 bits each
+    q = np.column_stack([(packed >> 31) + low[0], (packed & ((1 << 31) - 1)) + low[1]])
+    pts = shapely.points(q * GRID)
+    pi, ci = tree.query(pts, predicate="dwithin", distance=SEAL_TOL)
+    if not len(pi):
+        return set()
+    # (Snapping inserts only the points within SEAL_TOL of an edge; leaving out those near a vertex of
+    # the cell keeps every vertex where it is.)
+    held, inv = np.unique(ci, return_inverse=True)
+    keep = shapely.distance(pts[pi], shapely.extract_unique_points(arr[held])[inv]) > SEAL_TOL
+    pi, ci = pi[keep], ci[keep]
+    order = np.argsort(ci, kind="stable")
+    pi, ci = pi[order], ci[order]
+    changed: set[int] = set()
+    if not len(ci):
+        return changed
+    starts = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
+    for s0, s1 in zip(starts.tolist(), [*starts[1:].tolist(), len(ci)], strict=True):
+        c = int(ci[s0])
+        snapped = shapely.snap(arr[c], shapely.multipoints(q[pi[s0:s1]] * GRID), SEAL_TOL)
+        if shapely.get_num_coordinates(snapped) == shapely.get_num_coordinates(arr[c]):
+            continue  # nothing inserted
+        if snapped.geom_type == "Polygon" and snapped.is_valid and abs(snapped.area - arr[c].area) < 1.0:
+            cells[c] = snapped
+            changed.add(c)
+    return changed
+
+
+def _unmatched(cells: list[BaseGeometry], boundary: BaseGeometry) -> set[int]:
+    """Cells with an edge that no other cell holds (same ends on the grid), off the community's outline."""
+    return _lone_edges(cells, boundary)[0]
+
+
+def _lone_edges(cells: list[BaseGeometry], boundary: BaseGeometry) -> tuple[set[int], np.ndarray]:
+    """`_unmatched`, and those edges' ends (grid units, one row each: x0, y0, x1, y1)."""
+    owner, ends, _length = _edges(cells)
+    if not len(ends):
+        return set(), ends
+    rel = ends - np.tile(ends[:, :2].min(axis=0), 2)  # grid units from the corner: 31 bits a coordinate
+    first, second = (rel[:, 0] << 31) | rel[:, 1], (rel[:, 2] << 31) | rel[:, 3]
+    order = np.lexsort((second, first))
+    f, t = first[order], second[order]
+    same = (f[1:] == f[:-1]) & (t[1:] == t[:-1])
+    held = np.zeros(len(order), dtype=bool)
+    held[1:] |= same
+    held[:-1] |= same
+    lone = order[~held]
+    if not len(lone):
+        return set(), ends[:0]
+    mid = shapely.points((ends[lone, :2] + ends[lone, 2:]) * (GRID / 2))
+    outline = shapely.set_precision(boundary, GRID).boundary
+    inside = shapely.distance(mid, outline) > GRID
+    return set(owner[lone[inside]].tolist()), ends[lone[inside]]
+
+
+def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> None:
+    """Make the cells of cut buildings (`cut`) and their neighbours tile exactly again (in place).
+
+    Each cut snaps the points where its line crosses the cell's outline to the 1 cm grid, so a piece's
+    edge bends by up to 7 mm where the cell across keeps it straight: slivers along long edges. The
+    vertices of the pieces are inserted into the edges of the cells around them (which closes the gaps
+    too); what overlaps still (two cuts rounding one crossing to pixels 1 cm apart) is taken from one
+    of the two cells, and a gap that opens (below 1 m², inside the community `boundary`) goes to the
+    cell sharing the longest border with it.
+    A function of the cells alone: a re-grid that rebuilds the same cells seals them the same way (a
+    cell next to a piece the re-grid cuts otherwise may take other vertices from it: millimetres)."""
+    sources = [i for i in cut if not cells[i].is_empty]
+    for _round in range(SEAL_ROUNDS):
+        if not sources:
+            break
+        sources = sorted(_seal_round(cells, sources, boundary))
+    _close_gaps(cells, boundary)
+
+
+def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
+    """Slivers that edges no other cell holds enclose and no cell covers (two roundings of one crossing
+    1 cm apart, leaving a gap and no overlap) go to the cell sharing the longest border with them."""
+    _owners, ends = _lone_edges(cells, boundary)
+    if len(ends) < 3:
+        return
+    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) * GRID)
+    faces = [f for f in polygonize(list(lines)) if 0 < f.area < 1.0]
+    if not faces:
+        return
+    arr = np.array(cells, dtype=object)
+    tree = shapely.STRtree(arr)
+    inner = shapely.point_on_surface(np.array(faces, dtype=object))
+    hit, _cell = tree.query(inner, predicate="within")
+    gaps = [f for k, f in enumerate(faces) if k not in set(hit.tolist())]
+    if gaps:
+        merge_strays(cells, gaps)
+
+
+def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
+    """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
+    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
+    tree = shapely.STRtree(np.array(cells, dtype=object))
+    changed = _insert_vertices(cells, tree, sources)
+    arr = np.array(cells, dtype=object)
+    if changed:
+        tree = shapely.STRtree(arr)
+    # Two cells overlap only where an edge of each is held by no other cell: only those are looked at.
+    look = sorted((set(sources) | changed) & _unmatched(cells, boundary))
+    left, right = tree.query(arr[look], predicate="overlaps")
+    left = np.asarray(look)[left]
+    pairs = {(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist(), strict=True) if a != b}
+    pa = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    touched: set[int] = set()
+    if not len(pa):
+        return touched
+    over = shapely.area(shapely.intersection(arr[pa[:, 0]], arr[pa[:, 1]])) > SEAL_SLIVER
+    for a, b in pa[over].tolist():
+        # The bigger cell gives the sliver up, else the smaller: whichever is left in one piece and
+        # clear of the other (snapped to the grid, a sliver 1 cm wide can stay in the bigger one).
+        # Failing both, one loses it unsnapped (a vertex off the grid where the edges cross).
+        first, second = (a, b) if cells[a].area >= cells[b].area else (b, a)
+        for loser, winner, grid in (
+            (first, second, GRID),
+            (second, first, GRID),
+            (first, second, None),
+            (second, first, None),
+        ):
+            rest = polygonal(shapely.difference(cells[loser], cells[winner], grid_size=grid))
+            if (
+                rest.geom_type == "Polygon"
+                and not rest.is_empty
+                and shapely.intersection(rest, cells[winner]).area <= SEAL_SLIVER
+            ):
+                cells[loser] = rest
+                touched |= {loser, winner}
+                break
+    if not touched:
+        return touched
+    # A sliver taken away can open a gap on the cell's far side (its outline snapped anew): holes of
+    # the union of the cells around, inside the community, go to the cell sharing the longest border.
+    around = tree.query(np.array([cells[i] for i in touched], dtype=object), predicate="intersects")[1]
+    near = sorted(set(around.tolist()) | touched)
+    union = shapely.union_all([cells[i] for i in near], grid_size=GRID)
+    holes = [
+        Polygon(ring)
+        for part in polygons_of(union)
+        for ring in part.interiors
+        if Polygon(ring).area < 1.0 and boundary.contains(Polygon(ring).representative_point())
+    ]
+    if holes:
+        before = list(cells)
+        merge_strays(cells, holes)
+        touched |= {i for i in near if cells[i] is not before[i]}
+    return touched
