@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import shapely
@@ -103,15 +104,18 @@ def _cut(
     blocks: np.ndarray,
     fixed: np.ndarray,
     config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Grow groups in `order`, then repair; returns groups of original indices.
 
     The exact re-cut (`mend`) is for the tight area range; for grids (a range like 100–300, wider
     than any single area) merging and trading areas between neighbours is enough and far cheaper.
+    `graph`: `adj` as CSR arrays (rows in the sets' order), if the caller has them.
     """
     fixed_set = set(np.flatnonzero(fixed).tolist())
     w, x, y = weights.tolist(), xs.tolist(), ys.tolist()
-    graph = compiled.csr(adj) if compiled.ENABLED else None
+    if compiled.ENABLED and graph is None:
+        graph = compiled.csr(adj)
     groups = grow(order.tolist(), w, adj, lo, hi, x, y, fixed_set, graph=graph)
     groups = repair(groups, w, adj, lo, hi, fixed=fixed_set, graph=graph)
     if hi >= 2 * lo:
@@ -273,19 +277,29 @@ def group_areas(
         a_blk = np.array([v.most_common(1)[0][0] for v in votes], dtype=np.int64)
     else:
         a_blk = np.full(na, blk[0] if n else 0, dtype=np.int64)
-    a_adj: list[set[int]] = [set() for _ in range(na)]
-    for i, nbs in enumerate(full_adj):
-        ai = area_of[i]
-        for j in nbs:
-            aj = area_of[j]
-            if ai != aj:
-                a_adj[ai].add(aj)
     first_pos = np.full(na, n, dtype=np.int64)
     np.minimum.at(first_pos, ao, pos)
     a_order = np.argsort(first_pos, kind="stable")
-    a_adj = respect_barriers(a_adj, a_blk, a_w, config.grid_min, config.grid_max)
     lo, hi, none = config.grid_min, config.grid_max, np.zeros(na, dtype=bool)
-    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config)
+    graph: tuple[np.ndarray, np.ndarray] | None = None
+    if compiled.ENABLED:
+        # The same sets, built compiled: rows in the order the sets below keep their members.
+        a_ptr, a_idx = compiled.area_graph(ao, na, *compiled.csr(full_adj))
+        flat, bounds = a_idx.tolist(), a_ptr.tolist()
+        rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
+        # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
+        a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
+        graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
+    else:
+        a_adj = [set() for _ in range(na)]
+        for i, nbs in enumerate(full_adj):
+            ai = area_of[i]
+            for j in nbs:
+                aj = area_of[j]
+                if ai != aj:
+                    a_adj[ai].add(aj)
+        a_adj = respect_barriers(a_adj, a_blk, a_w, lo, hi)
+    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config, graph=graph)
     grid_of_area = [0] * na
     for gi, g in enumerate(grids):
         for a in g:
