@@ -112,10 +112,10 @@ def _cut(
     than any single area) merging and trading areas between neighbours is enough and far cheaper.
     `graph`: `adj` as CSR arrays (rows in the sets' order), if the caller has them.
     """
+    if compiled.ENABLED:
+        return _cut_compiled(order, weights, xs, ys, adj, lo, hi, fixed, graph)
     fixed_set = set(np.flatnonzero(fixed).tolist())
     w, x, y = weights.tolist(), xs.tolist(), ys.tolist()
-    if compiled.ENABLED and graph is None:
-        graph = compiled.csr(adj)
     groups = grow(order.tolist(), w, adj, lo, hi, x, y, fixed_set, graph=graph)
     groups = repair(groups, w, adj, lo, hi, fixed=fixed_set, graph=graph)
     if hi >= 2 * lo:
@@ -320,6 +320,45 @@ def respect_barriers(
     ok = {b: feasible_total(t, lo, hi) for b, t in totals.items()}
     bl = blocks.tolist()
     return [{j for j in nbs if bl[i] == bl[j] or not (ok[bl[i]] and ok[bl[j]])} for i, nbs in enumerate(adj)]
+
+
+def _cut_compiled(
+    order: np.ndarray,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    fixed: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray] | None,
+) -> list[list[int]]:
+    """`_cut` with the compiled kernels chained on arrays: what `grow`, `repair`, `fill_by_chains` and
+    `mend` do when compiled, with their default settings, without turning the groups into lists and
+    back between the steps."""
+    indptr, indices = graph if graph is not None else compiled.csr(adj)
+    w, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (weights, xs, ys))
+    fx = np.ascontiguousarray(fixed, dtype=np.bool_)
+    lo, hi = float(lo), float(hi)
+
+    def tidy(flat: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # (the groups as the next step's wrapper would pass them: members back to back from 0)
+        return np.ascontiguousarray(flat[ends[0] : ends[-1]], dtype=np.int64), ends - ends[0]
+
+    members, ends = tidy(
+        *compiled.grow_groups(np.asarray(order, dtype=np.int64), indptr, indices, w, x, y, lo, hi, fx)
+    )
+    members, ends = tidy(*compiled.repair_groups(members, ends, indptr, indices, w, lo, hi, fx, 6))
+    if hi < 2 * lo:
+        members, ends = tidy(
+            *compiled.chains_fill(members, ends, indptr, indices, w, x, y, lo, hi, fx, 5, 300)
+        )
+        focus = np.zeros(len(ends) - 1, dtype=np.bool_)
+        members, ends = tidy(
+            *compiled.mend_groups(members, ends, indptr, indices, w, x, y, lo, hi, fx, 24, focus, False)
+        )
+    flat, bounds = members.tolist(), ends.tolist()
+    return [flat[a:b] for a, b in pairwise(bounds)]
 
 
 def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
