@@ -201,3 +201,13 @@ def test_area_graph_keeps_the_sets_order(graph, data):
                 want[label[i]].add(label[j])
     indptr, indices = compiled.area_graph(np.array(label, dtype=np.int64), k, *compiled.csr(adj))
     assert [indices[indptr[a] : indptr[a + 1]].tolist() for a in range(k)] == [list(s) for s in want]
+
+
+def test_patch_rows_replaces_the_rows_given_and_keeps_the_others():
+    old = [[1, 2], [0], [0, 3], [2]]
+    new = [[1, 2], [0, 4], [0, 3], [2], [1], []]
+    indptr, indices = compiled.patch_rows(
+        *compiled.csr(old), len(new), np.array([1, 4, 5], dtype=np.int64), *compiled.csr([[0, 4], [1], []])
+    )
+    want_ptr, want_idx = compiled.csr(new)
+    assert indptr.tolist() == want_ptr.tolist() and indices.tolist() == want_idx.tolist()

@@ -179,7 +179,9 @@ def _partition(
     order = order_items(xs, ys, blk)
     full_adj = adj
     adj = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
-    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config)
+    shared = full_adj is adj  # (no barrier cut a link)
+    graph = compiled.csr(adj) if compiled.ENABLED else None
+    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config, graph=graph)
     if household_weights is not None:
         wl, xl, yl = weights.tolist(), xs.tolist(), ys.tolist()
         areas = donate(
@@ -234,10 +236,38 @@ def _partition(
         for d in donations:
             own(full_adj, d.donor, before, copied).add(d.given)
             own(full_adj, d.given, before, copied).add(d.donor)
-    grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
+    full_graph = adj_graph = None
+    if graph is not None:
+        # The CSR arrays of `adj` and `full_adj` now, from those of `adj` before the donations: only the
+        # rows of new items and of their neighbours changed (donate linked them both ways), and
+        # `full_adj` holds the rows of `adj` but those copied and the new ones.
+        if len(items) > before:
+            touched = {j for k in range(before, len(items)) for j in adj[k]}
+            adj_graph = _patched(graph, adj, touched.union(range(before, len(items))))
+            if not np.array_equal(np.diff(adj_graph[0]), np.fromiter(map(len, adj), np.int64, len(adj))):
+                adj_graph = compiled.csr(adj)  # (donate changed other rows: never so far)
+        else:
+            adj_graph = graph
+        if shared:
+            full_graph = _patched(adj_graph, full_adj, copied.union(range(before, len(items))))
+    grid_of_area = group_areas(
+        area_of, len(areas), weights, xs, ys, blk, order, full_adj, config, graph=full_graph
+    )
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
-    plan.problems.extend(check(plan, adj, config))
+    plan.problems.extend(check(plan, adj, config, graph=adj_graph, weights=weights))
     return plan
+
+
+def _patched(
+    graph: tuple[np.ndarray, np.ndarray], links: list[set[int]], rows: set[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays of `links`, whose rows are those of `graph` but `rows` (and any row past its end)."""
+    if not rows:
+        return graph if len(graph[0]) - 1 == len(links) else compiled.csr(links)
+    keys = sorted(rows)
+    return compiled.patch_rows(
+        *graph, len(links), np.array(keys, dtype=np.int64), *compiled.csr([links[r] for r in keys])
+    )
 
 
 def own(links: list[set[int]], i: int, before: int, copied: set[int]) -> set[int]:
@@ -259,8 +289,10 @@ def group_areas(
     order: np.ndarray,
     full_adj: list[set[int]],
     config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
-    """Grid of each area: areas in sequence order, with their own neighbour graph, weights, centres."""
+    """Grid of each area: areas in sequence order, with their own neighbour graph, weights, centres.
+    `graph`: `full_adj` as CSR arrays, if the caller has them."""
     n = len(area_of)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
@@ -284,7 +316,7 @@ def group_areas(
     graph: tuple[np.ndarray, np.ndarray] | None = None
     if compiled.ENABLED:
         # The same sets, built compiled: rows in the order the sets below keep their members.
-        a_ptr, a_idx = compiled.area_graph(ao, na, *compiled.csr(full_adj))
+        a_ptr, a_idx = compiled.area_graph(ao, na, *(graph if graph is not None else compiled.csr(full_adj)))
         flat, bounds = a_idx.tolist(), a_ptr.tolist()
         rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
         # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
@@ -361,19 +393,32 @@ def _cut_compiled(
     return [flat[a:b] for a, b in pairwise(bounds)]
 
 
-def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
-    """Areas or grids out of range or not contiguous in the neighbour graph."""
+def check(
+    plan: Plan,
+    adj: list[set[int]],
+    config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
+) -> list[Problem]:
+    """Areas or grids out of range or not contiguous in the neighbour graph. `graph`: `adj` as CSR
+    arrays, and `weights` the items' weights, if the caller has them."""
     problems = []
+    label = np.asarray(plan.area_of, dtype=np.int64) if compiled.ENABLED or weights is not None else None
     if compiled.ENABLED:
         whole = compiled.groups_connected(
-            np.asarray(plan.area_of, dtype=np.int64), plan.n_areas, *compiled.csr(adj)
+            label, plan.n_areas, *(graph if graph is not None else compiled.csr(adj))
         ).tolist()
     else:
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
             members[a].append(i)
         whole = [connected(g, adj) for g in members]
-    area_weights = plan.area_weights()
+    # (bincount adds the weights in item order, as `plan.area_weights()` does: the same sums)
+    area_weights = (
+        plan.area_weights()
+        if label is None or weights is None
+        else np.bincount(label, weights=weights, minlength=plan.n_areas).tolist()
+    )
     for a, w in enumerate(area_weights):
         if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
             problems.append(
