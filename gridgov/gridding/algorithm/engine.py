@@ -313,7 +313,7 @@ def group_areas(
     np.minimum.at(first_pos, ao, pos)
     a_order = np.argsort(first_pos, kind="stable")
     lo, hi, none = config.grid_min, config.grid_max, np.zeros(na, dtype=bool)
-    graph: tuple[np.ndarray, np.ndarray] | None = None
+    a_graph: tuple[np.ndarray, np.ndarray] | None = None
     if compiled.ENABLED:
         # The same sets, built compiled: rows in the order the sets below keep their members.
         a_ptr, a_idx = compiled.area_graph(ao, na, *(graph if graph is not None else compiled.csr(full_adj)))
@@ -321,7 +321,7 @@ def group_areas(
         rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
         # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
         a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
-        graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
+        a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
     else:
         a_adj = [set() for _ in range(na)]
         for i, nbs in enumerate(full_adj):
@@ -331,7 +331,7 @@ def group_areas(
                 if ai != aj:
                     a_adj[ai].add(aj)
         a_adj = respect_barriers(a_adj, a_blk, a_w, lo, hi)
-    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config, graph=graph)
+    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config, graph=a_graph)
     grid_of_area = [0] * na
     for gi, g in enumerate(grids):
         for a in g:
