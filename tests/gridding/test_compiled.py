@@ -185,3 +185,29 @@ def test_partition_compiled_gives_the_same_plan(monkeypatch, seed, barrier):
 
     fast, slow = both(monkeypatch, run)
     assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
+def test_area_graph_keeps_the_sets_order(graph, data):
+    """The groups' neighbour sets built compiled, rows in the order `group_areas`'s Python sets walk."""
+    _weights, adj, _xs, _ys = graph
+    k = data.draw(st.integers(1, max(1, len(adj) // 2)))
+    label = data.draw(st.lists(st.integers(0, k - 1), min_size=len(adj), max_size=len(adj)))
+    want: list[set[int]] = [set() for _ in range(k)]
+    for i, nbs in enumerate(adj):
+        for j in nbs:
+            if label[i] != label[j]:
+                want[label[i]].add(label[j])
+    indptr, indices = compiled.area_graph(np.array(label, dtype=np.int64), k, *compiled.csr(adj))
+    assert [indices[indptr[a] : indptr[a + 1]].tolist() for a in range(k)] == [list(s) for s in want]
+
+
+def test_patch_rows_replaces_the_rows_given_and_keeps_the_others():
+    old = [[1, 2], [0], [0, 3], [2]]
+    new = [[1, 2], [0, 4], [0, 3], [2], [1], []]
+    indptr, indices = compiled.patch_rows(
+        *compiled.csr(old), len(new), np.array([1, 4, 5], dtype=np.int64), *compiled.csr([[0, 4], [1], []])
+    )
+    want_ptr, want_idx = compiled.csr(new)
+    assert indptr.tolist() == want_ptr.tolist() and indices.tolist() == want_idx.tolist()

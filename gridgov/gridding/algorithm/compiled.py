@@ -814,6 +814,65 @@ def groups_connected(label, n_groups, indptr, indices):
     return out
 
 
+@_jit
+def area_graph(label, n_groups, indptr, indices):
+    """The groups' neighbour sets as `engine.group_areas` builds them (for each element `i` in turn and
+    each neighbour `j` in row order, `sets[label[i]].add(label[j])` when the two differ), as CSR arrays
+    whose rows keep the sets' iteration order (laid out as CPython does, `set_table`)."""
+    n = len(label)
+    start = np.zeros(n_groups + 1, np.int64)
+    for i in range(n):
+        a = label[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            if label[indices[p]] != a:
+                start[a + 1] += 1
+    for a in range(n_groups):
+        start[a + 1] += start[a]
+    fill = start[:-1].copy()
+    seq = np.empty(start[n_groups], np.int64)
+    for i in range(n):
+        a = label[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            b = label[indices[p]]
+            if b != a:
+                seq[fill[a]] = b
+                fill[a] += 1
+    out_ptr = np.zeros(n_groups + 1, np.int64)
+    out = np.empty(start[n_groups], np.int64)
+    k = 0
+    for a in range(n_groups):
+        if start[a + 1] > start[a]:
+            table = set_table(seq[start[a] : start[a + 1]], start[a + 1] - start[a])
+            for key in table:
+                if key >= 0:
+                    out[k] = key
+                    k += 1
+        out_ptr[a + 1] = k
+    return out_ptr, out[:k]
+
+
+@_jit
+def patch_rows(indptr, indices, n, rows, sub_ptr, sub_idx):
+    """CSR arrays of a graph of `n` rows: row `rows[q]` is row `q` of (`sub_ptr`, `sub_idx`), every other
+    row as in (`indptr`, `indices`) (which must hold it: rows from `len(indptr) - 1` on are all given)."""
+    which = np.full(n, -1, np.int64)
+    for q in range(len(rows)):
+        which[rows[q]] = q
+    out_ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        q = which[i]
+        size = sub_ptr[q + 1] - sub_ptr[q] if q >= 0 else indptr[i + 1] - indptr[i]
+        out_ptr[i + 1] = out_ptr[i] + size
+    out = np.empty(out_ptr[n], np.int64)
+    for i in range(n):
+        q = which[i]
+        if q >= 0:
+            out[out_ptr[i] : out_ptr[i + 1]] = sub_idx[sub_ptr[q] : sub_ptr[q + 1]]
+        else:
+            out[out_ptr[i] : out_ptr[i + 1]] = indices[indptr[i] : indptr[i + 1]]
+    return out_ptr, out
+
+
 def warm() -> None:
     """Compile every kernel (or load it from the cache) on a tiny problem: `scripts/bootstrap.sh` runs
     this after installing, so that the first gridding of a fresh install does not wait ~15 s."""
@@ -828,6 +887,8 @@ def warm() -> None:
     members, starts = chains_fill(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 5, 300)
     mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
     groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
+    area_graph(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
+    patch_rows(indptr, indices, 5, np.array([1, 4], dtype=np.int64), *csr([[0], [2, 3]]))
 
 
 # --- CPython's set order, for the steps whose ties it breaks --------------------------------------

@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import shapely
@@ -103,15 +104,18 @@ def _cut(
     blocks: np.ndarray,
     fixed: np.ndarray,
     config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Grow groups in `order`, then repair; returns groups of original indices.
 
     The exact re-cut (`mend`) is for the tight area range; for grids (a range like 100–300, wider
     than any single area) merging and trading areas between neighbours is enough and far cheaper.
+    `graph`: `adj` as CSR arrays (rows in the sets' order), if the caller has them.
     """
+    if compiled.ENABLED:
+        return _cut_compiled(order, weights, xs, ys, adj, lo, hi, fixed, graph)
     fixed_set = set(np.flatnonzero(fixed).tolist())
     w, x, y = weights.tolist(), xs.tolist(), ys.tolist()
-    graph = compiled.csr(adj) if compiled.ENABLED else None
     groups = grow(order.tolist(), w, adj, lo, hi, x, y, fixed_set, graph=graph)
     groups = repair(groups, w, adj, lo, hi, fixed=fixed_set, graph=graph)
     if hi >= 2 * lo:
@@ -175,7 +179,9 @@ def _partition(
     order = order_items(xs, ys, blk)
     full_adj = adj
     adj = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
-    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config)
+    shared = full_adj is adj  # (no barrier cut a link)
+    graph = compiled.csr(adj) if compiled.ENABLED else None
+    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config, graph=graph)
     if household_weights is not None:
         wl, xl, yl = weights.tolist(), xs.tolist(), ys.tolist()
         areas = donate(
@@ -230,10 +236,38 @@ def _partition(
         for d in donations:
             own(full_adj, d.donor, before, copied).add(d.given)
             own(full_adj, d.given, before, copied).add(d.donor)
-    grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
+    full_graph = adj_graph = None
+    if graph is not None:
+        # The CSR arrays of `adj` and `full_adj` now, from those of `adj` before the donations: only the
+        # rows of new items and of their neighbours changed (donate linked them both ways), and
+        # `full_adj` holds the rows of `adj` but those copied and the new ones.
+        if len(items) > before:
+            touched = {j for k in range(before, len(items)) for j in adj[k]}
+            adj_graph = _patched(graph, adj, touched.union(range(before, len(items))))
+            if not np.array_equal(np.diff(adj_graph[0]), np.fromiter(map(len, adj), np.int64, len(adj))):
+                adj_graph = compiled.csr(adj)  # (donate changed other rows: never so far)
+        else:
+            adj_graph = graph
+        if shared:
+            full_graph = _patched(adj_graph, full_adj, copied.union(range(before, len(items))))
+    grid_of_area = group_areas(
+        area_of, len(areas), weights, xs, ys, blk, order, full_adj, config, graph=full_graph
+    )
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
-    plan.problems.extend(check(plan, adj, config))
+    plan.problems.extend(check(plan, adj, config, graph=adj_graph, weights=weights))
     return plan
+
+
+def _patched(
+    graph: tuple[np.ndarray, np.ndarray], links: list[set[int]], rows: set[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays of `links`, whose rows are those of `graph` but `rows` (and any row past its end)."""
+    if not rows:
+        return graph if len(graph[0]) - 1 == len(links) else compiled.csr(links)
+    keys = sorted(rows)
+    return compiled.patch_rows(
+        *graph, len(links), np.array(keys, dtype=np.int64), *compiled.csr([links[r] for r in keys])
+    )
 
 
 def own(links: list[set[int]], i: int, before: int, copied: set[int]) -> set[int]:
@@ -255,8 +289,10 @@ def group_areas(
     order: np.ndarray,
     full_adj: list[set[int]],
     config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
-    """Grid of each area: areas in sequence order, with their own neighbour graph, weights, centres."""
+    """Grid of each area: areas in sequence order, with their own neighbour graph, weights, centres.
+    `graph`: `full_adj` as CSR arrays, if the caller has them."""
     n = len(area_of)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
@@ -273,19 +309,29 @@ def group_areas(
         a_blk = np.array([v.most_common(1)[0][0] for v in votes], dtype=np.int64)
     else:
         a_blk = np.full(na, blk[0] if n else 0, dtype=np.int64)
-    a_adj: list[set[int]] = [set() for _ in range(na)]
-    for i, nbs in enumerate(full_adj):
-        ai = area_of[i]
-        for j in nbs:
-            aj = area_of[j]
-            if ai != aj:
-                a_adj[ai].add(aj)
     first_pos = np.full(na, n, dtype=np.int64)
     np.minimum.at(first_pos, ao, pos)
     a_order = np.argsort(first_pos, kind="stable")
-    a_adj = respect_barriers(a_adj, a_blk, a_w, config.grid_min, config.grid_max)
     lo, hi, none = config.grid_min, config.grid_max, np.zeros(na, dtype=bool)
-    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config)
+    a_graph: tuple[np.ndarray, np.ndarray] | None = None
+    if compiled.ENABLED:
+        # The same sets, built compiled: rows in the order the sets below keep their members.
+        a_ptr, a_idx = compiled.area_graph(ao, na, *(graph if graph is not None else compiled.csr(full_adj)))
+        flat, bounds = a_idx.tolist(), a_ptr.tolist()
+        rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
+        # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
+        a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
+        a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
+    else:
+        a_adj = [set() for _ in range(na)]
+        for i, nbs in enumerate(full_adj):
+            ai = area_of[i]
+            for j in nbs:
+                aj = area_of[j]
+                if ai != aj:
+                    a_adj[ai].add(aj)
+        a_adj = respect_barriers(a_adj, a_blk, a_w, lo, hi)
+    grids = _cut(a_order, a_w, a_x, a_y, a_adj, lo, hi, a_blk, none, config, graph=a_graph)
     grid_of_area = [0] * na
     for gi, g in enumerate(grids):
         for a in g:
@@ -308,19 +354,71 @@ def respect_barriers(
     return [{j for j in nbs if bl[i] == bl[j] or not (ok[bl[i]] and ok[bl[j]])} for i, nbs in enumerate(adj)]
 
 
-def check(plan: Plan, adj: list[set[int]], config: Config) -> list[Problem]:
-    """Areas or grids out of range or not contiguous in the neighbour graph."""
+def _cut_compiled(
+    order: np.ndarray,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    fixed: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray] | None,
+) -> list[list[int]]:
+    """`_cut` with the compiled kernels chained on arrays: what `grow`, `repair`, `fill_by_chains` and
+    `mend` do when compiled, with their default settings, without turning the groups into lists and
+    back between the steps."""
+    indptr, indices = graph if graph is not None else compiled.csr(adj)
+    w, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (weights, xs, ys))
+    fx = np.ascontiguousarray(fixed, dtype=np.bool_)
+    lo, hi = float(lo), float(hi)
+
+    def tidy(flat: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # (the groups as the next step's wrapper would pass them: members back to back from 0)
+        return np.ascontiguousarray(flat[ends[0] : ends[-1]], dtype=np.int64), ends - ends[0]
+
+    members, ends = tidy(
+        *compiled.grow_groups(np.asarray(order, dtype=np.int64), indptr, indices, w, x, y, lo, hi, fx)
+    )
+    members, ends = tidy(*compiled.repair_groups(members, ends, indptr, indices, w, lo, hi, fx, 6))
+    if hi < 2 * lo:
+        members, ends = tidy(
+            *compiled.chains_fill(members, ends, indptr, indices, w, x, y, lo, hi, fx, 5, 300)
+        )
+        focus = np.zeros(len(ends) - 1, dtype=np.bool_)
+        members, ends = tidy(
+            *compiled.mend_groups(members, ends, indptr, indices, w, x, y, lo, hi, fx, 24, focus, False)
+        )
+    flat, bounds = members.tolist(), ends.tolist()
+    return [flat[a:b] for a, b in pairwise(bounds)]
+
+
+def check(
+    plan: Plan,
+    adj: list[set[int]],
+    config: Config,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
+) -> list[Problem]:
+    """Areas or grids out of range or not contiguous in the neighbour graph. `graph`: `adj` as CSR
+    arrays, and `weights` the items' weights, if the caller has them."""
     problems = []
+    label = np.asarray(plan.area_of, dtype=np.int64) if compiled.ENABLED or weights is not None else None
     if compiled.ENABLED:
         whole = compiled.groups_connected(
-            np.asarray(plan.area_of, dtype=np.int64), plan.n_areas, *compiled.csr(adj)
+            label, plan.n_areas, *(graph if graph is not None else compiled.csr(adj))
         ).tolist()
     else:
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
             members[a].append(i)
         whole = [connected(g, adj) for g in members]
-    area_weights = plan.area_weights()
+    # (bincount adds the weights in item order, as `plan.area_weights()` does: the same sums)
+    area_weights = (
+        plan.area_weights()
+        if label is None or weights is None
+        else np.bincount(label, weights=weights, minlength=plan.n_areas).tolist()
+    )
     for a, w in enumerate(area_weights):
         if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
             problems.append(
