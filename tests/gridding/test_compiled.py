@@ -40,6 +40,13 @@ def plane_graphs(draw, max_size: int = 40):
     return weights, adj, xs, ys
 
 
+def draw_case(data: st.DataObject, n: int) -> tuple[list[int], set[int], tuple[float, float]]:
+    """An order of the items to grow from, up to two fixed items and a range of group weights."""
+    order = data.draw(st.permutations(range(n)))
+    fixed = set(data.draw(st.lists(st.integers(0, n - 1), max_size=2)))
+    return order, fixed, data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+
+
 def both(monkeypatch: pytest.MonkeyPatch, run):  # type: ignore[no-untyped-def]
     """`run()` compiled, then with the Python reference."""
     monkeypatch.setattr(compiled, "ENABLED", True)
@@ -60,8 +67,7 @@ def test_csr_keeps_every_row_in_its_order():
 @given(plane_graphs(), st.data())
 def test_grow_compiled_makes_the_same_groups(graph, data):
     weights, adj, xs, ys = graph
-    order = data.draw(st.permutations(range(len(weights))))
-    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
+    order, fixed, _ranges = draw_case(data, len(weights))
     with pytest.MonkeyPatch.context() as mp:
         fast, slow = both(mp, lambda: grow(list(order), weights, adj, LO, HI, xs, ys, fixed))
     assert fast == slow
@@ -106,9 +112,7 @@ def test_set_table_lays_out_a_set_as_cpython_does(keys, scale):
 @given(plane_graphs(), st.data())
 def test_repair_compiled_makes_the_same_groups(graph, data):
     weights, adj, xs, ys = graph
-    order = data.draw(st.permutations(range(len(weights))))
-    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
-    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    order, fixed, (lo, hi) = draw_case(data, len(weights))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(compiled, "ENABLED", False)
         groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
@@ -125,9 +129,7 @@ def test_chains_compiled_make_the_same_groups(graph, data):
     """Short groups filled by chains of whole-item moves, or dissolved, exactly as the reference does
     (which also depends on the order CPython's sets keep their members in)."""
     weights, adj, xs, ys = graph
-    order = data.draw(st.permutations(range(len(weights))))
-    fixed = set(data.draw(st.lists(st.integers(0, len(weights) - 1), max_size=2)))
-    lo, hi = data.draw(st.sampled_from([(LO, HI), (30.0, 60.0), (5.0, 9.0)]))
+    order, fixed, (lo, hi) = draw_case(data, len(weights))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(compiled, "ENABLED", False)
         groups = grow(list(order), weights, adj, lo, hi, xs, ys, set())
