@@ -999,17 +999,12 @@ def _append(x, g, head, tail, nxt, prv, cnt):
 
 
 @_jit
-def _whole_without(h, drop, head, nxt, cnt, owner, indptr, indices, seen, stack):
-    """`repair._connected_without(set(group h), drop, adj)`: group h's other members in one piece."""
-    if cnt[h] - 1 <= 1:
-        return True
-    start = head[h]
-    if start == drop:
-        start = nxt[start]
+def _reach(start, h, drop, owner, indptr, indices, seen, stack):
+    """How many members of group h (`owner`) but `drop` a flood fill from `start` reaches (marked in
+    `seen`, which the caller clears)."""
     seen[start] = True
     stack[0] = start
     top, reached = 1, 1
-    touched = 1
     while top > 0:
         top -= 1
         a = stack[top]
@@ -1020,7 +1015,18 @@ def _whole_without(h, drop, head, nxt, cnt, owner, indptr, indices, seen, stack)
                 stack[top] = b
                 top += 1
                 reached += 1
-                touched += 1
+    return reached
+
+
+@_jit
+def _whole_without(h, drop, head, nxt, cnt, owner, indptr, indices, seen, stack):
+    """`repair._connected_without(set(group h), drop, adj)`: group h's other members in one piece."""
+    if cnt[h] - 1 <= 1:
+        return True
+    start = head[h]
+    if start == drop:
+        start = nxt[start]
+    reached = _reach(start, h, drop, owner, indptr, indices, seen, stack)
     x = head[h]
     while x >= 0:
         seen[x] = False
@@ -1535,19 +1541,7 @@ def chains_fill(members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed
                             if key >= 0 and key != b:
                                 start = key
                                 break
-                        seen[start] = True
-                        stack[0] = start
-                        sp, reached = 1, 1
-                        while sp > 0:
-                            sp -= 1
-                            a = stack[sp]
-                            for p in range(indptr[a], indptr[a + 1]):
-                                c = indices[p]
-                                if owner[c] == h and c != b and not seen[c]:
-                                    seen[c] = True
-                                    stack[sp] = c
-                                    sp += 1
-                                    reached += 1
+                        reached = _reach(start, h, b, owner, indptr, indices, seen, stack)
                         for j in range(t_size[h]):
                             key = pool[t_start[h] + j]
                             if key >= 0:
