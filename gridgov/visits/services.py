@@ -432,17 +432,23 @@ SELECT id::text FROM ins
 INSERT = insert_sql()
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def pg_array(values: list[Any], text: bool = False) -> str:
-    """A PostgreSQL array literal of numbers, UUIDs, or (`text`) strings; None is NULL."""
+    """A PostgreSQL array literal of numbers, UUIDs, or (`text`) strings, quoted; None is NULL. (Lists, not
+    generators, into `join`: a batch makes about 20 of these per request.)"""
     if text:
-        return "{" + ",".join("NULL" if v is None else _quote(v) for v in values) + "}"
+        return (
+            "{"
+            + ",".join(
+                [
+                    "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    for v in values
+                ]
+            )
+            + "}"
+        )
     return (
         "{"
-        + ",".join("NULL" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
+        + ",".join(["NULL" if v is None else repr(v) if v.__class__ is float else str(v) for v in values])
         + "}"
     )
 
