@@ -10,8 +10,9 @@ from shapely.geometry import LineString
 
 from gridgov.gridding.algorithm import compiled, engine
 from gridgov.gridding.algorithm.chains import fill_by_chains
+from gridgov.gridding.algorithm.donate import donate
 from gridgov.gridding.algorithm.grow import exact_recut, grow, mend
-from gridgov.gridding.algorithm.model import Config
+from gridgov.gridding.algorithm.model import Config, Item
 from gridgov.gridding.algorithm.repair import repair
 from gridgov.gridding.algorithm.synthetic import lattice_community
 
@@ -189,6 +190,43 @@ def test_partition_compiled_gives_the_same_plan(monkeypatch, seed, barrier):
     assert fast == slow
 
 
+@settings(max_examples=300, deadline=None)
+@given(plane_graphs(), st.data())
+def test_donate_compiled_makes_the_same_donations(graph, data):
+    """Groups grown on a random graph, then donations compiled and in Python: the same items, groups,
+    links, donations (items of whole buildings and slices, households weighing ½, 1 or 2)."""
+    weights, adj, xs, ys = graph
+    order, _fixed, (lo, hi) = draw_case(data, len(weights))
+    items: list[Item] = []
+    households: dict[str, tuple[float, ...]] = {}
+    for i, w in enumerate(weights):
+        before = data.draw(st.integers(0, 3))  # households of the building in earlier slices
+        size = before + max(1, int(w) // 2)
+        hw = tuple(data.draw(st.sampled_from([0.5, 1.0, 1.0, 2.0])) for _ in range(size))
+        households[f"b{i}"] = hw
+        part, count = 1 if before else 0, len(hw) - before
+        items.append(Item(f"b{i}", part, before, count, sum(hw[before:]), xs[i], ys[i]))
+    w0 = [it.weight for it in items]
+    groups = grow(list(order), w0, adj, lo, hi, xs, ys, set())
+    only = None
+    if data.draw(st.booleans()):
+        only = set(data.draw(st.lists(st.integers(0, len(groups)), max_size=4)))
+
+    def run():  # type: ignore[no-untyped-def]
+        it, ww, x, y, links, log = list(items), list(w0), list(xs), list(ys), [set(s) for s in adj], []
+        got = donate(
+            [list(g) for g in groups], it, ww, x, y, links, lo, hi, households, log=log, only=only,
+            graph=compiled.csr(adj),
+        )  # fmt: skip
+        return got, it, ww, x, y, links, log
+
+    with pytest.MonkeyPatch.context() as mp:
+        if data.draw(st.booleans()):  # no donor known beforehand: each is looked up when first met
+            mp.setattr(compiled, "donor_candidates", lambda *a: np.zeros(0, dtype=np.int64))
+        fast, slow = both(mp, run)
+    assert fast == slow  # (about 4 cases in 10 donate)
+
+
 @settings(max_examples=200, deadline=None)
 @given(plane_graphs(), st.data())
 def test_area_graph_keeps_the_sets_order(graph, data):
@@ -198,7 +236,7 @@ def test_area_graph_keeps_the_sets_order(graph, data):
     label = data.draw(st.lists(st.integers(0, k - 1), min_size=len(adj), max_size=len(adj)))
     want: list[set[int]] = [set() for _ in range(k)]
     for i, nbs in enumerate(adj):
-        for j in nbs:
+        for j in sorted(nbs):
             if label[i] != label[j]:
                 want[label[i]].add(label[j])
     indptr, indices = compiled.area_graph(np.array(label, dtype=np.int64), k, *compiled.csr(adj))

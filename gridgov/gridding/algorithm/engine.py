@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import compiled
 from .chains import fill_by_chains
-from .donate import Donation, donate, face_areas, undo
+from .donate import Donation, donate, donate_arrays, face_areas, grown_links, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
@@ -164,6 +164,8 @@ def _partition(
     fixed: np.ndarray | None = None,
     household_weights: dict[str, tuple[float, ...]] | None = None,
 ) -> Plan:
+    if compiled.ENABLED:
+        return _partition_compiled(items, adj, blocks, config, centres, fixed, household_weights)
     donations: list[Donation] = []
     copied: set[int] = set()  # sets of `full_adj` already copied (donations change the areas' graph)
     before = len(items)
@@ -258,6 +260,72 @@ def _partition(
     return plan
 
 
+def _partition_compiled(
+    items: list[Item],
+    adj: list[set[int]],
+    blocks: list[int],
+    config: Config,
+    centres: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
+    household_weights: dict[str, tuple[float, ...]] | None = None,
+) -> Plan:
+    """`_partition` with the compiled kernels, on arrays from end to end: the same plan."""
+    before = len(items)
+    weights = np.array([it.weight for it in items], dtype=float)
+    xy = (
+        centres
+        if centres is not None
+        else np.array([[it.x, it.y] for it in items], dtype=float).reshape(-1, 2)
+    )
+    xs, ys = (np.ascontiguousarray(v, dtype=np.float64) for v in (xy[:, 0], xy[:, 1]))
+    blk = np.asarray(blocks, dtype=np.int64)
+    fx = fixed if fixed is not None else np.zeros(len(items), dtype=bool)
+    order = order_items(xs, ys, blk)
+    lo, hi = config.area_min, config.area_max
+    cut_adj = respect_barriers(adj, blk, weights, lo, hi)
+    shared = cut_adj is adj  # (no barrier cut a link)
+    graph = compiled.csr(cut_adj)
+    members, ends = _cut_arrays(order, weights, xs, ys, lo, hi, fx, graph)
+    adj_graph = full_graph = graph
+    donations: list[Donation] = []
+    if household_weights is not None:
+        got = donate_arrays(members, ends, graph, weights, xs, ys, items, household_weights, lo, hi)
+        donations = got.donations
+        members, ends, adj_graph = got.members, got.ends, got.graph
+        weights, xs, ys = got.weights, got.xs, got.ys
+        if shared:
+            grown_links(adj, donations)  # (the caller's sets grow as `donate` grows them)
+    n = len(items)
+    ao = np.empty(n, dtype=np.int64)
+    ao[members] = np.repeat(np.arange(len(ends) - 1, dtype=np.int64), np.diff(ends))
+    if donations:
+        donors = np.array([d.donor for d in donations], dtype=np.int64)
+        given = np.arange(before, n, dtype=np.int64)
+        if len(np.unique(blk)) > 1:
+            # (the block of each new item's building: that of its last item before the donations)
+            needed = {it.building for it in items[before:]}
+            block_of_building = {
+                it.building: b for it, b in zip(items, blk.tolist(), strict=False) if it.building in needed
+            }
+            new_blk = [block_of_building[it.building] for it in items[before:]]
+            blk = np.concatenate([blk, np.array(new_blk, dtype=np.int64)])
+        else:
+            blk = np.concatenate([blk, np.full(n - before, blk[0] if before else 0, dtype=np.int64)])
+        order = np.concatenate([order, given])
+        # For the areas' neighbour graph a new item links only to what its cell will surely touch: its
+        # donor (across the cut) and the receiving area's cells next to the donor; a donor, whose cell is
+        # cut later, keeps only its links within its area and to the pieces it gives.
+        cells_graph = graph if shared else compiled.csr(adj)
+        full_graph = compiled.donation_links(*cells_graph, before, donors, given, ao)
+    elif not shared:
+        full_graph = compiled.csr(adj)
+    area_of = ao.tolist()
+    grid_of_area = group_areas(ao, len(ends) - 1, weights, xs, ys, blk, order, [], config, graph=full_graph)
+    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
+    plan.problems.extend(check(plan, [], config, graph=adj_graph, weights=weights))
+    return plan
+
+
 def _patched(
     graph: tuple[np.ndarray, np.ndarray], links: list[set[int]], rows: set[int]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -302,7 +370,8 @@ def group_areas(
     a_ww = np.bincount(ao, weights=ww, minlength=na)
     a_x = np.bincount(ao, weights=ww * xs, minlength=na) / a_ww
     a_y = np.bincount(ao, weights=ww * ys, minlength=na) / a_ww
-    if len(np.unique(blk)) > 1:
+    several = len(np.unique(blk)) > 1
+    if several:
         votes: list[Counter[int]] = [Counter() for _ in range(na)]
         for a, b in zip(area_of, blk.tolist(), strict=True):
             votes[a][b] += 1
@@ -317,16 +386,19 @@ def group_areas(
     if compiled.ENABLED:
         # The same sets, built compiled: rows in the order the sets below keep their members.
         a_ptr, a_idx = compiled.area_graph(ao, na, *(graph if graph is not None else compiled.csr(full_adj)))
-        flat, bounds = a_idx.tolist(), a_ptr.tolist()
-        rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
-        # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
-        a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
-        a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
+        a_graph, a_adj = (a_ptr, a_idx), []  # (the kernels read the graph alone)
+        if several:
+            flat, bounds = a_idx.tolist(), a_ptr.tolist()
+            rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
+            # (A set filtered from a row walked in that order is the reference's filtered set, layout
+            # and all.)
+            a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
+            a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
     else:
         a_adj = [set() for _ in range(na)]
         for i, nbs in enumerate(full_adj):
             ai = area_of[i]
-            for j in nbs:
+            for j in sorted(nbs):  # (sorted: how the rows were laid out does not matter)
                 aj = area_of[j]
                 if ai != aj:
                     a_adj[ai].add(aj)
@@ -368,7 +440,25 @@ def _cut_compiled(
     """`_cut` with the compiled kernels chained on arrays: what `grow`, `repair`, `fill_by_chains` and
     `mend` do when compiled, with their default settings, without turning the groups into lists and
     back between the steps."""
-    indptr, indices = graph if graph is not None else compiled.csr(adj)
+    flat, bounds = _cut_arrays(
+        order, weights, xs, ys, lo, hi, fixed, graph if graph is not None else compiled.csr(adj)
+    )
+    members, ends = flat.tolist(), bounds.tolist()
+    return [members[a:b] for a, b in pairwise(ends)]
+
+
+def _cut_arrays(
+    order: np.ndarray,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    lo: float,
+    hi: float,
+    fixed: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_cut_compiled` on arrays: groups `members[ends[g]:ends[g + 1]]`."""
+    indptr, indices = graph
     w, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (weights, xs, ys))
     fx = np.ascontiguousarray(fixed, dtype=np.bool_)
     lo, hi = float(lo), float(hi)
@@ -389,8 +479,7 @@ def _cut_compiled(
         members, ends = tidy(
             *compiled.mend_groups(members, ends, indptr, indices, w, x, y, lo, hi, fx, 24, focus, False)
         )
-    flat, bounds = members.tolist(), ends.tolist()
-    return [flat[a:b] for a, b in pairwise(bounds)]
+    return members, ends
 
 
 def check(
