@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import compiled
 from .chains import fill_by_chains
-from .donate import Donation, donate, donate_arrays, face_areas, grown_links, undo
+from .donate import Donation, donate, donate_arrays, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
@@ -138,9 +138,9 @@ def partition(
     """Assign items to areas and areas to grids (the neighbour graph only: no geometry).
 
     With `household_weights` (building id → weights in unit/floor order) a group the numbers leave
-    undersized may take a few households from an adjacent building (`donate`); `items` and `adj`
-    then grow in place (the new item borrows the donor's neighbours) and `plan.donations` lists what
-    `cut_shared_buildings` must cut out of the donors' cells.
+    undersized may take a few households from an adjacent building (`donate`); `items` then grows in
+    place (the households given become new items; `adj` is left as it is) and `plan.donations` lists
+    what `cut_shared_buildings` must cut out of the donors' cells.
 
     Python's cyclic garbage collector is paused meanwhile: the partition makes many short-lived lists
     and sets but no cycles, and each collection would walk every object alive (a third of the time at
@@ -166,8 +166,8 @@ def _partition(
 ) -> Plan:
     if compiled.ENABLED:
         return _partition_compiled(items, adj, blocks, config, centres, fixed, household_weights)
+    # The Python reference of `_partition_compiled`.
     donations: list[Donation] = []
-    copied: set[int] = set()  # sets of `full_adj` already copied (donations change the areas' graph)
     before = len(items)
     weights = np.array([it.weight for it in items], dtype=float)
     xy = (
@@ -181,10 +181,10 @@ def _partition(
     order = order_items(xs, ys, blk)
     full_adj = adj
     adj = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
-    shared = full_adj is adj  # (no barrier cut a link)
-    graph = compiled.csr(adj) if compiled.ENABLED else None
-    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config, graph=graph)
+    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config)
     if household_weights is not None:
+        if adj is full_adj:  # (`donate` grows the sets it is given: not the caller's)
+            adj = [set(s) for s in adj]
         wl, xl, yl = weights.tolist(), xs.tolist(), ys.tolist()
         areas = donate(
             areas,
@@ -203,7 +203,7 @@ def _partition(
     for a, g in enumerate(areas):
         for i in g:
             area_of[i] = a
-    if household_weights is not None and len(items) > before:
+    if donations:
         # (the block of each new item's building: that of its last item before the donations)
         needed = {it.building for it in items[before:]}
         block_of_building = {
@@ -216,47 +216,24 @@ def _partition(
         order = np.concatenate([order, np.arange(before, len(items))])
         # For the areas' neighbour graph a new item links only to what its cell will surely touch:
         # its donor (across the cut) and the receiving group's cells next to the donor.
-        # (Copied on write: only the sets holding a new item or changed below are rebuilt.)
-        reached = full_adj is adj
-        full_adj = full_adj[:before] + [set() for _ in range(before, len(items))]
-        if reached:  # the sets that now hold a new item (donate linked them both ways)
-            for k in range(before, len(items)):
-                for j in adj[k]:
-                    own(full_adj, j, before, copied)
+        full_adj = [set(s) for s in full_adj[:before]] + [set() for _ in range(before, n)]
         for d in donations:
             links = {d.donor} | {m for m in full_adj[d.donor] if area_of[m] == area_of[d.given]}
             full_adj[d.given] = links
             for j in links:
-                own(full_adj, j, before, copied).add(d.given)
-    if donations:
+                full_adj[j].add(d.given)
         # A donor's cell is cut later: for the areas' graph keep only links sure to survive the cut,
         # the donor's to its own area and to the piece it gives (which the cut line borders).
         for d in donations:
             for j in [j for j in full_adj[d.donor] if area_of[j] != area_of[d.donor]]:
-                own(full_adj, d.donor, before, copied).discard(j)
-                own(full_adj, j, before, copied).discard(d.donor)
+                full_adj[d.donor].discard(j)
+                full_adj[j].discard(d.donor)
         for d in donations:
-            own(full_adj, d.donor, before, copied).add(d.given)
-            own(full_adj, d.given, before, copied).add(d.donor)
-    full_graph = adj_graph = None
-    if graph is not None:
-        # The CSR arrays of `adj` and `full_adj` now, from those of `adj` before the donations: only the
-        # rows of new items and of their neighbours changed (donate linked them both ways), and
-        # `full_adj` holds the rows of `adj` but those copied and the new ones.
-        if len(items) > before:
-            touched = {j for k in range(before, len(items)) for j in adj[k]}
-            adj_graph = _patched(graph, adj, touched.union(range(before, len(items))))
-            if not np.array_equal(np.diff(adj_graph[0]), np.fromiter(map(len, adj), np.int64, len(adj))):
-                adj_graph = compiled.csr(adj)  # (donate changed other rows: never so far)
-        else:
-            adj_graph = graph
-        if shared:
-            full_graph = _patched(adj_graph, full_adj, copied.union(range(before, len(items))))
-    grid_of_area = group_areas(
-        area_of, len(areas), weights, xs, ys, blk, order, full_adj, config, graph=full_graph
-    )
+            full_adj[d.donor].add(d.given)
+            full_adj[d.given].add(d.donor)
+    grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
-    plan.problems.extend(check(plan, adj, config, graph=adj_graph, weights=weights))
+    plan.problems.extend(check(plan, adj, config, weights=weights))
     return plan
 
 
@@ -293,8 +270,6 @@ def _partition_compiled(
         donations = got.donations
         members, ends, adj_graph = got.members, got.ends, got.graph
         weights, xs, ys = got.weights, got.xs, got.ys
-        if shared:
-            grown_links(adj, donations)  # (the caller's sets grow as `donate` grows them)
     n = len(items)
     ao = np.empty(n, dtype=np.int64)
     ao[members] = np.repeat(np.arange(len(ends) - 1, dtype=np.int64), np.diff(ends))
@@ -324,27 +299,6 @@ def _partition_compiled(
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
     plan.problems.extend(check(plan, [], config, graph=adj_graph, weights=weights))
     return plan
-
-
-def _patched(
-    graph: tuple[np.ndarray, np.ndarray], links: list[set[int]], rows: set[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """CSR arrays of `links`, whose rows are those of `graph` but `rows` (and any row past its end)."""
-    if not rows:
-        return graph if len(graph[0]) - 1 == len(links) else compiled.csr(links)
-    keys = sorted(rows)
-    return compiled.patch_rows(
-        *graph, len(links), np.array(keys, dtype=np.int64), *compiled.csr([links[r] for r in keys])
-    )
-
-
-def own(links: list[set[int]], i: int, before: int, copied: set[int]) -> set[int]:
-    """`links[i]` as a set of its own (the caller's sets stay as they are), without links to items from
-    `before` on; copied once."""
-    if i < before and i not in copied:
-        links[i] = {j for j in links[i] if j < before}
-        copied.add(i)
-    return links[i]
 
 
 def group_areas(
@@ -648,7 +602,7 @@ def plan_community(
     config = config or Config()
     p = prepare(community, config)
     n0 = len(p.items)
-    adj0 = [set(s) for s in p.adj]  # the partition may add borrowed links for donations in place
+    adj0 = [set(s) for s in p.adj]  # (cut_shared_buildings grows and relinks it in place)
     plan = partition(
         p.items, p.adj, p.blocks, config, centres=p.centres, household_weights=p.household_weights
     )
