@@ -276,7 +276,7 @@ def _partition_compiled(
     if donations:
         donors = np.array([d.donor for d in donations], dtype=np.int64)
         given = np.arange(before, n, dtype=np.int64)
-        if len(np.unique(blk)) > 1:
+        if not _one_block(blk):
             # (the block of each new item's building: that of its last item before the donations)
             needed = {it.building for it in items[before:]}
             block_of_building = {
@@ -324,7 +324,7 @@ def group_areas(
     a_ww = np.bincount(ao, weights=ww, minlength=na)
     a_x = np.bincount(ao, weights=ww * xs, minlength=na) / a_ww
     a_y = np.bincount(ao, weights=ww * ys, minlength=na) / a_ww
-    several = len(np.unique(blk)) > 1
+    several = not _one_block(blk)
     if several:
         votes: list[Counter[int]] = [Counter() for _ in range(na)]
         for a, b in zip(area_of, blk.tolist(), strict=True):
@@ -365,12 +365,17 @@ def group_areas(
     return grid_of_area
 
 
+def _one_block(blocks: np.ndarray) -> bool:
+    """Whether all items are in one block (no barrier between any two)."""
+    return len(blocks) == 0 or blocks.min() == blocks.max()
+
+
 def respect_barriers(
     adj: list[set[int]], blocks: np.ndarray, weights: np.ndarray, lo: float, hi: float
 ) -> list[set[int]]:
     """Drop neighbour links across a barrier between two blocks that can each be cut on their own;
     a block whose total cannot be cut into the range keeps its links (it must join a neighbour)."""
-    if len(np.unique(blocks)) < 2:
+    if _one_block(blocks):
         return adj
     totals: Counter[int] = Counter()
     for b, w in zip(blocks.tolist(), weights.tolist(), strict=True):
@@ -462,8 +467,12 @@ def check(
         if label is None or weights is None
         else np.bincount(label, weights=weights, minlength=plan.n_areas).tolist()
     )
-    for a, w in enumerate(area_weights):
-        if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    aw = np.asarray(area_weights, dtype=float)
+    bad = np.flatnonzero(~((lo <= aw) & (aw <= hi)) | ~np.asarray(whole, dtype=bool)).tolist()
+    for a in bad:  # (the areas out of range or in pieces: checked again one by one)
+        w = area_weights[a]
+        if not lo <= w <= hi:
             problems.append(
                 Problem(
                     "out_of_range",
@@ -478,9 +487,10 @@ def check(
                     "not_contiguous", f"area {a} is in several pieces", (str(a),), params={"level": "area"}
                 )
             )
-    grid_weights = [0.0] * plan.n_grids  # (`plan.grid_weights()`, from the area weights at hand)
-    for a, w in enumerate(area_weights):
-        grid_weights[plan.grid_of_area[a]] += w
+    # (`plan.grid_weights()`, from the area weights at hand: bincount adds them in area order too)
+    grid_weights = np.bincount(
+        np.asarray(plan.grid_of_area, dtype=np.int64), weights=aw, minlength=plan.n_grids
+    ).tolist()
     for g, w in enumerate(grid_weights):
         if not config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9:
             problems.append(
