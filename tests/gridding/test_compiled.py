@@ -146,6 +146,7 @@ def test_chains_compiled_make_the_same_groups(graph, data):
 def test_warm_compiles_every_kernel():
     compiled.warm()  # (raises if a kernel does not compile)
     assert compiled.grow_groups.signatures and compiled.mend_groups.signatures
+    assert compiled.donate_groups.signatures and compiled.donation_links.signatures
 
 
 @settings(max_examples=300, deadline=None)
@@ -229,6 +230,35 @@ def test_donate_compiled_makes_the_same_donations(graph, data):
 
 @settings(max_examples=200, deadline=None)
 @given(plane_graphs(), st.data())
+def test_donation_links_compiled_are_the_reference(graph, data):
+    """The areas' graph after donations (given items linked to their donor and its neighbours in the
+    receiving area; donors keep their own area's links): the same rows as sets."""
+    _weights, adj, _xs, _ys = graph
+    n = len(adj)
+    links = [set(s) for s in adj]
+    pairs: list[tuple[int, int]] = []
+    for _ in range(data.draw(st.integers(0, 5))):  # each donor an item before, or a given item itself
+        donor = data.draw(st.integers(0, n + len(pairs) - 1))
+        given = n + len(pairs)
+        links.append(links[donor] | {donor})
+        for j in links[given]:
+            links[j].add(given)
+        pairs.append((donor, given))
+    label = data.draw(st.lists(st.integers(0, 3), min_size=len(links), max_size=len(links)))
+    want = engine.donation_links(links, n, pairs, label)
+    donors, givens = (np.array([p[k] for p in pairs], dtype=np.int64) for k in (0, 1))
+    indptr, indices = compiled.donation_links(
+        *compiled.csr(links), n, donors, givens, np.array(label, dtype=np.int64)
+    )
+    assert [set(indices[indptr[i] : indptr[i + 1]].tolist()) for i in range(len(want))] == want
+    assert all(
+        len(set(indices[indptr[i] : indptr[i + 1]].tolist())) == indptr[i + 1] - indptr[i]
+        for i in range(len(want))
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(plane_graphs(), st.data())
 def test_area_graph_keeps_the_sets_order(graph, data):
     """The groups' neighbour sets built compiled, rows in the order `group_areas`'s Python sets walk."""
     _weights, adj, _xs, _ys = graph
@@ -241,13 +271,3 @@ def test_area_graph_keeps_the_sets_order(graph, data):
                 want[label[i]].add(label[j])
     indptr, indices = compiled.area_graph(np.array(label, dtype=np.int64), k, *compiled.csr(adj))
     assert [indices[indptr[a] : indptr[a + 1]].tolist() for a in range(k)] == [list(s) for s in want]
-
-
-def test_patch_rows_replaces_the_rows_given_and_keeps_the_others():
-    old = [[1, 2], [0], [0, 3], [2]]
-    new = [[1, 2], [0, 4], [0, 3], [2], [1], []]
-    indptr, indices = compiled.patch_rows(
-        *compiled.csr(old), len(new), np.array([1, 4, 5], dtype=np.int64), *compiled.csr([[0, 4], [1], []])
-    )
-    want_ptr, want_idx = compiled.csr(new)
-    assert indptr.tolist() == want_ptr.tolist() and indices.tolist() == want_idx.tolist()

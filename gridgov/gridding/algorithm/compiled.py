@@ -869,28 +869,6 @@ def area_graph(label, n_groups, indptr, indices):
     return out_ptr, out[:k]
 
 
-@_jit
-def patch_rows(indptr, indices, n, rows, sub_ptr, sub_idx):
-    """CSR arrays of a graph of `n` rows: row `rows[q]` is row `q` of (`sub_ptr`, `sub_idx`), every other
-    row as in (`indptr`, `indices`) (which must hold it: rows from `len(indptr) - 1` on are all given)."""
-    which = np.full(n, -1, np.int64)
-    for q in range(len(rows)):
-        which[rows[q]] = q
-    out_ptr = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        q = which[i]
-        size = sub_ptr[q + 1] - sub_ptr[q] if q >= 0 else indptr[i + 1] - indptr[i]
-        out_ptr[i + 1] = out_ptr[i] + size
-    out = np.empty(out_ptr[n], np.int64)
-    for i in range(n):
-        q = which[i]
-        if q >= 0:
-            out[out_ptr[i] : out_ptr[i + 1]] = sub_idx[sub_ptr[q] : sub_ptr[q + 1]]
-        else:
-            out[out_ptr[i] : out_ptr[i + 1]] = indices[indptr[i] : indptr[i + 1]]
-    return out_ptr, out
-
-
 def warm() -> None:
     """Compile every kernel (or load it from the cache) on a tiny problem: `scripts/bootstrap.sh` runs
     this after installing, so that the first gridding of a fresh install does not wait ~15 s."""
@@ -903,10 +881,20 @@ def warm() -> None:
     members, starts = grow_groups(np.arange(4, dtype=np.int64), indptr, indices, w, x, y, 15.0, 20.0, none)
     members, starts = repair_groups(members, starts, indptr, indices, w, 15.0, 20.0, none, 6)
     members, starts = chains_fill(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 5, 300)
-    mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
+    members, starts = mend_groups(
+        members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False
+    )
     groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
     area_graph(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
-    patch_rows(indptr, indices, 5, np.array([1, 4], dtype=np.int64), *csr([[0], [2, 3]]))
+    count = np.full(4, 2, dtype=np.int64)
+    donor_candidates(members, starts, indptr, indices, w, count, 15.0)
+    ng = len(starts) - 1
+    donate_groups(
+        members, starts, indptr, indices, w, x, y, ~none, count, none, np.arange(0, 8, 2, dtype=np.int64),
+        np.ones(8), 15.0, 20.0, np.ones(ng, dtype=np.bool_),
+    )  # fmt: skip
+    label = np.zeros(4, dtype=np.int64)
+    donation_links(indptr, indices, 4, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), label)
 
 
 # --- CPython's set order, for the steps whose ties it breaks --------------------------------------

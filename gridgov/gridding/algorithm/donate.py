@@ -265,7 +265,7 @@ def donate_arrays(
         whole[ids] = np.array(parts, dtype=np.int64) == 0
         known[ids] = True
 
-    learn(compiled.donor_candidates(members, ends, *graph, weights, count, lo).tolist())
+    learn(compiled.donor_candidates(members, ends, *graph, weights, count, float(lo)).tolist())
     if allowed is None:
         allowed = np.ones(len(ends) - 1, dtype=np.bool_)
     while True:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -219,27 +219,37 @@ def _partition(
         )
         weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
         order = np.concatenate([order, np.arange(before, len(items))])
-        # For the areas' neighbour graph a new item links only to what its cell will surely touch:
-        # its donor (across the cut) and the receiving group's cells next to the donor.
-        full_adj = [set(s) for s in full_adj[:before]] + [set() for _ in range(before, n)]
-        for d in donations:
-            links = {d.donor} | {m for m in full_adj[d.donor] if area_of[m] == area_of[d.given]}
-            full_adj[d.given] = links
-            for j in links:
-                full_adj[j].add(d.given)
-        # A donor's cell is cut later: for the areas' graph keep only links sure to survive the cut,
-        # the donor's to its own area and to the piece it gives (which the cut line borders).
-        for d in donations:
-            for j in [j for j in full_adj[d.donor] if area_of[j] != area_of[d.donor]]:
-                full_adj[d.donor].discard(j)
-                full_adj[j].discard(d.donor)
-        for d in donations:
-            full_adj[d.donor].add(d.given)
-            full_adj[d.given].add(d.donor)
+        full_adj = donation_links(full_adj, before, [(d.donor, d.given) for d in donations], area_of)
     grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
     plan.problems.extend(check(plan, adj, config, weights=weights))
     return plan
+
+
+def donation_links(
+    links: Sequence[Collection[int]], before: int, donations: list[tuple[int, int]], area_of: Sequence[int]
+) -> list[set[int]]:
+    """The neighbour graph the areas are grouped on after `donations` (donor, given item), from the
+    cells' graph `links` (its first `before` rows; links to later items ignored); new sets, `links` is
+    left as it is (`compiled.donation_links` is this on CSR arrays)."""
+    full = [{j for j in links[i] if j < before} for i in range(before)]
+    full += [set() for _ in range(before, max([before, *(g + 1 for _, g in donations)]))]
+    # A new item links only to what its cell will surely touch: its donor (across the cut) and the
+    # receiving area's cells next to the donor.
+    for donor, given in donations:
+        full[given] = {donor} | {m for m in full[donor] if area_of[m] == area_of[given]}
+        for j in full[given]:
+            full[j].add(given)
+    # A donor's cell is cut later: keep only links sure to survive the cut, the donor's to its own area
+    # and to the pieces it gives (which the cut line borders).
+    for donor, _ in donations:
+        for j in [j for j in full[donor] if area_of[j] != area_of[donor]]:
+            full[donor].discard(j)
+            full[j].discard(donor)
+    for donor, given in donations:
+        full[donor].add(given)
+        full[given].add(donor)
+    return full
 
 
 def _partition_compiled(
