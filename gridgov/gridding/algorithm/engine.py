@@ -39,8 +39,9 @@ from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells, seal
 
 # Items in one exact re-cut of a fresh partition's short groups (`grow.mend`; a re-grid keeps mend's
-# 24): wider searches leave fewer groups to donations, so fewer buildings cut (a fifth of the city:
-# 12.1 → 11.9% at 32 for ~9 ms more at 10,000 buildings; 36 and 40 gain no more and cost 20–30 ms).
+# 24): wider searches leave fewer groups to donations, so fewer buildings cut and less for the passes
+# after the partition to mend (the city: buildings split 11.8 → 11.7%, CPU ÷ 2 59.7 → 56.4 s, for
+# ~10 ms more at 10,000 buildings; 36 and 40 gain no more and cost 20–30 ms).
 MEND_REGION = 32
 
 
