@@ -32,6 +32,7 @@ from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .pocket import mend_pockets
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
@@ -677,6 +678,9 @@ def cut_shared_buildings(
     # What is still out of range: two buildings shared out again together.
     only = focus(plan) if focus is not None else None
     paired = mend_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    # What two cannot mend: three buildings of the area's pocket shared out together (rarely reached).
+    only = focus(plan) if focus is not None else None
+    paired = mend_pockets(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only) or paired
     # Areas left with a thin convex hull (pieces of cut buildings): shared out again with a neighbour.
     only = focus(plan) if focus is not None else None
     wide = widen_thin(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
