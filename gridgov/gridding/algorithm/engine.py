@@ -32,6 +32,7 @@ from .donate import Donation, donate, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .nearest import explain
 from .pocket import mend_pockets
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
@@ -593,9 +594,19 @@ def plan_community(
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
+    explained(plan, adj0, block_of, config)
     if build_polygons:
         plan.item_cells = cells
     return plan
+
+
+def explained(plan: Plan, adj: list[set[int]], block_of: dict[str, int], config: Config) -> None:
+    """Give the areas and grids left out of range their nearest alternative (`nearest.explain`, in
+    place), on the cells' links (across a barrier only where the blocks' totals cannot be cut)."""
+    if any(pr.kind == "out_of_range" for pr in plan.problems):
+        blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
+        weights = np.array([it.weight for it in plan.items])
+        explain(plan, respect_barriers(adj, blk, weights, config.area_min, config.area_max), config)
 
 
 def cut_shared_buildings(
