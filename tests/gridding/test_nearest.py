@@ -146,3 +146,23 @@ def test_explain_says_the_moves_and_the_sizes_by_code():
     assert [(s["from"], s["to"]) for s in alt["steps"]] == [("C00102", "C00101"), ("C00103", "C00102")]
     assert p.alternative.startswith("move building b2 (6 households) from area C00102 to area C00101; then")
     assert p.alternative.endswith("→ C00101 15, C00102 18, C00103 16")
+
+
+def test_explain_moves_whole_areas_between_grids_for_a_grid_out_of_range():
+    # Ten areas of 15 in a row: grid 001 holds the first two (30), grid 002 the other eight (120), for a
+    # grid range of 40–100: two areas move over (45 | 105, then 60 | 90).
+    items = [Item(f"b{k}", 0, 0, 15, 15.0, float(k), 0.0) for k in range(10)]
+    links = [{j for j in (k - 1, k + 1) if 0 <= j < 10} for k in range(10)]
+    plan = Plan(items=items, area_of=list(range(10)), grid_of_area=[0, 0] + [1] * 8)
+    plan.area_codes = [f"C{1 if a < 2 else 2:03d}{a + 1:02d}" for a in range(10)]
+    plan.grid_codes = ["C001", "C002"]
+    params = {"level": "grid", "weight": 30.0, "lo": 40, "hi": 100, "code": "C001"}
+    plan.problems = [Problem("out_of_range", "grid C001 holds 30 (range 40–100)", ("C001",), params=params)]
+    explain(plan, links, Config(grid_min=40, grid_max=100))
+    alt = plan.problems[0].params["alternative"]
+    assert alt["feasible"] and alt["sizes"] == {"C001": 60.0, "C002": 90.0}
+    assert [(s["op"], s["area"], s["from"], s["to"]) for s in alt["steps"]] == [
+        ("move_area", "C00203", "C002", "C001"),
+        ("move_area", "C00204", "C002", "C001"),
+    ]
+    assert plan.problems[0].alternative.startswith("move area C00203 from grid C002 to grid C001; then")
