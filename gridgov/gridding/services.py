@@ -594,10 +594,20 @@ def plan_apply_alternative(*, plan: GriddingPlan, index: int, actor: Any) -> dic
                 raise GridgovError("gridding.stale_alternative", detail=f"{step['area']} → {step['into']}")
             plan_merge_areas(plan=plan, area=area, other=other, actor=actor)
             touched = [c for c in touched if c != step["area"]] + [step["into"]]
+    # The areas end as the engine said (else the plan changed since in a way the steps did not catch).
+    ends = dict(PlanArea.objects.filter(plan=plan, code__in=list(alt["sizes"])).values_list("code", "weight"))
+    if any(abs(ends.get(code, -1.0) - w) > 1e-6 for code, w in alt["sizes"].items()):
+        raise GridgovError("gridding.stale_alternative", detail=", ".join(sorted(alt["sizes"])))
     problems[index] = {
         **problems[index],
         "params": {**problems[index]["params"], "alternative": {**alt, "applied": True}},
     }
+    # Other alternatives that touch these areas were computed for the plan as it was: no longer offered.
+    changed = _codes_of(alt)
+    for k, p in enumerate(problems):
+        other = (p.get("params") or {}).get("alternative")
+        if k != index and isinstance(other, dict) and changed & _codes_of(other):
+            problems[k] = {**p, "params": {**p["params"], "alternative": {**other, "stale": True}}}
     plan.problems = problems
     plan.save(update_fields=["problems"])
     audit.record(
@@ -609,3 +619,11 @@ def plan_apply_alternative(*, plan: GriddingPlan, index: int, actor: Any) -> dic
     )
     areas = list(PlanArea.objects.filter(plan=plan, code__in=set(touched)))
     return _sizes(plan, areas)
+
+
+def _codes_of(alt: dict[str, Any]) -> set[str]:
+    """The areas an alternative involves (its steps and the sizes it leads to)."""
+    steps = alt.get("steps") or []
+    return set(alt.get("sizes") or {}) | {
+        c for s in steps for k, c in s.items() if k in ("from", "to", "area", "into")
+    }

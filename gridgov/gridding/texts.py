@@ -126,9 +126,9 @@ def _size_text(w: float, lo: float, hi: float) -> str:
 
 def applicable(problem: dict[str, Any]) -> bool:
     """Whether staff can apply the problem's alternative with the plan's own adjustments (cells moved
-    between areas, areas merged) and have not yet."""
+    between areas, areas merged) and have not yet (nor applied another touching its areas since)."""
     alt = (problem.get("params") or {}).get("alternative")
-    if not isinstance(alt, dict) or alt.get("applied"):
+    if not isinstance(alt, dict) or alt.get("applied") or alt.get("stale"):
         return False
     steps = alt.get("steps") or []
     return bool(steps) and all(s.get("op") in ("move", "merge") for s in steps)

@@ -88,6 +88,13 @@ def test_the_nearest_alternative_is_stored_shown_and_applied_in_one_step(one_are
     plan.refresh_from_db()
     assert plan.problems[index]["params"]["alternative"]["applied"] and not applicable(plan.problems[index])
     assert problem_text(plan.problems[index])[1].startswith("Applied: ")
+    # Alternatives of other problems that touch these areas were for the plan as it was: not offered now.
+    for k, other in out_of_range(plan.problems):
+        theirs = step_codes(other["params"]["alternative"]) | set(
+            other["params"]["alternative"].get("sizes", {})
+        )
+        if k != index and theirs & (set(alt["sizes"]) | step_codes(alt)):
+            assert not applicable(other)
     with pytest.raises(GridgovError) as exc:
         plan_apply_alternative(plan=plan, index=index, actor=None)
     assert exc.value.code == "gridding.no_alternative"
