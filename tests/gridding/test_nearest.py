@@ -166,3 +166,15 @@ def test_explain_moves_whole_areas_between_grids_for_a_grid_out_of_range():
         ("move_area", "C00204", "C002", "C001"),
     ]
     assert plan.problems[0].alternative.startswith("move area C00203 from grid C002 to grid C001; then")
+
+
+def test_share_out_lists_every_count_of_runs_when_asked():
+    from gridgov.gridding.algorithm.recut import share_out
+
+    # A building of 18 alone in area 0, next to area 1 holding 12: kept whole is a solution (one run),
+    # which hides the cuts unless every count of runs is asked for (the pocket pass needs them).
+    args = ((1.0,) * 18, [0, 1], {0: 0.0, 1: 12.0}, {0: 18.0}, 15, 20)
+    assert all(sum(e > s for _a, s, e in sol) == 1 for sol in share_out(*args, target=0))
+    every = share_out(*args, target=0, max_runs=2, every=True)
+    assert every[0] == [(0, 0, 18), (1, 18, 18)]  # fewest runs still first
+    assert [(0, 0, 15), (1, 15, 18)] in every  # 15 | 12 + 3
