@@ -598,7 +598,7 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
     if len(rows) != len(set(codes)):
         raise GridgovError("scope.denied")
     moved = 0
-    for h in rows:
+    for h in sorted(rows, key=lambda h: h.pk):  # in id order, as batches lock households: no deadlock
         if h.area_id == area.pk:
             continue
         before = h.area.code if h.area else None
