@@ -414,13 +414,15 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 # same statement, with the policy states the resolving statement read (`upkeep=False` leaves them out: only
 # for measuring what the upkeep costs).
 def insert_sql(upkeep: bool = True) -> str:
+    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]" if upkeep else ""
+    state_columns = ", area, kind, need" if upkeep else ""
     return f"""
 WITH t AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
                          %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
-                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[], %(flags)s::text[],
-                         %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[])
-         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, area, kind, need)
+                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
+                         %(flags)s::text[]{states})
+         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl{state_columns})
 ), ins AS (
     INSERT INTO visits_visit ({", ".join(COPY_COLUMNS)})
     SELECT t.id, t.h, %(member)s, %(user)s, t.ch,
@@ -445,6 +447,7 @@ SELECT id::text FROM ins
 
 
 INSERT = insert_sql()
+STATES_UNUSED = {"areas": "{}", "kinds": "{}", "needs": "{}"}
 
 
 def _quote(value: str) -> str:
@@ -480,9 +483,16 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "findings": pg_array(["{" + ",".join(it.findings) + "}" for it in items], text=True),
         "issues": pg_array([it.issue_ref for it in items]),
         "flags": pg_array(["{" + ",".join(it.flags) + "}" for it in items], text=True),
-        "areas": pg_array([it.state[0] for it in items]),
-        "kinds": pg_array([it.state[1] for it in items]),
-        "needs": pg_array([it.state[2] for it in items]),
+        # (the statement without the upkeep, only for measuring it, has no use for the states)
+        **(
+            STATES_UNUSED
+            if "%(areas)s" not in INSERT
+            else {
+                "areas": pg_array([it.state[0] for it in items]),
+                "kinds": pg_array([it.state[1] for it in items]),
+                "needs": pg_array([it.state[2] for it in items]),
+            }
+        ),
         "member": member.pk if member is not None else None,
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
