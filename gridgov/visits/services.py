@@ -413,6 +413,12 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 # true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
 # same statement, with the policy states the resolving statement read (`upkeep=False` leaves them out: only
 # for measuring what the upkeep costs).
+UPKEEP = f"""counted AS (  -- with each household's policy state, as the resolving statement read it
+    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need
+    FROM ins JOIN t ON t.id = ins.id WHERE ins.counted
+), {rollups.upkeep_ctes("counted")}"""
+
+
 def insert_sql(upkeep: bool = True) -> str:
     states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]" if upkeep else ""
     state_columns = ", area, kind, need" if upkeep else ""
@@ -432,10 +438,7 @@ WITH t AS (
     FROM t
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
-), counted AS (  -- with each household's policy state, as the resolving statement read it
-    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need
-    FROM ins JOIN t ON t.id = ins.id WHERE ins.counted
-), {rollups.upkeep_ctes("counted") if upkeep else "unused AS (SELECT)"}, logged AS (
+), {UPKEEP if upkeep else "unused AS (SELECT)"}, logged AS (
     -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
     INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
     SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',

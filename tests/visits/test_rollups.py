@@ -391,3 +391,15 @@ def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
     grids = {r["key"]: (r["households"], r["done"]) for r in dashboards.dashboard("grid", today)}
     assert grids[world.grid_b.code] == (2, 0) and grids[area_d.code[:15]] == (2, 1)
     assert dashboards.summary(today) == {"households": 4, "done": 1, "share_done": 0.25}
+
+
+def test_the_batch_statement_without_the_upkeep_stores_the_same_visits(world, monkeypatch):
+    """`services.insert_sql(upkeep=False)` (for measuring what the upkeep costs) stores a batch as the real
+    statement does, and leaves the rollups alone."""
+    from gridgov.visits import services
+
+    monkeypatch.setattr(services, "INSERT", services.insert_sql(upkeep=False))
+    out = sync(client(world, "admin"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
+    assert [r["status"] for r in out["results"]] == ["created", "created"]
+    assert Visit.objects.filter(counted=True).count() == 2
+    assert not rollups.snapshot()["rollups"]
