@@ -32,6 +32,8 @@ from .donate import Donation, donate, donate_arrays, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .nearest import explain
+from .pocket import mend_pockets
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
@@ -662,9 +664,19 @@ def plan_community(
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
+    explained(plan, adj0, block_of, config)
     if build_polygons:
         plan.item_cells = cells
     return plan
+
+
+def explained(plan: Plan, adj: list[set[int]], block_of: dict[str, int], config: Config) -> None:
+    """Give the areas and grids left out of range their nearest alternative (`nearest.explain`, in
+    place), on the cells' links (across a barrier only where the blocks' totals cannot be cut)."""
+    if any(pr.kind == "out_of_range" for pr in plan.problems):
+        blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
+        weights = np.array([it.weight for it in plan.items])
+        explain(plan, respect_barriers(adj, blk, weights, config.area_min, config.area_max), config)
 
 
 def cut_shared_buildings(
@@ -747,6 +759,9 @@ def cut_shared_buildings(
     # What is still out of range: two buildings shared out again together.
     only = focus(plan) if focus is not None else None
     paired = mend_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    # What two cannot mend: three buildings of the area's pocket shared out together (rarely reached).
+    only = focus(plan) if focus is not None else None
+    paired = mend_pockets(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only) or paired
     # Areas left with a thin convex hull (pieces of cut buildings): shared out again with a neighbour.
     only = focus(plan) if focus is not None else None
     wide = widen_thin(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
