@@ -20,9 +20,11 @@ Measured, in order:
 2. **Upkeep cost**: batches of 1,000 visits to random households through `services.record_visits` as the
    administrator, each in a transaction rolled back afterwards, alternately with the rollups' upkeep and
    without it (`services.insert_sql(upkeep=False)`, the same statement less the upkeep, and the resolving
-   statement without the household locks the upkeep needs, `services.RESOLVE_LOCK`, and without its check
-   whether the rollups know each household, `STATE_CHECK`): medians, and the share of insert speed the
-   upkeep costs.
+   statement without the household locks the upkeep needs, `services.RESOLVE_LOCK`, and without reading
+   each household's policy state, `rollups.STATE`): medians, and the share of insert speed the upkeep
+   costs; then the same with each batch stored both ways (after a first run of it that reads its pages in:
+   the upkeep's own work, without the swing of pages read from disk between batches; the runs without the
+   upkeep 100 and 200 days earlier, so that the counts of the run with it meet no rolled-back visits).
 3. **Incremental upkeep, then agreement**: `--batches` batches of 1,000 committed the same way (with
    upkeep) and the flagged visits among them approved (`services.review`), then `recompute.differences()`:
    rows in which the kept state and a rebuild differ (must be 0), with its wall time.
@@ -172,42 +174,71 @@ def member_batch(
     return [batch(rng, [h], 1, when - timedelta(minutes=len(picked) - i))[0] for i, h in enumerate(picked)]
 
 
-# The resolving statement's check whether the rollups know a household (`services.RESOLVE`): upkeep work.
-STATE_CHECK = "EXISTS (SELECT FROM visits_householdpolicystate s WHERE s.household_id = h.id)"
+# What the resolving statement reads of each household's policy state for the upkeep (`rollups.STATE`, on
+# the household row): without the upkeep, constants in its place (a state, so that none is refreshed).
+NO_STATE = "NULL::bigint, 'quarter'::varchar, 1::smallint"
 
 
-def upkeep_share(make: Any, reps: int, admin: Any, expect: int) -> tuple[float, float, float]:
-    """Median ms of `record_visits` on batches from `make(k)`, with and without the upkeep (alternately,
-    each rolled back), and the upkeep's share of the time with it."""
+def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
+    """Seconds `record_visits` takes on `items`, with the upkeep or without (rolled back)."""
     from django.db import transaction
 
-    from gridgov.visits import services
+    from gridgov.visits import rollups, services
 
-    with_upkeep: list[float] = []
-    without: list[float] = []
-    plain = services.insert_sql(upkeep=False)
-    # Without the upkeep: the same statements less its part, no household locks and no check whether the
-    # rollups know each household (they are there for it alone).
-    locked, unlocked = services.RESOLVE_LOCK, "ORDER BY h.id"
-    checked = services.RESOLVE
-    unchecked = checked.replace(STATE_CHECK, "true")
-    if unchecked == checked:
-        raise SystemExit("services.RESOLVE lost the rollups' state check: update bench/visits_scale.py")
-    for k in range(2 * reps + 2):
-        items = make(k)
-        upkeep = k % 2 == 0
-        services.INSERT = services.insert_sql() if upkeep else plain
-        services.RESOLVE_LOCK = locked if upkeep else unlocked
-        services.RESOLVE = checked if upkeep else unchecked
+    # Without the upkeep: the same statements less its part, no household locks and no policy states read
+    # (they are there for it alone).
+    locked, state, insert = services.RESOLVE_LOCK, rollups.STATE, services.INSERT
+    if not upkeep:
+        services.INSERT = services.insert_sql(upkeep=False)
+        services.RESOLVE_LOCK, rollups.STATE = "ORDER BY h.id", NO_STATE
+    try:
         with transaction.atomic():
             t = time.perf_counter()
             results = services.record_visits(items, actor=admin)
             took = time.perf_counter() - t
             transaction.set_rollback(True)
-        assert sum(r.status == "created" for r in results) >= expect, results[:3]
+    finally:
+        services.INSERT, services.RESOLVE_LOCK, rollups.STATE = insert, locked, state
+    assert sum(r.status == "created" for r in results) >= expect, results[:3]
+    return took
+
+
+def upkeep_share(make: Any, reps: int, admin: Any, expect: int) -> tuple[float, float, float]:
+    """Median ms of `record_visits` on batches from `make(k)`, with and without the upkeep (alternately,
+    each rolled back), and the upkeep's share of the time with it."""
+    with_upkeep: list[float] = []
+    without: list[float] = []
+    for k in range(2 * reps + 2):
+        upkeep = k % 2 == 0
+        took = _store(make(k), upkeep, admin, expect)
         if k >= 2:  # the first of each: warm-up
             (with_upkeep if upkeep else without).append(took)
-    services.INSERT, services.RESOLVE_LOCK, services.RESOLVE = services.insert_sql(), locked, checked
+    ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
+    return ms_with, ms_without, (ms_with - ms_without) / ms_with
+
+
+def _earlier(items: list[dict], days: int) -> list[dict]:
+    """The same visits, `days` earlier."""
+    return [
+        dict(it, device_time=(datetime.fromisoformat(it["device_time"]) - timedelta(days=days)).isoformat())
+        for it in items
+    ]
+
+
+def upkeep_paired(make: Any, reps: int, admin: Any, expect: int) -> tuple[float, float, float]:
+    """As `upkeep_share`, but each batch stored both ways (in turn in either order), after a first run
+    without the upkeep that reads its households' pages in: the upkeep's own work, without the swing of
+    pages read from disk from one batch of random households to the next. The runs without the upkeep
+    are 100 and 200 days earlier (in other periods), so that the run with it finds no entries of the
+    others' rolled-back visits in the ranges its counts scan."""
+    with_upkeep: list[float] = []
+    without: list[float] = []
+    for k in range(reps):
+        items = make(k)
+        _store(_earlier(items, 200), False, admin, expect)
+        for upkeep in (True, False) if k % 2 else (False, True):
+            took = _store(items if upkeep else _earlier(items, 100), upkeep, admin, expect)
+            (with_upkeep if upkeep else without).append(took)
     ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
     return ms_with, ms_without, (ms_with - ms_without) / ms_with
 
@@ -246,7 +277,7 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     built = recompute.rebuild()
     initial = time.perf_counter() - t0
-    sql("VACUUM ANALYZE visits_householdpolicystate")
+    sql("VACUUM ANALYZE households_household")  # (where the policy states are kept)
     sql("VACUUM ANALYZE visits_areaperiodrollup, visits_areapolicytotal")
     t0 = time.perf_counter()
     repaired = recompute.rebuild()
@@ -259,6 +290,9 @@ def run(args: argparse.Namespace) -> None:
     when = timezone.now() - timedelta(hours=1)
     ms_with, ms_without, share = upkeep_share(
         lambda k: batch(rng, city, 1000, when - timedelta(days=2 * k)), args.reps, admin, 990
+    )
+    p_with, p_without, p_share = upkeep_paired(
+        lambda k: batch(rng, city, 1000, when - timedelta(days=2 * k + 1)), args.reps, admin, 990
     )
     # A member's batch: 20 visits to the households of one area (households with an area only).
     by_area: dict[int, list[tuple[str, float, float]]] = {}
@@ -367,6 +401,10 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"| upkeep's share of the insert time | {share:.0%} | ≤ {TARGETS['upkeep_share']:.0%} | "
         f"{verdict(share <= TARGETS['upkeep_share'])} |"
+    )
+    print(
+        f"| the same, each batch stored both ways after a run that reads its pages in, median of "
+        f"{args.reps}: with / without (share) | {p_with:.0f} ms / {p_without:.0f} ms ({p_share:.0%}) | | |"
     )
     print(
         f"| a member's batch (20 visits to one area's households), median of {5 * args.reps}: with upkeep / "

@@ -28,6 +28,10 @@ CATALOGUE: dict[str, Any] = {
     "gridding.multipart": _("Some areas are in several pieces ({detail}); adjust them before approving."),
     "gridding.not_adjacent": _("The building does not border the target area."),
     "gridding.range": _("{detail}"),
+    "gridding.no_alternative": _("This problem has no alternative to apply, or it was applied already."),
+    "gridding.stale_alternative": _(
+        "The plan changed since the alternative was computed ({detail}); adjust the areas by hand."
+    ),
     "cases.category": _("Unknown or inactive category {detail}; choose one of the leaf categories."),
     "cases.outside": _(
         "The location is outside every grid, community and street, and no territorial fallback is configured."

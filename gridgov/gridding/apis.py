@@ -97,6 +97,10 @@ class SplitInput(serializers.Serializer):
     area = serializers.CharField(max_length=17)
 
 
+class ApplyInput(serializers.Serializer):
+    problem = serializers.IntegerField(min_value=0)
+
+
 class MoveInput(serializers.Serializer):
     cell = serializers.IntegerField()
     area = serializers.CharField(max_length=17)
@@ -207,6 +211,16 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
         return Response(services.plan_split_area(plan=plan, area=area, actor=request.user))
+
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str | None = None) -> Response:
+        """Apply the nearest alternative of problem number `problem` (its cells moved, areas merged)."""
+        plan = self.get_object()
+        self._editable(plan)
+        data = ApplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        index = data.validated_data["problem"]
+        return Response(services.plan_apply_alternative(plan=plan, index=index, actor=request.user))
 
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:

@@ -115,7 +115,7 @@ def plan_create(
     """Compute a plan for `community` and keep it as a draft (unless `save` is False: a dry run)."""
     settings = settings or GriddingSettings()
     data, engine_plan, quality, was_regrid = plan_compute(community, settings, fresh=fresh)
-    problems = _with_geometry([asdict(p) for p in engine_plan.problems], data)
+    problems = _with_names(_with_geometry([asdict(p) for p in engine_plan.problems], data), data)
     if not save:
         return PlanResult(None, engine_plan, quality, problems, data.warnings)
     current = GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
@@ -154,6 +154,27 @@ def _with_geometry(problems: list[dict[str, Any]], data: EngineInput) -> list[di
         b = int(p["where"][0].split(":")[1])
         if 0 <= b < len(blocks):
             p["geometry"] = json.loads(_geos(data.projection.to_lonlat(blocks[b])).geojson)
+    return problems
+
+
+def _with_names(problems: list[dict[str, Any]], data: EngineInput) -> list[dict[str, Any]]:
+    """Name the buildings an alternative moves by their address (the engine knows only their ids)."""
+    from gridgov.geo.models import Building
+
+    steps = [
+        s
+        for p in problems
+        for s in ((p.get("params") or {}).get("alternative") or {}).get("steps", ())
+        if s.get("op") == "move"
+    ]
+    pks = {s["building"]: data.building_pk.get(s["building"]) for s in steps}
+    names = dict(
+        Building.objects.filter(pk__in=[pk for pk in pks.values() if pk]).values_list("pk", "address")
+    )
+    for s in steps:
+        name = names.get(pks[s["building"]])
+        if name:
+            s["building_name"] = name
     return problems
 
 
@@ -530,3 +551,79 @@ def plan_split_area(*, plan: GriddingPlan, area: PlanArea, actor: Any) -> dict[s
     _refresh(plan, [area, new])
     audit.record(actor=actor, action="gridding.plan_split", obj=plan, area=area.code, new=new.code)
     return _sizes(plan, [area, new])
+
+
+@transaction.atomic
+def plan_apply_alternative(*, plan: GriddingPlan, index: int, actor: Any) -> dict[str, Any]:
+    """Apply the nearest alternative of the plan's problem number `index` (an area out of range): its
+    cells moved and areas merged as the engine proposed, with the plan's own adjustments, in one
+    transaction; refused if the plan changed since so that a step no longer applies. Returns the sizes
+    of the areas involved."""
+    from .texts import applicable
+
+    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
+    _require_draft(plan)
+    problems = list(plan.problems)
+    if not 0 <= index < len(problems) or not applicable(problems[index]):
+        raise GridgovError("gridding.no_alternative")
+    alt = problems[index]["params"]["alternative"]
+    touched: list[str] = []
+    for step in alt["steps"]:
+        if step["op"] == "move":
+            hid = int(step["household"])
+            cell = (
+                PlanCell.objects.filter(plan=plan, household_ids__contains=[hid])
+                .select_related("area")
+                .first()
+            )
+            if (
+                cell is None
+                or cell.area.code != step["from"]
+                or len(cell.household_ids) != step["households"]
+            ):
+                raise GridgovError("gridding.stale_alternative", detail=f"{step['from']} → {step['to']}")
+            to_area = PlanArea.objects.filter(plan=plan, code=step["to"]).first()
+            if to_area is None:
+                raise GridgovError("gridding.stale_alternative", detail=step["to"])
+            plan_move_cell(plan=plan, cell=cell, to_area=to_area, actor=actor)
+            touched += [step["from"], step["to"]]
+        else:
+            area = PlanArea.objects.filter(plan=plan, code=step["into"]).first()
+            other = PlanArea.objects.filter(plan=plan, code=step["area"]).first()
+            if area is None or other is None:
+                raise GridgovError("gridding.stale_alternative", detail=f"{step['area']} → {step['into']}")
+            plan_merge_areas(plan=plan, area=area, other=other, actor=actor)
+            touched = [c for c in touched if c != step["area"]] + [step["into"]]
+    # The areas end as the engine said (else the plan changed since in a way the steps did not catch).
+    ends = dict(PlanArea.objects.filter(plan=plan, code__in=list(alt["sizes"])).values_list("code", "weight"))
+    if any(abs(ends.get(code, -1.0) - w) > 1e-6 for code, w in alt["sizes"].items()):
+        raise GridgovError("gridding.stale_alternative", detail=", ".join(sorted(alt["sizes"])))
+    problems[index] = {
+        **problems[index],
+        "params": {**problems[index]["params"], "alternative": {**alt, "applied": True}},
+    }
+    # Other alternatives that touch these areas were computed for the plan as it was: no longer offered.
+    changed = _codes_of(alt)
+    for k, p in enumerate(problems):
+        other = (p.get("params") or {}).get("alternative")
+        if k != index and isinstance(other, dict) and changed & _codes_of(other):
+            problems[k] = {**p, "params": {**p["params"], "alternative": {**other, "stale": True}}}
+    plan.problems = problems
+    plan.save(update_fields=["problems"])
+    audit.record(
+        actor=actor,
+        action="gridding.plan_apply_alternative",
+        obj=plan,
+        problem=index,
+        steps=len(alt["steps"]),
+    )
+    areas = list(PlanArea.objects.filter(plan=plan, code__in=set(touched)))
+    return _sizes(plan, areas)
+
+
+def _codes_of(alt: dict[str, Any]) -> set[str]:
+    """The areas an alternative involves (its steps and the sizes it leads to)."""
+    steps = alt.get("steps") or []
+    return set(alt.get("sizes") or {}) | {
+        c for s in steps for k, c in s.items() if k in ("from", "to", "area", "into")
+    }

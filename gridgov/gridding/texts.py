@@ -17,9 +17,12 @@ def problem_text(problem: dict[str, Any]) -> tuple[str, str]:
     kind = problem.get("kind")
     if kind == "out_of_range" and p:
         values = {"code": p.get("code", ""), "n": _n(p["weight"]), "lo": _n(p["lo"]), "hi": _n(p["hi"])}
+        alternative = alternative_text(p.get("alternative"), p["lo"], p["hi"], p.get("level") == "grid")
+        if alternative is None:  # stored before alternatives were computed: the engine's text, if any
+            alternative = problem.get("alternative", "")
         if p.get("level") == "grid":
-            return _("Grid %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, ""
-        return _("Area %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, ""
+            return _("Grid %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, alternative
+        return _("Area %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, alternative
     if kind == "not_contiguous" and p:
         return _("Area %(code)s is in several pieces") % {"code": p.get("code", "")}, ""
     if kind == "infeasible_block" and p:
@@ -61,3 +64,71 @@ def problem_text(problem: dict[str, Any]) -> tuple[str, str]:
             % values,
         )
     return problem.get("message", ""), problem.get("alternative", "")
+
+
+def alternative_text(alt: dict[str, Any] | None, lo: float, hi: float, grid: bool = False) -> str | None:
+    """The nearest alternative of an area or grid out of range (`params["alternative"]`), in the user's
+    language; None when the problem has none stored."""
+    if not isinstance(alt, dict):
+        return None
+    steps = alt.get("steps") or []
+    if not steps:
+        if grid:
+            return _("No move of whole areas nearby brings it nearer to the range.")
+        return _("No move of whole buildings nearby brings it nearer to the range.")
+    said = [_step_text(s) for s in steps]
+    sizes = ", ".join(f"{code} {_size_text(w, lo, hi)}" for code, w in (alt.get("sizes") or {}).items())
+    change = _("; then ").join(said) + " → " + sizes
+    if alt.get("applied"):
+        return _("Applied: %(change)s") % {"change": change}
+    if alt.get("feasible"):
+        return _("Nearest feasible alternative: %(change)s") % {"change": change}
+    if grid:
+        return _("No change of up to three moves puts every grid in range; the nearest: %(change)s") % {
+            "change": change
+        }
+    return _("No change of up to three moves puts every area in range; the nearest: %(change)s") % {
+        "change": change
+    }
+
+
+def _step_text(s: dict[str, Any]) -> str:
+    op = s.get("op")
+    if op == "move":
+        values = {
+            "building": s.get("building_name") or s.get("building", ""),
+            "part": s.get("part", 0),
+            "n": s.get("households", 0),
+            "from": s.get("from", ""),
+            "to": s.get("to", ""),
+        }
+        if s.get("part"):
+            return (
+                _("move run %(part)s of %(building)s (%(n)s households) from area %(from)s to area %(to)s")
+                % values
+            )
+        return _("move %(building)s (%(n)s households) from area %(from)s to area %(to)s") % values
+    if op == "merge":
+        return _("merge area %(area)s into area %(into)s") % {"area": s.get("area"), "into": s.get("into")}
+    if op == "move_area":
+        values = {"area": s.get("area"), "from": s.get("from"), "to": s.get("to")}
+        return _("move area %(area)s from grid %(from)s to grid %(to)s") % values
+    return _("merge grid %(grid)s into grid %(into)s") % {"grid": s.get("grid"), "into": s.get("into")}
+
+
+def _size_text(w: float, lo: float, hi: float) -> str:
+    if w < lo - 1e-9:
+        return _("%(n)s (%(d)s under)") % {"n": _n(w), "d": _n(lo - w)}
+    if w > hi + 1e-9:
+        return _("%(n)s (%(d)s over)") % {"n": _n(w), "d": _n(w - hi)}
+    return _n(w)
+
+
+def applicable(problem: dict[str, Any]) -> bool:
+    """Whether staff can apply the problem's alternative with the plan's own adjustments (cells moved
+    between areas, areas merged) and have not yet (nor applied another touching its areas since)."""
+    alt = (problem.get("params") or {}).get("alternative")
+    if not isinstance(alt, dict) or alt.get("applied") or alt.get("stale"):
+        return False
+    steps = alt.get("steps") or []
+    return bool(steps) and all(s.get("op") in ("move", "merge") for s in steps)

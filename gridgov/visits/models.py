@@ -190,28 +190,6 @@ class Visit(models.Model):
         return f"{self.household} {self.device_time:%Y-%m-%d}"
 
 
-class HouseholdPolicyState(models.Model):
-    """The policy each active household follows now, and its area: the key of the rollups."""
-
-    household = models.OneToOneField(
-        "households.Household", primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
-    area = models.ForeignKey("geo.ResponsibilityArea", null=True, on_delete=models.SET_NULL, related_name="+")
-    kind = models.CharField(max_length=10, choices=Period.choices)
-    need = models.PositiveSmallIntegerField()
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["area", "kind"], name="policystate_area_kind_idx"),
-            # A batch reads each household's state twice: whether there is one (the resolving statement)
-            # and what it is (the upkeep). Both from this index alone: the second finds the pages the
-            # first brought in, where the table's own pages would be read from disk again.
-            models.Index(
-                fields=["household"], include=["area", "kind", "need"], name="policystate_cover_idx"
-            ),
-        ]
-
-
 class AreaPeriodRollup(models.Model):
     """Per responsibility area, period kind and period: households that have met their policy."""
 

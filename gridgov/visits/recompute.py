@@ -221,12 +221,18 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
     kind, need = _policy_sql(cur)
     ranges = _visit_ranges(cur, parts)
     sources = {f"visits{i}": _visits(low, high) for i, (low, high) in enumerate(ranges)}
-    # the policy state of every active household (in table order: sorted afterwards)
+    # the policy state of every active household (in table order: sorted afterwards; -1: inactive), and the
+    # state kept on its row (its columns as KEPT reads them; kind -2: none), in one scan of the households
+    kept_kind = CODECS["kind"]["read"].format(c="h.visits_kind")
     sources["states"] = Source(
         f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area,"
-        f" ({kind} * 65536 + {need})::int4 AS policy FROM households_household h WHERE h.active",
-        ("id", "area", "policy"),
-        ("int8", "int8", "int4"),
+        f" (CASE WHEN h.active THEN {kind} * 65536 + {need} ELSE -1 END)::int4 AS policy,"
+        f" {CODECS['nullable']['read'].format(c='h.visits_area_id')} AS kept_area,"
+        f" (CASE WHEN h.visits_kind IS NULL THEN -2 ELSE {kept_kind} END)::int2 AS kept_kind,"
+        f" coalesce(h.visits_need, -1)::int8 AS kept_need"
+        " FROM households_household h WHERE h.active OR h.visits_kind IS NOT NULL",
+        ("id", "area", "policy", "kept_area", "kept_kind", "kept_need"),
+        ("int8", "int8", "int4", "int8", "int2", "int8"),
     )
     sources["areas"] = Source(
         "SELECT id::int8 AS id, code::int8 AS code, coalesce(member_id, -1)::int8 AS member"
@@ -238,8 +244,17 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
     sources["dashboard_month"] = Source(
         f"SELECT m FROM (SELECT {KEPT_MONTH} AS m) x WHERE m IS NOT NULL", ("m",), ("date",), repair
     )
-    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT}
+    # (the states kept are read with the households' own: `_kept_states`)
+    sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT if name != "states"}
     return sources
+
+
+def _kept_states(got: _Reads) -> list[np.ndarray]:
+    """The policy states kept on the households' rows (household, area, kind, need), as `_kept` reads a
+    kept table: the households that have one."""
+    s_id, _area, _policy, kept_area, kept_kind, kept_need = got["states"]
+    has = kept_kind != -2
+    return [s_id[has], kept_area[has], kept_kind[has], kept_need[has]]
 
 
 class _Reads:
@@ -341,7 +356,9 @@ def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
     area_ids, area_codes, area_members = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
     area_ids, area_codes, area_members = area_ids[by_id], area_codes[by_id], area_members[by_id]
-    s_id, s_area, policy = got["states"]
+    s_id, s_area, policy, *_kept = got["states"]
+    active = policy >= 0
+    s_id, s_area, policy = s_id[active], s_area[active], policy[active]
     s_kind, s_need = policy >> 16, policy & 0xFFFF
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
         order = np.argsort(s_id, kind="stable")
@@ -465,6 +482,9 @@ def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray])
     """Make the kept table equal to the fresh one: delete the kept rows that differ (`remove`: their keys
     when `_by_key`, else their positions, read in this transaction, which the other writers wait for),
     insert the fresh rows that differ."""
+    if name == "states":
+        _apply_states(cur, remove, add)
+        return
     table, keys, values, _rows = KEPT[name]
     table, cols = REAL.get(name, table), keys + values
     if len(remove[0]) and _by_key(name):
@@ -486,6 +506,28 @@ def _apply(cur: Any, name: str, remove: list[np.ndarray], add: list[np.ndarray])
         exprs = ", ".join(CODECS[COLUMNS[c]]["write"].format(c=c) for c in cols)
         cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {exprs} FROM {temp}")
         cur.execute(f"DROP TABLE {temp}")
+
+
+def _apply_states(cur: Any, remove: list[np.ndarray], add: list[np.ndarray]) -> None:
+    """The policy states kept on the households' rows made equal to the fresh ones: the households of
+    `remove` (keys) lose theirs, those of `add` (rows) get theirs (a household in both: its state changes).
+    The household table is locked (`rebuild`)."""
+    if len(remove[0]):
+        cur.execute(
+            "UPDATE households_household SET visits_area_id = NULL, visits_kind = NULL, visits_need = NULL"
+            " WHERE id = ANY(%s)",
+            [remove[0].tolist()],
+        )
+    if len(add[0]):
+        area, kind = (CODECS[COLUMNS[c]]["write"] for c in ("area_id", "kind"))
+        cur.execute(
+            f"""UPDATE households_household h
+                SET visits_area_id = {area.format(c="f.area")}, visits_kind = {kind.format(c="f.kind")},
+                    visits_need = f.need
+                FROM unnest(%s::int8[], %s::int8[], %s::int2[], %s::int8[]) AS f(id, area, kind, need)
+                WHERE h.id = f.id""",
+            [c.tolist() for c in add],
+        )
 
 
 def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
@@ -515,7 +557,7 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
     out = {}
     for name in KEPT:
         _table, keys, _values, rows = KEPT[name]
-        kept = list(got[f"kept_{name}"])
+        kept = _kept_states(got) if name == "states" else list(got[f"kept_{name}"])
         position = kept.pop(0) if repair and not _by_key(name) else None
         counts = kept.pop(0).astype(bool) if repair and rows != "true" else None
         counting = kept if counts is None else [c[counts] for c in kept]
@@ -540,6 +582,11 @@ def rebuild() -> dict[str, int]:
     with transaction.atomic(), connection.cursor() as cur:
         if own:  # before any statement: one snapshot for every read, taken once the batches are held
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # The policy states are on the households' rows, which batches lock before the delta table: the
+        # household table first (every batch, approval and household edit waits; reads go on), in the
+        # order `rollups.refresh` takes them in, so that writing a state never waits for a batch that
+        # waits for this (a LOCK takes no snapshot: the one below is taken once it is held).
+        cur.execute("LOCK TABLE households_household IN EXCLUSIVE MODE")
         _quiesce_and_fold(cur)
         return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
 

@@ -1,11 +1,13 @@
 """Compliance rollups: kept up to date as visits arrive, rebuilt exactly from the visits on demand.
 
-Per household: the policy it follows (kind of period, visits needed); its counted visits per period
-are read from the (household, device time) index of the visits. Per responsibility area: how many
-households follow each kind of policy (the denominator) and, per period, how many have met it (the
-numerator). The same sums are kept per grid, community, street and district code ("nodes"), so that a
-city dashboard by street reads a row per street; levels the nodes cannot answer (areas, members, a scope
-narrower than the node) sum the area rows whose codes share a prefix.
+Per household: the policy it follows (kind of period, visits needed) and the area the rollups count it
+under, kept on the household's own row (`visits_kind`, `visits_need`, `visits_area_id`: columns of the
+visits app, not fields of the Household model, so that no `save()` writes them back stale; see `STATE`);
+its counted visits per period are read from the (household, device time) index of the visits. Per
+responsibility area: how many households follow each kind of policy (the denominator) and, per period,
+how many have met it (the numerator). The same sums are kept per grid, community, street and district
+code ("nodes"), so that a city dashboard by street reads a row per street; levels the nodes cannot answer
+(areas, members, a scope narrower than the node) sum the area rows whose codes share a prefix.
 
 Upkeep: when a household's counted visits in a period reach its policy's need, the area's and its
 nodes' `done` go up by 1 (`upkeep_ctes`: part of the one statement that stores a batch; appended as a
@@ -27,7 +29,6 @@ from django.utils import timezone
 
 from gridgov.geo.models import CODE_LENGTHS
 
-from .models import HouseholdPolicyState
 from .periods import MONTHS, window
 
 DEFAULT = ("quarter", 1)
@@ -90,11 +91,33 @@ def _dashboard_deltas(source: str) -> str:
         GROUP BY 1, 2"""
 
 
+# The policy state of a household, on its row: `visits_kind` (NULL: the rollups have not seen the household
+# yet, or it is inactive), `visits_need`, and `visits_area_id`, the area the rollups count it under (that of
+# its last refresh: `refresh` needs it to take the household out of that area's sums when it moves). Only
+# `refresh` and `recompute.rebuild` write them (`visits/migrations/0013`), with the household row locked.
+#
+# Why on the household row: a batch's resolving statement locks every household of the batch (`FOR NO KEY
+# UPDATE`, in id order) and reads its state with that lock, in the same row, at no cost; the statement that
+# stores the batch gets the states as parameters and looks nothing up again. The same row lock serializes
+# the batch with anything that changes a state: a state is only changed by an UPDATE of the row, which
+# waits for the batch's transaction to end; a batch that comes second waits in its resolving statement and
+# then reads the row as the other transaction committed it. So a batch's upkeep always counts its visits
+# under the state that the rollups hold for the household (see `refresh`).
+STATE = "h.visits_area_id, h.visits_kind, h.visits_need"  # (as read with the household row `h`)
+# The states as a relation (household_id, area_id, kind, need) of the households that have one.
+STATES = """(
+    SELECT id AS household_id, visits_area_id AS area_id, visits_kind AS kind, visits_need AS need
+    FROM households_household WHERE visits_kind IS NOT NULL
+)"""
+
 # The policy each household follows, as `periods.strictest` picks it: among the active policies that
 # apply (no key group, or one of the household's), the shortest period, then the most visits; the
-# default when none does.
+# default when none does. Inactive households have no state (NULLs), nor an area in the rollups.
 STATES_SELECT = f"""
-    SELECT h.id, h.area_id, coalesce(p.period, '{DEFAULT[0]}'), coalesce(p.visits_per_period, {DEFAULT[1]})
+    SELECT h.id,
+           CASE WHEN h.active THEN h.area_id END AS area_id,
+           CASE WHEN h.active THEN coalesce(p.period, '{DEFAULT[0]}') END AS kind,
+           CASE WHEN h.active THEN coalesce(p.visits_per_period, {DEFAULT[1]}) END AS need
     FROM households_household h
     LEFT JOIN LATERAL (
         SELECT p.period, p.visits_per_period FROM visits_visitpolicy p
@@ -103,29 +126,34 @@ STATES_SELECT = f"""
                  p.visits_per_period DESC
         LIMIT 1
     ) p ON true
-    WHERE h.active {{where}}
+    WHERE true {{where}}
 """
-STATES_FROM_HOUSEHOLDS = (
-    "INSERT INTO visits_householdpolicystate (household_id, area_id, kind, need)" + STATES_SELECT
+# The states derived again: the rows whose state changes are written (an unchanged one is not rewritten);
+# answers the area each household was counted under and the area it is counted under now.
+REFRESH_STATES = f"""
+WITH d AS ({STATES_SELECT}),
+old AS (
+    SELECT h.id, h.visits_area_id AS area_id FROM households_household h WHERE true {{where}}
+), written AS (
+    UPDATE households_household h SET visits_area_id = d.area_id, visits_kind = d.kind, visits_need = d.need
+    FROM d WHERE h.id = d.id
+         AND (h.visits_area_id, h.visits_kind, h.visits_need) IS DISTINCT FROM (d.area_id, d.kind, d.need)
 )
+SELECT area_id FROM old WHERE area_id IS NOT NULL
+UNION SELECT area_id FROM d WHERE area_id IS NOT NULL
+"""
 
 
 def refresh_states(households: Iterable[int] | None = None) -> set[int]:
-    """(Re)derive the policy state of households, in SQL; returns the areas touched. With None, every
-    household's, and it returns nothing (every area is touched)."""
+    """(Re)derive the policy state of households (on their rows), in SQL; returns the areas they were
+    counted under and are now. With None, every household's, and it returns nothing (every area is
+    touched)."""
     with connection.cursor() as cur:
         if households is None:
-            cur.execute("DELETE FROM visits_householdpolicystate")
-            cur.execute(STATES_FROM_HOUSEHOLDS.format(where=""))
+            cur.execute(REFRESH_STATES.format(where=""))
             return set()
-        ids = list(households)
-        cur.execute(
-            "DELETE FROM visits_householdpolicystate WHERE household_id = ANY(%s) RETURNING area_id", [ids]
-        )
-        before = {a for (a,) in cur.fetchall()}
-        cur.execute(STATES_FROM_HOUSEHOLDS.format(where="AND h.id = ANY(%s)") + " RETURNING area_id", [ids])
-        after = {a for (a,) in cur.fetchall()}
-    return {a for a in before | after if a is not None}
+        cur.execute(REFRESH_STATES.format(where="AND h.id = ANY(%(ids)s)"), {"ids": list(households)})
+        return {a for (a,) in cur.fetchall()}
 
 
 def _tz() -> str:
@@ -150,7 +178,6 @@ TOTALS_SELECT = """
 """
 
 
-STATES = "visits_householdpolicystate"
 ROLLUP_FROM_VISITS = "INSERT INTO visits_areaperiodrollup (area_id, kind, period_start, done)" + (
     ROLLUPS_SELECT.replace("{states}", STATES)
 )
@@ -283,10 +310,19 @@ def refresh(households: Iterable[int]) -> None:
     Local, whatever the size of the city: the communities involved are derived again from their own
     areas (the community row and its grids'), and the street and district rows above only get the
     communities' change added. Pending deltas are folded first (and no batch appends one until this
-    transaction ends), so nothing is counted twice."""
-    ids = list(households)
+    transaction ends), so nothing is counted twice.
+
+    The households are locked first (their rows, in id order, as a batch's resolving statement locks
+    them), then the fold's lock and the delta table (`_quiesce_and_fold`): the order every writer of the
+    rollups takes them in (a batch: its households, then the delta table; `recompute.rebuild`: the
+    household table, then the same two), so none waits for another in a cycle. With the rows locked, a
+    batch for one of these households either ended before (its visits are counted below, its deltas folded)
+    or waits in its resolving statement until this transaction ends, and then reads the states written
+    here (see `STATE`)."""
+    ids = sorted(set(households))
     if not ids:
         return
+    lock_households(ids)
     with connection.cursor() as cur:
         _quiesce_and_fold(cur)
     areas = sorted(refresh_states(ids))  # the areas the households were in and are in now
@@ -515,14 +551,24 @@ def _refresh_dashboard(
                 cur.execute(f"DELETE FROM {DASHBOARD} WHERE id = ANY(%s)", [empty])
 
 
-def ensure_states(household_ids: Iterable[int]) -> None:
-    """Households the rollups have not seen yet (new since the last refresh) get their state."""
-    ids = set(household_ids)
-    known = set(
-        HouseholdPolicyState.objects.filter(household_id__in=ids).values_list("household_id", flat=True)
-    )
-    if ids - known:
-        refresh(ids - known)
+LOCK_STATES = """
+SELECT h.id, STATE FROM households_household h WHERE h.id = ANY(%s) ORDER BY h.id FOR NO KEY UPDATE
+""".replace("STATE", STATE)
+
+
+def locked_states(household_ids: Iterable[int]) -> dict[int, tuple[int | None, str, int]]:
+    """Lock these households (see `lock_households`) and answer their policy states (area, kind, need),
+    those the rollups have not seen yet (new since the last refresh) refreshed first."""
+    ids = sorted(set(household_ids))
+    with connection.cursor() as cur:
+        cur.execute(LOCK_STATES, [ids])
+        rows = cur.fetchall()
+        missing = [h for h, _a, kind, _n in rows if kind is None]
+        if missing:
+            refresh(missing)
+            cur.execute(LOCK_STATES, [missing])
+            rows = [r for r in rows if r[2] is not None] + cur.fetchall()
+    return {h: (area, kind, need) for h, area, kind, need in rows if kind is not None}
 
 
 # The period of kind `k` starting on local date `p`, as a range of instants (for an index range scan).
@@ -549,32 +595,30 @@ SELECT count(*) FROM (
 def lock_households(household_ids: Iterable[int]) -> None:
     """Serialize the upkeep of these households with any other transaction's (row locks, taken in id
     order so that two batches cannot deadlock): call in its own statement before the statement that
-    counts, so that this one's snapshot sees what the other committed. See `upkeep_ctes`."""
+    counts, so that this one's snapshot sees what the other committed. See `upkeep_ctes` and `STATE`."""
     with connection.cursor() as cur:
         cur.execute(LOCK_HOUSEHOLDS, [sorted(set(household_ids))])
 
 
 def upkeep_ctes(source: str) -> str:
     """The upkeep for newly counted visits as common table expressions, to follow `WITH …,` in one
-    statement: `source` names a relation of (household_id, t) pairs, visits that the statement's snapshot
-    does not count yet (being inserted by the same statement, or approved afterwards).
+    statement: `source` names a relation of (household_id, t, area_id, kind, need): visits that the
+    statement's snapshot does not count yet (being inserted by the same statement, or approved afterwards),
+    with their household's policy state as read with its row lock.
 
     A household meets its policy in a period when its counted visits there reach the need: the visits
     counted so far (an index range scan on (household, time), stopped at the need) and those added. The
-    households must be locked (`lock_households`, or the sync's resolving statement) by an earlier
-    statement of the same transaction: two batches for one household then run one after the other, and
-    the second counts the first's visits, so a household's crossing is counted once. What crosses is
-    appended as one delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
+    households must be locked (`locked_states`, or the sync's resolving statement) by an earlier
+    statement of the same transaction, which read their states: two batches for one household then run one
+    after the other, and the second counts the first's visits, so a household's crossing is counted once;
+    and no state can change until this transaction ends (see `STATE`). What crosses is appended as one
+    delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
     start, end = period_bounds("v.kind", "v.period_start")
     return f"""
     v AS (
         SELECT s.household_id, s.area_id, s.kind, s.need,
-               date_trunc(s.kind, new.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
-        FROM {source} new
-        -- One index look-up per visit (LIMIT keeps the planner from hashing the whole state table).
-        CROSS JOIN LATERAL (
-            SELECT * FROM visits_householdpolicystate s WHERE s.household_id = new.household_id LIMIT 1
-        ) s
+               date_trunc(s.kind, s.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
+        FROM {source} s
         WHERE s.area_id IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5
     ), crossed AS (  -- households that have just met their policy, per area and period
@@ -598,7 +642,8 @@ def upkeep_ctes(source: str) -> str:
 
 ADD_VISITS = f"""
 WITH new AS (
-    SELECT unnest(%(hids)s::bigint[]) AS household_id, unnest(%(times)s::timestamptz[]) AS t
+    SELECT * FROM unnest(%(hids)s::bigint[], %(times)s::timestamptz[], %(areas)s::bigint[], %(kinds)s::text[],
+                         %(needs)s::int[]) AS new(household_id, t, area_id, kind, need)
 ), {upkeep_ctes("new")}
 SELECT count(*) FROM reached
 """
@@ -607,14 +652,22 @@ SELECT count(*) FROM reached
 def add_counted(visits: list[tuple[int, Any]]) -> None:
     """Upkeep for visits about to be counted: (household id, device time) pairs, not counted yet in this
     transaction's view (call before marking them counted, in the same transaction). Locks the households
-    first (one statement), then counts (one more)."""
+    and reads their states first (one statement), then counts (one more)."""
     if not visits:
         return
-    ensure_states(h for h, _t in visits)
-    lock_households(h for h, _t in visits)
+    states = locked_states(h for h, _t in visits)
+    known = [(h, t, *states[h]) for h, t in visits if h in states]
     with connection.cursor() as cur:
         cur.execute(
-            ADD_VISITS, {"hids": [h for h, _t in visits], "times": [t for _h, t in visits], "tz": _tz()}
+            ADD_VISITS,
+            {
+                "hids": [v[0] for v in known],
+                "times": [v[1] for v in known],
+                "areas": [v[2] for v in known],
+                "kinds": [v[3] for v in known],
+                "needs": [v[4] for v in known],
+                "tz": _tz(),
+            },
         )
 
 

@@ -69,6 +69,7 @@ class _Item:
     issue_ref: str | None
     household: int | None = None  # its id, once resolved
     area_member: int | None = None  # the member of its responsibility area
+    state: tuple[int | None, str | None, int | None] = (None, None, None)  # its policy state (rollups)
     last_counted: datetime | None = None  # its latest counted visit near the batch's times
     flags: list[str] = field(default_factory=list)
     distance: float | None = None
@@ -219,7 +220,10 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
             return [r for r in results if r is not None]
         _verify(items, member, previous)
         if missing_state:  # households the rollups have not seen yet (new since the last refresh)
-            rollups.refresh(missing_state)
+            states = rollups.locked_states(missing_state)
+            for it in items:
+                if it.state[1] is None:
+                    it.state = states.get(it.household, (None, None, None))
         created = _insert(items, actor, now, received=len(raw_items))
         _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
     for it in items:
@@ -248,19 +252,20 @@ def _link_issues(refs: list[Any]) -> None:
 # a grid member the areas of their grid(s), else the scoped queryset's ids), the distance from the fix to
 # the building (footprint, else building point, else household point; in a local equirectangular plane at
 # the fix's latitude, < 0.1% off within 20 km), the household's latest counted visit near the batch's times
-# (the repeat check), whether the rollups know the household, and the member's previous located visit (the
-# speed check).
+# (the repeat check), its policy state for the rollups (on its row, `rollups.STATE`: no state, the rollups
+# have not seen it yet), and the member's previous located visit (the speed check).
 # It also locks the households (`RESOLVE_LOCK`, in id order: two batches cannot deadlock) until the batch's
 # transaction ends: a concurrent batch for one of them waits here, and the statement that stores this one
 # (a new snapshot) then sees what the other committed, so the rollups' upkeep counts a household's
-# crossing of its policy once (`rollups.upkeep_ctes`).
+# crossing of its policy once (`rollups.upkeep_ctes`); and no state read here can change before this
+# batch ends (a state is changed by an UPDATE of the row, which waits for the lock; one that committed
+# first is what this statement reads, after waiting for it).
 RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
 RESOLVE = """
 WITH inp AS (
     SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
 )
-SELECT inp.i, h.id, a.member_id,
-       EXISTS (SELECT FROM visits_householdpolicystate s WHERE s.household_id = h.id),
+SELECT inp.i, h.id, a.member_id, {state},
        CASE WHEN inp.x IS NOT NULL THEN ST_Distance(
            ST_Scale(coalesce(b.footprint, b.point, h.point), 111320.0 * cosd(inp.y), 110574.0),
            ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
@@ -296,7 +301,7 @@ def _resolve(
 ) -> tuple[tuple[float, float, datetime] | None, list[int]]:
     """Fill in each item's household, distance and last counted visit; items whose household is unknown
     or out of scope get their error result. Returns the member's previous located visit and the
-    households without a rollup state."""
+    households without a rollup state (the others' states are in the items)."""
     window = timedelta(hours=rules()["repeat_window_hours"])
     # Only visits near the batch's times can make a repeat: bound the look-up to that span.
     span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
@@ -314,21 +319,26 @@ def _resolve(
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
         types += ["bigint", "timestamptz"]
     if member is not None:  # a grid member (the many phones): one prepared text for all of them
-        sql = RESOLVE.format(scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK)
+        sql = RESOLVE.format(
+            scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
+        )
         found = prepared.execute(sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
     else:
         qs = visitable_households(actor).order_by().values("id")
         hh_sql, hh_params = qs.query.sql_with_params()
-        sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK)
+        sql = RESOLVE.format(
+            scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
+        )
         with connection.cursor() as cur:
             cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
             found = cur.fetchall()
     by_index = {it.index: it for it in items}
     previous, missing = None, set()
-    for index, hid, area_member, has_state, distance, last, prev in found:
+    for index, hid, area_member, state_area, kind, need, distance, last, prev in found:
         it = by_index.pop(index)
         it.household, it.area_member, it.distance, it.last_counted = hid, area_member, distance, last
-        if not has_state:
+        it.state = (state_area, kind, need)
+        if kind is None:
             missing.add(hid)
         if prev is not None:
             previous = (prev[0], prev[1], datetime.fromtimestamp(prev[2], tz=UTC))
@@ -399,14 +409,24 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 # The batch travels as one array literal per column, made here (the driver's own quoting of Python lists
 # costs more than the rest of the request), unnested into rows; literal arrays also give the planner the
 # true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
-# same statement (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
+# same statement, with the policy states the resolving statement read (`upkeep=False` leaves them out: only
+# for measuring what the upkeep costs).
+UPKEEP = f"""counted AS (  -- with each household's policy state, as the resolving statement read it
+    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need
+    FROM ins JOIN t ON t.id = ins.id WHERE ins.counted
+), {rollups.upkeep_ctes("counted")}"""
+
+
 def insert_sql(upkeep: bool = True) -> str:
+    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]" if upkeep else ""
+    state_columns = ", area, kind, need" if upkeep else ""
     return f"""
 WITH t AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
                          %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
-                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[], %(flags)s::text[])
-         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl)
+                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
+                         %(flags)s::text[]{states})
+         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl{state_columns})
 ), ins AS (
     INSERT INTO visits_visit ({", ".join(COPY_COLUMNS)})
     SELECT t.id, t.h, %(member)s, %(user)s, t.ch,
@@ -415,10 +435,8 @@ WITH t AS (
            CASE WHEN t.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', t.fl = '{{}}'
     FROM t
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, household_id, device_time AS t, counted
-), counted AS (
-    SELECT household_id, t FROM ins WHERE counted
-), {rollups.upkeep_ctes("counted") if upkeep else "unused AS (SELECT)"}, logged AS (
+    RETURNING id, counted
+), {UPKEEP if upkeep else "unused AS (SELECT)"}, logged AS (
     -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
     INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
     SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
@@ -430,6 +448,7 @@ SELECT id::text FROM ins
 
 
 INSERT = insert_sql()
+STATES_UNUSED = {"areas": "{}", "kinds": "{}", "needs": "{}"}
 
 
 def pg_array(values: list[Any], text: bool = False) -> str:
@@ -471,6 +490,16 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "findings": pg_array(["{" + ",".join(it.findings) + "}" for it in items], text=True),
         "issues": pg_array([it.issue_ref for it in items]),
         "flags": pg_array(["{" + ",".join(it.flags) + "}" for it in items], text=True),
+        # (the statement without the upkeep, only for measuring it, has no use for the states)
+        **(
+            STATES_UNUSED
+            if "%(areas)s" not in INSERT
+            else {
+                "areas": pg_array([it.state[0] for it in items]),
+                "kinds": pg_array([it.state[1] for it in items]),
+                "needs": pg_array([it.state[2] for it in items]),
+            }
+        ),
         "member": member.pk if member is not None else None,
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
@@ -494,6 +523,9 @@ INSERT_TYPES = {
     "findings": "text[]",
     "issues": "uuid[]",
     "flags": "text[]",
+    "areas": "bigint[]",
+    "kinds": "text[]",
+    "needs": "int[]",
     "member": "bigint",
     "user": "bigint",
     "now": "timestamptz",
@@ -550,7 +582,7 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
     if len(rows) != len(set(codes)):
         raise GridgovError("scope.denied")
     moved = 0
-    for h in rows:
+    for h in sorted(rows, key=lambda h: h.pk):  # in id order, as batches lock households: no deadlock
         if h.area_id == area.pk:
             continue
         before = h.area.code if h.area else None

@@ -7,8 +7,10 @@ import pytest
 from gridgov.accounts.models import Role
 from gridgov.geo.models import ResponsibilityArea
 from gridgov.gridding.models import GriddingPlan, PlanArea, PlanCell
+from gridgov.gridding.services import plan_create
 
 from ..factories import UserFactory
+from ..gridding.test_alternatives import one_area_broken  # noqa: F401 (a fixture)
 from ..gridding.test_services import lattice_community
 from .conftest import login
 
@@ -59,4 +61,35 @@ def test_run_adjust_and_approve_a_plan(page, live_server):
         ResponsibilityArea.objects.filter(grid__community=community).count()
         == PlanArea.objects.filter(plan=plan).count()
     )
+    assert page.external_requests == []
+
+
+@pytest.mark.usefixtures("one_area_broken")
+def test_the_plan_page_shows_the_nearest_alternative_and_applies_it(page, live_server):
+    community = lattice_community()
+    UserFactory(username="staff", role=Role.COMMUNITY, scope_code=community.code)
+    plan = plan_create(community=community, actor=None).plan
+    index, problem = next(
+        (i, p)
+        for i, p in enumerate(plan.problems)
+        if p["kind"] == "out_of_range" and p["params"]["level"] == "area"
+    )
+    alt = problem["params"]["alternative"]
+    login(page, live_server, "staff")
+    page.goto(f"{live_server.url}/gridding/plans/{plan.pk}/")
+    page.wait_for_selector("#map[data-loaded='1']", timeout=30_000)
+    item = page.locator(f"ul.problems li[data-problem='{index}']")
+    assert problem["params"]["code"] in item.inner_text()
+    said = item.locator(".alternative").inner_text()
+    assert said.startswith("Nearest feasible alternative: move ")
+    assert all(code in said for code in alt["sizes"])
+    item.locator("button.apply-alternative").click()
+    page.wait_for_function(
+        "document.getElementById('plan-status').textContent.startsWith('Alternative applied')"
+    )
+    for code, weight in alt["sizes"].items():
+        assert PlanArea.objects.get(plan=plan, code=code).weight == weight
+    # Reloaded: the problem says the alternative was applied, and offers it no more.
+    page.wait_for_selector(f"ul.problems li[data-problem='{index}'] .alternative:has-text('Applied:')")
+    assert page.locator(f"ul.problems li[data-problem='{index}'] button.apply-alternative").count() == 0
     assert page.external_requests == []

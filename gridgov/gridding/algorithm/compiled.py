@@ -815,10 +815,18 @@ def groups_connected(label, n_groups, indptr, indices):
 
 
 @_jit
+def _widest(indptr):
+    top = 0
+    for i in range(len(indptr) - 1):
+        top = max(top, indptr[i + 1] - indptr[i])
+    return top
+
+
+@_jit
 def area_graph(label, n_groups, indptr, indices):
     """The groups' neighbour sets as `engine.group_areas` builds them (for each element `i` in turn and
-    each neighbour `j` in row order, `sets[label[i]].add(label[j])` when the two differ), as CSR arrays
-    whose rows keep the sets' iteration order (laid out as CPython does, `set_table`)."""
+    each neighbour `j` in increasing order, `sets[label[i]].add(label[j])` when the two differ), as CSR
+    arrays whose rows keep the sets' iteration order (laid out as CPython does, `set_table`)."""
     n = len(label)
     start = np.zeros(n_groups + 1, np.int64)
     for i in range(n):
@@ -830,10 +838,20 @@ def area_graph(label, n_groups, indptr, indices):
         start[a + 1] += start[a]
     fill = start[:-1].copy()
     seq = np.empty(start[n_groups], np.int64)
+    row = np.empty(max(1, _widest(indptr)), np.int64)
     for i in range(n):
         a = label[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            b = label[indices[p]]
+        k = 0
+        for p in range(indptr[i], indptr[i + 1]):  # (the row sorted: an insertion sort, rows are short)
+            v = indices[p]
+            q = k
+            while q > 0 and row[q - 1] > v:
+                row[q] = row[q - 1]
+                q -= 1
+            row[q] = v
+            k += 1
+        for q in range(k):
+            b = label[row[q]]
             if b != a:
                 seq[fill[a]] = b
                 fill[a] += 1
@@ -851,28 +869,6 @@ def area_graph(label, n_groups, indptr, indices):
     return out_ptr, out[:k]
 
 
-@_jit
-def patch_rows(indptr, indices, n, rows, sub_ptr, sub_idx):
-    """CSR arrays of a graph of `n` rows: row `rows[q]` is row `q` of (`sub_ptr`, `sub_idx`), every other
-    row as in (`indptr`, `indices`) (which must hold it: rows from `len(indptr) - 1` on are all given)."""
-    which = np.full(n, -1, np.int64)
-    for q in range(len(rows)):
-        which[rows[q]] = q
-    out_ptr = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        q = which[i]
-        size = sub_ptr[q + 1] - sub_ptr[q] if q >= 0 else indptr[i + 1] - indptr[i]
-        out_ptr[i + 1] = out_ptr[i] + size
-    out = np.empty(out_ptr[n], np.int64)
-    for i in range(n):
-        q = which[i]
-        if q >= 0:
-            out[out_ptr[i] : out_ptr[i + 1]] = sub_idx[sub_ptr[q] : sub_ptr[q + 1]]
-        else:
-            out[out_ptr[i] : out_ptr[i + 1]] = indices[indptr[i] : indptr[i + 1]]
-    return out_ptr, out
-
-
 def warm() -> None:
     """Compile every kernel (or load it from the cache) on a tiny problem: `scripts/bootstrap.sh` runs
     this after installing, so that the first gridding of a fresh install does not wait ~15 s."""
@@ -885,10 +881,20 @@ def warm() -> None:
     members, starts = grow_groups(np.arange(4, dtype=np.int64), indptr, indices, w, x, y, 15.0, 20.0, none)
     members, starts = repair_groups(members, starts, indptr, indices, w, 15.0, 20.0, none, 6)
     members, starts = chains_fill(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 5, 300)
-    mend_groups(members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False)
+    members, starts = mend_groups(
+        members, starts, indptr, indices, w, x, y, 15.0, 20.0, none, 24, none[:0], False
+    )
     groups_connected(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
     area_graph(np.array([0, 0, 1, 1], dtype=np.int64), 2, indptr, indices)
-    patch_rows(indptr, indices, 5, np.array([1, 4], dtype=np.int64), *csr([[0], [2, 3]]))
+    count = np.full(4, 2, dtype=np.int64)
+    donor_candidates(members, starts, indptr, indices, w, count, 15.0)
+    ng = len(starts) - 1
+    donate_groups(
+        members, starts, indptr, indices, w, x, y, ~none, count, none, np.arange(0, 8, 2, dtype=np.int64),
+        np.ones(8), 15.0, 20.0, np.ones(ng, dtype=np.bool_),
+    )  # fmt: skip
+    label = np.zeros(4, dtype=np.int64)
+    donation_links(indptr, indices, 4, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), label)
 
 
 # --- CPython's set order, for the steps whose ties it breaks --------------------------------------
@@ -1671,3 +1677,394 @@ def chains_fill(members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed
         g2 += 1
     bounds[g2] = k
     return out[:k], bounds[: g2 + 1]
+
+
+# --- donations (`donate.donate`) and the areas' graph after them (`engine._partition`) -------------
+# Neighbour rows that grow and shrink: row i is `pool[start[i]:start[i] + size[i]]` (room for `cap[i]`);
+# a row that outgrows its room moves to the pool's end. Their order is no tie-break anywhere (the
+# donors are chosen by a key that ends with the item's index, the areas' graph walks rows sorted).
+
+
+@_jit
+def _rows_from_csr(indptr, indices, n_rows, room):
+    """Growable rows: the CSR rows, then `n_rows - (len(indptr) - 1)` empty ones; `room` spare slots."""
+    n = len(indptr) - 1
+    start = np.zeros(n_rows, np.int64)
+    size = np.zeros(n_rows, np.int64)
+    cap = np.zeros(n_rows, np.int64)
+    pool = np.empty(len(indices) + room, np.int64)
+    pool[: len(indices)] = indices
+    for i in range(n):
+        start[i] = indptr[i]
+        size[i] = indptr[i + 1] - indptr[i]
+        cap[i] = size[i]
+    for i in range(n, n_rows):
+        start[i] = len(indices)
+    return pool, len(indices), start, size, cap
+
+
+@_jit
+def _row_add(pool, top, start, size, cap, i, v):
+    """Append `v` to row i (no check for duplicates); returns the pool (grown if need be) and its end."""
+    if size[i] == cap[i]:
+        room = 2 * cap[i] + 4
+        pool = _grown(pool, top + room)
+        pool[top : top + size[i]] = pool[start[i] : start[i] + size[i]]
+        start[i] = top
+        cap[i] = room
+        top += room
+    pool[start[i] + size[i]] = v
+    size[i] += 1
+    return pool, top
+
+
+@_jit
+def _row_has(pool, start, size, i, v):
+    found = False
+    for p in range(start[i], start[i] + size[i]):
+        found = found or pool[p] == v
+    return found
+
+
+@_jit
+def _row_discard(pool, start, size, i, v):
+    for p in range(start[i], start[i] + size[i]):
+        if pool[p] == v:
+            size[i] -= 1
+            pool[p] = pool[start[i] + size[i]]
+            return
+
+
+@_jit
+def _rows_csr(pool, start, size, n_rows):
+    indptr = np.zeros(n_rows + 1, np.int64)
+    for i in range(n_rows):
+        indptr[i + 1] = indptr[i] + size[i]
+    indices = np.empty(indptr[n_rows], np.int64)
+    for i in range(n_rows):
+        indices[indptr[i] : indptr[i + 1]] = pool[start[i] : start[i] + size[i]]
+    return indptr, indices
+
+
+@_jit
+def donate_groups(
+    members, ends, indptr, indices, weights, xs, ys, known, count, whole, hw_at, hw, lo, hi, allowed
+):
+    """`donate.donate` on arrays: groups `members[ends[g]:ends[g + 1]]`, the neighbour graph as CSR
+    arrays; of item i, `count[i]` households whose weights are `hw[hw_at[i]:hw_at[i] + count[i]]`,
+    `whole[i]` whether it is a whole building (part 0), all read only where `known[i]`; `allowed[g]`:
+    group g may take donations (`only`).
+
+    Returns (status, donations, groups, items, graph, unknown): status 0, or 1 with the items met as
+    donors but not `known` (nothing else is then meaningful: call again with them known); donations as int64
+    (donor, receiving group, households given) and float64 (households' weight given, receiver's centre
+    x and y, share of the donor) rows, in order (donation d makes item `len(weights) + d`); the groups
+    with the given items appended; the items' weights, x, y; the graph with the given items (each linked
+    to its donor and the donor's neighbours, both ways)."""
+    eps = 1e-9
+    n = len(weights)
+    ng = len(ends) - 1
+    cap_n = n + 3 * ng + 1  # each group takes at most three donations
+    w = np.empty(cap_n, np.float64)
+    x = np.empty(cap_n, np.float64)
+    y = np.empty(cap_n, np.float64)
+    cnt = np.zeros(cap_n, np.int64)
+    at = np.zeros(cap_n, np.int64)
+    wh = np.zeros(cap_n, np.bool_)
+    kn = np.zeros(cap_n, np.bool_)
+    w[:n] = weights
+    x[:n] = xs
+    y[:n] = ys
+    cnt[:n] = count
+    at[:n] = hw_at
+    wh[:n] = whole
+    kn[:n] = known
+    owner = np.full(cap_n, -1, np.int64)
+    sizes = np.zeros(ng, np.float64)
+    for g in range(ng):
+        s = 0.0
+        for p in range(ends[g], ends[g + 1]):
+            owner[members[p]] = g
+            s += weights[members[p]]
+        sizes[g] = s
+    # Items given to each group, after its members: a linked list per group.
+    g_head = np.full(ng, -1, np.int64)
+    g_tail = np.full(ng, -1, np.int64)
+    g_next = np.full(cap_n, -1, np.int64)
+    g_more = np.zeros(ng, np.int64)
+    # Links of the given items: a linked list per item after its CSR row (items from n on: no row).
+    x_head = np.full(cap_n, -1, np.int64)
+    x_cnt = np.zeros(cap_n, np.int64)
+    x_next = np.empty(4096, np.int64)
+    x_val = np.empty(4096, np.int64)
+    top = 0
+    pending = np.zeros(ng, np.bool_)
+    for g in range(ng):
+        pending[g] = sizes[g] < lo - eps
+    d_int = np.empty((3 * ng + 1, 3), np.int64)
+    d_flt = np.empty((3 * ng + 1, 4), np.float64)
+    need = np.empty(cap_n, np.int64)
+    n_need = 0
+    nd = 0
+    for gi in range(ng):
+        if not pending[gi] or not allowed[gi]:
+            continue
+        for _attempt in range(3):
+            s = sizes[gi]
+            m = ends[gi + 1] - ends[gi] + g_more[gi]
+            if s >= lo - eps or m == 0:
+                break
+            sx = 0.0
+            sy = 0.0
+            for p in range(ends[gi], ends[gi + 1]):
+                sx += x[members[p]]
+                sy += y[members[p]]
+            a = g_head[gi]
+            while a >= 0:
+                sx += x[a]
+                sy += y[a]
+                a = g_next[a]
+            cx = sx / m
+            cy = sy / m
+            best_c = -1
+            b_short = False
+            b_part = False
+            b_d = 0.0
+            b_h = -1
+            b_k = 0
+            b_t = 0.0
+            q = ends[gi]
+            a = -1
+            while True:
+                # the group's members, then the items it was given
+                if q < ends[gi + 1]:
+                    a = members[q]
+                    q += 1
+                elif q == ends[gi + 1]:
+                    a = g_head[gi]
+                    q += 1
+                else:
+                    a = g_next[a]
+                if a < 0:
+                    break
+                p = indptr[a] if a < n else 0
+                p_end = indptr[a + 1] if a < n else 0
+                e = x_head[a]
+                while True:
+                    if p < p_end:
+                        c = indices[p]
+                        p += 1
+                    elif e >= 0:
+                        c = x_val[e]
+                        e = x_next[e]
+                    else:
+                        break
+                    h = owner[c]
+                    if h < 0 or h == gi or cnt[c] < 2:
+                        continue
+                    if not kn[c]:
+                        # (carry on as if it could not give: the donations from here on are only a guess,
+                        # to find what else to look up before the next call)
+                        if n_need < len(need):
+                            need[n_need] = c
+                            n_need += 1
+                        continue
+                    spare = sizes[h] - lo
+                    last = at[c] + cnt[c] - 1  # the households from the end, all but the first
+                    t = 0.0
+                    k = 0
+                    for r in range(last, at[c], -1):
+                        if t >= lo - s - eps:
+                            break
+                        t += hw[r]
+                        k += 1
+                    if k == 0 or t > spare + eps or s + t > hi + eps:
+                        t = 0.0
+                        k = 0
+                        for r in range(last, at[c], -1):
+                            if t + hw[r] > spare + eps or s + t + hw[r] > hi + eps:
+                                break
+                            t += hw[r]
+                            k += 1
+                        if k == 0:
+                            continue
+                    short = s + t < lo - eps
+                    part = wh[c]
+                    dx = x[c] - cx
+                    dy = y[c] - cy
+                    d = dx * dx + dy * dy
+                    if best_c >= 0:
+                        if short != b_short:
+                            better = b_short
+                        elif part != b_part:
+                            better = b_part
+                        elif d != b_d:
+                            better = d < b_d
+                        else:
+                            better = c < best_c
+                        if not better:
+                            continue
+                    best_c, b_short, b_part, b_d, b_h, b_k, b_t = c, short, part, d, h, k, t
+            if best_c < 0:
+                break
+            c, h, k, t = best_c, b_h, b_k, b_t
+            new = n + nd
+            w[c] -= t
+            w[new] = t
+            x[new] = x[c]
+            y[new] = y[c]
+            cnt[new] = k
+            at[new] = at[c] + cnt[c] - k
+            cnt[c] -= k
+            wh[new] = False
+            kn[new] = True
+            d_int[nd, 0] = c
+            d_int[nd, 1] = gi
+            d_int[nd, 2] = k
+            d_flt[nd, 0] = t
+            d_flt[nd, 1] = cx
+            d_flt[nd, 2] = cy
+            d_flt[nd, 3] = t / max(w[c] + t, eps)
+            nd += 1
+            # The given item borrows the donor's neighbours (and the donor), both ways.
+            base = indptr[c + 1] - indptr[c] if c < n else 0
+            need_room = top + 2 * (base + x_cnt[c] + 1)
+            if need_room > len(x_val):
+                x_next = _grown(x_next, need_room)
+                x_val = _grown(x_val, need_room)
+            for p in range(base):
+                v = indices[indptr[c] + p]
+                x_val[top], x_next[top], x_head[new] = v, x_head[new], top
+                top += 1
+            e = x_head[c]
+            while e >= 0:
+                x_val[top], x_next[top], x_head[new] = x_val[e], x_head[new], top
+                top += 1
+                e = x_next[e]
+            x_val[top], x_next[top], x_head[new] = c, x_head[new], top
+            top += 1
+            x_cnt[new] = base + x_cnt[c] + 1
+            e = x_head[new]
+            while e >= 0:
+                v = x_val[e]
+                x_val[top], x_next[top], x_head[v] = new, x_head[v], top
+                x_cnt[v] += 1
+                top += 1
+                e = x_next[e]
+            if g_tail[gi] >= 0:
+                g_next[g_tail[gi]] = new
+            else:
+                g_head[gi] = new
+            g_tail[gi] = new
+            g_more[gi] += 1
+            owner[new] = gi
+            sizes[gi] += t
+            sizes[h] -= t
+            if h > gi and sizes[h] < lo - eps:
+                pending[h] = True
+    if n_need > 0:
+        none = np.zeros(1, np.int64)
+        return 1, d_int[:0], d_flt[:0], none, none, w[:0], x[:0], y[:0], none, none, need[:n_need].copy()
+    out = np.empty(len(members) + nd, np.int64)
+    out_ends = np.zeros(ng + 1, np.int64)
+    k = 0
+    for g in range(ng):
+        for p in range(ends[g], ends[g + 1]):
+            out[k] = members[p]
+            k += 1
+        a = g_head[g]
+        while a >= 0:
+            out[k] = a
+            k += 1
+            a = g_next[a]
+        out_ends[g + 1] = k
+    g_ptr = np.zeros(n + nd + 1, np.int64)
+    for i in range(n + nd):
+        g_ptr[i + 1] = g_ptr[i] + (indptr[i + 1] - indptr[i] if i < n else 0) + x_cnt[i]
+    g_idx = np.empty(g_ptr[n + nd], np.int64)
+    for i in range(n + nd):
+        k = g_ptr[i]
+        if i < n:
+            g_idx[k : k + indptr[i + 1] - indptr[i]] = indices[indptr[i] : indptr[i + 1]]
+            k += indptr[i + 1] - indptr[i]
+        e = x_head[i]
+        while e >= 0:
+            g_idx[k] = x_val[e]
+            k += 1
+            e = x_next[e]
+    w, x, y, none = w[: n + nd], x[: n + nd], y[: n + nd], need[:0].copy()
+    return 0, d_int[:nd], d_flt[:nd], out, out_ends, w, x, y, g_ptr, g_idx, none
+
+
+@_jit
+def donation_links(indptr, indices, n_before, donors, givens, label):
+    """The neighbour graph `engine._partition` groups the areas on, after the donations (donor, given
+    item) in turn, from the cells' graph before them (CSR, `n_before` rows; links to later items ignored):
+    a given item links to its donor and to the donor's neighbours in the receiving area (`label`: area of
+    each item), both ways; then a donor keeps only its links within its own area, and its given items."""
+    nd = len(donors)
+    n = n_before + nd
+    pool, top, start, size, cap = _rows_from_csr(indptr[: n_before + 1], indices, n, 64)
+    for i in range(n_before):  # (a row may link to items from `n_before` on: not those)
+        k = start[i]
+        for p in range(start[i], start[i] + size[i]):
+            if pool[p] < n_before:
+                pool[k] = pool[p]
+                k += 1
+        size[i] = k - start[i]
+    for d in range(nd):
+        c, g = donors[d], givens[d]
+        pool, top = _row_add(pool, top, start, size, cap, g, c)
+        for p in range(start[c], start[c] + size[c]):
+            if label[pool[p]] == label[g]:
+                pool, top = _row_add(pool, top, start, size, cap, g, pool[p])
+        for p in range(size[g]):
+            pool, top = _row_add(pool, top, start, size, cap, pool[start[g] + p], g)
+    for d in range(nd):
+        c = donors[d]
+        p = start[c]
+        while p < start[c] + size[c]:
+            j = pool[p]
+            if label[j] != label[c]:
+                _row_discard(pool, start, size, c, j)  # (the last one takes its place: look at p again)
+                _row_discard(pool, start, size, j, c)
+            else:
+                p += 1
+    for d in range(nd):
+        c, g = donors[d], givens[d]
+        if not _row_has(pool, start, size, c, g):
+            pool, top = _row_add(pool, top, start, size, cap, c, g)
+        if not _row_has(pool, start, size, g, c):
+            pool, top = _row_add(pool, top, start, size, cap, g, c)
+    return _rows_csr(pool, start, size, n)
+
+
+@_jit
+def donor_candidates(members, ends, indptr, indices, weights, count, lo):
+    """Items that may give households to a group short of `lo` (`donate_groups`): in another group, holding
+    two or more households, next to its members or to theirs (an item the group is given borrows its
+    donor's neighbours); sorted, each once."""
+    n = len(indptr) - 1
+    owner = np.full(n, -1, np.int64)
+    for g in range(len(ends) - 1):
+        for p in range(ends[g], ends[g + 1]):
+            owner[members[p]] = g
+    seen = np.zeros(n, np.bool_)
+    for g in range(len(ends) - 1):
+        s = 0.0
+        for p in range(ends[g], ends[g + 1]):
+            s += weights[members[p]]
+        if s >= lo - 1e-9:
+            continue
+        for p in range(ends[g], ends[g + 1]):
+            a = members[p]
+            for q in range(indptr[a], indptr[a + 1]):
+                c = indices[q]
+                if owner[c] == g or count[c] < 2:
+                    continue
+                seen[c] = True
+                for r in range(indptr[c], indptr[c + 1]):
+                    e = indices[r]
+                    if owner[e] != g and count[e] >= 2:
+                        seen[e] = True
+    return np.flatnonzero(seen)

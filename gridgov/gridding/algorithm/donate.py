@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 from bisect import insort
 from dataclasses import dataclass, replace
+from itertools import chain, pairwise
+from operator import attrgetter
 
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from . import compiled
 from .model import Item
 from .repair import components
 from .tessellate import (
@@ -52,10 +55,17 @@ def donate(
     household_weights: dict[str, tuple[float, ...]],
     log: list[Donation] | None = None,
     only: set[int] | None = None,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
     """Give undersized groups households from adjacent buildings (appends new items in place), on the
     neighbour graph alone: the new item borrows the donor's neighbours and the donation is recorded in
-    `log`; the cells are cut afterwards (`engine.cut_shared_buildings`)."""
+    `log`; the cells are cut afterwards (`engine.cut_shared_buildings`). `weights`, `xs`, `ys` and `adj`
+    grow in place with the new items. With `graph` (`adj` as CSR arrays) it runs compiled
+    (`donate_arrays`): the same donations."""
+    if compiled.ENABLED and graph is not None:
+        return _donate_compiled(
+            groups, items, weights, xs, ys, adj, lo, hi, household_weights, log, only, graph
+        )
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     top: dict[str, int] = {}  # highest part number of each building (a donation numbers its run next)
     for it in items:
@@ -106,8 +116,12 @@ def donate(
                             k += 1
                         if k == 0:
                             continue
-                    # A building already cut (a slice) costs no new cut: prefer it over a whole one.
-                    score = (s + t < lo - 1e-9, items[c].part == 0, (xs[c] - cx) ** 2 + (ys[c] - cy) ** 2)
+                    # A building already cut (a slice) costs no new cut: prefer it over a whole one; then
+                    # the nearest, and of equally near ones the first item (not the first met: the order
+                    # of the neighbour sets is no tie-break, so `compiled.donate_groups` can make the same
+                    # choice).
+                    dx, dy = xs[c] - cx, ys[c] - cy
+                    score = (s + t < lo - 1e-9, items[c].part == 0, dx * dx + dy * dy, c)
                     if best is None or score < best[0]:
                         best = (score, c, h, k, t)
             if best is None:
@@ -138,6 +152,150 @@ def donate(
             if h > gi and sizes[h] < lo - 1e-9 and h not in todo[at:]:
                 insort(todo, h, lo=at)
     return groups
+
+
+def _donate_compiled(
+    groups: list[list[int]],
+    items: list[Item],
+    weights: list[float],
+    xs: list[float],
+    ys: list[float],
+    adj: list[set[int]],
+    lo: float,
+    hi: float,
+    household_weights: dict[str, tuple[float, ...]],
+    log: list[Donation] | None,
+    only: set[int] | None,
+    graph: tuple[np.ndarray, np.ndarray],
+) -> list[list[int]]:
+    """`donate` through `donate_arrays`, its results put back into the lists and sets."""
+    ends = np.zeros(len(groups) + 1, dtype=np.int64)
+    np.cumsum([len(g) for g in groups], out=ends[1:])
+    members = np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(ends[-1]))
+    allowed = None
+    if only is not None:
+        allowed = np.zeros(len(groups), dtype=np.bool_)
+        allowed[[g for g in only if 0 <= g < len(groups)]] = True
+    n = len(items)
+    got = donate_arrays(
+        members, ends, graph, np.array(weights, dtype=np.float64), np.array(xs, dtype=np.float64),
+        np.array(ys, dtype=np.float64), items, household_weights, lo, hi, allowed,
+    )  # fmt: skip
+    if log is not None:
+        log.extend(got.donations)
+    grown_links(adj, got.donations)
+    weights[:] = got.weights.tolist()
+    xs += got.xs[n:].tolist()
+    ys += got.ys[n:].tolist()
+    flat, bounds = got.members.tolist(), got.ends.tolist()
+    groups[:] = [flat[a:b] for a, b in pairwise(bounds)]
+    return groups
+
+
+def grown_links(adj: list[set[int]], donations: list[Donation]) -> None:
+    """`adj` as `donate` leaves it after `donations`: each given item borrows its donor's neighbours (and
+    the donor), both ways."""
+    for d in donations:
+        links = set(adj[d.donor])
+        links.add(d.donor)
+        adj.append(links)
+        for nb in links:
+            adj[nb].add(d.given)
+
+
+@dataclass
+class Donated:
+    """What `donate_arrays` did: the donations in order (donation k made item `n + k`), the groups with
+    their given items appended (`members[ends[g]:ends[g + 1]]`), the items' weights and centres, and the
+    neighbour graph with the given items (CSR arrays)."""
+
+    donations: list[Donation]
+    members: np.ndarray
+    ends: np.ndarray
+    weights: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+    graph: tuple[np.ndarray, np.ndarray]
+
+
+_COUNT = attrgetter("count")
+
+
+def donate_arrays(
+    members: np.ndarray,
+    ends: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray],
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    items: list[Item],
+    household_weights: dict[str, tuple[float, ...]],
+    lo: float,
+    hi: float,
+    allowed: np.ndarray | None = None,
+) -> Donated:
+    """`donate` compiled (`compiled.donate_groups`), on the groups and the graph as arrays; `items` grows
+    in place (donors keep their first households, the runs given become new items). `allowed`: the
+    groups that may take donations (default all)."""
+    n = len(items)
+    count = np.fromiter(map(_COUNT, items), dtype=np.int64, count=n)
+    known = np.zeros(n, dtype=np.bool_)
+    whole = np.zeros(n, dtype=np.bool_)
+    hw_at = np.zeros(n, dtype=np.int64)
+    offset: dict[str, int] = {}
+    chunks: list[tuple[float, ...]] = []  # households of the buildings learnt, not yet in `hw`
+    size = 0
+    hw = np.zeros(0, dtype=np.float64)
+
+    def learn(ids: list[int]) -> None:
+        # The households of the items that may donate (only those: a pass over every item costs more).
+        nonlocal size
+        get = offset.get
+        ats, parts = [], []
+        for it in map(items.__getitem__, ids):
+            at = get(it.building)
+            if at is None:
+                h = household_weights[it.building]
+                at = offset[it.building] = size
+                chunks.append(h)
+                size += len(h)
+            ats.append(at + it.first)
+            parts.append(it.part)
+        hw_at[ids] = ats
+        whole[ids] = np.array(parts, dtype=np.int64) == 0
+        known[ids] = True
+
+    learn(compiled.donor_candidates(members, ends, *graph, weights, count, float(lo)).tolist())
+    if allowed is None:
+        allowed = np.ones(len(ends) - 1, dtype=np.bool_)
+    while True:
+        more = np.fromiter(chain.from_iterable(chunks), dtype=np.float64, count=size - len(hw))
+        hw = np.concatenate([hw, more])
+        chunks.clear()
+        out = compiled.donate_groups(
+            members, ends, *graph, weights, xs, ys, known, count, whole, hw_at, hw, float(lo), float(hi),
+            allowed,
+        )  # fmt: skip
+        if out[0] == 0:
+            break
+        learn(np.unique(out[-1]).tolist())  # (a group left short by rounding, or a donor's donor)
+    _, d_int, d_flt, members, ends, weights, xs, ys, g_ptr, g_idx, _ = out
+    donations: list[Donation] = []
+    if len(d_int):
+        donors = set(d_int[:, 0].tolist())
+        buildings = {items[c].building for c in donors if c < n}
+        top = dict.fromkeys(buildings, 0)  # highest part number of each donor's building
+        for it in items:
+            if it.building in top and it.part > top[it.building]:
+                top[it.building] = it.part
+        for (c, _g, k), (t, cx, cy, share) in zip(d_int.tolist(), d_flt.tolist(), strict=True):
+            item = items[c]
+            b, first = item.building, item.first + item.count - k
+            items[c] = Item(b, item.part, item.first, item.count - k, item.weight - t, item.x, item.y)
+            top[b] += 1
+            items.append(Item(b, top[b], first, k, t, item.x, item.y))
+            donations.append(Donation(c, len(items) - 1, cx, cy, share))
+    return Donated(donations, members, ends, weights, xs, ys, (g_ptr, g_idx))
 
 
 @dataclass(frozen=True)
@@ -335,7 +493,16 @@ def _one(geom: BaseGeometry) -> BaseGeometry:
     return max(parts, key=lambda p: p.area) if len(parts) > 1 else parts[0]
 
 
-__all__ = ["Donation", "donate", "face_areas", "slice_toward", "undo"]
+__all__ = [
+    "Donated",
+    "Donation",
+    "donate",
+    "donate_arrays",
+    "face_areas",
+    "grown_links",
+    "slice_toward",
+    "undo",
+]
 
 
 def face_areas(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -28,15 +28,23 @@ from shapely.geometry.base import BaseGeometry
 
 from . import compiled
 from .chains import fill_by_chains
-from .donate import Donation, donate, face_areas, undo
+from .donate import Donation, donate, donate_arrays, face_areas, undo
 from .grow import grow, mend
 from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
+from .nearest import explain
+from .pocket import mend_pockets
 from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
 from .tessellate import adjacency, blocks_of, dissolve, item_cells, seal
+
+# Items in one exact re-cut of a fresh partition's short groups (`grow.mend`; a re-grid keeps mend's
+# 24): wider searches leave fewer groups to donations, so fewer buildings cut and less for the passes
+# after the partition to mend (the city: buildings split 11.8 → 11.7%, CPU ÷ 2 59.7 → 56.4 s, for
+# ~10 ms more at 10,000 buildings; 36 and 40 gain no more and cost 20–30 ms).
+MEND_REGION = 32
 
 
 class GriddingInputError(ValueError):
@@ -123,7 +131,7 @@ def _cut(
     # (No pushing here: merging a short group into a neighbour that passes buildings on reshapes
     # groups a re-grid of an unchanged community could not rebuild on its own cells; see `_refill`.)
     groups = fill_by_chains(groups, w, adj, lo, hi, x, y, pushing=False, graph=graph)
-    return mend(groups, w, adj, lo, hi, x, y, fixed_set, graph=graph)
+    return mend(groups, w, adj, lo, hi, x, y, fixed_set, max_region=MEND_REGION, graph=graph)
 
 
 def partition(
@@ -138,9 +146,9 @@ def partition(
     """Assign items to areas and areas to grids (the neighbour graph only: no geometry).
 
     With `household_weights` (building id → weights in unit/floor order) a group the numbers leave
-    undersized may take a few households from an adjacent building (`donate`); `items` and `adj`
-    then grow in place (the new item borrows the donor's neighbours) and `plan.donations` lists what
-    `cut_shared_buildings` must cut out of the donors' cells.
+    undersized may take a few households from an adjacent building (`donate`); `items` then grows in
+    place (the households given become new items; `adj` is left as it is) and `plan.donations` lists
+    what `cut_shared_buildings` must cut out of the donors' cells.
 
     Python's cyclic garbage collector is paused meanwhile: the partition makes many short-lived lists
     and sets but no cycles, and each collection would walk every object alive (a third of the time at
@@ -164,8 +172,10 @@ def _partition(
     fixed: np.ndarray | None = None,
     household_weights: dict[str, tuple[float, ...]] | None = None,
 ) -> Plan:
+    if compiled.ENABLED:
+        return _partition_compiled(items, adj, blocks, config, centres, fixed, household_weights)
+    # The Python reference of `_partition_compiled`.
     donations: list[Donation] = []
-    copied: set[int] = set()  # sets of `full_adj` already copied (donations change the areas' graph)
     before = len(items)
     weights = np.array([it.weight for it in items], dtype=float)
     xy = (
@@ -179,10 +189,10 @@ def _partition(
     order = order_items(xs, ys, blk)
     full_adj = adj
     adj = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
-    shared = full_adj is adj  # (no barrier cut a link)
-    graph = compiled.csr(adj) if compiled.ENABLED else None
-    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config, graph=graph)
+    areas = _cut(order, weights, xs, ys, adj, config.area_min, config.area_max, blk, fx, config)
     if household_weights is not None:
+        if adj is full_adj:  # (`donate` grows the sets it is given: not the caller's)
+            adj = [set(s) for s in adj]
         wl, xl, yl = weights.tolist(), xs.tolist(), ys.tolist()
         areas = donate(
             areas,
@@ -201,7 +211,7 @@ def _partition(
     for a, g in enumerate(areas):
         for i in g:
             area_of[i] = a
-    if household_weights is not None and len(items) > before:
+    if donations:
         # (the block of each new item's building: that of its last item before the donations)
         needed = {it.building for it in items[before:]}
         block_of_building = {
@@ -212,71 +222,101 @@ def _partition(
         )
         weights, xs, ys = np.array(wl), np.array(xl), np.array(yl)
         order = np.concatenate([order, np.arange(before, len(items))])
-        # For the areas' neighbour graph a new item links only to what its cell will surely touch:
-        # its donor (across the cut) and the receiving group's cells next to the donor.
-        # (Copied on write: only the sets holding a new item or changed below are rebuilt.)
-        reached = full_adj is adj
-        full_adj = full_adj[:before] + [set() for _ in range(before, len(items))]
-        if reached:  # the sets that now hold a new item (donate linked them both ways)
-            for k in range(before, len(items)):
-                for j in adj[k]:
-                    own(full_adj, j, before, copied)
-        for d in donations:
-            links = {d.donor} | {m for m in full_adj[d.donor] if area_of[m] == area_of[d.given]}
-            full_adj[d.given] = links
-            for j in links:
-                own(full_adj, j, before, copied).add(d.given)
-    if donations:
-        # A donor's cell is cut later: for the areas' graph keep only links sure to survive the cut,
-        # the donor's to its own area and to the piece it gives (which the cut line borders).
-        for d in donations:
-            for j in [j for j in full_adj[d.donor] if area_of[j] != area_of[d.donor]]:
-                own(full_adj, d.donor, before, copied).discard(j)
-                own(full_adj, j, before, copied).discard(d.donor)
-        for d in donations:
-            own(full_adj, d.donor, before, copied).add(d.given)
-            own(full_adj, d.given, before, copied).add(d.donor)
-    full_graph = adj_graph = None
-    if graph is not None:
-        # The CSR arrays of `adj` and `full_adj` now, from those of `adj` before the donations: only the
-        # rows of new items and of their neighbours changed (donate linked them both ways), and
-        # `full_adj` holds the rows of `adj` but those copied and the new ones.
-        if len(items) > before:
-            touched = {j for k in range(before, len(items)) for j in adj[k]}
-            adj_graph = _patched(graph, adj, touched.union(range(before, len(items))))
-            if not np.array_equal(np.diff(adj_graph[0]), np.fromiter(map(len, adj), np.int64, len(adj))):
-                adj_graph = compiled.csr(adj)  # (donate changed other rows: never so far)
-        else:
-            adj_graph = graph
-        if shared:
-            full_graph = _patched(adj_graph, full_adj, copied.union(range(before, len(items))))
-    grid_of_area = group_areas(
-        area_of, len(areas), weights, xs, ys, blk, order, full_adj, config, graph=full_graph
-    )
+        full_adj = donation_links(full_adj, before, [(d.donor, d.given) for d in donations], area_of)
+    grid_of_area = group_areas(area_of, len(areas), weights, xs, ys, blk, order, full_adj, config)
     plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
-    plan.problems.extend(check(plan, adj, config, graph=adj_graph, weights=weights))
+    plan.problems.extend(check(plan, adj, config, weights=weights))
     return plan
 
 
-def _patched(
-    graph: tuple[np.ndarray, np.ndarray], links: list[set[int]], rows: set[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """CSR arrays of `links`, whose rows are those of `graph` but `rows` (and any row past its end)."""
-    if not rows:
-        return graph if len(graph[0]) - 1 == len(links) else compiled.csr(links)
-    keys = sorted(rows)
-    return compiled.patch_rows(
-        *graph, len(links), np.array(keys, dtype=np.int64), *compiled.csr([links[r] for r in keys])
+def donation_links(
+    links: Sequence[Collection[int]], before: int, donations: list[tuple[int, int]], area_of: Sequence[int]
+) -> list[set[int]]:
+    """The neighbour graph the areas are grouped on after `donations` (donor, given item), from the
+    cells' graph `links` (its first `before` rows; links to later items ignored); new sets, `links` is
+    left as it is (`compiled.donation_links` is this on CSR arrays)."""
+    full = [{j for j in links[i] if j < before} for i in range(before)]
+    full += [set() for _ in range(before, max([before, *(g + 1 for _, g in donations)]))]
+    # A new item links only to what its cell will surely touch: its donor (across the cut) and the
+    # receiving area's cells next to the donor.
+    for donor, given in donations:
+        full[given] = {donor} | {m for m in full[donor] if area_of[m] == area_of[given]}
+        for j in full[given]:
+            full[j].add(given)
+    # A donor's cell is cut later: keep only links sure to survive the cut, the donor's to its own area
+    # and to the pieces it gives (which the cut line borders).
+    for donor, _ in donations:
+        for j in [j for j in full[donor] if area_of[j] != area_of[donor]]:
+            full[donor].discard(j)
+            full[j].discard(donor)
+    for donor, given in donations:
+        full[donor].add(given)
+        full[given].add(donor)
+    return full
+
+
+def _partition_compiled(
+    items: list[Item],
+    adj: list[set[int]],
+    blocks: list[int],
+    config: Config,
+    centres: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
+    household_weights: dict[str, tuple[float, ...]] | None = None,
+) -> Plan:
+    """`_partition` with the compiled kernels, on arrays from end to end: the same plan."""
+    before = len(items)
+    weights = np.array([it.weight for it in items], dtype=float)
+    xy = (
+        centres
+        if centres is not None
+        else np.array([[it.x, it.y] for it in items], dtype=float).reshape(-1, 2)
     )
-
-
-def own(links: list[set[int]], i: int, before: int, copied: set[int]) -> set[int]:
-    """`links[i]` as a set of its own (the caller's sets stay as they are), without links to items from
-    `before` on; copied once."""
-    if i < before and i not in copied:
-        links[i] = {j for j in links[i] if j < before}
-        copied.add(i)
-    return links[i]
+    xs, ys = (np.ascontiguousarray(v, dtype=np.float64) for v in (xy[:, 0], xy[:, 1]))
+    blk = np.asarray(blocks, dtype=np.int64)
+    fx = fixed if fixed is not None else np.zeros(len(items), dtype=bool)
+    order = order_items(xs, ys, blk)
+    lo, hi = config.area_min, config.area_max
+    cut_adj = respect_barriers(adj, blk, weights, lo, hi)
+    shared = cut_adj is adj  # (no barrier cut a link)
+    graph = compiled.csr(cut_adj)
+    members, ends = _cut_arrays(order, weights, xs, ys, lo, hi, fx, graph)
+    adj_graph = full_graph = graph
+    donations: list[Donation] = []
+    if household_weights is not None:
+        got = donate_arrays(members, ends, graph, weights, xs, ys, items, household_weights, lo, hi)
+        donations = got.donations
+        members, ends, adj_graph = got.members, got.ends, got.graph
+        weights, xs, ys = got.weights, got.xs, got.ys
+    n = len(items)
+    ao = np.empty(n, dtype=np.int64)
+    ao[members] = np.repeat(np.arange(len(ends) - 1, dtype=np.int64), np.diff(ends))
+    if donations:
+        donors = np.array([d.donor for d in donations], dtype=np.int64)
+        given = np.arange(before, n, dtype=np.int64)
+        if not _one_block(blk):
+            # (the block of each new item's building: that of its last item before the donations)
+            needed = {it.building for it in items[before:]}
+            block_of_building = {
+                it.building: b for it, b in zip(items, blk.tolist(), strict=False) if it.building in needed
+            }
+            new_blk = [block_of_building[it.building] for it in items[before:]]
+            blk = np.concatenate([blk, np.array(new_blk, dtype=np.int64)])
+        else:
+            blk = np.concatenate([blk, np.full(n - before, blk[0] if before else 0, dtype=np.int64)])
+        order = np.concatenate([order, given])
+        # For the areas' neighbour graph a new item links only to what its cell will surely touch: its
+        # donor (across the cut) and the receiving area's cells next to the donor; a donor, whose cell is
+        # cut later, keeps only its links within its area and to the pieces it gives.
+        cells_graph = graph if shared else compiled.csr(adj)
+        full_graph = compiled.donation_links(*cells_graph, before, donors, given, ao)
+    elif not shared:
+        full_graph = compiled.csr(adj)
+    area_of = ao.tolist()
+    grid_of_area = group_areas(ao, len(ends) - 1, weights, xs, ys, blk, order, [], config, graph=full_graph)
+    plan = Plan(items=items, area_of=area_of, grid_of_area=grid_of_area, donations=donations)
+    plan.problems.extend(check(plan, [], config, graph=adj_graph, weights=weights))
+    return plan
 
 
 def group_areas(
@@ -302,7 +342,8 @@ def group_areas(
     a_ww = np.bincount(ao, weights=ww, minlength=na)
     a_x = np.bincount(ao, weights=ww * xs, minlength=na) / a_ww
     a_y = np.bincount(ao, weights=ww * ys, minlength=na) / a_ww
-    if len(np.unique(blk)) > 1:
+    several = not _one_block(blk)
+    if several:
         votes: list[Counter[int]] = [Counter() for _ in range(na)]
         for a, b in zip(area_of, blk.tolist(), strict=True):
             votes[a][b] += 1
@@ -317,16 +358,19 @@ def group_areas(
     if compiled.ENABLED:
         # The same sets, built compiled: rows in the order the sets below keep their members.
         a_ptr, a_idx = compiled.area_graph(ao, na, *(graph if graph is not None else compiled.csr(full_adj)))
-        flat, bounds = a_idx.tolist(), a_ptr.tolist()
-        rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
-        # (A set filtered from a row walked in that order is the reference's filtered set, layout and all.)
-        a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
-        a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
+        a_graph, a_adj = (a_ptr, a_idx), []  # (the kernels read the graph alone)
+        if several:
+            flat, bounds = a_idx.tolist(), a_ptr.tolist()
+            rows: list[list[int]] = [flat[a:b] for a, b in pairwise(bounds)]
+            # (A set filtered from a row walked in that order is the reference's filtered set, layout
+            # and all.)
+            a_adj = respect_barriers(rows, a_blk, a_w, lo, hi)  # type: ignore[arg-type]
+            a_graph = (a_ptr, a_idx) if a_adj is rows else compiled.csr(a_adj)
     else:
         a_adj = [set() for _ in range(na)]
         for i, nbs in enumerate(full_adj):
             ai = area_of[i]
-            for j in nbs:
+            for j in sorted(nbs):  # (sorted: how the rows were laid out does not matter)
                 aj = area_of[j]
                 if ai != aj:
                     a_adj[ai].add(aj)
@@ -339,12 +383,17 @@ def group_areas(
     return grid_of_area
 
 
+def _one_block(blocks: np.ndarray) -> bool:
+    """Whether all items are in one block (no barrier between any two)."""
+    return len(blocks) == 0 or blocks.min() == blocks.max()
+
+
 def respect_barriers(
     adj: list[set[int]], blocks: np.ndarray, weights: np.ndarray, lo: float, hi: float
 ) -> list[set[int]]:
     """Drop neighbour links across a barrier between two blocks that can each be cut on their own;
     a block whose total cannot be cut into the range keeps its links (it must join a neighbour)."""
-    if len(np.unique(blocks)) < 2:
+    if _one_block(blocks):
         return adj
     totals: Counter[int] = Counter()
     for b, w in zip(blocks.tolist(), weights.tolist(), strict=True):
@@ -368,7 +417,25 @@ def _cut_compiled(
     """`_cut` with the compiled kernels chained on arrays: what `grow`, `repair`, `fill_by_chains` and
     `mend` do when compiled, with their default settings, without turning the groups into lists and
     back between the steps."""
-    indptr, indices = graph if graph is not None else compiled.csr(adj)
+    flat, bounds = _cut_arrays(
+        order, weights, xs, ys, lo, hi, fixed, graph if graph is not None else compiled.csr(adj)
+    )
+    members, ends = flat.tolist(), bounds.tolist()
+    return [members[a:b] for a, b in pairwise(ends)]
+
+
+def _cut_arrays(
+    order: np.ndarray,
+    weights: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    lo: float,
+    hi: float,
+    fixed: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_cut_compiled` on arrays: groups `members[ends[g]:ends[g + 1]]`."""
+    indptr, indices = graph
     w, x, y = (np.ascontiguousarray(v, dtype=np.float64) for v in (weights, xs, ys))
     fx = np.ascontiguousarray(fixed, dtype=np.bool_)
     lo, hi = float(lo), float(hi)
@@ -386,11 +453,11 @@ def _cut_compiled(
             *compiled.chains_fill(members, ends, indptr, indices, w, x, y, lo, hi, fx, 5, 300)
         )
         focus = np.zeros(len(ends) - 1, dtype=np.bool_)
-        members, ends = tidy(
-            *compiled.mend_groups(members, ends, indptr, indices, w, x, y, lo, hi, fx, 24, focus, False)
+        mended = compiled.mend_groups(
+            members, ends, indptr, indices, w, x, y, lo, hi, fx, MEND_REGION, focus, False
         )
-    flat, bounds = members.tolist(), ends.tolist()
-    return [flat[a:b] for a, b in pairwise(bounds)]
+        members, ends = tidy(*mended)
+    return members, ends
 
 
 def check(
@@ -419,8 +486,12 @@ def check(
         if label is None or weights is None
         else np.bincount(label, weights=weights, minlength=plan.n_areas).tolist()
     )
-    for a, w in enumerate(area_weights):
-        if not config.area_min - 1e-9 <= w <= config.area_max + 1e-9:
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    aw = np.asarray(area_weights, dtype=float)
+    bad = np.flatnonzero(~((lo <= aw) & (aw <= hi)) | ~np.asarray(whole, dtype=bool)).tolist()
+    for a in bad:  # (the areas out of range or in pieces: checked again one by one)
+        w = area_weights[a]
+        if not lo <= w <= hi:
             problems.append(
                 Problem(
                     "out_of_range",
@@ -435,9 +506,10 @@ def check(
                     "not_contiguous", f"area {a} is in several pieces", (str(a),), params={"level": "area"}
                 )
             )
-    grid_weights = [0.0] * plan.n_grids  # (`plan.grid_weights()`, from the area weights at hand)
-    for a, w in enumerate(area_weights):
-        grid_weights[plan.grid_of_area[a]] += w
+    # (`plan.grid_weights()`, from the area weights at hand: bincount adds them in area order too)
+    grid_weights = np.bincount(
+        np.asarray(plan.grid_of_area, dtype=np.int64), weights=aw, minlength=plan.n_grids
+    ).tolist()
     for g, w in enumerate(grid_weights):
         if not config.grid_min - 1e-9 <= w <= config.grid_max + 1e-9:
             problems.append(
@@ -559,7 +631,7 @@ def plan_community(
     config = config or Config()
     p = prepare(community, config)
     n0 = len(p.items)
-    adj0 = [set(s) for s in p.adj]  # the partition may add borrowed links for donations in place
+    adj0 = [set(s) for s in p.adj]  # (cut_shared_buildings grows and relinks it in place)
     plan = partition(
         p.items, p.adj, p.blocks, config, centres=p.centres, household_weights=p.household_weights
     )
@@ -592,9 +664,19 @@ def plan_community(
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
+    explained(plan, adj0, block_of, config)
     if build_polygons:
         plan.item_cells = cells
     return plan
+
+
+def explained(plan: Plan, adj: list[set[int]], block_of: dict[str, int], config: Config) -> None:
+    """Give the areas and grids left out of range their nearest alternative (`nearest.explain`, in
+    place), on the cells' links (across a barrier only where the blocks' totals cannot be cut)."""
+    if any(pr.kind == "out_of_range" for pr in plan.problems):
+        blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
+        weights = np.array([it.weight for it in plan.items])
+        explain(plan, respect_barriers(adj, blk, weights, config.area_min, config.area_max), config)
 
 
 def cut_shared_buildings(
@@ -677,6 +759,9 @@ def cut_shared_buildings(
     # What is still out of range: two buildings shared out again together.
     only = focus(plan) if focus is not None else None
     paired = mend_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    # What two cannot mend: three buildings of the area's pocket shared out together (rarely reached).
+    only = focus(plan) if focus is not None else None
+    paired = mend_pockets(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only) or paired
     # Areas left with a thin convex hull (pieces of cut buildings): shared out again with a neighbour.
     only = focus(plan) if focus is not None else None
     wide = widen_thin(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
@@ -75,8 +76,9 @@ class Problem:
     message: str
     where: tuple[str, ...] = ()
     alternative: str = ""
-    # The numbers in the message, so that a user interface can say it in its own language.
-    params: dict[str, float | str] = field(default_factory=dict)
+    # The numbers in the message, so that a user interface can say it in its own language (and, under
+    # "alternative", the steps of the nearest alternative: see `nearest.explain`).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -187,6 +187,7 @@ def share_out(
     loose: frozenset[int] = frozenset(),
     limit: int = MAX_SOLUTIONS,
     max_runs: int | None = None,
+    every: bool = False,
 ) -> list[list[tuple[int, int, int]]]:
     """Ways to share a building's households (weights `hw`, unit/floor order) among `areas`, one
     consecutive run per area in the order given: each solution is a list of (area, start, end).
@@ -196,7 +197,8 @@ def share_out(
     keep its share as it is, unless it is `target`); an area with none may end empty; an area in
     `loose` (a second building will settle it, see `share_pair`) only must not pass `hi`. Solutions
     are ordered best first: fewest runs (at most `max_runs`), then fewest households moved; at most
-    `limit` are collected."""
+    `limit` are collected. Only the fewest runs the numbers allow are searched, unless `every` (then
+    every count up to `max_runs`: a building kept whole does not hide the ways to cut it)."""
     prefix = [0.0, *itertools.accumulate(hw)]
     n = len(hw)
     total = prefix[-1]
@@ -253,7 +255,8 @@ def share_out(
                 runs.pop()
 
     # Fewest runs first: the building is cut as little as the numbers allow.
-    for most in range(1, min(len(areas), max_runs or len(areas)) + 1):
+    top = min(len(areas), max_runs or len(areas))
+    for most in [top] if every else range(1, top + 1):
         walk(0, 0, 0, most)
         if out:
             break

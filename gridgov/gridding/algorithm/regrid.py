@@ -29,6 +29,7 @@ from .engine import (
 )
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
+from .nearest import explain
 from .repair import components, repair
 from .splitting import split_buildings
 from .tessellate import dissolve, seal
@@ -82,6 +83,7 @@ def regrid(
         name_problem(pr, plan.area_codes.__getitem__, plan.grid_codes.__getitem__)
         for pr in check(plan, adj_f, config)
     ]
+    explain(plan, adj_f, config)  # the nearest alternative of what is out of range
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]

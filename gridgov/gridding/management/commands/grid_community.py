@@ -84,6 +84,11 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"  {len(bad)} area/grid problem(s): " + "; ".join(p["message"] for p in bad[:5])
                     )
+                    for p in bad[:5]:
+                        if p.get("alternative"):
+                            self.stdout.write(
+                                f"    {p['where'][0] if p['where'] else ''}: {p['alternative']}"
+                            )
                 if result.plan is not None:
                     self.stdout.write(f"  draft plan #{result.plan.pk}")
                     if opts["approve"]:

@@ -139,6 +139,19 @@
     }).catch(function (e) { status.textContent = labels.failed + ": " + errorText(e); status.className = "error"; });
   }
 
+  // A problem's nearest alternative applied in one step (its cells moved, areas merged); the page is then
+  // reloaded so the list says it was applied.
+  Array.prototype.forEach.call(document.querySelectorAll("button.apply-alternative"), function (button) {
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      post("apply/", { problem: parseInt(button.dataset.problem, 10) }, labels.applied).then(function () {
+        if (document.getElementById("plan-status").className !== "error") {
+          setTimeout(function () { window.location.reload(); }, 600);
+        } else { button.disabled = false; }
+      });
+    });
+  });
+
   function action(id, path, message, after) {
     var button = document.getElementById(id);
     if (!button) { return; }

@@ -1,0 +1,182 @@
+"""The policy state on the household row, and the row lock a batch holds on it, serialize a batch with what
+changes a state (a household edit and its `rollups.refresh`, a policy change and its `recompute.rebuild`):
+two connections on real PostGIS, one held open while the other must wait; the rollups agree with a
+rebuild afterwards, and neither side fails."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from gridgov.households.models import Household
+from gridgov.visits import periods, recompute, rollups, services
+from gridgov.visits.models import AreaPeriodRollup, Visit, VisitPolicy
+
+from .test_sync import visit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _someone_waits() -> bool:
+    """Whether a session of this database waits for a lock (a row, a table, an advisory lock)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")  # (else the same view all through a transaction)
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cur.fetchone()[0] > 0
+
+
+def _hold_until_the_other_waits(done: threading.Event) -> bool:
+    """In the first transaction, still open: wait until the other session waits for a lock (True), or has
+    finished without waiting (False)."""
+    for _ in range(400):
+        if _someone_waits():
+            return True
+        if done.wait(0.025):
+            return False
+    return False
+
+
+def _run(first: Callable[[], None], second: Callable[[], None], ready: threading.Event) -> dict:
+    """`first` in a transaction held open (after it sets `ready`) until `second`, started once `ready` is
+    set, waits for a lock; then `first` commits. Returns whether `second` waited, and any error."""
+    done = threading.Event()
+    out: dict = {"errors": []}
+
+    def one() -> None:
+        try:
+            with transaction.atomic():
+                first()
+                ready.set()
+                out["waited"] = _hold_until_the_other_waits(done)
+        except BaseException as e:
+            out["errors"].append(e)
+        finally:
+            ready.set()
+            connections.close_all()
+
+    def two() -> None:
+        try:
+            ready.wait(10)
+            second()
+        except BaseException as e:
+            out["errors"].append(e)
+        finally:
+            done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=one), threading.Thread(target=two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def _move_and_tag(world) -> None:
+    """A household edit: HA1 moves to area B and becomes a key service target (monthly policy)."""
+    household = Household.objects.get(pk=world.household_a.pk)
+    household.area = world.area_b
+    household.key_groups = ["elderly_alone"]
+    household.save()  # its rollups refresh (signal)
+
+
+def _done_rows() -> set[tuple]:
+    rollups.fold()
+    return set(AreaPeriodRollup.objects.values_list("area_id", "kind", "period_start", "done"))
+
+
+@pytest.fixture
+def known(world):
+    """Every household has its state (the rollups know it) before the race."""
+    rollups.refresh(Household.objects.values_list("id", flat=True))
+    return world
+
+
+def test_a_batch_waits_for_a_household_edit_and_counts_under_the_new_state(known):
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["admin"]
+        )
+
+    out = _run(lambda: _move_and_tag(world), batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [r.status for r in got["results"]] == ["created"] and Visit.objects.get().counted
+    # Counted under the state the edit committed (area B, monthly), not the one before (area A, quarterly).
+    month = periods.window("month", timezone.localdate(when)).start
+    assert _done_rows() == {(world.area_b.pk, "month", month, 1)}
+    assert not any(recompute.differences().values())
+
+
+def test_a_household_edit_waits_for_a_batch_and_moves_its_visit(known):
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["admin"]
+        )
+
+    out = _run(batch, lambda: _move_and_tag(world), ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [r.status for r in got["results"]] == ["created"]
+    # The batch counted HA1 in area A (quarterly); the edit, after it, folded that and moved the household:
+    # area A lost it, area B has it (monthly).
+    month = periods.window("month", timezone.localdate(when)).start
+    assert _done_rows() == {(world.area_b.pk, "month", month, 1)}
+    assert not any(recompute.differences().values())
+
+
+def test_a_policy_change_waits_for_a_batch_that_has_locked_its_households(known, monkeypatch):
+    """The batch has locked HA1 (its resolving statement) and not yet stored its visits (the statement that
+    appends the deltas) when a policy changes: the rebuild that follows must change HA1's state. It waits
+    for the batch (the household table's lock) before it holds off the deltas; were it to take the delta
+    table first, it would wait for HA1's row while the batch waited for the delta table (a deadlock: one
+    of them would fail)."""
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready, resolved = threading.Event(), threading.Event()
+    verify = services._verify
+    got: dict = {}
+
+    def paused_verify(*args, **kwargs) -> None:  # between the resolving statement and the insert
+        resolved.set()
+        ready.set()
+        _hold_until_the_other_waits(threading.Event())
+        verify(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_verify", paused_verify)
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["admin"]
+        )
+
+    def policy_change() -> None:
+        resolved.wait(10)
+        default = VisitPolicy.objects.get(key_group="", active=True)
+        default.visits_per_period = 2  # every household without a key group now needs two a quarter
+        default.save()  # the rebuild (signal)
+
+    out = _run(batch, policy_change, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [r.status for r in got["results"]] == ["created"]
+    with connection.cursor() as cur:
+        cur.execute("SELECT visits_need FROM households_household WHERE id = %s", [world.household_a.pk])
+        assert cur.fetchone()[0] == 2
+    assert _done_rows() == set()  # one visit of two
+    assert not any(recompute.differences().values())
