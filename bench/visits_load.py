@@ -3,6 +3,7 @@
     .venv/bin/python bench/visits_load.py                 # every member with households, 20 visits each
     .venv/bin/python bench/visits_load.py --workers 8 --members 600
     .venv/bin/python bench/visits_load.py --http          # through the production server (gunicorn)
+    .venv/bin/python bench/visits_load.py --http --server granian   # the other production server
     .venv/bin/python bench/visits_load.py --http --server-workers 3
 
 The issue's target is 60,000 members each syncing 20 visits at once, done in ≤ 2 minutes (1,200,000
@@ -12,16 +13,17 @@ measures the sustained rate of a burst of all of them and extrapolates the time 
 households and rollup rows).
 
 How: by default `--workers` client processes, each sending its share of the members' batches one after
-another through Django's own request handler in the client process (the test client: the whole
-middleware stack, session and user look-up, DRF, the view; no HTTP parsing, no network), against one
-PostgreSQL, all on this machine. With `--http`, over HTTP to the production server that `make run`
-starts: gunicorn with scripts/gunicorn.conf.py and gridgov.settings.prod (`--server-workers`, default: the
-config's own, 2 × CPUs + 1), on the same cores. The client is then one process with `--connections`
-keep-alive connections (a thread and a share of the members each), as light as an honest client can be:
-on a real deployment the 60,000 phones' CPU is not on the server. Every member is logged in (a session)
-and every request is made before the clock (the raw HTTP/1.1 request with the session cookie, the CSRF
-cookie and its header, as a phone's browser sends them); every answer is checked item by item (a visit
-counts as created only with its own result `created` under its own id and index). All start together.
+another through Django's own request handler in the client process (the test client: the whole middleware
+stack, session and user look-up, DRF, the view; no HTTP parsing, no network), against one PostgreSQL, all
+on this machine. With `--http`, over HTTP to the production server that `make run` starts
+(scripts/web.sh): gunicorn with scripts/gunicorn.conf.py, or granian with `--server granian`, and
+gridgov.settings.prod (`--server-workers`, default: the config's own, 2 × CPUs + 1), on the same cores.
+The client is then one process with `--connections` keep-alive connections (a thread and a share of the
+members each), as light as an honest client can be: on a real deployment the 60,000 phones' CPU is not on
+the server. Every member is logged in (a session) and every request is made before the clock (the raw
+HTTP/1.1 request with the session cookie, the CSRF cookie and its header, as a phone's browser sends
+them); every answer is checked item by item (a visit counts as created only with its own result `created`
+under its own id and index). All start together.
 
 Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_load TEMPLATE gridgov, or
 $GRIDGOV_BENCH_LOAD_DB), dropped at the end, also on failure; the demo database is only read, as the
@@ -363,8 +365,8 @@ def redis_pid() -> int | None:
 
 
 def cpu_snapshot(server_pid: int | None, redis: int | None) -> Snapshot:
-    """CPU seconds so far of the bench database's PostgreSQL backends, of gunicorn's workers and of Redis,
-    by process: (component, seconds)."""
+    """CPU seconds so far of the bench database's PostgreSQL backends, of the web server's workers and of
+    Redis, by process: (component, seconds)."""
     with base.maintenance() as conn:
         rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [base.BENCH_DB])
         pids = {r[0]: "postgres" for r in rows}
@@ -372,7 +374,7 @@ def cpu_snapshot(server_pid: int | None, redis: int | None) -> Snapshot:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
-                    pids[int(stat.parent.name)] = "gunicorn"
+                    pids[int(stat.parent.name)] = "web"
             except (OSError, ValueError, IndexError):
                 continue
     if redis is not None:
@@ -384,15 +386,16 @@ def cpu_by_component(
     before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
 ) -> dict[str, float]:
     """CPU seconds of each component between two snapshots (a process that started in between: all of it)."""
-    out = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    out = {"web": 0.0, "postgres": 0.0, "redis": 0.0}
     for pid, (kind, cpu) in after.items():
         if not math.isnan(cpu):
             out[kind] += cpu - before.get(pid, (kind, 0.0))[1]
     return out
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
-    """gunicorn as `make run` starts it (scripts/gunicorn.conf.py); production settings, bench database."""
+def start_server(workers: int, kind: str) -> tuple[subprocess.Popen[bytes], int, str]:
+    """The production web server as `make run` starts it (scripts/web.sh: gunicorn with
+    scripts/gunicorn.conf.py, or granian); production settings, bench database."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -402,12 +405,12 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
         "GRIDGOV_ALLOWED_HOSTS": "127.0.0.1",
         "GRIDGOV_SECURE_COOKIES": "0",
         "GRIDGOV_STATIC_ROOT": tempfile.mkdtemp(prefix="gridgov-bench-static-"),
+        "GRIDGOV_WEB_SERVER": kind,
     }
     if workers:
         env["GRIDGOV_WEB_WORKERS"] = str(workers)
-    log = tempfile.NamedTemporaryFile(prefix="gridgov-bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    conf = ROOT / "scripts" / "gunicorn.conf.py"
-    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(conf), "--bind", f"127.0.0.1:{port}"]
+    log = tempfile.NamedTemporaryFile(prefix=f"gridgov-bench-{kind}-", suffix=".log", delete=False)  # noqa: SIM115
+    cmd = [str(ROOT / "scripts" / "web.sh"), f"127.0.0.1:{port}"]
     server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     for _ in range(300):
         try:
@@ -415,13 +418,14 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], int, str]:
             break
         except OSError:
             if server.poll() is not None:
-                sys.exit(f"gunicorn exited, see {log.name}")
+                sys.exit(f"{kind} exited, see {log.name}")
             time.sleep(0.1)
+    conf = ROOT / "scripts" / "gunicorn.conf.py"  # the same defaults for both servers (scripts/web.sh)
     out = subprocess.run(
         [sys.executable, "-c", f"exec(open({str(conf)!r}).read()); print(workers, threads)"],
         env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    return server, port, f"{out[0]} workers × {out[1]} threads"
+    return server, port, f"{kind}, {out[0]} workers × {out[1]} threads"
 
 
 def run(args: argparse.Namespace) -> None:
@@ -441,7 +445,7 @@ def run(args: argparse.Namespace) -> None:
     server, port, server_workers = None, None, ""
     try:
         if args.http:  # one client process, a thread per keep-alive connection, every request made before
-            server, port, server_workers = start_server(args.server_workers)
+            server, port, server_workers = start_server(args.server_workers, args.server)
             members_of = [members[c :: args.connections] for c in range(args.connections)]
             shares = [
                 http_phones(m, args.visits, args.seed + c, port, args.rounds)
@@ -486,11 +490,11 @@ def run(args: argparse.Namespace) -> None:
     latencies = sorted(x for r in results for x in r[2])
     created, errors = sum(r[3] for r in results), sum(r[4] for r in results)
     # CPU of the whole burst by component: the client processes; PostgreSQL's backends (in-process: each
-    # client's own; over HTTP: every backend of the bench database); gunicorn's workers; Redis.
+    # client's own; over HTTP: every backend of the bench database); the web server's workers; Redis.
     client_cpu = sum(r[5] for r in results)
     parts = cpu_by_component(before, after)
     parts["postgres"] += sum(r[6] for r in results)
-    server_cpu = parts["gunicorn"] + parts["postgres"] + parts["redis"]
+    server_cpu = parts["web"] + parts["postgres"] + parts["redis"]
     cpu_ms = (client_cpu + server_cpu) / created * 1000
     timed_batches = len(latencies)
     rate = created / wall
@@ -508,7 +512,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"- `{base.BENCH_DB}`: the demo city; {len(members):,} members with an account and households")
     print(f"- {filled or 'the visits table empty at the start (`--fill 0`)'}")
     how = (
-        f"over HTTP to gunicorn ({server_workers}, gridgov.settings.prod, on the same 2 cores)"
+        f"over HTTP to the web server ({server_workers}, gridgov.settings.prod, on the same 2 cores)"
         if args.http
         else "through Django's request handler (test client, no HTTP)"
     )
@@ -536,13 +540,13 @@ def run(args: argparse.Namespace) -> None:
     )
     # The server's own CPU: on a real server the 60,000 phones' CPU is not on its cores.
     cores = len(os.sched_getaffinity(0))
-    print("| CPU ms per visit | clients | gunicorn workers | PostgreSQL backends | Redis | server (gunicorn "
+    print("| CPU ms per visit | clients | web server workers | PostgreSQL backends | Redis | server (web "
           "+ PostgreSQL + Redis) | visits/s the server's cores sustain at that |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
     ms = {k: v / created * 1000 for k, v in parts.items()}
     sustained = cores / (server_cpu / created)
     # In-process the clients are Django: the test client and the request handler share one process.
-    django_cell = f"{ms['gunicorn']:.3f}" if args.http else "(in the clients)"
+    django_cell = f"{ms['web']:.3f}" if args.http else "(in the clients)"
     redis_cell = f"{ms['redis']:.3f}" if redis is not None else "not read"
     server_cell, sustained_cell = f"{server_cpu / created * 1000:.3f}", f"{sustained:,.0f}"
     if not args.http:  # Django's share is in the clients' column: no server figure of its own
@@ -616,8 +620,14 @@ def main() -> None:
     p.add_argument(
         "--fill", type=int, default=200_000, help="visits in the table before the burst (default 200,000)"
     )
-    p.add_argument("--http", action="store_true", help="over HTTP to gunicorn (the production server)")
-    p.add_argument("--server-workers", type=int, default=0, help="gunicorn workers (default: its config's)")
+    p.add_argument("--http", action="store_true", help="over HTTP to the production web server (--server)")
+    p.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default=os.environ.get("GRIDGOV_WEB_SERVER", "gunicorn"),
+        help="--http: the web server (scripts/web.sh; default GRIDGOV_WEB_SERVER, else gunicorn)",
+    )
+    p.add_argument("--server-workers", type=int, default=0, help="web server workers (default: its config's)")
     args = p.parse_args()
     base.create_db(keep=False)
     try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serve gridgov: a Celery worker with beat in the background (stopped with the server), then the web server:
-# gunicorn (scripts/gunicorn.conf.py; static files collected into STATIC_ROOT and served by WhiteNoise),
+# scripts/web.sh (gunicorn with scripts/gunicorn.conf.py, or granian with GRIDGOV_WEB_SERVER=granian; static
+# files collected into STATIC_ROOT and served by WhiteNoise),
 # or Django's runserver (auto-reload, development only) when GRIDGOV_DEV_SERVER=1.
 # Usage: scripts/serve.sh [HOST:PORT]   (default 127.0.0.1:8000)
 set -euo pipefail
@@ -20,7 +21,7 @@ case "${GRIDGOV_DEV_SERVER:-0}" in
     ;;
   *)
     .venv/bin/python manage.py collectstatic --noinput -v 0
-    echo "[serve] gunicorn on $ADDR (settings ${DJANGO_SETTINGS_MODULE:-gridgov.settings.prod})" >&2
-    .venv/bin/gunicorn -c scripts/gunicorn.conf.py --bind "$ADDR"
+    echo "[serve] ${GRIDGOV_WEB_SERVER:-gunicorn} on $ADDR (settings ${DJANGO_SETTINGS_MODULE:-gridgov.settings.prod})" >&2
+    scripts/web.sh "$ADDR"
     ;;
 esac

@@ -19,6 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models.query import get_related_populators
 
+from gridgov.core import prepared
+
 USER_CACHE_SECONDS = 900
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ def forget_user(user_id: Any) -> None:
 
 
 class _UserLoader:
-    """`User.objects.select_related("member").get(pk=…)` with its SQL compiled once per process.
+    """`User.objects.select_related("member").get(pk=…)` with its SQL compiled once per process and
+    prepared once per database connection (`gridgov.core.prepared`).
 
     On a cache miss (a member's first request in `USER_CACHE_SECONDS`: in a burst of phones syncing, most
     of them) compiling that query cost about as much CPU as the rest of loading the user. The row is turned
@@ -58,6 +61,7 @@ class _UserLoader:
         self.names = [column[0].target.attname for column in select[self.start : self.end]]
         self.populators = get_related_populators(info, select, self.db)
         self.pk = model._meta.pk
+        self.pk_type = self.pk.db_type(connections[self.db])  # the statement is prepared per connection
         # The columns' converters (what `results_iter` works out again on every call), once.
         self.converters = self.compiler.get_converters(
             [column[0] for column in select[: self.compiler.col_count]]
@@ -68,9 +72,7 @@ class _UserLoader:
             pk = self.pk.get_prep_value(self.pk.to_python(user_id))
         except (ValidationError, ValueError, TypeError):
             return None
-        with connections[self.db].cursor() as cur:
-            cur.execute(self.sql, [pk])
-            rows = cur.fetchall()
+        rows = prepared.execute(self.sql, [pk], [self.pk_type], using=self.db)
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
         for row in rows:

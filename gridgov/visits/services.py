@@ -7,12 +7,10 @@ does not sink the good ones; device time and server receipt time are both kept.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import re
 import uuid
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from gridgov.accounts import scoping
 from gridgov.accounts.models import Role
-from gridgov.core import audit
+from gridgov.core import audit, prepared
 from gridgov.households.models import Household
 
 from . import rollups
@@ -320,20 +318,20 @@ def _resolve(
     if member is not None and located:
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
         types += ["bigint", "timestamptz"]
-    with connection.cursor() as cur:
-        if member is not None:  # a grid member (the many phones): one prepared text for all of them
-            sql = RESOLVE.format(
-                scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-            )
-            _execute_prepared(cur, sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
-        else:
-            qs = visitable_households(actor).order_by().values("id")
-            hh_sql, hh_params = qs.query.sql_with_params()
-            sql = RESOLVE.format(
-                scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-            )
+    if member is not None:  # a grid member (the many phones): one prepared text for all of them
+        sql = RESOLVE.format(
+            scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
+        )
+        found = prepared.execute(sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
+    else:
+        qs = visitable_households(actor).order_by().values("id")
+        hh_sql, hh_params = qs.query.sql_with_params()
+        sql = RESOLVE.format(
+            scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
+        )
+        with connection.cursor() as cur:
             cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
-        found = cur.fetchall()
+            found = cur.fetchall()
     by_index = {it.index: it for it in items}
     previous, missing = None, set()
     for index, hid, area_member, state_area, kind, need, distance, last, prev in found:
@@ -453,17 +451,23 @@ INSERT = insert_sql()
 STATES_UNUSED = {"areas": "{}", "kinds": "{}", "needs": "{}"}
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def pg_array(values: list[Any], text: bool = False) -> str:
-    """A PostgreSQL array literal of numbers, UUIDs, or (`text`) strings; None is NULL."""
+    """A PostgreSQL array literal of numbers, UUIDs, or (`text`) strings, quoted; None is NULL. (Lists, not
+    generators, into `join`: a batch makes about 20 of these per request.)"""
     if text:
-        return "{" + ",".join("NULL" if v is None else _quote(v) for v in values) + "}"
+        return (
+            "{"
+            + ",".join(
+                [
+                    "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    for v in values
+                ]
+            )
+            + "}"
+        )
     return (
         "{"
-        + ",".join("NULL" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
+        + ",".join(["NULL" if v is None else repr(v) if v.__class__ is float else str(v) for v in values])
         + "}"
     )
 
@@ -502,12 +506,10 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    with connection.cursor() as cur:
-        _execute_prepared(cur, INSERT, params, INSERT_TYPES)
-        return {row[0] for row in cur.fetchall()}
+    return {row[0] for row in prepared.execute(INSERT, params, INSERT_TYPES)}
 
 
-# The types of the batch statement's parameters (for PREPARE), in the order EXECUTE passes them.
+# The types of the batch statement's parameters (it is prepared once per connection: `core.prepared`).
 INSERT_TYPES = {
     "ids": "uuid[]",
     "hids": "bigint[]",
@@ -530,37 +532,6 @@ INSERT_TYPES = {
     "tz": "text",
     "received": "int",
 }
-# Statements prepared on each database connection (kept open between requests: CONN_MAX_AGE).
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _execute_prepared(
-    cur: Any, sql: str, params: dict[str, Any] | list[Any], types: dict[str, str] | list[str]
-) -> None:
-    """Run a statement as a statement prepared once per database connection: planning the batch statement's
-    CTEs (the rollups' upkeep among them) costs about as much as running them for a member's batch of 20,
-    and planning the resolving statement more than running it. `sql` has named (`%(key)s`, `params` and
-    `types` dicts, in the same order) or positional (`%s`, lists) placeholders and no literal `%`. A
-    prepared statement outlives a rolled-back transaction, and PostgreSQL re-plans it if the schema
-    changes."""
-    name = "gridgov_visits_" + hashlib.md5(sql.encode(), usedforsecurity=False).hexdigest()[:16]
-    known = _prepared.setdefault(connection.connection, set())
-    if isinstance(types, dict):
-        keys = list(types)
-        values = [f"%({key})s" for key in keys]
-    else:
-        keys, values = [], ["%s"] * len(types)
-    if name not in known:
-        if keys:
-            body = sql
-            for i, key in enumerate(keys, 1):
-                body = body.replace(f"%({key})s", f"${i}")
-        else:
-            numbers = itertools.count(1)
-            body = re.sub("%s", lambda _m: f"${next(numbers)}", sql)
-        cur.execute(f"PREPARE {name} ({', '.join(types.values() if keys else types)}) AS {body}")
-        known.add(name)
-    cur.execute(f"EXECUTE {name} ({', '.join(values)})", params)
 
 
 @transaction.atomic
