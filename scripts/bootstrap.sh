@@ -97,9 +97,6 @@ ensure_db() {
 # gridgov private cluster
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 shared_buffers = 256MB
 work_mem = 32MB
 maintenance_work_mem = 256MB
@@ -108,6 +105,16 @@ CONF
   fi
   # The port lives in postgresql.auto.conf-like override so GRIDGOV_PGPORT can change between runs.
   sed -i "/^port = /d" "$PGDATA/postgresql.conf"; echo "port = $PGPORT" >> "$PGDATA/postgresql.conf"
+  # This cluster is also what a street office runs in production (`make run`): it must survive a power
+  # cut. Clusters made before kept fsync, full-page writes and synchronous commit off (a crash could
+  # corrupt them): those lines go, and a running cluster reloads its configuration below. The test
+  # suite turns synchronous commit off for its own sessions only (gridgov.settings.test).
+  local durable_fixed=0
+  if grep -Eq "^(fsync|synchronous_commit|full_page_writes) = off" "$PGDATA/postgresql.conf"; then
+    sed -i -E "/^(fsync|synchronous_commit|full_page_writes) = off/d" "$PGDATA/postgresql.conf"
+    durable_fixed=1
+    log "private cluster made durable again (fsync, full_page_writes, synchronous_commit back on)"
+  fi
   [ "$(id -u)" = 0 ] && chown -R postgres "$PGDATA"
 
   if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
@@ -132,6 +139,10 @@ CONF
       || { tail -20 "$PGDATA/server.log" >&2; die "PostgreSQL did not start (log above)"; }
   fi
   local psql=("$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U gridgov -v ON_ERROR_STOP=1 -qAt)
+  if [ "$durable_fixed" = 1 ]; then
+    "${psql[@]}" -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+    "${psql[@]}" -d postgres -c "CHECKPOINT"
+  fi
   if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname='gridgov'")" != 1 ]; then
     log "creating database gridgov"
     "${psql[@]}" -d postgres -c "CREATE DATABASE gridgov"

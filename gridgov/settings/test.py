@@ -21,3 +21,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # (tests/test_serving.py) collects them and serves them the production way.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# The private cluster is durable (it is also production's, see scripts/bootstrap.sh); the suite's own
+# sessions need not wait for each commit to reach the disk (a crash loses the last test commits, never
+# corrupts anything). Benchmarks keep synchronous commit on, as production has it.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
