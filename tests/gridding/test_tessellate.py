@@ -14,6 +14,7 @@ from gridgov.gridding.algorithm.tessellate import (
     GRID,
     _exact_shared,
     _shared_lower,
+    adjacency,
     relink,
     slice_cell,
 )
@@ -96,6 +97,17 @@ def test_relink_links_the_cells_the_overlay_links(cut_cells) -> None:
             want[j].add(i)
     assert adj == want
     assert any(want[i] for i in changed)
+
+
+def test_adjacency_links_the_cells_the_overlay_links(cut_cells) -> None:
+    cells, _changed = cut_cells
+    left, right = touching_pairs(cells)
+    want: list[set[int]] = [set() for _ in cells]
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        if overlay_shared(cells[i], cells[j]) >= CFG.min_shared_border:
+            want[i].add(j)
+            want[j].add(i)
+    assert adjacency(cells, CFG.min_shared_border) == want
 
 
 def test_a_remembered_cut_is_the_same_cut_and_a_fresh_list() -> None:

@@ -615,11 +615,17 @@ def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:
     keep = left < right
     left, right = left[keep], right[keep]
     if len(left):
-        # Edges held exactly by both cells settle most pairs; the rest are overlaid on the grid.
+        # Edges held exactly by both cells settle most pairs, the hot-pixel bound the slices of split
+        # buildings against their neighbours; the rest are overlaid on the grid.
         exact = np.array(_exact_shared(cells, list(zip(left.tolist(), right.tolist(), strict=True))))
         sure = exact >= min_shared + _SURE
-        rest = np.flatnonzero(~sure)
         shared = np.where(sure, exact, 0.0)
+        rest = np.flatnonzero(~sure)
+        if len(rest):
+            low = _shared_lower([cells[i] for i in left[rest]], [cells[j] for j in right[rest]])
+            bound = low >= min_shared + _SURE
+            shared[rest[bound]] = low[bound]
+            rest = rest[~bound]
         if len(rest):
             shared[rest] = shapely.length(
                 shapely.intersection(
