@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gridgov.gridding.algorithm import Config
+from gridgov.gridding.algorithm import Config, tessellate
 from gridgov.gridding.algorithm.donate import slice_toward
 from gridgov.gridding.algorithm.engine import prepare
 from gridgov.gridding.algorithm.synthetic import lattice_community
@@ -119,3 +119,12 @@ def test_a_remembered_cut_is_the_same_cut_and_a_fresh_list() -> None:
     assert [g.wkb for g in again[1:]] == [g.wkb for g in first[1:]]
     assert sum(g.area for g in again) == pytest.approx(cell.area, abs=0.01)
     assert slice_cell(cell, [5.0, 5.0], 12.5)[0].area == pytest.approx(cell.area / 2, abs=0.5)
+
+
+def test_a_new_plan_starts_with_no_cut_remembered() -> None:
+    cell = shapely.Polygon([(0, 0), (40, 3), (37, 21), (2, 18)])
+    slice_cell(cell, [1.0, 2.0], 30.0)
+    assert tessellate._SLICES
+    prepare(lattice_community(30, seed=4), CFG)
+    assert not any((cell.wkb, (1.0, 2.0), 30.0) in memo for memo in tessellate.CUT_MEMOS)
+    assert len(tessellate.CUT_MEMOS) >= 2  # slice_cell's and the facing cut's

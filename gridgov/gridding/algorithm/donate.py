@@ -23,6 +23,7 @@ from . import compiled
 from .model import Item
 from .repair import components
 from .tessellate import (
+    CUT_MEMOS,
     GRID,
     MEMO_MAX,
     cut_positions,
@@ -375,6 +376,7 @@ TURN_GAIN = 0.05  # …when turning gains at least this much
 
 
 _SLICED: dict[tuple[bytes, float, float], tuple[BaseGeometry, BaseGeometry]] = {}
+CUT_MEMOS.append(_SLICED)
 
 
 def _slice_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeometry, BaseGeometry]:

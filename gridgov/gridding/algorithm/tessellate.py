@@ -232,6 +232,14 @@ def rotate(geom: BaseGeometry, angle: float, origin: tuple[float, float]) -> Bas
 
 MEMO_MAX = 4096  # entries of each cut's memo (a building is cut again within a few re-cuts)
 _SLICES: dict[tuple[bytes, tuple[float, ...], float | None], list[BaseGeometry]] = {}
+CUT_MEMOS: list[dict] = [_SLICES]  # every memo of cuts (`forget_cuts`); other modules add theirs
+
+
+def forget_cuts() -> None:
+    """Empty the memos of cuts (`slice_cell`, `donate._slice_at`): `engine.prepare` does at the start of
+    each plan or re-grid, so that a memo serves the passes of one community, not the next call."""
+    for memo in CUT_MEMOS:
+        memo.clear()
 
 
 def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = None) -> list[BaseGeometry]:
