@@ -48,9 +48,10 @@ ensure_venv() {
     "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
     echo "$want" > "$stamp"
   fi
-  # The gridding partition's numba kernels: compiled once into var/numba-cache (~15 s CPU the first time,
-  # and after the kernels' source changes), loaded from there in ~0.3 s afterwards.
-  "$VENV/bin/python" -c "from gridgov.gridding.algorithm import compiled; compiled.warm()" \
+  # The gridding's numba kernels (the partition's, the cells' shared borders): compiled once into
+  # var/numba-cache (~17 s CPU the first time, and after the kernels' source changes), loaded from there
+  # in ~0.3 s afterwards.
+  "$VENV/bin/python" -c "from gridgov.gridding.algorithm import compiled, tessellate; compiled.warm(); tessellate.warm()" \
     || log "warning: the gridding kernels did not compile (gridding will try again on first use)"
 }
 

@@ -23,7 +23,9 @@ from . import compiled
 from .model import Item
 from .repair import components
 from .tessellate import (
+    CUT_MEMOS,
     GRID,
+    MEMO_MAX,
     cut_positions,
     merge_strays,
     polygonal,
@@ -373,8 +375,25 @@ TURN_BELOW = 0.5  # a straight cut leaving an area's hull Polsby–Popper below 
 TURN_GAIN = 0.05  # …when turning gains at least this much
 
 
+_SLICED: dict[tuple[bytes, float, float], tuple[BaseGeometry, BaseGeometry]] = {}
+CUT_MEMOS.append(_SLICED)
+
+
 def _slice_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeometry, BaseGeometry]:
-    """`slice_toward` by direction: the piece cut off on the side `angle` (degrees) has `share` of it."""
+    """`slice_toward` by direction: the piece cut off on the side `angle` (degrees) has `share` of it.
+    Remembered by the cell's shape, `angle` and `share`: a building cut again to face its areas (the
+    re-cuts after the partition) tries the same turns of the same cuts."""
+    key = (cell.wkb, angle, share)
+    known = _SLICED.get(key)
+    if known is None:
+        if len(_SLICED) >= MEMO_MAX:
+            _SLICED.clear()
+        known = _SLICED[key] = _cut_at(cell, angle, share)
+    return known
+
+
+def _cut_at(cell: BaseGeometry, angle: float, share: float) -> tuple[BaseGeometry, BaseGeometry]:
+    """`_slice_at`, computed."""
     c = cell.centroid
     rotated = rotate(cell, -angle, (c.x, c.y))
     minx, miny, _maxx, maxy = rotated.bounds

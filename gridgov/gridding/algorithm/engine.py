@@ -38,7 +38,7 @@ from .recut import drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
-from .tessellate import adjacency, blocks_of, dissolve, item_cells, seal
+from .tessellate import adjacency, blocks_of, dissolve, forget_cuts, item_cells, seal
 
 # Items in one exact re-cut of a fresh partition's short groups (`grow.mend`; a re-grid keeps mend's
 # 24): wider searches leave fewer groups to donations, so fewer buildings cut and less for the passes
@@ -599,6 +599,7 @@ class Prepared:
 
 def prepare(community: CommunityIn, config: Config, items: list[Item] | None = None) -> Prepared:
     validate(community)
+    forget_cuts()  # the cut memos serve this community's passes only
     if items is None:
         items, _ = split_buildings(community.buildings, config)
     angles: dict[str, float] = {}

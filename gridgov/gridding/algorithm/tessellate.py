@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+import numba
 import numpy as np
 import shapely
 import shapely.affinity
@@ -229,12 +230,36 @@ def rotate(geom: BaseGeometry, angle: float, origin: tuple[float, float]) -> Bas
     return shapely.transform(geom, move)
 
 
+MEMO_MAX = 4096  # entries of each cut's memo (a building is cut again within a few re-cuts)
+_SLICES: dict[tuple[bytes, tuple[float, ...], float | None], list[BaseGeometry]] = {}
+CUT_MEMOS: list[dict] = [_SLICES]  # every memo of cuts (`forget_cuts`); other modules add theirs
+
+
+def forget_cuts() -> None:
+    """Empty the memos of cuts (`slice_cell`, `donate._slice_at`): `engine.prepare` does at the start of
+    each plan or re-grid, so that a memo serves the passes of one community, not the next call."""
+    for memo in CUT_MEMOS:
+        memo.clear()
+
+
 def slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None = None) -> list[BaseGeometry]:
     """Cut `cell` across its long axis (or the direction `angle`, in degrees) into len(weights) pieces
     with areas in proportion. A building's pieces are cut along the axis of its whole uncut cell, given
-    as `angle`: the same cuts whatever pieces the cell is rebuilt from."""
+    as `angle`: the same cuts whatever pieces the cell is rebuilt from. Remembered by the cell's shape
+    and the arguments: the passes after the partition cut the same building the same way again."""
     if len(weights) == 1:
         return [cell]
+    key = (cell.wkb, tuple(weights), angle)
+    known = _SLICES.get(key)
+    if known is None:
+        if len(_SLICES) >= MEMO_MAX:
+            _SLICES.clear()
+        known = _SLICES[key] = _slice_cell(cell, weights, angle)
+    return list(known)
+
+
+def _slice_cell(cell: BaseGeometry, weights: list[float], angle: float | None) -> list[BaseGeometry]:
+    """`slice_cell`, computed."""
     if angle is None:
         angle = axis_angles([cell])[0]
     c = cell.centroid
@@ -339,23 +364,215 @@ def _exact_shared(geoms: list[BaseGeometry], pairs: list[tuple[int, int]]) -> li
     return [common.get((min(a, b), max(a, b)), 0.0) for a, b in pairs]
 
 
-def _linked(cell: BaseGeometry, others: list[BaseGeometry], min_shared: float) -> list[bool]:
-    """Whether `cell` shares at least `min_shared` of border with each of `others` (snapped to the grid,
-    as `adjacency`), remembered by the two shapes: cutting a building tries the same pieces again
-    (facing its areas, then across its axis) and relinks them with the same neighbours. (The exact
-    shared edges of `adjacency` settle too few of these pairs, pieces of cut cells, to pay here.)"""
-    key = cell.wkb
-    keys = [(key, o.wkb) for o in others]
-    out = [_SHARED.get(k) for k in keys]
-    todo = [n for n, v in enumerate(out) if v is None]
-    if todo:
-        geoms = np.array([others[n] for n in todo], dtype=object)
-        lengths = shapely.length(shapely.intersection(cell.boundary, shapely.boundary(geoms), grid_size=GRID))
+def _jit(func):  # type: ignore[no-untyped-def]
+    """`numba.njit`, cached on disk where numba finds a writable place (as `compiled._jit`)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError:  # a read-only install: compiled on first call
+        return numba.njit(nogil=True)(func)
+
+
+HOT_SURE = 0.5 - 1e-6  # grid units: a segment meeting this square around a vertex surely crosses its hot
+HOT_MAYBE = 0.5 + 1e-6  # pixel (1 cm, where snap rounding bends it), and one missing this one surely not
+HALFWAY = 1e-6  # grid units: a crossing this close to halfway between two pixels may round either way
+
+
+@_jit
+def _meets_pixel(px, py, qx, qy, hx, hy, h):  # type: ignore[no-untyped-def]
+    """Whether the segment p–q meets the square of half-side `h` around (hx, hy), and where (0..1)."""
+    lo, hi = 0.0, 1.0
+    dx, dy = qx - px, qy - py
+    if dx == 0.0:
+        if abs(hx - px) > h:
+            return False, 0.0
+    else:
+        t0, t1 = (hx - h - px) / dx, (hx + h - px) / dx
+        lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
+    if dy == 0.0:
+        if abs(hy - py) > h:
+            return False, 0.0
+    else:
+        t0, t1 = (hy - h - py) / dy, (hy + h - py) / dy
+        lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
+    return lo <= hi, (lo + hi) / 2
+
+
+@_jit
+def _orient(ax, ay, bx, by, cx, cy):  # type: ignore[no-untyped-def]
+    """Side of c from a→b: 1 left, -1 right, 0 on the line (exact: grid units below 2^26)."""
+    v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    return (v > 0) - (v < 0)
+
+
+@_jit
+def _bent(xy, segs, s0, s1, vx, vy, ex, n):  # type: ignore[no-untyped-def]
+    """Append to `ex` (n rows so far: x0, y0, x1, y1, lower end first) the edges of the segments
+    `segs[s0:s1]` bent through the hot pixels (vx, vy) each surely crosses, in order along it; a
+    segment a hot pixel may just touch is left out (the overlay may or may not bend it). Returns n."""
+    ts = np.empty(len(vx))
+    hx = np.empty(len(vx))
+    hy = np.empty(len(vx))
+    for s in range(s0, s1):
+        k = segs[s]
+        px, py, qx, qy = xy[k, 0], xy[k, 1], xy[k + 1, 0], xy[k + 1, 1]
+        m = 0
+        doubt = False
+        for v in range(len(vx)):
+            x, y = vx[v], vy[v]
+            if (x == px and y == py) or (x == qx and y == qy):
+                continue
+            maybe, _t = _meets_pixel(px, py, qx, qy, x, y, HOT_MAYBE)
+            if not maybe:
+                continue
+            sure, t = _meets_pixel(px, py, qx, qy, x, y, HOT_SURE)
+            if not sure:
+                doubt = True
+                break
+            j = m  # insertion sort by position along the segment
+            while j > 0 and ts[j - 1] > t:
+                ts[j], hx[j], hy[j] = ts[j - 1], hx[j - 1], hy[j - 1]
+                j -= 1
+            ts[j], hx[j], hy[j] = t, x, y
+            m += 1
+        if doubt:
+            continue
+        ax, ay = px, py
+        for j in range(m + 1):
+            bx, by = (hx[j], hy[j]) if j < m else (qx, qy)
+            if ax != bx or ay != by:
+                if ax < bx or (ax == bx and ay < by):
+                    ex[n, 0], ex[n, 1], ex[n, 2], ex[n, 3] = ax, ay, bx, by
+                else:
+                    ex[n, 0], ex[n, 1], ex[n, 2], ex[n, 3] = bx, by, ax, ay
+                n += 1
+            ax, ay = bx, by
+    return n
+
+
+@_jit
+def _same_edge(ex, i, j):  # type: ignore[no-untyped-def]
+    return ex[i, 0] == ex[j, 0] and ex[i, 1] == ex[j, 1] and ex[i, 2] == ex[j, 2] and ex[i, 3] == ex[j, 3]
+
+
+@_jit
+def _shared_lower_kernel(xy, segs, seg_ptr, pairs):  # type: ignore[no-untyped-def]
+    """`_shared_lower` on arrays: ring vertices `xy` (grid units), segment starts `segs` grouped by
+    geometry (`seg_ptr`), `pairs` of geometries; -1 where it gives no bound."""
+    out = np.zeros(len(pairs))
+    for p in range(len(pairs)):
+        a, b = pairs[p, 0], pairs[p, 1]
+        a0, a1, b0, b1 = seg_ptr[a], seg_ptr[a + 1], seg_ptr[b], seg_ptr[b + 1]
+        # Hot pixels: every vertex of both, and every point where an edge of one crosses an edge of the
+        # other, rounded to the grid (a crossing about halfway between two pixels: no bound).
+        nv = (a1 - a0) + (b1 - b0)
+        vx = np.empty(nv + (a1 - a0) * (b1 - b0))
+        vy = np.empty(len(vx))
+        for i in range(a0, a1):
+            vx[i - a0], vy[i - a0] = xy[segs[i], 0], xy[segs[i], 1]
+        for j in range(b0, b1):
+            vx[a1 - a0 + j - b0], vy[a1 - a0 + j - b0] = xy[segs[j], 0], xy[segs[j], 1]
+        halfway = False
+        for i in range(a0, a1):
+            ka = segs[i]
+            px, py, qx, qy = xy[ka, 0], xy[ka, 1], xy[ka + 1, 0], xy[ka + 1, 1]
+            for j in range(b0, b1):
+                kb = segs[j]
+                cx, cy, dx, dy = xy[kb, 0], xy[kb, 1], xy[kb + 1, 0], xy[kb + 1, 1]
+                if (
+                    _orient(px, py, qx, qy, cx, cy) * _orient(px, py, qx, qy, dx, dy) < 0
+                    and _orient(cx, cy, dx, dy, px, py) * _orient(cx, cy, dx, dy, qx, qy) < 0
+                ):
+                    rx, ry, sx, sy = qx - px, qy - py, dx - cx, dy - cy
+                    t = ((cx - px) * sy - (cy - py) * sx) / (rx * sy - ry * sx)
+                    x, y = px + t * rx, py + t * ry
+                    fx, fy = x - math.floor(x), y - math.floor(y)
+                    halfway |= abs(fx - 0.5) < HALFWAY or abs(fy - 0.5) < HALFWAY
+                    vx[nv], vy[nv] = math.floor(x + 0.5), math.floor(y + 0.5)
+                    nv += 1
+        if halfway:
+            out[p] = -1.0
+            continue
+        ex = np.empty((2 * (a1 - a0 + b1 - b0) * (nv + 1), 4))
+        na = _bent(xy, segs, a0, a1, vx[:nv], vy[:nv], ex, 0)
+        n = _bent(xy, segs, b0, b1, vx[:nv], vy[:nv], ex, na)
+        # The edges both outlines hold, each counted once.
+        used = np.zeros(n, dtype=np.bool_)
+        total = 0.0
+        for i in range(na):
+            dup = False
+            for h in range(i):
+                if _same_edge(ex, h, i):
+                    dup = True
+                    break
+            if dup:
+                continue
+            for j in range(na, n):
+                if not used[j] and _same_edge(ex, i, j):
+                    used[j] = True
+                    total += math.hypot(ex[i, 2] - ex[i, 0], ex[i, 3] - ex[i, 1])
+                    break
+        out[p] = total * GRID
+    return out
+
+
+def _shared_lower(first: list[BaseGeometry], second: list[BaseGeometry]) -> np.ndarray:
+    """For each pair (first[k], second[k]), a lower bound of `shared_border` (-1: none): the length of
+    the edges both outlines hold once each segment is bent through the hot pixels it crosses (1 cm
+    squares around every vertex of either and every crossing of the two), as the overlay's snap
+    rounding bends it. A segment a pixel may just touch is left out, so the bound may fall short, never
+    over (`tests/gridding/test_tessellate.py` checks it against the overlay). Settles the T-junctions a
+    cut leaves (a piece's snapped vertex on the edge of the cell across), which `_exact_shared` misses."""
+    if not first:
+        return np.zeros(0)
+    uniq: dict[int, int] = {}
+    geoms: list[BaseGeometry] = []
+    for g in [*first, *second]:
+        if id(g) not in uniq:
+            uniq[id(g)] = len(geoms)
+            geoms.append(g)
+    pairs = np.array([[uniq[id(a)], uniq[id(b)]] for a, b in zip(first, second, strict=True)], dtype=np.int64)
+    rings, ring_geom = shapely.get_rings(np.array(geoms, dtype=object), return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    q = np.rint(xy / GRID)  # (the overlay rounds its input to the grid first)
+    k = np.flatnonzero(ring_of[1:] == ring_of[:-1])
+    k = k[np.any(q[k] != q[k + 1], axis=1)]
+    seg_geom = ring_geom[ring_of[k]]  # rings come geometry by geometry: segments grouped already
+    seg_ptr = np.zeros(len(geoms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(seg_geom, minlength=len(geoms)), out=seg_ptr[1:])
+    return _shared_lower_kernel(q, k.astype(np.int64), seg_ptr, pairs)
+
+
+def warm() -> None:
+    """Compile the kernel of `_shared_lower` (or load it from numba's cache) on two squares:
+    `scripts/bootstrap.sh` runs this with `compiled.warm()` (~2 s CPU the first time)."""
+    _shared_lower([shapely.box(0, 0, 1, 1)], [shapely.box(1, 0, 2, 1)])
+
+
+def _linked(first: list[BaseGeometry], second: list[BaseGeometry], min_shared: float) -> list[bool]:
+    """Whether each pair (first[k], second[k]) shares at least `min_shared` of border (snapped to the
+    grid, as `adjacency`). Most pairs are settled by the edges the two hold in common once bent through
+    the hot pixels they cross (`_shared_lower`, a lower bound of the overlay's length); the rest (cells
+    touching at a corner, or sharing a short border) are overlaid, remembered by the two shapes: cutting
+    a building tries the same pieces again (facing its areas, then across its axis)."""
+    low = _shared_lower(first, second)
+    out: list[bool] = (low >= min_shared + _SURE).tolist()
+    todo = [n for n, yes in enumerate(out) if not yes]
+    if not todo:
+        return out
+    keys = [(first[n].wkb, second[n].wkb) for n in todo]
+    lengths = [_SHARED.get(k) for k in keys]
+    miss = [m for m, v in enumerate(lengths) if v is None]
+    if miss:
+        a = shapely.boundary(np.array([first[todo[m]] for m in miss], dtype=object))
+        b = shapely.boundary(np.array([second[todo[m]] for m in miss], dtype=object))
+        got = shapely.length(shapely.intersection(a, b, grid_size=GRID)).tolist()
         if len(_SHARED) > _SHARED_MAX:
             _SHARED.clear()
-        for n, v in zip(todo, lengths.tolist(), strict=True):
-            _SHARED[keys[n]] = out[n] = v
-    return [v >= min_shared for v in out]  # type: ignore[operator]
+        for m, v in zip(miss, got, strict=True):
+            _SHARED[keys[m]] = lengths[m] = v
+    for n, v in zip(todo, lengths, strict=True):
+        out[n] = v >= min_shared  # type: ignore[operator]
+    return out
 
 
 def relink(
@@ -373,6 +590,7 @@ def relink(
         adj[i] = set()
     tree = shapely.STRtree(cells) if candidates is None else None
     done: set[int] = set()
+    pairs: list[tuple[int, int]] = []
     for i in changed:
         done.add(i)
         if cells[i].is_empty:
@@ -382,17 +600,17 @@ def relink(
             if not pool:
                 continue
             touching = shapely.intersects(cells[i], np.array([cells[j] for j in pool], dtype=object))
-            near = [j for j, t in zip(pool, touching.tolist(), strict=True) if t]
+            pairs.extend((i, j) for j, t in zip(pool, touching.tolist(), strict=True) if t)
         else:  # the tree's query already kept the cells that intersect this one
             hits = tree.query(cells[i], predicate="intersects")
-            near = [int(j) for j in hits if int(j) not in done and not cells[int(j)].is_empty]
-        if not near:
-            continue
-        linked = _linked(cells[i], [cells[j] for j in near], min_shared)
-        for j, yes in zip(near, linked, strict=True):
-            if yes:
-                adj[i].add(j)
-                adj[j].add(i)
+            pairs.extend((i, int(j)) for j in hits if int(j) not in done and not cells[int(j)].is_empty)
+    if not pairs:
+        return
+    linked = _linked([cells[i] for i, _ in pairs], [cells[j] for _, j in pairs], min_shared)
+    for (i, j), yes in zip(pairs, linked, strict=True):
+        if yes:
+            adj[i].add(j)
+            adj[j].add(i)
 
 
 def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:
@@ -405,11 +623,17 @@ def adjacency(cells: list[BaseGeometry], min_shared: float) -> list[set[int]]:
     keep = left < right
     left, right = left[keep], right[keep]
     if len(left):
-        # Edges held exactly by both cells settle most pairs; the rest are overlaid on the grid.
+        # Edges held exactly by both cells settle most pairs, the hot-pixel bound the slices of split
+        # buildings against their neighbours; the rest are overlaid on the grid.
         exact = np.array(_exact_shared(cells, list(zip(left.tolist(), right.tolist(), strict=True))))
         sure = exact >= min_shared + _SURE
-        rest = np.flatnonzero(~sure)
         shared = np.where(sure, exact, 0.0)
+        rest = np.flatnonzero(~sure)
+        if len(rest):
+            low = _shared_lower([cells[i] for i in left[rest]], [cells[j] for j in right[rest]])
+            bound = low >= min_shared + _SURE
+            shared[rest[bound]] = low[bound]
+            rest = rest[~bound]
         if len(rest):
             shared[rest] = shapely.length(
                 shapely.intersection(
