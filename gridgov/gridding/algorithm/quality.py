@@ -9,7 +9,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .model import Config, Plan
+from .model import Config, Item, Plan
 
 
 @dataclass
@@ -87,6 +87,55 @@ def measure(plan: Plan, boundary: BaseGeometry, config: Config, previous: Plan |
     if previous is not None:
         q.kept_same_area, q.kept_same_grid = stability(previous, plan)
     return q
+
+
+def split_floor(items: list[Item], adj: list[set[int]], lo: float, hi: float) -> int:
+    """A lower bound of the buildings any plan of these items must cut (the neighbour graph of their
+    cells, before any donation): those above `hi`, plus one per stranded building in a packing.
+
+    A building of at most `hi` households is stranded when no connected set of whole buildings of at
+    most `hi` holding it totals `lo`–`hi` households and none of those sets touches a building above `hi`
+    (whose runs could make one up): its area must then take part of a building cut for it, within the
+    sets it could grow to and their neighbours (its witness). Stranded buildings with disjoint witnesses
+    (packed greedily, smallest witness first) each need a cut of their own."""
+    total: dict[str, float] = {}
+    for it in items:
+        total[it.building] = total.get(it.building, 0.0) + it.weight
+    big = {b for b, w in total.items() if w > hi + 1e-9}
+    nbs: dict[str, set[str]] = {b: set() for b in total}
+    for i, links in enumerate(adj):
+        bi = items[i].building
+        for j in links:
+            if items[j].building != bi:
+                nbs[bi].add(items[j].building)
+    witnesses: list[tuple[int, str, set[str]]] = []
+    for b in sorted(total):
+        if b in big or total[b] >= lo - 1e-9:
+            continue
+        seen: set[frozenset[str]] = set()
+        stack = [frozenset((b,))]
+        witness: set[str] = set()
+        stranded = True
+        while stack and stranded:
+            group = stack.pop()
+            if group in seen:
+                continue
+            seen.add(group)
+            weight = sum(total[m] for m in group)
+            around = set().union(*(nbs[m] for m in group)) - group
+            if weight >= lo - 1e-9 or around & big:
+                stranded = False
+            witness |= group | around
+            stack.extend(group | {j} for j in around if weight + total[j] <= hi + 1e-9)
+        if stranded:
+            witnesses.append((len(witness), b, witness))
+    used: set[str] = set()
+    packed = 0
+    for _size, _b, witness in sorted(witnesses, key=lambda t: (t[0], t[1])):
+        if witness.isdisjoint(used):
+            used |= witness
+            packed += 1
+    return len(big) + packed
 
 
 def stability(before: Plan, after: Plan) -> tuple[float, float]:
