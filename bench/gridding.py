@@ -47,7 +47,13 @@ if "--cold-cache" in sys.argv:  # before numba is imported: it reads NUMBA_CACHE
 
 from gridgov.gridding.algorithm import engine, tessellate  # noqa: E402
 from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn, Config, Item, Plan  # noqa: E402
-from gridgov.gridding.algorithm.quality import Quality, measure, polsby_popper, stability  # noqa: E402
+from gridgov.gridding.algorithm.quality import (  # noqa: E402
+    Quality,
+    measure,
+    polsby_popper,
+    split_floor,
+    stability,
+)
 from gridgov.gridding.algorithm.splitting import split_buildings  # noqa: E402
 from gridgov.gridding.algorithm.synthetic import lattice_community  # noqa: E402
 from gridgov.gridding.algorithm.tessellate import adjacency, dissolve, item_cells  # noqa: E402
@@ -349,6 +355,9 @@ def city(target: int, dump: str = "") -> list[Target]:
     hull = float(min(polsby_popper([a.convex_hull for a in p.area_polygons]).min() for _, p, _ in qs))
     cut = sum(q.buildings_split * len(c.buildings) for q, _, c in qs) / nb
     split = sum(spread(p) * len(c.buildings) for _, p, c in qs) / nb
+    # A lower bound of the buildings any plan with every area in range must cut (`quality.split_floor`).
+    lo, hi = CONFIG.area_min, CONFIG.area_max
+    floor = sum(split_floor(p.items, p.adj, lo, hi) for p in pieces if isinstance(p, Pieces)) / nb
     gap = sum(q.gap_area_m2 + q.overlap_area_m2 for q, _, _ in qs)
     gap_km2 = gap / (sum(c.boundary.area for _, c in ok) / 1e6)
     multipart = sum(q.multipart_polygons for q, _, _ in qs)
@@ -361,6 +370,7 @@ def city(target: int, dump: str = "") -> list[Target]:
         ["communities that raised", f"{len(failed)} {'; '.join(sorted(set(failed)))}"],
         ["communities reported infeasible", str(infeasible)],
         ["gap + overlap", f"{gap:.1f} m²"],
+        ["buildings any plan must cut (a lower bound: > 20 households or stranded)", f"{floor:.2%}"],
     ]
     table(["measure", "value"], rows)
     return [
