@@ -644,14 +644,14 @@ def plan_community(
 ) -> Plan:
     """The whole pipeline for one community.
 
-    The partition is the best of several Hilbert walks (`best_partition`); where the plan it leads to
-    ends below the quality floor (an area out of range or in pieces, a convex hull's Polsby–Popper below
-    `HULL_MIN`, a polygon in several parts) the plan of the first walk is made too and kept if it does
-    better."""
+    The partition is the best of several Hilbert walks (`best_partition`; the first walk alone for a
+    community of more than `WALKS_UP_TO` items); where the plan it leads to ends below the quality floor
+    (an area out of range or in pieces, a convex hull's Polsby–Popper below `HULL_MIN`, a polygon in
+    several parts) the plan of the first walk is made too and kept if it does better."""
     config = config or Config()
     p = prepare(community, config)
     items0 = list(p.items)
-    plan, orient = best_partition(p, config)
+    plan, orient = best_partition(p, config, ORIENTATIONS if len(p.items) <= WALKS_UP_TO else 1)
     plan, below = _complete(community, config, p, plan, code, build_polygons)
     if orient and below:
         p0 = dataclasses.replace(p, items=items0)  # (the plan kept so far holds `p.items`)
@@ -731,6 +731,10 @@ def _below_floor(plan: Plan, cells: list[BaseGeometry], config: Config) -> int:
 # 1 walk 11.47%, 4 walks 11.16%, 8 walks 11.05%, 16 walks 10.92%, 32 walks (turned by 22.5° steps)
 # 10.88%; each walk is one partition (~1.2 ms for a community of 140 buildings, ~65 ms for 10,000).
 ORIENTATIONS = 16
+# Communities of more items are partitioned on the first walk only: the chance that the walk kept ends
+# with an area below the quality floor, so that `plan_community` makes the whole plan twice, grows with
+# their size (10,000 buildings: 10 → 20 s a plan), and their partition alone is ~65 ms a walk.
+WALKS_UP_TO = 5000
 
 
 def best_partition(p: Prepared, config: Config, orientations: int = ORIENTATIONS) -> tuple[Plan, int]:
