@@ -53,10 +53,17 @@ def measure_areas(plan: GriddingPlan, areas: list[PlanArea]) -> None:
     PlanArea.objects.bulk_update(areas, ["pp", "hull_pp"])
 
 
-def recheck(plan: GriddingPlan, changed_areas: set[str], changed_grids: set[str]) -> None:
+def recheck(
+    plan: GriddingPlan,
+    changed_areas: set[str],
+    changed_grids: set[str],
+    changed_totals: set[str] | None = None,
+) -> None:
     """Problems and quality of `plan` after an adjustment that changed the members of `changed_areas`
-    (codes, including areas gone or new) and of `changed_grids`; sets `plan.problems` and
-    `plan.quality` (the caller saves them in its transaction)."""
+    (codes, including areas gone or new), the areas of `changed_grids` and the totals of
+    `changed_totals` (grids; default: `changed_grids`); sets `plan.problems` and `plan.quality` (the
+    caller saves them in its transaction)."""
+    totals = changed_grids if changed_totals is None else changed_totals
     config = Config(**{k: plan.config[k] for k in ("area_min", "area_max", "grid_min", "grid_max")})
     measure_areas(plan, list(PlanArea.objects.filter(Q(code__in=changed_areas) | Q(pp=None), plan=plan)))
     areas = list(
@@ -82,7 +89,7 @@ def recheck(plan: GriddingPlan, changed_areas: set[str], changed_grids: set[str]
             if p["kind"] != "out_of_range":
                 continue
             old = previous.get(_key(p))
-            if old is not None and _still_good(old, p, graph, changed_areas, changed_grids):
+            if old is not None and _still_good(old, p, graph, changed_areas, changed_grids, totals):
                 found[k] = {**p, "alternative": old.get("alternative", ""), "params": old["params"]}
             else:
                 todo.append(k)
@@ -146,9 +153,11 @@ def _still_good(
     graph: _Graph,
     changed_areas: set[str],
     changed_grids: set[str],
+    changed_totals: set[str],
 ) -> bool:
     """Whether a problem's stored alternative still holds and is still the one a search would find:
-    the size is the same, and neither the areas (grids) it involves nor the target's neighbours changed."""
+    the size is the same, and neither the areas (grids) it involves nor the target's neighbours changed
+    (nor, for an area's, the totals of their grids, which its search counts)."""
     alt = (old.get("params") or {}).get("alternative")
     if not isinstance(alt, dict) or alt.get("applied") or alt.get("stale"):
         return False
@@ -158,8 +167,8 @@ def _still_good(
     near = graph.area_neighbours(code) if level == "area" else graph.grid_neighbours(code)
     reach = _involved(alt) | near | {code}
     if level == "area":
-        # (a move of cells changes its areas' grids' totals too, which the search counts)
-        return not (reach & changed_areas) and not ({graph.grid_of.get(c, "") for c in reach} & changed_grids)
+        grids = {graph.grid_of.get(c, "") for c in reach}
+        return not (reach & changed_areas) and not (grids & changed_totals)
     return not (reach & changed_grids)
 
 

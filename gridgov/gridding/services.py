@@ -445,7 +445,8 @@ class _Touched:
     and, in order, the areas and grids to report the sizes of."""
 
     areas: set[str] = field(default_factory=set)
-    grids: set[str] = field(default_factory=set)
+    grids: set[str] = field(default_factory=set)  # grids whose areas changed
+    totals: set[str] = field(default_factory=set)  # grids whose total changed
     shown: list[str] = field(default_factory=list)
     shown_grids: list[str] = field(default_factory=list)
 
@@ -471,7 +472,7 @@ def _locked(plan: GriddingPlan) -> GriddingPlan:
 
 def _adjusted(plan: GriddingPlan, touched: _Touched) -> dict[str, Any]:
     """Problems and quality checked again and stored; the answer of every adjustment."""
-    recheck(plan, touched.areas, touched.grids)
+    recheck(plan, touched.areas, touched.grids, touched.totals)
     plan.problems = _with_names(plan.problems)
     plan.save(update_fields=["problems", "quality", "updated_at"])
     return {
@@ -524,6 +525,8 @@ def _move_cell(plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, touched: _
     cell.save(update_fields=["area"])
     _refresh(plan, [source, to_area])
     touched.area(source, to_area)
+    if source.grid_id != to_area.grid_id:
+        touched.totals |= {source.grid.code, to_area.grid.code}
     return source.code
 
 
@@ -712,6 +715,7 @@ def _move_area(plan: GriddingPlan, area: PlanArea, to_grid: PlanGrid, touched: _
     _refresh_grids({source.pk, to_grid.pk})
     touched.areas.add(area.code)
     touched.grid(source, to_grid)
+    touched.totals |= {source.code, to_grid.code}
     return old, area.code
 
 
@@ -743,6 +747,7 @@ def _merge_grids(plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, touched: _T
     grid.delete()
     _refresh_grids({into.pk})
     touched.grid(into)
+    touched.totals |= {gone, into.code}
     return gone
 
 
