@@ -292,11 +292,11 @@ def report(
     print(f"\nLinking a plan kept without the cells' links (once, from the outlines): {relink:.2f} s wall")
 
 
-def bench_community(name: str, community: Any, rounds: int) -> None:
+def bench_community(name: str, community: Any, rounds: int, settings: Any = None) -> None:
     from gridgov.gridding import services
     from gridgov.gridding.models import PlanCell
 
-    w, _c, result = timed(lambda: services.plan_create(community=community, actor=None))
+    w, _c, result = timed(lambda: services.plan_create(community=community, actor=None, settings=settings))
     plan = result.plan
     made = len(plan.problems)
     with_check = run_rounds(plan, rounds, check=True)
@@ -317,6 +317,7 @@ def run(args: argparse.Namespace) -> None:
     from django.db.models import Count, Q
 
     from gridgov.geo.models import Community
+    from gridgov.gridding.services import GriddingSettings
 
     call_command("migrate", verbosity=0)
     from gridgov.gridding.algorithm import tessellate
@@ -343,8 +344,15 @@ def run(args: argparse.Namespace) -> None:
             f"\n(lattice community of {args.buildings:,} buildings, {n:,} households, "
             f"made in {time.perf_counter() - t0:.0f} s)"
         )
+        # (grid codes have three digits: ~120,000 households in grids of 100–300 would need more than
+        # 999 grids, so the lattice's grids hold 300–600 households; areas keep 15–20)
+        lo, hi = (float(x) for x in args.lattice_grid_range.split("-"))
+        settings = GriddingSettings(grid_min=lo, grid_max=hi)
         bench_community(
-            f"lattice community, {args.buildings:,} buildings ({n:,} households)", community, args.rounds
+            f"lattice community, {args.buildings:,} buildings ({n:,} households), grids of {lo:g}–{hi:g}",
+            community,
+            args.rounds,
+            settings,
         )
     print(f"\nload {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at the end")
 
@@ -355,6 +363,7 @@ def main() -> None:
         "--buildings", type=int, default=10_000, help="lattice community (0: the demo community only)"
     )
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--lattice-grid-range", default="300-600", help="households per grid in the lattice")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     create_db()
