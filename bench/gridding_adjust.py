@@ -23,6 +23,7 @@ links were (from the cells' outlines).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -41,6 +42,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
 BENCH_DB = os.environ.get("GRIDGOV_BENCH_DB", "gg_replan_bench")
 TEMPLATE_DB = "gridgov"
+PROFILE = "--profile" in sys.argv
 
 
 def maintenance() -> psycopg.Connection[Any]:
@@ -298,7 +300,18 @@ def bench_community(name: str, community: Any, rounds: int, settings: Any = None
 
     w, _c, result = timed(lambda: services.plan_create(community=community, actor=None, settings=settings))
     plan = result.plan
+    del result  # (the engine's plan, its geometry: not what a web worker holds while staff adjust)
+    gc.collect()
     made = len(plan.problems)
+    if PROFILE:
+        import cProfile
+        import pstats
+
+        cell, source, target = candidates(plan)[-1]
+        prof = cProfile.Profile()
+        prof.runcall(services.plan_move_cell, plan=plan, cell=cell, to_area=target, actor=None)
+        services.plan_move_cell(plan=plan, cell=cell, to_area=source, actor=None)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
     with_check = run_rounds(plan, rounds, check=True)
     plan.refresh_from_db()
     after = len(plan.problems)
@@ -333,9 +346,10 @@ def run(args: argparse.Namespace) -> None:
         .first()
     )
     print(f"## Adjusting a plan: load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at the start\n")
-    bench_community(
-        f"demo city's biggest community {biggest.code} ({biggest.n:,} households)", biggest, args.rounds
-    )
+    if args.demo:
+        bench_community(
+            f"demo city's biggest community {biggest.code} ({biggest.n:,} households)", biggest, args.rounds
+        )
     if args.buildings:
         t0 = time.perf_counter()
         community = lattice_in_db(args.buildings, args.seed)
@@ -363,6 +377,8 @@ def main() -> None:
         "--buildings", type=int, default=10_000, help="lattice community (0: the demo community only)"
     )
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--no-demo", dest="demo", action="store_false", help="the lattice community only")
+    p.add_argument("--profile", action="store_true", help="cProfile of one move with the check (to stderr)")
     p.add_argument("--lattice-grid-range", default="300-600", help="households per grid in the lattice")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()

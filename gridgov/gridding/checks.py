@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
-from dataclasses import asdict
+from collections import OrderedDict, defaultdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.gis.db.models.functions import NumGeometries
@@ -181,37 +181,24 @@ class _Graph:
 
     @classmethod
     def load(cls, gp: GriddingPlan, areas: list[dict[str, Any]], grids: list[dict[str, Any]]) -> _Graph:
-        rows = list(
-            PlanCell.objects.filter(plan=gp)
-            .order_by("index", "pk")
-            .values_list(
-                "pk", "index", "area_id", "building_id", "part", "household_ids", "weight", "neighbours"
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT id, area_id FROM gridding_plancell WHERE plan_id = %s ORDER BY index, id", [gp.pk]
             )
-        )
-        if any(r[1] is None for r in rows) or [r[1] for r in rows] != list(range(len(rows))):
-            rows = _link_from_outlines(gp)
+            placed = cur.fetchall()
+        cells = _cells(gp, [pk for pk, _a in placed])
         area_index = {a["pk"]: k for k, a in enumerate(areas)}
         grid_index = {g["pk"]: k for k, g in enumerate(grids)}
-        items: list[Item] = []
-        area_of: list[int] = []
-        hids: dict[str, list[str]] = defaultdict(list)
-        for pk, _index, area_id, building_id, part, households, weight, _nb in rows:
-            key = f"b{building_id}" if building_id is not None else f"c{pk}"
-            ids = hids[key]
-            items.append(Item(key, part, len(ids), len(households), weight, 0.0, 0.0))
-            ids.extend(str(h) for h in households)
-            area_of.append(area_index[area_id])
         plan = Plan(
-            items=items,
-            area_of=area_of,
+            items=cells.items,
+            area_of=[area_index[a] for _pk, a in placed],
             grid_of_area=[grid_index[a["grid_id"]] for a in areas],
             area_codes=[a["code"] for a in areas],
             grid_codes=[g["code"] for g in grids],
-            household_ids={k: tuple(v) for k, v in hids.items()},
+            household_ids=cells.household_ids,
         )
-        links = [set(r[7]) for r in rows]
         grid_code = {g["pk"]: g["code"] for g in grids}
-        return cls(plan, links, {a["code"]: grid_code[a["grid_id"]] for a in areas})
+        return cls(plan, cells.links, {a["code"]: grid_code[a["grid_id"]] for a in areas})
 
     def area_links(self) -> list[set[int]]:
         if self._area_links is None:
@@ -252,6 +239,56 @@ class _Graph:
         return [{**asdict(p), "where": list(p.where)} for p in self.plan.problems]
 
 
+@dataclass(frozen=True)
+class _Cells:
+    """What never changes in a plan's cells (an adjustment moves them between areas only): the items
+    the search moves, by cell number, and their links; read once per plan and process."""
+
+    pks: list[int]
+    items: list[Item]
+    household_ids: dict[str, tuple[str, ...]]  # per building, the first household of each of its cells
+    links: list[set[int]]
+
+
+_CELLS: OrderedDict[int, _Cells] = OrderedDict()  # by plan, the few adjusted last
+CELLS_KEPT = 4
+
+
+def _cells(gp: GriddingPlan, pks: list[int]) -> _Cells:
+    """The plan's cells as items and links (`pks`: its cells in number order, to check a kept copy)."""
+    kept = _CELLS.get(gp.pk)
+    if kept is not None and kept.pks == pks:
+        _CELLS.move_to_end(gp.pk)
+        return kept
+    # (a cell's households by their count and the first of them: what an alternative's step names)
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT id, index, building_id, part, cardinality(household_ids), household_ids[1], weight,
+                   neighbours
+            FROM gridding_plancell WHERE plan_id = %s ORDER BY index, id
+            """,
+            [gp.pk],
+        )
+        rows = cur.fetchall()
+    if any(r[1] is None for r in rows) or [r[1] for r in rows] != list(range(len(rows))):
+        rows = _link_from_outlines(gp)
+    items: list[Item] = []
+    firsts: dict[str, list[str]] = defaultdict(list)
+    for pk, _index, building_id, part, count, first, weight, _nb in rows:
+        key = f"b{building_id}" if building_id is not None else f"c{pk}"
+        ids = firsts[key]
+        items.append(Item(key, part, len(ids), count or 0, weight, 0.0, 0.0))  # `first` numbers its cell
+        ids.append(str(first))
+    cells = _Cells(
+        [r[0] for r in rows], items, {k: tuple(v) for k, v in firsts.items()}, [set(r[7]) for r in rows]
+    )
+    _CELLS[gp.pk] = cells
+    while len(_CELLS) > CELLS_KEPT:
+        _CELLS.popitem(last=False)
+    return cells
+
+
 def _link_from_outlines(gp: GriddingPlan) -> list[tuple[Any, ...]]:
     """A plan kept before the cells' links were: number its cells and link them from their outlines
     (shared border of at least `Config.min_shared_border`, no barrier taken into account), kept."""
@@ -264,7 +301,16 @@ def _link_from_outlines(gp: GriddingPlan) -> list[tuple[Any, ...]]:
         c.index, c.neighbours = k, sorted(links[k])
     PlanCell.objects.bulk_update(cells, ["index", "neighbours"], batch_size=2000)
     return [
-        (c.pk, c.index, c.area_id, c.building_id, c.part, c.household_ids, c.weight, c.neighbours)
+        (
+            c.pk,
+            c.index,
+            c.building_id,
+            c.part,
+            len(c.household_ids),
+            c.household_ids[0] if c.household_ids else None,
+            c.weight,
+            c.neighbours,
+        )
         for c in cells
     ]
 
