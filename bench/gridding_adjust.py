@@ -222,7 +222,7 @@ def run_rounds(plan: Any, rounds: int, check: bool) -> dict[str, list[tuple[floa
         for a in PlanArea.objects.filter(plan=plan).select_related("grid").order_by("code"):
             if done >= rounds:
                 break
-            if a.grid.weight - a.weight >= plan.config["grid_min"]:
+            if a.grid.weight - a.weight >= plan.config["grid_min"] or a.grid.areas.count() < 2:
                 continue
             grid = (
                 PlanGrid.objects.filter(plan=plan, boundary__intersects=a.boundary)
