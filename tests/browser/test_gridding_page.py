@@ -149,6 +149,11 @@ def test_a_move_updates_the_problem_list_and_figures_without_a_reload(page, live
     assert item.locator(".alternative").count() == 1
     assert page.locator("#q-in-range").inner_text() != in_range
     page.wait_for_selector("path.gg-out", state="attached", timeout=10_000)  # the map redrawn: outlined red
+    # The selected area (the one the building went to) says its new size.
+    grown = target.households + len(cell.household_ids)
+    page.wait_for_function(
+        f"document.getElementById('selection').textContent.includes('{target.code}: {grown} households')"
+    )
     plan.refresh_from_db()
     assert any(p["params"].get("code") == source.code for p in plan.problems)
     assert page.locator("#plan-problems-list ul.problems li").count() == len(plan.problems)

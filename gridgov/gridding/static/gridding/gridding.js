@@ -82,6 +82,13 @@
         }
       });
       if (editable) { cellsLayer.addTo(map); }
+      if (selected) {  // the selected area's size as it is now (or the selection dropped if it is gone)
+        var still = areas.features.filter(function (f) { return f.properties.code === selected; })[0];
+        if (still) { showSelection(still.properties); } else {
+          selected = null;
+          document.getElementById("selection").textContent = "";
+        }
+      }
       var blocks = JSON.parse(document.getElementById("plan-problems").textContent)
         .filter(function (p) { return p.geometry; });
       if (blocksLayer) { map.removeLayer(blocksLayer); blocksLayer = null; }
@@ -114,6 +121,12 @@
       return post("merge/", { area: selected, other: p.code });
     }
     selected = p.code;
+    showSelection(p);
+    areasLayer.setStyle(areasLayer.options.style);
+    if (cellsLayer && editable) { cellsLayer.bringToFront(); }
+  }
+
+  function showSelection(p) {
     document.getElementById("selection").innerHTML = "<b>" + labels.selected + "</b> <code>" + p.code + "</code>: " +
       p.households + " " + labels.households + " · " + labels.member + ": " + (p.member_name || labels.none) +
       (editable ? "<br><small>" + labels.select + "</small><br><button type='button' id='split'>" + labels.split +
@@ -125,8 +138,6 @@
         document.getElementById("plan-status").textContent = labels.merge_hint;
       };
     }
-    areasLayer.setStyle(areasLayer.options.style);
-    if (cellsLayer && editable) { cellsLayer.bringToFront(); }
   }
 
   function moveCell(cellId, areaCode) { return post("move/", { cell: cellId, area: areaCode }, labels.moved); }
