@@ -102,6 +102,8 @@ class ApplyInput(serializers.Serializer):
     problem = serializers.IntegerField(min_value=0)
     # The area or grid the problem is about, as the client saw it: refused if the list changed since.
     code = serializers.CharField(max_length=17, required=False)
+    # The fingerprint of the alternative the client showed (`problem_list` rows' `token`).
+    token = serializers.CharField(max_length=64, required=False)
 
 
 class MoveAreaInput(serializers.Serializer):
@@ -281,7 +283,7 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         v = data.validated_data
         return self._adjusted(
             services.plan_apply_alternative(
-                plan=plan, index=v["problem"], code=v.get("code"), actor=request.user
+                plan=plan, index=v["problem"], code=v.get("code"), token=v.get("token"), actor=request.user
             )
         )
 

@@ -57,14 +57,13 @@ def recheck(
     plan: GriddingPlan,
     changed_areas: set[str],
     changed_grids: set[str],
-    changed_totals: set[str] | None = None,
+    changed_totals: set[str],
+    config: Config,
 ) -> None:
     """Problems and quality of `plan` after an adjustment that changed the members of `changed_areas`
     (codes, including areas gone or new), the areas of `changed_grids` and the totals of
-    `changed_totals` (grids; default: `changed_grids`); sets `plan.problems` and `plan.quality` (the
+    `changed_totals` (grids), under the plan's `config`; sets `plan.problems` and `plan.quality` (the
     caller saves them in its transaction)."""
-    totals = changed_grids if changed_totals is None else changed_totals
-    config = Config(**{k: plan.config[k] for k in ("area_min", "area_max", "grid_min", "grid_max")})
     measure_areas(plan, list(PlanArea.objects.filter(Q(code__in=changed_areas) | Q(pp=None), plan=plan)))
     areas = list(
         PlanArea.objects.filter(plan=plan)
@@ -89,7 +88,7 @@ def recheck(
             if p["kind"] != "out_of_range":
                 continue
             old = previous.get(_key(p))
-            if old is not None and _still_good(old, p, graph, changed_areas, changed_grids, totals):
+            if old is not None and _still_good(old, p, graph, changed_areas, changed_grids, changed_totals):
                 found[k] = {**p, "alternative": old.get("alternative", ""), "params": old["params"]}
             else:
                 todo.append(k)

@@ -472,7 +472,8 @@ def _locked(plan: GriddingPlan) -> GriddingPlan:
 
 def _adjusted(plan: GriddingPlan, touched: _Touched) -> dict[str, Any]:
     """Problems and quality checked again and stored; the answer of every adjustment."""
-    recheck(plan, touched.areas, touched.grids, touched.totals)
+    config = GriddingSettings.from_json(plan.config).engine_config()
+    recheck(plan, touched.areas, touched.grids, touched.totals, config)
     plan.problems = _with_names(plan.problems)
     plan.save(update_fields=["problems", "quality", "updated_at"])
     return {
@@ -661,7 +662,7 @@ def _split_area(plan: GriddingPlan, area: PlanArea, touched: _Touched) -> str:
     if best is None:
         raise GridgovError("gridding.range", detail="no cut leaves both halves in one piece")
     new = PlanArea.objects.create(
-        plan=plan, grid=area.grid, code=_free_code(plan, area.grid), boundary=area.boundary
+        plan=plan, grid=area.grid, code=_free_codes(plan, area.grid)[0], boundary=area.boundary
     )
     PlanCell.objects.filter(pk__in=[cells[i].pk for i in order[best[1] :]]).update(area=new)
     _refresh(plan, [area, new])
@@ -669,13 +670,13 @@ def _split_area(plan: GriddingPlan, area: PlanArea, touched: _Touched) -> str:
     return new.code
 
 
-def _free_code(plan: GriddingPlan, grid: PlanGrid) -> str:
-    """The first area code of `grid` (its code and two digits) not used in the plan."""
+def _free_codes(plan: GriddingPlan, grid: PlanGrid, count: int = 1) -> list[str]:
+    """The first `count` area codes of `grid` (its code and two digits) not used in the plan."""
     used = set(PlanArea.objects.filter(plan=plan, grid=grid).values_list("code", flat=True))
-    for n in range(1, 100):
-        if f"{grid.code}{n:02d}" not in used:
-            return f"{grid.code}{n:02d}"
-    raise GridgovError("gridding.range", detail=f"grid {grid.code} has no area code left")
+    free = [f"{grid.code}{n:02d}" for n in range(1, 100) if f"{grid.code}{n:02d}" not in used][:count]
+    if len(free) < count:
+        raise GridgovError("gridding.range", detail=f"grid {grid.code} has no area code left")
+    return free
 
 
 @transaction.atomic
@@ -710,7 +711,7 @@ def _move_area(plan: GriddingPlan, area: PlanArea, to_grid: PlanGrid, touched: _
         )
     old = area.code
     touched.areas.add(old)
-    area.grid, area.code = to_grid, _free_code(plan, to_grid)
+    area.grid, area.code = to_grid, _free_codes(plan, to_grid)[0]
     area.save(update_fields=["grid", "code"])
     _refresh_grids({source.pk, to_grid.pk})
     touched.areas.add(area.code)
@@ -737,11 +738,11 @@ def _merge_grids(plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, touched: _T
         raise GridgovError("gridding.not_adjacent")
     if not PlanGrid.objects.filter(pk=into.pk, boundary__intersects=grid.boundary).exists():
         raise GridgovError("gridding.range", detail=f"grid {grid.code} does not border grid {into.code}")
-    for area in grid.areas.order_by("code"):
-        touched.areas.add(area.code)
-        area.grid, area.code = into, _free_code(plan, into)
-        area.save(update_fields=["grid", "code"])
-        touched.areas.add(area.code)
+    areas = list(grid.areas.order_by("code"))
+    for area, code in zip(areas, _free_codes(plan, into, len(areas)), strict=True):
+        touched.areas |= {area.code, code}
+        area.grid, area.code = into, code
+    PlanArea.objects.bulk_update(areas, ["grid", "code"])
     gone = grid.code
     touched.grids.add(gone)
     grid.delete()
@@ -753,14 +754,15 @@ def _merge_grids(plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, touched: _T
 
 @transaction.atomic
 def plan_apply_alternative(
-    *, plan: GriddingPlan, index: int, actor: Any, code: str | None = None
+    *, plan: GriddingPlan, index: int, actor: Any, code: str | None = None, token: str | None = None
 ) -> dict[str, Any]:
     """Apply the nearest alternative of the plan's problem number `index` (an area or a grid out of
-    range, named `code` if given): an area's cells moved and areas merged, a grid's areas moved and
-    grids merged, as the engine proposed, with the plan's own adjustments, in one transaction; refused
-    if the plan changed since so that a step no longer applies or the sizes would differ from those it
-    said. Returns the sizes of the areas (grids) involved, the plan's problems and its quality."""
-    from .texts import applicable
+    range, named `code` if given, its alternative the one `token` fingerprints if given): an area's
+    cells moved and areas merged, a grid's areas moved and grids merged, as the engine proposed, with
+    the plan's own adjustments, in one transaction; refused if the plan changed since so that a step no
+    longer applies or the sizes would differ from those it said. Returns the sizes of the areas (grids)
+    involved, the plan's problems and its quality."""
+    from .texts import alternative_token, applicable
 
     plan = _locked(plan)
     problems = list(plan.problems)
@@ -769,6 +771,9 @@ def plan_apply_alternative(
     params = problems[index]["params"]
     if code is not None and params.get("code") != code:
         raise GridgovError("gridding.stale_alternative", detail=f"{code}")
+    if token is not None and alternative_token(problems[index]) != token:
+        # searched again since the client listed it (another adjustment reached the area): not what it saw
+        raise GridgovError("gridding.stale_alternative", detail=f"{params.get('code', '')}")
     alt = params["alternative"]
     touched = _Touched()
     if params.get("level") == "grid":
@@ -820,7 +825,6 @@ def _apply_area_steps(plan: GriddingPlan, steps: list[dict[str, Any]], touched: 
             if area is None or other is None:
                 raise GridgovError("gridding.stale_alternative", detail=f"{step['area']} → {step['into']}")
             _merge_areas(plan, area, other, touched)
-            touched.shown = [c for c in touched.shown if c != step["area"]]
 
 
 def _apply_grid_steps(plan: GriddingPlan, steps: list[dict[str, Any]], touched: _Touched) -> None:
@@ -842,4 +846,3 @@ def _apply_grid_steps(plan: GriddingPlan, steps: list[dict[str, Any]], touched: 
             if grid is None or into is None:
                 raise GridgovError("gridding.stale_alternative", detail=f"{step['grid']} → {step['into']}")
             _merge_grids(plan, grid, into, touched)
-            touched.shown_grids = [c for c in touched.shown_grids if c != step["grid"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -143,6 +145,17 @@ def applicable(problem: dict[str, Any]) -> bool:
     return bool(steps) and all(s.get("op") in ops for s in steps)
 
 
+def alternative_token(problem: dict[str, Any]) -> str:
+    """A short fingerprint of a problem's alternative (its steps and the sizes they lead to): the page
+    sends it back with "apply", so an alternative searched again since (another adjustment reached the
+    area) is refused, not applied unseen."""
+    alt = (problem.get("params") or {}).get("alternative")
+    if not alt:
+        return ""
+    text = json.dumps(alt, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def problem_rows(problems: list[dict[str, Any]], editable: bool) -> list[dict[str, Any]]:
     """The plan's problems as a page lists them, in the user's language: number, kind, the area or grid,
     message, alternative and whether it can be applied here in one step."""
@@ -159,6 +172,7 @@ def problem_rows(problems: list[dict[str, Any]], editable: bool) -> list[dict[st
                 "message": message,
                 "alternative": alternative,
                 "applicable": editable and applicable(p),
+                "token": alternative_token(p),
             }
         )
     return rows

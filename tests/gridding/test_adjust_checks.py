@@ -280,10 +280,28 @@ def test_adjustments_through_the_api_answer_with_problems_and_quality_and_are_sc
         HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert zh.status_code == 200 and problem_of(zh.json()["problems"], source.code) is None
+    # The list is in the user's language.
+    zh = staff.post(
+        url + "move/", moves["move/"], content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    row = next(row for row in zh.json()["problem_list"] if row["code"] == source.code)
+    assert row["message"].startswith(f"责任区 {source.code} 有"), row["message"]
+    # An alternative is applied only as the client saw it: another fingerprint is refused, nothing changes.
+    index = row["index"]
+    before = GriddingPlan.objects.get(pk=plan.pk).problems
+    r = staff.post(
+        url + "apply/",
+        {"problem": index, "code": source.code, "token": "0" * 16},
+        content_type="application/json",
+    )
+    assert r.status_code == 400 and GriddingPlan.objects.get(pk=plan.pk).problems == before
     # A step that cannot be taken is a clear error and changes nothing.
+    grids = dict(PlanArea.objects.filter(plan=plan).values_list("code", "grid__code"))
     r = staff.post(
         url + "move-area/",
         {"area": source.code, "grid": "999999999999999"},
         content_type="application/json",
     )
     assert r.status_code == 404
+    assert GriddingPlan.objects.get(pk=plan.pk).problems == before
+    assert dict(PlanArea.objects.filter(plan=plan).values_list("code", "grid__code")) == grids

@@ -182,6 +182,7 @@
         button.className = "apply-alternative";
         button.dataset.problem = row.index;
         button.dataset.code = row.code;
+        button.dataset.token = row.token;
         button.textContent = labels.apply;
         li.appendChild(button);
       }
@@ -214,7 +215,9 @@
       var button = ev.target.closest("button.apply-alternative");
       if (!button) { return; }
       button.disabled = true;
-      post("apply/", { problem: parseInt(button.dataset.problem, 10), code: button.dataset.code }, labels.applied)
+      post("apply/", {
+        problem: parseInt(button.dataset.problem, 10), code: button.dataset.code, token: button.dataset.token
+      }, labels.applied)
         .then(function () { button.disabled = false; });
     });
   }
