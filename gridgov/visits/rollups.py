@@ -297,6 +297,19 @@ def quiesce() -> None:
         _quiesce_and_fold(cur)
 
 
+def forget(households: Iterable[int]) -> None:
+    """Households about to be deleted (in the caller's transaction, which then deletes them): taken out of
+    the rollups as if made inactive (their rows locked in id order, then `refresh`). A deleted household
+    has no row left for `refresh` to find the area it was counted under."""
+    ids = sorted(set(households))
+    if not ids:
+        return
+    lock_households(ids)
+    with connection.cursor() as cur:
+        cur.execute("UPDATE households_household SET active = false WHERE id = ANY(%s) AND active", [ids])
+    refresh(ids)
+
+
 # name: table (as readers see it: the pending deltas added), key columns, value columns, rows of the table
 # that count. `recompute` derives each of them from the households and the visits (in this order: the
 # dashboard rows from the area rollups and totals).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from gridgov.geo.models import ResponsibilityArea
@@ -37,9 +37,25 @@ def area_saved(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None
         rollups.refresh_dashboard([instance.pk])
 
 
+@receiver(pre_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleting")
+def area_deleting(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
+    """Before an area goes (its rollup rows with it, its households left without an area): its households
+    locked, in id order (before the deletion writes them), and the pending deltas folded, new ones held
+    off (a delta of the area folded afterwards would write a rollup row of a deleted area)."""
+    ids = list(Household.objects.filter(area=instance).values_list("id", flat=True))
+    if ids:
+        rollups.lock_households(ids)
+    rollups.quiesce()
+    instance._visits_households = ids  # (the same object comes to `area_deleted`)
+
+
 @receiver(post_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleted")
 def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
-    """An area gone: its dashboard row, and its member's and nodes' derived again (if it had one)."""
+    """An area gone: its households (now without an area) refreshed, so that its nodes lose them; its
+    dashboard row, and its member's and nodes' derived again (if it had one)."""
+    households = getattr(instance, "_visits_households", [])
+    if households:
+        rollups.refresh(households)
     kept, member = rollups.dashboard_member_of(instance.code)
     if kept:
         rollups.refresh_dashboard(gone=[(instance.code, member)])
