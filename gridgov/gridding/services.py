@@ -293,7 +293,9 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
     """Put a draft plan in force: grids, areas and every active household's area, in one transaction."""
     plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
     _require_draft(plan)
-    community = Community.objects.select_for_update().get(pk=plan.community_id)
+    # (no key: a household inserted or moved into the community checks its foreign key with a key-share
+    # lock on this row, while holding its own row, which the approval waits for below)
+    community = Community.objects.select_for_update(no_key=True).get(pk=plan.community_id)
     from gridgov.visits import rollups  # compliance follows households into their new areas
 
     # Every household of the community is locked first, in id order, as a sync batch locks its households

@@ -308,3 +308,25 @@ def test_an_area_deleted_in_the_admin_leaves_the_nodes_exact(known):
     assert _admin(world).post(url, {"post": "yes"}).status_code == 302
     assert Household.objects.get(code="HA2").area_id is None
     _exact()
+
+
+def test_an_import_adding_a_household_does_not_deadlock_with_an_approval(known, tmp_path: Path):
+    """The import holds HA1 (updated) and then inserts a household of community C, whose foreign key
+    check takes a key-share lock on C's row; the approval locks C's row (to update it), then C's households.
+    Were the approval's lock on C's row exclusive of key-share locks, each would wait for the other."""
+    world = known
+    path = tmp_path / "ledger.csv"
+    ha = world.household_a.point
+    path.write_text(
+        "code,community_code,lon,lat,area_code,key_groups,active\n"
+        f"HA1,{world.community.code},{ha.x:.6f},{ha.y:.6f},{world.area_a.code},disabled,1\n"
+        f"HN1,{world.community.code},{ha.x:.6f},{ha.y:.6f},,,0\n"
+    )
+    plan = _swapping_plan(world)
+    errors = _race(
+        world.household_a.pk, lambda: import_households(path), lambda: plan_approve(plan=plan, actor=None)
+    )
+    assert errors == []
+    assert Household.objects.get(code="HA1").area_id == world.area_b.pk
+    assert Household.objects.filter(code="HN1", active=False).exists()
+    _exact()
