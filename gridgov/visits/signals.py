@@ -13,6 +13,7 @@ from django.dispatch import receiver
 
 from gridgov.geo.models import ResponsibilityArea
 from gridgov.households.models import Household
+from gridgov.teams.models import Member
 
 from . import recompute, rollups
 from .models import VisitPolicy
@@ -59,3 +60,19 @@ def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> No
     kept, member = rollups.dashboard_member_of(instance.code)
     if kept:
         rollups.refresh_dashboard(gone=[(instance.code, member)])
+
+
+@receiver(pre_delete, sender=Member, dispatch_uid="visits.member_deleting")
+def member_deleting(sender: Any, instance: Member, **kwargs: Any) -> None:
+    """A member about to go: the areas that lose them (set to no member by the deletion, which sends no
+    signal for them), for `member_deleted`."""
+    instance._visits_areas = list(instance.areas.values_list("id", flat=True))
+
+
+@receiver(post_delete, sender=Member, dispatch_uid="visits.member_deleted")
+def member_deleted(sender: Any, instance: Member, **kwargs: Any) -> None:
+    """A member gone: the dashboard rows of their areas (now without a member), theirs and the row of the
+    areas without one derived again."""
+    areas = getattr(instance, "_visits_areas", [])
+    if areas:
+        rollups.refresh_dashboard(areas)

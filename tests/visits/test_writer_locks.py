@@ -330,3 +330,15 @@ def test_an_import_adding_a_household_does_not_deadlock_with_an_approval(known, 
     assert Household.objects.get(code="HA1").area_id == world.area_b.pk
     assert Household.objects.filter(code="HN1", active=False).exists()
     _exact()
+
+
+def test_a_member_deleted_in_the_admin_leaves_the_dashboard_rows_exact(known):
+    """Member A's area is left without a member (a bulk update of the deletion, no signal): its dashboard
+    row, member A's and the row of the areas without a member are derived again."""
+    world = known
+    rollups.fold()
+    url = f"/admin/teams/member/{world.member_a.pk}/delete/"
+    assert _admin(world).post(url, {"post": "yes"}).status_code == 302
+    world.area_a.refresh_from_db()
+    assert world.area_a.member_id is None
+    _exact()
