@@ -5,7 +5,10 @@ it holds every lock: races on real PostGIS, each party on its own connection (th
 A deadlock race needs three sessions: a third one holds household HA1's row; a batch for HA1 and HB1
 (rows locked in id order: HA1 first) queues for it; then the other writer starts. Were the writer to lock
 HB1 (a later id) before HA1, the batch, once the third session lets go, would hold HA1 and wait for HB1
-while the writer held HB1 and waited for HA1: PostgreSQL would find the cycle and fail one of them."""
+while the writer held HB1 and waited for HA1: PostgreSQL would find the cycle and fail one of them.
+
+Deletions (households, areas, members) made by the admin, which send no signal for the rows they change in
+bulk, must leave the rollups exact too."""
 
 from __future__ import annotations
 
