@@ -290,10 +290,16 @@ def _quiesce_and_fold(cur: Any) -> None:
     fold(cur)
 
 
-def quiesce() -> None:
+def quiesce(areas: Iterable[int] | None = None) -> None:
     """Fold the pending deltas and hold off new ones until this transaction ends (`_quiesce_and_fold`),
-    for a writer about to change rollup rows (areas deleted); households it writes are locked before."""
+    for a writer about to change rollup rows (areas deleted); households it writes are locked before.
+    With `areas`, the fold only if one of theirs is pending (new ones are held off all the same)."""
     with connection.cursor() as cur:
+        if areas is not None:
+            cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
+            cur.execute(f"SELECT EXISTS (SELECT FROM {DELTAS} WHERE area_id = ANY(%s))", [list(areas)])
+            if not cur.fetchone()[0]:
+                return
         _quiesce_and_fold(cur)
 
 

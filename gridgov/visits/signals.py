@@ -41,12 +41,13 @@ def area_saved(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None
 @receiver(pre_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleting")
 def area_deleting(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
     """Before an area goes (its rollup rows with it, its households left without an area): its households
-    locked, in id order (before the deletion writes them), and the pending deltas folded, new ones held
-    off (a delta of the area folded afterwards would write a rollup row of a deleted area)."""
+    locked, in id order (before the deletion writes them), new deltas held off and the area's pending ones
+    folded (one folded afterwards would write a rollup row of a deleted area; and a fold under way could
+    hold a rollup row of the area that the deletion waits for)."""
     ids = list(Household.objects.filter(area=instance).values_list("id", flat=True))
     if ids:
         rollups.lock_households(ids)
-    rollups.quiesce()
+    rollups.quiesce([instance.pk])
     instance._visits_households = ids  # (the same object comes to `area_deleted`)
 
 
