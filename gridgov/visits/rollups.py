@@ -348,10 +348,9 @@ def refresh(households: Iterable[int]) -> None:
     them), then the delta table and the fold's lock (`_quiesce_and_fold`): the order every writer of the
     rollups takes them in (a batch: its households, then the delta table; `fold`: the delta table, then
     its lock; `recompute.rebuild`: the household table, then the same two), so none waits for another in
-    a cycle. With the rows locked, a
-    batch for one of these households either ended before (its visits are counted below, its deltas folded)
-    or waits in its resolving statement until this transaction ends, and then reads the states written
-    here (see `STATE`)."""
+    a cycle. With the rows locked, a batch for one of these households either ended before (its visits
+    are counted below, its deltas folded) or waits in its resolving statement until this transaction
+    ends, and then reads the states written here (see `STATE`)."""
     ids = sorted(set(households))
     if not ids:
         return
