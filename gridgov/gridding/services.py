@@ -307,7 +307,14 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
     """Put a draft plan in force: grids, areas and every active household's area, in one transaction."""
     plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
     _require_draft(plan)
-    community = Community.objects.select_for_update().get(pk=plan.community_id)
+    # (no key: a household inserted or moved into the community checks its foreign key with a key-share
+    # lock on this row, while holding its own row, which the approval waits for below)
+    community = Community.objects.select_for_update(no_key=True).get(pk=plan.community_id)
+    from gridgov.visits import rollups  # compliance follows households into their new areas
+
+    # Every household of the community is locked first, in id order, as a sync batch locks its households
+    # (the updates below, area by area, would lock them in another order: a batch could deadlock with them).
+    rollups.lock_households(Household.objects.filter(community=community).values_list("id", flat=True))
     cells = PlanCell.objects.filter(plan=plan).values_list("household_ids", flat=True)
     planned = {h for ids in cells for h in ids}
     active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
@@ -342,6 +349,10 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         ids = [h for c in pa.cells.all() for h in c.household_ids]
         Household.objects.filter(id__in=ids).update(area=a)
     plan_area_codes = set(plan.areas.values_list("code", flat=True))
+    # The pending deltas folded (and new ones held off) before areas go with their rollup rows: a delta of
+    # a deleted area folded afterwards would write a rollup row for it (and a fold under way, holding
+    # such a row, would wait for this while this waited for it).
+    rollups.quiesce()
     ResponsibilityArea.objects.filter(grid__community=community).exclude(code__in=plan_area_codes).delete()
     Grid.objects.filter(community=community).exclude(code__in=grid_rows).delete()
     GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).update(
@@ -353,8 +364,6 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         timezone.now(),
     )
     plan.save(update_fields=["status", "approved_by", "approved_at"])
-    from gridgov.visits import rollups  # compliance follows households into their new areas
-
     rollups.refresh(Household.objects.filter(community=community).values_list("id", flat=True))
     community.gridded_at = timezone.now()
     community.save(update_fields=["gridded_at"])
