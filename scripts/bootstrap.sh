@@ -50,8 +50,8 @@ ensure_venv() {
   fi
   # The gridding's numba kernels (the partition's, the cells' shared borders): compiled once into
   # var/numba-cache (~17 s CPU the first time, and after the kernels' source changes), loaded from there
-  # in ~0.3 s afterwards.
-  "$VENV/bin/python" -c "from gridgov.gridding.algorithm import compiled, tessellate; compiled.warm(); tessellate.warm()" \
+  # in ~0.3 s afterwards; files of kernels since moved or removed are deleted.
+  "$VENV/bin/python" -c "from gridgov.gridding.algorithm import compiled, kernel_cache, tessellate; compiled.warm(); tessellate.warm(); kernel_cache.prune([compiled, tessellate])" \
     || log "warning: the gridding kernels did not compile (gridding will try again on first use)"
 }
 

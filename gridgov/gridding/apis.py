@@ -19,7 +19,8 @@ from gridgov.accounts.models import Role
 from gridgov.geo.models import Community
 
 from . import services
-from .models import GriddingPlan, PlanArea, PlanCell
+from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
+from .texts import problem_rows
 
 EDITOR_ROLES = {Role.COMMUNITY, Role.ADMIN}
 
@@ -99,6 +100,20 @@ class SplitInput(serializers.Serializer):
 
 class ApplyInput(serializers.Serializer):
     problem = serializers.IntegerField(min_value=0)
+    # The area or grid the problem is about, as the client saw it: refused if the list changed since.
+    code = serializers.CharField(max_length=17, required=False)
+    # The fingerprint of the alternative the client showed (`problem_list` rows' `token`).
+    token = serializers.CharField(max_length=64, required=False)
+
+
+class MoveAreaInput(serializers.Serializer):
+    area = serializers.CharField(max_length=17)
+    grid = serializers.CharField(max_length=15)
+
+
+class MergeGridsInput(serializers.Serializer):
+    grid = serializers.CharField(max_length=15)
+    into = serializers.CharField(max_length=15)
 
 
 class MoveInput(serializers.Serializer):
@@ -110,16 +125,31 @@ class AreaFeature(GeoFeatureModelSerializer):
     grid_code = serializers.CharField(source="grid.code", read_only=True)
     member_name = serializers.CharField(source="member.name", read_only=True, default=None)
     in_range = serializers.SerializerMethodField()
+    grid_in_range = serializers.SerializerMethodField()
     pieces = serializers.SerializerMethodField()
 
     class Meta:
         model = PlanArea
         geo_field = "boundary"
-        fields = ("id", "code", "grid_code", "households", "weight", "member_name", "in_range", "pieces")
+        fields = (
+            "id",
+            "code",
+            "grid_code",
+            "households",
+            "weight",
+            "member_name",
+            "in_range",
+            "grid_in_range",
+            "pieces",
+        )
 
     def get_in_range(self, obj: PlanArea) -> bool:
         cfg = self.context["settings"]
         return cfg.area_min <= obj.weight <= cfg.area_max
+
+    def get_grid_in_range(self, obj: PlanArea) -> bool:
+        cfg = self.context["settings"]
+        return cfg.grid_min <= obj.grid.weight <= cfg.grid_max
 
     def get_pieces(self, obj: PlanArea) -> int:
         return len(obj.boundary)
@@ -183,6 +213,12 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         plan = self.get_object()
         return Response(CellFeature(plan.cells.select_related("area", "building"), many=True).data)
 
+    # Every adjustment answers with the sizes of what it touched and the plan's problems (as stored, and
+    # as `problem_list`: in the user's language, with whether each alternative can be applied) and
+    # quality, checked again in the adjustment's transaction.
+    def _adjusted(self, result: dict[str, Any]) -> Response:
+        return Response({**result, "problem_list": problem_rows(result["problems"], editable=True)})
+
     @action(detail=True, methods=["post"])
     def move(self, request: Request, pk: str | None = None) -> Response:
         plan = self.get_object()
@@ -191,7 +227,7 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         cell = get_object_or_404(PlanCell, pk=data.validated_data["cell"], plan=plan)
         area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
-        return Response(services.plan_move_cell(plan=plan, cell=cell, to_area=area, actor=request.user))
+        return self._adjusted(services.plan_move_cell(plan=plan, cell=cell, to_area=area, actor=request.user))
 
     @action(detail=True, methods=["post"])
     def merge(self, request: Request, pk: str | None = None) -> Response:
@@ -201,7 +237,9 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
         other = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["other"])
-        return Response(services.plan_merge_areas(plan=plan, area=area, other=other, actor=request.user))
+        return self._adjusted(
+            services.plan_merge_areas(plan=plan, area=area, other=other, actor=request.user)
+        )
 
     @action(detail=True, methods=["post"])
     def split(self, request: Request, pk: str | None = None) -> Response:
@@ -210,17 +248,44 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
         data = SplitInput(data=request.data)
         data.is_valid(raise_exception=True)
         area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
-        return Response(services.plan_split_area(plan=plan, area=area, actor=request.user))
+        return self._adjusted(services.plan_split_area(plan=plan, area=area, actor=request.user))
+
+    @action(detail=True, methods=["post"], url_path="move-area")
+    def move_area(self, request: Request, pk: str | None = None) -> Response:
+        """Move an area to a neighbouring grid (it takes a code of that grid)."""
+        plan = self.get_object()
+        self._editable(plan)
+        data = MoveAreaInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        area = get_object_or_404(PlanArea, plan=plan, code=data.validated_data["area"])
+        grid = get_object_or_404(PlanGrid, plan=plan, code=data.validated_data["grid"])
+        return self._adjusted(services.plan_move_area(plan=plan, area=area, to_grid=grid, actor=request.user))
+
+    @action(detail=True, methods=["post"], url_path="merge-grids")
+    def merge_grids(self, request: Request, pk: str | None = None) -> Response:
+        """Merge a grid into a neighbouring one (its areas take codes of that grid)."""
+        plan = self.get_object()
+        self._editable(plan)
+        data = MergeGridsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        grid = get_object_or_404(PlanGrid, plan=plan, code=data.validated_data["grid"])
+        into = get_object_or_404(PlanGrid, plan=plan, code=data.validated_data["into"])
+        return self._adjusted(services.plan_merge_grids(plan=plan, grid=grid, into=into, actor=request.user))
 
     @action(detail=True, methods=["post"])
     def apply(self, request: Request, pk: str | None = None) -> Response:
-        """Apply the nearest alternative of problem number `problem` (its cells moved, areas merged)."""
+        """Apply the nearest alternative of problem number `problem` (an area's: its cells moved, areas
+        merged; a grid's: its areas moved, grids merged)."""
         plan = self.get_object()
         self._editable(plan)
         data = ApplyInput(data=request.data)
         data.is_valid(raise_exception=True)
-        index = data.validated_data["problem"]
-        return Response(services.plan_apply_alternative(plan=plan, index=index, actor=request.user))
+        v = data.validated_data
+        return self._adjusted(
+            services.plan_apply_alternative(
+                plan=plan, index=v["problem"], code=v.get("code"), token=v.get("token"), actor=request.user
+            )
+        )
 
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:

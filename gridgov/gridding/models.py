@@ -116,6 +116,10 @@ class PlanArea(models.Model):
     member = models.ForeignKey(
         "teams.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Polsby–Popper of the area's polygon and of its convex hull (in the community's metric plane), kept
+    # so that the plan's compactness figures follow an adjustment without measuring every area again.
+    pp = models.FloatField(null=True, blank=True)
+    hull_pp = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -134,6 +138,11 @@ class PlanCell(models.Model):
     household_ids = ArrayField(models.BigIntegerField(), default=list)
     weight = models.FloatField(default=0)
     boundary = models.MultiPolygonField(srid=4326)
+    # The cell's number in the plan and the numbers of the cells it borders (links across a barrier only
+    # where a block cannot be cut on its own): the graph problems and their alternatives are checked on
+    # again after an adjustment. Plans made before these were kept get them from the cells' outlines.
+    index = models.PositiveIntegerField(null=True, blank=True)
+    neighbours = ArrayField(models.PositiveIntegerField(), default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["plan", "area"], name="plancell_plan_area_idx")]

@@ -28,6 +28,7 @@ from .algorithm import Config, GriddingInputError, plan_community
 from .algorithm.model import Plan
 from .algorithm.quality import measure
 from .algorithm.regrid import regrid
+from .checks import compactness, recheck
 from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
 from .selectors import EngineInput, engine_input, live_codes
 
@@ -115,7 +116,7 @@ def plan_create(
     """Compute a plan for `community` and keep it as a draft (unless `save` is False: a dry run)."""
     settings = settings or GriddingSettings()
     data, engine_plan, quality, was_regrid = plan_compute(community, settings, fresh=fresh)
-    problems = _with_names(_with_geometry([asdict(p) for p in engine_plan.problems], data), data)
+    problems = _with_names(_with_geometry([asdict(p) for p in engine_plan.problems], data))
     if not save:
         return PlanResult(None, engine_plan, quality, problems, data.warnings)
     current = GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
@@ -157,17 +158,18 @@ def _with_geometry(problems: list[dict[str, Any]], data: EngineInput) -> list[di
     return problems
 
 
-def _with_names(problems: list[dict[str, Any]], data: EngineInput) -> list[dict[str, Any]]:
-    """Name the buildings an alternative moves by their address (the engine knows only their ids)."""
+def _with_names(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Name the buildings an alternative moves by their address (the engine knows only their ids:
+    `b<pk>` for a building of the ledger, as `selectors.engine_input` and `checks` key them)."""
     from gridgov.geo.models import Building
 
     steps = [
         s
         for p in problems
         for s in ((p.get("params") or {}).get("alternative") or {}).get("steps", ())
-        if s.get("op") == "move"
+        if s.get("op") == "move" and "building_name" not in s
     ]
-    pks = {s["building"]: data.building_pk.get(s["building"]) for s in steps}
+    pks = {s["building"]: _building_pk(str(s["building"])) for s in steps}
     names = dict(
         Building.objects.filter(pk__in=[pk for pk in pks.values() if pk]).values_list("pk", "address")
     )
@@ -176,6 +178,10 @@ def _with_names(problems: list[dict[str, Any]], data: EngineInput) -> list[dict[
         if name:
             s["building_name"] = name
     return problems
+
+
+def _building_pk(key: str) -> int | None:
+    return int(key[1:]) if key[:1] == "b" and key[1:].isdigit() else None
 
 
 def _user(actor: Any) -> Any:
@@ -206,6 +212,8 @@ def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
             for g, code in enumerate(ep.grid_codes)
         ]
     )
+    # Each area's compactness, as `quality.measure` takes it, so that adjustments can update the figures.
+    pp = compactness(ep.area_polygons) if len(ep.area_polygons) == ep.n_areas else [(None, None)] * ep.n_areas
     areas = PlanArea.objects.bulk_create(
         [
             PlanArea(
@@ -215,12 +223,16 @@ def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
                 boundary=_multi(ep.area_polygons[a], clip, proj),
                 households=area_hh[a],
                 weight=area_w[a],
+                pp=pp[a][0],
+                hull_pp=pp[a][1],
             )
             for a, code in enumerate(ep.area_codes)
         ]
     )
     ids = {b.id: b.household_ids for b in data.community.buildings}
     cells = ep.item_cells
+    # The cells' links, by cell number (a plan without them is linked from the outlines when adjusted).
+    links = ep.links if len(ep.links) == len(ep.items) else None
     PlanCell.objects.bulk_create(
         [
             PlanCell(
@@ -231,8 +243,10 @@ def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
                 household_ids=[int(h) for h in ids[it.building][it.first : it.first + it.count]],
                 weight=it.weight,
                 boundary=_multi(cell, clip, proj),
+                index=k if links is not None else None,
+                neighbours=sorted(links[k]) if links is not None else [],
             )
-            for it, a, cell in zip(ep.items, ep.area_of, cells, strict=True)
+            for k, (it, a, cell) in enumerate(zip(ep.items, ep.area_of, cells, strict=True))
         ],
         batch_size=2000,
     )
@@ -293,7 +307,14 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
     """Put a draft plan in force: grids, areas and every active household's area, in one transaction."""
     plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
     _require_draft(plan)
-    community = Community.objects.select_for_update().get(pk=plan.community_id)
+    # (no key: a household inserted or moved into the community checks its foreign key with a key-share
+    # lock on this row, while holding its own row, which the approval waits for below)
+    community = Community.objects.select_for_update(no_key=True).get(pk=plan.community_id)
+    from gridgov.visits import rollups  # compliance follows households into their new areas
+
+    # Every household of the community is locked first, in id order, as a sync batch locks its households
+    # (the updates below, area by area, would lock them in another order: a batch could deadlock with them).
+    rollups.lock_households(Household.objects.filter(community=community).values_list("id", flat=True))
     cells = PlanCell.objects.filter(plan=plan).values_list("household_ids", flat=True)
     planned = {h for ids in cells for h in ids}
     active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
@@ -328,6 +349,10 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         ids = [h for c in pa.cells.all() for h in c.household_ids]
         Household.objects.filter(id__in=ids).update(area=a)
     plan_area_codes = set(plan.areas.values_list("code", flat=True))
+    # The pending deltas folded (and new ones held off) before areas go with their rollup rows: a delta of
+    # a deleted area folded afterwards would write a rollup row for it (and a fold under way, holding
+    # such a row, would wait for this while this waited for it).
+    rollups.quiesce()
     ResponsibilityArea.objects.filter(grid__community=community).exclude(code__in=plan_area_codes).delete()
     Grid.objects.filter(community=community).exclude(code__in=grid_rows).delete()
     GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).update(
@@ -339,8 +364,6 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         timezone.now(),
     )
     plan.save(update_fields=["status", "approved_by", "approved_at"])
-    from gridgov.visits import rollups  # compliance follows households into their new areas
-
     rollups.refresh(Household.objects.filter(community=community).values_list("id", flat=True))
     community.gridded_at = timezone.now()
     community.save(update_fields=["gridded_at"])
@@ -396,6 +419,8 @@ def plan_restore(*, plan: GriddingPlan, actor: Any) -> GriddingPlan:
             households=a.households,
             weight=a.weight,
             member_id=a.member_id,
+            pp=a.pp,
+            hull_pp=a.hull_pp,
         )
         PlanCell.objects.bulk_create(
             [
@@ -407,6 +432,8 @@ def plan_restore(*, plan: GriddingPlan, actor: Any) -> GriddingPlan:
                     household_ids=c.household_ids,
                     weight=c.weight,
                     boundary=c.boundary,
+                    index=c.index,
+                    neighbours=c.neighbours,
                 )
                 for c in a.cells.all()
             ]
@@ -415,20 +442,88 @@ def plan_restore(*, plan: GriddingPlan, actor: Any) -> GriddingPlan:
     return copy
 
 
+# --- Adjustments by hand -------------------------------------------------------------------------
+# Each public adjustment locks the plan, changes it, checks its problems and quality again
+# (`checks.recheck`, stored in the same transaction) and returns the sizes of what it touched with the
+# plan's problems and quality as they are now.
+
+
+@dataclass
+class _Touched:
+    """What an adjustment changed: areas and grids whose members changed (codes, gone or new included)
+    and, in order, the areas and grids to report the sizes of."""
+
+    areas: set[str] = field(default_factory=set)
+    grids: set[str] = field(default_factory=set)  # grids whose areas changed
+    totals: set[str] = field(default_factory=set)  # grids whose total changed
+    shown: list[str] = field(default_factory=list)
+    shown_grids: list[str] = field(default_factory=list)
+
+    def area(self, *areas: PlanArea) -> None:
+        for a in areas:
+            self.areas.add(a.code)
+            self.grids.add(a.grid.code)
+            if a.code not in self.shown:
+                self.shown.append(a.code)
+
+    def grid(self, *grids: PlanGrid) -> None:
+        for g in grids:
+            self.grids.add(g.code)
+            if g.code not in self.shown_grids:
+                self.shown_grids.append(g.code)
+
+
+def _locked(plan: GriddingPlan) -> GriddingPlan:
+    plan = GriddingPlan.objects.select_for_update().select_related("community").get(pk=plan.pk)
+    _require_draft(plan)
+    return plan
+
+
+def _adjusted(plan: GriddingPlan, touched: _Touched) -> dict[str, Any]:
+    """Problems and quality checked again and stored; the answer of every adjustment."""
+    config = GriddingSettings.from_json(plan.config).engine_config()
+    recheck(plan, touched.areas, touched.grids, touched.totals, config)
+    plan.problems = _with_names(plan.problems)
+    plan.save(update_fields=["problems", "quality", "updated_at"])
+    return {
+        "sizes": _sizes(plan, touched.shown, touched.shown_grids),
+        "problems": plan.problems,
+        "quality": plan.quality,
+    }
+
+
 @transaction.atomic
 def plan_move_cell(*, plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, actor: Any) -> dict[str, Any]:
-    """Move a building (cell) to a neighbouring area of the same draft; returns the new sizes.
+    """Move a building (cell) to a neighbouring area of the same draft.
 
     The move is refused when the cell does not border the target area or when it would leave its
-    own area empty; sizes outside the range are allowed but flagged, so staff can fix them in steps.
-    """
-    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
-    _require_draft(plan)
-    if cell.plan_id != plan.pk or to_area.plan_id != plan.pk:
+    own area empty; sizes outside the range are allowed but reported as problems (with their nearest
+    alternative), so staff can fix them in steps. Returns the sizes of both areas, the plan's problems
+    and its quality."""
+    plan = _locked(plan)
+    touched = _Touched()
+    source = _move_cell(plan, cell, to_area, touched)
+    audit.record(
+        actor=actor,
+        action="gridding.plan_move",
+        obj=plan,
+        cell=cell.pk,
+        source=source,
+        target=to_area.code,
+    )
+    return _adjusted(plan, touched)
+
+
+def _move_cell(plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, touched: _Touched) -> str:
+    """The move itself (the plan locked); returns the code of the area the cell left."""
+    cell = PlanCell.objects.select_related("area__grid").filter(pk=cell.pk, plan=plan).first()
+    to_area = PlanArea.objects.select_related("grid").filter(pk=to_area.pk, plan=plan).first()
+    if cell is None or to_area is None:
         raise GridgovError("gridding.not_adjacent")
     source = cell.area
     if source.pk == to_area.pk:
-        return _sizes(plan, [source])
+        touched.area(source)
+        return source.code
     # Intersects includes touching: sharing a border is what makes the two neighbours.
     if not PlanArea.objects.filter(pk=to_area.pk, boundary__intersects=cell.boundary).exists():
         raise GridgovError("gridding.not_adjacent")
@@ -439,15 +534,10 @@ def plan_move_cell(*, plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, act
     cell.area = to_area
     cell.save(update_fields=["area"])
     _refresh(plan, [source, to_area])
-    audit.record(
-        actor=actor,
-        action="gridding.plan_move",
-        obj=plan,
-        cell=cell.pk,
-        source=source.code,
-        target=to_area.code,
-    )
-    return _sizes(plan, [source, to_area])
+    touched.area(source, to_area)
+    if source.grid_id != to_area.grid_id:
+        touched.totals |= {source.grid.code, to_area.grid.code}
+    return source.code
 
 
 def _refresh(plan: GriddingPlan, areas: list[PlanArea]) -> None:
@@ -459,7 +549,11 @@ def _refresh(plan: GriddingPlan, areas: list[PlanArea]) -> None:
         area.households, area.weight = agg["n"] or 0, agg["w"] or 0.0
         area.save(update_fields=["boundary", "households", "weight"])
         grids.add(area.grid_id)
-    for grid in PlanGrid.objects.filter(pk__in=grids):
+    _refresh_grids(grids)
+
+
+def _refresh_grids(pks: set[int]) -> None:
+    for grid in PlanGrid.objects.filter(pk__in=pks):
         agg = grid.areas.aggregate(geom=Union("boundary"), n=Sum("households"), w=Sum("weight"))
         grid.boundary = _as_multi(agg["geom"])
         grid.households, grid.weight = agg["n"] or 0, agg["w"] or 0.0
@@ -472,25 +566,50 @@ def _as_multi(geom: GEOSGeometry) -> MultiPolygon:
     return MultiPolygon([geom], srid=4326)
 
 
-def _sizes(plan: GriddingPlan, areas: list[PlanArea]) -> dict[str, Any]:
+def _sizes(plan: GriddingPlan, areas: list[str], grids: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Sizes of the areas (and grids) by code, in the order given; codes no longer in the plan left out."""
     cfg = GriddingSettings.from_json(plan.config)
-    return {
-        a.code: {
-            "households": a.households,
-            "weight": a.weight,
-            "in_range": cfg.area_min <= a.weight <= cfg.area_max,
-            "pieces": len(a.boundary),
-        }
-        for a in PlanArea.objects.filter(pk__in=[x.pk for x in areas])
-    }
+    out: dict[str, Any] = {}
+    rows = {a.code: a for a in PlanArea.objects.filter(plan=plan, code__in=areas)}
+    for code in areas:
+        if code in rows:
+            a = rows[code]
+            out[code] = {
+                "level": "area",
+                "households": a.households,
+                "weight": a.weight,
+                "in_range": cfg.area_min <= a.weight <= cfg.area_max,
+                "pieces": len(a.boundary),
+            }
+    rows = {g.code: g for g in PlanGrid.objects.filter(plan=plan, code__in=grids)}
+    for code in grids:
+        if code in rows:
+            g = rows[code]
+            out[code] = {
+                "level": "grid",
+                "households": g.households,
+                "weight": g.weight,
+                "in_range": cfg.grid_min <= g.weight <= cfg.grid_max,
+                "pieces": len(g.boundary),
+            }
+    return out
 
 
 @transaction.atomic
 def plan_merge_areas(*, plan: GriddingPlan, area: PlanArea, other: PlanArea, actor: Any) -> dict[str, Any]:
-    """Merge `other` into `area` (neighbours in the same grid); the merged size is flagged if out of range."""
-    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
-    _require_draft(plan)
-    if area.pk == other.pk or area.plan_id != plan.pk or other.plan_id != plan.pk:
+    """Merge `other` into `area` (neighbours in the same grid); the merged size is reported as a problem
+    if out of range. Returns the merged area's size, the plan's problems and its quality."""
+    plan = _locked(plan)
+    touched = _Touched()
+    gone = _merge_areas(plan, area, other, touched)
+    audit.record(actor=actor, action="gridding.plan_merge", obj=plan, kept=area.code, merged=gone)
+    return _adjusted(plan, touched)
+
+
+def _merge_areas(plan: GriddingPlan, area: PlanArea, other: PlanArea, touched: _Touched) -> str:
+    area = PlanArea.objects.select_related("grid").filter(pk=area.pk, plan=plan).first()
+    other = PlanArea.objects.select_related("grid").filter(pk=other.pk, plan=plan).first()
+    if area is None or other is None or area.pk == other.pk:
         raise GridgovError("gridding.not_adjacent")
     if area.grid_id != other.grid_id:
         raise GridgovError("gridding.range", detail="only areas of the same grid can be merged")
@@ -498,20 +617,31 @@ def plan_merge_areas(*, plan: GriddingPlan, area: PlanArea, other: PlanArea, act
         raise GridgovError("gridding.not_adjacent")
     other.cells.update(area=area)
     gone = other.code
+    touched.areas.add(gone)
     other.delete()
     _refresh(plan, [area])
-    audit.record(actor=actor, action="gridding.plan_merge", obj=plan, kept=area.code, merged=gone)
-    return _sizes(plan, [area])
+    touched.area(area)
+    return gone
 
 
 @transaction.atomic
 def plan_split_area(*, plan: GriddingPlan, area: PlanArea, actor: Any) -> dict[str, Any]:
-    """Cut an area of several buildings in two connected halves of nearly equal workload."""
+    """Cut an area of several buildings in two connected halves of nearly equal workload. Returns the
+    sizes of both halves, the plan's problems and its quality."""
+    plan = _locked(plan)
+    touched = _Touched()
+    new = _split_area(plan, area, touched)
+    audit.record(actor=actor, action="gridding.plan_split", obj=plan, area=area.code, new=new)
+    return _adjusted(plan, touched)
+
+
+def _split_area(plan: GriddingPlan, area: PlanArea, touched: _Touched) -> str:
     from .algorithm.repair import components
     from .selectors import to_shapely
 
-    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
-    _require_draft(plan)
+    area = PlanArea.objects.select_related("grid").filter(pk=area.pk, plan=plan).first()
+    if area is None:
+        raise GridgovError("gridding.not_adjacent")
     cells = list(area.cells.all())
     if len(cells) < 2:
         raise GridgovError(
@@ -540,35 +670,147 @@ def plan_split_area(*, plan: GriddingPlan, area: PlanArea, actor: Any) -> dict[s
                 best = (score, k)
     if best is None:
         raise GridgovError("gridding.range", detail="no cut leaves both halves in one piece")
-    used = set(PlanArea.objects.filter(plan=plan, grid=area.grid).values_list("code", flat=True))
-    n = 1
-    while f"{area.grid.code}{n:02d}" in used:
-        n += 1
     new = PlanArea.objects.create(
-        plan=plan, grid=area.grid, code=f"{area.grid.code}{n:02d}", boundary=area.boundary
+        plan=plan, grid=area.grid, code=_free_codes(plan, area.grid)[0], boundary=area.boundary
     )
     PlanCell.objects.filter(pk__in=[cells[i].pk for i in order[best[1] :]]).update(area=new)
     _refresh(plan, [area, new])
-    audit.record(actor=actor, action="gridding.plan_split", obj=plan, area=area.code, new=new.code)
-    return _sizes(plan, [area, new])
+    touched.area(area, new)
+    return new.code
+
+
+def _free_codes(plan: GriddingPlan, grid: PlanGrid, count: int = 1) -> list[str]:
+    """The first `count` area codes of `grid` (its code and two digits) not used in the plan."""
+    used = set(PlanArea.objects.filter(plan=plan, grid=grid).values_list("code", flat=True))
+    free = [f"{grid.code}{n:02d}" for n in range(1, 100) if f"{grid.code}{n:02d}" not in used][:count]
+    if len(free) < count:
+        raise GridgovError("gridding.range", detail=f"grid {grid.code} has no area code left")
+    return free
 
 
 @transaction.atomic
-def plan_apply_alternative(*, plan: GriddingPlan, index: int, actor: Any) -> dict[str, Any]:
-    """Apply the nearest alternative of the plan's problem number `index` (an area out of range): its
-    cells moved and areas merged as the engine proposed, with the plan's own adjustments, in one
-    transaction; refused if the plan changed since so that a step no longer applies. Returns the sizes
-    of the areas involved."""
-    from .texts import applicable
+def plan_move_area(*, plan: GriddingPlan, area: PlanArea, to_grid: PlanGrid, actor: Any) -> dict[str, Any]:
+    """Move an area to a neighbouring grid; it takes the first free code of that grid (its member stays).
+    Refused when the area does not border the grid or is the last of its own. Returns the sizes of
+    both grids, the plan's problems and its quality."""
+    plan = _locked(plan)
+    touched = _Touched()
+    old, new = _move_area(plan, area, to_grid, touched)
+    audit.record(
+        actor=actor, action="gridding.plan_move_area", obj=plan, area=old, new=new, grid=to_grid.code
+    )
+    return _adjusted(plan, touched)
 
-    plan = GriddingPlan.objects.select_for_update().get(pk=plan.pk)
-    _require_draft(plan)
+
+def _move_area(plan: GriddingPlan, area: PlanArea, to_grid: PlanGrid, touched: _Touched) -> tuple[str, str]:
+    area = PlanArea.objects.select_related("grid").filter(pk=area.pk, plan=plan).first()
+    to_grid = PlanGrid.objects.filter(pk=to_grid.pk, plan=plan).first()
+    if area is None or to_grid is None:
+        raise GridgovError("gridding.not_adjacent")
+    source = area.grid
+    if source.pk == to_grid.pk:
+        touched.grid(source)
+        return area.code, area.code
+    if not PlanGrid.objects.filter(pk=to_grid.pk, boundary__intersects=area.boundary).exists():
+        raise GridgovError("gridding.range", detail=f"area {area.code} does not border grid {to_grid.code}")
+    if source.areas.count() == 1:
+        raise GridgovError(
+            "gridding.range",
+            detail="moving the only area would leave its grid empty; merge the grids instead",
+        )
+    old = area.code
+    touched.areas.add(old)
+    area.grid, area.code = to_grid, _free_codes(plan, to_grid)[0]
+    area.save(update_fields=["grid", "code"])
+    _refresh_grids({source.pk, to_grid.pk})
+    touched.areas.add(area.code)
+    touched.grid(source, to_grid)
+    touched.totals |= {source.code, to_grid.code}
+    return old, area.code
+
+
+@transaction.atomic
+def plan_merge_grids(*, plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, actor: Any) -> dict[str, Any]:
+    """Merge `grid` into the neighbouring grid `into`: its areas move there with new codes of that grid
+    (their members stay). Returns the merged grid's size, the plan's problems and its quality."""
+    plan = _locked(plan)
+    touched = _Touched()
+    gone = _merge_grids(plan, grid, into, touched)
+    audit.record(actor=actor, action="gridding.plan_merge_grids", obj=plan, kept=into.code, merged=gone)
+    return _adjusted(plan, touched)
+
+
+def _merge_grids(plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, touched: _Touched) -> str:
+    grid = PlanGrid.objects.filter(pk=grid.pk, plan=plan).first()
+    into = PlanGrid.objects.filter(pk=into.pk, plan=plan).first()
+    if grid is None or into is None or grid.pk == into.pk:
+        raise GridgovError("gridding.not_adjacent")
+    if not PlanGrid.objects.filter(pk=into.pk, boundary__intersects=grid.boundary).exists():
+        raise GridgovError("gridding.range", detail=f"grid {grid.code} does not border grid {into.code}")
+    areas = list(grid.areas.order_by("code"))
+    for area, code in zip(areas, _free_codes(plan, into, len(areas)), strict=True):
+        touched.areas |= {area.code, code}
+        area.grid, area.code = into, code
+    PlanArea.objects.bulk_update(areas, ["grid", "code"])
+    gone = grid.code
+    touched.grids.add(gone)
+    grid.delete()
+    _refresh_grids({into.pk})
+    touched.grid(into)
+    touched.totals |= {gone, into.code}
+    return gone
+
+
+@transaction.atomic
+def plan_apply_alternative(
+    *, plan: GriddingPlan, index: int, actor: Any, code: str | None = None, token: str | None = None
+) -> dict[str, Any]:
+    """Apply the nearest alternative of the plan's problem number `index` (an area or a grid out of
+    range, named `code` if given, its alternative the one `token` fingerprints if given): an area's
+    cells moved and areas merged, a grid's areas moved and grids merged, as the engine proposed, with
+    the plan's own adjustments, in one transaction; refused if the plan changed since so that a step no
+    longer applies or the sizes would differ from those it said. Returns the sizes of the areas (grids)
+    involved, the plan's problems and its quality."""
+    from .texts import alternative_token, applicable
+
+    plan = _locked(plan)
     problems = list(plan.problems)
     if not 0 <= index < len(problems) or not applicable(problems[index]):
         raise GridgovError("gridding.no_alternative")
-    alt = problems[index]["params"]["alternative"]
-    touched: list[str] = []
-    for step in alt["steps"]:
+    params = problems[index]["params"]
+    if code is not None and params.get("code") != code:
+        raise GridgovError("gridding.stale_alternative", detail=f"{code}")
+    if token is not None and alternative_token(problems[index]) != token:
+        # searched again since the client listed it (another adjustment reached the area): not what it saw
+        raise GridgovError("gridding.stale_alternative", detail=f"{params.get('code', '')}")
+    alt = params["alternative"]
+    touched = _Touched()
+    if params.get("level") == "grid":
+        _apply_grid_steps(plan, alt["steps"], touched)
+        ends = dict(
+            PlanGrid.objects.filter(plan=plan, code__in=list(alt["sizes"])).values_list("code", "weight")
+        )
+    else:
+        _apply_area_steps(plan, alt["steps"], touched)
+        ends = dict(
+            PlanArea.objects.filter(plan=plan, code__in=list(alt["sizes"])).values_list("code", "weight")
+        )
+    # The areas (grids) end as the engine said (else the plan changed since in a way the steps did not catch).
+    if any(abs(ends.get(c, -1.0) - w) > 1e-6 for c, w in alt["sizes"].items()):
+        raise GridgovError("gridding.stale_alternative", detail=", ".join(sorted(alt["sizes"])))
+    audit.record(
+        actor=actor,
+        action="gridding.plan_apply_alternative",
+        obj=plan,
+        problem=index,
+        code=params.get("code"),
+        steps=len(alt["steps"]),
+    )
+    return _adjusted(plan, touched)
+
+
+def _apply_area_steps(plan: GriddingPlan, steps: list[dict[str, Any]], touched: _Touched) -> None:
+    for step in steps:
         if step["op"] == "move":
             hid = int(step["household"])
             cell = (
@@ -585,45 +827,31 @@ def plan_apply_alternative(*, plan: GriddingPlan, index: int, actor: Any) -> dic
             to_area = PlanArea.objects.filter(plan=plan, code=step["to"]).first()
             if to_area is None:
                 raise GridgovError("gridding.stale_alternative", detail=step["to"])
-            plan_move_cell(plan=plan, cell=cell, to_area=to_area, actor=actor)
-            touched += [step["from"], step["to"]]
+            _move_cell(plan, cell, to_area, touched)
         else:
             area = PlanArea.objects.filter(plan=plan, code=step["into"]).first()
             other = PlanArea.objects.filter(plan=plan, code=step["area"]).first()
             if area is None or other is None:
                 raise GridgovError("gridding.stale_alternative", detail=f"{step['area']} → {step['into']}")
-            plan_merge_areas(plan=plan, area=area, other=other, actor=actor)
-            touched = [c for c in touched if c != step["area"]] + [step["into"]]
-    # The areas end as the engine said (else the plan changed since in a way the steps did not catch).
-    ends = dict(PlanArea.objects.filter(plan=plan, code__in=list(alt["sizes"])).values_list("code", "weight"))
-    if any(abs(ends.get(code, -1.0) - w) > 1e-6 for code, w in alt["sizes"].items()):
-        raise GridgovError("gridding.stale_alternative", detail=", ".join(sorted(alt["sizes"])))
-    problems[index] = {
-        **problems[index],
-        "params": {**problems[index]["params"], "alternative": {**alt, "applied": True}},
-    }
-    # Other alternatives that touch these areas were computed for the plan as it was: no longer offered.
-    changed = _codes_of(alt)
-    for k, p in enumerate(problems):
-        other = (p.get("params") or {}).get("alternative")
-        if k != index and isinstance(other, dict) and changed & _codes_of(other):
-            problems[k] = {**p, "params": {**p["params"], "alternative": {**other, "stale": True}}}
-    plan.problems = problems
-    plan.save(update_fields=["problems"])
-    audit.record(
-        actor=actor,
-        action="gridding.plan_apply_alternative",
-        obj=plan,
-        problem=index,
-        steps=len(alt["steps"]),
-    )
-    areas = list(PlanArea.objects.filter(plan=plan, code__in=set(touched)))
-    return _sizes(plan, areas)
+            _merge_areas(plan, area, other, touched)
 
 
-def _codes_of(alt: dict[str, Any]) -> set[str]:
-    """The areas an alternative involves (its steps and the sizes it leads to)."""
-    steps = alt.get("steps") or []
-    return set(alt.get("sizes") or {}) | {
-        c for s in steps for k, c in s.items() if k in ("from", "to", "area", "into")
-    }
+def _apply_grid_steps(plan: GriddingPlan, steps: list[dict[str, Any]], touched: _Touched) -> None:
+    for step in steps:
+        if step["op"] == "move_area":
+            area = PlanArea.objects.select_related("grid").filter(plan=plan, code=step["area"]).first()
+            to_grid = PlanGrid.objects.filter(plan=plan, code=step["to"]).first()
+            if (
+                area is None
+                or to_grid is None
+                or area.grid.code != step["from"]
+                or abs(area.weight - float(step["weight"])) > 1e-6
+            ):
+                raise GridgovError("gridding.stale_alternative", detail=f"{step['from']} → {step['to']}")
+            _move_area(plan, area, to_grid, touched)
+        else:
+            grid = PlanGrid.objects.filter(plan=plan, code=step["grid"]).first()
+            into = PlanGrid.objects.filter(plan=plan, code=step["into"]).first()
+            if grid is None or into is None:
+                raise GridgovError("gridding.stale_alternative", detail=f"{step['grid']} → {step['into']}")
+            _merge_grids(plan, grid, into, touched)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -24,6 +26,8 @@ def problem_text(problem: dict[str, Any]) -> tuple[str, str]:
             return _("Grid %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, alternative
         return _("Area %(code)s holds %(n)s households (range %(lo)s–%(hi)s)") % values, alternative
     if kind == "not_contiguous" and p:
+        if p.get("level") == "grid":
+            return _("Grid %(code)s is in several pieces") % {"code": p.get("code", "")}, ""
         return _("Area %(code)s is in several pieces") % {"code": p.get("code", "")}, ""
     if kind == "infeasible_block" and p:
         values = {
@@ -124,11 +128,51 @@ def _size_text(w: float, lo: float, hi: float) -> str:
     return _n(w)
 
 
+AREA_STEPS = ("move", "merge")  # cells moved between areas, areas merged
+GRID_STEPS = ("move_area", "merge_grid")  # areas moved between grids, grids merged
+
+
 def applicable(problem: dict[str, Any]) -> bool:
-    """Whether staff can apply the problem's alternative with the plan's own adjustments (cells moved
-    between areas, areas merged) and have not yet (nor applied another touching its areas since)."""
-    alt = (problem.get("params") or {}).get("alternative")
+    """Whether staff can apply the problem's alternative with the plan's own adjustments (an area's:
+    cells moved, areas merged; a grid's: areas moved between grids, grids merged) and have not yet
+    (plans stored before problems were checked again after each adjustment mark them so)."""
+    params = problem.get("params") or {}
+    alt = params.get("alternative")
     if not isinstance(alt, dict) or alt.get("applied") or alt.get("stale"):
         return False
     steps = alt.get("steps") or []
-    return bool(steps) and all(s.get("op") in ("move", "merge") for s in steps)
+    ops = GRID_STEPS if params.get("level") == "grid" else AREA_STEPS
+    return bool(steps) and all(s.get("op") in ops for s in steps)
+
+
+def alternative_token(problem: dict[str, Any]) -> str:
+    """A short fingerprint of a problem's alternative (its steps and the sizes they lead to): the page
+    sends it back with "apply", so an alternative searched again since (another adjustment reached the
+    area) is refused, not applied unseen."""
+    alt = (problem.get("params") or {}).get("alternative")
+    if not alt:
+        return ""
+    text = json.dumps(alt, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def problem_rows(problems: list[dict[str, Any]], editable: bool) -> list[dict[str, Any]]:
+    """The plan's problems as a page lists them, in the user's language: number, kind, the area or grid,
+    message, alternative and whether it can be applied here in one step."""
+    rows = []
+    for i, p in enumerate(problems):
+        message, alternative = problem_text(p)
+        params = p.get("params") or {}
+        rows.append(
+            {
+                "index": i,
+                "kind": p.get("kind", ""),
+                "level": params.get("level", ""),
+                "code": params.get("code", ""),
+                "message": message,
+                "alternative": alternative,
+                "applicable": editable and applicable(p),
+                "token": alternative_token(p),
+            }
+        )
+    return rows

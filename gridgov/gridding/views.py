@@ -13,7 +13,7 @@ from gridgov.geo.models import Community
 
 from .apis import can_edit, plans_for
 from .models import GriddingPlan
-from .texts import applicable, problem_text
+from .texts import problem_rows
 
 
 @login_required
@@ -78,20 +78,16 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
         "merge": _("Merge with…"),
         "merge_hint": _("Click the neighbouring area to merge into the selected one."),
         "applied": _("Alternative applied."),
+        "apply": _("Apply"),
     }
     editable = can_edit(request.user, plan.community) and plan.status == GriddingPlan.Status.DRAFT
-    # (index, kind, message, alternative, whether the alternative can be applied here in one step)
-    problem_texts = [
-        (i, p.get("kind", ""), *problem_text(p), editable and applicable(p))
-        for i, p in enumerate(plan.problems)
-    ]
     return render(
         request,
         "gridding/plan.html",
         {
             "plan": plan,
             "editable": editable,
-            "problem_texts": problem_texts,
+            "problem_rows": problem_rows(plan.problems, editable),
             "can_restore": can_edit(request.user, plan.community)
             and plan.status == GriddingPlan.Status.SUPERSEDED,
             "labels": labels,

@@ -830,11 +830,16 @@ def import_households(
         return report
 
     # 3. Write: one transaction, two COPYs and one UPDATE whatever the number of rows.
+    from gridgov.visits import rollups
+
     with transaction.atomic():
+        # The households updated are locked first, in id order, as a sync batch locks its households (the
+        # UPDATE would lock them in the order it meets them: a batch holding one and waiting for another
+        # could deadlock with it).
+        if changed:
+            rollups.lock_households(h.pk for h in changed)
         _copy_in(new, changed, changed_fields, now)
         # Visit compliance follows households' areas and key groups: re-derive what changed.
-        from gridgov.visits import rollups
-
         touched = [h.code for h in new] + [h.code for h in changed]
         rollups.refresh(Household.objects.filter(code__in=touched).values_list("id", flat=True))
         audit.record(

@@ -580,12 +580,14 @@ def rebuild() -> dict[str, int]:
     upkeep is right nothing is. Returns the rows repaired per table."""
     own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
-        if own:  # before any statement: one snapshot for every read, taken once the batches are held
+        if own:  # before any statement: one snapshot for every read, taken once every lock is held
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         # The policy states are on the households' rows, which batches lock before the delta table: the
         # household table first (every batch, approval and household edit waits; reads go on), in the
         # order `rollups.refresh` takes them in, so that writing a state never waits for a batch that
-        # waits for this (a LOCK takes no snapshot: the one below is taken once it is held).
+        # waits for this; then the delta table, which waits for a fold under way (`_quiesce_and_fold`).
+        # Both are LOCK statements, which take no snapshot: the first statement that does (the fold's) runs
+        # once they are held, so the snapshot sees every batch and fold that committed before.
         cur.execute("LOCK TABLE households_household IN EXCLUSIVE MODE")
         _quiesce_and_fold(cur)
         return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)

@@ -239,6 +239,12 @@ WITH moved AS (
 SELECT count(*), (SELECT m FROM kept_month) FROM moved
 """
 FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
+# A fold takes the delta table's lock (the mode its DELETE takes: batches go on appending) before its own
+# advisory lock, so that no fold holds FOLD_LOCK without it: a writer holding the table EXCLUSIVE
+# (`_quiesce_and_fold`) knows no fold is under way, and waits for one by a LOCK TABLE, which takes no
+# snapshot (`recompute.rebuild` in REPEATABLE READ takes its snapshot only once every lock is held).
+# (One message, two statements: no parameters.)
+FOLD_LOCKS = f"LOCK TABLE {DELTAS} IN ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock({FOLD_LOCK})"
 
 
 def fold(cur: Any = None) -> int:
@@ -247,7 +253,7 @@ def fold(cur: Any = None) -> int:
     if cur is None:
         with transaction.atomic(), connection.cursor() as own:
             return fold(own)
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+    cur.execute(FOLD_LOCKS)
     cur.execute(FOLD)
     folded, kept = cur.fetchone()
     if kept != window("month", timezone.localdate()).start:
@@ -276,12 +282,38 @@ def dashboard_month(cur: Any, today: date) -> None:
 def _quiesce_and_fold(cur: Any) -> None:
     """Before re-deriving rollups from the visits: no batch may append a delta until this transaction
     ends (a batch takes its lock on the delta table when its statement starts, before its snapshot counts
-    any visit), and every delta committed so far is folded, so nothing is counted twice or lost. The fold's
-    lock first, in the order `fold` takes the two: a fold holding it and waiting for the table cannot
-    deadlock with this."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+    any visit), and every delta committed so far is folded, so nothing is counted twice or lost. The delta
+    table's lock, as `fold` takes it first: this waits for a fold under way to commit, and no fold starts
+    until this transaction ends (the fold's own advisory lock, taken next, is then free). The first
+    statement that takes a snapshot is the fold's, once the table is held."""
     cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
     fold(cur)
+
+
+def quiesce(areas: Iterable[int] | None = None) -> None:
+    """Fold the pending deltas and hold off new ones until this transaction ends (`_quiesce_and_fold`),
+    for a writer about to change rollup rows (areas deleted); households it writes are locked before.
+    With `areas`, the fold only if one of theirs is pending (new ones are held off all the same)."""
+    with connection.cursor() as cur:
+        if areas is not None:
+            cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
+            cur.execute(f"SELECT EXISTS (SELECT FROM {DELTAS} WHERE area_id = ANY(%s))", [list(areas)])
+            if not cur.fetchone()[0]:
+                return
+        _quiesce_and_fold(cur)
+
+
+def forget(households: Iterable[int]) -> None:
+    """Households about to be deleted (in the caller's transaction, which then deletes them): taken out of
+    the rollups as if made inactive (their rows locked in id order, then `refresh`). A deleted household
+    has no row left for `refresh` to find the area it was counted under."""
+    ids = sorted(set(households))
+    if not ids:
+        return
+    lock_households(ids)
+    with connection.cursor() as cur:
+        cur.execute("UPDATE households_household SET active = false WHERE id = ANY(%s) AND active", [ids])
+    refresh(ids)
 
 
 # name: table (as readers see it: the pending deltas added), key columns, value columns, rows of the table
@@ -313,12 +345,12 @@ def refresh(households: Iterable[int]) -> None:
     transaction ends), so nothing is counted twice.
 
     The households are locked first (their rows, in id order, as a batch's resolving statement locks
-    them), then the fold's lock and the delta table (`_quiesce_and_fold`): the order every writer of the
-    rollups takes them in (a batch: its households, then the delta table; `recompute.rebuild`: the
-    household table, then the same two), so none waits for another in a cycle. With the rows locked, a
-    batch for one of these households either ended before (its visits are counted below, its deltas folded)
-    or waits in its resolving statement until this transaction ends, and then reads the states written
-    here (see `STATE`)."""
+    them), then the delta table and the fold's lock (`_quiesce_and_fold`): the order every writer of the
+    rollups takes them in (a batch: its households, then the delta table; `fold`: the delta table, then
+    its lock; `recompute.rebuild`: the household table, then the same two), so none waits for another in
+    a cycle. With the rows locked, a batch for one of these households either ended before (its visits
+    are counted below, its deltas folded) or waits in its resolving statement until this transaction
+    ends, and then reads the states written here (see `STATE`)."""
     ids = sorted(set(households))
     if not ids:
         return

@@ -578,11 +578,16 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
     )
     if area is None or not scoping.in_scope_code(actor, area.code):
         raise GridgovError("scope.denied")
-    rows = list(scoping.households(actor).filter(code__in=codes).select_related("area"))
+    found = scoping.households(actor).filter(code__in=codes)
+    # Every household named is locked first, in id order, as a sync batch locks its households (the
+    # updates below and the rollups refresh lock them too: a household left where it is would be locked
+    # after later ones), and read again under its lock.
+    rollups.lock_households(found.values_list("id", flat=True))
+    rows = list(found.select_related("area").order_by("pk"))
     if len(rows) != len(set(codes)):
         raise GridgovError("scope.denied")
     moved = 0
-    for h in sorted(rows, key=lambda h: h.pk):  # in id order, as batches lock households: no deadlock
+    for h in rows:
         if h.area_id == area.pk:
             continue
         before = h.area.code if h.area else None

@@ -80,24 +80,28 @@ def test_the_nearest_alternative_is_stored_shown_and_applied_in_one_step(one_are
         alternative_zh = problem_text(problem)[1]
     assert alternative_zh.startswith("最近的可行方案") and all(c in alternative_zh for c in step_codes(alt))
 
-    sizes = plan_apply_alternative(plan=plan, index=index, actor=None)
+    in_range_before = plan.quality["areas_in_range"]
+    result = plan_apply_alternative(plan=plan, index=index, actor=None)
+    sizes = result["sizes"]
     # Every area the alternative involves is in range now, as it said.
     assert sizes and all(s["in_range"] and s["pieces"] == 1 for s in sizes.values())
     for code, w in alt["sizes"].items():
         assert PlanArea.objects.get(plan=plan, code=code).weight == w
     plan.refresh_from_db()
-    assert plan.problems[index]["params"]["alternative"]["applied"] and not applicable(plan.problems[index])
-    assert problem_text(plan.problems[index])[1].startswith("Applied: ")
-    # Alternatives of other problems that touch these areas were for the plan as it was: not offered now.
-    for k, other in out_of_range(plan.problems):
-        theirs = step_codes(other["params"]["alternative"]) | set(
-            other["params"]["alternative"].get("sizes", {})
-        )
-        if k != index and theirs & (set(alt["sizes"]) | step_codes(alt)):
-            assert not applicable(other)
+    # The problems were checked again: the one mended is gone, and every alternative still offered was
+    # searched on the plan as it is now (its moves start from the areas its cells are in).
+    assert plan.problems == result["problems"]
+    assert problem["params"]["code"] not in {p["params"]["code"] for _k, p in out_of_range(plan.problems)}
+    for _k, other in out_of_range(plan.problems):
+        for step in other["params"]["alternative"]["steps"]:
+            if step["op"] == "move":
+                cell = PlanCell.objects.get(plan=plan, household_ids__contains=[int(step["household"])])
+                assert cell.area.code == step["from"]
+    assert result["quality"]["areas_in_range"] > in_range_before
+    # The same problem asked for again (by its code) is refused: the list has changed.
     with pytest.raises(GridgovError) as exc:
-        plan_apply_alternative(plan=plan, index=index, actor=None)
-    assert exc.value.code == "gridding.no_alternative"
+        plan_apply_alternative(plan=plan, index=index, actor=None, code=problem["params"]["code"])
+    assert exc.value.code in ("gridding.no_alternative", "gridding.stale_alternative")
 
 
 def step_codes(alt: dict) -> set[str]:
@@ -110,7 +114,6 @@ def test_a_stale_alternative_is_refused_and_nothing_changes(one_area_broken):
     index, problem = out_of_range(plan.problems)[0]
     step = next(s for s in problem["params"]["alternative"]["steps"] if s["op"] == "move")
     cell = PlanCell.objects.get(plan=plan, household_ids__contains=[int(step["household"])])
-    # The staff move that building elsewhere by hand first.
     elsewhere = (
         PlanArea.objects.filter(plan=plan, boundary__intersects=cell.boundary)
         .exclude(code__in=[step["from"], step["to"]])
@@ -118,11 +121,34 @@ def test_a_stale_alternative_is_refused_and_nothing_changes(one_area_broken):
     )
     if elsewhere is None:
         pytest.skip("the building borders no third area")
-    plan_move_cell(plan=plan, cell=cell, to_area=elsewhere, actor=None)
+    # The plan changed under the stored alternative (a write that did not check the problems again).
+    PlanCell.objects.filter(pk=cell.pk).update(area=elsewhere)
     before = dict(PlanCell.objects.filter(plan=plan).values_list("pk", "area_id"))
     with pytest.raises(GridgovError) as exc:
         plan_apply_alternative(plan=plan, index=index, actor=None)
     assert exc.value.code == "gridding.stale_alternative"
+    assert dict(PlanCell.objects.filter(plan=plan).values_list("pk", "area_id")) == before
+
+
+def test_an_alternative_asked_for_from_an_old_list_is_refused(one_area_broken):
+    community = lattice_community()
+    plan = plan_create(community=community, actor=None).plan
+    index, problem = out_of_range(plan.problems)[0]
+    code = problem["params"]["code"]
+    # Staff mend the area by hand instead (the alternative's own steps, one by one).
+    for step in problem["params"]["alternative"]["steps"]:
+        assert step["op"] == "move"
+        cell = PlanCell.objects.get(plan=plan, household_ids__contains=[int(step["household"])])
+        plan_move_cell(
+            plan=plan, cell=cell, to_area=PlanArea.objects.get(plan=plan, code=step["to"]), actor=None
+        )
+    plan.refresh_from_db()
+    assert code not in {p["params"].get("code") for p in plan.problems}
+    before = dict(PlanCell.objects.filter(plan=plan).values_list("pk", "area_id"))
+    # A page still showing the old list asks for problem `index` of area `code`: refused, nothing changes.
+    with pytest.raises(GridgovError) as exc:
+        plan_apply_alternative(plan=plan, index=index, code=code, actor=None)
+    assert exc.value.code in ("gridding.stale_alternative", "gridding.no_alternative")
     assert dict(PlanCell.objects.filter(plan=plan).values_list("pk", "area_id")) == before
 
 
@@ -147,6 +173,10 @@ def test_the_api_gives_the_alternative_and_applies_it(one_area_broken):
         f"/api/v1/gridding/plans/{plan_id}/apply/", {"problem": index}, content_type="application/json"
     )
     assert r.status_code == 200, r.content
-    assert set(alt["sizes"]) <= set(r.json()) and all(s["in_range"] for s in r.json().values())
-    stored = GriddingPlan.objects.get(pk=plan_id).problems[index]["params"]["alternative"]
-    assert stored["applied"]
+    sizes = r.json()["sizes"]
+    assert set(alt["sizes"]) <= set(sizes) and all(s["in_range"] for s in sizes.values())
+    # The answer carries the problems checked again (stored), listed in the user's language too.
+    stored = GriddingPlan.objects.get(pk=plan_id)
+    assert r.json()["problems"] == stored.problems and r.json()["quality"] == stored.quality
+    assert problem["params"]["code"] not in {row["code"] for row in r.json()["problem_list"]}
+    assert len(r.json()["problem_list"]) == len(stored.problems)

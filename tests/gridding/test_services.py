@@ -158,7 +158,7 @@ def test_move_building_to_a_neighbouring_area_updates_sizes():
             break
     assert cell is not None
     before = source.households + target.households
-    sizes = plan_move_cell(plan=plan, cell=cell, to_area=target, actor=None)
+    sizes = plan_move_cell(plan=plan, cell=cell, to_area=target, actor=None)["sizes"]
     assert sizes[source.code]["households"] + sizes[target.code]["households"] == before
     assert PlanCell.objects.get(pk=cell.pk).area_id == target.pk
     far = PlanArea.objects.filter(plan=plan).exclude(boundary__intersects=cell.boundary).first()
@@ -227,12 +227,12 @@ def test_split_then_merge_an_area():
         .first()
     )
     total = area.households
-    sizes = plan_split_area(plan=plan, area=area, actor=None)
+    sizes = plan_split_area(plan=plan, area=area, actor=None)["sizes"]
     assert len(sizes) == 2 and sum(s["households"] for s in sizes.values()) == total
     assert all(s["pieces"] == 1 for s in sizes.values())
     new_code = next(c for c in sizes if c != area.code)
     new = PlanArea.objects.get(plan=plan, code=new_code)
-    sizes = plan_merge_areas(plan=plan, area=area, other=new, actor=None)
+    sizes = plan_merge_areas(plan=plan, area=area, other=new, actor=None)["sizes"]
     assert sizes[area.code]["households"] == total
     assert not PlanArea.objects.filter(plan=plan, code=new_code).exists()
     single = PlanArea.objects.filter(plan=plan).annotate(n=Count("cells")).filter(n=1).first()

@@ -776,11 +776,13 @@ def _small_cuts(items: list[Item], hi: float) -> int:
 
 def explained(plan: Plan, adj: list[set[int]], block_of: dict[str, int], config: Config) -> None:
     """Give the areas and grids left out of range their nearest alternative (`nearest.explain`, in
-    place), on the cells' links (across a barrier only where the blocks' totals cannot be cut)."""
+    place), on the cells' links (across a barrier only where the blocks' totals cannot be cut); the
+    links are kept as `plan.links`."""
+    blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
+    weights = np.array([it.weight for it in plan.items])
+    plan.links = respect_barriers(adj, blk, weights, config.area_min, config.area_max)
     if any(pr.kind == "out_of_range" for pr in plan.problems):
-        blk = np.array([block_of[it.building] for it in plan.items], dtype=np.int64)
-        weights = np.array([it.weight for it in plan.items])
-        explain(plan, respect_barriers(adj, blk, weights, config.area_min, config.area_max), config)
+        explain(plan, plan.links, config)
 
 
 def cut_shared_buildings(

@@ -96,6 +96,10 @@ class Plan:
     item_cells: list = field(default_factory=list)  # one polygon per item, when built
     # Donations the partition decided on the neighbour graph; `plan_community` cuts their cells.
     donations: list = field(default_factory=list)
+    # Per item, the items its cell borders (links across a barrier kept only where a block's total
+    # cannot be cut on its own): the graph the problems' alternatives were searched on. Set by
+    # `plan_community` and `regrid`, so that a plan adjusted by hand can be checked again on it.
+    links: list = field(default_factory=list)
 
     @property
     def n_areas(self) -> int:

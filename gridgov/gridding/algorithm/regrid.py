@@ -84,6 +84,7 @@ def regrid(
         for pr in check(plan, adj_f, config)
     ]
     explain(plan, adj_f, config)  # the nearest alternative of what is out of range
+    plan.links = adj_f
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]

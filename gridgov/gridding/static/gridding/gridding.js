@@ -44,7 +44,7 @@
   var palette = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
                  "#008080", "#9a6324", "#800000", "#808000", "#000075", "#fabebe", "#ffd8b1", "#aaffc3"];
   function colour(code) { var n = parseInt(code.slice(-3), 10) || 0; return palette[n % palette.length]; }
-  var areasLayer = null, cellsLayer = null, selected = null, first = true;
+  var areasLayer = null, cellsLayer = null, blocksLayer = null, selected = null, first = true;
   var state = { areas: 0, cells: 0, outOfRange: 0 };
   window.griddingPlan = { map: map, state: state };
 
@@ -57,10 +57,12 @@
       areasLayer = L.geoJSON(areas, {
         style: function (f) {
           var bad = !f.properties.in_range || f.properties.pieces > 1;
+          var gridBad = f.properties.grid_in_range === false;  // its grid out of range: dashed
           if (bad) { state.outOfRange += 1; }
-          return { color: bad ? "#d50000" : "#333", weight: bad ? 3 : 1, fillColor: colour(f.properties.grid_code),
+          return { color: bad || gridBad ? "#d50000" : "#333", weight: bad ? 3 : (gridBad ? 2 : 1),
+                   dashArray: gridBad && !bad ? "5 4" : null, fillColor: colour(f.properties.grid_code),
                    fillOpacity: selected === f.properties.code ? 0.65 : 0.35,
-                   className: "gg-plan-area" + (bad ? " gg-out" : "") };
+                   className: "gg-plan-area" + (bad ? " gg-out" : "") + (gridBad ? " gg-grid-out" : "") };
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
@@ -80,10 +82,18 @@
         }
       });
       if (editable) { cellsLayer.addTo(map); }
+      if (selected) {  // the selected area's size as it is now (or the selection dropped if it is gone)
+        var still = areas.features.filter(function (f) { return f.properties.code === selected; })[0];
+        if (still) { showSelection(still.properties); } else {
+          selected = null;
+          document.getElementById("selection").textContent = "";
+        }
+      }
       var blocks = JSON.parse(document.getElementById("plan-problems").textContent)
         .filter(function (p) { return p.geometry; });
+      if (blocksLayer) { map.removeLayer(blocksLayer); blocksLayer = null; }
       if (blocks.length) {
-        L.geoJSON({ type: "FeatureCollection", features: blocks.map(function (p) {
+        blocksLayer = L.geoJSON({ type: "FeatureCollection", features: blocks.map(function (p) {
           return { type: "Feature", geometry: p.geometry, properties: { message: p.message } }; }) }, {
           style: { color: "#e65100", weight: 3, dashArray: "6 4", fillOpacity: 0.15, className: "gg-infeasible" },
           interactive: false
@@ -111,6 +121,12 @@
       return post("merge/", { area: selected, other: p.code });
     }
     selected = p.code;
+    showSelection(p);
+    areasLayer.setStyle(areasLayer.options.style);
+    if (cellsLayer && editable) { cellsLayer.bringToFront(); }
+  }
+
+  function showSelection(p) {
     document.getElementById("selection").innerHTML = "<b>" + labels.selected + "</b> <code>" + p.code + "</code>: " +
       p.households + " " + labels.households + " · " + labels.member + ": " + (p.member_name || labels.none) +
       (editable ? "<br><small>" + labels.select + "</small><br><button type='button' id='split'>" + labels.split +
@@ -122,35 +138,89 @@
         document.getElementById("plan-status").textContent = labels.merge_hint;
       };
     }
-    areasLayer.setStyle(areasLayer.options.style);
-    if (cellsLayer && editable) { cellsLayer.bringToFront(); }
   }
 
   function moveCell(cellId, areaCode) { return post("move/", { cell: cellId, area: areaCode }, labels.moved); }
 
+  // Every adjustment answers with the sizes it changed and the plan's problems and quality, checked again
+  // in its transaction: the list, the figures and the map follow without a reload.
   function post(path, body, message) {
     var status = document.getElementById("plan-status");
-    return send(api + path, "POST", body).then(function (sizes) {
+    return send(api + path, "POST", body).then(function (res) {
+      var sizes = res.sizes || {};
       status.textContent = (message || labels.changed) + " " + Object.keys(sizes).map(function (k) {
         var s = sizes[k]; return k.slice(-5) + ": " + s.households + (s.in_range ? "" : " (" + labels.out + ")");
       }).join(", ");
       status.className = "";
+      if (res.problem_list) { showProblems(res.problem_list); }
+      if (res.quality) { showQuality(res.quality); }
       return draw();
     }).catch(function (e) { status.textContent = labels.failed + ": " + errorText(e); status.className = "error"; });
   }
 
-  // A problem's nearest alternative applied in one step (its cells moved, areas merged); the page is then
-  // reloaded so the list says it was applied.
-  Array.prototype.forEach.call(document.querySelectorAll("button.apply-alternative"), function (button) {
-    button.addEventListener("click", function () {
-      button.disabled = true;
-      post("apply/", { problem: parseInt(button.dataset.problem, 10) }, labels.applied).then(function () {
-        if (document.getElementById("plan-status").className !== "error") {
-          setTimeout(function () { window.location.reload(); }, 600);
-        } else { button.disabled = false; }
-      });
+  function showProblems(rows) {
+    var list = document.querySelector("#plan-problems-list ul.problems");
+    if (!list) { return; }
+    list.textContent = "";
+    rows.forEach(function (row) {
+      var li = document.createElement("li");
+      li.className = row.kind;
+      li.dataset.problem = row.index;
+      li.dataset.code = row.code;
+      li.appendChild(document.createTextNode(row.message));
+      if (row.alternative) {
+        li.appendChild(document.createTextNode(" — "));
+        var alt = document.createElement("span");
+        alt.className = "alternative";
+        alt.textContent = row.alternative;
+        li.appendChild(alt);
+      }
+      if (row.applicable && editable) {
+        li.appendChild(document.createTextNode(" "));
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "apply-alternative";
+        button.dataset.problem = row.index;
+        button.dataset.code = row.code;
+        button.dataset.token = row.token;
+        button.textContent = labels.apply;
+        li.appendChild(button);
+      }
+      list.appendChild(li);
     });
-  });
+    document.getElementById("problem-count").textContent = "(" + rows.length + ")";
+    document.querySelector("#plan-problems-list .no-problems").hidden = rows.length > 0;
+  }
+
+  function percent(x) { return x === null || x === undefined ? "" : Math.round(x * 100) + "%"; }
+  function fixed(x) { return x === null || x === undefined || isNaN(x) ? "" : Number(x).toFixed(2); }
+  function showQuality(q) {
+    var set = function (id, text) { var dd = document.getElementById(id); if (dd) { dd.textContent = text; } };
+    set("q-grids", String(q.grids));
+    set("q-areas", String(q.areas));
+    set("q-in-range", percent(q.areas_in_range));
+    set("q-grids-in-range", percent(q.grids_in_range));
+    set("q-multipart", String(q.multipart_polygons));
+    set("q-gaps", fixed(q.gap_area_m2) + " / " + fixed(q.overlap_area_m2));
+    set("q-pp", fixed(q.pp_mean) + " / " + fixed(q.pp_min));
+    set("q-split", percent(q.buildings_split));
+    set("q-kept", percent(q.kept_same_area));
+  }
+
+  // A problem's nearest alternative applied in one step (an area's cells moved and areas merged, a grid's
+  // areas moved and grids merged); named by its area or grid, so an old list is refused, not misapplied.
+  var problemList = document.querySelector("#plan-problems-list ul.problems");
+  if (problemList) {
+    problemList.addEventListener("click", function (ev) {
+      var button = ev.target.closest("button.apply-alternative");
+      if (!button) { return; }
+      button.disabled = true;
+      post("apply/", {
+        problem: parseInt(button.dataset.problem, 10), code: button.dataset.code, token: button.dataset.token
+      }, labels.applied)
+        .then(function () { button.disabled = false; });
+    });
+  }
 
   function action(id, path, message, after) {
     var button = document.getElementById(id);
