@@ -652,26 +652,33 @@ def plan_community(
     p = prepare(community, config)
     items0 = list(p.items)
     plan, orient = best_partition(p, config, ORIENTATIONS if len(p.items) <= WALKS_UP_TO else 1)
-    plan, below = _complete(community, config, p, plan, code, build_polygons)
-    if orient and below:
+    plan, below = _complete(community, config, p, plan, code, build_polygons, judge=orient != 0)
+    if below:
         p0 = dataclasses.replace(p, items=items0)  # (the plan kept so far holds `p.items`)
         first = partition(
             p0.items, p0.adj, p0.blocks, config, centres=p0.centres, household_weights=p0.household_weights
         )
-        got, below_first = _complete(community, config, p0, first, code, build_polygons)
+        got, below_first = _complete(community, config, p0, first, code, build_polygons, judge=True)
         if below_first < below:
             plan = got
     return plan
 
 
 def _complete(
-    community: CommunityIn, config: Config, p: Prepared, plan: Plan, code: str, build_polygons: bool
+    community: CommunityIn,
+    config: Config,
+    p: Prepared,
+    plan: Plan,
+    code: str,
+    build_polygons: bool,
+    *,
+    judge: bool,
 ) -> tuple[Plan, int]:
     """`plan_community` after the partition: cells cut and quality passes, codes, polygons, problems
-    explained. Returns the plan and how many of its areas are below the quality floor (`_below_floor`,
-    and areas whose polygon is in several parts)."""
+    explained. Returns the plan and, with `judge`, how many of its areas are below the quality floor
+    (`_below_floor`, and areas whose polygon is in several parts; else 0)."""
     plan, cells, adj0, block_of = _cells_and_quality(community, config, p, plan)
-    below = _below_floor(plan, cells, config)
+    below = _below_floor(plan, cells, config) if judge else 0
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
@@ -679,7 +686,8 @@ def _complete(
     explained(plan, adj0, block_of, config)
     if build_polygons:
         plan.item_cells = cells
-        below += sum(poly.geom_type != "Polygon" for poly in plan.area_polygons)
+        if judge:
+            below += sum(poly.geom_type != "Polygon" for poly in plan.area_polygons)
     return plan, below
 
 
