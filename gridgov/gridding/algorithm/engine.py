@@ -738,7 +738,9 @@ def _below_floor(plan: Plan, cells: list[BaseGeometry], config: Config) -> int:
 # symmetric walks, and those of the points turned 22.5°. A fifth of the bench city, buildings split:
 # 1 walk 11.47%, 4 walks 11.16%, 8 walks 11.05%, 16 walks 10.92%, 32 walks (turned by 22.5° steps)
 # 10.88%; each walk is one partition (~1.2 ms for a community of 140 buildings, ~65 ms for 10,000).
-ORIENTATIONS = 16
+# 4: the city's partitions then take ~3 s of one core (16: ~12 s, over the 5 s a million households may
+# take), for most of the gain.
+ORIENTATIONS = 4
 # Communities of more items are partitioned on the first walk only: the chance that the walk kept ends
 # with an area below the quality floor, so that `plan_community` makes the whole plan twice, grows with
 # their size (10,000 buildings: 10 → 20 s a plan), and their partition alone is ~65 ms a walk.
