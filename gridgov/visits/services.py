@@ -71,6 +71,7 @@ class _Item:
     area_member: int | None = None  # the member of its responsibility area
     state: tuple[int | None, str | None, int | None] = (None, None, None)  # its policy state (rollups)
     last_counted: datetime | None = None  # its latest counted visit near the batch's times
+    last_all: str | None = None  # its latest counted visit of all (as PostgreSQL's text), for the upkeep
     flags: list[str] = field(default_factory=list)
     distance: float | None = None
 
@@ -212,7 +213,7 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     if not items:
         return [r for r in results if r is not None]
     member = _acting_member(actor)
-    # One transaction from the resolving statement on: it locks the batch's households (see RESOLVE).
+    # One transaction from the resolving statements on: they lock the batch's households (see LOCK).
     with transaction.atomic():
         previous, missing_state = _resolve(items, actor, member, results)
         items = [it for it in items if results[it.index] is None]
@@ -248,43 +249,93 @@ def _link_issues(refs: list[Any]) -> None:
             cur.execute(LINK_ISSUES, [refs])
 
 
+# The batch's households are locked first, in a statement of their own (`LOCK`: rows in id order, so two
+# batches cannot deadlock, until the batch's transaction ends), and everything else about them is read by the
+# next statement (`RESOLVE`), whose snapshot is taken once every lock is held. In READ COMMITTED a statement
+# reads with the snapshot taken when it starts: had one statement locked and read, a batch that waited for a
+# concurrent batch's lock would read the household's visits as they were before that batch committed (its
+# visit inside the repeat window not seen), and the area and member as they were before a reassignment that
+# committed meanwhile. So a concurrent batch for one of the households, a household edit (its `refresh`) or a
+# policy change (its `rebuild`, UPDATEs of the row) has either committed before what this batch reads, or
+# waits for this batch to end. The lock is taken by code and answers each item's household id (NULL: no
+# such code), in the items' order, for `RESOLVE` to read by id: a household given one of the batch's codes
+# after the lock (a new one, an edited code) is not read unlocked. It does not test the scope (`RESOLVE`
+# does): a code out of the actor's scope only makes a concurrent batch for that household wait, nothing is
+# read or written.
+LOCK = """
+SELECT array_agg(l.id ORDER BY inp.n)::text
+FROM unnest(%s::text[]) WITH ORDINALITY AS inp(c, n)
+LEFT JOIN (  -- (the same code look-up as the resolving statement's without the lock: the same index)
+    SELECT x.n, h.id FROM unnest(%s::text[]) WITH ORDINALITY AS x(c, n)
+    JOIN households_household h ON h.code = x.c
+    ORDER BY h.id FOR NO KEY UPDATE OF h
+) l ON l.n = inp.n
+"""
 # What verification needs, in one statement: each item's household, if in the actor's scope (`{scope}`: for
 # a grid member the areas of their grid(s), else the scoped queryset's ids), the distance from the fix to
 # the building (footprint, else building point, else household point; in a local equirectangular plane at
-# the fix's latitude, < 0.1% off within 20 km), the household's latest counted visit near the batch's times
-# (the repeat check), its policy state for the rollups (on its row, `rollups.STATE`: no state, the rollups
-# have not seen it yet), and the member's previous located visit (the speed check).
-# It also locks the households (`RESOLVE_LOCK`, in id order: two batches cannot deadlock) until the batch's
-# transaction ends: a concurrent batch for one of them waits here, and the statement that stores this one
-# (a new snapshot) then sees what the other committed, so the rollups' upkeep counts a household's
-# crossing of its policy once (`rollups.upkeep_ctes`); and no state read here can change before this
-# batch ends (a state is changed by an UPDATE of the row, which waits for the lock; one that committed
-# first is what this statement reads, after waiting for it).
-RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
+# the fix's latitude, < 0.1% off within 20 km), the household's latest counted visit (`{last}`: the one
+# near the batch's times, for the repeat check, and the latest of all, for the rollups' upkeep), its policy
+# state for the rollups (on its row, `rollups.STATE`: no state, the rollups have not seen it yet), and the
+# member's previous located visit (the speed check).
+# With the households locked (`LOCK`), the statement that stores the batch (a new snapshot) reads nothing
+# that changed since this one: the latest counted visit read here tells it whether the household's period
+# was done before the batch (`rollups.upkeep_ctes`), and no state read here can change before the batch
+# ends (a state is changed by an UPDATE of the row, which waits for the lock).
 RESOLVE = """
 WITH inp AS (
-    SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
+    SELECT {inputs}
 )
 SELECT inp.i, h.id, a.member_id, {state},
        CASE WHEN inp.x IS NOT NULL THEN ST_Distance(
            ST_Scale(coalesce(b.footprint, b.point, h.point), 111320.0 * cosd(inp.y), 110574.0),
            ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
        ) END,
-       (SELECT max(v.device_time) FROM visits_visit v
-        WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s),
+       {last},
        {previous}
 FROM inp
-JOIN households_household h ON h.code = inp.c
+JOIN households_household h ON {household}
 LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
 LEFT JOIN geo_building b ON b.id = h.building_id
+{last_from}
 WHERE {scope}
-{lock}
 """
+# The items with their households as the lock answered them (ids, locked), and their fixes. (One unnest of
+# aligned arrays: a join of two would be estimated at many more rows, and JIT compiled, ~20 ms, for the
+# statements that are not prepared.)
+LOCKED_INPUTS = {
+    "inputs": "* FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::float8[]) AS t(i, id, x, y)",
+    "household": "h.id = inp.id",
+}
+# The household's latest counted visit of all (one backward probe of the visits' (household, time) index),
+# and the one near the batch's times from it: itself when it is not later than the span, else a second
+# probe bounded to the span (a household visited after the batch's times: late visits).
+LAST = {
+    "last": """CASE WHEN lc.t > %s THEN (
+           SELECT max(v.device_time) FROM visits_visit v
+           WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s
+       ) WHEN lc.t >= %s THEN lc.t END, lc.t::text""",
+    "last_from": """CROSS JOIN LATERAL (
+    SELECT max(v.device_time) AS t FROM visits_visit v WHERE v.household_id = h.id AND v.counted
+) lc""",
+}
 PREVIOUS = """(
     SELECT ARRAY[ST_X(p.location), ST_Y(p.location), extract(epoch FROM p.device_time)] FROM visits_visit p
     WHERE p.member_id = %s AND p.location IS NOT NULL AND p.device_time < %s
     ORDER BY p.device_time DESC LIMIT 1
 )"""
+# Only for measuring what the upkeep costs (`bench/visits_scale.py`, `UPKEEP = False`): no lock, the items
+# joined by code, constants for the state, the visit near the batch's times only.
+UNLOCKED = {
+    "inputs": "* FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)",
+    "household": "h.code = inp.c",
+    "state": "NULL::bigint, 'quarter'::varchar, 1::smallint",
+    "last": """(SELECT max(v.device_time) FROM visits_visit v
+        WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s), NULL::text""",
+    "last_from": "",
+}
+# Whether batches keep the rollups (always, but for measuring what that costs: `bench/visits_scale.py`).
+UPKEEP = True
 
 
 # A member's households (their whole grid, as `visitable_households`) in plain SQL: one text for every member,
@@ -299,45 +350,48 @@ MEMBER_SCOPE = """h.area_id IN (
 def _resolve(
     items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]
 ) -> tuple[tuple[float, float, datetime] | None, list[int]]:
-    """Fill in each item's household, distance and last counted visit; items whose household is unknown
-    or out of scope get their error result. Returns the member's previous located visit and the
-    households without a rollup state (the others' states are in the items)."""
+    """Lock the items' households (`LOCK`), then fill in each item's household, distance and last counted
+    visits (`RESOLVE`); items whose household is unknown or out of scope get their error result. Returns
+    the member's previous located visit and the households without a rollup state (the others' states are
+    in the items)."""
     window = timedelta(hours=rules()["repeat_window_hours"])
     # Only visits near the batch's times can make a repeat: bound the look-up to that span.
     span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
     # Phone visits are exempt from the distance check: no fix is sent for them.
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
-    inputs = [
-        pg_array([it.index for it in items]),
-        pg_array([it.household_code for it in items], text=True),
-        pg_array([it.lon if it.channel != Channel.PHONE else None for it in items]),
-        pg_array([it.lat if it.channel != Channel.PHONE else None for it in items]),
-    ]
-    types = ["int[]", "text[]", "float8[]", "float8[]", "timestamptz", "timestamptz"]
+    indexes = pg_array([it.index for it in items])
+    codes = pg_array([it.household_code for it in items], text=True)
+    xs = pg_array([it.lon if it.channel != Channel.PHONE else None for it in items])
+    ys = pg_array([it.lat if it.channel != Channel.PHONE else None for it in items])
+    if UPKEEP:
+        ((ids,),) = prepared.execute(LOCK, [codes, codes], ["text[]", "text[]"])
+        parts = {**LOCKED_INPUTS, **LAST, "state": rollups.STATE}
+        inputs = [indexes, ids, xs, ys, span[1], *span, span[0]]
+        types = ["int[]", "bigint[]", "float8[]", "float8[]", *["timestamptz"] * 4]
+    else:
+        parts = UNLOCKED
+        inputs = [indexes, codes, xs, ys, *span]
+        types = ["int[]", "text[]", "float8[]", "float8[]", "timestamptz", "timestamptz"]
     previous_sql, previous_params = ("NULL::float8[]", [])
     if member is not None and located:
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
         types += ["bigint", "timestamptz"]
     if member is not None:  # a grid member (the many phones): one prepared text for all of them
-        sql = RESOLVE.format(
-            scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-        )
-        found = prepared.execute(sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
+        sql = RESOLVE.format(scope=MEMBER_SCOPE, previous=previous_sql, **parts)
+        found = prepared.execute(sql, [*inputs, *previous_params, member.pk], [*types, "bigint"])
     else:
         qs = visitable_households(actor).order_by().values("id")
         hh_sql, hh_params = qs.query.sql_with_params()
-        sql = RESOLVE.format(
-            scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-        )
+        sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", previous=previous_sql, **parts)
         with connection.cursor() as cur:
-            cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
+            cur.execute(sql, [*inputs, *previous_params, *hh_params])
             found = cur.fetchall()
     by_index = {it.index: it for it in items}
     previous, missing = None, set()
-    for index, hid, area_member, state_area, kind, need, distance, last, prev in found:
+    for index, hid, area_member, state_area, kind, need, distance, near, last, prev in found:
         it = by_index.pop(index)
-        it.household, it.area_member, it.distance, it.last_counted = hid, area_member, distance, last
-        it.state = (state_area, kind, need)
+        it.household, it.area_member, it.distance, it.last_counted = hid, area_member, distance, near
+        it.state, it.last_all = (state_area, kind, need), last
         if kind is None:
             missing.add(hid)
         if prev is not None:
@@ -411,15 +465,15 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 # true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
 # same statement, with the policy states the resolving statement read (`upkeep=False` leaves them out: only
 # for measuring what the upkeep costs).
-UPKEEP = f"""counted AS (  -- with each household's policy state, as the resolving statement read it
-    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need
+UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest counted visit, as read locked
+    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need, t.last
     FROM ins JOIN t ON t.id = ins.id WHERE ins.counted
 ), {rollups.upkeep_ctes("counted")}"""
 
 
 def insert_sql(upkeep: bool = True) -> str:
-    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]" if upkeep else ""
-    state_columns = ", area, kind, need" if upkeep else ""
+    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[], %(lasts)s::timestamptz[]"
+    states, state_columns = (states, ", area, kind, need, last") if upkeep else ("", "")
     return f"""
 WITH t AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
@@ -436,7 +490,7 @@ WITH t AS (
     FROM t
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
-), {UPKEEP if upkeep else "unused AS (SELECT)"}, logged AS (
+), {UPKEEP_CTES if upkeep else "unused AS (SELECT)"}, logged AS (
     -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
     INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
     SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
@@ -448,7 +502,7 @@ SELECT id::text FROM ins
 
 
 INSERT = insert_sql()
-STATES_UNUSED = {"areas": "{}", "kinds": "{}", "needs": "{}"}
+INSERT_WITHOUT_UPKEEP = insert_sql(upkeep=False)  # (only for measuring what the upkeep costs: `UPKEEP`)
 
 
 def pg_array(values: list[Any], text: bool = False) -> str:
@@ -476,6 +530,7 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
     """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
     call. `received`: the items of the request, bad ones included."""
     member = getattr(actor, "member", None)
+    lasts = [it.last_all for it in items]
     params = {
         "ids": pg_array([it.id for it in items]),
         "hids": pg_array([it.household for it in items]),
@@ -492,13 +547,15 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "flags": pg_array(["{" + ",".join(it.flags) + "}" for it in items], text=True),
         # (the statement without the upkeep, only for measuring it, has no use for the states)
         **(
-            STATES_UNUSED
-            if "%(areas)s" not in INSERT
-            else {
+            {
                 "areas": pg_array([it.state[0] for it in items]),
                 "kinds": pg_array([it.state[1] for it in items]),
                 "needs": pg_array([it.state[2] for it in items]),
+                # PostgreSQL's own text of the instants (no quote or backslash in them)
+                "lasts": "{" + ",".join(["NULL" if t is None else f'"{t}"' for t in lasts]) + "}",
             }
+            if UPKEEP
+            else {}
         ),
         "member": member.pk if member is not None else None,
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
@@ -506,7 +563,8 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    return {row[0] for row in prepared.execute(INSERT, params, INSERT_TYPES)}
+    statement = INSERT if UPKEEP else INSERT_WITHOUT_UPKEEP
+    return {row[0] for row in prepared.execute(statement, params, INSERT_TYPES)}
 
 
 # The types of the batch statement's parameters (it is prepared once per connection: `core.prepared`).
@@ -526,6 +584,7 @@ INSERT_TYPES = {
     "areas": "bigint[]",
     "kinds": "text[]",
     "needs": "int[]",
+    "lasts": "timestamptz[]",
     "member": "bigint",
     "user": "bigint",
     "now": "timestamptz",
