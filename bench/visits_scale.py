@@ -20,14 +20,13 @@ Measured, in order:
 2. **Upkeep cost**: batches of 1,000 visits to random households through `services.record_visits` as the
    administrator, each in a transaction rolled back afterwards, alternately with the rollups' upkeep and
    without it (`services.UPKEEP = False`: the batch's statement less the upkeep, `services.insert_sql(
-   upkeep=False)`; no statement locking the households, `services.LOCK`, which the upkeep needs, though it
-   also keeps the repeat check exact under concurrency; the resolving statement joining the items by code,
-   without reading each household's policy state, `rollups.STATE`, nor its latest counted visit of all,
-   only the one near the batch's times that the repeat check reads): medians, and the share of insert
-   speed the upkeep costs; then the same with each batch stored both ways (after a first run of it that
-   reads its pages in: the upkeep's own work, without the swing of pages read from disk between batches;
-   the runs without the upkeep 100 and 200 days earlier, so that the counts of the run with it meet no
-   rolled-back visits).
+   upkeep=False)`; the resolving statement without the household locks the upkeep needs,
+   `services.RESOLVE_LOCK`, and without reading each household's policy state, `rollups.STATE`; both sides
+   read each household's latest counted visit in the batch's statement, which the repeat check needs too):
+   medians, and the share of insert speed the upkeep costs; then the same with each batch stored both ways
+   (after a first run of it that reads its pages in: the upkeep's own work, without the swing of pages read
+   from disk between batches; the runs without the upkeep 100 and 200 days earlier, so that the counts of the
+   run with it meet no rolled-back visits).
 3. **Incremental upkeep, then agreement**: `--batches` batches of 1,000 committed the same way (with
    upkeep) and the flagged visits among them approved (`services.review`), then `recompute.differences()`:
    rows in which the kept state and a rebuild differ (must be 0), with its wall time.
@@ -183,8 +182,8 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
 
     from gridgov.visits import services
 
-    # Without the upkeep: the same statements less its part, no household locks, no policy states and no
-    # latest counted visit of all read (`services.UPKEEP`).
+    # Without the upkeep: the same statements less its part, no household locks and no policy states read
+    # (`services.UPKEEP`).
     services.UPKEEP = upkeep
     try:
         with transaction.atomic():

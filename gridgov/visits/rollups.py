@@ -636,8 +636,8 @@ def upkeep_ctes(source: str) -> str:
     """The upkeep for newly counted visits as common table expressions, to follow `WITH …,` in one
     statement: `source` names a relation of (household_id, t, area_id, kind, need, last): visits that the
     statement's snapshot does not count yet (being inserted by the same statement, or approved afterwards),
-    with their household's policy state and `last`, its latest counted visit (NULL: none), both as read
-    with its row lock held.
+    with their household's policy state and `last`, its latest counted visit (NULL: none), as read with
+    its row lock held.
 
     A household meets its policy in a period when its counted visits there reach the need: the visits
     counted so far and those added. What was counted so far follows from `last` in most cases: none in the
@@ -645,8 +645,9 @@ def upkeep_ctes(source: str) -> str:
     if they reach the need), the need (1) met already when it is inside the period and the need is one
     visit (nothing crosses); only a period that ended before `last` (a late visit) or a need of more than
     one visit counts them (an index range scan on (household, time), stopped at the need). The households
-    must be locked (`locked_states`, or the sync's `LOCK`) by an earlier statement of the same transaction,
-    and `last` and the states read after the locks were held: two batches for one household then run one
+    must be locked (`locked_states`, or the sync's resolving statement) by an earlier statement of the same
+    transaction, which read their states, and `last` read by a later one (its snapshot taken with the locks
+    held): two batches for one household then run one
     after the other, and the second counts the first's visits, so a household's crossing is counted once;
     and no state can change until this transaction ends (see `STATE`). What crosses is appended as one
     delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
