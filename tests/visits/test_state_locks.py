@@ -235,3 +235,58 @@ def test_a_batch_that_waited_for_a_reassignment_judges_the_visit_by_the_new_area
     assert not Visit.objects.get().counted
     assert _done_rows() == set()
     assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_for_a_move_to_another_area_of_the_member_counts_it_there(known):
+    """A leader moves HA1 to another area of member A (A2, given to member A here) while member A's batch
+    for it waits for the row lock: the household row is read as the move committed it, and so is the member
+    of its new area (not the area row as read before the wait, which no longer joins it): stored unflagged,
+    counted in area A2."""
+    world = known
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def reassign() -> None:
+        services.households_reassign(
+            codes=["HA1"], area_code=world.area_a2.code, actor=world.users["leader_a"]
+        )
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
+        )
+
+    out = _run(reassign, batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, r.flags) for r in got["results"]] == [("created", [])]
+    assert Visit.objects.get().counted
+    quarter = periods.window("quarter", timezone.localdate(when)).start
+    assert _done_rows() == {(world.area_a2.pk, "quarter", quarter, 1)}
+    assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_for_a_move_out_of_the_members_grid_is_refused(known):
+    """The administrator moves HA1 to grid B while member A's batch for it waits for the row lock: checked
+    against the household as the move committed it, it is no longer one member A may visit (the item's
+    error, nothing stored); the member can send it again, or the visit is entered by someone in scope."""
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def reassign() -> None:
+        services.households_reassign(codes=["HA1"], area_code=world.area_b.code, actor=world.users["admin"])
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
+        )
+
+    out = _run(reassign, batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, list(r.errors)) for r in got["results"]] == [("error", ["household"])]
+    assert not Visit.objects.exists()
+    assert not any(recompute.differences().values())
