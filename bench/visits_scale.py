@@ -19,12 +19,14 @@ Measured, in order:
    writing only rows that differ (none).
 2. **Upkeep cost**: batches of 1,000 visits to random households through `services.record_visits` as the
    administrator, each in a transaction rolled back afterwards, alternately with the rollups' upkeep and
-   without it (`services.insert_sql(upkeep=False)`, the same statement less the upkeep, and the resolving
-   statement without the household locks the upkeep needs, `services.RESOLVE_LOCK`, and without reading
-   each household's policy state, `rollups.STATE`): medians, and the share of insert speed the upkeep
-   costs; then the same with each batch stored both ways (after a first run of it that reads its pages in:
-   the upkeep's own work, without the swing of pages read from disk between batches; the runs without the
-   upkeep 100 and 200 days earlier, so that the counts of the run with it meet no rolled-back visits).
+   without it (`services.UPKEEP = False`: the batch's statement less the upkeep, `services.insert_sql(
+   upkeep=False)`; the resolving statement without the household locks the upkeep needs,
+   `services.RESOLVE_LOCK`, and without reading each household's policy state, `rollups.STATE`; both sides
+   read each household's latest counted visit in the batch's statement, which the repeat check needs too):
+   medians, and the share of insert speed the upkeep costs; then the same with each batch stored both ways
+   (after a first run of it that reads its pages in: the upkeep's own work, without the swing of pages read
+   from disk between batches; the runs without the upkeep 100 and 200 days earlier, so that the counts of the
+   run with it meet no rolled-back visits).
 3. **Incremental upkeep, then agreement**: `--batches` batches of 1,000 committed the same way (with
    upkeep) and the flagged visits among them approved (`services.review`), then `recompute.differences()`:
    rows in which the kept state and a rebuild differ (must be 0), with its wall time.
@@ -174,23 +176,15 @@ def member_batch(
     return [batch(rng, [h], 1, when - timedelta(minutes=len(picked) - i))[0] for i, h in enumerate(picked)]
 
 
-# What the resolving statement reads of each household's policy state for the upkeep (`rollups.STATE`, on
-# the household row): without the upkeep, constants in its place (a state, so that none is refreshed).
-NO_STATE = "NULL::bigint, 'quarter'::varchar, 1::smallint"
-
-
 def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
     """Seconds `record_visits` takes on `items`, with the upkeep or without (rolled back)."""
     from django.db import transaction
 
-    from gridgov.visits import rollups, services
+    from gridgov.visits import services
 
     # Without the upkeep: the same statements less its part, no household locks and no policy states read
-    # (they are there for it alone).
-    locked, state, insert = services.RESOLVE_LOCK, rollups.STATE, services.INSERT
-    if not upkeep:
-        services.INSERT = services.insert_sql(upkeep=False)
-        services.RESOLVE_LOCK, rollups.STATE = "ORDER BY h.id", NO_STATE
+    # (`services.UPKEEP`).
+    services.UPKEEP = upkeep
     try:
         with transaction.atomic():
             t = time.perf_counter()
@@ -198,7 +192,7 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
             took = time.perf_counter() - t
             transaction.set_rollback(True)
     finally:
-        services.INSERT, services.RESOLVE_LOCK, rollups.STATE = insert, locked, state
+        services.UPKEEP = True
     assert sum(r.status == "created" for r in results) >= expect, results[:3]
     return took
 

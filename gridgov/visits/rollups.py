@@ -634,14 +634,20 @@ def lock_households(household_ids: Iterable[int]) -> None:
 
 def upkeep_ctes(source: str) -> str:
     """The upkeep for newly counted visits as common table expressions, to follow `WITH …,` in one
-    statement: `source` names a relation of (household_id, t, area_id, kind, need): visits that the
+    statement: `source` names a relation of (household_id, t, area_id, kind, need, last): visits that the
     statement's snapshot does not count yet (being inserted by the same statement, or approved afterwards),
-    with their household's policy state as read with its row lock.
+    with their household's policy state and `last`, its latest counted visit (NULL: none), as read with
+    its row lock held.
 
     A household meets its policy in a period when its counted visits there reach the need: the visits
-    counted so far (an index range scan on (household, time), stopped at the need) and those added. The
-    households must be locked (`locked_states`, or the sync's resolving statement) by an earlier
-    statement of the same transaction, which read their states: two batches for one household then run one
+    counted so far and those added. What was counted so far follows from `last` in most cases: none in the
+    period when it is before the period's start (the household's first visits of the period: they cross
+    if they reach the need), the need (1) met already when it is inside the period and the need is one
+    visit (nothing crosses); only a period that ended before `last` (a late visit) or a need of more than
+    one visit counts them (an index range scan on (household, time), stopped at the need). The households
+    must be locked (`locked_states`, or the sync's resolving statement) by an earlier statement of the same
+    transaction, which read their states, and `last` read by a later one (its snapshot taken with the locks
+    held): two batches for one household then run one
     after the other, and the second counts the first's visits, so a household's crossing is counted once;
     and no state can change until this transaction ends (see `STATE`). What crosses is appended as one
     delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
@@ -649,19 +655,24 @@ def upkeep_ctes(source: str) -> str:
     return f"""
     v AS (
         SELECT s.household_id, s.area_id, s.kind, s.need,
-               date_trunc(s.kind, s.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added
+               date_trunc(s.kind, s.t AT TIME ZONE %(tz)s)::date AS period_start, count(*) AS added,
+               max(s.last) AS last
         FROM {source} s
         WHERE s.area_id IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5
     ), crossed AS (  -- households that have just met their policy, per area and period
         SELECT v.area_id, v.kind, v.period_start, count(*) AS n
         FROM v CROSS JOIN LATERAL (
-            SELECT count(*) AS before FROM (
-                SELECT FROM visits_visit x
-                WHERE x.household_id = v.household_id AND x.counted
-                      AND x.device_time >= {start} AND x.device_time < {end}
-                LIMIT v.need
-            ) x
+            SELECT CASE
+                WHEN v.last IS NULL OR v.last < {start} THEN 0  -- none counted in the period
+                WHEN v.need = 1 AND v.last < {end} THEN 1  -- met already
+                ELSE (SELECT count(*) FROM (  -- (a late visit, or a need of several)
+                    SELECT FROM visits_visit x
+                    WHERE x.household_id = v.household_id AND x.counted
+                          AND x.device_time >= {start} AND x.device_time < {end}
+                    LIMIT v.need
+                ) x)
+            END AS before
         ) c
         WHERE c.before < v.need AND c.before + v.added >= v.need
         GROUP BY 1, 2, 3
@@ -673,9 +684,11 @@ def upkeep_ctes(source: str) -> str:
 
 
 ADD_VISITS = f"""
-WITH new AS (
-    SELECT * FROM unnest(%(hids)s::bigint[], %(times)s::timestamptz[], %(areas)s::bigint[], %(kinds)s::text[],
-                         %(needs)s::int[]) AS new(household_id, t, area_id, kind, need)
+WITH new AS (  -- (each with its household's latest counted visit: the households are locked)
+    SELECT n.*, (SELECT max(x.device_time) FROM visits_visit x
+                 WHERE x.household_id = n.household_id AND x.counted) AS last
+    FROM unnest(%(hids)s::bigint[], %(times)s::timestamptz[], %(areas)s::bigint[], %(kinds)s::text[],
+                %(needs)s::int[]) AS n(household_id, t, area_id, kind, need)
 ), {upkeep_ctes("new")}
 SELECT count(*) FROM reached
 """
@@ -684,7 +697,8 @@ SELECT count(*) FROM reached
 def add_counted(visits: list[tuple[int, Any]]) -> None:
     """Upkeep for visits about to be counted: (household id, device time) pairs, not counted yet in this
     transaction's view (call before marking them counted, in the same transaction). Locks the households
-    and reads their states first (one statement), then counts (one more)."""
+    and reads their states first (one statement), then reads their latest counted visits and counts (one
+    more, its snapshot taken with the locks held)."""
     if not visits:
         return
     states = locked_states(h for h, _t in visits)

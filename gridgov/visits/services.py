@@ -70,8 +70,8 @@ class _Item:
     household: int | None = None  # its id, once resolved
     area_member: int | None = None  # the member of its responsibility area
     state: tuple[int | None, str | None, int | None] = (None, None, None)  # its policy state (rollups)
-    last_counted: datetime | None = None  # its latest counted visit near the batch's times
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # as verified, but for a repeat of a stored visit
+    flags_repeat: list[str] = field(default_factory=list)  # the same, a repeat of a stored visit
     distance: float | None = None
 
 
@@ -190,8 +190,9 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
     Two statements whatever the size of the batch: one resolves the households (in the actor's scope)
-    with what verification needs from the database and locks them, one stores the visits, keeps the
-    compliance rollups and writes the audit row (a statement prepared once per database connection).
+    with what verification needs from the database and locks them, one (its snapshot taken with the
+    locks held) checks for repeats of stored visits, stores the visits, keeps the compliance rollups and
+    writes the audit row (a statement prepared once per database connection).
     """
     now = timezone.now()
     latest = now + timedelta(minutes=rules()["future_skew_minutes"])
@@ -224,9 +225,11 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
             for it in items:
                 if it.state[1] is None:
                     it.state = states.get(it.household, (None, None, None))
-        created = _insert(items, actor, now, received=len(raw_items))
+        created, repeats = _insert(items, actor, now, received=len(raw_items))
         _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
     for it in items:
+        if it.id in repeats:
+            it.flags = it.flags_repeat
         status = "created" if it.id in created else "exists"
         results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
@@ -249,34 +252,42 @@ def _link_issues(refs: list[Any]) -> None:
 
 
 # What verification needs, in one statement: each item's household, if in the actor's scope (`{scope}`: for
-# a grid member the areas of their grid(s), else the scoped queryset's ids), the distance from the fix to
-# the building (footprint, else building point, else household point; in a local equirectangular plane at
-# the fix's latitude, < 0.1% off within 20 km), the household's latest counted visit near the batch's times
-# (the repeat check), its policy state for the rollups (on its row, `rollups.STATE`: no state, the rollups
-# have not seen it yet), and the member's previous located visit (the speed check).
-# It also locks the households (`RESOLVE_LOCK`, in id order: two batches cannot deadlock) until the batch's
-# transaction ends: a concurrent batch for one of them waits here, and the statement that stores this one
-# (a new snapshot) then sees what the other committed, so the rollups' upkeep counts a household's
-# crossing of its policy once (`rollups.upkeep_ctes`); and no state read here can change before this
-# batch ends (a state is changed by an UPDATE of the row, which waits for the lock; one that committed
-# first is what this statement reads, after waiting for it).
+# a grid member the areas of their grid(s), else the scoped queryset's ids), the member of its area, the
+# distance from the fix to the building (footprint, else building point, else household point; in a local
+# equirectangular plane at the fix's latitude, < 0.1% off within 20 km), its policy state for the rollups
+# (on its row, `rollups.STATE`: no state, the rollups have not seen it yet), and the member's previous
+# located visit (the speed check).
+# It also locks the households (`RESOLVE_LOCK`, rows in id order: two batches cannot deadlock) until the
+# batch's transaction ends. In READ COMMITTED a statement reads with the snapshot taken when it starts, so
+# nothing this one reads about the households' visits would see what a concurrent batch committed while
+# this one waited for its lock: it reads none of them. The household's visits (its latest counted visit:
+# the repeat check, and whether its period was done, `rollups.upkeep_ctes`) are read by the statement that
+# stores the batch (`INSERT`), whose snapshot is taken once every lock is held. The household row itself is
+# read as it is once locked (a row updated during the wait is fetched again and the statement re-evaluated
+# for it, PostgreSQL's EvalPlanQual); in that re-evaluation the rows of other tables joined to it stay as
+# they were read before the wait, so what depends on the household's area and building is read by
+# subqueries (run again with the new row) and the member's scope is a list of areas (an init plan, not a
+# join): a household moved to another area during the wait is judged by its new area (still in the
+# member's grid: stored, flagged outside the assignment if the area is not theirs; outside it: refused).
+# (The scoped queryset of other actors is a join: their scope is checked on the household as it was before
+# the wait.) A household edit (its `refresh`) or a policy change (its `rebuild`), UPDATEs of the row, has
+# either committed before this statement reads the row, or waits for the batch to end: no state read here
+# can change before the batch ends.
 RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
 RESOLVE = """
 WITH inp AS (
     SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], %s::float8[]) AS t(i, c, x, y)
 )
-SELECT inp.i, h.id, a.member_id, {state},
+SELECT inp.i, h.id, (SELECT a.member_id FROM geo_responsibilityarea a WHERE a.id = h.area_id), {state},
        CASE WHEN inp.x IS NOT NULL THEN ST_Distance(
-           ST_Scale(coalesce(b.footprint, b.point, h.point), 111320.0 * cosd(inp.y), 110574.0),
+           ST_Scale(coalesce((SELECT coalesce(b.footprint, b.point) FROM geo_building b
+                              WHERE b.id = h.building_id), h.point),
+                    111320.0 * cosd(inp.y), 110574.0),
            ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
        ) END,
-       (SELECT max(v.device_time) FROM visits_visit v
-        WHERE v.household_id = h.id AND v.counted AND v.device_time BETWEEN %s AND %s),
        {previous}
 FROM inp
 JOIN households_household h ON h.code = inp.c
-LEFT JOIN geo_responsibilityarea a ON a.id = h.area_id
-LEFT JOIN geo_building b ON b.id = h.building_id
 WHERE {scope}
 {lock}
 """
@@ -285,26 +296,30 @@ PREVIOUS = """(
     WHERE p.member_id = %s AND p.location IS NOT NULL AND p.device_time < %s
     ORDER BY p.device_time DESC LIMIT 1
 )"""
+# Only for measuring what the upkeep costs (`bench/visits_scale.py`, `UPKEEP = False`): no lock, constants
+# for the state.
+NO_STATE = "NULL::bigint, 'quarter'::varchar, 1::smallint"
+# Whether batches keep the rollups (always, but for measuring what that costs: `bench/visits_scale.py`).
+UPKEEP = True
 
 
 # A member's households (their whole grid, as `visitable_households`) in plain SQL: one text for every member,
 # so that the resolving statement is prepared once per connection (no ORM compile, no planning per batch).
 # Tested on the household's own area (not on the ids of every household of the grid, joined back).
-MEMBER_SCOPE = """h.area_id IN (
+# An array of areas (an init plan), not a join: tested again on a household row fetched anew after the
+# lock wait (see RESOLVE).
+MEMBER_SCOPE = """h.area_id = ANY(ARRAY(
     SELECT ma.id FROM geo_responsibilityarea ma
     WHERE ma.grid_id IN (SELECT g.grid_id FROM geo_responsibilityarea g WHERE g.member_id = %s)
-)"""
+))"""
 
 
 def _resolve(
     items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]
 ) -> tuple[tuple[float, float, datetime] | None, list[int]]:
-    """Fill in each item's household, distance and last counted visit; items whose household is unknown
-    or out of scope get their error result. Returns the member's previous located visit and the
-    households without a rollup state (the others' states are in the items)."""
-    window = timedelta(hours=rules()["repeat_window_hours"])
-    # Only visits near the batch's times can make a repeat: bound the look-up to that span.
-    span = [min(it.device_time for it in items) - window, max(it.device_time for it in items) + window]
+    """Lock the items' households and fill in each item's household, area member and distance (`RESOLVE`);
+    items whose household is unknown or out of scope get their error result. Returns the member's previous
+    located visit and the households without a rollup state (the others' states are in the items)."""
     # Phone visits are exempt from the distance check: no fix is sent for them.
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     inputs = [
@@ -313,30 +328,27 @@ def _resolve(
         pg_array([it.lon if it.channel != Channel.PHONE else None for it in items]),
         pg_array([it.lat if it.channel != Channel.PHONE else None for it in items]),
     ]
-    types = ["int[]", "text[]", "float8[]", "float8[]", "timestamptz", "timestamptz"]
+    types = ["int[]", "text[]", "float8[]", "float8[]"]
+    parts = {"lock": RESOLVE_LOCK, "state": rollups.STATE} if UPKEEP else {"lock": "", "state": NO_STATE}
     previous_sql, previous_params = ("NULL::float8[]", [])
     if member is not None and located:
         previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
         types += ["bigint", "timestamptz"]
     if member is not None:  # a grid member (the many phones): one prepared text for all of them
-        sql = RESOLVE.format(
-            scope=MEMBER_SCOPE, previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-        )
-        found = prepared.execute(sql, [*inputs, *span, *previous_params, member.pk], [*types, "bigint"])
+        sql = RESOLVE.format(scope=MEMBER_SCOPE, previous=previous_sql, **parts)
+        found = prepared.execute(sql, [*inputs, *previous_params, member.pk], [*types, "bigint"])
     else:
         qs = visitable_households(actor).order_by().values("id")
         hh_sql, hh_params = qs.query.sql_with_params()
-        sql = RESOLVE.format(
-            scope=f"h.id IN ({hh_sql})", previous=previous_sql, lock=RESOLVE_LOCK, state=rollups.STATE
-        )
+        sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", previous=previous_sql, **parts)
         with connection.cursor() as cur:
-            cur.execute(sql, [*inputs, *span, *previous_params, *hh_params])
+            cur.execute(sql, [*inputs, *previous_params, *hh_params])
             found = cur.fetchall()
     by_index = {it.index: it for it in items}
     previous, missing = None, set()
-    for index, hid, area_member, state_area, kind, need, distance, last, prev in found:
+    for index, hid, area_member, state_area, kind, need, distance, prev in found:
         it = by_index.pop(index)
-        it.household, it.area_member, it.distance, it.last_counted = hid, area_member, distance, last
+        it.household, it.area_member, it.distance = hid, area_member, distance
         it.state = (state_area, kind, need)
         if kind is None:
             missing.add(hid)
@@ -361,9 +373,12 @@ def _verify(items: list[_Item], member: Any, previous: tuple[float, float, datet
         for it in items:
             if it.area_member != member.pk:
                 it.flags.append(Flag.OUTSIDE)
-    # A second visit to the same household within the window (earlier in the database or the batch).
+    # A second visit to the same household within the window of an earlier one of the batch (one not
+    # itself a repeat within the batch). Within the window of a counted visit stored before the batch is
+    # decided by the statement that stores it (it reads the household's visits after the lock wait):
+    # `flags_repeat` are the flags it then takes.
     window = timedelta(hours=r["repeat_window_hours"])
-    last = {it.household: it.last_counted for it in items if it.last_counted is not None}
+    last: dict[int | None, datetime] = {}
     for it in sorted(items, key=lambda it: it.device_time):
         prev = last.get(it.household)
         if prev is not None and abs(it.device_time - prev) < window:
@@ -381,6 +396,7 @@ def _verify(items: list[_Item], member: Any, previous: tuple[float, float, datet
             if _haversine(x1, y1, x2, y2) / seconds > r["max_speed_mps"]:
                 it.flags.append(Flag.SPEED)
     for it in items:
+        it.flags_repeat = sorted({*it.flags, Flag.REPEAT})
         it.flags = sorted(set(it.flags))
 
 
@@ -408,47 +424,67 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 
 # The batch travels as one array literal per column, made here (the driver's own quoting of Python lists
 # costs more than the rest of the request), unnested into rows; literal arrays also give the planner the
-# true number of rows. Ids already stored stay as they are; the counted visits feed the rollups in the
-# same statement, with the policy states the resolving statement read (`upkeep=False` leaves them out: only
-# for measuring what the upkeep costs).
-UPKEEP = f"""counted AS (  -- with each household's policy state, as the resolving statement read it
-    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need
+# true number of rows. Ids already stored stay as they are.
+# The statement's snapshot is taken once the resolving statement holds every household's lock: it reads
+# each household's latest counted visit as committed by then (a concurrent batch for it included), for
+# - the repeat check against the visits stored before: a counted visit within the window of the item's
+#   time (none when the latest is before the window; the latest itself when inside it; else a probe of the
+#   window: a household visited after the item's time) makes it take `flags_repeat` (not counted, pending
+#   review), else it takes `flags`; `rep` answers it for every item (a resent one included, as its own
+#   stored visit makes it a repeat), and
+# - the upkeep (`rollups.upkeep_ctes`): whether the household's period was done before the batch.
+# The counted visits feed the rollups in the same statement, with the policy states the resolving statement
+# read (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
+UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest counted visit
+    SELECT t.h AS household_id, t.dt AS t, t.area AS area_id, t.kind, t.need, t.last
     FROM ins JOIN t ON t.id = ins.id WHERE ins.counted
 ), {rollups.upkeep_ctes("counted")}"""
 
 
 def insert_sql(upkeep: bool = True) -> str:
-    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]" if upkeep else ""
-    state_columns = ", area, kind, need" if upkeep else ""
+    """The statement that stores a batch (`upkeep=False`: without the rollups' upkeep, only for measuring
+    what it costs)."""
+    states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]"
+    states, state_columns = (states, ", area, kind, need") if upkeep else ("", "")
     return f"""
 WITH t AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
-                         %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
-                         %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
-                         %(flags)s::text[]{states})
-         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl{state_columns})
+    SELECT t.*, lc.last, CASE
+        WHEN lc.last IS NULL OR lc.last <= t.dt - %(window)s THEN false
+        WHEN lc.last < t.dt + %(window)s THEN true
+        ELSE EXISTS (SELECT FROM visits_visit v WHERE v.household_id = t.h AND v.counted
+                     AND v.device_time > t.dt - %(window)s AND v.device_time < t.dt + %(window)s)
+    END AS rep
+    FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
+                %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
+                %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
+                %(flags)s::text[], %(repeats)s::text[]{states})
+         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, flr{state_columns})
+    CROSS JOIN LATERAL (  -- (one backward probe of the visits' (household, time) index)
+        SELECT max(v.device_time) AS last FROM visits_visit v WHERE v.household_id = t.h AND v.counted
+    ) lc
 ), ins AS (
     INSERT INTO visits_visit ({", ".join(COPY_COLUMNS)})
     SELECT t.id, t.h, %(member)s, %(user)s, t.ch,
            CASE WHEN t.x IS NOT NULL THEN ST_SetSRID(ST_MakePoint(t.x, t.y), 4326) END,
-           t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, t.fl::varchar[],
-           CASE WHEN t.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', t.fl = '{{}}'
-    FROM t
+           t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, c.fl::varchar[],
+           CASE WHEN c.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', c.fl = '{{}}'
+    FROM t CROSS JOIN LATERAL (SELECT CASE WHEN t.rep THEN t.flr ELSE t.fl END AS fl) c
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
-), {UPKEEP if upkeep else "unused AS (SELECT)"}, logged AS (
+), {UPKEEP_CTES if upkeep else "unused AS (SELECT)"}, logged AS (
     -- The audit row `audit.record(action="visits.sync", created=…, received=…)` would write.
     INSERT INTO core_auditentry (at, actor_id, action, object_type, object_id, data)
     SELECT %(now)s, %(user)s, 'visits.sync', 'visits.visit', '',
            jsonb_build_object('created', c.n, 'received', %(received)s::int)
     FROM (SELECT count(*) AS n FROM ins) c WHERE c.n > 0
 )
-SELECT id::text FROM ins
+SELECT t.id::text, ins.id IS NOT NULL, t.rep FROM t LEFT JOIN ins ON ins.id = t.id
+WHERE ins.id IS NOT NULL OR t.rep
 """
 
 
 INSERT = insert_sql()
-STATES_UNUSED = {"areas": "{}", "kinds": "{}", "needs": "{}"}
+INSERT_WITHOUT_UPKEEP = insert_sql(upkeep=False)  # (only for measuring what the upkeep costs: `UPKEEP`)
 
 
 def pg_array(values: list[Any], text: bool = False) -> str:
@@ -472,9 +508,10 @@ def pg_array(values: list[Any], text: bool = False) -> str:
     )
 
 
-def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set[str]:
+def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> tuple[set[str], set[str]]:
     """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
-    call. `received`: the items of the request, bad ones included."""
+    call, and those of the items that repeat a stored visit (`flags_repeat`). `received`: the items of the
+    request, bad ones included."""
     member = getattr(actor, "member", None)
     params = {
         "ids": pg_array([it.id for it in items]),
@@ -490,15 +527,17 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "findings": pg_array(["{" + ",".join(it.findings) + "}" for it in items], text=True),
         "issues": pg_array([it.issue_ref for it in items]),
         "flags": pg_array(["{" + ",".join(it.flags) + "}" for it in items], text=True),
+        "repeats": pg_array(["{" + ",".join(it.flags_repeat) + "}" for it in items], text=True),
+        "window": f"{rules()['repeat_window_hours']} hours",
         # (the statement without the upkeep, only for measuring it, has no use for the states)
         **(
-            STATES_UNUSED
-            if "%(areas)s" not in INSERT
-            else {
+            {
                 "areas": pg_array([it.state[0] for it in items]),
                 "kinds": pg_array([it.state[1] for it in items]),
                 "needs": pg_array([it.state[2] for it in items]),
             }
+            if UPKEEP
+            else {}
         ),
         "member": member.pk if member is not None else None,
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
@@ -506,7 +545,9 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> set
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    return {row[0] for row in prepared.execute(INSERT, params, INSERT_TYPES)}
+    statement = INSERT if UPKEEP else INSERT_WITHOUT_UPKEEP
+    rows = prepared.execute(statement, params, INSERT_TYPES)
+    return {i for i, created, _rep in rows if created}, {i for i, _created, rep in rows if rep}
 
 
 # The types of the batch statement's parameters (it is prepared once per connection: `core.prepared`).
@@ -523,6 +564,8 @@ INSERT_TYPES = {
     "findings": "text[]",
     "issues": "uuid[]",
     "flags": "text[]",
+    "repeats": "text[]",
+    "window": "interval",
     "areas": "bigint[]",
     "kinds": "text[]",
     "needs": "int[]",

@@ -394,12 +394,103 @@ def test_refresh_after_areas_are_deleted_and_renumbered_stays_exact(world):
 
 
 def test_the_batch_statement_without_the_upkeep_stores_the_same_visits(world, monkeypatch):
-    """`services.insert_sql(upkeep=False)` (for measuring what the upkeep costs) stores a batch as the real
-    statement does, and leaves the rollups alone."""
+    """`services.UPKEEP = False` (for measuring what the upkeep costs: no household locks, the batch's
+    statement without the upkeep) stores a batch as the real statements do, and leaves the rollups alone."""
     from gridgov.visits import services
 
-    monkeypatch.setattr(services, "INSERT", services.insert_sql(upkeep=False))
+    monkeypatch.setattr(services, "UPKEEP", False)
     out = sync(client(world, "admin"), [visit(), visit(household="HA2", lon=HA_LON + 0.005)])
     assert [r["status"] for r in out["results"]] == ["created", "created"]
     assert Visit.objects.filter(counted=True).count() == 2
     assert not rollups.snapshot()["rollups"]
+
+
+def _done() -> set[tuple]:
+    """The area rollups as (area, kind, period start, done), the pending deltas folded."""
+    from gridgov.visits.models import AreaPeriodRollup
+
+    rollups.fold()
+    return set(AreaPeriodRollup.objects.values_list("area_id", "kind", "period_start", "done"))
+
+
+def _at(day: str) -> str:
+    return f"{day}T10:00:00+08:00"
+
+
+def test_a_late_visit_counts_in_its_own_period(world):
+    """The household's latest counted visit is in a later period than the visit (a phone that synced late):
+    whether that earlier period was done is counted, not taken from the latest visit."""
+    admin = client(world, "admin")
+    a = world.area_a.pk
+    sync(admin, [visit(device_time=_at("2025-11-20"))])  # Q4: the first of its quarter
+    sync(admin, [visit(device_time=_at("2025-05-10"))])  # late, Q2: the first of its quarter
+    sync(admin, [visit(device_time=_at("2025-06-10"))])  # late, Q2 again: met already
+    sync(admin, [visit(device_time=_at("2025-02-10")), visit(device_time=_at("2025-02-20"))])  # Q1: two
+    assert _done() == {
+        (a, "quarter", date(2025, 10, 1), 1),
+        (a, "quarter", date(2025, 4, 1), 1),
+        (a, "quarter", date(2025, 1, 1), 1),
+    }
+    assert not any(recompute.differences().values())
+
+
+def test_the_second_batch_of_a_period_adds_nothing(world):
+    """Two batches for one household in one period, one after the other: the second finds the first's
+    visit as the household's latest counted one, inside the period (met already: no delta)."""
+    from gridgov.visits.models import RollupDelta
+
+    admin = client(world, "admin")
+    sync(admin, [visit(device_time=_at("2025-05-10"))])
+    assert RollupDelta.objects.count() == 1
+    sync(admin, [visit(device_time=_at("2025-05-20")), visit(device_time=_at("2025-04-02"))])
+    assert RollupDelta.objects.count() == 1
+    # The next period: its first visit, the latest counted one (in the period before) is before its start.
+    sync(admin, [visit(device_time=_at("2025-07-01"))])
+    assert _done() == {
+        (world.area_a.pk, "quarter", date(2025, 4, 1), 1),
+        (world.area_a.pk, "quarter", date(2025, 7, 1), 1),
+    }
+    assert not any(recompute.differences().values())
+
+
+def test_a_need_of_several_visits_is_met_by_the_visit_that_reaches_it(world):
+    """Monthly, twice (a key group's policy): the first visit of a month is not enough, the second is; one
+    batch with both meets it at once; a third adds nothing; a late visit reaching it counts too."""
+    from gridgov.visits.models import VisitPolicy
+
+    VisitPolicy.objects.filter(key_group="elderly_alone").update(visits_per_period=2)
+    world.household_a.key_groups = ["elderly_alone"]
+    world.household_a.save()  # its state: monthly, 2 (refresh)
+    admin = client(world, "admin")
+    a = world.area_a.pk
+    sync(admin, [visit(device_time=_at("2025-05-03"))])
+    assert _done() == set()
+    sync(admin, [visit(device_time=_at("2025-05-13"))])  # the second of May
+    sync(admin, [visit(device_time=_at("2025-05-23"))])  # a third: nothing more
+    sync(admin, [visit(device_time=_at("2025-06-03")), visit(device_time=_at("2025-06-13"))])  # June at once
+    sync(admin, [visit(device_time=_at("2025-04-03"))])  # late, April: one of two
+    assert _done() == {(a, "month", date(2025, 5, 1), 1), (a, "month", date(2025, 6, 1), 1)}
+    sync(admin, [visit(device_time=_at("2025-04-13"))])  # late, April: the second
+    assert _done() == {(a, "month", date(2025, m, 1), 1) for m in (4, 5, 6)}
+    assert not any(recompute.differences().values())
+
+
+def test_an_approved_visit_counts_when_approved(world):
+    """A flagged visit counts once a leader approves it: the first of its period then (+1), not when the
+    period was met already, nor when a visit approved late finds a later one counted since."""
+    leader = client(world, "leader_a")
+    admin = client(world, "admin")
+    a = world.area_a.pk
+    far = HA_LON + 0.02  # ~2 km from the building: flagged
+    sync(admin, [visit(lon=far, device_time=_at("2025-05-10"))])  # Q2, flagged
+    sync(admin, [visit(lon=far, device_time=_at("2025-08-10"))])  # Q3, flagged
+    sync(admin, [visit(device_time=_at("2025-08-20"))])  # Q3, counted: Q3 met
+    sync(admin, [visit(device_time=_at("2025-11-20"))])  # Q4, counted: the latest counted visit
+    assert _done() == {(a, "quarter", date(2025, 7, 1), 1), (a, "quarter", date(2025, 10, 1), 1)}
+    for v in Visit.objects.filter(review="pending").order_by("device_time"):
+        r = leader.post(
+            f"/api/v1/visits/review/{v.pk}/", {"decision": "approve"}, content_type="application/json"
+        )
+        assert r.status_code == 200, r.content
+    assert _done() == {(a, "quarter", date(2025, m, 1), 1) for m in (4, 7, 10)}
+    assert not any(recompute.differences().values())

@@ -180,3 +180,113 @@ def test_a_policy_change_waits_for_a_batch_that_has_locked_its_households(known,
         assert cur.fetchone()[0] == 2
     assert _done_rows() == set()  # one visit of two
     assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_sees_the_visit_the_other_batch_committed_within_the_window(known):
+    """Two batches for one household an hour apart (inside the repeat window): the second waits for the
+    first's row lock, and what it reads after the wait (the household's last counted visit) must include
+    the first's visit: the second is flagged as a repeat and not counted; read with the snapshot taken
+    before the wait, both would have escaped the flag."""
+    world = known
+    when = timezone.now() - timedelta(hours=3)
+    member = world.users["member_a"]
+    ready = threading.Event()
+    got: dict = {}
+
+    def first() -> None:
+        got["first"] = services.record_visits([visit(device_time=when.isoformat())], actor=member)
+
+    def second() -> None:
+        later = (when + timedelta(hours=1)).isoformat()
+        got["second"] = services.record_visits([visit(device_time=later)], actor=member)
+
+    out = _run(first, second, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [r.flags for r in got["first"]] == [[]]
+    assert [(r.status, r.flags) for r in got["second"]] == [("created", ["repeat_visit"])]
+    assert Visit.objects.filter(counted=True).count() == 1
+    quarter = periods.window("quarter", timezone.localdate(when)).start
+    assert _done_rows() == {(world.area_a.pk, "quarter", quarter, 1)}
+    assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_for_a_reassignment_judges_the_visit_by_the_new_area(known):
+    """A leader moves HA1 out of member A's area while member A's batch for it waits for the row lock: the
+    batch must check the assignment against the area the household is in once it has the lock (flagged
+    outside the member's areas, not counted), and count it nowhere."""
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def reassign() -> None:
+        services.households_reassign(
+            codes=["HA1"], area_code=world.area_a2.code, actor=world.users["leader_a"]
+        )
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
+        )
+
+    out = _run(reassign, batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, r.flags) for r in got["results"]] == [("created", ["outside_assignment"])]
+    assert not Visit.objects.get().counted
+    assert _done_rows() == set()
+    assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_for_a_move_to_another_area_of_the_member_counts_it_there(known):
+    """A leader moves HA1 to another area of member A (A2, given to member A here) while member A's batch
+    for it waits for the row lock: the household row is read as the move committed it, and so is the member
+    of its new area (not the area row as read before the wait, which no longer joins it): stored unflagged,
+    counted in area A2."""
+    world = known
+    world.area_a2.member = world.member_a
+    world.area_a2.save()
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def reassign() -> None:
+        services.households_reassign(
+            codes=["HA1"], area_code=world.area_a2.code, actor=world.users["leader_a"]
+        )
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
+        )
+
+    out = _run(reassign, batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, r.flags) for r in got["results"]] == [("created", [])]
+    assert Visit.objects.get().counted
+    quarter = periods.window("quarter", timezone.localdate(when)).start
+    assert _done_rows() == {(world.area_a2.pk, "quarter", quarter, 1)}
+    assert not any(recompute.differences().values())
+
+
+def test_a_batch_that_waited_for_a_move_out_of_the_members_grid_is_refused(known):
+    """The administrator moves HA1 to grid B while member A's batch for it waits for the row lock: checked
+    against the household as the move committed it, it is no longer one member A may visit (the item's
+    error, nothing stored); the member can send it again, or the visit is entered by someone in scope."""
+    world = known
+    when = timezone.now() - timedelta(hours=1)
+    ready = threading.Event()
+    got: dict = {}
+
+    def reassign() -> None:
+        services.households_reassign(codes=["HA1"], area_code=world.area_b.code, actor=world.users["admin"])
+
+    def batch() -> None:
+        got["results"] = services.record_visits(
+            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
+        )
+
+    out = _run(reassign, batch, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, list(r.errors)) for r in got["results"]] == [("error", ["household"])]
+    assert not Visit.objects.exists()
+    assert not any(recompute.differences().values())

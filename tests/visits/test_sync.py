@@ -131,6 +131,25 @@ def test_verification_flags(world):
     assert Visit.objects.get(pk=phone["id"]).counted
 
 
+def test_a_repeat_of_a_stored_visit_is_found_whatever_else_the_batch_holds(world):
+    """A visit within the window of a counted visit stored before the batch is a repeat (not counted), also
+    when an earlier visit of the same batch to the household is not (it is weeks before): each visit is
+    checked against the stored visits near its own time, and within the batch against its earlier ones."""
+    c = client(world, "member_a")
+    now = timezone.now()
+    stored = visit(device_time=(now - timedelta(days=10)).isoformat())
+    sync(c, [stored])
+    early = visit(device_time=(now - timedelta(days=20)).isoformat())
+    near = visit(device_time=(now - timedelta(days=10, hours=-2)).isoformat())  # 2 h after the stored one
+    again = visit(device_time=(now - timedelta(days=10, hours=-4)).isoformat())  # 2 h after `near`
+    late = visit(device_time=(now - timedelta(days=3)).isoformat())
+    out = sync(c, [late, near, early, again])
+    assert [r["flags"] for r in out["results"]] == [[], ["repeat_visit"], [], ["repeat_visit"]]
+    counted = set(Visit.objects.filter(counted=True).values_list("pk", flat=True))
+    assert {str(pk) for pk in counted} == {stored["id"], early["id"], late["id"]}
+    assert Visit.objects.get(pk=near["id"]).review == "pending"
+
+
 def test_implausible_speed_between_consecutive_visits(world):
     c = client(world, "member_a")
     t = timezone.now() - timedelta(days=2)
