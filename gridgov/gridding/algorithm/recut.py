@@ -14,6 +14,7 @@ involved stays in one piece.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -234,6 +235,32 @@ def share_out(
         rest_hi[k] = rest_hi[k + 1] + caps[k][1]
     out: list[list[tuple[int, int, int]]] = []
     runs: list[tuple[int, int, int]] = []
+    monotone = all(w >= 0.0 for w in hw)
+
+    def _candidate_ends(k: int, start: int) -> list[int]:
+        """Ends of area k's run from `start` that `allowed` may accept, ascending: a superset found by
+        bisection on the prefix sums (an empty run, one equal to what the area holds, one that brings
+        it to [lo, hi]); every end up to the area's cap when the weights are not all >= 0."""
+        base = prefix[start]
+        top_r = caps[k][1] + EPS
+        if not monotone:
+            return [e for e in range(start, n + 1) if prefix[e] - base <= top_r]
+        a = areas[k]
+        last = bisect.bisect_right(prefix, base + top_r, start, n + 1)  # ends < last are within the cap
+        o = other.get(a, 0.0)
+        low_r = 0.0 if a in loose else max(0.0, lo - o)
+        picked = set(range(bisect.bisect_left(prefix, base + low_r - EPS, start, last), last))
+        picked.update(range(start, bisect.bisect_right(prefix, base + EPS, start, last)))
+        h = held.get(a, 0.0)
+        first = bisect.bisect_left(prefix, base + h - EPS, start, last)
+        picked.update(range(first, bisect.bisect_right(prefix, base + h + EPS, first, last)))
+        return sorted(picked)
+
+    # Whether the areas from k on can share the households from `start` on, `used` runs made, depends
+    # on nothing else: a state that gave no solution once gives none again (memoised, the search is
+    # polynomial instead of exponential; the solutions and their order are the same).
+    dead: set[tuple[int, int, int]] = set()
+    ends_at: dict[tuple[int, int], list[int]] = {}
 
     def walk(k: int, start: int, used: int, most: int) -> None:
         if len(out) >= limit:
@@ -245,18 +272,26 @@ def share_out(
             if allowed(areas[k], left):
                 out.append([*runs, (areas[k], start, n)])
             return
-        # Runs closest to what the area holds now first.
-        ends = [e for e in range(start, n + 1) if prefix[e] - prefix[start] <= caps[k][1] + EPS]
-        ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+        if (k, start, used) in dead:
+            return
+        found = len(out)
+        # Runs closest to what the area holds now first (ties: the shorter first).
+        ends = ends_at.get((k, start))
+        if ends is None:
+            ends = [e for e in _candidate_ends(k, start) if allowed(areas[k], prefix[e] - prefix[start])]
+            ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+            ends_at[k, start] = ends
         for end in ends:
-            if allowed(areas[k], prefix[end] - prefix[start]):
-                runs.append((areas[k], start, end))
-                walk(k + 1, end, used + (end > start), most)
-                runs.pop()
+            runs.append((areas[k], start, end))
+            walk(k + 1, end, used + (end > start), most)
+            runs.pop()
+        if len(out) == found:
+            dead.add((k, start, used))
 
     # Fewest runs first: the building is cut as little as the numbers allow.
     top = min(len(areas), max_runs or len(areas))
     for most in [top] if every else range(1, top + 1):
+        dead.clear()
         walk(0, 0, 0, most)
         if out:
             break
