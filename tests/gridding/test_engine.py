@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -211,3 +213,33 @@ def test_slicing_a_cell_whose_cut_leaves_a_line_does_not_crash():
     assert len(pieces) == 5
     assert abs(sum(p.area for p in pieces) - cell.area) < 0.5
     assert all(p.geom_type == "Polygon" for p in pieces)
+
+
+def _single_households(n: int) -> CommunityIn:
+    side = int(n**0.5) + 1
+    return CommunityIn(
+        shapely.box(0, 0, side * 10, side * 10),
+        [BuildingIn.simple(f"b{i}", (i % side) * 10 + 5, (i // side) * 10 + 5, 1) for i in range(n)],
+    )
+
+
+def test_more_grids_or_areas_than_codes_allow_are_refused():
+    from gridgov.gridding.algorithm import CodeSpaceError
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    one_each = Config(area_min=1, area_max=1, grid_min=1, grid_max=1)
+    with pytest.raises(CodeSpaceError) as exc:
+        plan_community(_single_households(1000), one_each, code="440308001001")
+    assert (exc.value.grids, exc.value.areas) == (1000, 1) and "440308001001" in str(exc.value)
+    community = _single_households(120)
+    wide = Config(area_min=1, area_max=1, grid_min=100, grid_max=200)
+    with pytest.raises(CodeSpaceError) as exc:
+        plan_community(community, wide, code="440308001001")
+    assert (exc.value.grids, exc.value.areas) == (1, 120)
+    # A re-grid that would put them in one grid too (the grids in force held 40–60 households).
+    before = plan_community(community, replace(wide, grid_min=40, grid_max=60), code="440308001001")
+    with pytest.raises(CodeSpaceError):
+        regrid(community, before.household_codes(), wide, code="440308001001")
+    # 999 grids, 99 areas in a grid: still numbered.
+    plan = plan_community(_single_households(99), wide, code="440308001001")
+    assert plan.area_codes[-1].endswith("00199")

@@ -47,6 +47,28 @@ from .tessellate import adjacency, blocks_of, dissolve, forget_cuts, item_cells,
 MEND_REGION = 32
 
 
+GRID_CODES = 999  # a grid's code is the community's and 3 digits
+AREA_CODES = 99  # an area's code is its grid's and 2 digits
+
+
+class CodeSpaceError(ValueError):
+    """The plan has more grids, or a grid more areas, than its codes have numbers for."""
+
+    def __init__(self, code: str, grids: int, areas: int) -> None:
+        self.code, self.grids, self.areas = code, grids, areas
+        super().__init__(
+            f"community {code or '(no code)'}: {grids} grids (codes allow {GRID_CODES}) and up to "
+            f"{areas} areas in a grid (codes allow {AREA_CODES})"
+        )
+
+
+def check_code_space(plan: Plan, code: str) -> None:
+    """Raise `CodeSpaceError` if the grids or the areas of a grid cannot all be numbered."""
+    most = max(Counter(plan.grid_of_area).values(), default=0)
+    if plan.n_grids > GRID_CODES or most > AREA_CODES:
+        raise CodeSpaceError(code, plan.n_grids, most)
+
+
 class GriddingInputError(ValueError):
     """The input cannot be gridded at all; `problems` says why, item by item."""
 
@@ -871,6 +893,7 @@ def name_problem(p: Problem, area_code: Callable[[int], str], grid_code: Callabl
 
 def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeometry, build: bool) -> None:
     """Number grids and areas in reading order, renumber plan indices to match, dissolve polygons."""
+    check_code_space(plan, code)
     area_members: list[list[int]] = [[] for _ in range(plan.n_areas)]
     for i, a in enumerate(plan.area_of):
         area_members[a].append(i)
@@ -913,6 +936,7 @@ def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeom
 
 __all__ = [
     "BuildingIn",
+    "CodeSpaceError",
     "CommunityIn",
     "Config",
     "GriddingInputError",

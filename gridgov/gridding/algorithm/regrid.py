@@ -22,6 +22,7 @@ from .engine import (
     _cut_items,
     _grids_connected,
     check,
+    check_code_space,
     cut_shared_buildings,
     name_problem,
     prepare,
@@ -75,6 +76,7 @@ def regrid(
             plan.grid_of_area = _grids(plan, adj0, r, config, n0)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     hids = [_hids(it, r.household_ids) for it in plan.items]
+    check_code_space(plan, code)
     _codes(plan, previous, code, hids.__getitem__)  # after any donation taken back: the items as they are
     blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
     weights = np.array([it.weight for it in plan.items])
