@@ -664,6 +664,8 @@ def dissolve(cells: list[BaseGeometry], groups: list[list[int]]) -> list[BaseGeo
 SEAL_TOL = 0.015  # m: how far from an edge a vertex of the cell across is inserted into it (two roundings
 # of one crossing, one each way: up to 2 × 7 mm)
 SEAL_SLIVER = 1e-6  # m²: an overlap of two cells above this is a sliver to take away (exact edges give ~0)
+SEAL_LOST = 0.01  # m²: what a cell giving a sliver up may lose besides it (snapping a sharp tip of the
+# cell to the grid cuts it short by centimetres: a gap with the cell across, then an overlap when sealed)
 SEAL_ROUNDS = 3  # a sliver taken away snaps the cell's outline anew: sealed again from there
 
 
@@ -771,6 +773,11 @@ def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
         merge_strays(cells, gaps)
 
 
+def _lost(cell: BaseGeometry, other: BaseGeometry, rest: BaseGeometry) -> float:
+    """Area of `cell` outside `other` that `rest` (the cell less `other`, snapped) no longer covers."""
+    return float(shapely.difference(shapely.difference(cell, other), rest).area)
+
+
 def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
     """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
     those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
@@ -805,6 +812,7 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
                 rest.geom_type == "Polygon"
                 and not rest.is_empty
                 and shapely.intersection(rest, cells[winner]).area <= SEAL_SLIVER
+                and _lost(cells[loser], cells[winner], rest) <= SEAL_LOST
             ):
                 cells[loser] = rest
                 touched |= {loser, winner}
