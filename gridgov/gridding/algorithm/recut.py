@@ -199,7 +199,50 @@ def share_out(
     `loose` (a second building will settle it, see `share_pair`) only must not pass `hi`. Solutions
     are ordered best first: fewest runs (at most `max_runs`), then fewest households moved; at most
     `limit` are collected. Only the fewest runs the numbers allow are searched, unless `every` (then
-    every count up to `max_runs`: a building kept whole does not hide the ways to cut it)."""
+    every count up to `max_runs`: a building kept whole does not hide the ways to cut it).
+    Remembered by its arguments: the pair and pocket searches share the same building out against the
+    same numbers many times over."""
+    key = (
+        tuple(hw),
+        tuple(areas),
+        tuple(other.get(a, 0.0) for a in areas),
+        tuple(held.get(a, 0.0) for a in areas),
+        lo,
+        hi,
+        target,
+        frozenset(a for a in loose if a in areas),
+        limit,
+        max_runs,
+        every,
+    )
+    known = _SHARES.get(key)
+    if known is None:
+        if len(_SHARES) >= SHARES_MAX:
+            _SHARES.clear()
+        known = _SHARES[key] = _share_out(
+            hw, areas, other, held, lo, hi, target, loose, limit, max_runs, every
+        )
+    return [list(sol) for sol in known]
+
+
+SHARES_MAX = 4096  # share-outs remembered (`share_out`)
+_SHARES: dict[tuple, list[list[tuple[int, int, int]]]] = {}
+
+
+def _share_out(
+    hw: tuple[float, ...] | list[float],
+    areas: list[int],
+    other: dict[int, float],
+    held: dict[int, float],
+    lo: float,
+    hi: float,
+    target: int,
+    loose: frozenset[int],
+    limit: int,
+    max_runs: int | None,
+    every: bool,
+) -> list[list[tuple[int, int, int]]]:
+    """`share_out`, computed."""
     prefix = [0.0, *itertools.accumulate(hw)]
     n = len(hw)
     total = prefix[-1]
