@@ -321,13 +321,30 @@ def _share_out(
         # Runs closest to what the area holds now first (ties: the shorter first).
         ends = ends_at.get((k, start))
         if ends is None:
-            ends = [e for e in _candidate_ends(k, start) if allowed(areas[k], prefix[e] - prefix[start])]
+            # Pruned by arithmetic before the recursion: what is left after the run must fit the areas
+            # after k (and, for the last one, be a share it may take).
+            low, high, last = rest_lo[k + 1] - EPS, rest_hi[k + 1] + EPS, k + 2 == len(areas)
+            ends = [
+                e
+                for e in _candidate_ends(k, start)
+                if low <= total - prefix[e] <= high
+                and allowed(areas[k], prefix[e] - prefix[start])
+                and (not last or allowed(areas[k + 1], total - prefix[e]))
+            ]
             ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
             ends_at[k, start] = ends
-        for end in ends:
-            runs.append((areas[k], start, end))
-            walk(k + 1, end, used + (end > start), most)
-            runs.pop()
+        if k + 2 == len(areas):  # the last area takes the rest: a solution each (`ends` checked it)
+            a, b = areas[k], areas[k + 1]
+            for end in ends:
+                if len(out) >= limit:
+                    break
+                if total - prefix[end] <= EPS or used + (end > start) < most:
+                    out.append([*runs, (a, start, end), (b, end, n)])
+        else:
+            for end in ends:
+                runs.append((areas[k], start, end))
+                walk(k + 1, end, used + (end > start), most)
+                runs.pop()
         if len(out) == found:
             dead.add((k, start, used))
 
