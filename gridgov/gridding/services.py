@@ -91,9 +91,9 @@ def plan_compute(
     previous = {} if fresh else live_codes(community, data)
     try:
         if previous:
-            engine_plan = regrid(data.community, previous, config, code=community.code)
+            engine_plan = regrid(data.community, previous, config, code=community.code, check_codes=True)
         else:
-            engine_plan = plan_community(data.community, config, code=community.code)
+            engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)
     except GriddingInputError as exc:
         raise GridgovError("gridding.input", detail=str(exc)) from exc
     except CodeSpaceError as exc:

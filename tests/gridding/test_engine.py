@@ -241,18 +241,21 @@ def test_more_grids_or_areas_than_codes_allow_are_refused():
     from gridgov.gridding.algorithm.regrid import regrid
 
     one_each = Config(area_min=1, area_max=1, grid_min=1, grid_max=1)
+    thousand = _single_households(1000)
     with pytest.raises(CodeSpaceError) as exc:
-        plan_community(_single_households(1000), one_each, code="440308001001")
+        plan_community(thousand, one_each, code="440308001001", check_codes=True)
     assert (exc.value.grids, exc.value.areas) == (1000, 1) and "440308001001" in str(exc.value)
+    # Unchecked (a benchmark's synthetic city), the plan is made and numbered on.
+    assert plan_community(thousand, one_each, code="C", build_polygons=False).grid_codes[-1] == "C1000"
     community = _single_households(120)
     wide = Config(area_min=1, area_max=1, grid_min=100, grid_max=200)
     with pytest.raises(CodeSpaceError) as exc:
-        plan_community(community, wide, code="440308001001")
+        plan_community(community, wide, code="440308001001", check_codes=True)
     assert (exc.value.grids, exc.value.areas) == (1, 120)
     # A re-grid that would put them in one grid too (the grids in force held 40–60 households).
     before = plan_community(community, replace(wide, grid_min=40, grid_max=60), code="440308001001")
     with pytest.raises(CodeSpaceError):
-        regrid(community, before.household_codes(), wide, code="440308001001")
-    # 999 grids, 99 areas in a grid: still numbered.
-    plan = plan_community(_single_households(99), wide, code="440308001001")
+        regrid(community, before.household_codes(), wide, code="440308001001", check_codes=True)
+    # 99 areas in a grid: still numbered.
+    plan = plan_community(_single_households(99), wide, code="440308001001", check_codes=True)
     assert plan.area_codes[-1].endswith("00199")

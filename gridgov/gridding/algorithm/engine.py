@@ -648,9 +648,15 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
 
 
 def plan_community(
-    community: CommunityIn, config: Config | None = None, *, code: str = "", build_polygons: bool = True
+    community: CommunityIn,
+    config: Config | None = None,
+    *,
+    code: str = "",
+    build_polygons: bool = True,
+    check_codes: bool = False,
 ) -> Plan:
-    """The whole pipeline for one community."""
+    """The whole pipeline for one community. With `check_codes`, a plan whose grids or areas cannot all
+    be numbered (3 digits a grid, 2 an area: what the database holds) raises `CodeSpaceError`."""
     config = config or Config()
     p = prepare(community, config)
     n0 = len(p.items)
@@ -684,6 +690,8 @@ def plan_community(
         plan.problems = check(plan, adj_f, config)  # on the cells as cut, not the borrowed links
     plan.problems[:0] = p.infeasible
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    if check_codes:
+        check_code_space(plan, code)
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
@@ -893,7 +901,6 @@ def name_problem(p: Problem, area_code: Callable[[int], str], grid_code: Callabl
 
 def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeometry, build: bool) -> None:
     """Number grids and areas in reading order, renumber plan indices to match, dissolve polygons."""
-    check_code_space(plan, code)
     area_members: list[list[int]] = [[] for _ in range(plan.n_areas)]
     for i, a in enumerate(plan.area_of):
         area_members[a].append(i)
