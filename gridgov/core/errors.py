@@ -21,6 +21,11 @@ CATALOGUE: dict[str, Any] = {
     "scope.denied": _("This is outside your scope."),
     "visits.decided": _("This visit was already decided ({detail})."),
     "gridding.input": _("The community cannot be gridded: {detail}"),
+    "gridding.codes": _(
+        "Community {community} cannot be numbered: the plan has {grids} grids (codes allow at most "
+        "{max_grids}) and up to {areas} areas in a grid (codes allow at most {max_areas}). Widen the "
+        "grid and area ranges, or split the community."
+    ),
     "gridding.stale": _(
         "The household ledger changed since this plan was made ({detail}); run gridding again."
     ),

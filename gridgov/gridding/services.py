@@ -24,7 +24,8 @@ from gridgov.core.errors import GridgovError
 from gridgov.geo.models import Community, Grid, ResponsibilityArea
 from gridgov.households.models import Household
 
-from .algorithm import Config, GriddingInputError, plan_community
+from .algorithm import CodeSpaceError, Config, GriddingInputError, plan_community
+from .algorithm.engine import AREA_CODES, GRID_CODES
 from .algorithm.model import Plan
 from .algorithm.quality import measure
 from .algorithm.regrid import regrid
@@ -90,11 +91,20 @@ def plan_compute(
     previous = {} if fresh else live_codes(community, data)
     try:
         if previous:
-            engine_plan = regrid(data.community, previous, config, code=community.code)
+            engine_plan = regrid(data.community, previous, config, code=community.code, check_codes=True)
         else:
-            engine_plan = plan_community(data.community, config, code=community.code)
+            engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)
     except GriddingInputError as exc:
         raise GridgovError("gridding.input", detail=str(exc)) from exc
+    except CodeSpaceError as exc:
+        raise GridgovError(
+            "gridding.codes",
+            community=f"{community.code} {community.name}",
+            grids=exc.grids,
+            areas=exc.areas,
+            max_grids=GRID_CODES,
+            max_areas=AREA_CODES,
+        ) from exc
     quality = measure(engine_plan, data.community.boundary, config).as_dict()
     if previous:
         ha = engine_plan.household_codes()

@@ -47,6 +47,87 @@ def test_share_out_follows_weights():
     assert sols[0] == [(0, 0, 0), (1, 0, 5)]
 
 
+def _share_out_plain(
+    hw, areas, other, held, lo, hi, target, loose=frozenset(), limit=64, max_runs=None, every=False
+):
+    """`share_out` as it was before its search was memoised: every state walked, every end scanned."""
+    eps = 1e-9
+    prefix = [0.0, *itertools.accumulate(hw)]
+    n, total = len(hw), prefix[-1]
+
+    def allowed(a, r):
+        o = other.get(a, 0.0)
+        if a in loose:
+            return o + r <= hi + eps
+        if (o <= eps and r <= eps) or lo - eps <= o + r <= hi + eps:
+            return True
+        now = o + held.get(a, 0.0)
+        return a != target and not lo - eps <= now <= hi + eps and abs(r - held.get(a, 0.0)) <= eps
+
+    def cap(a):
+        o, h = other.get(a, 0.0), held.get(a, 0.0)
+        if a in loose:
+            return 0.0, max(hi - o, 0.0)
+        low, high = (0.0 if o <= eps else max(0.0, lo - o)), max(hi - o, 0.0)
+        if a != target and not lo - eps <= o + h <= hi + eps and o > eps:
+            low, high = min(low, h), max(high, h)
+        return low, high
+
+    caps = [cap(a) for a in areas]
+    rest_lo = [sum(c[0] for c in caps[k:]) for k in range(len(areas) + 1)]
+    rest_hi = [sum(c[1] for c in caps[k:]) for k in range(len(areas) + 1)]
+    out, runs = [], []
+
+    def walk(k, start, used, most):
+        if len(out) >= limit:
+            return
+        left = total - prefix[start]
+        if left < rest_lo[k] - eps or left > rest_hi[k] + eps or (left > eps and used >= most):
+            return
+        if k == len(areas) - 1:
+            if allowed(areas[k], left):
+                out.append([*runs, (areas[k], start, n)])
+            return
+        ends = [e for e in range(start, n + 1) if prefix[e] - prefix[start] <= caps[k][1] + eps]
+        ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+        for end in ends:
+            if allowed(areas[k], prefix[end] - prefix[start]):
+                runs.append((areas[k], start, end))
+                walk(k + 1, end, used + (end > start), most)
+                runs.pop()
+
+    top = min(len(areas), max_runs or len(areas))
+    for most in [top] if every else range(1, top + 1):
+        walk(0, 0, 0, most)
+        if out:
+            break
+
+    def moved(sol):
+        return sum(abs(prefix[e] - prefix[s] - held.get(a, 0.0)) for a, s, e in sol) / 2
+
+    return sorted(out, key=lambda sol: (sum(e > s for _, s, e in sol), moved(sol)))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_share_out_finds_what_the_plain_search_finds(seed):
+    """The memoised search (dead states, ends found by bisection) gives the very solutions, in the very
+    order, of a walk over every state; among them searches that used to take seconds."""
+    import random
+
+    rng = random.Random(seed)
+    n = rng.randint(1, 60)
+    hw = tuple(rng.choice((1.0, 1.0, 1.0, 1.5, 2.0, 0.5)) for _ in range(n))
+    areas = list(range(rng.randint(1, 6)))
+    target = rng.choice(areas)
+    other = {a: float(rng.choice((0, 0, rng.randint(1, 22)))) for a in areas}
+    held = {a: float(rng.randint(0, 12)) for a in areas}
+    loose = frozenset(a for a in areas if rng.random() < 0.2)
+    kw = {"loose": loose, "limit": rng.choice((8, 64, 256)), "every": rng.random() < 0.3}
+    kw["max_runs"] = rng.choice((None, 1, 3))
+    got = share_out(hw, areas, other, held, 15, 20, target, **kw)
+    assert got == _share_out_plain(hw, areas, other, held, 15, 20, target, **kw)
+
+
 def _community() -> CommunityIn:
     big = BuildingIn.simple("X", 25.0, 50.0, 25)
     small = BuildingIn.simple("Y", 75.0, 50.0, 12)

@@ -259,3 +259,38 @@ def test_infeasible_block_between_barriers_is_reported_with_its_outline():
     blocks = [p for p in result.problems if p["kind"] == "infeasible_block"]
     assert blocks and "25" in blocks[0]["message"]
     assert blocks[0]["geometry"]["type"] == "Polygon"
+
+
+def test_more_areas_in_a_grid_than_codes_allow_is_refused_with_the_numbers(capsys):
+    """Areas are numbered with 2 digits in their grid, grids with 3: a plan that would need more is
+    refused with a clear error (not a database error on a code too long), by the service, the API and
+    the command alike; nothing is saved."""
+    from django.utils import translation
+
+    from .test_api import client_for
+
+    community = lattice_community("440308002003", n=36)
+    tiny = GriddingSettings(area_min=1, area_max=1, grid_min=300, grid_max=600)
+    with pytest.raises(GridgovError) as exc:
+        plan_create(community=community, actor=None, settings=tiny)
+    assert exc.value.code == "gridding.codes"
+    assert "440308002003" in exc.value.message and "at most 99" in exc.value.message
+    assert exc.value.params["areas"] > 99 and exc.value.params["grids"] >= 1
+    with translation.override("zh-hans"):
+        zh = GridgovError("gridding.codes", **exc.value.params).message
+    assert "440308002003" in zh and "网格" in zh
+
+    from gridgov.accounts.models import Role
+
+    staff = client_for(Role.COMMUNITY, community.code)
+    r = staff.post(
+        "/api/v1/gridding/plans/",
+        {"community": community.code, "area_min": 1, "area_max": 1, "grid_min": 300, "grid_max": 600},
+        content_type="application/json",
+    )
+    assert r.status_code == 400 and r.json()["code"] == "gridding.codes", r.content
+    assert "440308002003" in r.json()["detail"]
+    with pytest.raises(CommandError):
+        call_command("grid_community", "440308002003", "--area-range", "1-1", "--grid-range", "300-600")
+    assert "at most 99" in capsys.readouterr().err
+    assert not GriddingPlan.objects.exists()

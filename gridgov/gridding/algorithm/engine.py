@@ -48,6 +48,28 @@ from .tessellate import adjacency, blocks_of, dissolve, forget_cuts, item_cells,
 MEND_REGION = 32
 
 
+GRID_CODES = 999  # a grid's code is the community's and 3 digits
+AREA_CODES = 99  # an area's code is its grid's and 2 digits
+
+
+class CodeSpaceError(ValueError):
+    """The plan has more grids, or a grid more areas, than its codes have numbers for."""
+
+    def __init__(self, code: str, grids: int, areas: int) -> None:
+        self.code, self.grids, self.areas = code, grids, areas
+        super().__init__(
+            f"community {code or '(no code)'}: {grids} grids (codes allow {GRID_CODES}) and up to "
+            f"{areas} areas in a grid (codes allow {AREA_CODES})"
+        )
+
+
+def check_code_space(plan: Plan, code: str) -> None:
+    """Raise `CodeSpaceError` if the grids or the areas of a grid cannot all be numbered."""
+    most = max(Counter(plan.grid_of_area).values(), default=0)
+    if plan.n_grids > GRID_CODES or most > AREA_CODES:
+        raise CodeSpaceError(code, plan.n_grids, most)
+
+
 class GriddingInputError(ValueError):
     """The input cannot be gridded at all; `problems` says why, item by item."""
 
@@ -640,25 +662,34 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
 
 
 def plan_community(
-    community: CommunityIn, config: Config | None = None, *, code: str = "", build_polygons: bool = True
+    community: CommunityIn,
+    config: Config | None = None,
+    *,
+    code: str = "",
+    build_polygons: bool = True,
+    check_codes: bool = False,
 ) -> Plan:
     """The whole pipeline for one community.
 
     The partition is the best of several Hilbert walks (`best_partition`; the first walk alone for a
     community of more than `WALKS_UP_TO` items); where the plan it leads to ends below the quality floor
     (an area out of range or in pieces, a convex hull's Polsby–Popper below `HULL_MIN`, a polygon in
-    several parts) the plan of the first walk is made too and kept if it does better."""
+    several parts) the plan of the first walk is made too and kept if it does better. With
+    `check_codes`, a plan whose grids or areas cannot all be numbered (3 digits a grid, 2 an area: what
+    the database holds) raises `CodeSpaceError`."""
     config = config or Config()
     p = prepare(community, config)
     items0 = list(p.items)
     plan, orient = best_partition(p, config, ORIENTATIONS if len(p.items) <= WALKS_UP_TO else 1)
-    plan, below = _complete(community, config, p, plan, code, build_polygons, judge=orient != 0)
+    plan, below = _complete(community, config, p, plan, code, build_polygons, check_codes, judge=orient != 0)
     if below:
         p0 = dataclasses.replace(p, items=items0)  # (the plan kept so far holds `p.items`)
         first = partition(
             p0.items, p0.adj, p0.blocks, config, centres=p0.centres, household_weights=p0.household_weights
         )
-        got, below_first = _complete(community, config, p0, first, code, build_polygons, judge=True)
+        got, below_first = _complete(
+            community, config, p0, first, code, build_polygons, check_codes, judge=True
+        )
         if below_first < below:
             plan = got
     return plan
@@ -671,6 +702,7 @@ def _complete(
     plan: Plan,
     code: str,
     build_polygons: bool,
+    check_codes: bool,
     *,
     judge: bool,
 ) -> tuple[Plan, int]:
@@ -680,6 +712,8 @@ def _complete(
     plan, cells, adj0, block_of = _cells_and_quality(community, config, p, plan)
     below = _below_floor(plan, cells, config) if judge else 0
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
+    if check_codes:
+        check_code_space(plan, code)
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
     _finish(plan, cells, code, community.boundary, build_polygons)
@@ -1026,6 +1060,7 @@ def _finish(plan: Plan, cells: list[BaseGeometry], code: str, boundary: BaseGeom
 
 __all__ = [
     "BuildingIn",
+    "CodeSpaceError",
     "CommunityIn",
     "Config",
     "GriddingInputError",

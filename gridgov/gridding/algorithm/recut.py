@@ -14,6 +14,7 @@ involved stays in one piece.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -198,7 +199,50 @@ def share_out(
     `loose` (a second building will settle it, see `share_pair`) only must not pass `hi`. Solutions
     are ordered best first: fewest runs (at most `max_runs`), then fewest households moved; at most
     `limit` are collected. Only the fewest runs the numbers allow are searched, unless `every` (then
-    every count up to `max_runs`: a building kept whole does not hide the ways to cut it)."""
+    every count up to `max_runs`: a building kept whole does not hide the ways to cut it).
+    Remembered by its arguments: the pair and pocket searches share the same building out against the
+    same numbers many times over."""
+    key = (
+        tuple(hw),
+        tuple(areas),
+        tuple(other.get(a, 0.0) for a in areas),
+        tuple(held.get(a, 0.0) for a in areas),
+        lo,
+        hi,
+        target,
+        frozenset(a for a in loose if a in areas),
+        limit,
+        max_runs,
+        every,
+    )
+    known = _SHARES.get(key)
+    if known is None:
+        if len(_SHARES) >= SHARES_MAX:
+            _SHARES.clear()
+        known = _SHARES[key] = _share_out(
+            hw, areas, other, held, lo, hi, target, loose, limit, max_runs, every
+        )
+    return [list(sol) for sol in known]
+
+
+SHARES_MAX = 4096  # share-outs remembered (`share_out`)
+_SHARES: dict[tuple, list[list[tuple[int, int, int]]]] = {}
+
+
+def _share_out(
+    hw: tuple[float, ...] | list[float],
+    areas: list[int],
+    other: dict[int, float],
+    held: dict[int, float],
+    lo: float,
+    hi: float,
+    target: int,
+    loose: frozenset[int],
+    limit: int,
+    max_runs: int | None,
+    every: bool,
+) -> list[list[tuple[int, int, int]]]:
+    """`share_out`, computed."""
     prefix = [0.0, *itertools.accumulate(hw)]
     n = len(hw)
     total = prefix[-1]
@@ -234,6 +278,32 @@ def share_out(
         rest_hi[k] = rest_hi[k + 1] + caps[k][1]
     out: list[list[tuple[int, int, int]]] = []
     runs: list[tuple[int, int, int]] = []
+    monotone = all(w >= 0.0 for w in hw)
+
+    def _candidate_ends(k: int, start: int) -> list[int]:
+        """Ends of area k's run from `start` that `allowed` may accept, ascending: a superset found by
+        bisection on the prefix sums (an empty run, one equal to what the area holds, one that brings
+        it to [lo, hi]); every end up to the area's cap when the weights are not all >= 0."""
+        base = prefix[start]
+        top_r = caps[k][1] + EPS
+        if not monotone:
+            return [e for e in range(start, n + 1) if prefix[e] - base <= top_r]
+        a = areas[k]
+        last = bisect.bisect_right(prefix, base + top_r, start, n + 1)  # ends < last are within the cap
+        o = other.get(a, 0.0)
+        low_r = 0.0 if a in loose else max(0.0, lo - o)
+        picked = set(range(bisect.bisect_left(prefix, base + low_r - EPS, start, last), last))
+        picked.update(range(start, bisect.bisect_right(prefix, base + EPS, start, last)))
+        h = held.get(a, 0.0)
+        first = bisect.bisect_left(prefix, base + h - EPS, start, last)
+        picked.update(range(first, bisect.bisect_right(prefix, base + h + EPS, first, last)))
+        return sorted(picked)
+
+    # Whether the areas from k on can share the households from `start` on, `used` runs made, depends
+    # on nothing else: a state that gave no solution once gives none again (memoised, the search is
+    # polynomial instead of exponential; the solutions and their order are the same).
+    dead: set[tuple[int, int, int]] = set()
+    ends_at: dict[tuple[int, int], list[int]] = {}
 
     def walk(k: int, start: int, used: int, most: int) -> None:
         if len(out) >= limit:
@@ -245,18 +315,43 @@ def share_out(
             if allowed(areas[k], left):
                 out.append([*runs, (areas[k], start, n)])
             return
-        # Runs closest to what the area holds now first.
-        ends = [e for e in range(start, n + 1) if prefix[e] - prefix[start] <= caps[k][1] + EPS]
-        ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
-        for end in ends:
-            if allowed(areas[k], prefix[end] - prefix[start]):
+        if (k, start, used) in dead:
+            return
+        found = len(out)
+        # Runs closest to what the area holds now first (ties: the shorter first).
+        ends = ends_at.get((k, start))
+        if ends is None:
+            # Pruned by arithmetic before the recursion: what is left after the run must fit the areas
+            # after k (and, for the last one, be a share it may take).
+            low, high, last = rest_lo[k + 1] - EPS, rest_hi[k + 1] + EPS, k + 2 == len(areas)
+            ends = [
+                e
+                for e in _candidate_ends(k, start)
+                if low <= total - prefix[e] <= high
+                and allowed(areas[k], prefix[e] - prefix[start])
+                and (not last or allowed(areas[k + 1], total - prefix[e]))
+            ]
+            ends.sort(key=lambda e: abs(prefix[e] - prefix[start] - held.get(areas[k], 0.0)))
+            ends_at[k, start] = ends
+        if k + 2 == len(areas):  # the last area takes the rest: a solution each (`ends` checked it)
+            a, b = areas[k], areas[k + 1]
+            for end in ends:
+                if len(out) >= limit:
+                    break
+                if total - prefix[end] <= EPS or used + (end > start) < most:
+                    out.append([*runs, (a, start, end), (b, end, n)])
+        else:
+            for end in ends:
                 runs.append((areas[k], start, end))
                 walk(k + 1, end, used + (end > start), most)
                 runs.pop()
+        if len(out) == found:
+            dead.add((k, start, used))
 
     # Fewest runs first: the building is cut as little as the numbers allow.
     top = min(len(areas), max_runs or len(areas))
     for most in [top] if every else range(1, top + 1):
+        dead.clear()
         walk(0, 0, 0, most)
         if out:
             break

@@ -22,6 +22,7 @@ from .engine import (
     _cut_items,
     _grids_connected,
     check,
+    check_code_space,
     cut_shared_buildings,
     name_problem,
     prepare,
@@ -59,9 +60,11 @@ def regrid(
     *,
     code: str = "",
     build_polygons: bool = True,
+    check_codes: bool = False,
 ) -> Plan:
     """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
-    graph only), then the cells of shared buildings are cut, codes given and polygons built."""
+    graph only), then the cells of shared buildings are cut, codes given and polygons built.
+    `check_codes`: as `plan_community`'s."""
     config = config or Config()
     r = regrid_inputs(community, previous, config)
     n0 = len(r.p.items)
@@ -75,6 +78,8 @@ def regrid(
             plan.grid_of_area = _grids(plan, adj0, r, config, n0)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     hids = [_hids(it, r.household_ids) for it in plan.items]
+    if check_codes:
+        check_code_space(plan, code)
     _codes(plan, previous, code, hids.__getitem__)  # after any donation taken back: the items as they are
     blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
     weights = np.array([it.weight for it in plan.items])

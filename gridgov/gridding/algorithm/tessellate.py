@@ -664,6 +664,9 @@ def dissolve(cells: list[BaseGeometry], groups: list[list[int]]) -> list[BaseGeo
 SEAL_TOL = 0.015  # m: how far from an edge a vertex of the cell across is inserted into it (two roundings
 # of one crossing, one each way: up to 2 × 7 mm)
 SEAL_SLIVER = 1e-6  # m²: an overlap of two cells above this is a sliver to take away (exact edges give ~0)
+SEAL_LOST = 0.035  # m²: the gap a cell giving a sliver up may open (snapping a sharp tip of the cell to
+# the grid cuts it short by centimetres that no cell covers; then an overlap when sealed again). Smaller
+# gaps are left to the holes around to fill: the unsnapped cut taken instead overlaps more downstream.
 SEAL_ROUNDS = 3  # a sliver taken away snaps the cell's outline anew: sealed again from there
 
 
@@ -771,6 +774,20 @@ def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
         merge_strays(cells, gaps)
 
 
+def _lost(
+    cells: list[BaseGeometry], tree: shapely.STRtree, loser: int, winner: int, rest: BaseGeometry
+) -> float:
+    """Area of cell `loser` outside `winner` that `rest` (the cell less `winner`, snapped) no longer
+    covers and no other cell covers either: the gap giving the sliver up would open."""
+    gone = shapely.difference(shapely.difference(cells[loser], cells[winner]), rest)
+    if gone.area <= SEAL_LOST:
+        return float(gone.area)
+    near = [j for j in tree.query(gone, predicate="intersects").tolist() if j not in (loser, winner)]
+    if near:
+        gone = shapely.difference(gone, shapely.union_all([cells[j] for j in near]))
+    return float(gone.area)
+
+
 def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
     """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
     those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
@@ -805,6 +822,7 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
                 rest.geom_type == "Polygon"
                 and not rest.is_empty
                 and shapely.intersection(rest, cells[winner]).area <= SEAL_SLIVER
+                and _lost(cells, tree, loser, winner, rest) <= SEAL_LOST
             ):
                 cells[loser] = rest
                 touched |= {loser, winner}
