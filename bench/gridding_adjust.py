@@ -32,42 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 
-PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
-BENCH_DB = os.environ.get("GRIDGOV_BENCH_DB", "gg_replan_bench")
-TEMPLATE_DB = "gridgov"
+import visits as base  # noqa: E402  (bench/visits.py: the throwaway database made from the demo city)
+
+base.BENCH_DB = os.environ.get("GRIDGOV_BENCH_DB", "gg_replan_bench")
 PROFILE = "--profile" in sys.argv
-
-
-def maintenance() -> psycopg.Connection[Any]:
-    return psycopg.connect(host="127.0.0.1", port=PORT, user="gridgov", dbname="postgres", autocommit=True)
-
-
-def create_db() -> None:
-    with maintenance() as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            sys.exit(f"database `{BENCH_DB}` exists (a run that was killed?): drop it first")
-        try:
-            ids = sql.Identifier(BENCH_DB), sql.Identifier(TEMPLATE_DB)
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(*ids))
-        except psycopg.errors.ObjectInUse:
-            sys.exit(f"`{TEMPLATE_DB}` has other sessions (make run? a shell?): a template must have none")
-
-
-def drop_db() -> None:
-    from django.apps import apps
-    from django.db import connections
-
-    if apps.ready:
-        connections.close_all()
-    with maintenance() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
 
 
 def lattice_in_db(n: int, seed: int) -> Any:
@@ -390,15 +362,15 @@ def main() -> None:
     p.add_argument("--lattice-grid-range", default="300-600", help="households per grid in the lattice")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    create_db()
+    base.create_db(keep=False)
     try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
+        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
         import django
 
         django.setup()
         run(args)
     finally:
-        drop_db()
+        base.drop_db()
 
 
 if __name__ == "__main__":

@@ -580,28 +580,21 @@ def _sizes(plan: GriddingPlan, areas: list[str], grids: list[str] = ()) -> dict[
     """Sizes of the areas (and grids) by code, in the order given; codes no longer in the plan left out."""
     cfg = GriddingSettings.from_json(plan.config)
     out: dict[str, Any] = {}
-    rows = {a.code: a for a in PlanArea.objects.filter(plan=plan, code__in=areas)}
-    for code in areas:
-        if code in rows:
-            a = rows[code]
-            out[code] = {
-                "level": "area",
-                "households": a.households,
-                "weight": a.weight,
-                "in_range": cfg.area_min <= a.weight <= cfg.area_max,
-                "pieces": len(a.boundary),
-            }
-    rows = {g.code: g for g in PlanGrid.objects.filter(plan=plan, code__in=grids)}
-    for code in grids:
-        if code in rows:
-            g = rows[code]
-            out[code] = {
-                "level": "grid",
-                "households": g.households,
-                "weight": g.weight,
-                "in_range": cfg.grid_min <= g.weight <= cfg.grid_max,
-                "pieces": len(g.boundary),
-            }
+    for level, model, codes, lo, hi in (
+        ("area", PlanArea, areas, cfg.area_min, cfg.area_max),
+        ("grid", PlanGrid, grids, cfg.grid_min, cfg.grid_max),
+    ):
+        rows = {r.code: r for r in model.objects.filter(plan=plan, code__in=codes)}
+        for code in codes:
+            if code in rows:
+                r = rows[code]
+                out[code] = {
+                    "level": level,
+                    "households": r.households,
+                    "weight": r.weight,
+                    "in_range": lo <= r.weight <= hi,
+                    "pieces": len(r.boundary),
+                }
     return out
 
 

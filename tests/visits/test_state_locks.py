@@ -210,28 +210,31 @@ def test_a_batch_that_waited_sees_the_visit_the_other_batch_committed_within_the
     assert not any(recompute.differences().values())
 
 
-def test_a_batch_that_waited_for_a_reassignment_judges_the_visit_by_the_new_area(known):
-    """A leader moves HA1 out of member A's area while member A's batch for it waits for the row lock: the
-    batch must check the assignment against the area the household is in once it has the lock (flagged
-    outside the member's areas, not counted), and count it nowhere."""
-    world = known
+def _member_batch_during_a_move(world, area, actor: str) -> tuple[dict, list]:
+    """Member A's batch of one visit to HA1 (an hour ago), waiting for the row lock of `actor` moving HA1
+    to `area`; returns `_run`'s outcome and the batch's results."""
     when = timezone.now() - timedelta(hours=1)
-    ready = threading.Event()
     got: dict = {}
 
     def reassign() -> None:
-        services.households_reassign(
-            codes=["HA1"], area_code=world.area_a2.code, actor=world.users["leader_a"]
-        )
+        services.households_reassign(codes=["HA1"], area_code=area.code, actor=world.users[actor])
 
     def batch() -> None:
         got["results"] = services.record_visits(
             [visit(device_time=when.isoformat())], actor=world.users["member_a"]
         )
 
-    out = _run(reassign, batch, ready)
+    out = _run(reassign, batch, threading.Event())
+    return out, got.get("results", [])
+
+
+def test_a_batch_that_waited_for_a_reassignment_judges_the_visit_by_the_new_area(known):
+    """A leader moves HA1 out of member A's area while member A's batch for it waits for the row lock: the
+    batch must check the assignment against the area the household is in once it has the lock (flagged
+    outside the member's areas, not counted), and count it nowhere."""
+    out, results = _member_batch_during_a_move(known, known.area_a2, "leader_a")
     assert out["errors"] == [] and out["waited"] is True
-    assert [(r.status, r.flags) for r in got["results"]] == [("created", ["outside_assignment"])]
+    assert [(r.status, r.flags) for r in results] == [("created", ["outside_assignment"])]
     assert not Visit.objects.get().counted
     assert _done_rows() == set()
     assert not any(recompute.differences().values())
@@ -246,22 +249,9 @@ def test_a_batch_that_waited_for_a_move_to_another_area_of_the_member_counts_it_
     world.area_a2.member = world.member_a
     world.area_a2.save()
     when = timezone.now() - timedelta(hours=1)
-    ready = threading.Event()
-    got: dict = {}
-
-    def reassign() -> None:
-        services.households_reassign(
-            codes=["HA1"], area_code=world.area_a2.code, actor=world.users["leader_a"]
-        )
-
-    def batch() -> None:
-        got["results"] = services.record_visits(
-            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
-        )
-
-    out = _run(reassign, batch, ready)
+    out, results = _member_batch_during_a_move(world, world.area_a2, "leader_a")
     assert out["errors"] == [] and out["waited"] is True
-    assert [(r.status, r.flags) for r in got["results"]] == [("created", [])]
+    assert [(r.status, r.flags) for r in results] == [("created", [])]
     assert Visit.objects.get().counted
     quarter = periods.window("quarter", timezone.localdate(when)).start
     assert _done_rows() == {(world.area_a2.pk, "quarter", quarter, 1)}
@@ -272,21 +262,8 @@ def test_a_batch_that_waited_for_a_move_out_of_the_members_grid_is_refused(known
     """The administrator moves HA1 to grid B while member A's batch for it waits for the row lock: checked
     against the household as the move committed it, it is no longer one member A may visit (the item's
     error, nothing stored); the member can send it again, or the visit is entered by someone in scope."""
-    world = known
-    when = timezone.now() - timedelta(hours=1)
-    ready = threading.Event()
-    got: dict = {}
-
-    def reassign() -> None:
-        services.households_reassign(codes=["HA1"], area_code=world.area_b.code, actor=world.users["admin"])
-
-    def batch() -> None:
-        got["results"] = services.record_visits(
-            [visit(device_time=when.isoformat())], actor=world.users["member_a"]
-        )
-
-    out = _run(reassign, batch, ready)
+    out, results = _member_batch_during_a_move(known, known.area_b, "admin")
     assert out["errors"] == [] and out["waited"] is True
-    assert [(r.status, list(r.errors)) for r in got["results"]] == [("error", ["household"])]
+    assert [(r.status, list(r.errors)) for r in results] == [("error", ["household"])]
     assert not Visit.objects.exists()
     assert not any(recompute.differences().values())

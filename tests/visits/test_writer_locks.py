@@ -166,18 +166,13 @@ def test_a_deactivating_import_does_not_deadlock_with_a_batch(known, tmp_path: P
     _exact()
 
 
-def _swapping_plan(world) -> GriddingPlan:
-    """A draft for community C with its areas as they are, but HB1 in the first area (by code) and HA1 in
-    the last: approval writes the households area by area, HB1 before HA1."""
+def _draft(world, cells: dict) -> GriddingPlan:
+    """A draft for community C with the grids as they are and `cells`: area → the households of its one
+    cell (the area's outline)."""
     plan = GriddingPlan.objects.create(community=world.community)
     grids = {
         g.pk: PlanGrid.objects.create(plan=plan, code=g.code, boundary=MultiPolygon(g.boundary))
         for g in (world.grid_a, world.grid_b)
-    }
-    cells = {
-        world.area_a: [world.household_b],
-        world.area_a2: [world.household_a2],
-        world.area_b: [world.household_a],
     }
     for area, households in cells.items():
         pa = PlanArea.objects.create(
@@ -191,6 +186,19 @@ def _swapping_plan(world) -> GriddingPlan:
             plan=plan, area=pa, household_ids=[h.pk for h in households], boundary=MultiPolygon(area.boundary)
         )
     return plan
+
+
+def _swapping_plan(world) -> GriddingPlan:
+    """A draft for community C with its areas as they are, but HB1 in the first area (by code) and HA1 in
+    the last: approval writes the households area by area, HB1 before HA1."""
+    return _draft(
+        world,
+        {
+            world.area_a: [world.household_b],
+            world.area_a2: [world.household_a2],
+            world.area_b: [world.household_a],
+        },
+    )
 
 
 def test_a_gridding_approval_does_not_deadlock_with_a_batch(known):
@@ -243,24 +251,9 @@ def test_a_rebuild_waiting_for_a_fold_reads_what_the_fold_committed(known):
 
 def _dropping_plan(world) -> GriddingPlan:
     """A draft for community C without area A2: HA2 joins area A."""
-    plan = GriddingPlan.objects.create(community=world.community)
-    grids = {
-        g.pk: PlanGrid.objects.create(plan=plan, code=g.code, boundary=MultiPolygon(g.boundary))
-        for g in (world.grid_a, world.grid_b)
-    }
-    cells = {world.area_a: [world.household_a, world.household_a2], world.area_b: [world.household_b]}
-    for area, households in cells.items():
-        pa = PlanArea.objects.create(
-            plan=plan,
-            grid=grids[area.grid_id],
-            code=area.code,
-            boundary=MultiPolygon(area.boundary),
-            member_id=area.member_id,
-        )
-        PlanCell.objects.create(
-            plan=plan, area=pa, household_ids=[h.pk for h in households], boundary=MultiPolygon(area.boundary)
-        )
-    return plan
+    return _draft(
+        world, {world.area_a: [world.household_a, world.household_a2], world.area_b: [world.household_b]}
+    )
 
 
 def test_an_approval_deleting_an_area_with_pending_deltas(known):
