@@ -1,12 +1,12 @@
 from django.contrib import admin
 
 from gridgov.accounts import scoping
-from gridgov.core.admin_base import ScopedGeoAdmin
+from gridgov.core.admin_base import BatchedDeletes, ScopedGeoAdmin
 
 from .models import Building, Community, District, Grid, ResponsibilityArea, Street
 
 
-class NodeAdmin(ScopedGeoAdmin):
+class NodeAdmin(BatchedDeletes, ScopedGeoAdmin):
     scope_selector = staticmethod(scoping.visible_nodes)
     list_display = ("code", "name", "name_en", "synthetic")
     search_fields = ("code", "name", "name_en")

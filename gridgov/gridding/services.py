@@ -320,51 +320,58 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
     # (no key: a household inserted or moved into the community checks its foreign key with a key-share
     # lock on this row, while holding its own row, which the approval waits for below)
     community = Community.objects.select_for_update(no_key=True).get(pk=plan.community_id)
-    from gridgov.visits import rollups  # compliance follows households into their new areas
+    from gridgov.visits import signals  # compliance follows households into their new areas
 
-    # Every household of the community is locked first, in id order, as a sync batch locks its households
-    # (the updates below, area by area, would lock them in another order: a batch could deadlock with them).
-    rollups.lock_households(Household.objects.filter(community=community).values_list("id", flat=True))
-    cells = PlanCell.objects.filter(plan=plan).values_list("household_ids", flat=True)
-    planned = {h for ids in cells for h in ids}
-    active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
-    if planned != active:
-        raise GridgovError(
-            "gridding.stale", detail=f"{len(active - planned)} new, {len(planned - active)} gone"
-        )
-    multipart = [a.code for a in plan.areas.all() if len(a.boundary) != 1]
-    multipart += [g.code for g in plan.grids.all() if len(g.boundary) != 1]
-    if multipart:
-        raise GridgovError("gridding.multipart", detail=", ".join(multipart[:10]))
-    live_grids = {g.code: g for g in Grid.objects.filter(community=community)}
-    live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=community)}
-    grid_rows: dict[str, Grid] = {}
-    for pg in plan.grids.all():
-        g = live_grids.get(pg.code) or Grid(community=community, code=pg.code)
-        g.name = g.name or f"{community.name.removesuffix('居委会')}第{int(pg.code[-3:])}网格"
-        g.boundary = pg.boundary[0]
-        g.leader_id = pg.leader_id
-        g.save()
-        grid_rows[pg.code] = g
-    unassigned = []
-    for pa in plan.areas.select_related("grid").prefetch_related("cells"):
-        a = live_areas.get(pa.code) or ResponsibilityArea(code=pa.code)
-        a.grid = grid_rows[pa.grid.code]
-        a.name = a.name if a.pk else f"{a.grid.name}-{int(pa.code[-2:])}"
-        a.boundary = pa.boundary[0]
-        a.member_id = pa.member_id
-        a.save()
-        if pa.member_id is None:
-            unassigned.append(pa.code)
-        ids = [h for c in pa.cells.all() for h in c.household_ids]
-        Household.objects.filter(id__in=ids).update(area=a)
-    plan_area_codes = set(plan.areas.values_list("code", flat=True))
-    # The pending deltas folded (and new ones held off) before areas go with their rollup rows: a delta of
-    # a deleted area folded afterwards would write a rollup row for it (and a fold under way, holding
-    # such a row, would wait for this while this waited for it).
-    rollups.quiesce()
-    ResponsibilityArea.objects.filter(grid__community=community).exclude(code__in=plan_area_codes).delete()
-    Grid.objects.filter(community=community).exclude(code__in=grid_rows).delete()
+    # The locks in the order of every writer of the rollups and of area rows (README, Visits): every
+    # household of the community first, in id order, as a sync batch locks its households (the updates
+    # below, area by area, would lock them in another order: a batch could deadlock with them); then the
+    # delta table, the pending deltas folded and new ones held off (a delta of a deleted area folded
+    # afterwards would write a rollup row for it), before any area row is written (an admin's change of an
+    # area takes the delta table before the area's row: it waits for this approval, or this for it, never
+    # each for the other). The upkeep of the areas saved and deleted below is collected and done once
+    # (`batched`: the households refreshed, the dashboard rows of areas that changed hands or went).
+    with signals.batched() as batch:
+        households = list(Household.objects.filter(community=community).values_list("id", flat=True))
+        batch.prepare(households)
+        batch.households.update(households)
+        cells = PlanCell.objects.filter(plan=plan).values_list("household_ids", flat=True)
+        planned = {h for ids in cells for h in ids}
+        active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
+        if planned != active:
+            raise GridgovError(
+                "gridding.stale", detail=f"{len(active - planned)} new, {len(planned - active)} gone"
+            )
+        multipart = [a.code for a in plan.areas.all() if len(a.boundary) != 1]
+        multipart += [g.code for g in plan.grids.all() if len(g.boundary) != 1]
+        if multipart:
+            raise GridgovError("gridding.multipart", detail=", ".join(multipart[:10]))
+        live_grids = {g.code: g for g in Grid.objects.filter(community=community)}
+        live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=community)}
+        grid_rows: dict[str, Grid] = {}
+        for pg in plan.grids.all():
+            g = live_grids.get(pg.code) or Grid(community=community, code=pg.code)
+            g.name = g.name or f"{community.name.removesuffix('居委会')}第{int(pg.code[-3:])}网格"
+            g.boundary = pg.boundary[0]
+            g.leader_id = pg.leader_id
+            g.save()
+            grid_rows[pg.code] = g
+        unassigned = []
+        for pa in plan.areas.select_related("grid").prefetch_related("cells"):
+            a = live_areas.get(pa.code) or ResponsibilityArea(code=pa.code)
+            a.grid = grid_rows[pa.grid.code]
+            a.name = a.name if a.pk else f"{a.grid.name}-{int(pa.code[-2:])}"
+            a.boundary = pa.boundary[0]
+            a.member_id = pa.member_id
+            a.save()
+            if pa.member_id is None:
+                unassigned.append(pa.code)
+            ids = [h for c in pa.cells.all() for h in c.household_ids]
+            Household.objects.filter(id__in=ids).update(area=a)
+        plan_area_codes = set(plan.areas.values_list("code", flat=True))
+        ResponsibilityArea.objects.filter(grid__community=community).exclude(
+            code__in=plan_area_codes
+        ).delete()
+        Grid.objects.filter(community=community).exclude(code__in=grid_rows).delete()
     GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).update(
         status=GriddingPlan.Status.SUPERSEDED
     )
@@ -374,7 +381,6 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         timezone.now(),
     )
     plan.save(update_fields=["status", "approved_by", "approved_at"])
-    rollups.refresh(Household.objects.filter(community=community).values_list("id", flat=True))
     community.gridded_at = timezone.now()
     community.save(update_fields=["gridded_at"])
     no_leader = [code for code, g in grid_rows.items() if g.leader_id is None]

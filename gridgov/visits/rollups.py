@@ -335,9 +335,13 @@ KEPT = {
 
 
 @transaction.atomic
-def refresh(households: Iterable[int]) -> None:
+def refresh(
+    households: Iterable[int], areas: Iterable[int] = (), gone: Iterable[tuple[str, int | None]] = ()
+) -> None:
     """After households changed (area, key groups, active), or their areas did (a gridding approval
     renumbers, adds and deletes areas): re-derive them, their areas from the visits, and the nodes above.
+    `areas`, `gone`: more areas whose dashboard rows to derive again with theirs (areas that changed hands
+    or code; (code, member) of areas deleted: see `refresh_dashboard`).
 
     Local, whatever the size of the city: the communities involved are derived again from their own
     areas (the community row and its grids'), and the street and district rows above only get the
@@ -351,8 +355,10 @@ def refresh(households: Iterable[int]) -> None:
     a cycle. With the rows locked, a batch for one of these households either ended before (its visits
     are counted below, its deltas folded) or waits in its resolving statement until this transaction
     ends, and then reads the states written here (see `STATE`)."""
-    ids = sorted(set(households))
+    ids, more, gone = sorted(set(households)), set(areas), list(gone)
     if not ids:
+        if more or gone:
+            refresh_dashboard(more, gone)
         return
     lock_households(ids)
     with connection.cursor() as cur:
@@ -375,7 +381,7 @@ def refresh(households: Iterable[int]) -> None:
         )
         communities = {code for (code,) in cur.fetchall()}
         nodes = _rederive_communities(cur, sorted(communities))
-    _refresh_dashboard(areas, nodes=nodes)
+    _refresh_dashboard({*areas, *more}, gone, nodes=nodes)
 
 
 COMMUNITY_LENGTH = CODE_LENGTHS["community"]

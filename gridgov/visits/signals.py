@@ -1,26 +1,111 @@
 """Keep the compliance rollups in step with edits made one row at a time (admin, services).
 
-Bulk writers (the ledger import, gridding approval, the demo loader) call `rollups.refresh` or
-`recompute.rebuild` themselves: bulk operations send no signals.
+Bulk writers (the ledger import, the demo loader) call `rollups.refresh` or `recompute.rebuild`
+themselves. A deletion of many rows (an admin's bulk delete, a gridding approval deleting areas, a grid
+and its areas) sends a signal per row: inside `batched()` the receivers below only collect what changed,
+and the upkeep is done once when the block ends, in the same transaction.
+
+Lock order (README, Visits): households (id order) → the delta table (→ the fold's lock) → area rows. An
+area's row is written (its member or code changed, or deleted) only once this transaction holds the locks
+before it: the households whose state the change touches, then the delta table (`area_saving`,
+`area_deleting`, `member_deleting`); the fold and a batch take them in the same order (the fold's foreign
+key checks take key-share locks on area rows after the delta table's).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from gridgov.geo.models import ResponsibilityArea
+from gridgov.geo.models import CODE_LENGTHS, ResponsibilityArea
 from gridgov.households.models import Household
 from gridgov.teams.models import Member
 
 from . import recompute, rollups
 from .models import VisitPolicy
 
+GRID_LENGTH = CODE_LENGTHS["grid"]
+
+
+@dataclass
+class Batch:
+    """What the receivers collected in a `batched()` block: households to refresh, areas whose dashboard
+    rows to derive again, (code, member) of areas gone; `quiesced`: this transaction holds the delta
+    table (taken once); `locked`: households it has locked (in one statement, id order)."""
+
+    households: set[int] = field(default_factory=set)
+    areas: set[int] = field(default_factory=set)
+    gone: list[tuple[str, int | None]] = field(default_factory=list)
+    quiesced: bool = False
+    locked: set[int] = field(default_factory=set)
+    connection_id: int = 0
+
+    def prepare(self, households: Iterable[int]) -> None:
+        """Lock these households (id order, those not locked yet), then hold the delta table: call before
+        writing rows of areas or members in the block. Households locked after the delta table would
+        break the lock order: a batch holding one of them would wait for the table while this waited for
+        the household."""
+        new = set(households) - self.locked
+        if new:
+            if self.quiesced:
+                raise RuntimeError("households locked after the delta table: call prepare() first")
+            rollups.lock_households(new)
+            self.locked |= new
+        if not self.quiesced:
+            rollups.quiesce()
+            self.quiesced = True
+
+
+_state = threading.local()
+
+
+def current() -> Batch | None:
+    """The batch of the `batched()` block this thread (its database connection) is in, if any."""
+    batch = getattr(_state, "batch", None)
+    return batch if batch is not None and batch.connection_id == id(connection.connection) else None
+
+
+@contextmanager
+def batched() -> Iterator[Batch]:
+    """A block (one transaction) in which the receivers collect what changed; when it ends without an
+    error, the households collected are refreshed and the dashboard rows derived again, once (the same as
+    one receiver would do per row: exact). Nested blocks join the outer one."""
+    outer = current()
+    if outer is not None:
+        yield outer
+        return
+    with transaction.atomic():
+        batch = Batch(connection_id=id(connection.connection))
+        _state.batch = batch
+        try:
+            yield batch
+        finally:
+            _state.batch = None
+        flush(batch)
+
+
+def flush(batch: Batch) -> None:
+    """The upkeep collected: households refreshed (their areas' and nodes' rows derived again) and the
+    dashboard rows of the areas collected and of the areas gone, in one `rollups.refresh`."""
+    households = sorted(set(Household.objects.filter(id__in=batch.households).values_list("id", flat=True)))
+    if households or batch.areas or batch.gone:
+        rollups.refresh(households, areas=batch.areas, gone=batch.gone)
+
 
 @receiver(post_save, sender=Household, dispatch_uid="visits.household_saved")
 def household_saved(sender: Any, instance: Household, **kwargs: Any) -> None:
+    batch = current()
+    if batch is not None:
+        batch.households.add(instance.pk)
+        return
     rollups.refresh([instance.pk])
 
 
@@ -30,35 +115,111 @@ def policy_changed(sender: Any, **kwargs: Any) -> None:
     recompute.rebuild()
 
 
+def _households_of(areas: Iterable[int]) -> list[int]:
+    return list(Household.objects.filter(area__in=list(areas)).values_list("id", flat=True))
+
+
+@receiver(pre_save, sender=ResponsibilityArea, dispatch_uid="visits.area_saving")
+def area_saving(sender: Any, instance: ResponsibilityArea, raw: bool = False, **kwargs: Any) -> None:
+    """Before an existing area's row is written: its code and member as they are (for `area_saved`); when
+    either changes, the locks before its row taken first: its households (a new code moves them in the
+    node rows: they are refreshed) and the delta table, with the pending deltas folded."""
+    if raw or instance.pk is None:
+        return
+    before = ResponsibilityArea.objects.filter(pk=instance.pk).values_list("code", "member_id").first()
+    instance._visits_before = before
+    if before is None or before == (instance.code, instance.member_id) or not connection.in_atomic_block:
+        return  # (a save in autocommit: its row's update is a transaction of its own, holding no lock)
+    households = _households_of([instance.pk]) if before[0] != instance.code else []
+    batch = current()
+    if batch is not None:
+        batch.prepare(households)
+        return
+    if households:
+        rollups.lock_households(households)
+    rollups.quiesce()
+
+
 @receiver(post_save, sender=ResponsibilityArea, dispatch_uid="visits.area_saved")
 def area_saved(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
-    """An area that changed hands: its member's dashboard row and the previous member's (only then)."""
-    kept, member = rollups.dashboard_member_of(instance.code)
-    if kept and member != instance.member_id:
-        rollups.refresh_dashboard([instance.pk])
+    """An area that changed hands or code: its dashboard rows (under its code before and now), its members'
+    (before and now) and its nodes' derived again; when its code moves it to another grid, its households
+    refreshed too (the node rows above it)."""
+    before = instance.__dict__.pop("_visits_before", None)
+    if before is None or before == (instance.code, instance.member_id):
+        return
+    code, _member = before
+    kept, member = rollups.dashboard_member_of(code)
+    gone = [(code, member)] if kept and code != instance.code else []
+    moved = code[:GRID_LENGTH] != instance.code[:GRID_LENGTH]
+    households = _households_of([instance.pk]) if moved else []
+    batch = current()
+    if batch is not None:
+        batch.households.update(households)
+        batch.areas.add(instance.pk)
+        batch.gone += gone
+        return
+    if households:
+        rollups.refresh(households, areas=[instance.pk], gone=gone)
+    elif kept:
+        rollups.refresh_dashboard([instance.pk], gone=gone)
+
+
+def _areas_under(origin: Any) -> list[int] | None:
+    """The areas a deletion started from `origin` (an area, a grid, a community…, or a queryset of them)
+    deletes: all under the origin's codes. None: not known (another origin)."""
+    if isinstance(origin, QuerySet):
+        model, codes = origin.model, None
+    else:
+        model, codes = type(origin), [getattr(origin, "code", None)]
+    if getattr(model, "level", "") not in CODE_LENGTHS:
+        return None
+    if codes is None:
+        codes = list(origin.values_list("code", flat=True))
+    if not codes or None in codes:
+        return None
+    area_ids: set[int] = set()
+    for code in codes:
+        area_ids |= set(ResponsibilityArea.objects.filter(code__startswith=code).values_list("id", flat=True))
+    return sorted(area_ids)
 
 
 @receiver(pre_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleting")
-def area_deleting(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
-    """Before an area goes (its rollup rows with it, its households left without an area): its households
-    locked, in id order (before the deletion writes them), new deltas held off and the area's pending ones
+def area_deleting(sender: Any, instance: ResponsibilityArea, origin: Any = None, **kwargs: Any) -> None:
+    """Before an area goes (its rollup rows with it, its households left without an area): the households
+    locked, in id order, before the deletion writes them, then new deltas held off and the pending ones
     folded (one folded afterwards would write a rollup row of a deleted area; and a fold under way could
-    hold a rollup row of the area that the deletion waits for)."""
-    ids = list(Household.objects.filter(area=instance).values_list("id", flat=True))
-    if ids:
-        rollups.lock_households(ids)
-    rollups.quiesce([instance.pk])
-    instance._visits_households = ids  # (the same object comes to `area_deleted`)
+    hold a rollup row of the area that the deletion waits for). A deletion of several areas (a queryset, a
+    grid) locks the households of them all at its first area, before the delta table."""
+    ids = _households_of([instance.pk])
+    batch = current()
+    if batch is None:
+        # (each area of the deletion locks every one's households: those held already are not waited for)
+        rollups.lock_households(_households_of({instance.pk, *(_areas_under(origin) or [])}))
+        rollups.quiesce([instance.pk])
+        instance._visits_households = ids  # (the same object comes to `area_deleted`)
+        return
+    if not batch.quiesced:
+        going = _areas_under(origin) or []
+        batch.prepare(_households_of({instance.pk, *going}))
+    else:
+        batch.prepare(ids)  # (locked already: else an error, not a deadlock)
+    batch.households.update(ids)
 
 
 @receiver(post_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleted")
 def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
     """An area gone: its households (now without an area) refreshed, so that its nodes lose them; its
     dashboard row, and its member's and nodes' derived again (if it had one)."""
+    kept, member = rollups.dashboard_member_of(instance.code)
+    batch = current()
+    if batch is not None:
+        if kept:
+            batch.gone.append((instance.code, member))
+        return
     households = getattr(instance, "_visits_households", [])
     if households:
         rollups.refresh(households)
-    kept, member = rollups.dashboard_member_of(instance.code)
     if kept:
         rollups.refresh_dashboard(gone=[(instance.code, member)])
 
@@ -66,8 +227,17 @@ def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> No
 @receiver(pre_delete, sender=Member, dispatch_uid="visits.member_deleting")
 def member_deleting(sender: Any, instance: Member, **kwargs: Any) -> None:
     """A member about to go: the areas that lose them (set to no member by the deletion, which sends no
-    signal for them), for `member_deleted`."""
-    instance._visits_areas = list(instance.areas.values_list("id", flat=True))
+    signal for them), for `member_deleted`; the delta table held before the deletion writes their rows."""
+    areas = list(instance.areas.values_list("id", flat=True))
+    batch = current()
+    if batch is not None:
+        if areas:
+            batch.prepare(())
+            batch.areas.update(areas)
+        return
+    if areas:
+        rollups.quiesce()
+    instance._visits_areas = areas
 
 
 @receiver(post_delete, sender=Member, dispatch_uid="visits.member_deleted")
