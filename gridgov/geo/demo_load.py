@@ -185,17 +185,42 @@ def _member_type(i: int) -> str:
     return cycle[i % len(cycle)]
 
 
+class DemoCityInUse(Exception):
+    """The demo city holds what cannot be deleted with it (issues: their timelines are append-only)."""
+
+
 @transaction.atomic
-def delete_demo_city(code: str = "440308") -> None:
+def delete_demo_city(code: str = "440308") -> dict[str, int]:
     """Remove everything under the demo district (the district and its departments stay: users refer to
-    them, and loading the demo again updates them in place)."""
-    Household.objects.filter(community__code__startswith=code).delete()
-    Member.objects.filter(community__code__startswith=code).delete()
-    ResponsibilityArea.objects.filter(code__startswith=code).delete()
-    Grid.objects.filter(code__startswith=code).delete()
-    Building.objects.filter(community__code__startswith=code).delete()
-    Community.objects.filter(code__startswith=code).delete()
-    Street.objects.filter(code__startswith=code).delete()
+    them, and loading the demo again updates them in place), in one transaction: the visits to its
+    households first (they would block the deletion of the households), then the city, the visit
+    rollups' upkeep of the members and areas deleted done once, and the rollups derived again
+    (`recompute.rebuild`). Refused (`DemoCityInUse`, nothing deleted) when issues were reported in the
+    district: an issue's timeline is append-only (the database refuses to delete its events), so an issue
+    is never deleted, and the communities and streets it names cannot go. Returns how many visits went."""
+    from gridgov.cases.models import Case
+    from gridgov.visits import recompute, signals
+    from gridgov.visits.models import Visit
+
+    issues = Case.objects.filter(district__code=code).count()
+    if issues:
+        raise DemoCityInUse(
+            f"The demo city (district {code}) has {issues} issues: an issue's timeline is append-only, so "
+            "issues are never deleted, and the communities and streets they name cannot be replaced. Load "
+            "the demo city into an empty database instead (a new database: migrate, then load_demo_city)."
+        )
+    visits = Visit.objects.filter(household__community__code__startswith=code)
+    gone = {"visits": visits.delete()[1].get("visits.Visit", 0)}
+    with signals.batched():
+        Household.objects.filter(community__code__startswith=code).delete()
+        Member.objects.filter(community__code__startswith=code).delete()
+        ResponsibilityArea.objects.filter(code__startswith=code).delete()
+        Grid.objects.filter(code__startswith=code).delete()
+        Building.objects.filter(community__code__startswith=code).delete()
+        Community.objects.filter(code__startswith=code).delete()
+        Street.objects.filter(code__startswith=code).delete()
+    recompute.rebuild()  # (households deleted in bulk: the rollups derived again)
+    return gone
 
 
 def grid_demo_city(

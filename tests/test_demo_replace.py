@@ -1,0 +1,69 @@
+"""`manage.py load_demo_city --replace` replaces the demo city in one transaction, the visits to its
+households included (they would block the deletion of the households); it is refused, naming what blocks
+it, when issues were reported in the city (an issue's timeline is append-only: issues are never deleted);
+a replacement that fails leaves the city as it was."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.apps import apps as django_apps
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from gridgov.accounts.models import Role
+from gridgov.cases.defaults import seed
+from gridgov.cases.demo import load_demo_cases
+from gridgov.cases.models import Case
+from gridgov.geo.management.commands import load_demo_city as command
+from gridgov.households.models import Household
+from gridgov.visits import recompute, services
+from gridgov.visits.models import Visit
+
+from . import factories as f
+
+pytestmark = pytest.mark.django_db
+
+SMALL = {"households": 1500, "no_gridding": True}
+
+
+@pytest.fixture
+def demo_with_a_visit():
+    admin = f.UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    call_command("load_demo_city", **SMALL)
+    h = Household.objects.filter(community__code__startswith="440308", area__isnull=False).first()
+    when = (timezone.now() - timedelta(hours=1)).isoformat()
+    item = {"id": "7c1d1f3e-0000-4000-8000-000000000001", "household": h.code, "channel": "phone"}
+    results = services.record_visits([{**item, "device_time": when}], actor=admin)
+    assert [r.status for r in results] == ["created"]
+    return admin
+
+
+def test_replace_with_visits(demo_with_a_visit):
+    before = set(Household.objects.values_list("code", flat=True))
+    call_command("load_demo_city", replace=True, **SMALL)
+    assert not Visit.objects.exists()
+    assert set(Household.objects.values_list("code", flat=True)) == before  # (the generator is deterministic)
+    assert not any(recompute.differences().values())
+
+
+def test_replace_is_refused_when_the_city_has_issues(demo_with_a_visit):
+    seed(django_apps)
+    assert load_demo_cases(count=5) == 5
+    households = Household.objects.count()
+    with pytest.raises(CommandError, match="has 5 issues"):
+        call_command("load_demo_city", replace=True, **SMALL)
+    assert (Household.objects.count(), Case.objects.count(), Visit.objects.count()) == (households, 5, 1)
+
+
+def test_a_failed_replace_leaves_the_city(demo_with_a_visit, monkeypatch):
+    households = Household.objects.count()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("generator failed")
+
+    monkeypatch.setattr(command, "load_demo_city", fail)
+    with pytest.raises(RuntimeError):
+        call_command("load_demo_city", replace=True, **SMALL)
+    assert (Household.objects.count(), Visit.objects.count()) == (households, 1)
