@@ -1,0 +1,163 @@
+"""Admin deletions and an approval on the demo city: the visit rollups' upkeep per row against batched.
+
+    .venv/bin/python bench/admin_deletes.py            # 3 repeats of each, medians
+    .venv/bin/python bench/admin_deletes.py --reps 1
+
+Measured, each in a transaction rolled back afterwards (so every repeat starts from the demo city):
+- every member of the demo deleted, as the admin's bulk delete does it (`MemberAdmin.delete_queryset`) and
+  as a plain queryset delete (the signals' upkeep once per member);
+- every area of the community with the most areas, the same two ways (the community marked not gridded
+  first, in the timed transaction: its households may be left without an area);
+- a fresh gridding plan of that community approved (`plan_approve`; the plan made outside the timer).
+The rollups are checked exact (`recompute.differences()`, in the transaction) after each batched run.
+
+Every write goes to a database made for the run (CREATE DATABASE … TEMPLATE gridgov), dropped at the end,
+also on failure. GRIDGOV_ROOT: the source tree to import gridgov from (another checkout: its figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(os.environ.get("GRIDGOV_ROOT", Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
+
+PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
+BENCH_DB, TEMPLATE_DB = os.environ.get("GRIDGOV_BENCH_DB", "gridgov_bench_deletes"), "gridgov"
+
+
+def maintenance() -> psycopg.Connection[Any]:
+    return psycopg.connect(host="127.0.0.1", port=PORT, user="gridgov", dbname="postgres", autocommit=True)
+
+
+def create_db() -> None:
+    with maintenance() as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            sys.exit(f"database `{BENCH_DB}` exists (left by a killed run?): drop it first")
+        try:
+            ids = sql.Identifier(BENCH_DB), sql.Identifier(TEMPLATE_DB)
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(*ids))
+        except psycopg.errors.ObjectInUse:
+            sys.exit(f"`{TEMPLATE_DB}` has other sessions (make run? a shell?): a template must have none")
+
+
+def drop_db() -> None:
+    from django.apps import apps
+    from django.db import connections
+
+    if apps.ready:
+        connections.close_all()
+    with maintenance() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+
+
+def rolled_back(fn: Callable[[], Any], check: bool) -> float:
+    """Seconds `fn` takes in a transaction that is rolled back afterwards (the rollups checked first)."""
+    from django.db import transaction
+
+    from gridgov.visits import recompute
+
+    with transaction.atomic():
+        started = time.perf_counter()
+        fn()
+        took = time.perf_counter() - started
+        if check:
+            wrong = {k: v for k, v in recompute.differences().items() if v}
+            if wrong:
+                raise SystemExit(f"rollups not exact after the run: {wrong}")
+        transaction.set_rollback(True)
+    return took
+
+
+def run(reps: int) -> None:
+    from django.contrib import admin
+    from django.core.management import call_command
+    from django.db.models import Count
+
+    from gridgov.geo.models import Community, ResponsibilityArea
+    from gridgov.gridding.services import plan_approve, plan_create
+    from gridgov.teams.models import Member
+    from gridgov.visits import recompute, rollups
+
+    call_command("migrate", verbosity=0)  # (the demo database may be behind this tree's migrations)
+    recompute.rebuild()
+    rollups.fold()  # (the dashboard rows kept for this month)
+    members = Member.objects.filter(community__code__startswith="440308")
+    community = (
+        Community.objects.annotate(n=Count("grids__areas"))
+        .filter(code__startswith="440308")
+        .order_by("-n")[0]
+    )
+    areas = ResponsibilityArea.objects.filter(grid__community=community)
+    n_members, n_areas = members.count(), areas.count()
+
+    def ungridded() -> bool:
+        """(its households may then be left without an area: the integrity trigger allows it)"""
+        return bool(Community.objects.filter(pk=community.pk).update(gridded_at=None))
+
+    member_admin = admin.site._registry[Member]
+    area_admin = admin.site._registry[ResponsibilityArea]
+    batched = hasattr(__import__("gridgov.visits.signals", fromlist=["x"]), "batched")
+    cases: list[tuple[str, Callable[[], Any], bool]] = [
+        (
+            f"{n_members:,} members, admin bulk delete",
+            lambda: member_admin.delete_queryset(None, members),
+            True,
+        ),
+        (f"{n_members:,} members, queryset delete", lambda: members.delete(), False),
+        (
+            f"{n_areas} areas of {community.code}, admin bulk delete",
+            lambda: ungridded() and area_admin.delete_queryset(None, areas),
+            True,
+        ),
+        (
+            f"{n_areas} areas of {community.code}, queryset delete",
+            lambda: ungridded() and areas.delete(),
+            False,
+        ),
+    ]
+    plan = plan_create(community=community, actor=None, fresh=True).plan
+    from gridgov.gridding.models import GriddingPlan
+
+    def approve() -> None:
+        plan_approve(plan=GriddingPlan.objects.get(pk=plan.pk), actor=None)
+
+    cases.append((f"approval of a fresh plan of {community.code} ({n_areas} areas before)", approve, True))
+    print(
+        f"source: `{ROOT}` ({'batched upkeep' if batched else 'per-row upkeep'}); {reps} repeats, medians\n"
+    )
+    print("| run | median s | all s |")
+    print("| --- | ---: | --- |")
+    for label, fn, check in cases:
+        times = [rolled_back(fn, check and i == 0) for i in range(reps)]
+        print(f"| {label} | {statistics.median(times):.2f} | {', '.join(f'{t:.2f}' for t in times)} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args()
+    create_db()
+    try:
+        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
+        import django
+
+        django.setup()
+        run(args.reps)
+    finally:
+        drop_db()
+
+
+if __name__ == "__main__":
+    main()
