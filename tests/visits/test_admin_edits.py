@@ -140,3 +140,73 @@ def test_an_approval_deleting_areas_refreshes_once(kept, monkeypatch):
         ResponsibilityArea.objects.filter(grid__community=world.community).values_list("code", flat=True)
     ) == {world.area_a.code}
     exact()
+
+
+def _form(model, fields):
+    from gridgov.geo.admin import NodeForm
+
+    meta = type("Meta", (), {"model": model, "fields": fields})
+    return type("Form", (NodeForm,), {"Meta": meta})
+
+
+def test_a_nodes_code_cannot_change_while_nodes_below_carry_it(kept):
+    """A grid renumbered while its areas' codes start with the old code: refused by the database (the
+    rollups and every prefix search would keep its areas under the old code) and said by the admin's form;
+    a grid without areas may be renumbered. The same for a community with grids."""
+    from django.db import IntegrityError
+    from django.utils import translation
+
+    from gridgov.geo.models import Community, Grid
+
+    world = kept
+    grid = Grid.objects.get(pk=world.grid_a.pk)
+    grid.code = world.community.code + "009"
+    with pytest.raises(IntegrityError, match="cannot change"), transaction.atomic():
+        grid.save()
+    form = _form(Grid, ["code", "name", "community"])(
+        instance=Grid.objects.get(pk=world.grid_a.pk),
+        data={"code": world.community.code + "009", "name": "x", "community": world.community.pk},
+    )
+    assert not form.is_valid()
+    assert "2 nodes below carry the code 440308001001001" in form.errors["code"][0]
+    with translation.override("zh-hans"):
+        assert "下级有 2 个节点的编码以 440308001001001 开头" in form.errors["code"][0]
+    # a code that does not start with the parent's (a community moved to another street, code kept)
+    other_street = f.StreetFactory(code="440308002")
+    form = _form(Community, ["code", "name", "street"])(
+        instance=Community.objects.get(pk=world.community.pk),
+        data={"code": world.community.code, "name": "x", "street": other_street.pk},
+    )
+    assert not form.is_valid() and "must start with the code of its parent" in form.errors["code"][0]
+    community = Community.objects.get(pk=world.community.pk)
+    community.code = "440308001009"
+    with pytest.raises(IntegrityError, match="cannot change"), transaction.atomic():
+        community.save()
+    empty = f.GridFactory(
+        community=world.community, code=world.community.code + "005", boundary=world.grid_a.boundary
+    )
+    empty.code = world.community.code + "006"
+    with transaction.atomic():
+        empty.save()
+    exact()
+
+
+def test_the_admin_renumbers_an_area_through_its_change_page(kept):
+    """The admin's own path: the change form posted (the area's code changed in its grid)."""
+    world = kept
+    admin = _admin(world)
+    url = f"/admin/geo/responsibilityarea/{world.area_a.pk}/change/"
+    assert admin.get(url).status_code == 200
+    assert admin.get(f"/admin/geo/grid/{world.grid_a.pk}/change/").status_code == 200
+    data = {
+        "code": world.area_a.code[:-2] + "09",
+        "name": world.area_a.name,
+        "name_en": "",
+        "grid": world.grid_a.pk,
+        "boundary": world.area_a.boundary.geojson,
+        "member": world.member_a.pk,
+    }
+    r = admin.post(url, data)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    assert ResponsibilityArea.objects.get(pk=world.area_a.pk).code.endswith("09")
+    exact()
