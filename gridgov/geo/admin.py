@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts import scoping
-from gridgov.core.admin_base import BatchedDeletes, ScopedGeoAdmin
+from gridgov.core.admin_base import ScopedGeoAdmin
 
 from .models import Building, Community, District, Grid, ResponsibilityArea, Street
 
@@ -44,7 +44,7 @@ class NodeForm(forms.ModelForm):
         return data
 
 
-class NodeAdmin(BatchedDeletes, ScopedGeoAdmin):
+class NodeAdmin(ScopedGeoAdmin):
     form = NodeForm
     scope_selector = staticmethod(scoping.visible_nodes)
     list_display = ("code", "name", "name_en", "synthetic")

@@ -1,9 +1,10 @@
 """Keep the compliance rollups in step with edits made one row at a time (admin, services).
 
 Bulk writers (the ledger import, the demo loader) call `rollups.refresh` or `recompute.rebuild`
-themselves. A deletion of many rows (an admin's bulk delete, a gridding approval deleting areas, a grid
-and its areas) sends a signal per row: inside `batched()` the receivers below only collect what changed,
-and the upkeep is done once when the block ends, in the same transaction.
+themselves. A deletion of many rows (an admin's bulk delete, a grid and its areas) sends a signal per row:
+the receivers collect what changed and its last row does the upkeep, once (`_deletion`); inside a
+`batched()` block (a gridding approval saving and deleting areas) they collect, and the upkeep is done
+once when the block ends, in the same transaction.
 
 Lock order (README, Visits): households (id order) → the delta table (→ the fold's lock) → area rows. An
 area's row is written (its member or code changed, or deleted) only once this transaction holds the locks
@@ -47,6 +48,7 @@ class Batch:
     quiesced: bool = False
     locked: set[int] = field(default_factory=set)
     connection_id: int = 0
+    pending: set[tuple[str, int]] = field(default_factory=set)  # (a deletion's) rows signalled, not gone
 
     def prepare(self, households: Iterable[int]) -> None:
         """Lock these households (id order, those not locked yet), then hold the delta table: call before
@@ -98,6 +100,37 @@ def flush(batch: Batch) -> None:
     households = sorted(set(Household.objects.filter(id__in=batch.households).values_list("id", flat=True)))
     if households or batch.areas or batch.gone:
         rollups.refresh(households, areas=batch.areas, gone=batch.gone)
+
+
+def _deletion(instance: Any) -> tuple[Batch, bool]:
+    """The batch a row being deleted belongs to, and whether it is the deletion's own: that of the
+    `batched()` block around it, else one for the deletion (Django's `Collector.delete`, in its own atomic
+    block, the innermost when it signals): it sends `pre_delete` for every row before it deletes any and
+    `post_delete` after, so the rows signalled and not gone yet are known, and the last `post_delete`
+    does the upkeep of them all, once, in the deletion's transaction."""
+    outer = current()
+    if outer is not None:
+        return outer, False
+    block = connection.atomic_blocks[-1]
+    batch = getattr(block, "_visits_batch", None)
+    if batch is None:
+        batch = Batch(connection_id=id(connection.connection))
+        block._visits_batch = batch
+    return batch, True
+
+
+def _deleted(instance: Any) -> None:
+    """A row of a deletion gone: the last one does the deletion's upkeep (see `_deletion`)."""
+    if current() is not None:
+        return
+    block = connection.atomic_blocks[-1]
+    batch = getattr(block, "_visits_batch", None)
+    if batch is None:
+        return
+    batch.pending.discard((instance._meta.label, instance.pk))
+    if not batch.pending:
+        del block._visits_batch
+        flush(batch)
 
 
 @receiver(post_save, sender=Household, dispatch_uid="visits.household_saved")
@@ -189,61 +222,45 @@ def area_deleting(sender: Any, instance: ResponsibilityArea, origin: Any = None,
     """Before an area goes (its rollup rows with it, its households left without an area): the households
     locked, in id order, before the deletion writes them, then new deltas held off and the pending ones
     folded (one folded afterwards would write a rollup row of a deleted area; and a fold under way could
-    hold a rollup row of the area that the deletion waits for). A deletion of several areas (a queryset, a
-    grid) locks the households of them all at its first area, before the delta table."""
+    hold a rollup row of the area that the deletion waits for). The first area of a deletion of several
+    (a queryset, a grid) locks the households of every area under the deletion's origin, before the delta
+    table. Its households are refreshed when the deletion ends (`_deletion`)."""
+    batch, own = _deletion(instance)
     ids = _households_of([instance.pk])
-    batch = current()
-    if batch is None:
-        # (each area of the deletion locks every one's households: those held already are not waited for)
-        rollups.lock_households(_households_of({instance.pk, *(_areas_under(origin) or [])}))
-        rollups.quiesce([instance.pk])
-        instance._visits_households = ids  # (the same object comes to `area_deleted`)
-        return
     if not batch.quiesced:
-        going = _areas_under(origin) or []
-        batch.prepare(_households_of({instance.pk, *going}))
-    else:
-        batch.prepare(ids)  # (locked already: else an error, not a deadlock)
+        ids_all = _households_of({instance.pk, *(_areas_under(origin) or [])})
+        batch.prepare(ids_all)
+    batch.prepare(ids)  # (locked already; else an error, not a deadlock)
     batch.households.update(ids)
+    if own:
+        batch.pending.add((instance._meta.label, instance.pk))
 
 
 @receiver(post_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleted")
 def area_deleted(sender: Any, instance: ResponsibilityArea, **kwargs: Any) -> None:
-    """An area gone: its households (now without an area) refreshed, so that its nodes lose them; its
-    dashboard row, and its member's and nodes' derived again (if it had one)."""
+    """An area gone: its dashboard row, and its member's and nodes' derived again when the deletion ends
+    (if it had one), with its households (now without an area: its nodes lose them)."""
     kept, member = rollups.dashboard_member_of(instance.code)
-    batch = current()
-    if batch is not None:
-        if kept:
-            batch.gone.append((instance.code, member))
-        return
-    households = getattr(instance, "_visits_households", [])
-    if households:
-        rollups.refresh(households)
-    if kept:
-        rollups.refresh_dashboard(gone=[(instance.code, member)])
+    batch = current() or getattr(connection.atomic_blocks[-1], "_visits_batch", None)
+    if batch is not None and kept:
+        batch.gone.append((instance.code, member))
+    _deleted(instance)
 
 
 @receiver(pre_delete, sender=Member, dispatch_uid="visits.member_deleting")
 def member_deleting(sender: Any, instance: Member, **kwargs: Any) -> None:
     """A member about to go: the areas that lose them (set to no member by the deletion, which sends no
-    signal for them), for `member_deleted`; the delta table held before the deletion writes their rows."""
+    signal for them): the delta table held before the deletion writes their rows; their dashboard rows,
+    the member's and the row of the areas without one derived again when the deletion ends."""
     areas = list(instance.areas.values_list("id", flat=True))
-    batch = current()
-    if batch is not None:
-        if areas:
-            batch.prepare(())
-            batch.areas.update(areas)
-        return
+    batch, own = _deletion(instance)
     if areas:
-        rollups.quiesce()
-    instance._visits_areas = areas
+        batch.prepare(())
+        batch.areas.update(areas)
+    if own:
+        batch.pending.add((instance._meta.label, instance.pk))
 
 
 @receiver(post_delete, sender=Member, dispatch_uid="visits.member_deleted")
 def member_deleted(sender: Any, instance: Member, **kwargs: Any) -> None:
-    """A member gone: the dashboard rows of their areas (now without a member), theirs and the row of the
-    areas without one derived again."""
-    areas = getattr(instance, "_visits_areas", [])
-    if areas:
-        rollups.refresh_dashboard(areas)
+    _deleted(instance)
