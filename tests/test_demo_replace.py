@@ -67,3 +67,16 @@ def test_a_failed_replace_leaves_the_city(demo_with_a_visit, monkeypatch):
     with pytest.raises(RuntimeError):
         call_command("load_demo_city", replace=True, **SMALL)
     assert (Household.objects.count(), Visit.objects.count()) == (households, 1)
+
+
+def test_replace_with_gridding(demo_with_a_visit):
+    """The whole path: the demo city replaced and gridded (plans approved, idle members given areas), in
+    one transaction; the rollups exact."""
+    from gridgov.geo.models import ResponsibilityArea
+    from gridgov.visits import rollups
+
+    rollups.fold()  # (dashboard rows kept: the upkeep of areas changing hands derives them)
+    call_command("load_demo_city", replace=True, households=1500)
+    assert ResponsibilityArea.objects.filter(member__isnull=False).exists()
+    assert not Visit.objects.exists()
+    assert not any(recompute.differences().values())

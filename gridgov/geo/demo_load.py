@@ -229,6 +229,7 @@ def grid_demo_city(
     """Replace the generator's quick partition by gridding plans, approved, and give the demo's idle
     members the areas left without one (a grid leader would do this by hand)."""
     from gridgov.gridding.services import plan_approve, plan_create
+    from gridgov.visits import signals
 
     say = progress or (lambda _msg: None)
     totals = {"grids": 0, "areas": 0}
@@ -236,13 +237,14 @@ def grid_demo_city(
         result = plan_create(community=community, actor=None, fresh=True)
         applied = plan_approve(plan=result.plan, actor=None)
         idle = list(Member.objects.filter(community=community, areas__isnull=True, led_grids__isnull=True))
-        for area in ResponsibilityArea.objects.filter(
-            grid__community=community, member__isnull=True
-        ).order_by("code"):
-            if not idle:
-                break
-            area.member = idle.pop()
-            area.save(update_fields=["member"])
+        with signals.batched():  # (the rollups' upkeep of the areas changing hands: once)
+            for area in ResponsibilityArea.objects.filter(
+                grid__community=community, member__isnull=True
+            ).order_by("code"):
+                if not idle:
+                    break
+                area.member = idle.pop()
+                area.save(update_fields=["member"])
         totals["grids"] += applied.grids
         totals["areas"] += applied.areas
         say(
