@@ -197,7 +197,8 @@ def delete_demo_city(code: str = "440308") -> dict[str, int]:
     rollups' upkeep of the members and areas deleted done once, and the rollups derived again
     (`recompute.rebuild`). Refused (`DemoCityInUse`, nothing deleted) when issues were reported in the
     district: an issue's timeline is append-only (the database refuses to delete its events), so an issue
-    is never deleted, and the communities and streets it names cannot go. Returns how many visits went."""
+    is never deleted, and the communities and streets it names cannot go. The household table is held
+    first, for the whole transaction (`recompute.hold_households`). Returns how many visits went."""
     from gridgov.cases.models import Case
     from gridgov.visits import recompute, signals
     from gridgov.visits.models import Visit
@@ -209,6 +210,7 @@ def delete_demo_city(code: str = "440308") -> dict[str, int]:
             "issues are never deleted, and the communities and streets they name cannot be replaced. Load "
             "the demo city into an empty database instead (a new database: migrate, then load_demo_city)."
         )
+    recompute.hold_households()  # (before the delta table, which the upkeep below takes)
     visits = Visit.objects.filter(household__community__code__startswith=code)
     gone = {"visits": visits.delete()[1].get("visits.Visit", 0)}
     with signals.batched():

@@ -574,6 +574,19 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
     return out
 
 
+HOLD_HOUSEHOLDS = "LOCK TABLE households_household IN EXCLUSIVE MODE"
+
+
+def hold_households() -> None:
+    """Hold the household table until this transaction ends (every batch, approval and household edit
+    waits; reads go on): the first lock of a transaction that writes rollups or area rows (its upkeep takes
+    the delta table) and derives everything again later on (`rebuild`, which takes this lock then): taken
+    only then, it would come after the delta table, and a batch holding a household and waiting for the
+    delta table would wait for this while this waited for it (README, Visits: households first)."""
+    with connection.cursor() as cur:
+        cur.execute(HOLD_HOUSEHOLDS)
+
+
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, rollups, totals (the reference for
     the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
@@ -588,7 +601,7 @@ def rebuild() -> dict[str, int]:
         # waits for this; then the delta table, which waits for a fold under way (`_quiesce_and_fold`).
         # Both are LOCK statements, which take no snapshot: the first statement that does (the fold's) runs
         # once they are held, so the snapshot sees every batch and fold that committed before.
-        cur.execute("LOCK TABLE households_household IN EXCLUSIVE MODE")
+        cur.execute(HOLD_HOUSEHOLDS)
         _quiesce_and_fold(cur)
         return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
 

@@ -47,17 +47,20 @@ def _waiting() -> int:
         return cur.fetchone()[0]
 
 
-def _until(test: Callable[[], bool]) -> bool:
-    for _ in range(400):
+def _until(test: Callable[[], bool], seconds: float = 10) -> bool:
+    for _ in range(int(seconds / 0.025)):
         if test():
             return True
         threading.Event().wait(0.025)
     return False
 
 
-def _race(hold: int, first: Callable[[], None], second: Callable[[], None]) -> list[BaseException]:
+def _race(
+    hold: int, first: Callable[[], None], second: Callable[[], None], seconds: float = 10
+) -> list[BaseException]:
     """A session holds household `hold`'s row lock; `first` starts and waits for it; `second` starts and
-    waits too; then the hold ends. Returns the errors of `first` and `second` (none: no deadlock)."""
+    waits too (within `seconds`); then the hold ends. Returns the errors of `first` and `second` (none: no
+    deadlock)."""
     held, release = threading.Event(), threading.Event()
     done = [threading.Event(), threading.Event()]
     errors: list[BaseException] = []
@@ -88,8 +91,9 @@ def _race(hold: int, first: Callable[[], None], second: Callable[[], None]) -> l
         for i, run in enumerate((first, second)):
             threads.append(threading.Thread(target=party, args=(run, done[i])))
             threads[-1].start()
-            assert _until(lambda i=i: _waiting() >= i + 1 or done[i].is_set()), "the party never waited"
-            assert not done[i].is_set(), f"party {i + 1} did not wait for the held row"
+            waited = _until(lambda i=i: _waiting() >= i + 1 or done[i].is_set(), seconds)
+            assert waited, "the party never waited"
+            assert not done[i].is_set(), f"party {i + 1} did not wait for the held row: {errors}"
     finally:
         release.set()
         for t in threads:
