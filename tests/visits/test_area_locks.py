@@ -10,11 +10,10 @@ while the admin held B's row and waited for the table."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import transaction
 from django.test import Client
 
 from gridgov.gridding.models import PlanArea
@@ -23,7 +22,7 @@ from gridgov.households.models import Household
 from gridgov.visits import rollups, services
 
 from .test_sync import visit
-from .test_writer_locks import _draft, _exact, _race, _until, _waiting
+from .test_writer_locks import _draft, _exact, _race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,43 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _race_on_deltas(first: Callable[[], None], second: Callable[[], None]) -> list[BaseException]:
     """A session holds the delta table (row exclusive: a batch's append); `first` starts and waits for it;
     `second` starts and waits too; then the hold ends. Returns the errors (none: no deadlock)."""
-    held, release = threading.Event(), threading.Event()
-    done = [threading.Event(), threading.Event()]
-    errors: list[BaseException] = []
-
-    def holder() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.execute("LOCK TABLE visits_rollupdelta IN ROW EXCLUSIVE MODE")
-                held.set()
-                release.wait(30)
-        finally:
-            held.set()
-            connections.close_all()
-
-    def party(run: Callable[[], None], finished: threading.Event) -> None:
-        try:
-            run()
-        except BaseException as e:
-            errors.append(e)
-        finally:
-            finished.set()
-            connections.close_all()
-
-    threads = [threading.Thread(target=holder)]
-    threads[0].start()
-    held.wait(10)
-    try:
-        for i, run in enumerate((first, second)):
-            threads.append(threading.Thread(target=party, args=(run, done[i])))
-            threads[-1].start()
-            assert _until(lambda i=i: _waiting() >= i + 1 or done[i].is_set()), "the party never waited"
-            assert not done[i].is_set(), f"party {i + 1} did not wait"
-    finally:
-        release.set()
-        for t in threads:
-            t.join(timeout=60)
-    return errors
+    return _race("LOCK TABLE visits_rollupdelta IN ROW EXCLUSIVE MODE", first, second)
 
 
 @pytest.fixture

@@ -56,11 +56,11 @@ def _until(test: Callable[[], bool], seconds: float = 10) -> bool:
 
 
 def _race(
-    hold: int, first: Callable[[], None], second: Callable[[], None], seconds: float = 10
+    hold: int | str, first: Callable[[], None], second: Callable[[], None], seconds: float = 10
 ) -> list[BaseException]:
-    """A session holds household `hold`'s row lock; `first` starts and waits for it; `second` starts and
-    waits too (within `seconds`); then the hold ends. Returns the errors of `first` and `second` (none: no
-    deadlock)."""
+    """A session holds household `hold`'s row lock (or runs the statement `hold`: a LOCK); `first` starts
+    and waits for it; `second` starts and waits too (within `seconds`); then the hold ends. Returns the
+    errors of `first` and `second` (none: no deadlock)."""
     held, release = threading.Event(), threading.Event()
     done = [threading.Event(), threading.Event()]
     errors: list[BaseException] = []
@@ -68,7 +68,10 @@ def _race(
     def holder() -> None:
         try:
             with transaction.atomic(), connection.cursor() as cur:
-                cur.execute("SELECT 1 FROM households_household WHERE id = %s FOR NO KEY UPDATE", [hold])
+                if isinstance(hold, str):
+                    cur.execute(hold)
+                else:
+                    cur.execute("SELECT 1 FROM households_household WHERE id = %s FOR NO KEY UPDATE", [hold])
                 held.set()
                 release.wait(30)
         finally:
@@ -93,7 +96,7 @@ def _race(
             threads[-1].start()
             waited = _until(lambda i=i: _waiting() >= i + 1 or done[i].is_set(), seconds)
             assert waited, "the party never waited"
-            assert not done[i].is_set(), f"party {i + 1} did not wait for the held row: {errors}"
+            assert not done[i].is_set(), f"party {i + 1} did not wait for the hold: {errors}"
     finally:
         release.set()
         for t in threads:
