@@ -45,8 +45,6 @@ class Command(BaseCommand):
         if replacing and not opts["replace"]:
             raise CommandError("District 440308 exists already; use --replace to rebuild the demo city.")
         started = time.monotonic()
-        city = build_demo_city(households=opts["households"])
-        self.stderr.write(f"generated in {time.monotonic() - started:.1f} s; loading…")
         # One transaction: a replacement that fails leaves the demo city as it was. The household table is
         # held first: the deletion's upkeep and the approvals take the delta table, and the rebuild at the
         # end the household table, which must come first (`recompute.hold_households`).
@@ -58,6 +56,8 @@ class Command(BaseCommand):
                 except DemoCityInUse as e:
                     raise CommandError(str(e)) from e
                 self.stderr.write(f"demo city deleted, with the {gone['visits']} visits to its households")
+            city = build_demo_city(households=opts["households"])
+            self.stderr.write(f"generated in {time.monotonic() - started:.1f} s; loading…")
             counts = load_demo_city(city, progress=lambda m: self.stderr.write("  " + m))
             if not opts["no_gridding"]:
                 self.stderr.write("gridding every community with the gridding engine…")
