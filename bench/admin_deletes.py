@@ -27,40 +27,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 ROOT = Path(os.environ.get("GRIDGOV_ROOT", Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
 
-PORT = os.environ.get("GRIDGOV_PGPORT", "54329")
-BENCH_DB, TEMPLATE_DB = os.environ.get("GRIDGOV_BENCH_DB", "gridgov_bench_deletes"), "gridgov"
+import visits as base  # noqa: E402  (bench/visits.py: the throwaway database made from the demo city)
 
-
-def maintenance() -> psycopg.Connection[Any]:
-    return psycopg.connect(host="127.0.0.1", port=PORT, user="gridgov", dbname="postgres", autocommit=True)
-
-
-def create_db() -> None:
-    with maintenance() as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            sys.exit(f"database `{BENCH_DB}` exists (left by a killed run?): drop it first")
-        try:
-            ids = sql.Identifier(BENCH_DB), sql.Identifier(TEMPLATE_DB)
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(*ids))
-        except psycopg.errors.ObjectInUse:
-            sys.exit(f"`{TEMPLATE_DB}` has other sessions (make run? a shell?): a template must have none")
-
-
-def drop_db() -> None:
-    from django.apps import apps
-    from django.db import connections
-
-    if apps.ready:
-        connections.close_all()
-    with maintenance() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+base.BENCH_DB = os.environ.get("GRIDGOV_BENCH_DB", "gridgov_bench_deletes")
 
 
 def rolled_back(fn: Callable[[], Any], check: bool) -> float:
@@ -153,15 +126,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
-    create_db()
+    base.create_db(keep=False)
     try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
+        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
         import django
 
         django.setup()
         run(args.reps)
     finally:
-        drop_db()
+        base.drop_db()
 
 
 if __name__ == "__main__":
