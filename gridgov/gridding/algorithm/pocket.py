@@ -28,7 +28,7 @@ from collections.abc import Callable
 from shapely.geometry.base import BaseGeometry
 
 from .model import Item, Plan
-from .recut import EPS, _Index, drop_empty, share_out
+from .recut import EPS, _Index, drop_empty, grids_kept, kept_grids, share_out
 from .reshare import Moves, Run, _fine, _order, _try_pair
 
 POCKET_BUILDINGS = 10  # buildings of the pocket a triple is drawn from
@@ -76,7 +76,10 @@ def mend_pockets(
         searched += 1
         adj_f = restrict(adj, plan.items)
         tried: set[tuple] = set()
-        for _key, moves, involved in pocket_shares(plan, adj_f, a, household_weights, lo, hi, index):
+        grid_of = kept_grids(plan, grid_range)
+        for _key, moves, involved in pocket_shares(
+            plan, adj_f, a, household_weights, lo, hi, index, grid_of=grid_of
+        ):
             # One try per layout (which areas each building feeds), where the neighbour graph allows it.
             layout = tuple((b, tuple(x for x, s, e in sol if e > s)) for b, sol in moves)
             if layout in tried or not plausible(plan, adj_f, moves, involved, index):
@@ -101,17 +104,22 @@ def pocket_shares(
     lo: float,
     hi: float,
     index: _Index,
-    budget: int = POCKET_BUDGET,
+    budget: int | None = None,
+    *,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int, float], Moves, list[int]]]:
     """Triples of the pocket's buildings shared out together so that every area they touch ends in
     range or empty (numbers only): ((buildings left cut, runs, households moved), the moves, the areas
-    involved), best first."""
+    involved), best first; at most `budget` share-outs (`POCKET_BUDGET`). With `grid_of` (`kept_grids`),
+    every grid keeps its households."""
     items, area_of = plan.items, plan.area_of
     members = index.members
     sizes = index.sizes(plan)
 
     def ring(areas: set[int]) -> set[int]:
-        return {area_of[j] for a in areas for i in members.get(a, ()) for j in adj_f[i]} - areas
+        out = {area_of[j] for a in areas for i in members.get(a, ()) for j in adj_f[i]} - areas
+        # A re-grid keeps every grid's households: the pocket is the target's grid.
+        return out if grid_of is None else {a for a in out if grid_of[a] == grid_of[target]}
 
     first = ring({target})
     second = ring({target} | first)
@@ -128,11 +136,11 @@ def pocket_shares(
     names = list(dict.fromkeys(own + near + outer))[:POCKET_BUILDINGS]
     buildings: list[Building] = []
     for b in names:
-        got = _order(plan, adj_f, b, target, sizes, index, household_weights, pocket)
+        got = _order(plan, adj_f, b, target, sizes, index, household_weights, pocket, grid_of)
         if got is not None:
             buildings.append((b, household_weights[b], got[0], got[1]))
     out: list[tuple[tuple[int, int, float], Moves, list[int]]] = []
-    left = [budget]
+    left = [POCKET_BUDGET if budget is None else budget]
     for triple in itertools.combinations(buildings, 3):
         if left[0] <= 0:
             break
@@ -142,7 +150,7 @@ def pocket_shares(
         # Every building shares an area with another of the triple (else two would do: `reshare`).
         if not all(any(orders[k] & orders[m] for m in range(3) if m != k) for k in range(3)):
             continue
-        out.extend(share_many(list(triple), sizes, lo, hi, target, left))
+        out.extend(share_many(list(triple), sizes, lo, hi, target, left, grid_of))
     out.sort(key=lambda c: c[0])
     return out
 
@@ -154,10 +162,12 @@ def share_many(
     hi: float,
     target: int,
     left: list[int],
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int, float], Moves, list[int]]]:
     """Ways to share `buildings` out together (each one run per area, in the order of its areas) so that
     every area they reach ends in [lo, hi] or empty (one out of range other than `target` may stay as it
-    is); `sizes[a]`: what area `a` holds now. `left[0]`: share-outs still allowed (counted down).
+    is); `sizes[a]`: what area `a` holds now. `left[0]`: share-outs still allowed (counted down). With
+    `grid_of` (`kept_grids`), every grid keeps its households.
     Returns ((buildings left cut, runs, households moved), the moves, the areas involved), best first."""
     union = list(dict.fromkeys(a for _b, _hw, order, _h in buildings for a in order))
     other = {a: sizes[a] - sum(h.get(a, 0.0) for *_x, h in buildings) for a in union}
@@ -194,7 +204,9 @@ def share_many(
                     return
                 continue
             end = {a: other[a] + now.get(a, 0.0) for a in union}
-            if all(_fine(a, end[a], before[a], lo, hi, target) for a in union):
+            if all(_fine(a, end[a], before[a], lo, hi, target) for a in union) and grids_kept(
+                grid_of, before, end
+            ):
                 sols_all = [*chosen, sol]
                 runs = [sum(e > s for _a, s, e in x) for x in sols_all]
                 moved = sum(abs(end[a] - before[a]) for a in union) / 2

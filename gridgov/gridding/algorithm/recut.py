@@ -176,6 +176,25 @@ class _Sizes(dict[int, float]):
         return w
 
 
+def kept_grids(plan: Plan, grid_range: tuple[float, float, bool] | None) -> list[int] | None:
+    """Each area's grid when the grids must keep their households (a re-grid), else None: a building is
+    then shared out only among areas of the grids holding it (a share-out moving households into another
+    grid would change both grids' totals, which a re-grid refuses on the cells)."""
+    return plan.grid_of_area if grid_range is not None and grid_range[2] else None
+
+
+def grids_kept(grid_of: list[int] | None, before: dict[int, float], end: dict[int, float]) -> bool:
+    """Whether every grid keeps its households when the areas of `before` end as `end` (True without
+    `grid_of`)."""
+    if grid_of is None:
+        return True
+    net: dict[int, float] = {}
+    for a, w in end.items():
+        g = grid_of[a]
+        net[g] = net.get(g, 0.0) + w - before[a]
+    return all(abs(v) <= EPS for v in net.values())
+
+
 def share_out(
     hw: tuple[float, ...] | list[float],
     areas: list[int],
@@ -426,9 +445,11 @@ def _mend_area(
     mine = index.members.get(target, [])
     sizes = index.sizes(plan)
     adj_f = restrict(adj, plan.items)
+    grid_of = kept_grids(plan, grid_range)
     options = _options(
-        plan, adj_f, target, sizes, index.by_building, mine, household_weights, lo, hi, new_cuts, skip
-    )
+        plan, adj_f, target, sizes, index.by_building, mine, household_weights, lo, hi, new_cuts, skip,
+        grid_of=grid_of,
+    )  # fmt: skip
     for b, order, solutions in options:
         for sol in solutions[:tries]:
             a_args = (min_shared, angles, wholes, restrict, order, hi)
@@ -452,9 +473,12 @@ def _options(
     new_cuts: bool,
     skip: frozenset[str],
     limit: int = MAX_SOLUTIONS,
+    *,
+    grid_of: list[int] | None = None,
 ) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
     """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
-    would be shared among, share-outs best first)."""
+    would be shared among, share-outs best first). With `grid_of` (`kept_grids`), only areas of the
+    grids holding the building."""
     items, area_of = plan.items, plan.area_of
     # Its own buildings first, then its neighbours'; buildings already cut first (no new cut).
     own = list(dict.fromkeys(items[i].building for i in mine))
@@ -478,6 +502,9 @@ def _options(
         for i in parts:
             held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
         around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+        if grid_of is not None:
+            in_grids = {grid_of[a] for a in held}
+            around = {a for a in around if grid_of[a] in in_grids}
         if target not in held and target not in around:
             continue
         # The areas holding it in unit/floor order, then the target, then the others by size (smallest first).
@@ -488,6 +515,14 @@ def _options(
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
         solutions = share_out(hw, order, other, held, lo, hi, target, limit=limit)
+        if grid_of is not None and len({grid_of[a] for a in held}) > 1:
+            prefix = [0.0, *itertools.accumulate(hw)]
+            before = {a: sizes[a] for a in order}
+            solutions = [
+                sol
+                for sol in solutions
+                if grids_kept(grid_of, before, {a: other[a] + prefix[e] - prefix[s] for a, s, e in sol})
+            ]
         if solutions:
             yield b, order, solutions
 

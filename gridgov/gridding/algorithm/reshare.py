@@ -44,6 +44,8 @@ from .recut import (
     _Sizes,
     _snapshot,
     drop_empty,
+    grids_kept,
+    kept_grids,
     share_out,
 )
 from .repair import components
@@ -69,13 +71,15 @@ def share_pair(
     target: int,
     whole1: bool = False,
     spill: int | None = None,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[list[Run], list[Run]]]:
     """Ways to share two buildings out together (`share_out` each: one run per area, in the order given)
     so that every area of `order1` and `order2` ends in [lo, hi] or empty (`other[a]`: what area `a`
     holds of neither building; one out of range other than `target` may also stay as it is). Best first:
     fewest buildings left cut, fewest runs, fewest households moved. With `whole1`, the first building
     goes whole to one area; with `spill` (an area of `order2` other than `target`), that area may end
-    anywhere up to `hi` (a third re-cut is to mend it, see `_mend_pair`)."""
+    anywhere up to `hi` (a third re-cut is to mend it, see `_mend_pair`). With `grid_of` (`kept_grids`),
+    only share-outs that leave every grid's households as they are."""
     shared = frozenset(order1) & frozenset(order2)
     p1 = [0.0, *itertools.accumulate(hw1)]
     p2 = [0.0, *itertools.accumulate(hw2)]
@@ -103,7 +107,9 @@ def share_pair(
             for p, sol in ((p1, s1), (p2, s2)):
                 for a, s, e in sol:
                     end[a] += p[e] - p[s]
-            if all(a == spill or _fine(a, end[a], before[a], lo, hi, target) for a in areas):
+            if all(a == spill or _fine(a, end[a], before[a], lo, hi, target) for a in areas) and grids_kept(
+                grid_of, before, end
+            ):
                 runs1, runs2 = sum(e > s for _, s, e in s1), sum(e > s for _, s, e in s2)
                 moved = sum(abs(end[a] - before[a]) for a in areas) / 2
                 out.append(((int(runs1 > 1) + int(runs2 > 1), runs1 + runs2, moved), s1, s2))
@@ -166,10 +172,12 @@ def _order(
     index: _Index,
     household_weights: dict[str, tuple[float, ...]],
     prefer: set[int],
+    grid_of: list[int] | None = None,
 ) -> tuple[list[int], dict[int, float]] | None:
     """The areas building `b` may be shared among (those holding it in unit/floor order, `target` if it
     is next to it, then neighbours: those in `prefer` first, then the smallest) and what each holds of
-    it now; None if it cannot be shared out."""
+    it now; None if it cannot be shared out. With `grid_of` (`kept_grids`), only areas of the grids
+    holding it."""
     items, area_of = plan.items, plan.area_of
     parts = sorted(index.by_building.get(b, ()), key=lambda i: items[i].first)
     hw = household_weights.get(b)
@@ -179,6 +187,9 @@ def _order(
     for i in parts:
         held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
     around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+    if grid_of is not None:
+        in_grids = {grid_of[a] for a in held}
+        around = {a for a in around if grid_of[a] in in_grids}
     order = list(dict.fromkeys(area_of[i] for i in parts))
     if target in around:
         order.append(target)
@@ -200,10 +211,12 @@ def _combos(
     index: _Index,
     per_pair: int = 2,
     spill: bool = False,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int], Moves, list[int], int | None]]:
     """Pairs of buildings around `target` shared out together so that every area they touch ends in
     range (numbers only): (buildings left cut, runs), the moves, the areas involved and (with `spill`)
-    the one area left for a third re-cut to mend, best first."""
+    the one area left for a third re-cut to mend, best first. With `grid_of` (`kept_grids`), every grid
+    keeps its households."""
     items, area_of = plan.items, plan.area_of
     by_building, members = index.by_building, index.members
     sizes = index.sizes(plan)
@@ -215,7 +228,7 @@ def _combos(
     combos: list[tuple[tuple[int, int], Moves, list[int], int | None]] = []
     done: set[frozenset[str]] = set()
     for b1 in firsts:
-        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set())
+        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set(), grid_of)
         if got1 is None:
             continue
         order1, held1 = got1
@@ -229,7 +242,7 @@ def _combos(
             if frozenset((b1, b2)) in done:
                 continue
             done.add(frozenset((b1, b2)))
-            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring)
+            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring, grid_of)
             if got2 is None:
                 continue
             order2, held2 = got2
@@ -238,7 +251,9 @@ def _combos(
             hw1, hw2 = household_weights[b1], household_weights[b2]
             spills: list[int | None] = [x for x in order2 if x != target] if spill else [None]
             for x in spills:
-                pairs = share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target, spill=x)
+                pairs = share_pair(
+                    hw1, order1, hw2, order2, other, held1, held2, lo, hi, target, spill=x, grid_of=grid_of
+                )
                 for s1, s2 in pairs[:per_pair]:
                     cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
                     runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
@@ -268,13 +283,14 @@ def _mend_pair(
     (or chains) for the one area the pair leaves out of range; `bad`: the areas out of range before."""
     adj_f = restrict(adj, plan.items)
     a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
-    for _key, moves, involved, _x in _combos(plan, adj_f, target, household_weights, lo, hi, index)[
-        :PAIR_TRIES
-    ]:
+    grid_of = kept_grids(plan, grid_range)
+    for _key, moves, involved, _x in _combos(
+        plan, adj_f, target, household_weights, lo, hi, index, grid_of=grid_of
+    )[:PAIR_TRIES]:
         if _try_pair(plan, cells, adj, moves, involved, *a_args):
             return True
     # Three buildings: a pair leaves one area out of range for a single re-cut (or chains) to mend.
-    spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True)
+    spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True, grid_of=grid_of)
     m_args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     for _key, moves, involved, x in spilled[:PAIR_TRIES]:
         assert x is not None
@@ -672,16 +688,19 @@ def widen_thin(
         sizes = index.sizes(plan)
         mine = index.members.get(a, [])
         cands: list[tuple[tuple[int, int], Moves, list[int]]] = []
+        grid_of = kept_grids(plan, grid_range)
         singles = _options(
-            plan, adj_f, a, sizes, index.by_building, mine, household_weights, lo, hi, True, frozenset()
-        )
+            plan, adj_f, a, sizes, index.by_building, mine, household_weights, lo, hi, True, frozenset(),
+            grid_of=grid_of,
+        )  # fmt: skip
         for b, order, solutions in singles:
             for sol in solutions[:3]:
                 runs = sum(e > s for _a, s, e in sol)
                 cands.append(((int(runs > 1), runs), [(b, sol)], order))
         cands.sort(key=lambda c: c[0])
         cands = cands[: HULL_TRIES // 2]
-        cands += [(k, m, i) for k, m, i, _x in _combos(plan, adj_f, a, household_weights, lo, hi, index, 3)]
+        pairs = _combos(plan, adj_f, a, household_weights, lo, hi, index, 3, grid_of=grid_of)
+        cands += [(k, m, i) for k, m, i, _x in pairs]
         best: tuple[float, Moves, list[int]] | None = None
         for _key, moves, involved in cands[:HULL_TRIES]:
             floor = min(_hulls_of(plan, cells, involved, index).values(), default=now)
