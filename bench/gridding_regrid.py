@@ -7,10 +7,10 @@ waits for the engine, and what it leaves.
 
 For each community the engine's input and the codes in force are read from the demo database (`gridgov`,
 read only: what `plan_compute` reads), then `regrid` runs as the service runs it (polygons built, codes
-checked), `--repeat` times (CPU seconds of this process, median). Reported per community: CPU, areas in
-range, buildings split, the hull Polsby–Popper minimum, households keeping their area, gaps + overlaps
-(`quality.measure` of the tree run), a hash of the households' codes (plans of two trees compare by it);
-then the slowest and the total CPU.
+checked), `--repeat` times (CPU seconds of this process, median). Reported per community: CPU, areas and
+grids in range, multipart polygons (areas and grids), buildings split, the hull Polsby–Popper minimum,
+households keeping their area, gaps + overlaps (`quality.measure` of the tree run), a hash of the
+households' codes (plans of two trees compare by it); then the slowest and the total CPU.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def main() -> None:
     print(f"Load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
     code0, com0, prev0 = inputs[0]
     regrid(com0, prev0, config, code=code0)  # numba kernels loaded, outside the timers
-    head = ["community", "CPU s", "areas", "in range", "split", "hull PP min", "kept area"]
+    head = ["community", "CPU s", "areas", "in range", "grids in range", "multipart", "split", "hull PP min"]
+    head += ["kept area"]
     head += ["gaps + overlaps m²/km²", "plan"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     times: list[tuple[float, str]] = []
@@ -76,7 +77,8 @@ def main() -> None:
         seams = (q.gap_area_m2 + q.overlap_area_m2) / (community.boundary.area / 1e6)
         digest = hashlib.sha256(repr(sorted(codes.items())).encode()).hexdigest()[:10]
         print(
-            f"| {code} | {cpu:.2f} | {q.areas} | {q.areas_in_range:.1%} | {q.buildings_split:.1%} | "
+            f"| {code} | {cpu:.2f} | {q.areas} | {q.areas_in_range:.1%} | {q.grids_in_range:.1%} | "
+            f"{q.multipart_polygons} | {q.buildings_split:.1%} | "
             f"{q.hull_pp_min:.3f} | {kept:.1%} | {seams:.2f} | {digest} |",
             flush=True,
         )

@@ -292,6 +292,25 @@ def test_share_pair_mends_a_pocket_only_two_buildings_together_can():
     assert all(a != 41 for a, s, e in [*sx, *sy] if e > s)  # the pocket vanishes
 
 
+def test_share_pair_keeps_every_grids_households_when_a_regrid_asks():
+    from gridgov.gridding.algorithm.reshare import share_pair
+
+    # The pocket above, the area of 15 (39) in another grid: the pairs that mend it give that area X's last
+    # households (and the pocket's small building), which a re-grid refuses on the cells (both grids'
+    # totals change): none is listed.
+    x_order, y_order = [40, 39, 41], [41, 37, 38, 39]
+    held_x, held_y = {40: 15.0, 39: 5.0, 41: 4.0}, {41: 3.0}
+    sizes = {40: 18.0, 39: 15.0, 41: 7.0, 37: 18.0, 38: 19.0}
+    other = {a: sizes[a] - held_x.get(a, 0.0) - held_y.get(a, 0.0) for a in sizes}
+    grid_of = [0] * 42
+    grid_of[39] = 1
+    args = ((1.0,) * 24, x_order, (1.0,) * 3, y_order, other, held_x, held_y, 15, 20)
+    free = share_pair(*args, target=41)
+    assert free
+    assert share_pair(*args, target=41, grid_of=[0] * 42) == free  # one grid: nothing to keep
+    assert share_pair(*args, target=41, grid_of=grid_of) == []  # every pair moves households to grid 1
+
+
 def test_plan_community_mends_pockets_two_buildings_together_can():
     # Before `reshare` (two buildings shared out together) this community of the bench city kept an area
     # of 7 households (4 of a cut building, 3 of a small one) out of range.

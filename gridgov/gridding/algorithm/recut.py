@@ -558,8 +558,9 @@ def _apply(
     if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
         return False
     snapshot = _snapshot(plan, cells, adj, index)
-    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
+    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None and check else []
     grid_w = {g: _grid_weight(plan, index, g) for g in grids}
+    grid_pieces = grid_parts(plan, index, grids, restrict(adj, items)) if grids else {}
     x, y = items[old[0]].x, items[old[0]].y
     big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
     # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
@@ -615,21 +616,31 @@ def _apply(
     members = {a: index.members.get(a, []) for a in involved}
     ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
     if ok and grid_range is not None:
-        # Grids stay in range (or as they were) and in one piece: a re-grid keeps their codes.
+        # Grids stay in range (or as they were) and in one piece (no more pieces than they were in): a
+        # re-grid keeps their codes.
         glo, ghi, keep_grids = grid_range
         after = {g: _grid_weight(plan, index, g) for g in grids}
         ok = all(
             abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
             for g in grids
         )
-        in_grid = {
-            g: sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ())) for g in grids
-        }
-        ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
+        ok = ok and all(n <= max(1, grid_pieces[g]) for g, n in grid_parts(plan, index, grids, adj_f).items())
     if ok:
         return True
     _restore(plan, cells, adj, snapshot, index)
     return False
+
+
+def grid_parts(plan: Plan, index: _Index, grids: list[int], adj_f: list[set[int]]) -> dict[int, int]:
+    """How many pieces each of `grids` is in on the links `adj_f`. A re-grid's change may not break a grid
+    (its code stays); one that the rebuilt cells left in pieces (an earlier engine cut them otherwise)
+    may still have its areas mended, as long as it ends in no more pieces (`regrid` groups the areas
+    into grids again afterwards)."""
+    out = {}
+    for g in grids:
+        in_grid = sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ()))
+        out[g] = len(components(in_grid, adj_f))
+    return out
 
 
 def _grid_areas(plan: Plan, g: int) -> list[int]:

@@ -35,7 +35,6 @@ from .recut import (
     MAX_AREAS,
     _apply,
     _chain_fix,
-    _grid_areas,
     _grid_weight,
     _Index,
     _mend_area,
@@ -44,6 +43,7 @@ from .recut import (
     _Sizes,
     _snapshot,
     drop_empty,
+    grid_parts,
     grids_kept,
     kept_grids,
     share_out,
@@ -340,6 +340,7 @@ def _try_pair(
     snapshot = _snapshot(plan, cells, adj, index)
     grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
     grid_w = {g: _grid_weight(plan, index, g) for g in grids}
+    grid_pieces = grid_parts(plan, index, grids, restrict(adj, plan.items)) if grids else {}
     changed = False
     for b, sol in moves:
         hw = household_weights[b]
@@ -356,9 +357,7 @@ def _try_pair(
             abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
             for g in grids
         )
-        for g in grids if ok else ():
-            in_grid = sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ()))
-            ok = ok and len(components(in_grid, adj_f)) <= 1
+        ok = ok and all(n <= max(1, grid_pieces[g]) for g, n in grid_parts(plan, index, grids, adj_f).items())
     if not ok:
         _restore(plan, cells, adj, snapshot, index)
     return ok
