@@ -318,9 +318,10 @@ def _share_out(
         picked.update(range(first, bisect.bisect_right(prefix, base + h + EPS, first, last)))
         return sorted(picked)
 
-    # Whether the areas from k on can share the households from `start` on, `used` runs made, depends
-    # on nothing else: a state that gave no solution once gives none again (memoised, the search is
-    # polynomial instead of exponential; the solutions and their order are the same).
+    # Whether the areas from k on can share the households from `start` on with `most - used` runs left
+    # depends on nothing else: a state that gave no solution once gives none again (memoised, the search
+    # is polynomial instead of exponential; the solutions and their order are the same), also when a
+    # count of runs that found nothing is followed by the next (the states with as many runs left).
     dead: set[tuple[int, int, int]] = set()
     ends_at: dict[tuple[int, int], list[int]] = {}
 
@@ -334,7 +335,7 @@ def _share_out(
             if allowed(areas[k], left):
                 out.append([*runs, (areas[k], start, n)])
             return
-        if (k, start, used) in dead:
+        if (k, start, most - used) in dead:
             return
         found = len(out)
         # Runs closest to what the area holds now first (ties: the shorter first).
@@ -365,12 +366,11 @@ def _share_out(
                 walk(k + 1, end, used + (end > start), most)
                 runs.pop()
         if len(out) == found:
-            dead.add((k, start, used))
+            dead.add((k, start, most - used))
 
     # Fewest runs first: the building is cut as little as the numbers allow.
     top = min(len(areas), max_runs or len(areas))
     for most in [top] if every else range(1, top + 1):
-        dead.clear()
         walk(0, 0, 0, most)
         if out:
             break

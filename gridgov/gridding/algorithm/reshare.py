@@ -173,11 +173,12 @@ def _order(
     household_weights: dict[str, tuple[float, ...]],
     prefer: set[int],
     grid_of: list[int] | None = None,
+    grids: frozenset[int] = frozenset(),
 ) -> tuple[list[int], dict[int, float]] | None:
     """The areas building `b` may be shared among (those holding it in unit/floor order, `target` if it
     is next to it, then neighbours: those in `prefer` first, then the smallest) and what each holds of
     it now; None if it cannot be shared out. With `grid_of` (`kept_grids`), only areas of the grids
-    holding it."""
+    holding it and of `grids` (where another building of the share-out may make up for it)."""
     items, area_of = plan.items, plan.area_of
     parts = sorted(index.by_building.get(b, ()), key=lambda i: items[i].first)
     hw = household_weights.get(b)
@@ -188,7 +189,7 @@ def _order(
         held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
     around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
     if grid_of is not None:
-        in_grids = {grid_of[a] for a in held}
+        in_grids = {grid_of[a] for a in held} | grids
         around = {a for a in around if grid_of[a] in in_grids}
     order = list(dict.fromkeys(area_of[i] for i in parts))
     if target in around:
@@ -216,10 +217,13 @@ def _combos(
     """Pairs of buildings around `target` shared out together so that every area they touch ends in
     range (numbers only): (buildings left cut, runs), the moves, the areas involved and (with `spill`)
     the one area left for a third re-cut to mend, best first. With `grid_of` (`kept_grids`), every grid
-    keeps its households."""
+    keeps its households: a building is shared out among the areas of its grids, and (without `spill`)
+    the first also of `target`'s grid, the second also of the grids the first reaches, so that the one
+    makes up for what the other moves across a grid's border."""
     items, area_of = plan.items, plan.area_of
     by_building, members = index.by_building, index.members
     sizes = index.sizes(plan)
+    cross = frozenset((grid_of[target],)) if grid_of is not None and not spill else frozenset()
     mine = members.get(target, [])
     own = list(dict.fromkeys(items[i].building for i in mine))
     touching = (items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
@@ -228,7 +232,7 @@ def _combos(
     combos: list[tuple[tuple[int, int], Moves, list[int], int | None]] = []
     done: set[frozenset[str]] = set()
     for b1 in firsts:
-        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set(), grid_of)
+        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set(), grid_of, cross)
         if got1 is None:
             continue
         order1, held1 = got1
@@ -242,7 +246,9 @@ def _combos(
             if frozenset((b1, b2)) in done:
                 continue
             done.add(frozenset((b1, b2)))
-            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring, grid_of)
+            # (the second building may make up in the grids the first one reaches)
+            grids1 = cross | {grid_of[a] for a in order1} if cross else cross
+            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring, grid_of, grids1)
             if got2 is None:
                 continue
             order2, held2 = got2
