@@ -11,7 +11,7 @@ from gridgov.gridding.algorithm import Config, plan_community
 from gridgov.gridding.algorithm.engine import prepare, respect_barriers
 from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn, Item, Plan
 from gridgov.gridding.algorithm.quality import measure
-from gridgov.gridding.algorithm.recut import mend_out_of_range, share_out, uncut_small
+from gridgov.gridding.algorithm.recut import Mend, mend_out_of_range, share_out, uncut_small
 from gridgov.gridding.algorithm.repair import components
 from gridgov.gridding.algorithm.synthetic import lattice_community
 from gridgov.gridding.algorithm.tessellate import adjacency, slice_cell
@@ -152,7 +152,7 @@ def test_mend_gives_a_leftover_run_to_the_neighbour_and_drops_its_area():
         return respect_barriers(links, b, w, CFG.area_min, CFG.area_max)
 
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, restrict)
-    assert mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert mend_out_of_range(plan, cells, adj, Mend(p.household_weights, *args))
     assert sorted(plan.area_weights()) == [17.0, 20.0]
     assert plan.n_areas == 2 and plan.grid_of_area == [0, 0]
     # Every household once, in unit/floor order without overlap.
@@ -177,7 +177,7 @@ def test_mend_leaves_an_infeasible_area_as_it_is():
     plan = Plan(items=list(p.items), area_of=[0], grid_of_area=[0])
     cells, adj = list(p.cells), [set(s) for s in p.adj]
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
-    assert not mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert not mend_out_of_range(plan, cells, adj, Mend(p.household_weights, *args))
     assert plan.area_weights() == [12.0]
 
 
@@ -231,7 +231,7 @@ def test_uncut_small_makes_a_donated_building_whole_again_by_recutting_a_big_one
     plan = Plan(items=items, area_of=[0, 0, 0, 0, 1, 1, 1, 2, 2], grid_of_area=[0, 0, 0])
     assert plan.area_weights() == [20.0, 15.0, 15.0]
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
-    assert uncut_small(plan, cells, adj, p.household_weights, *args)
+    assert uncut_small(plan, cells, adj, Mend(p.household_weights, *args))
     s_items = [it for it in plan.items if it.building == "S"]
     assert len(s_items) == 1 and s_items[0].part == 0 and s_items[0].count == 11
     assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())

@@ -23,12 +23,11 @@ failed (one area of 57,342 in the bench city).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 from shapely.geometry.base import BaseGeometry
 
-from .model import Item, Plan
-from .recut import EPS, _Index, drop_empty, grids_kept, kept_grids, share_out
+from .model import Plan
+from .recut import EPS, Mend, _Index, finish, grids_kept, kept_grids, share_out
 from .reshare import Moves, Run, _fine, _order, _try_pair
 
 POCKET_BUILDINGS = 10  # buildings of the pocket a triple is drawn from
@@ -46,28 +45,21 @@ def mend_pockets(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring areas still out of range into range by sharing out three buildings of their pocket
     together (see the module); `plan`, `cells` and `adj` change in place (areas left empty are dropped).
-    With `grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid);
+    With `m.grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid);
     with `only`, just those areas are mended. Returns whether anything changed."""
-    bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
-    bad = [a for a in bad if only is None or a in only]
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
+    bad = m.out_of_range(plan, only)
     if not bad:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     searched = 0
     for a in bad:
         w = index.weight(plan, a)
@@ -85,15 +77,12 @@ def mend_pockets(
             if layout in tried or not plausible(plan, adj_f, moves, involved, index):
                 continue
             tried.add(layout)
-            if _try_pair(plan, cells, adj, moves, involved, *args):
+            if _try_pair(plan, cells, adj, moves, involved, m, index):
                 changed = True
                 break
             if len(tried) >= POCKET_TRIES:
                 break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def pocket_shares(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import shapely
 from shapely.geometry import Polygon
@@ -161,6 +161,38 @@ class _Index:
             _drop_items(plan, cells, adj, self.dead)
             self.dead = set()
             self.rebuild(plan)
+
+
+@dataclass(frozen=True)
+class Mend:
+    """What every mending pass (`recut`, `reshare`, `pocket`) reads besides the plan, its cells and their
+    links: each building's household weights, the area range, the border two cells must share to be
+    linked, the buildings' cut angles and whole cells, the links across barriers (`restrict`), and the
+    grids' range (None for a fresh plan, whose areas are grouped into grids again afterwards; with True
+    last, a re-grid's: every grid keeps its households)."""
+
+    household_weights: dict[str, tuple[float, ...]]
+    lo: float
+    hi: float
+    min_shared: float
+    angles: dict[str, float]
+    wholes: dict[str, BaseGeometry]
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]]
+    grid_range: tuple[float, float, bool] | None = None
+
+    def out_of_range(self, plan: Plan, only: set[int] | None = None) -> list[int]:
+        """The areas holding households out of range (of `only`, if given), in order."""
+        lo, hi = self.lo, self.hi
+        bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
+        return [a for a in bad if only is None or a in only]
+
+
+def finish(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], index: _Index, changed: bool) -> bool:
+    """The end of every mending pass: dead slots removed, areas left empty dropped; returns `changed`."""
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
 
 
 class _Sizes(dict[int, float]):
@@ -385,40 +417,28 @@ def mend_out_of_range(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring out-of-range areas into range by re-cutting one building each (see the module); `plan`,
-    `cells` and `adj` change in place (areas left empty are dropped). With `grid_range`, grids stay in
+    `cells` and `adj` change in place (areas left empty are dropped). With `m.grid_range`, grids stay in
     range and in one piece; with `only`, just those areas are mended. Returns whether anything changed."""
+    lo, hi, wholes = m.lo, m.hi, m.wholes
     changed = False
     index = _Index(plan, wholes)
     for _round in range(2):
-        sizes = plan.area_weights()
-        bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
-        bad = [a for a in bad if only is None or a in only]
+        bad = m.out_of_range(plan, only)
         progress = False
         for a in bad:
             w = index.weight(plan, a)
             if w <= EPS or lo - EPS <= w <= hi + EPS:
                 continue
-            args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
-            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range, index=index):
+            if _mend_area(plan, cells, adj, a, m, index=index):
                 progress = changed = True
         if not progress:
             break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _mend_area(
@@ -426,22 +446,17 @@ def _mend_area(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     target: int,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     new_cuts: bool = True,
     skip: frozenset[str] = frozenset(),
     tries: int = TRIES,
-    grid_range: tuple[float, float, bool] | None = None,
     *,
     index: _Index,
 ) -> bool:
     """Re-cut one building so that area `target` and the areas around it end in range (see the module);
     without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict, grid_range = m.angles, m.wholes, m.restrict, m.grid_range
     mine = index.members.get(target, [])
     sizes = index.sizes(plan)
     adj_f = restrict(adj, plan.items)
@@ -755,22 +770,15 @@ def uncut_small(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range that a donation cut between areas: the building
     joins the area holding most of it, and the areas that left out of range are mended by re-cutting
     buildings already cut (no new cut); kept only if every area ends in range and in one piece.
     Returns whether anything changed."""
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict, grid_range = m.angles, m.wholes, m.restrict, m.grid_range
     changed = False
-    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     index = _Index(plan, wholes)
 
     def out_of_range(w: float) -> bool:
@@ -824,16 +832,7 @@ def uncut_small(
                     w > EPS
                     and not lo - EPS <= w <= hi + EPS
                     and not _mend_area(
-                        plan,
-                        cells,
-                        adj,
-                        a,
-                        *args,
-                        new_cuts=False,
-                        skip=frozenset({b}),
-                        tries=2,
-                        grid_range=grid_range,
-                        index=index,
+                        plan, cells, adj, a, m, new_cuts=False, skip=frozenset({b}), tries=2, index=index
                     )
                     and not _chain_fix(plan, cells, adj, {a}, lo, hi, restrict, index=index)
                 ):
@@ -852,10 +851,7 @@ def uncut_small(
             bad = now
         else:
             _restore(plan, cells, adj, snapshot, index)
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 RINGS = 3  # rings of areas around the ones to mend that a chain may reach (it is short anyway)
@@ -1037,4 +1033,4 @@ def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
     return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
 
 
-__all__ = ["mend_out_of_range", "share_out", "uncut_small"]
+__all__ = ["Mend", "finish", "mend_out_of_range", "share_out", "uncut_small"]

@@ -21,18 +21,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .donate import _hull_pp
-from .model import Item, Plan
+from .model import Plan
 from .quality import polsby_popper
 from .recut import (
     EPS,
     MAX_AREAS,
+    Mend,
     _apply,
     _chain_fix,
     _grid_weight,
@@ -42,7 +43,7 @@ from .recut import (
     _restore,
     _Sizes,
     _snapshot,
-    drop_empty,
+    finish,
     grid_parts,
     grids_kept,
     kept_grids,
@@ -129,38 +130,27 @@ def mend_pairs(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring areas still out of range into range by sharing out two buildings together (see the
     module); `plan`, `cells` and `adj` change in place (areas left empty are dropped). With
-    `grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid); with
+    `m.grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid); with
     `only`, just those areas are mended. Returns whether anything changed."""
-    bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
-    bad = [a for a in bad if only is None or a in only]
+    lo, hi, wholes = m.lo, m.hi, m.wholes
+    bad = m.out_of_range(plan, only)
     if not bad:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     for a in bad:
         w = index.weight(plan, a)
         if w <= EPS or lo - EPS <= w <= hi + EPS:
             continue
-        if _mend_pair(plan, cells, adj, a, *args, grid_range=grid_range, index=index, bad=set(bad)):
+        if _mend_pair(plan, cells, adj, a, m, index=index, bad=set(bad)):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _order(
@@ -273,42 +263,35 @@ def _mend_pair(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     target: int,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None,
     index: _Index,
     bad: set[int],
 ) -> bool:
     """Bring `target` into range by two buildings shared out together, else by two and a third re-cut
     (or chains) for the one area the pair leaves out of range; `bad`: the areas out of range before."""
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    restrict, grid_range = m.restrict, m.grid_range
     adj_f = restrict(adj, plan.items)
-    a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     grid_of = kept_grids(plan, grid_range)
     for _key, moves, involved, _x in _combos(
         plan, adj_f, target, household_weights, lo, hi, index, grid_of=grid_of
     )[:PAIR_TRIES]:
-        if _try_pair(plan, cells, adj, moves, involved, *a_args):
+        if _try_pair(plan, cells, adj, moves, involved, m, index):
             return True
     # Three buildings: a pair leaves one area out of range for a single re-cut (or chains) to mend.
     spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True, grid_of=grid_of)
-    m_args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     for _key, moves, involved, x in spilled[:PAIR_TRIES]:
         assert x is not None
         snapshot = _snapshot(plan, cells, adj, index)
         index.touched = set()
-        if not _try_pair(plan, cells, adj, moves, involved, *a_args):
+        if not _try_pair(plan, cells, adj, moves, involved, m, index):
             continue
         w = index.weight(plan, x)
         ok = (
             w <= EPS
             or lo - EPS <= w <= hi + EPS
-            or _mend_area(plan, cells, adj, x, *m_args, grid_range=grid_range, index=index)
+            or _mend_area(plan, cells, adj, x, m, index=index)
             or _chain_fix(plan, cells, adj, {x}, lo, hi, restrict, index=index)
         )
         areas = set(involved) | index.touched
@@ -332,17 +315,13 @@ def _try_pair(
     adj: list[set[int]],
     moves: list[tuple[str, list[Run]]],
     involved: list[int],
-    household_weights: dict[str, tuple[float, ...]],
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    grid_range: tuple[float, float, bool] | None,
+    m: Mend,
     index: _Index,
 ) -> bool:
     """Re-cut each building of `moves` into its runs, then keep the change only if every involved area
-    is in one piece (and the grids as `grid_range` asks); else restore everything."""
+    is in one piece (and the grids as `m.grid_range` asks); else restore everything."""
+    household_weights, hi, min_shared, angles = m.household_weights, m.hi, m.min_shared, m.angles
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
     snapshot = _snapshot(plan, cells, adj, index)
     grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
     grid_w = {g: _grid_weight(plan, index, g) for g in grids}
@@ -376,20 +355,13 @@ def uncut_pairs(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range still cut between areas (what `uncut_small`
     left) by sharing each out together with a building already cut nearby: the building goes whole to
     one area and the other's runs make up the difference, every area involved staying in range and in
     one piece (no building newly cut). Returns whether anything changed."""
+    household_weights, lo, hi, wholes, restrict = m.household_weights, m.lo, m.hi, m.wholes, m.restrict
     index = _Index(plan, wholes)
     items = plan.items
     small = [
@@ -398,7 +370,6 @@ def uncut_pairs(
         if len(parts) > 1 and b in household_weights and sum(household_weights[b]) <= hi + EPS
     ]
     changed = False
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     for b in small:
         items = plan.items
         adj_f = restrict(adj, items)
@@ -428,34 +399,24 @@ def uncut_pairs(
                 combos.append(((runs2, 0), [(b, s1), (b2, s2)], union))
         combos.sort(key=lambda c: c[0])
         for _key, moves, involved in combos[:2]:
-            if _try_pair(plan, cells, adj, moves, involved, *args):
+            if _try_pair(plan, cells, adj, moves, involved, m, index):
                 changed = True
                 break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def uncut_chains(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range still cut between areas: the building goes whole
     to one of its areas; the other, now out of range, takes a whole building from a neighbour (or gives
     one), and that neighbour, if it leaves the range, is mended by re-sharing a building already cut
     next to it. No building is newly cut; every area involved ends in range and in one piece. Returns
     whether anything changed."""
+    household_weights, hi, wholes, grid_range = m.household_weights, m.hi, m.wholes, m.grid_range
     if grid_range is not None:  # a fresh plan's pass: its grids are grouped again afterwards
         return False
     index = _Index(plan, wholes)
@@ -470,26 +431,9 @@ def uncut_chains(
     for b in small:
         if len(index.by_building.get(b, ())) < 2:
             continue
-        if _uncut_by_chain(
-            plan,
-            cells,
-            adj,
-            b,
-            household_weights,
-            lo,
-            hi,
-            min_shared,
-            angles,
-            wholes,
-            restrict,
-            grid_range,
-            index,
-        ):
+        if _uncut_by_chain(plan, cells, adj, b, m, index):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _uncut_by_chain(
@@ -497,16 +441,11 @@ def _uncut_by_chain(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     b: str,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    grid_range: tuple[float, float, bool] | None,
+    m: Mend,
     index: _Index,
 ) -> bool:
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict = m.angles, m.wholes, m.restrict
     items, area_of = plan.items, plan.area_of
     parts = index.by_building[b]
     held: dict[int, float] = {}
@@ -662,15 +601,8 @@ def widen_thin(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Areas whose convex hull is thin (Polsby–Popper below HULL_MIN; in practice pieces of cut buildings,
@@ -678,13 +610,14 @@ def widen_thin(
     two together (a neighbouring whole building joins the area and the cut moves), every area involved
     staying in range and in one piece; the re-share that leaves the thinnest area involved the most
     compact is kept, if it gains. Returns whether anything changed."""
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
     pp = hull_pps(cells, plan.area_of, plan.n_areas)
     thin = [int(a) for a in np.argsort(pp, kind="stable") if pp[a] < HULL_MIN and (only is None or a in only)]
     if not thin:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     for a in thin:
         now = _hulls_of(plan, cells, [a], index).get(a, 1.0)
         if now >= HULL_MIN:
@@ -710,7 +643,7 @@ def widen_thin(
         for _key, moves, involved in cands[:HULL_TRIES]:
             floor = min(_hulls_of(plan, cells, involved, index).values(), default=now)
             snapshot = _snapshot(plan, cells, adj, index)
-            if not _try_pair(plan, cells, adj, moves, involved, *args):
+            if not _try_pair(plan, cells, adj, moves, involved, m, index):
                 continue
             score = min(_hulls_of(plan, cells, involved, index).values(), default=0.0)
             _restore(plan, cells, adj, snapshot, index)
@@ -718,12 +651,9 @@ def widen_thin(
                 best = (score, moves, involved)
                 if score >= HULL_MIN:
                     break
-        if best is not None and _try_pair(plan, cells, adj, best[1], best[2], *args):
+        if best is not None and _try_pair(plan, cells, adj, best[1], best[2], m, index):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 __all__ = ["hull_pps", "mend_pairs", "share_pair", "uncut_chains", "uncut_pairs", "widen_thin"]
