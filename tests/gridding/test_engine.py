@@ -199,6 +199,31 @@ def test_a_sharp_tip_of_a_cut_piece_is_not_snapped_off_when_sealed(n, seed, irre
     assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
 
 
+def test_a_speck_beyond_a_crossing_does_not_keep_a_sliver_overlap_when_sealed():
+    # Found by the property test (1,600 examples): three cells meet where two roundings of one crossing
+    # lie 1 cm apart; giving the 0.07 m² overlap up (1 m²/km² is 0.044 m² here) left the loser a speck
+    # of 0.00003 m² beyond the crossing, a second part, so neither cell gave it up. The speck is dropped.
+    community = lattice_community(22, seed=1227, irregular=False)
+    plan = plan_community(community, CFG)
+    q = measure(plan, community.boundary, CFG)
+    assert_tiles(q, community)
+    assert q.overlap_area_m2 < 0.001
+
+
+@pytest.mark.xfail(strict=True, reason="a vertex the seal leaves off the 1 cm grid, snapped later (README)")
+@pytest.mark.parametrize(("n", "seed"), [(46, 5830), (13, 8575)])
+def test_a_vertex_left_off_the_grid_by_the_seal_opens_a_sliver_when_snapped(n, seed):
+    # Found by the property test (1,500 examples): where neither cell can give an overlap up snapped,
+    # one gives it up unsnapped and keeps a vertex off the 1 cm grid where the edges cross; a later
+    # snapping (the areas' dissolve, or the seal's faces of lone edges) moves it up to 7 mm off the edge
+    # across: a sliver along a 20 m edge, 0.097 m² of gap and 0.047 m² of overlap in 0.089 km² (46, 5830),
+    # 0.095 m² of overlap in 0.028 km² (13, 8575). The vertex 1 cm from a vertex of the cell across is
+    # not inserted into its edge (that would move a vertex).
+    community = lattice_community(n, seed=seed, irregular=False)
+    q = measure(plan_community(community, CFG), community.boundary, CFG)
+    assert_tiles(q, community)
+
+
 def test_regrid_after_one_new_building_keeps_almost_everyone():
     from gridgov.gridding.algorithm.quality import stability
     from gridgov.gridding.algorithm.regrid import regrid
@@ -218,6 +243,42 @@ def test_regrid_after_one_new_building_keeps_almost_everyone():
     )
     new_area = after.area_codes[after.household_area()[("new", "0")]]
     assert new_area.startswith("440308001001")
+
+
+def _turned(n: int, seed: int, degrees: float) -> CommunityIn:
+    """`lattice_community` turned about its centre: the corners of its boundary leave the 1 cm grid."""
+    import shapely.affinity
+
+    c = lattice_community(n, seed=seed)
+    o = c.boundary.centroid
+    pts = [shapely.affinity.rotate(shapely.Point(b.x, b.y), degrees, origin=o) for b in c.buildings]
+    buildings = [replace(b, x=p.x, y=p.y) for b, p in zip(c.buildings, pts, strict=True)]
+    return CommunityIn(shapely.affinity.rotate(c.boundary, degrees, origin=o), buildings)
+
+
+def test_a_regrid_tiles_a_community_whose_boundary_corners_are_off_the_snapping_grid():
+    # The demo's communities (2–5 km², a few corners each) read 2.9–6.7 m² of gaps after a re-grid (and as
+    # much fresh): each cell's corner on a 1.5 km edge is snapped on its own, up to 7 mm off the straight
+    # edge between the boundary's corners snapped alone, against which gaps were measured. Here that read
+    # 1.99 m² (5.6 m²/km²) with no gap at all; the boundary is now snapped with the cells' corners on it.
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = _turned(200, 5, 31.0)
+    before = plan_community(community, CFG, code="440308001001")
+    mid = community.boundary.centroid
+    community.buildings.append(BuildingIn.simple("new", mid.x + 7, mid.y + 3, 12))
+    after = regrid(community, before.household_codes(), CFG, code="440308001001")
+    every_household_once(after, community)
+    q = measure(after, community.boundary, CFG)
+    assert_tiles(q, community)
+    assert q.gap_area_m2 < 0.01
+    # A real gap is still seen: an area along the boundary shrunk by 5 cm.
+    edge = community.boundary.boundary.buffer(0.01)
+    a = max(range(after.n_areas), key=lambda k: after.area_polygons[k].intersection(edge).length)
+    shrunk = after.area_polygons[a].buffer(-0.05, join_style="mitre")
+    lost = after.area_polygons[a].area - shrunk.area
+    after.area_polygons[a] = shrunk
+    assert measure(after, community.boundary, CFG).gap_area_m2 == pytest.approx(lost, rel=0.01)
 
 
 def test_slicing_a_cell_whose_cut_leaves_a_line_does_not_crash():

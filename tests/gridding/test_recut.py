@@ -11,7 +11,7 @@ from gridgov.gridding.algorithm import Config, plan_community
 from gridgov.gridding.algorithm.engine import prepare, respect_barriers
 from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn, Item, Plan
 from gridgov.gridding.algorithm.quality import measure
-from gridgov.gridding.algorithm.recut import mend_out_of_range, share_out, uncut_small
+from gridgov.gridding.algorithm.recut import Mend, mend_out_of_range, share_out, uncut_small
 from gridgov.gridding.algorithm.repair import components
 from gridgov.gridding.algorithm.synthetic import lattice_community
 from gridgov.gridding.algorithm.tessellate import adjacency, slice_cell
@@ -152,7 +152,7 @@ def test_mend_gives_a_leftover_run_to_the_neighbour_and_drops_its_area():
         return respect_barriers(links, b, w, CFG.area_min, CFG.area_max)
 
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, restrict)
-    assert mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert mend_out_of_range(plan, cells, adj, Mend(p.household_weights, *args))
     assert sorted(plan.area_weights()) == [17.0, 20.0]
     assert plan.n_areas == 2 and plan.grid_of_area == [0, 0]
     # Every household once, in unit/floor order without overlap.
@@ -177,7 +177,7 @@ def test_mend_leaves_an_infeasible_area_as_it_is():
     plan = Plan(items=list(p.items), area_of=[0], grid_of_area=[0])
     cells, adj = list(p.cells), [set(s) for s in p.adj]
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
-    assert not mend_out_of_range(plan, cells, adj, p.household_weights, *args)
+    assert not mend_out_of_range(plan, cells, adj, Mend(p.household_weights, *args))
     assert plan.area_weights() == [12.0]
 
 
@@ -231,7 +231,7 @@ def test_uncut_small_makes_a_donated_building_whole_again_by_recutting_a_big_one
     plan = Plan(items=items, area_of=[0, 0, 0, 0, 1, 1, 1, 2, 2], grid_of_area=[0, 0, 0])
     assert plan.area_weights() == [20.0, 15.0, 15.0]
     args = (CFG.area_min, CFG.area_max, CFG.min_shared_border, p.angles, p.wholes, lambda a, _i: a)
-    assert uncut_small(plan, cells, adj, p.household_weights, *args)
+    assert uncut_small(plan, cells, adj, Mend(p.household_weights, *args))
     s_items = [it for it in plan.items if it.building == "S"]
     assert len(s_items) == 1 and s_items[0].part == 0 and s_items[0].count == 11
     assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
@@ -290,6 +290,25 @@ def test_share_pair_mends_a_pocket_only_two_buildings_together_can():
     sx, sy = pairs[0]
     assert [a for a, s, e in sx if e > s] == [40, 39]  # X's last households join the area of 15
     assert all(a != 41 for a, s, e in [*sx, *sy] if e > s)  # the pocket vanishes
+
+
+def test_share_pair_keeps_every_grids_households_when_a_regrid_asks():
+    from gridgov.gridding.algorithm.reshare import share_pair
+
+    # The pocket above, the area of 15 (39) in another grid: the pairs that mend it give that area X's last
+    # households (and the pocket's small building), which a re-grid refuses on the cells (both grids'
+    # totals change): none is listed.
+    x_order, y_order = [40, 39, 41], [41, 37, 38, 39]
+    held_x, held_y = {40: 15.0, 39: 5.0, 41: 4.0}, {41: 3.0}
+    sizes = {40: 18.0, 39: 15.0, 41: 7.0, 37: 18.0, 38: 19.0}
+    other = {a: sizes[a] - held_x.get(a, 0.0) - held_y.get(a, 0.0) for a in sizes}
+    grid_of = [0] * 42
+    grid_of[39] = 1
+    args = ((1.0,) * 24, x_order, (1.0,) * 3, y_order, other, held_x, held_y, 15, 20)
+    free = share_pair(*args, target=41)
+    assert free
+    assert share_pair(*args, target=41, grid_of=[0] * 42) == free  # one grid: nothing to keep
+    assert share_pair(*args, target=41, grid_of=grid_of) == []  # every pair moves households to grid 1
 
 
 def test_plan_community_mends_pockets_two_buildings_together_can():

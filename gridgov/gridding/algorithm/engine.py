@@ -35,7 +35,7 @@ from .hilbert import hilbert_index
 from .model import BuildingIn, CommunityIn, Config, Item, Plan, Problem
 from .nearest import explain
 from .pocket import mend_pockets
-from .recut import drop_empty, mend_out_of_range, uncut_small
+from .recut import Mend, drop_empty, mend_out_of_range, uncut_small
 from .repair import connected, repair
 from .reshare import HULL_MIN, hull_pps, mend_pairs, uncut_chains, uncut_pairs, widen_thin
 from .splitting import feasible_total, nearest_feasible, split_buildings
@@ -895,26 +895,29 @@ def cut_shared_buildings(
             return links
         return _AcrossBarriers(links, items, block_of, cuttable)  # type: ignore[return-value]
 
-    args = (config.area_min, config.area_max, config.min_shared_border, p.angles, p.wholes, restrict)
     # A fresh plan groups its areas into grids again if need be; a re-grid keeps every grid's households.
     grids = None if uncut else (config.grid_min, config.grid_max, True)
+    m = Mend(
+        p.household_weights, config.area_min, config.area_max, config.min_shared_border, p.angles, p.wholes,
+        restrict, grids,
+    )  # fmt: skip
     only = focus(plan) if focus is not None else None
-    mended = mend_out_of_range(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
-    whole = uncut and uncut_small(plan, cells, adj, p.household_weights, *args, grid_range=grids)
-    whole = (uncut and uncut_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
-    whole = (uncut and uncut_chains(plan, cells, adj, p.household_weights, *args, grid_range=grids)) or whole
+    mended = mend_out_of_range(plan, cells, adj, m, only=only)
+    whole = uncut and uncut_small(plan, cells, adj, m)
+    whole = (uncut and uncut_pairs(plan, cells, adj, m)) or whole
+    whole = (uncut and uncut_chains(plan, cells, adj, m)) or whole
     # What no re-cut mended: chains of whole-building moves once more, on the cells as now cut.
     # (A re-grid: only in the areas its change reached.)
     late = _refill(plan, cells, adj, config, only=focus(plan) if focus is not None else None)
     # What is still out of range: two buildings shared out again together.
     only = focus(plan) if focus is not None else None
-    paired = mend_pairs(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    paired = mend_pairs(plan, cells, adj, m, only=only)
     # What two cannot mend: three buildings of the area's pocket shared out together (rarely reached).
     only = focus(plan) if focus is not None else None
-    paired = mend_pockets(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only) or paired
+    paired = mend_pockets(plan, cells, adj, m, only=only) or paired
     # Areas left with a thin convex hull (pieces of cut buildings): shared out again with a neighbour.
     only = focus(plan) if focus is not None else None
-    wide = widen_thin(plan, cells, adj, p.household_weights, *args, grid_range=grids, only=only)
+    wide = widen_thin(plan, cells, adj, m, only=only)
     return refilled or mended or whole or late or paired or wide or changed or bool(faced)
 
 

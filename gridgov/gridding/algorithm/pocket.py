@@ -23,12 +23,11 @@ failed (one area of 57,342 in the bench city).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 from shapely.geometry.base import BaseGeometry
 
-from .model import Item, Plan
-from .recut import EPS, _Index, drop_empty, share_out
+from .model import Plan
+from .recut import EPS, Mend, _Index, finish, grids_kept, kept_grids, share_out
 from .reshare import Moves, Run, _fine, _order, _try_pair
 
 POCKET_BUILDINGS = 10  # buildings of the pocket a triple is drawn from
@@ -46,28 +45,21 @@ def mend_pockets(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring areas still out of range into range by sharing out three buildings of their pocket
     together (see the module); `plan`, `cells` and `adj` change in place (areas left empty are dropped).
-    With `grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid);
+    With `m.grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid);
     with `only`, just those areas are mended. Returns whether anything changed."""
-    bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
-    bad = [a for a in bad if only is None or a in only]
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
+    bad = m.out_of_range(plan, only)
     if not bad:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     searched = 0
     for a in bad:
         w = index.weight(plan, a)
@@ -76,21 +68,21 @@ def mend_pockets(
         searched += 1
         adj_f = restrict(adj, plan.items)
         tried: set[tuple] = set()
-        for _key, moves, involved in pocket_shares(plan, adj_f, a, household_weights, lo, hi, index):
+        grid_of = kept_grids(plan, grid_range)
+        for _key, moves, involved in pocket_shares(
+            plan, adj_f, a, household_weights, lo, hi, index, grid_of=grid_of
+        ):
             # One try per layout (which areas each building feeds), where the neighbour graph allows it.
             layout = tuple((b, tuple(x for x, s, e in sol if e > s)) for b, sol in moves)
             if layout in tried or not plausible(plan, adj_f, moves, involved, index):
                 continue
             tried.add(layout)
-            if _try_pair(plan, cells, adj, moves, involved, *args):
+            if _try_pair(plan, cells, adj, moves, involved, m, index):
                 changed = True
                 break
             if len(tried) >= POCKET_TRIES:
                 break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def pocket_shares(
@@ -101,17 +93,22 @@ def pocket_shares(
     lo: float,
     hi: float,
     index: _Index,
-    budget: int = POCKET_BUDGET,
+    budget: int | None = None,
+    *,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int, float], Moves, list[int]]]:
     """Triples of the pocket's buildings shared out together so that every area they touch ends in
     range or empty (numbers only): ((buildings left cut, runs, households moved), the moves, the areas
-    involved), best first."""
+    involved), best first; at most `budget` share-outs (`POCKET_BUDGET`). With `grid_of` (`kept_grids`),
+    every grid keeps its households."""
     items, area_of = plan.items, plan.area_of
     members = index.members
     sizes = index.sizes(plan)
 
     def ring(areas: set[int]) -> set[int]:
-        return {area_of[j] for a in areas for i in members.get(a, ()) for j in adj_f[i]} - areas
+        out = {area_of[j] for a in areas for i in members.get(a, ()) for j in adj_f[i]} - areas
+        # A re-grid keeps every grid's households: the pocket is the target's grid.
+        return out if grid_of is None else {a for a in out if grid_of[a] == grid_of[target]}
 
     first = ring({target})
     second = ring({target} | first)
@@ -128,11 +125,11 @@ def pocket_shares(
     names = list(dict.fromkeys(own + near + outer))[:POCKET_BUILDINGS]
     buildings: list[Building] = []
     for b in names:
-        got = _order(plan, adj_f, b, target, sizes, index, household_weights, pocket)
+        got = _order(plan, adj_f, b, target, sizes, index, household_weights, pocket, grid_of)
         if got is not None:
             buildings.append((b, household_weights[b], got[0], got[1]))
     out: list[tuple[tuple[int, int, float], Moves, list[int]]] = []
-    left = [budget]
+    left = [POCKET_BUDGET if budget is None else budget]
     for triple in itertools.combinations(buildings, 3):
         if left[0] <= 0:
             break
@@ -142,7 +139,7 @@ def pocket_shares(
         # Every building shares an area with another of the triple (else two would do: `reshare`).
         if not all(any(orders[k] & orders[m] for m in range(3) if m != k) for k in range(3)):
             continue
-        out.extend(share_many(list(triple), sizes, lo, hi, target, left))
+        out.extend(share_many(list(triple), sizes, lo, hi, target, left, grid_of))
     out.sort(key=lambda c: c[0])
     return out
 
@@ -154,10 +151,12 @@ def share_many(
     hi: float,
     target: int,
     left: list[int],
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int, float], Moves, list[int]]]:
     """Ways to share `buildings` out together (each one run per area, in the order of its areas) so that
     every area they reach ends in [lo, hi] or empty (one out of range other than `target` may stay as it
-    is); `sizes[a]`: what area `a` holds now. `left[0]`: share-outs still allowed (counted down).
+    is); `sizes[a]`: what area `a` holds now. `left[0]`: share-outs still allowed (counted down). With
+    `grid_of` (`kept_grids`), every grid keeps its households.
     Returns ((buildings left cut, runs, households moved), the moves, the areas involved), best first."""
     union = list(dict.fromkeys(a for _b, _hw, order, _h in buildings for a in order))
     other = {a: sizes[a] - sum(h.get(a, 0.0) for *_x, h in buildings) for a in union}
@@ -194,7 +193,9 @@ def share_many(
                     return
                 continue
             end = {a: other[a] + now.get(a, 0.0) for a in union}
-            if all(_fine(a, end[a], before[a], lo, hi, target) for a in union):
+            if all(_fine(a, end[a], before[a], lo, hi, target) for a in union) and grids_kept(
+                grid_of, before, end
+            ):
                 sols_all = [*chosen, sol]
                 runs = [sum(e > s for _a, s, e in x) for x in sols_all]
                 moved = sum(abs(end[a] - before[a]) for a in union) / 2

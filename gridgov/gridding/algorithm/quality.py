@@ -34,6 +34,38 @@ class Quality:
         return asdict(self)
 
 
+GRID = 0.01  # the cells' snapping grid (m)
+
+
+def snapped_boundary(boundary: BaseGeometry, polys: list[BaseGeometry]) -> BaseGeometry:
+    """The community's boundary snapped to the 1 cm grid as the cells along it are: the vertices of
+    `polys` lying on its outline (within 1 cm) are inserted into its edges first. Each cell's corner on
+    the boundary is snapped on its own, up to 7 mm off the straight edge that snapping the boundary's
+    few corners alone would give: along a 1.5 km edge that is metres² of slivers between the two
+    outlines (2–18 m² in a demo community of 2–5 km²), which are no gap."""
+    xy = shapely.get_coordinates(np.array(polys, dtype=object))
+    if not len(xy):
+        return shapely.set_precision(boundary, GRID)
+    pts = shapely.points(np.unique(xy, axis=0))
+    parts = list(getattr(boundary, "geoms", [boundary]))
+    out = []
+    for part in parts:
+        rings = []
+        for ring in [part.exterior, *part.interiors]:
+            shapely.prepare(ring)
+            near = pts[shapely.dwithin(ring, pts, GRID)]
+            coords = np.asarray(ring.coords)[:-1]
+            at = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(coords, axis=0).T))])
+            on = shapely.line_locate_point(ring, near)
+            both = np.concatenate([at, on])
+            xy_all = np.concatenate([coords, shapely.get_coordinates(near)])
+            order = np.argsort(both, kind="stable")
+            rings.append(xy_all[order])
+        # (a point near a corner may land on the other side of it: a crossing of millimetres, made valid)
+        out.append(shapely.make_valid(shapely.Polygon(rings[0], rings[1:])))
+    return shapely.union_all(out, grid_size=GRID)
+
+
 def polsby_popper(geoms: list[BaseGeometry]) -> np.ndarray:
     arr = np.array(geoms, dtype=object)
     area = shapely.area(arr)
@@ -49,10 +81,10 @@ def measure(plan: Plan, boundary: BaseGeometry, config: Config, previous: Plan |
     polys = plan.area_polygons
     if polys:
         single = [p.geom_type == "Polygon" for p in polys]
-        union = shapely.union_all(polys, grid_size=0.01)
+        union = shapely.union_all(polys, grid_size=GRID)
         total = float(sum(p.area for p in polys))
-        # Cells are snapped to a 1 cm grid: compare with the boundary snapped the same way.
-        gap = max(0.0, shapely.set_precision(boundary, 0.01).area - union.area)
+        # What of the community no area covers, against its boundary snapped as the cells are.
+        gap = float(shapely.difference(snapped_boundary(boundary, polys), union, grid_size=GRID).area)
         overlap = max(0.0, total - union.area)
         pp = polsby_popper(polys)
         hull = polsby_popper([p.convex_hull for p in polys])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import shapely
 from shapely.geometry import Polygon
@@ -163,6 +163,38 @@ class _Index:
             self.rebuild(plan)
 
 
+@dataclass(frozen=True)
+class Mend:
+    """What every mending pass (`recut`, `reshare`, `pocket`) reads besides the plan, its cells and their
+    links: each building's household weights, the area range, the border two cells must share to be
+    linked, the buildings' cut angles and whole cells, the links across barriers (`restrict`), and the
+    grids' range (None for a fresh plan, whose areas are grouped into grids again afterwards; with True
+    last, a re-grid's: every grid keeps its households)."""
+
+    household_weights: dict[str, tuple[float, ...]]
+    lo: float
+    hi: float
+    min_shared: float
+    angles: dict[str, float]
+    wholes: dict[str, BaseGeometry]
+    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]]
+    grid_range: tuple[float, float, bool] | None = None
+
+    def out_of_range(self, plan: Plan, only: set[int] | None = None) -> list[int]:
+        """The areas holding households out of range (of `only`, if given), in order."""
+        lo, hi = self.lo, self.hi
+        bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
+        return [a for a in bad if only is None or a in only]
+
+
+def finish(plan: Plan, cells: list[BaseGeometry], adj: list[set[int]], index: _Index, changed: bool) -> bool:
+    """The end of every mending pass: dead slots removed, areas left empty dropped; returns `changed`."""
+    index.compact(plan, cells, adj)
+    if changed:
+        drop_empty(plan)
+    return changed
+
+
 class _Sizes(dict[int, float]):
     """Area → households, computed on first use from the index (a plain dict otherwise)."""
 
@@ -174,6 +206,25 @@ class _Sizes(dict[int, float]):
         w = self.index.weight(self.plan, a)
         self[a] = w
         return w
+
+
+def kept_grids(plan: Plan, grid_range: tuple[float, float, bool] | None) -> list[int] | None:
+    """Each area's grid when the grids must keep their households (a re-grid), else None: a building is
+    then shared out only among areas of the grids holding it (a share-out moving households into another
+    grid would change both grids' totals, which a re-grid refuses on the cells)."""
+    return plan.grid_of_area if grid_range is not None and grid_range[2] else None
+
+
+def grids_kept(grid_of: list[int] | None, before: dict[int, float], end: dict[int, float]) -> bool:
+    """Whether every grid keeps its households when the areas of `before` end as `end` (True without
+    `grid_of`)."""
+    if grid_of is None:
+        return True
+    net: dict[int, float] = {}
+    for a, w in end.items():
+        g = grid_of[a]
+        net[g] = net.get(g, 0.0) + w - before[a]
+    return all(abs(v) <= EPS for v in net.values())
 
 
 def share_out(
@@ -299,9 +350,10 @@ def _share_out(
         picked.update(range(first, bisect.bisect_right(prefix, base + h + EPS, first, last)))
         return sorted(picked)
 
-    # Whether the areas from k on can share the households from `start` on, `used` runs made, depends
-    # on nothing else: a state that gave no solution once gives none again (memoised, the search is
-    # polynomial instead of exponential; the solutions and their order are the same).
+    # Whether the areas from k on can share the households from `start` on with `most - used` runs left
+    # depends on nothing else: a state that gave no solution once gives none again (memoised, the search
+    # is polynomial instead of exponential; the solutions and their order are the same), also when a
+    # count of runs that found nothing is followed by the next (the states with as many runs left).
     dead: set[tuple[int, int, int]] = set()
     ends_at: dict[tuple[int, int], list[int]] = {}
 
@@ -315,7 +367,7 @@ def _share_out(
             if allowed(areas[k], left):
                 out.append([*runs, (areas[k], start, n)])
             return
-        if (k, start, used) in dead:
+        if (k, start, most - used) in dead:
             return
         found = len(out)
         # Runs closest to what the area holds now first (ties: the shorter first).
@@ -346,12 +398,11 @@ def _share_out(
                 walk(k + 1, end, used + (end > start), most)
                 runs.pop()
         if len(out) == found:
-            dead.add((k, start, used))
+            dead.add((k, start, most - used))
 
     # Fewest runs first: the building is cut as little as the numbers allow.
     top = min(len(areas), max_runs or len(areas))
     for most in [top] if every else range(1, top + 1):
-        dead.clear()
         walk(0, 0, 0, most)
         if out:
             break
@@ -366,40 +417,28 @@ def mend_out_of_range(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring out-of-range areas into range by re-cutting one building each (see the module); `plan`,
-    `cells` and `adj` change in place (areas left empty are dropped). With `grid_range`, grids stay in
+    `cells` and `adj` change in place (areas left empty are dropped). With `m.grid_range`, grids stay in
     range and in one piece; with `only`, just those areas are mended. Returns whether anything changed."""
+    lo, hi, wholes = m.lo, m.hi, m.wholes
     changed = False
     index = _Index(plan, wholes)
     for _round in range(2):
-        sizes = plan.area_weights()
-        bad = [a for a, w in enumerate(sizes) if w > EPS and not lo - EPS <= w <= hi + EPS]
-        bad = [a for a in bad if only is None or a in only]
+        bad = m.out_of_range(plan, only)
         progress = False
         for a in bad:
             w = index.weight(plan, a)
             if w <= EPS or lo - EPS <= w <= hi + EPS:
                 continue
-            args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
-            if _mend_area(plan, cells, adj, a, *args, grid_range=grid_range, index=index):
+            if _mend_area(plan, cells, adj, a, m, index=index):
                 progress = changed = True
         if not progress:
             break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _mend_area(
@@ -407,28 +446,25 @@ def _mend_area(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     target: int,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     new_cuts: bool = True,
     skip: frozenset[str] = frozenset(),
     tries: int = TRIES,
-    grid_range: tuple[float, float, bool] | None = None,
     *,
     index: _Index,
 ) -> bool:
     """Re-cut one building so that area `target` and the areas around it end in range (see the module);
     without `new_cuts`, only buildings already cut are considered, and never those in `skip`."""
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict, grid_range = m.angles, m.wholes, m.restrict, m.grid_range
     mine = index.members.get(target, [])
     sizes = index.sizes(plan)
     adj_f = restrict(adj, plan.items)
+    grid_of = kept_grids(plan, grid_range)
     options = _options(
-        plan, adj_f, target, sizes, index.by_building, mine, household_weights, lo, hi, new_cuts, skip
-    )
+        plan, adj_f, target, sizes, index.by_building, mine, household_weights, lo, hi, new_cuts, skip,
+        grid_of=grid_of,
+    )  # fmt: skip
     for b, order, solutions in options:
         for sol in solutions[:tries]:
             a_args = (min_shared, angles, wholes, restrict, order, hi)
@@ -452,9 +488,12 @@ def _options(
     new_cuts: bool,
     skip: frozenset[str],
     limit: int = MAX_SOLUTIONS,
+    *,
+    grid_of: list[int] | None = None,
 ) -> Iterator[tuple[str, list[int], list[list[tuple[int, int, int]]]]]:
     """Buildings whose re-cut could bring `target` into range (numbers only): (building, the areas it
-    would be shared among, share-outs best first)."""
+    would be shared among, share-outs best first). With `grid_of` (`kept_grids`), only areas of the
+    grids holding the building."""
     items, area_of = plan.items, plan.area_of
     # Its own buildings first, then its neighbours'; buildings already cut first (no new cut).
     own = list(dict.fromkeys(items[i].building for i in mine))
@@ -478,6 +517,9 @@ def _options(
         for i in parts:
             held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
         around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+        if grid_of is not None:
+            in_grids = {grid_of[a] for a in held}
+            around = {a for a in around if grid_of[a] in in_grids}
         if target not in held and target not in around:
             continue
         # The areas holding it in unit/floor order, then the target, then the others by size (smallest first).
@@ -488,6 +530,14 @@ def _options(
         order += rest[: max(0, MAX_AREAS - len(order))]
         other = {a: sizes[a] - held.get(a, 0.0) for a in order}
         solutions = share_out(hw, order, other, held, lo, hi, target, limit=limit)
+        if grid_of is not None and len({grid_of[a] for a in held}) > 1:
+            prefix = [0.0, *itertools.accumulate(hw)]
+            before = {a: sizes[a] for a in order}
+            solutions = [
+                sol
+                for sol in solutions
+                if grids_kept(grid_of, before, {a: other[a] + prefix[e] - prefix[s] for a, s, e in sol})
+            ]
         if solutions:
             yield b, order, solutions
 
@@ -523,8 +573,9 @@ def _apply(
     if [(area_of[i], items[i].first, items[i].first + items[i].count) for i in old] == runs:
         return False
     snapshot = _snapshot(plan, cells, adj, index)
-    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
+    grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None and check else []
     grid_w = {g: _grid_weight(plan, index, g) for g in grids}
+    grid_pieces = grid_parts(plan, index, grids, restrict(adj, items)) if grids else {}
     x, y = items[old[0]].x, items[old[0]].y
     big = sum(hw) > hi + EPS  # cut by unit/floor in the first place: keep those runs as items
     # New items: one per run; a big building keeps its earlier unit/floor boundaries within a run too.
@@ -580,21 +631,31 @@ def _apply(
     members = {a: index.members.get(a, []) for a in involved}
     ok = building not in failed and all(len(components(m, adj_f)) <= 1 for m in members.values())
     if ok and grid_range is not None:
-        # Grids stay in range (or as they were) and in one piece: a re-grid keeps their codes.
+        # Grids stay in range (or as they were) and in one piece (no more pieces than they were in): a
+        # re-grid keeps their codes.
         glo, ghi, keep_grids = grid_range
         after = {g: _grid_weight(plan, index, g) for g in grids}
         ok = all(
             abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
             for g in grids
         )
-        in_grid = {
-            g: sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ())) for g in grids
-        }
-        ok = ok and all(len(components(m, adj_f)) <= 1 for m in in_grid.values())
+        ok = ok and all(n <= max(1, grid_pieces[g]) for g, n in grid_parts(plan, index, grids, adj_f).items())
     if ok:
         return True
     _restore(plan, cells, adj, snapshot, index)
     return False
+
+
+def grid_parts(plan: Plan, index: _Index, grids: list[int], adj_f: list[set[int]]) -> dict[int, int]:
+    """How many pieces each of `grids` is in on the links `adj_f`. A re-grid's change may not break a grid
+    (its code stays); one that the rebuilt cells left in pieces (an earlier engine cut them otherwise)
+    may still have its areas mended, as long as it ends in no more pieces (`regrid` groups the areas
+    into grids again afterwards)."""
+    out = {}
+    for g in grids:
+        in_grid = sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ()))
+        out[g] = len(components(in_grid, adj_f))
+    return out
 
 
 def _grid_areas(plan: Plan, g: int) -> list[int]:
@@ -709,22 +770,15 @@ def uncut_small(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range that a donation cut between areas: the building
     joins the area holding most of it, and the areas that left out of range are mended by re-cutting
     buildings already cut (no new cut); kept only if every area ends in range and in one piece.
     Returns whether anything changed."""
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict, grid_range = m.angles, m.wholes, m.restrict, m.grid_range
     changed = False
-    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     index = _Index(plan, wholes)
 
     def out_of_range(w: float) -> bool:
@@ -778,16 +832,7 @@ def uncut_small(
                     w > EPS
                     and not lo - EPS <= w <= hi + EPS
                     and not _mend_area(
-                        plan,
-                        cells,
-                        adj,
-                        a,
-                        *args,
-                        new_cuts=False,
-                        skip=frozenset({b}),
-                        tries=2,
-                        grid_range=grid_range,
-                        index=index,
+                        plan, cells, adj, a, m, new_cuts=False, skip=frozenset({b}), tries=2, index=index
                     )
                     and not _chain_fix(plan, cells, adj, {a}, lo, hi, restrict, index=index)
                 ):
@@ -806,10 +851,7 @@ def uncut_small(
             bad = now
         else:
             _restore(plan, cells, adj, snapshot, index)
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 RINGS = 3  # rings of areas around the ones to mend that a chain may reach (it is short anyway)
@@ -991,4 +1033,4 @@ def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
     return polygonal(shapely.union_all(geoms, grid_size=GRID)) if len(geoms) > 1 else geoms[0]
 
 
-__all__ = ["mend_out_of_range", "share_out", "uncut_small"]
+__all__ = ["Mend", "finish", "mend_out_of_range", "share_out", "uncut_small"]

@@ -21,21 +21,21 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .donate import _hull_pp
-from .model import Item, Plan
+from .model import Plan
 from .quality import polsby_popper
 from .recut import (
     EPS,
     MAX_AREAS,
+    Mend,
     _apply,
     _chain_fix,
-    _grid_areas,
     _grid_weight,
     _Index,
     _mend_area,
@@ -43,7 +43,10 @@ from .recut import (
     _restore,
     _Sizes,
     _snapshot,
-    drop_empty,
+    finish,
+    grid_parts,
+    grids_kept,
+    kept_grids,
     share_out,
 )
 from .repair import components
@@ -69,13 +72,15 @@ def share_pair(
     target: int,
     whole1: bool = False,
     spill: int | None = None,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[list[Run], list[Run]]]:
     """Ways to share two buildings out together (`share_out` each: one run per area, in the order given)
     so that every area of `order1` and `order2` ends in [lo, hi] or empty (`other[a]`: what area `a`
     holds of neither building; one out of range other than `target` may also stay as it is). Best first:
     fewest buildings left cut, fewest runs, fewest households moved. With `whole1`, the first building
     goes whole to one area; with `spill` (an area of `order2` other than `target`), that area may end
-    anywhere up to `hi` (a third re-cut is to mend it, see `_mend_pair`)."""
+    anywhere up to `hi` (a third re-cut is to mend it, see `_mend_pair`). With `grid_of` (`kept_grids`),
+    only share-outs that leave every grid's households as they are."""
     shared = frozenset(order1) & frozenset(order2)
     p1 = [0.0, *itertools.accumulate(hw1)]
     p2 = [0.0, *itertools.accumulate(hw2)]
@@ -103,7 +108,9 @@ def share_pair(
             for p, sol in ((p1, s1), (p2, s2)):
                 for a, s, e in sol:
                     end[a] += p[e] - p[s]
-            if all(a == spill or _fine(a, end[a], before[a], lo, hi, target) for a in areas):
+            if all(a == spill or _fine(a, end[a], before[a], lo, hi, target) for a in areas) and grids_kept(
+                grid_of, before, end
+            ):
                 runs1, runs2 = sum(e > s for _, s, e in s1), sum(e > s for _, s, e in s2)
                 moved = sum(abs(end[a] - before[a]) for a in areas) / 2
                 out.append(((int(runs1 > 1) + int(runs2 > 1), runs1 + runs2, moved), s1, s2))
@@ -123,38 +130,27 @@ def mend_pairs(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Bring areas still out of range into range by sharing out two buildings together (see the
     module); `plan`, `cells` and `adj` change in place (areas left empty are dropped). With
-    `grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid); with
+    `m.grid_range`, grids stay in range and in one piece (or keep their households, for a re-grid); with
     `only`, just those areas are mended. Returns whether anything changed."""
-    bad = [a for a, w in enumerate(plan.area_weights()) if w > EPS and not lo - EPS <= w <= hi + EPS]
-    bad = [a for a in bad if only is None or a in only]
+    lo, hi, wholes = m.lo, m.hi, m.wholes
+    bad = m.out_of_range(plan, only)
     if not bad:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
     for a in bad:
         w = index.weight(plan, a)
         if w <= EPS or lo - EPS <= w <= hi + EPS:
             continue
-        if _mend_pair(plan, cells, adj, a, *args, grid_range=grid_range, index=index, bad=set(bad)):
+        if _mend_pair(plan, cells, adj, a, m, index=index, bad=set(bad)):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _order(
@@ -166,10 +162,13 @@ def _order(
     index: _Index,
     household_weights: dict[str, tuple[float, ...]],
     prefer: set[int],
+    grid_of: list[int] | None = None,
+    grids: frozenset[int] = frozenset(),
 ) -> tuple[list[int], dict[int, float]] | None:
     """The areas building `b` may be shared among (those holding it in unit/floor order, `target` if it
     is next to it, then neighbours: those in `prefer` first, then the smallest) and what each holds of
-    it now; None if it cannot be shared out."""
+    it now; None if it cannot be shared out. With `grid_of` (`kept_grids`), only areas of the grids
+    holding it and of `grids` (where another building of the share-out may make up for it)."""
     items, area_of = plan.items, plan.area_of
     parts = sorted(index.by_building.get(b, ()), key=lambda i: items[i].first)
     hw = household_weights.get(b)
@@ -179,6 +178,9 @@ def _order(
     for i in parts:
         held[area_of[i]] = held.get(area_of[i], 0.0) + items[i].weight
     around = {area_of[j] for i in parts for j in adj_f[i]} - set(held)
+    if grid_of is not None:
+        in_grids = {grid_of[a] for a in held} | grids
+        around = {a for a in around if grid_of[a] in in_grids}
     order = list(dict.fromkeys(area_of[i] for i in parts))
     if target in around:
         order.append(target)
@@ -200,13 +202,18 @@ def _combos(
     index: _Index,
     per_pair: int = 2,
     spill: bool = False,
+    grid_of: list[int] | None = None,
 ) -> list[tuple[tuple[int, int], Moves, list[int], int | None]]:
     """Pairs of buildings around `target` shared out together so that every area they touch ends in
     range (numbers only): (buildings left cut, runs), the moves, the areas involved and (with `spill`)
-    the one area left for a third re-cut to mend, best first."""
+    the one area left for a third re-cut to mend, best first. With `grid_of` (`kept_grids`), every grid
+    keeps its households: a building is shared out among the areas of its grids, and (without `spill`)
+    the first also of `target`'s grid, the second also of the grids the first reaches, so that the one
+    makes up for what the other moves across a grid's border."""
     items, area_of = plan.items, plan.area_of
     by_building, members = index.by_building, index.members
     sizes = index.sizes(plan)
+    cross = frozenset((grid_of[target],)) if grid_of is not None and not spill else frozenset()
     mine = members.get(target, [])
     own = list(dict.fromkeys(items[i].building for i in mine))
     touching = (items[j].building for i in mine for j in sorted(adj_f[i]) if area_of[j] != target)
@@ -215,7 +222,7 @@ def _combos(
     combos: list[tuple[tuple[int, int], Moves, list[int], int | None]] = []
     done: set[frozenset[str]] = set()
     for b1 in firsts:
-        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set())
+        got1 = _order(plan, adj_f, b1, target, sizes, index, household_weights, set(), grid_of, cross)
         if got1 is None:
             continue
         order1, held1 = got1
@@ -229,7 +236,9 @@ def _combos(
             if frozenset((b1, b2)) in done:
                 continue
             done.add(frozenset((b1, b2)))
-            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring)
+            # (the second building may make up in the grids the first one reaches)
+            grids1 = cross | {grid_of[a] for a in order1} if cross else cross
+            got2 = _order(plan, adj_f, b2, target, sizes, index, household_weights, ring, grid_of, grids1)
             if got2 is None:
                 continue
             order2, held2 = got2
@@ -238,7 +247,9 @@ def _combos(
             hw1, hw2 = household_weights[b1], household_weights[b2]
             spills: list[int | None] = [x for x in order2 if x != target] if spill else [None]
             for x in spills:
-                pairs = share_pair(hw1, order1, hw2, order2, other, held1, held2, lo, hi, target, spill=x)
+                pairs = share_pair(
+                    hw1, order1, hw2, order2, other, held1, held2, lo, hi, target, spill=x, grid_of=grid_of
+                )
                 for s1, s2 in pairs[:per_pair]:
                     cut = sum(sum(e > s for _a, s, e in sol) > 1 for sol in (s1, s2))
                     runs = sum(e > s for sol in (s1, s2) for _a, s, e in sol)
@@ -252,41 +263,35 @@ def _mend_pair(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     target: int,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None,
     index: _Index,
     bad: set[int],
 ) -> bool:
     """Bring `target` into range by two buildings shared out together, else by two and a third re-cut
     (or chains) for the one area the pair leaves out of range; `bad`: the areas out of range before."""
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    restrict, grid_range = m.restrict, m.grid_range
     adj_f = restrict(adj, plan.items)
-    a_args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
-    for _key, moves, involved, _x in _combos(plan, adj_f, target, household_weights, lo, hi, index)[
-        :PAIR_TRIES
-    ]:
-        if _try_pair(plan, cells, adj, moves, involved, *a_args):
+    grid_of = kept_grids(plan, grid_range)
+    for _key, moves, involved, _x in _combos(
+        plan, adj_f, target, household_weights, lo, hi, index, grid_of=grid_of
+    )[:PAIR_TRIES]:
+        if _try_pair(plan, cells, adj, moves, involved, m, index):
             return True
     # Three buildings: a pair leaves one area out of range for a single re-cut (or chains) to mend.
-    spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True)
-    m_args = (household_weights, lo, hi, min_shared, angles, wholes, restrict)
+    spilled = _combos(plan, adj_f, target, household_weights, lo, hi, index, spill=True, grid_of=grid_of)
     for _key, moves, involved, x in spilled[:PAIR_TRIES]:
         assert x is not None
         snapshot = _snapshot(plan, cells, adj, index)
         index.touched = set()
-        if not _try_pair(plan, cells, adj, moves, involved, *a_args):
+        if not _try_pair(plan, cells, adj, moves, involved, m, index):
             continue
         w = index.weight(plan, x)
         ok = (
             w <= EPS
             or lo - EPS <= w <= hi + EPS
-            or _mend_area(plan, cells, adj, x, *m_args, grid_range=grid_range, index=index)
+            or _mend_area(plan, cells, adj, x, m, index=index)
             or _chain_fix(plan, cells, adj, {x}, lo, hi, restrict, index=index)
         )
         areas = set(involved) | index.touched
@@ -310,20 +315,17 @@ def _try_pair(
     adj: list[set[int]],
     moves: list[tuple[str, list[Run]]],
     involved: list[int],
-    household_weights: dict[str, tuple[float, ...]],
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    grid_range: tuple[float, float, bool] | None,
+    m: Mend,
     index: _Index,
 ) -> bool:
     """Re-cut each building of `moves` into its runs, then keep the change only if every involved area
-    is in one piece (and the grids as `grid_range` asks); else restore everything."""
+    is in one piece (and the grids as `m.grid_range` asks); else restore everything."""
+    household_weights, hi, min_shared, angles = m.household_weights, m.hi, m.min_shared, m.angles
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
     snapshot = _snapshot(plan, cells, adj, index)
     grids = sorted({plan.grid_of_area[a] for a in involved}) if grid_range is not None else []
     grid_w = {g: _grid_weight(plan, index, g) for g in grids}
+    grid_pieces = grid_parts(plan, index, grids, restrict(adj, plan.items)) if grids else {}
     changed = False
     for b, sol in moves:
         hw = household_weights[b]
@@ -340,9 +342,7 @@ def _try_pair(
             abs(after[g] - grid_w[g]) <= EPS or (not keep_grids and glo - EPS <= after[g] <= ghi + EPS)
             for g in grids
         )
-        for g in grids if ok else ():
-            in_grid = sorted(i for a in _grid_areas(plan, g) for i in index.members.get(a, ()))
-            ok = ok and len(components(in_grid, adj_f)) <= 1
+        ok = ok and all(n <= max(1, grid_pieces[g]) for g, n in grid_parts(plan, index, grids, adj_f).items())
     if not ok:
         _restore(plan, cells, adj, snapshot, index)
     return ok
@@ -355,20 +355,13 @@ def uncut_pairs(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range still cut between areas (what `uncut_small`
     left) by sharing each out together with a building already cut nearby: the building goes whole to
     one area and the other's runs make up the difference, every area involved staying in range and in
     one piece (no building newly cut). Returns whether anything changed."""
+    household_weights, lo, hi, wholes, restrict = m.household_weights, m.lo, m.hi, m.wholes, m.restrict
     index = _Index(plan, wholes)
     items = plan.items
     small = [
@@ -377,7 +370,6 @@ def uncut_pairs(
         if len(parts) > 1 and b in household_weights and sum(household_weights[b]) <= hi + EPS
     ]
     changed = False
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     for b in small:
         items = plan.items
         adj_f = restrict(adj, items)
@@ -407,34 +399,24 @@ def uncut_pairs(
                 combos.append(((runs2, 0), [(b, s1), (b2, s2)], union))
         combos.sort(key=lambda c: c[0])
         for _key, moves, involved in combos[:2]:
-            if _try_pair(plan, cells, adj, moves, involved, *args):
+            if _try_pair(plan, cells, adj, moves, involved, m, index):
                 changed = True
                 break
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def uncut_chains(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    *,
-    grid_range: tuple[float, float, bool] | None = None,
+    m: Mend,
 ) -> bool:
     """Make whole again buildings within the area range still cut between areas: the building goes whole
     to one of its areas; the other, now out of range, takes a whole building from a neighbour (or gives
     one), and that neighbour, if it leaves the range, is mended by re-sharing a building already cut
     next to it. No building is newly cut; every area involved ends in range and in one piece. Returns
     whether anything changed."""
+    household_weights, hi, wholes, grid_range = m.household_weights, m.hi, m.wholes, m.grid_range
     if grid_range is not None:  # a fresh plan's pass: its grids are grouped again afterwards
         return False
     index = _Index(plan, wholes)
@@ -449,26 +431,9 @@ def uncut_chains(
     for b in small:
         if len(index.by_building.get(b, ())) < 2:
             continue
-        if _uncut_by_chain(
-            plan,
-            cells,
-            adj,
-            b,
-            household_weights,
-            lo,
-            hi,
-            min_shared,
-            angles,
-            wholes,
-            restrict,
-            grid_range,
-            index,
-        ):
+        if _uncut_by_chain(plan, cells, adj, b, m, index):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 def _uncut_by_chain(
@@ -476,16 +441,11 @@ def _uncut_by_chain(
     cells: list[BaseGeometry],
     adj: list[set[int]],
     b: str,
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
-    grid_range: tuple[float, float, bool] | None,
+    m: Mend,
     index: _Index,
 ) -> bool:
+    household_weights, lo, hi, min_shared = m.household_weights, m.lo, m.hi, m.min_shared
+    angles, wholes, restrict = m.angles, m.wholes, m.restrict
     items, area_of = plan.items, plan.area_of
     parts = index.by_building[b]
     held: dict[int, float] = {}
@@ -641,15 +601,8 @@ def widen_thin(
     plan: Plan,
     cells: list[BaseGeometry],
     adj: list[set[int]],
-    household_weights: dict[str, tuple[float, ...]],
-    lo: float,
-    hi: float,
-    min_shared: float,
-    angles: dict[str, float],
-    wholes: dict[str, BaseGeometry],
-    restrict: Callable[[list[set[int]], list[Item]], list[set[int]]],
+    m: Mend,
     *,
-    grid_range: tuple[float, float, bool] | None = None,
     only: set[int] | None = None,
 ) -> bool:
     """Areas whose convex hull is thin (Polsby–Popper below HULL_MIN; in practice pieces of cut buildings,
@@ -657,13 +610,14 @@ def widen_thin(
     two together (a neighbouring whole building joins the area and the cut moves), every area involved
     staying in range and in one piece; the re-share that leaves the thinnest area involved the most
     compact is kept, if it gains. Returns whether anything changed."""
+    household_weights, lo, hi = m.household_weights, m.lo, m.hi
+    wholes, restrict, grid_range = m.wholes, m.restrict, m.grid_range
     pp = hull_pps(cells, plan.area_of, plan.n_areas)
     thin = [int(a) for a in np.argsort(pp, kind="stable") if pp[a] < HULL_MIN and (only is None or a in only)]
     if not thin:
         return False
     changed = False
     index = _Index(plan, wholes)
-    args = (household_weights, hi, min_shared, angles, wholes, restrict, grid_range, index)
     for a in thin:
         now = _hulls_of(plan, cells, [a], index).get(a, 1.0)
         if now >= HULL_MIN:
@@ -672,21 +626,24 @@ def widen_thin(
         sizes = index.sizes(plan)
         mine = index.members.get(a, [])
         cands: list[tuple[tuple[int, int], Moves, list[int]]] = []
+        grid_of = kept_grids(plan, grid_range)
         singles = _options(
-            plan, adj_f, a, sizes, index.by_building, mine, household_weights, lo, hi, True, frozenset()
-        )
+            plan, adj_f, a, sizes, index.by_building, mine, household_weights, lo, hi, True, frozenset(),
+            grid_of=grid_of,
+        )  # fmt: skip
         for b, order, solutions in singles:
             for sol in solutions[:3]:
                 runs = sum(e > s for _a, s, e in sol)
                 cands.append(((int(runs > 1), runs), [(b, sol)], order))
         cands.sort(key=lambda c: c[0])
         cands = cands[: HULL_TRIES // 2]
-        cands += [(k, m, i) for k, m, i, _x in _combos(plan, adj_f, a, household_weights, lo, hi, index, 3)]
+        pairs = _combos(plan, adj_f, a, household_weights, lo, hi, index, 3, grid_of=grid_of)
+        cands += [(k, m, i) for k, m, i, _x in pairs]
         best: tuple[float, Moves, list[int]] | None = None
         for _key, moves, involved in cands[:HULL_TRIES]:
             floor = min(_hulls_of(plan, cells, involved, index).values(), default=now)
             snapshot = _snapshot(plan, cells, adj, index)
-            if not _try_pair(plan, cells, adj, moves, involved, *args):
+            if not _try_pair(plan, cells, adj, moves, involved, m, index):
                 continue
             score = min(_hulls_of(plan, cells, involved, index).values(), default=0.0)
             _restore(plan, cells, adj, snapshot, index)
@@ -694,12 +651,9 @@ def widen_thin(
                 best = (score, moves, involved)
                 if score >= HULL_MIN:
                     break
-        if best is not None and _try_pair(plan, cells, adj, best[1], best[2], *args):
+        if best is not None and _try_pair(plan, cells, adj, best[1], best[2], m, index):
             changed = True
-    index.compact(plan, cells, adj)
-    if changed:
-        drop_empty(plan)
-    return changed
+    return finish(plan, cells, adj, index, changed)
 
 
 __all__ = ["hull_pps", "mend_pairs", "share_pair", "uncut_chains", "uncut_pairs", "widen_thin"]

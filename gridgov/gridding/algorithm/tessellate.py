@@ -774,6 +774,19 @@ def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
         merge_strays(cells, gaps)
 
 
+SEAL_DEBRIS = 0.001  # m²: parts a cell giving a sliver up may lose besides (left beyond a crossing)
+
+
+def _without_debris(geom: BaseGeometry) -> BaseGeometry:
+    """A multipolygon whose parts but the biggest are below SEAL_DEBRIS in all, as that part alone: three
+    cells meeting where two roundings of one point lie 1 cm apart leave a speck of a few cm² beyond the
+    crossing of the edges (0.00003 m²; the sliver then stayed, 0.07 m² in a 0.04 km² community)."""
+    if geom.geom_type != "MultiPolygon":
+        return geom
+    parts = sorted(geom.geoms, key=lambda g: -g.area)
+    return parts[0] if sum(g.area for g in parts[1:]) < SEAL_DEBRIS else geom
+
+
 def _lost(
     cells: list[BaseGeometry], tree: shapely.STRtree, loser: int, winner: int, rest: BaseGeometry
 ) -> float:
@@ -817,7 +830,7 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
             (first, second, None),
             (second, first, None),
         ):
-            rest = polygonal(shapely.difference(cells[loser], cells[winner], grid_size=grid))
+            rest = _without_debris(polygonal(shapely.difference(cells[loser], cells[winner], grid_size=grid)))
             if (
                 rest.geom_type == "Polygon"
                 and not rest.is_empty
