@@ -211,7 +211,8 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int, locks: bool
     # Without the upkeep: the same statements less its part, no household locks and no policy states read
     # (`services.UPKEEP`).
     services.UPKEEP = upkeep
-    services.BASELINE_LOCKS = locks
+    if locks:
+        services.BASELINE_LOCKS = True
     try:
         with transaction.atomic():
             t = time.perf_counter()
@@ -220,7 +221,8 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int, locks: bool
             transaction.set_rollback(True)
     finally:
         services.UPKEEP = True
-        services.BASELINE_LOCKS = False
+        if locks:
+            services.BASELINE_LOCKS = False
     assert sum(r.status == "created" for r in results) >= expect, results[:3]
     return took
 
@@ -242,6 +244,12 @@ def upkeep_share(
             (with_upkeep if upkeep else without).append(took)
     ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
     return ms_with, ms_without, (ms_with - ms_without) / ms_with
+
+
+def fresh_ids(items: list[dict]) -> list[dict]:
+    """The same visits with ids of their own (committed batches: a seed run again on a database kept with
+    `--keep` would otherwise find them stored already, and store nothing)."""
+    return [dict(it, id=str(uuid.uuid4())) for it in items]
 
 
 def _earlier(items: list[dict], days: int) -> list[dict]:
@@ -282,6 +290,7 @@ def run(args: argparse.Namespace) -> None:
     from gridgov.visits import dashboards, recompute, rollups, selectors, services
 
     call_command("migrate", verbosity=0)
+    baseline_locks = hasattr(services, "BASELINE_LOCKS")  # (not in trees before it)
     t0 = time.perf_counter()
     copies = grow_city(args.households)
     (have_visits,) = sql("SELECT count(*) FROM visits_visit")[0]
@@ -338,7 +347,6 @@ def run(args: argparse.Namespace) -> None:
     # plan cache's five custom plans); stored by the area's own member (the member's scope, their speed
     # check), statements kept prepared.
     other = random.Random(args.seed + 1_000)
-    baseline_locks = hasattr(services, "BASELINE_LOCKS")
     member_ways: list[tuple[str, tuple[float, float, float] | None]] = []
 
     def own_batch(k: int) -> list[dict]:
@@ -393,7 +401,7 @@ def run(args: argparse.Namespace) -> None:
     # 3. Committed batches with upkeep, approvals, then agreement with a rebuild.
     kept = []
     for k in range(args.batches):
-        items = batch(rng, city, 1000, when - timedelta(days=400 + 2 * k))
+        items = fresh_ids(batch(rng, city, 1000, when - timedelta(days=400 + 2 * k)))
         t = time.perf_counter()
         services.record_visits(items, actor=admin)
         kept.append(time.perf_counter() - t)
@@ -442,7 +450,7 @@ def run(args: argparse.Namespace) -> None:
     page_reads(f"{RollupDelta.objects.count():,} past deltas pending")
     # A batch of this month's visits committed (its deltas pending: rows a page must look past), the
     # pages again.
-    services.record_visits(batch(rng, city, 1000, when), actor=admin)
+    services.record_visits(fresh_ids(batch(rng, city, 1000, when)), actor=admin)
     page_reads(f"+ a batch of 1,000 visits this month pending ({RollupDelta.objects.count():,} deltas)")
     # Then the fold of the deltas the committed batches left pending.
     pending = RollupDelta.objects.count()
