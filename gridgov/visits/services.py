@@ -463,24 +463,32 @@ TOO_FAST = """(
 )"""
 
 
-def insert_sql(upkeep: bool = True) -> str:
+def insert_sql(upkeep: bool = True, speed: bool = True) -> str:
     """The statement that stores a batch (`upkeep=False`: without the rollups' upkeep, only for measuring
-    what it costs)."""
+    what it costs); `speed`: with the speed check of the batch's first fix (a grid member's batch with
+    fixes; other batches use the statement without it, which costs less to parse and plan)."""
     states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]"
     states, state_columns = (states, ", area, kind, need") if upkeep else ("", "")
-    return f"""
-WITH p AS (  -- the member's previous located visit (the speed check; none unless `fast_id` is given)
+    previous, fast, fast_flags = "", "false AS fast", ""
+    if speed:
+        previous = """p AS (  -- the member's previous located visit (the speed check)
     SELECT p.location, p.device_time FROM visits_visit p
     WHERE p.member_id = %(member)s AND p.location IS NOT NULL AND p.device_time < %(fast_before)s
     ORDER BY p.device_time DESC LIMIT 1
-), t AS (
+), """
+        fast = f"CASE WHEN t.id = %(fast_id)s THEN EXISTS (SELECT FROM p WHERE {TOO_FAST}) ELSE false END"
+        fast += " AS fast"
+        fast_flags = "WHEN t.fast THEN CASE WHEN t.rep THEN %(fast_repeats)s ELSE %(fast_flags)s END"
+        fast_flags += "\n" + " " * 20
+    return f"""
+WITH {previous}t AS (
     SELECT t.*, lc.last, CASE
         WHEN lc.last IS NULL OR lc.last <= t.dt - %(window)s THEN false
         WHEN lc.last < t.dt + %(window)s THEN true
         ELSE EXISTS (SELECT FROM visits_visit v WHERE v.household_id = t.h AND v.counted
                      AND v.device_time > t.dt - %(window)s AND v.device_time < t.dt + %(window)s)
     END AS rep,
-    CASE WHEN t.id = %(fast_id)s THEN EXISTS (SELECT FROM p WHERE {TOO_FAST}) ELSE false END AS fast
+    {fast}
     FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
                 %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
                 %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
@@ -496,8 +504,7 @@ WITH p AS (  -- the member's previous located visit (the speed check; none unles
            t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, c.fl::varchar[],
            CASE WHEN c.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', c.fl = '{{}}'
     FROM t CROSS JOIN LATERAL (
-        SELECT CASE WHEN t.fast THEN CASE WHEN t.rep THEN %(fast_repeats)s ELSE %(fast_flags)s END
-                    WHEN t.rep THEN t.flr ELSE t.fl END AS fl
+        SELECT CASE {fast_flags}WHEN t.rep THEN t.flr ELSE t.fl END AS fl
     ) c
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
@@ -513,8 +520,8 @@ WHERE ins.id IS NOT NULL OR t.rep
 """
 
 
-INSERT = insert_sql()
-INSERT_WITHOUT_UPKEEP = insert_sql(upkeep=False)  # (only for measuring what the upkeep costs: `UPKEEP`)
+# (upkeep, speed check) -> statement; without the upkeep only for measuring what it costs (`UPKEEP`)
+INSERTS = {(upkeep, speed): insert_sql(upkeep, speed) for upkeep in (True, False) for speed in (True, False)}
 
 
 def pg_array(values: list[Any], text: bool = False) -> str:
@@ -584,7 +591,7 @@ def _insert(
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    statement = INSERT if UPKEEP else INSERT_WITHOUT_UPKEEP
+    statement = INSERTS[UPKEEP, fast is not None]
     rows = prepared.execute(statement, params, INSERT_TYPES)
     if fast is not None:
         fast.fast = any(fast_row and created for _i, created, _rep, fast_row in rows)
