@@ -26,7 +26,13 @@ Measured, in order:
    medians, and the share of insert speed the upkeep costs; then the same with each batch stored both ways
    (after a first run of it that reads its pages in: the upkeep's own work, without the swing of pages read
    from disk between batches; the runs without the upkeep 100 and 200 days earlier, so that the counts of the
-   run with it meet no rolled-back visits).
+   run with it meet no rolled-back visits); then a member's batch (20 visits to one area's households) the
+   same way, and other ways on batches of their own (the figures above unchanged): the household locks
+   counted in the baseline (`services.BASELINE_LOCKS`: they also make the repeat check exact); the
+   statements kept prepared across the rollbacks as a production connection keeps them across its commits
+   (`kept_prepared`; psycopg drops them on ROLLBACK, so every batch above is parsed and planned afresh); and
+   stored by the area's own member (their scope's statement, their speed check), kept prepared; a random
+   batch of 1,000 kept prepared.
 3. **Incremental upkeep, then agreement**: `--batches` batches of 1,000 committed the same way (with
    upkeep) and the flagged visits among them approved (`services.review`), then `recompute.differences()`:
    rows in which the kept state and a rebuild differ (must be 0), with its wall time.
@@ -43,6 +49,7 @@ dropped at the end, also on failure (`--keep` keeps it and reuses it: the city i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
@@ -176,8 +183,27 @@ def member_batch(
     return [batch(rng, [h], 1, when - timedelta(minutes=len(picked) - i))[0] for i, h in enumerate(picked)]
 
 
-def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
-    """Seconds `record_visits` takes on `items`, with the upkeep or without (rolled back)."""
+@contextlib.contextmanager
+def kept_prepared() -> Any:
+    """While this holds, the connection keeps its prepared statements across the bench's rollbacks, as a
+    production connection keeps them across its committed batches (`core.prepared`: prepared once per
+    connection, then run with a plan PostgreSQL may keep, generic after the fifth run). psycopg forgets
+    them, and has the server deallocate them, on every ROLLBACK, in case the transaction changed the
+    schema; nothing here does, and PostgreSQL keeps a prepared statement across a rollback."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    manager = connection.connection._prepared  # (psycopg's, per connection)
+    manager.clear = lambda: False
+    try:
+        yield
+    finally:
+        del manager.clear
+
+
+def _store(items: list[dict], upkeep: bool, admin: Any, expect: int, locks: bool = False) -> float:
+    """Seconds `record_visits` takes on `items`, with the upkeep or without (rolled back); `locks`: the side
+    without the upkeep still locks the households (`services.BASELINE_LOCKS`)."""
     from django.db import transaction
 
     from gridgov.visits import services
@@ -185,6 +211,8 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
     # Without the upkeep: the same statements less its part, no household locks and no policy states read
     # (`services.UPKEEP`).
     services.UPKEEP = upkeep
+    if locks:
+        services.BASELINE_LOCKS = True
     try:
         with transaction.atomic():
             t = time.perf_counter()
@@ -193,22 +221,35 @@ def _store(items: list[dict], upkeep: bool, admin: Any, expect: int) -> float:
             transaction.set_rollback(True)
     finally:
         services.UPKEEP = True
+        if locks:
+            services.BASELINE_LOCKS = False
     assert sum(r.status == "created" for r in results) >= expect, results[:3]
     return took
 
 
-def upkeep_share(make: Any, reps: int, admin: Any, expect: int) -> tuple[float, float, float]:
-    """Median ms of `record_visits` on batches from `make(k)`, with and without the upkeep (alternately,
-    each rolled back), and the upkeep's share of the time with it."""
+def upkeep_share(
+    make: Any, reps: int, admin: Any, expect: int, locks: bool = False, warm: int = 1
+) -> tuple[float, float, float]:
+    """Median ms of `record_visits` on batches from `make(k)` (its items, or its items and the actor storing
+    them instead of `admin`), with and without the upkeep (alternately, each rolled back), after `warm`
+    batches of each; and the upkeep's share of the time with it. `locks`: see `_store`."""
     with_upkeep: list[float] = []
     without: list[float] = []
-    for k in range(2 * reps + 2):
+    for k in range(2 * reps + 2 * warm):
         upkeep = k % 2 == 0
-        took = _store(make(k), upkeep, admin, expect)
-        if k >= 2:  # the first of each: warm-up
+        made = make(k)
+        items, actor = made if isinstance(made, tuple) else (made, admin)
+        took = _store(items, upkeep, actor, expect, locks)
+        if k >= 2 * warm:  # the first of each: warm-up
             (with_upkeep if upkeep else without).append(took)
     ms_with, ms_without = statistics.median(with_upkeep) * 1000, statistics.median(without) * 1000
     return ms_with, ms_without, (ms_with - ms_without) / ms_with
+
+
+def fresh_ids(items: list[dict]) -> list[dict]:
+    """The same visits with ids of their own (committed batches: a seed run again on a database kept with
+    `--keep` would otherwise find them stored already, and store nothing)."""
+    return [dict(it, id=str(uuid.uuid4())) for it in items]
 
 
 def _earlier(items: list[dict], days: int) -> list[dict]:
@@ -249,6 +290,7 @@ def run(args: argparse.Namespace) -> None:
     from gridgov.visits import dashboards, recompute, rollups, selectors, services
 
     call_command("migrate", verbosity=0)
+    baseline_locks = hasattr(services, "BASELINE_LOCKS")  # (not in trees before it)
     t0 = time.perf_counter()
     copies = grow_city(args.households)
     (have_visits,) = sql("SELECT count(*) FROM visits_visit")[0]
@@ -299,11 +341,67 @@ def run(args: argparse.Namespace) -> None:
     m_with, m_without, m_share = upkeep_share(
         lambda k: member_batch(rng, areas, when - timedelta(days=2 * k)), 5 * args.reps, admin, 10
     )
+    # The same measured other ways (batches of their own generator: the ones above and below stay as they
+    # were): the household locks counted in the baseline (they also make the repeat check exact); the
+    # statements kept prepared, as a production connection keeps them (`kept_prepared`: warmed past the
+    # plan cache's five custom plans); stored by the area's own member (the member's scope, their speed
+    # check), statements kept prepared.
+    other = random.Random(args.seed + 1_000)
+    member_ways: list[tuple[str, tuple[float, float, float] | None]] = []
+
+    def own_batch(k: int) -> list[dict]:
+        return member_batch(other, areas, when - timedelta(days=2 * k))
+
+    member_ways.append(
+        (
+            "the household locks counted in the baseline (`services.BASELINE_LOCKS`)",
+            upkeep_share(own_batch, 5 * args.reps, admin, 10, locks=True) if baseline_locks else None,
+        )
+    )
+    with kept_prepared():
+        member_ways.append(
+            (
+                "statements kept prepared across the rollbacks",
+                upkeep_share(own_batch, 5 * args.reps, admin, 10, warm=6),
+            )
+        )
+        member_ways.append(
+            (
+                "statements kept prepared, the household locks counted in the baseline",
+                upkeep_share(own_batch, 5 * args.reps, admin, 10, locks=True, warm=6)
+                if baseline_locks
+                else None,
+            )
+        )
+        by_member: dict[int, tuple[Any, list[tuple[str, float, float]]]] = {}
+        members = {u.pk: u for u in User.objects.filter(member__active=True).select_related("member")}
+        for area, user, code, x, y in sql(
+            "SELECT h.area_id, m.user_id, h.code, ST_X(h.point), ST_Y(h.point) FROM households_household h "
+            "JOIN geo_responsibilityarea a ON a.id = h.area_id JOIN teams_member m ON m.id = a.member_id "
+            "WHERE h.active AND m.user_id IS NOT NULL AND m.active"
+        ):
+            if user in members:
+                by_member.setdefault(area, (members[user], []))[1].append((code, x, y))
+        theirs = [(user, own) for user, own in by_member.values() if len(own) >= 10]
+
+        def their_batch(k: int) -> tuple[list[dict], Any]:
+            user, own = theirs[other.randrange(len(theirs))]
+            return member_batch(other, [own], when - timedelta(days=2 * k)), user
+
+        member_ways.append(
+            (
+                f"stored by the area's own member ({len(theirs):,} areas), statements kept prepared",
+                upkeep_share(their_batch, 5 * args.reps, admin, 10, warm=6),
+            )
+        )
+        r_kept = upkeep_share(
+            lambda k: batch(other, city, 1000, when - timedelta(days=2 * k)), args.reps, admin, 990, warm=6
+        )
 
     # 3. Committed batches with upkeep, approvals, then agreement with a rebuild.
     kept = []
     for k in range(args.batches):
-        items = batch(rng, city, 1000, when - timedelta(days=400 + 2 * k))
+        items = fresh_ids(batch(rng, city, 1000, when - timedelta(days=400 + 2 * k)))
         t = time.perf_counter()
         services.record_visits(items, actor=admin)
         kept.append(time.perf_counter() - t)
@@ -352,7 +450,7 @@ def run(args: argparse.Namespace) -> None:
     page_reads(f"{RollupDelta.objects.count():,} past deltas pending")
     # A batch of this month's visits committed (its deltas pending: rows a page must look past), the
     # pages again.
-    services.record_visits(batch(rng, city, 1000, when), actor=admin)
+    services.record_visits(fresh_ids(batch(rng, city, 1000, when)), actor=admin)
     page_reads(f"+ a batch of 1,000 visits this month pending ({RollupDelta.objects.count():,} deltas)")
     # Then the fold of the deltas the committed batches left pending.
     pending = RollupDelta.objects.count()
@@ -407,6 +505,16 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"| upkeep's share, a member's batch | {m_share:.0%} | ≤ {TARGETS['upkeep_share']:.0%} | "
         f"{verdict(m_share <= TARGETS['upkeep_share'])} |"
+    )
+    for label, way in member_ways:
+        figures = "n/a (this tree has no `services.BASELINE_LOCKS`)"
+        if way is not None:
+            figures = f"{way[0]:.1f} ms / {way[1]:.1f} ms ({way[2]:.0%})"
+        way_of = f"a member's batch, {label}, median of {5 * args.reps}: with / without (share)"
+        print(f"| {way_of} | {figures} | | |")
+    print(
+        f"| a random batch of 1,000, statements kept prepared across the rollbacks, median of {args.reps}: "
+        f"with / without (share) | {r_kept[0]:.0f} ms / {r_kept[1]:.0f} ms ({r_kept[2]:.0%}) | | |"
     )
     print(
         f"| {args.batches} committed batches of 1,000 + {len(flagged)} approvals, then rows differing from "

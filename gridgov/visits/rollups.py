@@ -658,6 +658,9 @@ def upkeep_ctes(source: str) -> str:
     and no state can change until this transaction ends (see `STATE`). What crosses is appended as one
     delta row per area and period (`fold` sums them later). Needs the parameter %(tz)s."""
     start, end = period_bounds("v.kind", "v.period_start")
+    # Whether each household crossed is one expression, its count of the period's visits (the rare case) one
+    # subquery: a condition written twice on the count (below the need, and reaching it with the visits
+    # added) would be planned, and evaluated, twice.
     return f"""
     v AS (
         SELECT s.household_id, s.area_id, s.kind, s.need,
@@ -666,25 +669,22 @@ def upkeep_ctes(source: str) -> str:
         FROM {source} s
         WHERE s.area_id IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5
-    ), crossed AS (  -- households that have just met their policy, per area and period
-        SELECT v.area_id, v.kind, v.period_start, count(*) AS n
-        FROM v CROSS JOIN LATERAL (
-            SELECT CASE
-                WHEN v.last IS NULL OR v.last < {start} THEN 0  -- none counted in the period
-                WHEN v.need = 1 AND v.last < {end} THEN 1  -- met already
-                ELSE (SELECT count(*) FROM (  -- (a late visit, or a need of several)
-                    SELECT FROM visits_visit x
-                    WHERE x.household_id = v.household_id AND x.counted
-                          AND x.device_time >= {start} AND x.device_time < {end}
-                    LIMIT v.need
-                ) x)
-            END AS before
-        ) c
-        WHERE c.before < v.need AND c.before + v.added >= v.need
-        GROUP BY 1, 2, 3
-    ), reached AS (  -- appended, folded later (`fold`): no shared row to wait on
+    ), reached AS (  -- households that have just met their policy, per area and period: appended, folded
+        -- later (`fold`): no shared row to wait on
         INSERT INTO visits_rollupdelta (area_id, kind, period_start, done)
-        SELECT area_id, kind, period_start, n FROM crossed
+        SELECT v.area_id, v.kind, v.period_start, count(*)
+        FROM v
+        WHERE CASE
+            WHEN v.last IS NULL OR v.last < {start} THEN v.added >= v.need  -- none counted in the period
+            WHEN v.need = 1 AND v.last < {end} THEN false  -- met already
+            ELSE (SELECT count(*) < v.need AND count(*) + v.added >= v.need FROM (
+                SELECT FROM visits_visit x  -- (a late visit, or a need of several: counted, up to the need)
+                WHERE x.household_id = v.household_id AND x.counted
+                      AND x.device_time >= {start} AND x.device_time < {end}
+                LIMIT v.need
+            ) x)
+        END
+        GROUP BY 1, 2, 3
         RETURNING 1
     )"""
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +72,7 @@ class _Item:
     state: tuple[int | None, str | None, int | None] = (None, None, None)  # its policy state (rollups)
     flags: list[str] = field(default_factory=list)  # as verified, but for a repeat of a stored visit
     flags_repeat: list[str] = field(default_factory=list)  # the same, a repeat of a stored visit
+    fast: bool = False  # (the batch's first located visit) too fast from the member's previous one
     distance: float | None = None
 
 
@@ -215,21 +216,23 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     member = _acting_member(actor)
     # One transaction from the resolving statement on: it locks the batch's households (see RESOLVE).
     with transaction.atomic():
-        previous, missing_state = _resolve(items, actor, member, results)
+        missing_state = _resolve(items, actor, member, results)
         items = [it for it in items if results[it.index] is None]
         if not items:
             return [r for r in results if r is not None]
-        _verify(items, member, previous)
+        first_fix = _verify(items, member)
         if missing_state:  # households the rollups have not seen yet (new since the last refresh)
             states = rollups.locked_states(missing_state)
             for it in items:
                 if it.state[1] is None:
                     it.state = states.get(it.household, (None, None, None))
-        created, repeats = _insert(items, actor, now, received=len(raw_items))
+        created, repeats = _insert(items, actor, now, received=len(raw_items), first_fix=first_fix)
         _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
     for it in items:
         if it.id in repeats:
             it.flags = it.flags_repeat
+        if it.fast:
+            it.flags = sorted({*it.flags, Flag.SPEED})
         status = "created" if it.id in created else "exists"
         results[it.index] = ItemResult(it.index, it.id, status, flags=it.flags)
     return [r for r in results if r is not None]
@@ -255,8 +258,7 @@ def _link_issues(refs: list[Any]) -> None:
 # a grid member the areas of their grid(s), else the scoped queryset's ids), the member of its area, the
 # distance from the fix to the building (footprint, else building point, else household point; in a local
 # equirectangular plane at the fix's latitude, < 0.1% off within 20 km), its policy state for the rollups
-# (on its row, `rollups.STATE`: no state, the rollups have not seen it yet), and the member's previous
-# located visit (the speed check).
+# (on its row, `rollups.STATE`: no state, the rollups have not seen it yet).
 # It also locks the households (`RESOLVE_LOCK`, rows in id order: two batches cannot deadlock) until the
 # batch's transaction ends. In READ COMMITTED a statement reads with the snapshot taken when it starts, so
 # nothing this one reads about the households' visits would see what a concurrent batch committed while
@@ -273,6 +275,12 @@ def _link_issues(refs: list[Any]) -> None:
 # the wait.) A household edit (its `refresh`) or a policy change (its `rebuild`), UPDATEs of the row, has
 # either committed before this statement reads the row, or waits for the batch to end: no state read here
 # can change before the batch ends.
+# A grid member's batch with located visits first takes the member's lock (`MEMBER_LOCK`, `{member_lock}`: an
+# init plan, a one-time filter run before any household is read or locked, so that batches of one member
+# cannot wait for each other's household locks in a cycle), held until the batch ends: the speed check reads
+# the member's previous located visit, which a concurrent batch of the same member (two phones, a retry
+# racing a sync) for other households may be storing. Like the households' visits, it is read by the
+# statement that stores the batch (after this one: its snapshot sees what such a batch committed).
 RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
 RESOLVE = """
 WITH inp AS (
@@ -284,23 +292,22 @@ SELECT inp.i, h.id, (SELECT a.member_id FROM geo_responsibilityarea a WHERE a.id
                               WHERE b.id = h.building_id), h.point),
                     111320.0 * cosd(inp.y), 110574.0),
            ST_Scale(ST_SetSRID(ST_MakePoint(inp.x, inp.y), 4326), 111320.0 * cosd(inp.y), 110574.0)
-       ) END,
-       {previous}
+       ) END
 FROM inp
 JOIN households_household h ON h.code = inp.c
-WHERE {scope}
+WHERE {scope} {member_lock}
 {lock}
 """
-PREVIOUS = """(
-    SELECT ARRAY[ST_X(p.location), ST_Y(p.location), extract(epoch FROM p.device_time)] FROM visits_visit p
-    WHERE p.member_id = %s AND p.location IS NOT NULL AND p.device_time < %s
-    ORDER BY p.device_time DESC LIMIT 1
-)"""
+MEMBER_LOCK = 7_240_003  # advisory lock (two keys: this, and the member's id modulo 2**31 - 1)
+MEMBER_LOCK_SQL = f"AND (SELECT true FROM pg_advisory_xact_lock({MEMBER_LOCK}, %s))"
 # Only for measuring what the upkeep costs (`bench/visits_scale.py`, `UPKEEP = False`): no lock, constants
 # for the state.
 NO_STATE = "NULL::bigint, 'quarter'::varchar, 1::smallint"
 # Whether batches keep the rollups (always, but for measuring what that costs: `bench/visits_scale.py`).
 UPKEEP = True
+# Only for measuring: with `UPKEEP = False`, still lock the households (the locks also make the repeat check
+# exact: `bench/visits_scale.py` measures the upkeep's share with them counted in the baseline too).
+BASELINE_LOCKS = False
 
 
 # A member's households (their whole grid, as `visitable_households`) in plain SQL: one text for every member,
@@ -314,12 +321,11 @@ MEMBER_SCOPE = """h.area_id = ANY(ARRAY(
 ))"""
 
 
-def _resolve(
-    items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]
-) -> tuple[tuple[float, float, datetime] | None, list[int]]:
-    """Lock the items' households and fill in each item's household, area member and distance (`RESOLVE`);
-    items whose household is unknown or out of scope get their error result. Returns the member's previous
-    located visit and the households without a rollup state (the others' states are in the items)."""
+def _resolve(items: list[_Item], actor: Any, member: Any, results: list[ItemResult | None]) -> list[int]:
+    """Lock the items' households (and the member, for a grid member's batch with located visits) and fill in
+    each item's household, area member and distance (`RESOLVE`); items whose household is unknown or out of
+    scope get their error result. Returns the households without a rollup state (the others' states are in
+    the items)."""
     # Phone visits are exempt from the distance check: no fix is sent for them.
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     inputs = [
@@ -330,38 +336,39 @@ def _resolve(
     ]
     types = ["int[]", "text[]", "float8[]", "float8[]"]
     parts = {"lock": RESOLVE_LOCK, "state": rollups.STATE} if UPKEEP else {"lock": "", "state": NO_STATE}
-    previous_sql, previous_params = ("NULL::float8[]", [])
-    if member is not None and located:
-        previous_sql, previous_params = PREVIOUS, [member.pk, min(it.device_time for it in located)]
-        types += ["bigint", "timestamptz"]
+    if not UPKEEP and BASELINE_LOCKS:
+        parts["lock"] = RESOLVE_LOCK
     if member is not None:  # a grid member (the many phones): one prepared text for all of them
-        sql = RESOLVE.format(scope=MEMBER_SCOPE, previous=previous_sql, **parts)
-        found = prepared.execute(sql, [*inputs, *previous_params, member.pk], [*types, "bigint"])
+        # (with located visits, the member's lock for the speed check: see RESOLVE)
+        lock, key = ("", []) if not located else (MEMBER_LOCK_SQL, [member.pk % 2_147_483_647])
+        sql = RESOLVE.format(scope=MEMBER_SCOPE, member_lock=lock, **parts)
+        found = prepared.execute(sql, [*inputs, member.pk, *key], [*types, "bigint", *(["int"] * len(key))])
     else:
         qs = visitable_households(actor).order_by().values("id")
         hh_sql, hh_params = qs.query.sql_with_params()
-        sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", previous=previous_sql, **parts)
+        sql = RESOLVE.format(scope=f"h.id IN ({hh_sql})", member_lock="", **parts)
         with connection.cursor() as cur:
-            cur.execute(sql, [*inputs, *previous_params, *hh_params])
+            cur.execute(sql, [*inputs, *hh_params])
             found = cur.fetchall()
     by_index = {it.index: it for it in items}
-    previous, missing = None, set()
-    for index, hid, area_member, state_area, kind, need, distance, prev in found:
+    missing = set()
+    for index, hid, area_member, state_area, kind, need, distance in found:
         it = by_index.pop(index)
         it.household, it.area_member, it.distance = hid, area_member, distance
         it.state = (state_area, kind, need)
         if kind is None:
             missing.add(hid)
-        if prev is not None:
-            previous = (prev[0], prev[1], datetime.fromtimestamp(prev[2], tz=UTC))
     for it in by_index.values():
         results[it.index] = ItemResult(
             it.index, it.id, "error", {"household": [_("Unknown household, or not one you may visit.")]}
         )
-    return previous, sorted(missing)
+    return sorted(missing)
 
 
-def _verify(items: list[_Item], member: Any, previous: tuple[float, float, datetime] | None) -> None:
+def _verify(items: list[_Item], member: Any) -> _Item | None:
+    """Flags what the items and the resolving statement tell; returns the member's first located visit of
+    the batch, whose speed from the member's previous located visit the statement that stores the batch
+    checks (it reads that visit after the member's lock: see RESOLVE)."""
     r = rules()
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     for it in located:
@@ -385,19 +392,20 @@ def _verify(items: list[_Item], member: Any, previous: tuple[float, float, datet
             it.flags.append(Flag.REPEAT)
         else:
             last[it.household] = it.device_time
-    # Implausible speed between a member's consecutive located visits.
+    # Implausible speed between a member's consecutive located visits (from the previous one stored: the
+    # batch's statement, `TOO_FAST`).
+    first = None
     if member is not None and located:
-        track = [(*previous, None)] if previous else []
-        track += [
-            (it.lon, it.lat, it.device_time, it) for it in sorted(located, key=lambda it: it.device_time)
-        ]
-        for (x1, y1, t1, _a), (x2, y2, t2, it) in itertools.pairwise(track):
-            seconds = max((t2 - t1).total_seconds(), 1.0)
-            if _haversine(x1, y1, x2, y2) / seconds > r["max_speed_mps"]:
-                it.flags.append(Flag.SPEED)
+        track = sorted(located, key=lambda it: it.device_time)
+        first = track[0]
+        for a, b in itertools.pairwise(track):
+            seconds = max((b.device_time - a.device_time).total_seconds(), 1.0)
+            if _haversine(a.lon, a.lat, b.lon, b.lat) / seconds > r["max_speed_mps"]:
+                b.flags.append(Flag.SPEED)
     for it in items:
         it.flags_repeat = sorted({*it.flags, Flag.REPEAT})
         it.flags = sorted(set(it.flags))
+    return first
 
 
 COPY_COLUMNS = (  # the columns a sync writes, in this order
@@ -433,6 +441,11 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 #   review), else it takes `flags`; `rep` answers it for every item (a resent one included, as its own
 #   stored visit makes it a repeat), and
 # - the upkeep (`rollups.upkeep_ctes`): whether the household's period was done before the batch.
+# It also reads, for a grid member's batch with located visits, the member's previous located visit (the
+# latest before the batch's first located visit, `fast_before`) as committed once the resolving statement
+# held the member's lock (a concurrent batch of the member included): the batch's first located visit
+# (`fast_id`) is flagged too fast from it (`TOO_FAST`, `_haversine`'s formula) with `fast_flags` (or
+# `fast_repeats`, a repeat too) instead; the speed between the batch's own visits is checked in Python.
 # The counted visits feed the rollups in the same statement, with the policy states the resolving statement
 # read (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
 UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest counted visit
@@ -441,19 +454,41 @@ UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest
 ), {rollups.upkeep_ctes("counted")}"""
 
 
-def insert_sql(upkeep: bool = True) -> str:
+# Whether the item `t` is too fast from the member's previous located visit `p` (`_haversine`, as `_verify`).
+TOO_FAST = """(
+    2 * 6371008.8::float8 * asin(sqrt(
+        sin((radians(t.y) - radians(ST_Y(p.location))) / 2) ^ 2
+        + cos(radians(ST_Y(p.location))) * cos(radians(t.y)) * sin(radians(t.x - ST_X(p.location)) / 2) ^ 2
+    )) / greatest(extract(epoch FROM t.dt - p.device_time)::float8, 1.0) > %(max_speed)s
+)"""
+
+
+def insert_sql(upkeep: bool = True, speed: bool = True) -> str:
     """The statement that stores a batch (`upkeep=False`: without the rollups' upkeep, only for measuring
-    what it costs)."""
+    what it costs); `speed`: with the speed check of the batch's first fix (a grid member's batch with
+    fixes; other batches use the statement without it, which costs less to parse and plan)."""
     states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]"
     states, state_columns = (states, ", area, kind, need") if upkeep else ("", "")
+    previous, fast, fast_flags = "", "false AS fast", ""
+    if speed:
+        previous = """p AS (  -- the member's previous located visit (the speed check)
+    SELECT p.location, p.device_time FROM visits_visit p
+    WHERE p.member_id = %(member)s AND p.location IS NOT NULL AND p.device_time < %(fast_before)s
+    ORDER BY p.device_time DESC LIMIT 1
+), """
+        fast = f"CASE WHEN t.id = %(fast_id)s THEN EXISTS (SELECT FROM p WHERE {TOO_FAST}) ELSE false END"
+        fast += " AS fast"
+        fast_flags = "WHEN t.fast THEN CASE WHEN t.rep THEN %(fast_repeats)s ELSE %(fast_flags)s END"
+        fast_flags += "\n" + " " * 20
     return f"""
-WITH t AS (
+WITH {previous}t AS (
     SELECT t.*, lc.last, CASE
         WHEN lc.last IS NULL OR lc.last <= t.dt - %(window)s THEN false
         WHEN lc.last < t.dt + %(window)s THEN true
         ELSE EXISTS (SELECT FROM visits_visit v WHERE v.household_id = t.h AND v.counted
                      AND v.device_time > t.dt - %(window)s AND v.device_time < t.dt + %(window)s)
-    END AS rep
+    END AS rep,
+    {fast}
     FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
                 %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
                 %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
@@ -468,7 +503,9 @@ WITH t AS (
            CASE WHEN t.x IS NOT NULL THEN ST_SetSRID(ST_MakePoint(t.x, t.y), 4326) END,
            t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, c.fl::varchar[],
            CASE WHEN c.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', c.fl = '{{}}'
-    FROM t CROSS JOIN LATERAL (SELECT CASE WHEN t.rep THEN t.flr ELSE t.fl END AS fl) c
+    FROM t CROSS JOIN LATERAL (
+        SELECT CASE {fast_flags}WHEN t.rep THEN t.flr ELSE t.fl END AS fl
+    ) c
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
 ), {UPKEEP_CTES if upkeep else "unused AS (SELECT)"}, logged AS (
@@ -478,13 +515,13 @@ WITH t AS (
            jsonb_build_object('created', c.n, 'received', %(received)s::int)
     FROM (SELECT count(*) AS n FROM ins) c WHERE c.n > 0
 )
-SELECT t.id::text, ins.id IS NOT NULL, t.rep FROM t LEFT JOIN ins ON ins.id = t.id
+SELECT t.id::text, ins.id IS NOT NULL, t.rep, t.fast FROM t LEFT JOIN ins ON ins.id = t.id
 WHERE ins.id IS NOT NULL OR t.rep
 """
 
 
-INSERT = insert_sql()
-INSERT_WITHOUT_UPKEEP = insert_sql(upkeep=False)  # (only for measuring what the upkeep costs: `UPKEEP`)
+# (upkeep, speed check) -> statement; without the upkeep only for measuring what it costs (`UPKEEP`)
+INSERTS = {(upkeep, speed): insert_sql(upkeep, speed) for upkeep in (True, False) for speed in (True, False)}
 
 
 def pg_array(values: list[Any], text: bool = False) -> str:
@@ -508,11 +545,15 @@ def pg_array(values: list[Any], text: bool = False) -> str:
     )
 
 
-def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> tuple[set[str], set[str]]:
+def _insert(
+    items: list[_Item], actor: Any, now: datetime, received: int, first_fix: _Item | None = None
+) -> tuple[set[str], set[str]]:
     """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
-    call, and those of the items that repeat a stored visit (`flags_repeat`). `received`: the items of the
-    request, bad ones included."""
+    call, and those of the items that repeat a stored visit (`flags_repeat`); marks `first_fix` (a grid
+    member's first located visit of the batch) `fast` if it was flagged too fast from the member's previous
+    located visit. `received`: the items of the request, bad ones included."""
     member = getattr(actor, "member", None)
+    fast = first_fix
     params = {
         "ids": pg_array([it.id for it in items]),
         "hids": pg_array([it.household for it in items]),
@@ -540,14 +581,21 @@ def _insert(items: list[_Item], actor: Any, now: datetime, received: int) -> tup
             else {}
         ),
         "member": member.pk if member is not None else None,
+        "fast_id": fast.id if fast else None,
+        "fast_before": fast.device_time if fast else None,
+        "fast_flags": "{" + ",".join(sorted({*fast.flags, Flag.SPEED})) + "}" if fast else None,
+        "fast_repeats": "{" + ",".join(sorted({*fast.flags_repeat, Flag.SPEED})) + "}" if fast else None,
+        "max_speed": float(rules()["max_speed_mps"]),
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    statement = INSERT if UPKEEP else INSERT_WITHOUT_UPKEEP
+    statement = INSERTS[UPKEEP, fast is not None]
     rows = prepared.execute(statement, params, INSERT_TYPES)
-    return {i for i, created, _rep in rows if created}, {i for i, _created, rep in rows if rep}
+    if fast is not None:
+        fast.fast = any(fast_row and created for _i, created, _rep, fast_row in rows)
+    return {i for i, created, _rep, _fast in rows if created}, {i for i, _created, rep, _fast in rows if rep}
 
 
 # The types of the batch statement's parameters (it is prepared once per connection: `core.prepared`).
@@ -570,6 +618,11 @@ INSERT_TYPES = {
     "kinds": "text[]",
     "needs": "int[]",
     "member": "bigint",
+    "fast_id": "uuid",
+    "fast_before": "timestamptz",
+    "fast_flags": "text",
+    "fast_repeats": "text",
+    "max_speed": "float8",
     "user": "bigint",
     "now": "timestamptz",
     "tz": "text",

@@ -17,7 +17,7 @@ from gridgov.households.models import Household
 from gridgov.visits import periods, recompute, rollups, services
 from gridgov.visits.models import AreaPeriodRollup, Visit, VisitPolicy
 
-from .test_sync import visit
+from .test_sync import HA_LON, visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -266,4 +266,36 @@ def test_a_batch_that_waited_for_a_move_out_of_the_members_grid_is_refused(known
     assert out["errors"] == [] and out["waited"] is True
     assert [(r.status, list(r.errors)) for r in results] == [("error", ["household"])]
     assert not Visit.objects.exists()
+    assert not any(recompute.differences().values())
+
+
+def test_two_batches_of_one_member_see_each_others_fixes_for_the_speed_check(known):
+    """Member A syncs from two phones at once: one batch has a visit 30 km away (a fix far from HA1), the
+    other, for another household (HA2: no household lock in common), a visit a minute later at HA2. The
+    second must wait for the first (the member's lock) and read the member's previous located visit after
+    the wait: 30 km in a minute is flagged; read with the snapshot taken before the wait, or without
+    waiting, it would not see the first batch's visit."""
+    world = known
+    when = timezone.now() - timedelta(hours=3)
+    member = world.users["member_a"]
+    ready = threading.Event()
+    got: dict = {}
+
+    def first() -> None:
+        far = visit(lon=HA_LON + 0.3, device_time=when.isoformat())
+        got["first"] = services.record_visits([far], actor=member)
+
+    def second() -> None:
+        later = (when + timedelta(minutes=1)).isoformat()
+        ha2 = visit(household="HA2", lon=world.household_a2.point.x, lat=world.household_a2.point.y)
+        got["second"] = services.record_visits([{**ha2, "device_time": later}], actor=member)
+
+    out = _run(first, second, ready)
+    assert out["errors"] == [] and out["waited"] is True
+    assert [(r.status, r.flags) for r in got["first"]] == [("created", ["far_from_building"])]
+    assert [(r.status, r.flags) for r in got["second"]] == [
+        ("created", ["implausible_speed", "outside_assignment"])
+    ]
+    stored = Visit.objects.get(household=world.household_a2)
+    assert stored.flags == ["implausible_speed", "outside_assignment"] and not stored.counted
     assert not any(recompute.differences().values())

@@ -384,3 +384,20 @@ def test_the_admin_never_deletes_a_visit(world):
     bulk = admin.post("/admin/visits/visit/", {"action": "delete_selected", "_selected_action": [pk]})
     assert bulk.status_code in (200, 302)
     assert Visit.objects.filter(pk=pk).exists()
+
+
+def test_a_batch_s_first_fix_is_checked_against_the_member_s_previous_stored_one(world):
+    """The speed check reads the member's latest located visit stored before the batch's first located one
+    (by another batch): 30 km in a minute is flagged, with the repeat of the stored visit within the window
+    too; a stored visit later than the batch's first is not its previous one."""
+    c = client(world, "member_a")
+    t = timezone.now() - timedelta(days=2)
+    sync(c, [visit(device_time=t.isoformat())])
+    later = visit(lon=HA_LON + 0.3, device_time=(t + timedelta(minutes=1)).isoformat())
+    out = sync(c, [later])
+    flags = ["far_from_building", "implausible_speed", "repeat_visit"]
+    assert [(r["status"], r["flags"], r["counted"]) for r in out["results"]] == [("created", flags, False)]
+    assert Visit.objects.get(pk=later["id"]).flags == flags
+    earlier = visit(household="HA2", lon=HA_LON + 0.3, device_time=(t - timedelta(minutes=1)).isoformat())
+    out = sync(c, [earlier])  # its previous is none (the two stored are later): no speed flag
+    assert "implausible_speed" not in out["results"][0]["flags"]
