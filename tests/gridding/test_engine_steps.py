@@ -279,6 +279,11 @@ def test_a_regrid_from_the_stored_cells_with_no_change_is_the_plan_in_force():
     moved[key] = ("440308001001999", moved[key][1])
     assert not changed_buildings(community, stored) and not unchanged(community, moved, stored)
     assert unchanged(community, previous, stored)
+    # A building moved 40 m (off its cell): that building changed.
+    b2 = community.buildings[2]
+    community.buildings[2] = dataclasses.replace(b2, x=b2.x + 40)
+    assert changed_buildings(community, stored) == {b2.id}
+    community.buildings[2] = b2
     # The outline moved by 20 cm on one side: the stored cells no longer tile it.
     _, miny, maxx, maxy = community.boundary.bounds
     shifted = CommunityIn(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
@@ -23,6 +24,9 @@ PreviousCodes = dict[tuple[str, str], tuple[str, str]]
 # The outline the stored areas tile may differ from the community's by slivers (snapping to 1 cm, lon/lat
 # round trips, the store's clipping): the pieces between the two must be no wider than this (metres).
 OUTLINE_SLIVER_M = 0.05
+# A building's point farther than this from its stored cells has moved (a point on a barrier lies off its
+# block, and so off its cell, by less).
+MOVED_M = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ class StoredPlan:
 
 
 def changed_buildings(community: CommunityIn, stored: StoredPlan) -> set[str]:
-    """Buildings added, gone, or whose households (ids, order, workload) differ from their stored cells."""
+    """Buildings added, gone, moved off their stored cells, or whose households (ids, order, workload)
+    differ from their stored cells."""
     runs: dict[str, list[StoredCell]] = defaultdict(list)
     for c in stored.cells:
         runs[c.building].append(c)
@@ -58,6 +63,10 @@ def changed_buildings(community: CommunityIn, stored: StoredPlan) -> set[str]:
         cells = runs.get(b.id)
         if not cells:
             out.add(b.id)
+            continue
+        here = Point(b.x, b.y)
+        if min(c.cell.distance(here) for c in cells) > MOVED_M:
+            out.add(b.id)  # moved off its cell: its cell, and its neighbours', are no longer its own
             continue
         hids = _ids(b)
         position = {h: k for k, h in enumerate(hids)}
