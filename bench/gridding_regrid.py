@@ -6,11 +6,12 @@ waits for the engine, and what it leaves.
     .venv/bin/python bench/gridding_regrid.py --tree /work/main    # another checkout's engine, same inputs
 
 For each community the engine's input and the codes in force are read from the demo database (`gridgov`,
-read only: what `plan_compute` reads), then `regrid` runs as the service runs it (polygons built, codes
-checked), `--repeat` times (CPU seconds of this process, median). Reported per community: CPU, areas and
-grids in range, multipart polygons (areas and grids), buildings split, the hull Polsby–Popper minimum,
-households keeping their area, gaps + overlaps (`quality.measure` of the tree run), a hash of the
-households' codes (plans of two trees compare by it); then the slowest and the total CPU.
+read only: what `plan_compute` reads, with the plan in force's cells where the tree's re-grid starts from
+them), then `regrid` runs as the service runs it (polygons built, codes checked), `--repeat` times (CPU
+seconds of this process, median). Reported per community: CPU, areas and grids in range, multipart
+polygons (areas and grids), buildings split, the hull Polsby–Popper minimum, households keeping their
+area, gaps + overlaps (`quality.measure` of the tree run), a hash of the households' codes (plans of two
+trees compare by it); then the slowest and the total CPU.
 """
 
 from __future__ import annotations
@@ -43,11 +44,22 @@ def main() -> None:
     from gridgov.gridding.algorithm.regrid import regrid
     from gridgov.gridding.selectors import engine_input, live_codes
 
+    try:  # (a tree whose re-grid starts from the stored cells: the plan in force, as the service reads it)
+        from gridgov.gridding.selectors import plan_in_force, stored_plan
+        from gridgov.gridding.services import GriddingSettings
+    except ImportError:
+        plan_in_force = stored_plan = None
+
     config = Config()
     inputs = []
     for c in Community.objects.filter(code__startswith=args.code).order_by("code"):
         data = engine_input(c)
-        inputs.append((c.code, data.community, live_codes(c, data)))
+        kw = {}
+        if stored_plan is not None:
+            current = plan_in_force(c)
+            if current is not None and GriddingSettings.from_json(current.config) == GriddingSettings():
+                kw["stored"] = stored_plan(current, data)
+        inputs.append((c.code, data.community, live_codes(c, data), kw))
     if not inputs:
         sys.exit(f"no community under {args.code}")
     commit = subprocess.run(
@@ -55,18 +67,18 @@ def main() -> None:
     ).stdout.strip()
     print(f"# Re-grid of the demo communities from the plans in force ({args.tree} at {commit})\n")
     print(f"Load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
-    code0, com0, prev0 = inputs[0]
+    code0, com0, prev0, _kw0 = inputs[0]
     regrid(com0, prev0, config, code=code0)  # numba kernels loaded, outside the timers
     head = ["community", "CPU s", "areas", "in range", "grids in range", "multipart", "split", "hull PP min"]
     head += ["kept area"]
     head += ["gaps + overlaps m²/km²", "plan"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     times: list[tuple[float, str]] = []
-    for code, community, previous in inputs:
+    for code, community, previous, kw in inputs:
         runs = []
         for _ in range(max(1, args.repeat)):
             t0 = time.process_time()
-            plan = regrid(community, previous, config, code=code, check_codes=True)
+            plan = regrid(community, previous, config, code=code, check_codes=True, **kw)
             runs.append(time.process_time() - t0)
         cpu = statistics.median(runs)
         times.append((cpu, code))

@@ -16,7 +16,8 @@ from gridgov.households.models import Household
 from .algorithm import BuildingIn, CommunityIn
 from .algorithm.projection import Projection
 from .algorithm.regrid import PreviousCodes
-from .models import Barrier
+from .algorithm.stored import StoredCell, StoredPlan, problems_from_json
+from .models import Barrier, GriddingPlan, PlanArea, PlanCell, PlanGrid
 
 
 def to_shapely(geom: GEOSGeometry) -> BaseGeometry:
@@ -106,3 +107,68 @@ def live_codes(community: Community, data: EngineInput) -> PreviousCodes:
                 code = area_codes[area_id]
                 out[(b.id, hid)] = (code, code[:15])
     return out
+
+
+def _metric(geom: GEOSGeometry, proj: Projection) -> BaseGeometry:
+    """A kept outline in the metric plane: a MultiPolygon of one part (as every outline is kept) as
+    the Polygon the engine made."""
+    out = proj.to_metric(to_shapely(geom))
+    return out.geoms[0] if out.geom_type == "MultiPolygon" and len(out.geoms) == 1 else out
+
+
+def plan_in_force(community: Community) -> GriddingPlan | None:
+    return GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
+
+
+def stored_plan(plan: GriddingPlan, data: EngineInput) -> StoredPlan | None:
+    """A kept plan as the re-grid reads it, in the engine input's metric plane (cells in number order;
+    a plan kept before the cells' links were gets them from the outlines, in the engine). None when a
+    barrier near the community was drawn or changed since the plan was made (its cells may cross it)."""
+    community = plan.community
+    if Barrier.objects.filter(line__intersects=community.boundary, updated_at__gte=plan.created_at).exists():
+        return None
+    proj = data.projection
+    grids = {g.pk: g.code for g in PlanGrid.objects.filter(plan=plan).only("pk", "code")}
+    grid_polygons = {
+        code: _metric(b, proj)
+        for code, b in PlanGrid.objects.filter(plan=plan).values_list("code", "boundary")
+    }
+    areas: dict[int, tuple[str, str]] = {}
+    area_polygons = {}
+    for pk, code, grid_id, boundary in PlanArea.objects.filter(plan=plan).values_list(
+        "pk", "code", "grid_id", "boundary"
+    ):
+        areas[pk] = (code, grids[grid_id])
+        area_polygons[code] = _metric(boundary, proj)
+    rows = list(
+        PlanCell.objects.filter(plan=plan)
+        .order_by("index", "pk")
+        .values_list(
+            "index", "area_id", "building_id", "part", "household_ids", "weight", "boundary", "neighbours"
+        )
+    )
+    numbered = [r[0] for r in rows] == list(range(len(rows)))
+    cells = []
+    for _index, area_id, building_id, part, hids, weight, boundary, neighbours in rows:
+        if building_id is None:
+            return None  # a pseudo-building (households with no building): keyed by a point, not kept
+        code, grid = areas[area_id]
+        cells.append(
+            StoredCell(
+                building=f"b{building_id}",
+                part=part,
+                household_ids=tuple(str(h) for h in hids),
+                weight=weight,
+                area=code,
+                grid=grid,
+                cell=_metric(boundary, proj),
+                neighbours=tuple(neighbours) if numbered else None,
+            )
+        )
+    return StoredPlan(
+        cells=cells,
+        area_polygons=area_polygons,
+        grid_polygons=grid_polygons,
+        area_grid=dict(areas.values()),
+        problems=problems_from_json(plan.problems or []),
+    )

@@ -31,7 +31,7 @@ from .algorithm.quality import measure
 from .algorithm.regrid import regrid
 from .checks import compactness, recheck
 from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
-from .selectors import EngineInput, engine_input, live_codes
+from .selectors import EngineInput, engine_input, live_codes, plan_in_force, stored_plan
 
 SLIVER_M2 = 1.0  # polygon parts smaller than this are rounding debris, not territory
 
@@ -89,9 +89,18 @@ def plan_compute(
     data = engine_input(community, key_group_weights=settings.key_group_weights or None)
     config = settings.engine_config()
     previous = {} if fresh else live_codes(community, data)
+    # The plan in force, when made with these settings: a re-grid with no change gives it back as it is.
+    current = plan_in_force(community) if previous else None
+    stored = (
+        stored_plan(current, data)
+        if current is not None and GriddingSettings.from_json(current.config) == settings
+        else None
+    )
     try:
         if previous:
-            engine_plan = regrid(data.community, previous, config, code=community.code, check_codes=True)
+            engine_plan = regrid(
+                data.community, previous, config, code=community.code, check_codes=True, stored=stored
+            )
         else:
             engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)
     except GriddingInputError as exc:

@@ -243,3 +243,57 @@ def test_best_partition_keeps_the_walk_with_the_fewest_buildings_cut():
     p2 = prepare(c, CFG)
     again, _ = best_partition(p2, CFG)
     assert again.area_of == best.area_of and again.items == best.items  # deterministic
+
+
+def test_a_regrid_from_the_stored_cells_with_no_change_is_the_plan_in_force():
+    import dataclasses
+
+    from gridgov.gridding.algorithm.model import BuildingIn, CommunityIn
+    from gridgov.gridding.algorithm.stored import changed_buildings, stored_from_plan, unchanged
+
+    community = lattice_community(300, seed=3, irregular=True)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    previous = before.household_codes()
+    assert unchanged(community, previous, stored)
+    after = regrid(community, previous, CFG, code="440308001001", check_codes=True, stored=stored)
+    assert after.household_codes() == previous
+    assert [it.key for it in after.items] == [it.key for it in before.items]
+    assert all(a is b for a, b in zip(after.item_cells, before.item_cells, strict=True))
+    by_code = dict(zip(before.area_codes, before.area_polygons, strict=True))
+    assert all(p is by_code[c] for c, p in zip(after.area_codes, after.area_polygons, strict=True))
+    assert after.links == before.links and after.problems == before.problems
+    # A building added, one with a household gone, one whose households changed order: those change.
+    b0, b1 = community.buildings[0], community.buildings[1]
+    b1_ids = tuple(str(h) for h in range(len(b1.weights)))
+    community.buildings[0] = BuildingIn(b0.id, b0.x, b0.y, b0.weights[:-1])
+    community.buildings[1] = BuildingIn(b1.id, b1.x, b1.y, b1.weights, household_ids=b1_ids[::-1])
+    community.buildings.append(BuildingIn.simple("new", b0.x + 3, b0.y, 4))
+    if len(b1.weights) > 1:
+        assert changed_buildings(community, stored) == {b0.id, b1.id, "new"}
+    assert not unchanged(community, previous, stored)
+    # The codes in force differ from the stored plan's (a household moved by hand since): not as it is.
+    community.buildings[:] = [b0, b1, *community.buildings[2:-1]]
+    moved = dict(previous)
+    key = next(iter(moved))
+    moved[key] = ("440308001001999", moved[key][1])
+    assert not changed_buildings(community, stored) and not unchanged(community, moved, stored)
+    assert unchanged(community, previous, stored)
+    # A building moved 40 m (off its cell): that building changed.
+    b2 = community.buildings[2]
+    community.buildings[2] = dataclasses.replace(b2, x=b2.x + 40)
+    assert changed_buildings(community, stored) == {b2.id}
+    community.buildings[2] = b2
+    # The outline moved by 20 cm on one side: the stored cells no longer tile it.
+    _, miny, maxx, maxy = community.boundary.bounds
+    shifted = CommunityIn(
+        community.boundary.union(shapely.box(maxx - 1, miny, maxx + 0.2, maxy)), community.buildings
+    )
+    assert not unchanged(shifted, previous, stored)
+    # A plan kept before the cells' links were: linked from the outlines.
+    unlinked = dataclasses.replace(
+        stored, cells=[dataclasses.replace(c, neighbours=None) for c in stored.cells]
+    )
+    plan = regrid(community, previous, CFG, code="440308001001", stored=unlinked)
+    assert plan.household_codes() == previous and len(plan.links) == len(plan.items)
+    assert all(k in plan.links[j] for k, nbs in enumerate(plan.links) for j in nbs)

@@ -120,6 +120,51 @@ def test_regrid_after_a_new_building_keeps_codes_and_members():
     assert Grid.objects.get(code=grid.code).leader == leader
 
 
+def test_a_regrid_with_no_change_is_the_plan_in_force(monkeypatch):
+    import gridgov.gridding.algorithm.regrid as regrid
+
+    community = lattice_community()
+    first = plan_create(community=community, actor=None).plan
+    plan_approve(plan=first, actor=None)
+    member = f.MemberFactory(community=community)
+    area = ResponsibilityArea.objects.filter(grid__community=community).order_by("code").first()
+    area.member = member
+    area.save()
+    before = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+
+    def rebuilt(*args, **kw):
+        raise AssertionError("the cells were rebuilt")
+
+    monkeypatch.setattr(regrid, "regrid_inputs", rebuilt)  # the stored cells, not rebuilt ones
+    result = plan_create(community=community, actor=None)
+    plan = result.plan
+    assert plan.method == "regrid" and plan.based_on == first
+    assert result.quality["kept_same_area"] == 1.0 and result.quality["kept_same_grid"] == 1.0
+    assert plan.problems == first.problems
+
+    def cells(p):
+        return sorted(
+            (c.building_id, c.part, tuple(c.household_ids), c.area.code, c.index, tuple(c.neighbours))
+            for c in PlanCell.objects.filter(plan=p).select_related("area")
+        )
+
+    assert [c[:4] for c in cells(plan)] == [c[:4] for c in cells(first)]
+    old = {a.code: a.boundary for a in first.areas.all()}
+    for a in plan.areas.all():
+        assert a.boundary.sym_difference(old[a.code]).area < 1e-12  # (degrees²: under ~0.01 m²)
+    old_grids = {g.code: g.boundary for g in first.grids.all()}
+    assert {g.code for g in plan.grids.all()} == set(old_grids)
+    for g in plan.grids.all():
+        assert g.boundary.sym_difference(old_grids[g.code]).area < 1e-12
+    assert plan.areas.get(code=area.code).member == member
+    # Other settings than the plan in force's: its cells are not the answer.
+    with pytest.raises(AssertionError, match="rebuilt"):
+        plan_create(community=community, actor=None, settings=GriddingSettings(area_min=14), save=False)
+    plan_approve(plan=plan, actor=None)
+    after = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+    assert after == before
+
+
 def test_dry_run_saves_nothing():
     community = lattice_community()
     result = plan_create(community=community, actor=None, save=False)

@@ -33,6 +33,7 @@ from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .nearest import explain
 from .repair import components, repair
 from .splitting import split_buildings
+from .stored import StoredPlan, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
@@ -61,11 +62,15 @@ def regrid(
     code: str = "",
     build_polygons: bool = True,
     check_codes: bool = False,
+    stored: StoredPlan | None = None,
 ) -> Plan:
     """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
-    `check_codes`: as `plan_community`'s."""
+    `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
+    since (`stored.unchanged`), that plan is the re-grid, as it is."""
     config = config or Config()
+    if stored is not None and unchanged(community, previous, stored):
+        return plan_from_stored(community, stored, config)
     r = regrid_inputs(community, previous, config)
     n0 = len(r.p.items)
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
