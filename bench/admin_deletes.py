@@ -126,15 +126,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
-    base.create_db(keep=False)
-    try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
-        import django
-
-        django.setup()
+    with base.throwaway_db():
         run(args.reps)
-    finally:
-        base.drop_db()
 
 
 if __name__ == "__main__":

@@ -274,17 +274,13 @@ def main() -> None:
     p.add_argument("--due", type=int, default=1_000, help="backlog of due issues for the second sweep figure")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args()
-    base.create_db(keep=False)
-    try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
+    with base.throwaway_db(setup=False):
         print(f"generating {args.cases:,} issues …", end=" ", flush=True)
         print(f"{generate(args.cases):.1f} s")
         import django
 
         django.setup()
         run(args)
-    finally:
-        base.drop_db()
 
 
 if __name__ == "__main__":

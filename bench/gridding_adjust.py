@@ -362,15 +362,8 @@ def main() -> None:
     p.add_argument("--lattice-grid-range", default="300-600", help="households per grid in the lattice")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    base.create_db(keep=False)
-    try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
-        import django
-
-        django.setup()
+    with base.throwaway_db():
         run(args)
-    finally:
-        base.drop_db()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ at the end, also on failure; the demo database is only read, as the template.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import itertools
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,23 @@ def drop_db() -> None:
         connections.close_all()
     with maintenance() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+
+
+@contextlib.contextmanager
+def throwaway_db(keep: bool = False, setup: bool = True) -> Iterator[None]:
+    """The bench database made from the demo city (`create_db`) with Django pointed at it (and set up, with
+    `setup`), dropped afterwards unless `keep`, also on failure."""
+    create_db(keep)
+    try:
+        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
+        if setup:
+            import django
+
+            django.setup()
+        yield
+    finally:
+        if not keep:
+            drop_db()
 
 
 def backend_cpu(pid: int) -> float:
@@ -356,16 +374,8 @@ def main() -> None:
     args = p.parse_args()
     if args.visits is None:
         args.visits = 20_000 if args.quick else 200_000
-    create_db(args.keep)
-    try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{PORT}/{BENCH_DB}"
-        import django
-
-        django.setup()
+    with throwaway_db(args.keep):
         run(args)
-    finally:
-        if not args.keep:
-            drop_db()
 
 
 if __name__ == "__main__":

@@ -629,14 +629,10 @@ def main() -> None:
     )
     p.add_argument("--server-workers", type=int, default=0, help="web server workers (default: its config's)")
     args = p.parse_args()
-    base.create_db(keep=False)
-    try:
+    with base.throwaway_db(setup=False):  # (`run` sets Django up, in the clients and the server)
         os.environ["GRIDGOV_SECRET_KEY"] = BENCH_SECRET_KEY  # the clients' sessions are the server's
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
         mp.set_start_method("fork")
         run(args)
-    finally:
-        base.drop_db()
 
 
 if __name__ == "__main__":

@@ -546,13 +546,8 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help=f"reuse `{base.BENCH_DB}` if it exists, and keep it")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    base.create_db(keep=args.keep)
-    try:
-        os.environ["DATABASE_URL"] = f"postgis://gridgov@127.0.0.1:{base.PORT}/{base.BENCH_DB}"
+    with base.throwaway_db(args.keep, setup=False):  # (`run` sets Django up once the city is grown)
         run(args)
-    finally:
-        if not args.keep:
-            base.drop_db()
 
 
 if __name__ == "__main__":
