@@ -182,6 +182,21 @@ def test_a_policy_change_waits_for_a_batch_that_has_locked_its_households(known,
     assert not any(recompute.differences().values())
 
 
+def _two_member_batches(world, first: list[dict], second: list[dict]) -> tuple[dict, dict]:
+    """Member A's batch `first`, then a second batch `second` of member A from another phone while the first
+    holds its locks; returns `_run`'s outcome and the two batches' results ("first", "second")."""
+    member = world.users["member_a"]
+    got: dict = {}
+
+    def one() -> None:
+        got["first"] = services.record_visits(first, actor=member)
+
+    def two() -> None:
+        got["second"] = services.record_visits(second, actor=member)
+
+    return _run(one, two, threading.Event()), got
+
+
 def test_a_batch_that_waited_sees_the_visit_the_other_batch_committed_within_the_window(known):
     """Two batches for one household an hour apart (inside the repeat window): the second waits for the
     first's row lock, and what it reads after the wait (the household's last counted visit) must include
@@ -189,18 +204,8 @@ def test_a_batch_that_waited_sees_the_visit_the_other_batch_committed_within_the
     before the wait, both would have escaped the flag."""
     world = known
     when = timezone.now() - timedelta(hours=3)
-    member = world.users["member_a"]
-    ready = threading.Event()
-    got: dict = {}
-
-    def first() -> None:
-        got["first"] = services.record_visits([visit(device_time=when.isoformat())], actor=member)
-
-    def second() -> None:
-        later = (when + timedelta(hours=1)).isoformat()
-        got["second"] = services.record_visits([visit(device_time=later)], actor=member)
-
-    out = _run(first, second, ready)
+    later = (when + timedelta(hours=1)).isoformat()
+    out, got = _two_member_batches(world, [visit(device_time=when.isoformat())], [visit(device_time=later)])
     assert out["errors"] == [] and out["waited"] is True
     assert [r.flags for r in got["first"]] == [[]]
     assert [(r.status, r.flags) for r in got["second"]] == [("created", ["repeat_visit"])]
@@ -277,20 +282,10 @@ def test_two_batches_of_one_member_see_each_others_fixes_for_the_speed_check(kno
     waiting, it would not see the first batch's visit."""
     world = known
     when = timezone.now() - timedelta(hours=3)
-    member = world.users["member_a"]
-    ready = threading.Event()
-    got: dict = {}
-
-    def first() -> None:
-        far = visit(lon=HA_LON + 0.3, device_time=when.isoformat())
-        got["first"] = services.record_visits([far], actor=member)
-
-    def second() -> None:
-        later = (when + timedelta(minutes=1)).isoformat()
-        ha2 = visit(household="HA2", lon=world.household_a2.point.x, lat=world.household_a2.point.y)
-        got["second"] = services.record_visits([{**ha2, "device_time": later}], actor=member)
-
-    out = _run(first, second, ready)
+    far = visit(lon=HA_LON + 0.3, device_time=when.isoformat())
+    later = (when + timedelta(minutes=1)).isoformat()
+    ha2 = visit(household="HA2", lon=world.household_a2.point.x, lat=world.household_a2.point.y)
+    out, got = _two_member_batches(world, [far], [{**ha2, "device_time": later}])
     assert out["errors"] == [] and out["waited"] is True
     assert [(r.status, r.flags) for r in got["first"]] == [("created", ["far_from_building"])]
     assert [(r.status, r.flags) for r in got["second"]] == [
