@@ -15,14 +15,16 @@ key checks take key-share locks on area rows after the delta table's).
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
@@ -211,10 +213,8 @@ def _areas_under(origin: Any) -> list[int] | None:
         codes = list(origin.values_list("code", flat=True))
     if not codes or None in codes:
         return None
-    area_ids: set[int] = set()
-    for code in codes:
-        area_ids |= set(ResponsibilityArea.objects.filter(code__startswith=code).values_list("id", flat=True))
-    return sorted(area_ids)
+    under = reduce(operator.or_, (Q(code__startswith=code) for code in codes))
+    return sorted(ResponsibilityArea.objects.filter(under).values_list("id", flat=True))
 
 
 @receiver(pre_delete, sender=ResponsibilityArea, dispatch_uid="visits.area_deleting")
