@@ -7,7 +7,6 @@ does not sink the good ones; device time and server receipt time are both kept.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import uuid
@@ -30,7 +29,6 @@ from gridgov.households.models import Household
 from . import rollups
 from .models import Channel, Finding, Flag, Review, Visit
 
-EARTH_M = 6_371_008.8
 # Enum .values builds a new list on each access: look them up once (parsing runs per visit).
 CHANNELS = frozenset(Channel.values)
 FINDINGS = frozenset(Finding.values)
@@ -74,11 +72,6 @@ class _Item:
     flags_repeat: list[str] = field(default_factory=list)  # the same, a repeat of a stored visit
     fast: bool = False  # too fast from or to a neighbour in the member's track (the batch's statement)
     distance: float | None = None
-    # The speed check of a grid member's located visit (None for the others): the device times of the located
-    # visits just before and after it in the batch, and whether it is too fast from the one before.
-    prev_time: datetime | None = None
-    next_time: datetime | None = None
-    prev_fast: bool | None = None
 
 
 def rules() -> dict[str, float]:
@@ -185,13 +178,6 @@ def visitable_households(user: Any) -> Any:
     return scoping.households(user)
 
 
-def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_M * math.asin(math.sqrt(a))
-
-
 def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
@@ -283,7 +269,7 @@ def _link_issues(refs: list[Any]) -> None:
 # A grid member's batch with located visits first takes the member's lock (`MEMBER_LOCK`, `{member_lock}`: an
 # init plan, a one-time filter run before any household is read or locked, so that batches of one member
 # cannot wait for each other's household locks in a cycle), held until the batch ends: the speed check reads
-# the member's stored located visits around each of the batch's (`SPEED_CHECK`), which a concurrent batch of
+# the member's stored located visits around each of the batch's (`TOO_FAST`), which a concurrent batch of
 # the same member (two phones, a retry racing a sync) for other households may be storing. Like the
 # households' visits, they are read by the statement that stores the batch (after this one: its snapshot
 # sees what such a batch committed, whichever of the two batches took the lock first).
@@ -373,9 +359,8 @@ def _resolve(items: list[_Item], actor: Any, member: Any, results: list[ItemResu
 
 def _verify(items: list[_Item], member: Any) -> bool:
     """Flags what the items and the resolving statement tell; returns whether the statement that stores the
-    batch checks the speed along the member's track (a grid member's batch with located visits: it reads the
-    member's stored visits after the member's lock, see RESOLVE), each located item given its neighbours in
-    the batch (`prev_time`, `next_time`, `prev_fast`)."""
+    batch checks the speed along the member's track (a grid member's batch with located visits: see
+    `TOO_FAST`; it reads the member's stored visits after the member's lock, see RESOLVE)."""
     r = rules()
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     for it in located:
@@ -402,18 +387,9 @@ def _verify(items: list[_Item], member: Any) -> bool:
     for it in items:
         it.flags_repeat = sorted({*it.flags, Flag.REPEAT})
         it.flags = sorted(set(it.flags))
-    # Implausible speed between consecutive visits of the member's track (see SPEED_CHECK): here the batch's
-    # own located visits in device time order (the batch's order at equal times); which pairs of them stay
-    # consecutive once the stored visits are merged in, the statement decides.
-    if member is None or not located:
-        return False
-    track = sorted(located, key=lambda it: it.device_time)  # (stable: the batch's order at equal times)
-    track[0].prev_fast = False
-    for a, b in itertools.pairwise(track):
-        b.prev_time, a.next_time = a.device_time, b.device_time
-        seconds = max((b.device_time - a.device_time).total_seconds(), 1.0)
-        b.prev_fast = _haversine(a.lon, a.lat, b.lon, b.lat) / seconds > r["max_speed_mps"]
-    return True
+    # Implausible speed between consecutive visits of the member's track, the batch's own and the stored ones:
+    # all of it in the statement that stores the batch (see `TOO_FAST`).
+    return member is not None and bool(located)
 
 
 COPY_COLUMNS = (  # the columns a sync writes, in this order
@@ -450,7 +426,7 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 #   stored visit makes it a repeat), and
 # - the upkeep (`rollups.upkeep_ctes`): whether the household's period was done before the batch.
 # It also checks, for a grid member's batch with located visits, the speed along the member's track
-# (`SPEED_CHECK`), reading the member's stored visits as committed once the resolving statement held the
+# (see `TOO_FAST`), reading the member's stored visits as committed once the resolving statement held the
 # member's lock (a concurrent batch of the member included): an item too fast takes `fl` or `flr` with
 # `implausible_speed` added (`fast`).
 # The counted visits feed the rollups in the same statement, with the policy states the resolving statement
@@ -465,53 +441,71 @@ UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest
 # incoming, in device time order (at equal times, stored visits first, then the batch's in its order). Each
 # incoming located visit is checked against its predecessor and its successor in that track, whatever the
 # order in which visits reach the server (a phone offline all morning syncs after the other phone synced the
-# afternoon; a retried batch): too fast (distance / time, `_haversine`'s formula, at least a second) between
-# two consecutive visits flags the incoming one of the pair, the later one when both are incoming. A stored
-# visit is never changed by a later sync (its review may be decided already): when a late visit makes the
-# step to a stored one implausible, the late visit takes the flag. Python gives each located item its
-# neighbours in the batch (`_verify`: `pt`, `nt`, and `pf`, too fast from `pt`); the statement probes the
-# member's stored located visits in the gaps, one backward and one forward probe of the visits' (member,
-# time) index per located item, each bounded by the batch's neighbour: a stored visit just before the item
-# and after its batch predecessor (`sp`) replaces that predecessor (the batch pair is then not
-# consecutive), a stored one just after it and not after its batch successor (`sn`) is its successor. The
-# item's own stored copy (a retry) is not its neighbour; other items stored already (a batch sent again with
-# more) stand in the track as stored visits.
+# afternoon; a retried batch): too fast (great-circle distance, haversine, over the time between, at least a
+# second) between two consecutive visits flags the incoming one of the pair, the later one when both are
+# incoming. A stored visit is never changed by a later sync (its review may be decided already): when a late
+# visit makes the step to a stored one implausible, the late visit takes the flag. The statement orders the
+# batch's own located items (`NEIGHBOURS`: the one before each, `pt`/`px`/`py`, and the time of the one after,
+# `nt`) and probes the member's stored located visits in the gaps (`PROBES`), one backward and one forward
+# probe of the visits' (member, time) index per located item, each bounded by the batch's neighbour: a
+# stored visit just before the item and after its batch predecessor (`sp`) replaces that predecessor (the
+# batch pair is then not consecutive), a stored one just after it and not after its batch successor (`sn`)
+# is its successor. The item's own stored copy (a retry) is not its neighbour; other items stored already (a
+# batch sent again with more) stand in the track as stored visits. (`FAST`: whether the item `t` is too fast
+# from or to a neighbour, `TOO_FAST` with the neighbour's place and time.)
 TOO_FAST = """(
     2 * 6371008.8::float8 * asin(sqrt(
-        sin((radians(t.y) - radians(ST_Y({n}.location))) / 2) ^ 2
-        + cos(radians(ST_Y({n}.location))) * cos(radians(t.y))
-          * sin(radians(t.x - ST_X({n}.location)) / 2) ^ 2
-    )) / greatest(abs(extract(epoch FROM t.dt - {n}.device_time))::float8, 1.0) > %(max_speed)s
+        sin((radians(t.y) - radians({y})) / 2) ^ 2 + cos(radians({y})) * cos(radians(t.y))
+        * sin(radians(t.x - {x}) / 2) ^ 2
+    )) / greatest(abs(extract(epoch FROM t.dt - {t}))::float8, 1.0) > %(max_speed)s
 )"""
+LOCATED = f"u.x IS NOT NULL AND u.ch <> '{Channel.PHONE}'"
+NEIGHBOURS = f"""{LOCATED} AS located, lag(u.dt) OVER w AS pt, lag(u.x) OVER w AS px, lag(u.y) OVER w AS py,
+           lead(u.dt) OVER w AS nt"""
 TRACK = f"p.member_id = %(member)s AND p.location IS NOT NULL AND p.channel <> '{Channel.PHONE}'"
-SPEED_CHECK = f"""
+PROBES = f"""
     LEFT JOIN LATERAL (  -- the member's stored located visit just before the item, after its batch's previous
         SELECT p.location, p.device_time FROM visits_visit p
-        WHERE t.pf IS NOT NULL AND {TRACK} AND p.id <> t.id
+        WHERE t.located AND {TRACK} AND p.id <> t.id
           AND p.device_time <= t.dt AND p.device_time > coalesce(t.pt, '-infinity')
         ORDER BY p.device_time DESC LIMIT 1
     ) sp ON true
-    LEFT JOIN LATERAL (  -- … just after the item, not after its batch successor
+    LEFT JOIN LATERAL (  -- … just after the item, not after its batch's next
         SELECT p.location, p.device_time FROM visits_visit p
-        WHERE t.pf IS NOT NULL AND {TRACK} AND p.id <> t.id
+        WHERE t.located AND {TRACK} AND p.id <> t.id
           AND p.device_time > t.dt AND p.device_time <= coalesce(t.nt, 'infinity')
         ORDER BY p.device_time LIMIT 1
     ) sn ON true"""
-FAST = f"""coalesce(CASE WHEN sp.device_time IS NULL THEN t.pf ELSE {TOO_FAST.format(n="sp")} END
-        OR (sn.device_time IS NOT NULL AND {TOO_FAST.format(n="sn")}), false) AS fast"""
+FAST = f"""t.located AND coalesce(CASE
+        WHEN sp.device_time IS NOT NULL
+        THEN {TOO_FAST.format(x="ST_X(sp.location)", y="ST_Y(sp.location)", t="sp.device_time")}
+        WHEN t.pt IS NOT NULL THEN {TOO_FAST.format(x="t.px", y="t.py", t="t.pt")}
+        ELSE false
+    END OR (sn.device_time IS NOT NULL
+            AND {TOO_FAST.format(x="ST_X(sn.location)", y="ST_Y(sn.location)", t="sn.device_time")}), false)
+    AS fast"""
 
 
 def insert_sql(upkeep: bool = True, speed: bool = True) -> str:
     """The statement that stores a batch (`upkeep=False`: without the rollups' upkeep, only for measuring
-    what it costs); `speed`: with the speed check along the member's track (`SPEED_CHECK`: a grid member's
+    what it costs); `speed`: with the speed check along the member's track (`TOO_FAST`: a grid member's
     batch with fixes; other batches use the statement without it, which costs less to parse and plan)."""
     states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]"
     states, state_columns = (states, ", area, kind, need") if upkeep else ("", "")
-    track, track_columns, probes, fast = "", "", "", "false AS fast"
+    batch = f"""unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
+                %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
+                %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
+                %(flags)s::text[], %(repeats)s::text[]{states})"""
+    columns = f"id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, flr{state_columns}"
+    source, probes, fast = f"{batch}\n         AS t({columns})", "", "false AS fast"
     flags = "CASE WHEN t.rep THEN t.flr ELSE t.fl END"
-    if speed:
-        track = ", %(prev_times)s::timestamptz[], %(prev_fast)s::bool[], %(next_times)s::timestamptz[]"
-        track_columns, probes, fast = ", pt, pf, nt", SPEED_CHECK, FAST
+    if speed:  # the batch's located items in time order (the batch's at equal times), with their neighbours
+        source = f"""(
+        SELECT u.*, {NEIGHBOURS}
+        FROM {batch} WITH ORDINALITY AS u({columns}, ord)
+        WINDOW w AS (PARTITION BY {LOCATED} ORDER BY u.dt, u.ord)
+    ) t"""
+        probes, fast = PROBES, FAST
         # (an array literal's text; its flags kept sorted, as Python sorts them)
         flags = f"""CASE WHEN t.fast THEN ARRAY(
             SELECT f FROM unnest(array_append(({flags})::text[], '{Flag.SPEED}')) f ORDER BY f COLLATE "C"
@@ -525,11 +519,7 @@ WITH t AS (
                      AND v.device_time > t.dt - %(window)s AND v.device_time < t.dt + %(window)s)
     END AS rep,
     {fast}
-    FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
-                %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
-                %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
-                %(flags)s::text[], %(repeats)s::text[]{states}{track})
-         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, flr{state_columns}{track_columns})
+    FROM {source}
     CROSS JOIN LATERAL (  -- (one backward probe of the visits' (household, time) index)
         SELECT max(v.device_time) AS last FROM visits_visit v WHERE v.household_id = t.h AND v.counted
     ) lc{probes}
@@ -581,21 +571,13 @@ def pg_array(values: list[Any], text: bool = False) -> str:
     )
 
 
-BOOL = {None: None, False: "f", True: "t"}  # as array literal elements
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _insert(
     items: list[_Item], actor: Any, now: datetime, received: int, track: bool = False
 ) -> tuple[set[str], set[str]]:
     """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
     call, and those of the items that repeat a stored visit (`flags_repeat`); `track`: check the speed
-    along the member's track (`SPEED_CHECK`, the items' `prev_time`, `next_time`, `prev_fast` given by
-    `_verify`) and mark the created items flagged for it `fast`. `received`: the items of the request, bad
-    ones included."""
+    along the member's track (`TOO_FAST`) and mark the created items flagged for it `fast`. `received`: the
+    items of the request, bad ones included."""
     member = getattr(actor, "member", None)
     params = {
         "ids": pg_array([it.id for it in items]),
@@ -624,15 +606,6 @@ def _insert(
             else {}
         ),
         "member": member.pk if member is not None else None,
-        **(
-            {
-                "prev_times": pg_array([_iso(it.prev_time) for it in items], text=True),
-                "prev_fast": pg_array([BOOL[it.prev_fast] for it in items]),
-                "next_times": pg_array([_iso(it.next_time) for it in items], text=True),
-            }
-            if track
-            else {}
-        ),
         "max_speed": float(rules()["max_speed_mps"]),
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
@@ -667,9 +640,6 @@ INSERT_TYPES = {
     "kinds": "text[]",
     "needs": "int[]",
     "member": "bigint",
-    "prev_times": "timestamptz[]",
-    "prev_fast": "bool[]",
-    "next_times": "timestamptz[]",
     "max_speed": "float8",
     "user": "bigint",
     "now": "timestamptz",

@@ -1,6 +1,6 @@
 """The speed check along a member's real track: each incoming located visit against the located visits just
 before and after it among the member's stored ones and the batch's own, by device time, whatever the order
-in which they reach the server (`services.SPEED_CHECK`). The incoming visit of a pair too fast takes the
+in which they reach the server (`services.TOO_FAST`). The incoming visit of a pair too fast takes the
 flag (the later one when both are incoming); a stored visit is never changed."""
 
 from __future__ import annotations

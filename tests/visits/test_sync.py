@@ -390,7 +390,7 @@ def test_a_batch_s_first_fix_is_checked_against_the_member_s_previous_stored_one
     """The speed check reads the member's located visits stored (by another batch) around the batch's own:
     30 km in a minute after the stored one is flagged, with the repeat of the stored visit within the window
     too; a visit synced late, a minute before the stored one and 30 km from it, is flagged too (the stored
-    visit is left as it is: see `services.SPEED_CHECK`)."""
+    visit is left as it is: see `services.TOO_FAST`)."""
     c = client(world, "member_a")
     t = timezone.now() - timedelta(days=2)
     sync(c, [visit(device_time=t.isoformat())])
