@@ -7,7 +7,6 @@ does not sink the good ones; device time and server receipt time are both kept.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import uuid
@@ -30,7 +29,6 @@ from gridgov.households.models import Household
 from . import rollups
 from .models import Channel, Finding, Flag, Review, Visit
 
-EARTH_M = 6_371_008.8
 # Enum .values builds a new list on each access: look them up once (parsing runs per visit).
 CHANNELS = frozenset(Channel.values)
 FINDINGS = frozenset(Finding.values)
@@ -72,7 +70,7 @@ class _Item:
     state: tuple[int | None, str | None, int | None] = (None, None, None)  # its policy state (rollups)
     flags: list[str] = field(default_factory=list)  # as verified, but for a repeat of a stored visit
     flags_repeat: list[str] = field(default_factory=list)  # the same, a repeat of a stored visit
-    fast: bool = False  # (the batch's first located visit) too fast from the member's previous one
+    fast: bool = False  # too fast from or to a neighbour in the member's track (the batch's statement)
     distance: float | None = None
 
 
@@ -180,13 +178,6 @@ def visitable_households(user: Any) -> Any:
     return scoping.households(user)
 
 
-def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_M * math.asin(math.sqrt(a))
-
-
 def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
     """Validate, verify and store a batch of visits; one result per item, in order.
 
@@ -220,13 +211,13 @@ def record_visits(raw_items: list[Any], *, actor: Any) -> list[ItemResult]:
         items = [it for it in items if results[it.index] is None]
         if not items:
             return [r for r in results if r is not None]
-        first_fix = _verify(items, member)
+        track = _verify(items, member)
         if missing_state:  # households the rollups have not seen yet (new since the last refresh)
             states = rollups.locked_states(missing_state)
             for it in items:
                 if it.state[1] is None:
                     it.state = states.get(it.household, (None, None, None))
-        created, repeats = _insert(items, actor, now, received=len(raw_items), first_fix=first_fix)
+        created, repeats = _insert(items, actor, now, received=len(raw_items), track=track)
         _link_issues([it.issue_ref for it in items if it.issue_ref and it.id in created])
     for it in items:
         if it.id in repeats:
@@ -278,9 +269,10 @@ def _link_issues(refs: list[Any]) -> None:
 # A grid member's batch with located visits first takes the member's lock (`MEMBER_LOCK`, `{member_lock}`: an
 # init plan, a one-time filter run before any household is read or locked, so that batches of one member
 # cannot wait for each other's household locks in a cycle), held until the batch ends: the speed check reads
-# the member's previous located visit, which a concurrent batch of the same member (two phones, a retry
-# racing a sync) for other households may be storing. Like the households' visits, it is read by the
-# statement that stores the batch (after this one: its snapshot sees what such a batch committed).
+# the member's stored located visits around each of the batch's (`TOO_FAST`), which a concurrent batch of
+# the same member (two phones, a retry racing a sync) for other households may be storing. Like the
+# households' visits, they are read by the statement that stores the batch (after this one: its snapshot
+# sees what such a batch committed, whichever of the two batches took the lock first).
 RESOLVE_LOCK = "ORDER BY h.id FOR NO KEY UPDATE OF h"
 RESOLVE = """
 WITH inp AS (
@@ -365,10 +357,10 @@ def _resolve(items: list[_Item], actor: Any, member: Any, results: list[ItemResu
     return sorted(missing)
 
 
-def _verify(items: list[_Item], member: Any) -> _Item | None:
-    """Flags what the items and the resolving statement tell; returns the member's first located visit of
-    the batch, whose speed from the member's previous located visit the statement that stores the batch
-    checks (it reads that visit after the member's lock: see RESOLVE)."""
+def _verify(items: list[_Item], member: Any) -> bool:
+    """Flags what the items and the resolving statement tell; returns whether the statement that stores the
+    batch checks the speed along the member's track (a grid member's batch with located visits: see
+    `TOO_FAST`; it reads the member's stored visits after the member's lock, see RESOLVE)."""
     r = rules()
     located = [it for it in items if it.lon is not None and it.channel != Channel.PHONE]
     for it in located:
@@ -392,20 +384,12 @@ def _verify(items: list[_Item], member: Any) -> _Item | None:
             it.flags.append(Flag.REPEAT)
         else:
             last[it.household] = it.device_time
-    # Implausible speed between a member's consecutive located visits (from the previous one stored: the
-    # batch's statement, `TOO_FAST`).
-    first = None
-    if member is not None and located:
-        track = sorted(located, key=lambda it: it.device_time)
-        first = track[0]
-        for a, b in itertools.pairwise(track):
-            seconds = max((b.device_time - a.device_time).total_seconds(), 1.0)
-            if _haversine(a.lon, a.lat, b.lon, b.lat) / seconds > r["max_speed_mps"]:
-                b.flags.append(Flag.SPEED)
     for it in items:
         it.flags_repeat = sorted({*it.flags, Flag.REPEAT})
         it.flags = sorted(set(it.flags))
-    return first
+    # Implausible speed between consecutive visits of the member's track, the batch's own and the stored ones:
+    # all of it in the statement that stores the batch (see `TOO_FAST`).
+    return member is not None and bool(located)
 
 
 COPY_COLUMNS = (  # the columns a sync writes, in this order
@@ -441,11 +425,10 @@ COPY_COLUMNS = (  # the columns a sync writes, in this order
 #   review), else it takes `flags`; `rep` answers it for every item (a resent one included, as its own
 #   stored visit makes it a repeat), and
 # - the upkeep (`rollups.upkeep_ctes`): whether the household's period was done before the batch.
-# It also reads, for a grid member's batch with located visits, the member's previous located visit (the
-# latest before the batch's first located visit, `fast_before`) as committed once the resolving statement
-# held the member's lock (a concurrent batch of the member included): the batch's first located visit
-# (`fast_id`) is flagged too fast from it (`TOO_FAST`, `_haversine`'s formula) with `fast_flags` (or
-# `fast_repeats`, a repeat too) instead; the speed between the batch's own visits is checked in Python.
+# It also checks, for a grid member's batch with located visits, the speed along the member's track
+# (see `TOO_FAST`), reading the member's stored visits as committed once the resolving statement held the
+# member's lock (a concurrent batch of the member included): an item too fast takes `fl` or `flr` with
+# `implausible_speed` added (`fast`).
 # The counted visits feed the rollups in the same statement, with the policy states the resolving statement
 # read (`upkeep=False` leaves them out: only for measuring what the upkeep costs).
 UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest counted visit
@@ -454,34 +437,81 @@ UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest
 ), {rollups.upkeep_ctes("counted")}"""
 
 
-# Whether the item `t` is too fast from the member's previous located visit `p` (`_haversine`, as `_verify`).
+# The speed check. A grid member's track is their located visits (a GPS fix, not by phone), stored and
+# incoming, in device time order (at equal times, stored visits first, then the batch's in its order). Each
+# incoming located visit is checked against its predecessor and its successor in that track, whatever the
+# order in which visits reach the server (a phone offline all morning syncs after the other phone synced the
+# afternoon; a retried batch): too fast (great-circle distance, haversine, over the time between, at least a
+# second) between two consecutive visits flags the incoming one of the pair, the later one when both are
+# incoming. A stored visit is never changed by a later sync (its review may be decided already): when a late
+# visit makes the step to a stored one implausible, the late visit takes the flag. The statement orders the
+# batch's own located items (`NEIGHBOURS`: the one before each, `pt`/`px`/`py`, and the time of the one after,
+# `nt`) and probes the member's stored located visits in the gaps (`PROBES`), one backward and one forward
+# probe of the visits' (member, time) index per located item, each bounded by the batch's neighbour: a
+# stored visit just before the item and after its batch predecessor (`sp`) replaces that predecessor (the
+# batch pair is then not consecutive), a stored one just after it and not after its batch successor (`sn`)
+# is its successor. The item's own stored copy (a retry) is not its neighbour; other items stored already (a
+# batch sent again with more) stand in the track as stored visits. (`FAST`: whether the item `t` is too fast
+# from or to a neighbour, `TOO_FAST` with the neighbour's place and time.)
 TOO_FAST = """(
     2 * 6371008.8::float8 * asin(sqrt(
-        sin((radians(t.y) - radians(ST_Y(p.location))) / 2) ^ 2
-        + cos(radians(ST_Y(p.location))) * cos(radians(t.y)) * sin(radians(t.x - ST_X(p.location)) / 2) ^ 2
-    )) / greatest(extract(epoch FROM t.dt - p.device_time)::float8, 1.0) > %(max_speed)s
+        sin((radians(t.y) - radians({y})) / 2) ^ 2 + cos(radians({y})) * cos(radians(t.y))
+        * sin(radians(t.x - {x}) / 2) ^ 2
+    )) / greatest(abs(extract(epoch FROM t.dt - {t}))::float8, 1.0) > %(max_speed)s
 )"""
+LOCATED = f"u.x IS NOT NULL AND u.ch <> '{Channel.PHONE}'"
+NEIGHBOURS = f"""{LOCATED} AS located, lag(u.dt) OVER w AS pt, lag(u.x) OVER w AS px, lag(u.y) OVER w AS py,
+           lead(u.dt) OVER w AS nt"""
+TRACK = f"p.member_id = %(member)s AND p.location IS NOT NULL AND p.channel <> '{Channel.PHONE}'"
+PROBES = f"""
+    LEFT JOIN LATERAL (  -- the member's stored located visit just before the item, after its batch's previous
+        SELECT p.location, p.device_time FROM visits_visit p
+        WHERE t.located AND {TRACK} AND p.id <> t.id
+          AND p.device_time <= t.dt AND p.device_time > coalesce(t.pt, '-infinity')
+        ORDER BY p.device_time DESC LIMIT 1
+    ) sp ON true
+    LEFT JOIN LATERAL (  -- … just after the item, not after its batch's next
+        SELECT p.location, p.device_time FROM visits_visit p
+        WHERE t.located AND {TRACK} AND p.id <> t.id
+          AND p.device_time > t.dt AND p.device_time <= coalesce(t.nt, 'infinity')
+        ORDER BY p.device_time LIMIT 1
+    ) sn ON true"""
+FAST = f"""t.located AND coalesce(CASE
+        WHEN sp.device_time IS NOT NULL
+        THEN {TOO_FAST.format(x="ST_X(sp.location)", y="ST_Y(sp.location)", t="sp.device_time")}
+        WHEN t.pt IS NOT NULL THEN {TOO_FAST.format(x="t.px", y="t.py", t="t.pt")}
+        ELSE false
+    END OR (sn.device_time IS NOT NULL
+            AND {TOO_FAST.format(x="ST_X(sn.location)", y="ST_Y(sn.location)", t="sn.device_time")}), false)
+    AS fast"""
 
 
 def insert_sql(upkeep: bool = True, speed: bool = True) -> str:
     """The statement that stores a batch (`upkeep=False`: without the rollups' upkeep, only for measuring
-    what it costs); `speed`: with the speed check of the batch's first fix (a grid member's batch with
-    fixes; other batches use the statement without it, which costs less to parse and plan)."""
+    what it costs); `speed`: with the speed check along the member's track (`TOO_FAST`: a grid member's
+    batch with fixes; other batches use the statement without it, which costs less to parse and plan)."""
     states = ", %(areas)s::bigint[], %(kinds)s::text[], %(needs)s::int[]"
     states, state_columns = (states, ", area, kind, need") if upkeep else ("", "")
-    previous, fast, fast_flags = "", "false AS fast", ""
-    if speed:
-        previous = """p AS (  -- the member's previous located visit (the speed check)
-    SELECT p.location, p.device_time FROM visits_visit p
-    WHERE p.member_id = %(member)s AND p.location IS NOT NULL AND p.device_time < %(fast_before)s
-    ORDER BY p.device_time DESC LIMIT 1
-), """
-        fast = f"CASE WHEN t.id = %(fast_id)s THEN EXISTS (SELECT FROM p WHERE {TOO_FAST}) ELSE false END"
-        fast += " AS fast"
-        fast_flags = "WHEN t.fast THEN CASE WHEN t.rep THEN %(fast_repeats)s ELSE %(fast_flags)s END"
-        fast_flags += "\n" + " " * 20
+    batch = f"""unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
+                %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
+                %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
+                %(flags)s::text[], %(repeats)s::text[]{states})"""
+    columns = f"id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, flr{state_columns}"
+    source, probes, fast = f"{batch}\n         AS t({columns})", "", "false AS fast"
+    flags = "CASE WHEN t.rep THEN t.flr ELSE t.fl END"
+    if speed:  # the batch's located items in time order (the batch's at equal times), with their neighbours
+        source = f"""(
+        SELECT u.*, {NEIGHBOURS}
+        FROM {batch} WITH ORDINALITY AS u({columns}, ord)
+        WINDOW w AS (PARTITION BY {LOCATED} ORDER BY u.dt, u.ord)
+    ) t"""
+        probes, fast = PROBES, FAST
+        # (an array literal's text; its flags kept sorted, as Python sorts them)
+        flags = f"""CASE WHEN t.fast THEN ARRAY(
+            SELECT f FROM unnest(array_append(({flags})::text[], '{Flag.SPEED}')) f ORDER BY f COLLATE "C"
+        )::text ELSE {flags} END"""
     return f"""
-WITH {previous}t AS (
+WITH t AS (
     SELECT t.*, lc.last, CASE
         WHEN lc.last IS NULL OR lc.last <= t.dt - %(window)s THEN false
         WHEN lc.last < t.dt + %(window)s THEN true
@@ -489,14 +519,10 @@ WITH {previous}t AS (
                      AND v.device_time > t.dt - %(window)s AND v.device_time < t.dt + %(window)s)
     END AS rep,
     {fast}
-    FROM unnest(%(ids)s::uuid[], %(hids)s::bigint[], %(channels)s::text[], %(xs)s::float8[],
-                %(ys)s::float8[], %(acc)s::float8[], %(dist)s::float8[], %(times)s::timestamptz[],
-                %(notes)s::text[], %(findings)s::text[], %(issues)s::uuid[],
-                %(flags)s::text[], %(repeats)s::text[]{states})
-         AS t(id, h, ch, x, y, acc, dist, dt, notes, f, issue, fl, flr{state_columns})
+    FROM {source}
     CROSS JOIN LATERAL (  -- (one backward probe of the visits' (household, time) index)
         SELECT max(v.device_time) AS last FROM visits_visit v WHERE v.household_id = t.h AND v.counted
-    ) lc
+    ) lc{probes}
 ), ins AS (
     INSERT INTO visits_visit ({", ".join(COPY_COLUMNS)})
     SELECT t.id, t.h, %(member)s, %(user)s, t.ch,
@@ -504,7 +530,7 @@ WITH {previous}t AS (
            t.acc, t.dist, t.dt, %(now)s, t.notes, t.f::varchar[], '', t.issue, c.fl::varchar[],
            CASE WHEN c.fl = '{{}}' THEN '{Review.NONE}' ELSE '{Review.PENDING}' END, '', c.fl = '{{}}'
     FROM t CROSS JOIN LATERAL (
-        SELECT CASE {fast_flags}WHEN t.rep THEN t.flr ELSE t.fl END AS fl
+        SELECT {flags} AS fl
     ) c
     ON CONFLICT (id) DO NOTHING
     RETURNING id, counted
@@ -546,14 +572,13 @@ def pg_array(values: list[Any], text: bool = False) -> str:
 
 
 def _insert(
-    items: list[_Item], actor: Any, now: datetime, received: int, first_fix: _Item | None = None
+    items: list[_Item], actor: Any, now: datetime, received: int, track: bool = False
 ) -> tuple[set[str], set[str]]:
     """Store the batch and its audit row (in the caller's transaction); returns the ids created by this
-    call, and those of the items that repeat a stored visit (`flags_repeat`); marks `first_fix` (a grid
-    member's first located visit of the batch) `fast` if it was flagged too fast from the member's previous
-    located visit. `received`: the items of the request, bad ones included."""
+    call, and those of the items that repeat a stored visit (`flags_repeat`); `track`: check the speed
+    along the member's track (`TOO_FAST`) and mark the created items flagged for it `fast`. `received`: the
+    items of the request, bad ones included."""
     member = getattr(actor, "member", None)
-    fast = first_fix
     params = {
         "ids": pg_array([it.id for it in items]),
         "hids": pg_array([it.household for it in items]),
@@ -581,20 +606,17 @@ def _insert(
             else {}
         ),
         "member": member.pk if member is not None else None,
-        "fast_id": fast.id if fast else None,
-        "fast_before": fast.device_time if fast else None,
-        "fast_flags": "{" + ",".join(sorted({*fast.flags, Flag.SPEED})) + "}" if fast else None,
-        "fast_repeats": "{" + ",".join(sorted({*fast.flags_repeat, Flag.SPEED})) + "}" if fast else None,
         "max_speed": float(rules()["max_speed_mps"]),
         "user": actor.pk if getattr(actor, "is_authenticated", False) else None,
         "now": now,
         "tz": settings.TIME_ZONE,
         "received": received,
     }
-    statement = INSERTS[UPKEEP, fast is not None]
-    rows = prepared.execute(statement, params, INSERT_TYPES)
-    if fast is not None:
-        fast.fast = any(fast_row and created for _i, created, _rep, fast_row in rows)
+    rows = prepared.execute(INSERTS[UPKEEP, track], params, INSERT_TYPES)
+    if track:
+        flagged = {i for i, created, _rep, fast in rows if created and fast}
+        for it in items:
+            it.fast = it.id in flagged
     return {i for i, created, _rep, _fast in rows if created}, {i for i, _created, rep, _fast in rows if rep}
 
 
@@ -618,10 +640,6 @@ INSERT_TYPES = {
     "kinds": "text[]",
     "needs": "int[]",
     "member": "bigint",
-    "fast_id": "uuid",
-    "fast_before": "timestamptz",
-    "fast_flags": "text",
-    "fast_repeats": "text",
     "max_speed": "float8",
     "user": "bigint",
     "now": "timestamptz",

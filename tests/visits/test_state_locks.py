@@ -153,11 +153,11 @@ def test_a_policy_change_waits_for_a_batch_that_has_locked_its_households(known,
     verify = services._verify
     got: dict = {}
 
-    def paused_verify(*args, **kwargs) -> None:  # between the resolving statement and the insert
+    def paused_verify(*args, **kwargs) -> bool:  # between the resolving statement and the insert
         resolved.set()
         ready.set()
         _hold_until_the_other_waits(threading.Event())
-        verify(*args, **kwargs)
+        return verify(*args, **kwargs)
 
     monkeypatch.setattr(services, "_verify", paused_verify)
 
@@ -293,4 +293,29 @@ def test_two_batches_of_one_member_see_each_others_fixes_for_the_speed_check(kno
     ]
     stored = Visit.objects.get(household=world.household_a2)
     assert stored.flags == ["implausible_speed", "outside_assignment"] and not stored.counted
+    assert not any(recompute.differences().values())
+
+
+@pytest.mark.parametrize("later_first", [True, False])
+def test_two_batches_of_one_member_check_each_other_whatever_order_they_commit(known, later_first):
+    """Two phones of member A sync at once: one a visit at HA1, the other a visit at HA2 (514 m away) ten
+    seconds before it, device time. Whichever commits second waits for the member's lock and is checked
+    against the other's visit, stored by then, before or after it in the member's track: that one is
+    flagged (51 m/s), the first is not. (The later visit committing first fails on main: the earlier one,
+    synced second, was checked only against a visit before it.)"""
+    world = known
+    when = timezone.now() - timedelta(hours=3)
+    ha1 = visit(device_time=when.isoformat())
+    ha2 = visit(
+        household="HA2",
+        lon=world.household_a2.point.x,
+        lat=world.household_a2.point.y,
+        device_time=(when - timedelta(seconds=10)).isoformat(),
+    )
+    first, second = (ha1, ha2) if later_first else (ha2, ha1)
+    out, got = _two_member_batches(world, [first], [second])
+    assert out["errors"] == [] and out["waited"] is True
+    assert [("implausible_speed" in r.flags) for r in got["first"] + got["second"]] == [False, True]
+    assert "implausible_speed" in Visit.objects.get(pk=second["id"]).flags
+    assert "implausible_speed" not in Visit.objects.get(pk=first["id"]).flags
     assert not any(recompute.differences().values())

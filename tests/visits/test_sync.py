@@ -387,9 +387,10 @@ def test_the_admin_never_deletes_a_visit(world):
 
 
 def test_a_batch_s_first_fix_is_checked_against_the_member_s_previous_stored_one(world):
-    """The speed check reads the member's latest located visit stored before the batch's first located one
-    (by another batch): 30 km in a minute is flagged, with the repeat of the stored visit within the window
-    too; a stored visit later than the batch's first is not its previous one."""
+    """The speed check reads the member's located visits stored (by another batch) around the batch's own:
+    30 km in a minute after the stored one is flagged, with the repeat of the stored visit within the window
+    too; a visit synced late, a minute before the stored one and 30 km from it, is flagged too (the stored
+    visit is left as it is: see `services.TOO_FAST`)."""
     c = client(world, "member_a")
     t = timezone.now() - timedelta(days=2)
     sync(c, [visit(device_time=t.isoformat())])
@@ -399,5 +400,6 @@ def test_a_batch_s_first_fix_is_checked_against_the_member_s_previous_stored_one
     assert [(r["status"], r["flags"], r["counted"]) for r in out["results"]] == [("created", flags, False)]
     assert Visit.objects.get(pk=later["id"]).flags == flags
     earlier = visit(household="HA2", lon=HA_LON + 0.3, device_time=(t - timedelta(minutes=1)).isoformat())
-    out = sync(c, [earlier])  # its previous is none (the two stored are later): no speed flag
-    assert "implausible_speed" not in out["results"][0]["flags"]
+    out = sync(c, [earlier])  # its previous is none, its next the first one stored (30 km a minute later)
+    assert out["results"][0]["flags"] == ["far_from_building", "implausible_speed", "outside_assignment"]
+    assert Visit.objects.filter(flags=[]).count() == 1  # the first one stored is unchanged
