@@ -443,14 +443,15 @@ UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest
 # order in which visits reach the server (a phone offline all morning syncs after the other phone synced the
 # afternoon; a retried batch): too fast (great-circle distance, haversine, over the time between, at least a
 # second) between two consecutive visits flags the incoming one of the pair, the later one when both are
-# incoming. A stored visit is never changed by a later sync (its review may be decided already): when a late
-# visit makes the step to a stored one implausible, the late visit takes the flag. The statement orders the
-# batch's own located items (`NEIGHBOURS`: the one before each, `pt`/`px`/`py`, and the time of the one after,
-# `nt`) and probes the member's stored located visits in the gaps (`PROBES`), one backward and one forward
-# probe of the visits' (member, time) index per located item, each bounded by the batch's neighbour: a
+# incoming. A visit a leader rejected is not in the track (a spoofed fix would make the next genuine visit
+# look too fast). A stored visit is never changed by a later sync (its review may be decided already): when a
+# late visit makes the step to a stored one implausible, the late visit takes the flag. The statement orders
+# the batch's own located items (`NEIGHBOURS`: the one before each, `pt`/`px`/`py`, and the time of the one
+# after, `nt`) and probes the member's stored located visits in the gaps (`PROBES`), one backward and one
+# forward probe of the visits' (member, time) index per located item, each bounded by the batch's neighbour: a
 # stored visit just before the item and after its batch predecessor (`sp`) replaces that predecessor (the
-# batch pair is then not consecutive), a stored one just after it and not after its batch successor (`sn`)
-# is its successor. The item's own stored copy (a retry) is not its neighbour; other items stored already (a
+# batch pair is then not consecutive), a stored one just after it and not after its batch successor (`sn`) is
+# its successor. The item's own stored copy (a retry) is not its neighbour; other items stored already (a
 # batch sent again with more) stand in the track as stored visits. (`FAST`: whether the item `t` is too fast
 # from or to a neighbour, `TOO_FAST` with the neighbour's place and time.)
 TOO_FAST = """(
@@ -462,7 +463,8 @@ TOO_FAST = """(
 LOCATED = f"u.x IS NOT NULL AND u.ch <> '{Channel.PHONE}'"
 NEIGHBOURS = f"""{LOCATED} AS located, lag(u.dt) OVER w AS pt, lag(u.x) OVER w AS px, lag(u.y) OVER w AS py,
            lead(u.dt) OVER w AS nt"""
-TRACK = f"p.member_id = %(member)s AND p.location IS NOT NULL AND p.channel <> '{Channel.PHONE}'"
+TRACK = f"""p.member_id = %(member)s AND p.location IS NOT NULL AND p.channel <> '{Channel.PHONE}'
+          AND p.review <> '{Review.REJECTED}'"""
 PROBES = f"""
     LEFT JOIN LATERAL (  -- the member's stored located visit just before the item, after its batch's previous
         SELECT p.location, p.device_time FROM visits_visit p

@@ -135,3 +135,17 @@ def test_visits_within_the_limit_are_not_flagged(world):
     assert speed_flagged(out) == [False, False]
     out = sync(c, [at(t + timedelta(hours=3)), at(t + timedelta(hours=3, minutes=30), lon=FAR_LON)])
     assert speed_flagged(out) == [False, True]
+
+
+def test_a_visit_the_leader_rejected_is_not_in_the_track(world):
+    """A fix 30 km away that the leader rejected (spoofed, or the wrong household) does not make the member's
+    next visit, half an hour later at HA1, too fast; the same pair a day later, not rejected, does."""
+    c = client(world, "member_a")
+    t = timezone.now() - timedelta(days=3)
+    for day, reject in ((0, True), (1, False)):
+        far = at(t + timedelta(days=day), lon=FAR_LON)
+        sync(c, [far])
+        if reject:
+            Visit.objects.filter(pk=far["id"]).update(review="rejected", counted=False)
+        out = sync(c, [at(t + timedelta(days=day, minutes=30))])
+        assert speed_flagged(out) == [not reject]
