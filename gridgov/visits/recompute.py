@@ -142,21 +142,20 @@ def _policy_sql(cur: Any) -> str:
         f" ORDER BY CASE p.period {' '.join(f'WHEN {_quote(k)} THEN {m}' for k, m in MONTHS.items())} END,"
         " p.visits_per_period DESC"
     )
-    default = KINDS.index(DEFAULT[0]) * 65536 + DEFAULT[1]
-    cases, everyone = [], None
+    otherwise = KINDS.index(DEFAULT[0]) * 65536 + DEFAULT[1]  # (no policy applies: the default)
+    whens = []
     for group, period, n in cur.fetchall():
         packed = KINDS.index(period) * 65536 + int(n)
-        if group == "":
-            everyone = packed
-            cases.append(f"ELSE {packed}")
-            break  # (no later policy is ever picked)
-        cases.append(f"WHEN {_quote(group)} = ANY(h.key_groups) THEN {packed}")
-    if not cases:
-        return str(default)
-    if everyone is None:
-        cases.append(f"ELSE {default}")
-    plain = default if everyone is None else everyone
-    return f"(CASE WHEN cardinality(h.key_groups) = 0 THEN {plain} ELSE (CASE {' '.join(cases)} END) END)"
+        if group == "":  # every household's: no later policy is ever picked
+            otherwise = packed
+            break
+        whens.append(f"WHEN {_quote(group)} = ANY(h.key_groups) THEN {packed}")
+    if not whens:
+        return str(otherwise)
+    return (
+        f"(CASE WHEN cardinality(h.key_groups) = 0 THEN {otherwise}"
+        f" ELSE (CASE {' '.join(whens)} ELSE {otherwise} END) END)"
+    )
 
 
 def _quote(text: str) -> str:
