@@ -132,23 +132,29 @@ def _read(cur: Any, source: Source) -> list[np.ndarray]:
     return recount.decode_packed(data, source.types)
 
 
-def _policy_sql(cur: Any) -> tuple[str, str]:
-    """SQL of a household's (h) policy kind code and need as STATES_SELECT picks them (the first policy
-    that applies in its order, else the default), written out from the active policies."""
+def _policy_sql(cur: Any) -> str:
+    """SQL of a household's (h) policy as STATES_SELECT picks it (the first policy that applies in its
+    order, else the default), written out from the active policies: its kind code * 65536 + its need, in
+    one CASE (each key group tested once), and for a household without key groups (most) without testing
+    any: the first policy for every household, else the default."""
     cur.execute(
         "SELECT key_group, period, visits_per_period FROM visits_visitpolicy p WHERE p.active"
         f" ORDER BY CASE p.period {' '.join(f'WHEN {_quote(k)} THEN {m}' for k, m in MONTHS.items())} END,"
         " p.visits_per_period DESC"
     )
-    kind, need = [], []
+    otherwise = KINDS.index(DEFAULT[0]) * 65536 + DEFAULT[1]  # (no policy applies: the default)
+    whens = []
     for group, period, n in cur.fetchall():
-        applies = "true" if group == "" else f"{_quote(group)} = ANY(h.key_groups)"
-        kind.append(f"WHEN {applies} THEN {KINDS.index(period)}")
-        need.append(f"WHEN {applies} THEN {int(n)}")
-    default = KINDS.index(DEFAULT[0]), DEFAULT[1]
+        packed = KINDS.index(period) * 65536 + int(n)
+        if group == "":  # every household's: no later policy is ever picked
+            otherwise = packed
+            break
+        whens.append(f"WHEN {_quote(group)} = ANY(h.key_groups) THEN {packed}")
+    if not whens:
+        return str(otherwise)
     return (
-        f"(CASE {' '.join(kind)} ELSE {default[0]} END)" if kind else str(default[0]),
-        f"(CASE {' '.join(need)} ELSE {default[1]} END)" if need else str(default[1]),
+        f"(CASE WHEN cardinality(h.key_groups) = 0 THEN {otherwise}"
+        f" ELSE (CASE {' '.join(whens)} ELSE {otherwise} END) END)"
     )
 
 
@@ -218,21 +224,22 @@ def _visit_ranges(cur: Any, sessions: int) -> list[tuple[int | None, int | None]
 
 
 def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
-    kind, need = _policy_sql(cur)
+    policy = _policy_sql(cur)
     ranges = _visit_ranges(cur, parts)
     sources = {f"visits{i}": _visits(low, high) for i, (low, high) in enumerate(ranges)}
     # the policy state of every active household (in table order: sorted afterwards; -1: inactive), and the
     # state kept on its row (its columns as KEPT reads them; kind -2: none), in one scan of the households
+    # (the kept kind's code * 65536 + the kept need + 1: both smallints, the need ≥ 0 or NULL)
     kept_kind = CODECS["kind"]["read"].format(c="h.visits_kind")
     sources["states"] = Source(
         f"SELECT h.id::int8 AS id, coalesce(h.area_id, -1)::int8 AS area,"
-        f" (CASE WHEN h.active THEN {kind} * 65536 + {need} ELSE -1 END)::int4 AS policy,"
+        f" (CASE WHEN h.active THEN {policy} ELSE -1 END)::int4 AS policy,"
         f" {CODECS['nullable']['read'].format(c='h.visits_area_id')} AS kept_area,"
-        f" (CASE WHEN h.visits_kind IS NULL THEN -2 ELSE {kept_kind} END)::int2 AS kept_kind,"
-        f" coalesce(h.visits_need, -1)::int8 AS kept_need"
+        f" ((CASE WHEN h.visits_kind IS NULL THEN -2 ELSE {kept_kind} END) * 65536"
+        f" + coalesce(h.visits_need, -1) + 1)::int4 AS kept_state"
         " FROM households_household h WHERE h.active OR h.visits_kind IS NOT NULL",
-        ("id", "area", "policy", "kept_area", "kept_kind", "kept_need"),
-        ("int8", "int8", "int4", "int8", "int2", "int8"),
+        ("id", "area", "policy", "kept_area", "kept_state"),
+        ("int8", "int8", "int4", "int8", "int4"),
     )
     sources["areas"] = Source(
         "SELECT id::int8 AS id, code::int8 AS code, coalesce(member_id, -1)::int8 AS member"
@@ -252,36 +259,41 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
 def _kept_states(got: _Reads) -> list[np.ndarray]:
     """The policy states kept on the households' rows (household, area, kind, need), as `_kept` reads a
     kept table: the households that have one."""
-    s_id, _area, _policy, kept_area, kept_kind, kept_need = got["states"]
+    s_id, _area, _policy, kept_area, kept_state = got["states"]
+    kept_kind, kept_need = kept_state >> 16, (kept_state & 0xFFFF) - 1
     has = kept_kind != -2
     return [s_id[has], kept_area[has], kept_kind[has], kept_need[has]]
 
 
 class _Reads:
     """The sources as they are read, by this session and the helper session (if any; it shares this
-    one's snapshot), each taking the next source not taken yet (this one those only it may read first)
-    while the other reads; `[name]` waits for a source, so that the counting can start while the helper
-    still reads the kept tables."""
+    one's snapshot), each taking the next source not taken yet in its own order (`_preferred`) while the
+    other reads; `[name]` waits for a source. With a helper both sessions read in threads of their own,
+    so that the counting (in the calling thread) starts once the visits and states are in, while this
+    session still reads the kept tables (only the comparison needs them)."""
 
-    def __init__(self, sources: dict[str, Source], helper: Any) -> None:
-        self.sources, self.pending = sources, list(sources)
+    def __init__(self, sources: dict[str, Source], cur: Any, helper: Any) -> None:
+        self.sources, self.taken = sources, set[str]()
         self.results: dict[str, list[np.ndarray]] = {}
         self.failed: list[BaseException] = []
         self.done = threading.Condition()
-        self.thread = None
-        if helper is not None:
-            self.thread = threading.Thread(target=self.work, args=(helper.cursor(), False))
-            self.thread.start()
+        self.threads: list[threading.Thread] = []
+        self.cur, self.helper_cur = cur, None if helper is None else helper.cursor()
+        if self.helper_cur is None:
+            self.work(cur, True)
+            return
+        for args in ((self.helper_cur, False), (cur, True)):
+            self.threads.append(threading.Thread(target=self.work, args=args))
+            self.threads[-1].start()
 
-    def work(self, cur: Any, main: bool = True) -> None:
+    def work(self, cur: Any, main: bool) -> None:
+        order = _preferred(self.sources, main)
         while True:
             with self.done:
-                mine = [n for n in self.pending if main or not self.sources[n].main]
-                name = None if self.failed else next((n for n in mine if self.sources[n].main), None)
-                name = name or (None if self.failed else next(iter(mine), None))
+                name = None if self.failed else next((n for n in order if n not in self.taken), None)
                 if name is None:
                     return
-                self.pending.remove(name)
+                self.taken.add(name)
             try:
                 data = _read(cur, self.sources[name])
             except BaseException as e:
@@ -294,7 +306,7 @@ class _Reads:
                 self.done.notify_all()
 
     def __getitem__(self, name: str) -> list[np.ndarray]:
-        """A source once read (call after `work`: every source is taken by then)."""
+        """A source once read (waits for it)."""
         with self.done:
             while name not in self.results and not self.failed:
                 self.done.wait(1)
@@ -305,11 +317,35 @@ class _Reads:
     def names(self) -> list[str]:
         return list(self.sources)
 
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
+    def idle_cursor(self) -> Any:
+        """A cursor of a session that has read all it will (the helper's once it is done, else this
+        session's): for the counting's own small queries while the other still reads."""
+        if self.helper_cur is None:
+            return self.cur
+        self.threads[0].join()
         if self.failed:
             raise self.failed[0]
+        return self.helper_cur
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+        if self.failed:
+            raise self.failed[0]
+
+
+def _preferred(sources: dict[str, Source], main: bool) -> list[str]:
+    """The order in which a session takes the sources (those it may read): this session the first part
+    of the visits, the small sources, then the kept tables (which only it may read, and which only the
+    comparison needs); the helper the states, then the other parts of the visits."""
+    visits = sorted((n for n in sources if n.startswith("visits")), key=lambda n: int(n[6:]))
+    small = [n for n in sources if n in ("areas", "dashboard_month")]
+    if main:
+        first = [*visits[:1], *small, *(n for n in sources if sources[n].main), "states", *visits[1:]]
+    else:
+        first = ["states", *reversed(visits[1:]), *small, *visits[:1]]
+    order = [n for n in first if n in sources] + [n for n in sources if n not in first]
+    return [n for n in order if main or not sources[n].main]
 
 
 def _helper(cur: Any) -> Any:
@@ -351,7 +387,7 @@ def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, instants
 
 
-def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
+def _derive(got: _Reads) -> dict[str, list[np.ndarray]]:
     """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
     area_ids, area_codes, area_members = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
@@ -367,17 +403,21 @@ def _derive(cur: Any, got: _Reads) -> dict[str, list[np.ndarray]]:
     households = np.concatenate([got[n][0] for n in parts])
     times = np.concatenate([got[n][1] for n in parts])
     n = len(households)
+    change = None  # households[1:] != households[:-1], for the counting
     if n > 1:
-        step = np.diff(households)
-        if (step < 0).any() or (np.diff(times)[step == 0] < 0).any():  # not in index order: sort
+        change = households[1:] != households[:-1]
+        down = households[1:][change] < households[:-1][change]
+        if down.any() or ((times[1:] < times[:-1]) & ~change).any():  # not in index order: sort
             order = np.lexsort((times, households))
-            households, times = households[order], times[order]
-    starts, instants = _months(cur, times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
+            households, times, change = households[order], times[order], None
+    starts, instants = (
+        _months(got.idle_cursor(), times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
+    )
     months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
     if n and months.min() < 0:
         raise ValueError("a visit before the first month start")
     period_month = recount.month_kinds(starts)
-    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month)
+    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month, change)
     period_days = recount.days(starts)
     n_areas, n_periods, n_kinds = len(area_ids), max(len(starts), 1), len(KINDS)
 
@@ -544,16 +584,15 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
     sources = _sources(cur, repair, sessions)
     helper = _helper(cur) if sessions > 1 else None
-    got = _Reads(sources, helper)
     try:
-        got.work(cur)
-        fresh = _derive(cur, got)  # (while the helper reads what is left)
-    finally:
+        got = _Reads(sources, cur, helper)
         try:
-            got.join()
+            fresh = _derive(got)  # (while this session reads the kept tables)
         finally:
-            if helper is not None:
-                helper.close()
+            got.join()
+    finally:
+        if helper is not None:
+            helper.close()
     out = {}
     for name in KEPT:
         _table, keys, _values, rows = KEPT[name]

@@ -69,19 +69,24 @@ def count_met(
     state_kind: np.ndarray,
     state_need: np.ndarray,
     period_month: np.ndarray,
+    change: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Households that met their policy, per period: the counted visits (household ids and month
     indexes, in household and time order) counted per household and period of the household's kind.
 
     States: household ids (sorted), kind (0 month, 1 quarter, 2 year), need; `period_month`: from
-    `month_kinds`. Returns (state index, period: the index of its first month) per household and period
-    whose visits reach the need; visits of households without a state are not counted."""
+    `month_kinds`; `change` (if known): `households[1:] != households[:-1]`. Returns (state index, period:
+    the index of its first month) per household and period whose visits reach the need; visits of
+    households without a state are not counted."""
     n = len(households)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     first = np.empty(n, bool)
     first[0] = True
-    np.not_equal(households[1:], households[:-1], out=first[1:])
+    if change is None:
+        np.not_equal(households[1:], households[:-1], out=first[1:])
+    else:
+        first[1:] = change
     starts = np.flatnonzero(first)
     owners = households[starts]
     state = np.searchsorted(state_households, owners)
@@ -91,16 +96,22 @@ def count_met(
         keep = np.repeat(known, np.diff(np.append(starts, n)))
         households, months = households[keep], months[keep]
         return count_met(households, months, state_households, state_kind, state_need, period_month)
-    state_of_visit = np.repeat(state, np.diff(np.append(starts, n)))
-    period = period_month[months, state_kind[state_of_visit]]
+    # The period of each visit: its month's period of its household's kind, looked up in one flat table
+    # (per-visit arrays as narrow as they can be: the month and the kind).
+    kinds = period_month.shape[1]
+    narrow = np.int32 if len(period_month) * kinds < 2**31 else np.int64
+    kind_of_visit = np.repeat(state_kind[state].astype(narrow), np.diff(np.append(starts, n)))
+    kind_of_visit += months.astype(narrow, copy=False) * narrow(kinds)
+    period = period_month.astype(narrow).ravel().take(kind_of_visit)
+    del kind_of_visit
     # Runs of one household and period (periods do not decrease within a household: time order).
-    run = first
+    run = first.copy()
     run[1:] |= period[1:] != period[:-1]
     run_starts = np.flatnonzero(run)
     counts = np.diff(np.append(run_starts, n))
-    run_state = state_of_visit[run_starts]
+    run_state = state[np.cumsum(first[run_starts]) - 1]  # (the household of a run: those begun before)
     met = counts >= state_need[run_state]
-    return run_state[met], period[run_starts][met]
+    return run_state[met], period[run_starts][met].astype(np.int64)
 
 
 def _one_key(kept: Sequence[np.ndarray], fresh: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:

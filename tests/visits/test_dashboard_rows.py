@@ -285,3 +285,54 @@ def test_no_rows_kept_yet(town):
     rollups.fold()
     check_pages(today)
     agree()
+
+
+def _heap_fetches() -> int:
+    """Rows a worst-first read of every area row fetched from the table rather than the index alone (pages
+    not all-visible); an index-only scan forced, as at city scale."""
+    with connection.cursor() as cur:
+        cur.execute("SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off")
+        try:
+            cur.execute(
+                f"""EXPLAIN (ANALYZE, FORMAT JSON) SELECT key, households, done FROM {rollups.DASHBOARD}
+                    WHERE month = {rollups.KEPT_MONTH} AND level = 'area'
+                    ORDER BY month, level, {dashboards.ORDERS["worst"]}"""
+            )
+            (plan,) = cur.fetchone()
+        finally:
+            cur.execute("RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort")
+
+    def scans(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    (scan,) = [n for n in scans(plan[0]["Plan"]) if n.get("Index Name") == "dashboardrow_worst_idx"]
+    assert scan["Node Type"] == "Index Only Scan"
+    assert scan["Actual Rows"] > 10
+    return scan["Heap Fetches"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minutes_fold_vacuums_the_dashboard_rows(town):
+    """A fold updates dashboard rows across the table, whose pages are then no longer all-visible: a
+    worst-first page fetches those rows from the table too (VACUUM marks them all-visible again, once no
+    older transaction of the cluster may still not see the fold). The beat's fold task vacuums them after
+    moving deltas."""
+    from gridgov.visits import tasks
+
+    world, city = town
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM {rollups.DASHBOARD}")
+    record(world, city, [code for code, _x, _y in city[::2]])
+    assert rollups.fold() > 0  # the fold alone
+    assert _heap_fetches() > 0
+    record(world, city, [code for code, _x, _y in city[1::2]], when=timezone.now() - timedelta(hours=30))
+    with CaptureQueriesContext(connection) as queries:
+        assert tasks.fold_rollups() > 0
+    assert not RollupDelta.objects.exists()
+    vacuums = [q["sql"] for q in queries if q["sql"].startswith("VACUUM")]
+    assert vacuums == [f"VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) {rollups.DASHBOARD}"]
+    with CaptureQueriesContext(connection) as queries:
+        assert tasks.fold_rollups() == 0  # nothing to fold: no vacuum either
+    assert not [q for q in queries if q["sql"].startswith("VACUUM")]
