@@ -71,7 +71,7 @@ class Finding(models.TextChoices):
 class Flag(models.TextChoices):
     FAR = "far_from_building", _("far from the building")
     ACCURACY = "poor_accuracy", _("poor GPS accuracy")
-    SPEED = "implausible_speed", _("implausible speed since the previous visit")
+    SPEED = "implausible_speed", _("implausible speed from the previous or to the next visit")
     REPEAT = "repeat_visit", _("second visit within a short time")
     OUTSIDE = "outside_assignment", _("household outside the member's assignment")
 
