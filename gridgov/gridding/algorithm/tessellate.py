@@ -748,11 +748,13 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
     A function of the cells alone: a re-grid that rebuilds the same cells seals them the same way (a
     cell next to a piece the re-grid cuts otherwise may take other vertices from it: millimetres)."""
     sources = [i for i in cut if not cells[i].is_empty]
+    loose: set[int] = set()  # cells that gave a sliver up unsnapped
     for _round in range(SEAL_ROUNDS):
         if not sources:
             break
-        sources = sorted(_seal_round(cells, sources, boundary))
+        sources = sorted(_seal_round(cells, sources, boundary, loose))
     _close_gaps(cells, boundary)
+    _retile_off_grid(cells, sorted(loose), boundary)
 
 
 def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
@@ -801,9 +803,12 @@ def _lost(
     return float(gone.area)
 
 
-def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
+def _seal_round(
+    cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry, loose: set[int]
+) -> set[int]:
     """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
-    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
+    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources).
+    Adds to `loose` the cells that gave a sliver up unsnapped."""
     tree = shapely.STRtree(np.array(cells, dtype=object))
     changed = _insert_vertices(cells, tree, sources)
     arr = np.array(cells, dtype=object)
@@ -839,6 +844,8 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
             ):
                 cells[loser] = rest
                 touched |= {loser, winner}
+                if grid is None:
+                    loose.add(loser)
                 break
     if not touched:
         return touched
@@ -858,3 +865,108 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
         merge_strays(cells, holes)
         touched |= {i for i in near if cells[i] is not before[i]}
     return touched
+
+
+RETILE_RINGS = 3  # rings of cells around an off-grid vertex a re-tiling may take in before it gives up
+RETILE_SAME = 1e-9  # m²: a cell of the outer ring re-tiled within this of itself is unchanged (a face on
+# the grid is at least 0.5 cm²; float noise of one cell's coordinates is ~1e-14 m²)
+
+
+def _off_grid(cells: list[BaseGeometry], among: list[int]) -> list[int]:
+    """The cells `among` with a vertex off the 1 cm grid (beyond float noise)."""
+    if not among:
+        return []
+    xy, owner = shapely.get_coordinates(np.array([cells[i] for i in among], dtype=object), return_index=True)
+    off = np.abs(xy / GRID - np.rint(xy / GRID)).max(axis=1) > 1e-6
+    return sorted({among[k] for k in owner[off].tolist()})
+
+
+def _retile_off_grid(cells: list[BaseGeometry], loose: list[int], boundary: BaseGeometry) -> None:
+    """Re-tile exactly, on the 1 cm grid, the cells around a vertex the seal left off the grid (in place):
+    the cells `loose` (those that gave a sliver up unsnapped) still holding one.
+
+    Where neither of two overlapping cells can give the sliver up snapped, one gives it up unsnapped
+    and keeps a vertex off the grid where the edges cross; any later snapping (the areas' dissolve)
+    moves it up to 7 mm off the edge across, and the edges 1 cm apart around it no longer meet: a
+    sliver along a 20 m edge. Here the outlines of those cells and of the ring around them are noded
+    together with snap rounding (one arrangement on the grid: every crossing a vertex of all the edges
+    through its pixel), and each face of it goes to the cell covering most of it (`_faces_to_cells`).
+    The outer ring must come out as it was, else one more ring is taken in (up to `RETILE_RINGS`);
+    failing that the cells are left as they are (so where the cells around are off the grid themselves,
+    read back from lon/lat). Touches nothing where the seal gave every sliver up snapped."""
+    off = _off_grid(cells, loose)
+    if not off:
+        return
+    arr = np.array(cells, dtype=object)
+    tree = shapely.STRtree(arr)
+    inner = set(off)
+    for _ring in range(RETILE_RINGS):
+        near = tree.query(arr[sorted(inner)], predicate="dwithin", distance=SEAL_TOL)[1]
+        outer = sorted({int(j) for j in near.tolist()} - inner)
+        outer = [j for j in outer if not cells[j].is_empty]
+        got = _faces_to_cells(cells, sorted(inner), outer, boundary)
+        if got is not None:
+            for i, geom in got.items():
+                cells[i] = geom
+            return
+        if not outer:
+            return
+        inner |= set(outer)
+
+
+def _faces_to_cells(
+    cells: list[BaseGeometry], inner: list[int], outer: list[int], boundary: BaseGeometry
+) -> dict[int, BaseGeometry] | None:
+    """The cells `inner` and `outer` re-tiled from the faces of their outlines noded on the grid: a face
+    goes to the cell covering more than half of it (of several, the smallest cell; an overlap), one
+    covered by none (a gap inside the `boundary`, below 1 m²) to the cell sharing the longest border
+    with it. None if a cell of `outer` would change (it may take a vertex of `inner` on its edge) or one
+    of `inner` end in several parts."""
+    ids = inner + outer
+    old = [cells[i] for i in ids]
+    noded = shapely.union_all(shapely.boundary(np.array(old, dtype=object)), grid_size=GRID)
+    faces = [f for f in polygons_of(shapely.polygonize(_lines_of(noded))) if f.area > 0]
+    if not faces:
+        return None
+    face_arr = np.array(faces, dtype=object)
+    fi, ci = shapely.STRtree(np.array(old, dtype=object)).query(face_arr, predicate="intersects")
+    share = shapely.area(shapely.intersection(face_arr[fi], np.array(old, dtype=object)[ci]))
+    share = share / shapely.area(face_arr[fi])
+    owner = [-1] * len(faces)
+    for f, c, s in sorted(zip(fi.tolist(), ci.tolist(), share.tolist(), strict=True)):
+        if s <= 0.5:
+            continue
+        o = owner[f]
+        if o < 0 or (old[c].area, c) < (old[o].area, o):  # an overlap: the smaller cell keeps it
+            owner[f] = c
+    mine: list[list[BaseGeometry]] = [[] for _ in ids]
+    gaps = []
+    for f, o in zip(faces, owner, strict=True):
+        if o >= 0:
+            mine[o].append(f)
+        elif f.area < 1.0 and boundary.contains(f.representative_point()):
+            gaps.append(f)
+    new = [polygonal(shapely.union_all(m, grid_size=GRID)) if m else Polygon() for m in mine]
+    strays = []
+    for k, geom in enumerate(new):
+        parts = sorted(polygons_of(geom), key=lambda p: -p.area)
+        if len(parts) > 1 and sum(p.area for p in parts[1:]) < 1.0:
+            new[k] = parts[0]
+            strays.extend(parts[1:])
+    new = merge_strays(new, gaps + strays)
+    for k in range(len(ids)):
+        if k >= len(inner):
+            if shapely.symmetric_difference(new[k], old[k]).area > RETILE_SAME:
+                return None
+            if shapely.get_num_coordinates(new[k]) == shapely.get_num_coordinates(old[k]):
+                new[k] = old[k]  # no vertex taken: the cell as it was
+        elif new[k].geom_type != "Polygon" or new[k].is_empty or not new[k].is_valid:
+            return None
+    return {i: g for i, g, o in zip(ids, new, old, strict=True) if g is not o}
+
+
+def _lines_of(geom: BaseGeometry) -> list[BaseGeometry]:
+    """The line parts of an overlay of lines (for `polygonize`)."""
+    if geom.is_empty:
+        return []
+    return [g for g in getattr(geom, "geoms", [geom]) if g.geom_type in ("LineString", "LinearRing")]
