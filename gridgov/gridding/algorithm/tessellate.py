@@ -22,6 +22,9 @@ from shapely.ops import polygonize, unary_union
 from .model import CommunityIn, Item
 
 GRID = 0.01  # metres: snapping grid of every overlay
+PER_M = round(1 / GRID)  # grid steps a metre: a point of the grid is q / PER_M, as GEOS rounds it (q * GRID
+# is an ulp off for one in seven: such a vertex, inserted next to GEOS's own, makes GEOS 3.14's overlays
+# find a crossing of two edges from one point, or the whole of one cell in another)
 
 
 def polygons_of(geom: BaseGeometry) -> list[Polygon]:
@@ -683,7 +686,7 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     low = xy.min(axis=0)
     packed = np.unique(((xy[:, 0] - low[0]) << 31) | (xy[:, 1] - low[1]))  # grid units: 31 bits each
     q = np.column_stack([(packed >> 31) + low[0], (packed & ((1 << 31) - 1)) + low[1]])
-    pts = shapely.points(q * GRID)
+    pts = shapely.points(q / PER_M)
     pi, ci = tree.query(pts, predicate="dwithin", distance=SEAL_TOL)
     if not len(pi):
         return set()
@@ -700,7 +703,7 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     starts = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
     for s0, s1 in zip(starts.tolist(), [*starts[1:].tolist(), len(ci)], strict=True):
         c = int(ci[s0])
-        snapped = shapely.snap(arr[c], shapely.multipoints(q[pi[s0:s1]] * GRID), SEAL_TOL)
+        snapped = shapely.snap(arr[c], shapely.multipoints(q[pi[s0:s1]] / PER_M), SEAL_TOL)
         if shapely.get_num_coordinates(snapped) == shapely.get_num_coordinates(arr[c]):
             continue  # nothing inserted
         if snapped.geom_type == "Polygon" and snapped.is_valid and abs(snapped.area - arr[c].area) < 1.0:
@@ -763,7 +766,7 @@ def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
     _owners, ends = _lone_edges(cells, boundary)
     if len(ends) < 3:
         return
-    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) * GRID)
+    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) / PER_M)
     faces = [f for f in polygonize(list(lines)) if 0 < f.area < 1.0]
     if not faces:
         return
@@ -868,8 +871,9 @@ def _seal_round(
 
 
 RETILE_RINGS = 3  # rings of cells around an off-grid vertex a re-tiling may take in before it gives up
-RETILE_SAME = 1e-9  # m²: a cell of the outer ring re-tiled within this of itself is unchanged (a face on
-# the grid is at least 0.5 cm²; float noise of one cell's coordinates is ~1e-14 m²)
+RETILE_SAME = 1e-9  # m²: a cell of the outer ring re-tiled keeps its area within this (a face on the grid
+# is at least 0.5 cm²)
+RETILE_NEAR = 1e-6  # m: a vertex a cell of the outer ring takes lies this close to its outline
 
 
 def _off_grid(cells: list[BaseGeometry], among: list[int]) -> list[int]:
@@ -918,24 +922,25 @@ def _faces_to_cells(
     cells: list[BaseGeometry], inner: list[int], outer: list[int], boundary: BaseGeometry
 ) -> dict[int, BaseGeometry] | None:
     """The cells `inner` and `outer` re-tiled from the faces of their outlines noded on the grid: a face
-    goes to the cell covering more than half of it (of several, the smallest cell; an overlap), one
-    covered by none (a gap inside the `boundary`, below 1 m²) to the cell sharing the longest border
-    with it. None if a cell of `outer` would change (it may take a vertex of `inner` on its edge) or one
-    of `inner` end in several parts."""
+    goes to the cell holding a point inside it (of several, the smallest cell; an overlap), one held by
+    none (a gap inside the `boundary`, below 1 m²) to the cell sharing the longest border with it. None
+    if a cell of `outer` is off the grid or would change (it may take a vertex of `inner` on its edge),
+    or one of `inner` ends in several parts."""
+    if _off_grid(cells, outer):
+        return None  # (cells read back from lon/lat: the grid would move them)
     ids = inner + outer
     old = [cells[i] for i in ids]
     noded = shapely.union_all(shapely.boundary(np.array(old, dtype=object)), grid_size=GRID)
     faces = [f for f in polygons_of(shapely.polygonize(_lines_of(noded))) if f.area > 0]
     if not faces:
         return None
-    face_arr = np.array(faces, dtype=object)
-    fi, ci = shapely.STRtree(np.array(old, dtype=object)).query(face_arr, predicate="intersects")
-    share = shapely.area(shapely.intersection(face_arr[fi], np.array(old, dtype=object)[ci]))
-    share = share / shapely.area(face_arr[fi])
+    # A point inside each face, against the cells as they were (a predicate, no overlay: on the grid the
+    # overlay folds slivers under a pixel wide away, and GEOS 3.14's floating one gives two cells sharing
+    # an edge whose vertex is 1 ulp off the grid the whole of one as their intersection).
+    inside = shapely.point_on_surface(np.array(faces, dtype=object))
+    fi, ci = shapely.STRtree(np.array(old, dtype=object)).query(inside, predicate="within")
     owner = [-1] * len(faces)
-    for f, c, s in sorted(zip(fi.tolist(), ci.tolist(), share.tolist(), strict=True)):
-        if s <= 0.5:
-            continue
+    for f, c in sorted(zip(fi.tolist(), ci.tolist(), strict=True)):
         o = owner[f]
         if o < 0 or (old[c].area, c) < (old[o].area, o):  # an overlap: the smaller cell keeps it
             owner[f] = c
@@ -956,13 +961,30 @@ def _faces_to_cells(
     new = merge_strays(new, gaps + strays)
     for k in range(len(ids)):
         if k >= len(inner):
-            if shapely.symmetric_difference(new[k], old[k]).area > RETILE_SAME:
+            if not _same_outline(new[k], old[k]):
                 return None
             if shapely.get_num_coordinates(new[k]) == shapely.get_num_coordinates(old[k]):
                 new[k] = old[k]  # no vertex taken: the cell as it was
         elif new[k].geom_type != "Polygon" or new[k].is_empty or not new[k].is_valid:
             return None
     return {i: g for i, g, o in zip(ids, new, old, strict=True) if g is not o}
+
+
+def _same_outline(new: BaseGeometry, old: BaseGeometry) -> bool:
+    """Whether `new` is `old` (on the grid) but for vertices inserted into its edges: every vertex of
+    `old` is one of `new`, every other vertex of `new` lies on the outline of `old`, the same area."""
+    if new.geom_type != old.geom_type or abs(new.area - old.area) > RETILE_SAME:
+        return False
+    a = np.rint(shapely.get_coordinates(new) / GRID).astype(np.int64)
+    b = np.rint(shapely.get_coordinates(old) / GRID).astype(np.int64)
+    have = {tuple(v) for v in a.tolist()}
+    if any(tuple(v) not in have for v in b.tolist()):
+        return False
+    known = {tuple(v) for v in b.tolist()}
+    extra = [v for v in a.tolist() if tuple(v) not in known]
+    if not extra:
+        return True
+    return bool((shapely.distance(shapely.points(np.array(extra) / PER_M), old.boundary) < RETILE_NEAR).all())
 
 
 def _lines_of(geom: BaseGeometry) -> list[BaseGeometry]:
