@@ -747,7 +747,8 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
     vertices of the pieces are inserted into the edges of the cells around them (which closes the gaps
     too); what overlaps still (two cuts rounding one crossing to pixels 1 cm apart) is taken from one
     of the two cells, and a gap that opens (below 1 m², inside the community `boundary`) goes to the
-    cell sharing the longest border with it.
+    cell sharing the longest border with it. Last, the cells around a vertex left off the grid or lying
+    in the 1 cm pixel of an edge that does not hold it are tiled again on the grid together (`_retile`).
     A function of the cells alone: a re-grid that rebuilds the same cells seals them the same way (a
     cell next to a piece the re-grid cuts otherwise may take other vertices from it: millimetres)."""
     sources = [i for i in cut if not cells[i].is_empty]
@@ -757,7 +758,8 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
             break
         sources = sorted(_seal_round(cells, sources, boundary, loose))
     _close_gaps(cells, boundary)
-    _retile_off_grid(cells, sorted(loose), boundary)
+    _retile(cells, _off_grid(cells, sorted(loose)), boundary)
+    _retile(cells, _unstable(cells), boundary)
 
 
 def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
@@ -885,25 +887,25 @@ def _off_grid(cells: list[BaseGeometry], among: list[int]) -> list[int]:
     return sorted({among[k] for k in owner[off].tolist()})
 
 
-def _retile_off_grid(cells: list[BaseGeometry], loose: list[int], boundary: BaseGeometry) -> None:
-    """Re-tile exactly, on the 1 cm grid, the cells around a vertex the seal left off the grid (in place):
-    the cells `loose` (those that gave a sliver up unsnapped) still holding one.
+def _retile(cells: list[BaseGeometry], seeds: list[int], boundary: BaseGeometry) -> None:
+    """Re-tile exactly, on the 1 cm grid, the cells `seeds` and the ring around them (in place).
 
-    Where neither of two overlapping cells can give the sliver up snapped, one gives it up unsnapped
-    and keeps a vertex off the grid where the edges cross; any later snapping (the areas' dissolve)
-    moves it up to 7 mm off the edge across, and the edges 1 cm apart around it no longer meet: a
-    sliver along a 20 m edge. Here the outlines of those cells and of the ring around them are noded
-    together with snap rounding (one arrangement on the grid: every crossing a vertex of all the edges
-    through its pixel), and each face of it goes to the cell covering most of it (`_faces_to_cells`).
-    The outer ring must come out as it was, else one more ring is taken in (up to `RETILE_RINGS`);
-    failing that the cells are left as they are (so where the cells around are off the grid themselves,
-    read back from lon/lat). Touches nothing where the seal gave every sliver up snapped."""
-    off = _off_grid(cells, loose)
-    if not off:
+    Two cases call for it. A vertex the seal left off the grid (`_off_grid` of the cells that gave a
+    sliver up unsnapped, where neither cell could give it up snapped): any later snapping (the areas'
+    dissolve) moves it up to 7 mm off the edge across, and the edges 1 cm apart around it no longer
+    meet: a sliver along a 20 m edge. And a vertex within the 1 cm pixel of an edge of another cell
+    that does not hold it (`_unstable`): the dissolve of the vertex's area bends that edge through it,
+    the area across keeps it straight. Here the outlines of the cells and of the ring around them are
+    noded together with snap rounding (one arrangement on the grid: every vertex and crossing one of
+    all the edges through its pixel), and each face of it goes to the cell holding it
+    (`_faces_to_cells`). The outer ring must come out as it was, else one more ring is taken in (up to
+    `RETILE_RINGS`); failing that the cells are left as they are (so where the cells around are off
+    the grid themselves, read back from lon/lat)."""
+    if not seeds:
         return
     arr = np.array(cells, dtype=object)
     tree = shapely.STRtree(arr)
-    inner = set(off)
+    inner = set(seeds)
     for _ring in range(RETILE_RINGS):
         near = tree.query(arr[sorted(inner)], predicate="dwithin", distance=SEAL_TOL)[1]
         outer = sorted({int(j) for j in near.tolist()} - inner)
@@ -916,6 +918,62 @@ def _retile_off_grid(cells: list[BaseGeometry], loose: list[int], boundary: Base
         if not outer:
             return
         inner |= set(outer)
+
+
+@_jit
+def _through_pixels(q, segs, seg_ptr, vx, vy, pv, pc):  # type: ignore[no-untyped-def]
+    """For each pair (vertex pv, geometry pc): whether an edge of the geometry meets the vertex's pixel
+    (grid units) while no edge of it ends there."""
+    out = np.zeros(len(pv), dtype=np.bool_)
+    for p in range(len(pv)):
+        x, y, c = vx[pv[p]], vy[pv[p]], pc[p]
+        held = False
+        hit = False
+        for s in range(seg_ptr[c], seg_ptr[c + 1]):
+            k = segs[s]
+            px, py, qx, qy = q[k, 0], q[k, 1], q[k + 1, 0], q[k + 1, 1]
+            if (px == x and py == y) or (qx == x and qy == y):
+                held = True
+                break
+            if not hit:
+                hit, _t = _meets_pixel(px, py, qx, qy, x, y, 0.5)
+        out[p] = hit and not held
+    return out
+
+
+def _unstable(cells: list[BaseGeometry]) -> list[int]:
+    """Cells with an edge through the 1 cm pixel of a vertex that they do not hold, and the cells holding
+    that vertex: snapped with the vertex's area alone, the edge bends through it. Cells with a vertex off
+    the grid (read back from lon/lat) are left out."""
+    arr = np.array(cells, dtype=object)
+    rings, ring_geom = shapely.get_rings(arr, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    if not len(xy):
+        return []
+    q = np.rint(xy / GRID)
+    geom_of = ring_geom[ring_of]
+    off = np.zeros(len(cells), dtype=bool)
+    off[geom_of[np.abs(xy / GRID - q).max(axis=1) > 1e-6]] = True
+    k = np.flatnonzero(ring_of[1:] == ring_of[:-1])
+    seg_ptr = np.zeros(len(cells) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(geom_of[k], minlength=len(cells)), out=seg_ptr[1:])
+    on = ~off[geom_of]
+    qi = q[on].astype(np.int64)
+    low = qi.min(axis=0)
+    keys = ((qi[:, 0] - low[0]) << 31) | (qi[:, 1] - low[1])  # grid units from the corner: 31 bits each
+    packed, first = np.unique(keys, return_index=True)
+    v = qi[first]
+    lo, hi = (v - 0.5) / PER_M, (v + 0.5) / PER_M
+    live = np.flatnonzero(~off & ~shapely.is_empty(arr))
+    pv, pc = shapely.STRtree(arr[live]).query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+    pc = live[pc]
+    hit = _through_pixels(
+        q, k.astype(np.int64), seg_ptr, v[:, 0].astype(float), v[:, 1].astype(float), pv, pc
+    )
+    if not hit.any():
+        return []
+    holders = geom_of[on][np.isin(keys, packed[pv[hit]])]
+    return sorted(set(pc[hit].tolist()) | set(holders.tolist()))
 
 
 def _faces_to_cells(
