@@ -546,9 +546,11 @@ def _shared_lower(first: list[BaseGeometry], second: list[BaseGeometry]) -> np.n
 
 
 def warm() -> None:
-    """Compile the kernel of `_shared_lower` (or load it from numba's cache) on two squares:
-    `scripts/bootstrap.sh` runs this with `compiled.warm()` (~2 s CPU the first time)."""
-    _shared_lower([shapely.box(0, 0, 1, 1)], [shapely.box(1, 0, 2, 1)])
+    """Compile the kernels of `_shared_lower` and `_unstable` (or load them from numba's cache) on two
+    squares: `scripts/bootstrap.sh` runs this with `compiled.warm()` (~3 s CPU the first time)."""
+    squares = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    _shared_lower(squares[:1], squares[1:])
+    _unstable(squares)
 
 
 def _linked(first: list[BaseGeometry], second: list[BaseGeometry], min_shared: float) -> list[bool]:
