@@ -22,6 +22,9 @@ from shapely.ops import polygonize, unary_union
 from .model import CommunityIn, Item
 
 GRID = 0.01  # metres: snapping grid of every overlay
+PER_M = round(1 / GRID)  # grid steps a metre: a point of the grid is q / PER_M, as GEOS rounds it (q * GRID
+# is an ulp off for one in seven: such a vertex, inserted next to GEOS's own, makes GEOS 3.14's overlays
+# find a crossing of two edges from one point, or the whole of one cell in another)
 
 
 def polygons_of(geom: BaseGeometry) -> list[Polygon]:
@@ -543,9 +546,11 @@ def _shared_lower(first: list[BaseGeometry], second: list[BaseGeometry]) -> np.n
 
 
 def warm() -> None:
-    """Compile the kernel of `_shared_lower` (or load it from numba's cache) on two squares:
-    `scripts/bootstrap.sh` runs this with `compiled.warm()` (~2 s CPU the first time)."""
-    _shared_lower([shapely.box(0, 0, 1, 1)], [shapely.box(1, 0, 2, 1)])
+    """Compile the kernels of `_shared_lower` and `_unstable` (or load them from numba's cache) on two
+    squares: `scripts/bootstrap.sh` runs this with `compiled.warm()` (~3 s CPU the first time)."""
+    squares = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    _shared_lower(squares[:1], squares[1:])
+    _unstable(squares)
 
 
 def _linked(first: list[BaseGeometry], second: list[BaseGeometry], min_shared: float) -> list[bool]:
@@ -683,7 +688,7 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     low = xy.min(axis=0)
     packed = np.unique(((xy[:, 0] - low[0]) << 31) | (xy[:, 1] - low[1]))  # grid units: 31 bits each
     q = np.column_stack([(packed >> 31) + low[0], (packed & ((1 << 31) - 1)) + low[1]])
-    pts = shapely.points(q * GRID)
+    pts = shapely.points(q / PER_M)
     pi, ci = tree.query(pts, predicate="dwithin", distance=SEAL_TOL)
     if not len(pi):
         return set()
@@ -700,7 +705,7 @@ def _insert_vertices(cells: list[BaseGeometry], tree: shapely.STRtree, sources: 
     starts = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
     for s0, s1 in zip(starts.tolist(), [*starts[1:].tolist(), len(ci)], strict=True):
         c = int(ci[s0])
-        snapped = shapely.snap(arr[c], shapely.multipoints(q[pi[s0:s1]] * GRID), SEAL_TOL)
+        snapped = shapely.snap(arr[c], shapely.multipoints(q[pi[s0:s1]] / PER_M), SEAL_TOL)
         if shapely.get_num_coordinates(snapped) == shapely.get_num_coordinates(arr[c]):
             continue  # nothing inserted
         if snapped.geom_type == "Polygon" and snapped.is_valid and abs(snapped.area - arr[c].area) < 1.0:
@@ -744,15 +749,19 @@ def seal(cells: list[BaseGeometry], cut: list[int], boundary: BaseGeometry) -> N
     vertices of the pieces are inserted into the edges of the cells around them (which closes the gaps
     too); what overlaps still (two cuts rounding one crossing to pixels 1 cm apart) is taken from one
     of the two cells, and a gap that opens (below 1 m², inside the community `boundary`) goes to the
-    cell sharing the longest border with it.
+    cell sharing the longest border with it. Last, the cells around a vertex left off the grid or lying
+    in the 1 cm pixel of an edge that does not hold it are tiled again on the grid together (`_retile`).
     A function of the cells alone: a re-grid that rebuilds the same cells seals them the same way (a
     cell next to a piece the re-grid cuts otherwise may take other vertices from it: millimetres)."""
     sources = [i for i in cut if not cells[i].is_empty]
+    loose: set[int] = set()  # cells that gave a sliver up unsnapped
     for _round in range(SEAL_ROUNDS):
         if not sources:
             break
-        sources = sorted(_seal_round(cells, sources, boundary))
+        sources = sorted(_seal_round(cells, sources, boundary, loose))
     _close_gaps(cells, boundary)
+    _retile(cells, _off_grid(cells, sorted(loose)), boundary)
+    _retile(cells, _unstable(cells), boundary)
 
 
 def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
@@ -761,7 +770,7 @@ def _close_gaps(cells: list[BaseGeometry], boundary: BaseGeometry) -> None:
     _owners, ends = _lone_edges(cells, boundary)
     if len(ends) < 3:
         return
-    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) * GRID)
+    lines = shapely.linestrings(np.stack([ends[:, :2], ends[:, 2:]], axis=1) / PER_M)
     faces = [f for f in polygonize(list(lines)) if 0 < f.area < 1.0]
     if not faces:
         return
@@ -801,9 +810,12 @@ def _lost(
     return float(gone.area)
 
 
-def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry) -> set[int]:
+def _seal_round(
+    cells: list[BaseGeometry], sources: list[int], boundary: BaseGeometry, loose: set[int]
+) -> set[int]:
     """One round of `seal` from the cells `sources`; returns the cells a sliver was taken from and
-    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources)."""
+    those that kept it (the snapped outline may in turn leave T-junctions: the next round's sources).
+    Adds to `loose` the cells that gave a sliver up unsnapped."""
     tree = shapely.STRtree(np.array(cells, dtype=object))
     changed = _insert_vertices(cells, tree, sources)
     arr = np.array(cells, dtype=object)
@@ -839,6 +851,8 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
             ):
                 cells[loser] = rest
                 touched |= {loser, winner}
+                if grid is None:
+                    loose.add(loser)
                 break
     if not touched:
         return touched
@@ -858,3 +872,183 @@ def _seal_round(cells: list[BaseGeometry], sources: list[int], boundary: BaseGeo
         merge_strays(cells, holes)
         touched |= {i for i in near if cells[i] is not before[i]}
     return touched
+
+
+RETILE_RINGS = 3  # rings of cells around an off-grid vertex a re-tiling may take in before it gives up
+RETILE_SAME = 1e-9  # m²: a cell of the outer ring re-tiled keeps its area within this (a face on the grid
+# is at least 0.5 cm²)
+RETILE_NEAR = 1e-6  # m: a vertex a cell of the outer ring takes lies this close to its outline
+
+
+def _off_grid(cells: list[BaseGeometry], among: list[int]) -> list[int]:
+    """The cells `among` with a vertex off the 1 cm grid (beyond float noise)."""
+    if not among:
+        return []
+    xy, owner = shapely.get_coordinates(np.array([cells[i] for i in among], dtype=object), return_index=True)
+    off = np.abs(xy / GRID - np.rint(xy / GRID)).max(axis=1) > 1e-6
+    return sorted({among[k] for k in owner[off].tolist()})
+
+
+def _retile(cells: list[BaseGeometry], seeds: list[int], boundary: BaseGeometry) -> None:
+    """Re-tile exactly, on the 1 cm grid, the cells `seeds` and the ring around them (in place).
+
+    Two cases call for it. A vertex the seal left off the grid (`_off_grid` of the cells that gave a
+    sliver up unsnapped, where neither cell could give it up snapped): any later snapping (the areas'
+    dissolve) moves it up to 7 mm off the edge across, and the edges 1 cm apart around it no longer
+    meet: a sliver along a 20 m edge. And a vertex within the 1 cm pixel of an edge of another cell
+    that does not hold it (`_unstable`): the dissolve of the vertex's area bends that edge through it,
+    the area across keeps it straight. Here the outlines of the cells and of the ring around them are
+    noded together with snap rounding (one arrangement on the grid: every vertex and crossing one of
+    all the edges through its pixel), and each face of it goes to the cell holding it
+    (`_faces_to_cells`). The outer ring must come out as it was, else one more ring is taken in (up to
+    `RETILE_RINGS`); failing that the cells are left as they are (so where the cells around are off
+    the grid themselves, read back from lon/lat)."""
+    if not seeds:
+        return
+    arr = np.array(cells, dtype=object)
+    tree = shapely.STRtree(arr)
+    inner = set(seeds)
+    for _ring in range(RETILE_RINGS):
+        near = tree.query(arr[sorted(inner)], predicate="dwithin", distance=SEAL_TOL)[1]
+        outer = sorted({int(j) for j in near.tolist()} - inner)
+        outer = [j for j in outer if not cells[j].is_empty]
+        got = _faces_to_cells(cells, sorted(inner), outer, boundary)
+        if got is not None:
+            for i, geom in got.items():
+                cells[i] = geom
+            return
+        if not outer:
+            return
+        inner |= set(outer)
+
+
+@_jit
+def _through_pixels(q, segs, seg_ptr, vx, vy, pv, pc):  # type: ignore[no-untyped-def]
+    """For each pair (vertex pv, geometry pc): whether an edge of the geometry meets the vertex's pixel
+    (grid units) while no edge of it ends there."""
+    out = np.zeros(len(pv), dtype=np.bool_)
+    for p in range(len(pv)):
+        x, y, c = vx[pv[p]], vy[pv[p]], pc[p]
+        held = False
+        hit = False
+        for s in range(seg_ptr[c], seg_ptr[c + 1]):
+            k = segs[s]
+            px, py, qx, qy = q[k, 0], q[k, 1], q[k + 1, 0], q[k + 1, 1]
+            if (px == x and py == y) or (qx == x and qy == y):
+                held = True
+                break
+            if not hit:
+                hit, _t = _meets_pixel(px, py, qx, qy, x, y, 0.5)
+        out[p] = hit and not held
+    return out
+
+
+def _unstable(cells: list[BaseGeometry]) -> list[int]:
+    """Cells with an edge through the 1 cm pixel of a vertex that they do not hold, and the cells holding
+    that vertex: snapped with the vertex's area alone, the edge bends through it. Cells with a vertex off
+    the grid (read back from lon/lat) are left out."""
+    arr = np.array(cells, dtype=object)
+    rings, ring_geom = shapely.get_rings(arr, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    if not len(xy):
+        return []
+    q = np.rint(xy / GRID)
+    geom_of = ring_geom[ring_of]
+    off = np.zeros(len(cells), dtype=bool)
+    off[geom_of[np.abs(xy / GRID - q).max(axis=1) > 1e-6]] = True
+    k = np.flatnonzero(ring_of[1:] == ring_of[:-1])
+    seg_ptr = np.zeros(len(cells) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(geom_of[k], minlength=len(cells)), out=seg_ptr[1:])
+    on = ~off[geom_of]
+    qi = q[on].astype(np.int64)
+    low = qi.min(axis=0)
+    keys = ((qi[:, 0] - low[0]) << 31) | (qi[:, 1] - low[1])  # grid units from the corner: 31 bits each
+    packed, first = np.unique(keys, return_index=True)
+    v = qi[first]
+    lo, hi = (v - 0.5) / PER_M, (v + 0.5) / PER_M
+    live = np.flatnonzero(~off & ~shapely.is_empty(arr))
+    pv, pc = shapely.STRtree(arr[live]).query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+    pc = live[pc]
+    hit = _through_pixels(
+        q, k.astype(np.int64), seg_ptr, v[:, 0].astype(float), v[:, 1].astype(float), pv, pc
+    )
+    if not hit.any():
+        return []
+    holders = geom_of[on][np.isin(keys, packed[pv[hit]])]
+    return sorted(set(pc[hit].tolist()) | set(holders.tolist()))
+
+
+def _faces_to_cells(
+    cells: list[BaseGeometry], inner: list[int], outer: list[int], boundary: BaseGeometry
+) -> dict[int, BaseGeometry] | None:
+    """The cells `inner` and `outer` re-tiled from the faces of their outlines noded on the grid: a face
+    goes to the cell holding a point inside it (of several, the smallest cell; an overlap), one held by
+    none (a gap inside the `boundary`, below 1 m²) to the cell sharing the longest border with it. None
+    if a cell of `outer` is off the grid or would change (it may take a vertex of `inner` on its edge),
+    or one of `inner` ends in several parts."""
+    if _off_grid(cells, outer):
+        return None  # (cells read back from lon/lat: the grid would move them)
+    ids = inner + outer
+    old = [cells[i] for i in ids]
+    noded = shapely.union_all(shapely.boundary(np.array(old, dtype=object)), grid_size=GRID)
+    faces = [f for f in polygons_of(shapely.polygonize(_lines_of(noded))) if f.area > 0]
+    if not faces:
+        return None
+    # A point inside each face, against the cells as they were (a predicate, no overlay: on the grid the
+    # overlay folds slivers under a pixel wide away, and GEOS 3.14's floating one gives two cells sharing
+    # an edge whose vertex is 1 ulp off the grid the whole of one as their intersection).
+    inside = shapely.point_on_surface(np.array(faces, dtype=object))
+    fi, ci = shapely.STRtree(np.array(old, dtype=object)).query(inside, predicate="within")
+    owner = [-1] * len(faces)
+    for f, c in sorted(zip(fi.tolist(), ci.tolist(), strict=True)):
+        o = owner[f]
+        if o < 0 or (old[c].area, c) < (old[o].area, o):  # an overlap: the smaller cell keeps it
+            owner[f] = c
+    mine: list[list[BaseGeometry]] = [[] for _ in ids]
+    gaps = []
+    for f, o in zip(faces, owner, strict=True):
+        if o >= 0:
+            mine[o].append(f)
+        elif f.area < 1.0 and boundary.contains(f.representative_point()):
+            gaps.append(f)
+    new = [polygonal(shapely.union_all(m, grid_size=GRID)) if m else Polygon() for m in mine]
+    strays = []
+    for k, geom in enumerate(new):
+        parts = sorted(polygons_of(geom), key=lambda p: -p.area)
+        if len(parts) > 1 and sum(p.area for p in parts[1:]) < 1.0:
+            new[k] = parts[0]
+            strays.extend(parts[1:])
+    new = merge_strays(new, gaps + strays)
+    for k in range(len(ids)):
+        if k >= len(inner):
+            if not _same_outline(new[k], old[k]):
+                return None
+            if shapely.get_num_coordinates(new[k]) == shapely.get_num_coordinates(old[k]):
+                new[k] = old[k]  # no vertex taken: the cell as it was
+        elif new[k].geom_type != "Polygon" or new[k].is_empty or not new[k].is_valid:
+            return None
+    return {i: g for i, g, o in zip(ids, new, old, strict=True) if g is not o}
+
+
+def _same_outline(new: BaseGeometry, old: BaseGeometry) -> bool:
+    """Whether `new` is `old` (on the grid) but for vertices inserted into its edges: every vertex of
+    `old` is one of `new`, every other vertex of `new` lies on the outline of `old`, the same area."""
+    if new.geom_type != old.geom_type or abs(new.area - old.area) > RETILE_SAME:
+        return False
+    a = np.rint(shapely.get_coordinates(new) / GRID).astype(np.int64)
+    b = np.rint(shapely.get_coordinates(old) / GRID).astype(np.int64)
+    have = {tuple(v) for v in a.tolist()}
+    if any(tuple(v) not in have for v in b.tolist()):
+        return False
+    known = {tuple(v) for v in b.tolist()}
+    extra = [v for v in a.tolist() if tuple(v) not in known]
+    if not extra:
+        return True
+    return bool((shapely.distance(shapely.points(np.array(extra) / PER_M), old.boundary) < RETILE_NEAR).all())
+
+
+def _lines_of(geom: BaseGeometry) -> list[BaseGeometry]:
+    """The line parts of an overlay of lines (for `polygonize`)."""
+    if geom.is_empty:
+        return []
+    return [g for g in getattr(geom, "geoms", [geom]) if g.geom_type in ("LineString", "LinearRing")]
