@@ -1,0 +1,82 @@
+"""Incremental re-grid (issue 3): the region of stored cells rebuilt after a change, and its cells."""
+
+import pytest
+import shapely
+from shapely.ops import unary_union
+
+from gridgov.gridding.algorithm.engine import plan_community
+from gridgov.gridding.algorithm.local import MAX_SHARE, rebuild_region, region, share, stored_links
+from gridgov.gridding.algorithm.model import BuildingIn, Config
+from gridgov.gridding.algorithm.stored import stored_from_plan
+from gridgov.gridding.algorithm.synthetic import lattice_community
+
+CFG = Config()
+
+
+@pytest.fixture(scope="module")
+def planned():
+    community = lattice_community(200, seed=11)
+    before = plan_community(community, CFG, code="440308001001")
+    return community, before, stored_from_plan(before)
+
+
+def _tiles(community, stored, reg) -> dict:
+    """R rebuilt, the ring sealed against it (a vertex inserted: a sliver of centimetres), every other
+    stored cell as it is: the cells still tile the community (no overlap, gaps as the stored plan's
+    plus at most 0.1 m²), each in one piece."""
+    links = stored_links(stored, CFG)
+    whole, ring = rebuild_region(community, reg, stored, links)
+    assert set(whole) == set(reg.buildings) and set(ring) <= reg.ring
+    assert all(ring[k].symmetric_difference(stored.cells[k].cell).area < 0.1 for k in ring)
+    kept = [ring.get(k, c.cell) for k, c in enumerate(stored.cells) if k not in reg.cells]
+    cells = kept + list(whole.values())
+    assert all(c.geom_type == "Polygon" for c in cells)
+    u = unary_union(cells)
+    assert sum(c.area for c in cells) - u.area < 0.01  # no overlap
+    gap_before = community.boundary.difference(unary_union([c.cell for c in stored.cells])).area
+    assert community.boundary.difference(u).area <= gap_before + 0.1
+    assert unary_union(list(whole.values())).symmetric_difference(reg.outline).area < 0.2
+    return whole
+
+
+def test_one_new_building_rebuilds_its_cell_and_one_ring_only(planned):
+    community, _before, stored = planned
+    minx, miny, maxx, maxy = community.boundary.bounds
+    new = BuildingIn.simple("new", (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3, 12)
+    changed = type(community)(community.boundary, [*community.buildings, new], community.barriers)
+    reg = region(changed, stored, CFG)
+    assert reg.changed == {"new"} and "new" in reg.buildings
+    assert 0 < share(reg, stored) < MAX_SHARE
+    under = [k for k, c in enumerate(stored.cells) if c.cell.intersects(shapely.Point(new.x, new.y))]
+    assert set(under) <= reg.cells
+    # Every building with a piece in R is in R whole; the ring touches R and is outside it.
+    for k in reg.cells:
+        b = stored.cells[k].building
+        assert all(j in reg.cells for j, c in enumerate(stored.cells) if c.building == b)
+    assert reg.ring and not reg.ring & reg.cells
+    cells = _tiles(changed, stored, reg)
+    assert cells["new"].intersects(shapely.Point(new.x, new.y))
+
+
+def test_a_building_removed_or_changed_rebuilds_around_it(planned):
+    community, _before, stored = planned
+    gone = community.buildings[len(community.buildings) // 2]
+    without = type(community)(
+        community.boundary, [b for b in community.buildings if b.id != gone.id], community.barriers
+    )
+    reg = region(without, stored, CFG)
+    assert reg.changed == {gone.id} and gone.id not in reg.buildings
+    assert all(stored.cells[k].building != gone.id for k in set(range(len(stored.cells))) - reg.cells)
+    _tiles(without, stored, reg)
+    for i in (3, 50, 120):
+        _grown(community, stored, community.buildings[i])
+
+
+def _grown(community, stored, b) -> None:
+    more = BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1)
+    grown = type(community)(
+        community.boundary, [more if x.id == b.id else x for x in community.buildings], community.barriers
+    )
+    reg = region(grown, stored, CFG)
+    assert reg.changed == {b.id} and b.id in reg.buildings
+    _tiles(grown, stored, reg)
