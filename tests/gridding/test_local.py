@@ -80,3 +80,47 @@ def _grown(community, stored, b) -> None:
     reg = region(grown, stored, CFG)
     assert reg.changed == {b.id} and b.id in reg.buildings
     _tiles(grown, stored, reg)
+
+
+def _local_regrid(community, before, stored):
+    from gridgov.gridding.algorithm.local import local_inputs
+    from gridgov.gridding.algorithm.regrid import finish
+
+    previous = before.household_codes()
+    li = local_inputs(community, previous, stored, CFG)
+    assert li is not None
+    plan = finish(community, li.r, previous, CFG, code="440308001001", touch=li.rebuilt)
+    return li, plan
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "grow"])
+def test_an_incremental_regrid_keeps_everything_outside_the_region(planned, change):
+    from gridgov.gridding.algorithm.quality import measure, stability
+
+    from .test_engine import assert_tiles, every_household_once
+
+    community, before, stored = planned
+    buildings = list(community.buildings)
+    if change == "add":
+        minx, miny, maxx, maxy = community.boundary.bounds
+        buildings.append(BuildingIn.simple("new", (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3, 12))
+    elif change == "remove":
+        del buildings[len(buildings) // 2]
+    else:
+        b = buildings[50]
+        buildings[50] = BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1)
+    changed = type(community)(community.boundary, buildings, community.barriers)
+    li, plan = _local_regrid(changed, before, stored)
+    every_household_once(plan, changed)
+    kept_area, kept_grid = stability(before, plan)
+    assert kept_area >= 0.95 and kept_grid >= 0.95
+    q = measure(plan, changed.boundary, CFG)
+    assert_tiles(q, changed)
+    assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
+    # Every cell outside R and its ring is the stored one; the ring's differ by the seal's slivers.
+    old = {(c.building, c.part): c.cell for c in stored.cells}
+    rkeys = {(stored.cells[k].building, stored.cells[k].part) for k in li.region.cells}
+    ring = {(stored.cells[k].building, stored.cells[k].part) for k in li.region.ring}
+    for it, cell in zip(plan.items, plan.item_cells, strict=True):
+        if it.key in old and it.key not in rkeys and not cell.equals(old[it.key]):
+            assert cell.symmetric_difference(old[it.key]).area < (0.5 if it.key in ring else 0.01), it.key

@@ -26,9 +26,22 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from .model import CommunityIn, Config
-from .stored import StoredPlan, changed_buildings
-from .tessellate import GRID, adjacency, building_cells, seal
+from .donate import face_areas
+from .engine import Prepared, feasibility
+from .model import CommunityIn, Config, Item
+from .regrid import PreviousCodes, RegridInputs, _inputs, _items_like_before
+from .stored import StoredCell, StoredPlan, _ids, changed_buildings
+from .tessellate import (
+    GRID,
+    adjacency,
+    axis_angles,
+    blocks_of,
+    building_cells,
+    polygonal,
+    relink,
+    seal,
+    slice_cell,
+)
 
 # Past this share of the stored cells in R, the incremental re-grid is not worth it: a full rebuild.
 MAX_SHARE = 0.3
@@ -46,9 +59,9 @@ class Region:
 
 
 def stored_links(stored: StoredPlan, config: Config) -> list[set[int]]:
-    """The stored cells' neighbours (from the outlines for plans kept without them)."""
-    if all(c.neighbours is not None for c in stored.cells):
-        return [set(c.neighbours or ()) for c in stored.cells]
+    """The stored cells' neighbours from their outlines. (Not the stored `neighbours` alone: those are
+    the plan's links, from which a donor's links across its areas were dropped; the partition needs
+    every cell it touches.)"""
     return adjacency([c.cell for c in stored.cells], config.min_shared_border)
 
 
@@ -127,4 +140,138 @@ def share(reg: Region, stored: StoredPlan) -> float:
     return len(reg.cells) / max(1, len(stored.cells))
 
 
-__all__ = ["MAX_SHARE", "Region", "rebuild_region", "region", "share", "stored_links"]
+@dataclass
+class LocalInputs:
+    """`RegridInputs` built from the stored cells (only R rebuilt), and which items are R's."""
+
+    r: RegridInputs
+    region: Region
+    rebuilt: set[int]  # item numbers of R's buildings
+    kept_from: dict[int, int]  # item number → stored cell number (items outside R)
+
+
+def local_inputs(
+    community: CommunityIn, previous: PreviousCodes, stored: StoredPlan, config: Config
+) -> LocalInputs | None:
+    """The re-grid's inputs with only R rebuilt, or None when R is more than `MAX_SHARE` of the cells
+    (the full rebuild then). Items outside R are the stored cells' items exactly (donation pieces
+    included); R's unchanged buildings keep their stored runs, its changed ones are cut as
+    `_items_like_before` cuts them; R's whole cells are sliced (`slice_cell`, across the whole's long
+    axis), faced toward their areas (`face_areas`, R's buildings only) and sealed; links are the stored
+    ones but for R and its ring, relinked."""
+    links = stored_links(stored, config)
+    reg = region(community, stored, config, links=links)
+    if share(reg, stored) > MAX_SHARE:
+        return None
+    whole, ring_cells = rebuild_region(community, reg, stored, links)
+    by_id = {b.id: b for b in community.buildings}
+    ids = {b.id: b.household_ids for b in community.buildings}
+    items: list[Item] = []
+    cells: list[BaseGeometry] = []
+    kept_from: dict[int, int] = {}
+    index: dict[int, int] = {}
+    for k, c in enumerate(stored.cells):
+        if k in reg.cells:
+            continue
+        b = by_id[c.building]
+        first = _ids(b).index(c.household_ids[0])
+        index[k] = len(items)
+        kept_from[len(items)] = k
+        items.append(Item(c.building, c.part, first, len(c.household_ids), c.weight, b.x, b.y))
+        cells.append(ring_cells.get(k, c.cell))
+    runs: dict[str, list[StoredCell]] = defaultdict(list)
+    for k in sorted(reg.cells):
+        runs[stored.cells[k].building].append(stored.cells[k])
+    rebuilt: list[int] = []
+    angles: dict[str, float] = {}
+    wholes: dict[str, BaseGeometry] = {}
+    cut: list[int] = []
+    for bid in reg.buildings:
+        b = by_id[bid]
+        if bid in reg.changed:
+            mine = _items_like_before(CommunityIn(community.boundary, [b]), previous, config)
+        else:
+            mine = [
+                Item(bid, c.part, _ids(b).index(c.household_ids[0]), len(c.household_ids), c.weight, b.x, b.y)
+                for c in runs[bid]
+            ]
+        mine.sort(key=lambda it: it.first)
+        angle = axis_angles([whole[bid]])[0]
+        angles[bid], wholes[bid] = angle, whole[bid]
+        pieces = slice_cell(whole[bid], [it.weight for it in mine], angle) if len(mine) > 1 else [whole[bid]]
+        for it, piece in zip(mine, pieces, strict=True):
+            rebuilt.append(len(items))
+            if len(mine) > 1:
+                cut.append(len(items))
+            items.append(it)
+            cells.append(piece)
+    if cut:
+        seal(cells, cut, community.boundary)
+    # Kept cut buildings: their whole cell is the union of their pieces, cut across its long axis.
+    pieces_of: dict[str, list[BaseGeometry]] = defaultdict(list)
+    for i in kept_from:
+        pieces_of[items[i].building].append(cells[i])
+    kept_cut = sorted(b for b, ps in pieces_of.items() if len(ps) > 1 and b not in wholes)
+    if kept_cut:
+        kept_wholes = [polygonal(shapely.union_all(pieces_of[b], grid_size=GRID)) for b in kept_cut]
+        wholes.update(zip(kept_cut, kept_wholes, strict=True))
+        angles.update(zip(kept_cut, axis_angles(kept_wholes), strict=True))
+    # Links: the stored cells' between kept cells; R's items and the ring relinked.
+    adj: list[set[int]] = [set() for _ in items]
+    for k, i in index.items():
+        adj[i] = {index[j] for j in links[k] if j in index}
+    ring_items = [index[k] for k in sorted(reg.ring)]
+    # (a ring cell relinked keeps its links beyond the ring: the cells around it are candidates too)
+    pool = set(rebuilt) | set(ring_items) | {index[j] for k in reg.ring for j in links[k] if j in index}
+    relink(cells, adj, rebuilt + ring_items, config.min_shared_border, candidates=pool)
+    code_of = []
+    for it in items:
+        bid = ids.get(it.building) or ()
+        code_of.append(previous.get((it.building, bid[it.first] if bid else str(it.first)), ("", ""))[0])
+    faced, _ = face_areas(
+        items, cells, code_of, adj, config.min_shared_border, angles, wholes, only=set(reg.buildings)
+    )
+    del faced  # (`face_areas` relinks what it cuts)
+    blocks = blocks_of(community)
+    tree = shapely.STRtree(blocks)
+    reps = np.array(
+        [
+            c.representative_point() if not c.is_empty else Point(it.x, it.y)
+            for c, it in zip(cells, items, strict=True)
+        ],
+        dtype=object,
+    )
+    block_list = [0] * len(items)
+    for i, b in zip(*tree.query_nearest(reps, all_matches=False), strict=True):
+        block_list[int(i)] = int(b)
+    centres = np.array(
+        [
+            [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]
+            for c, it in zip(cells, items, strict=True)
+        ]
+    ).reshape(-1, 2)
+    p = Prepared(
+        items,
+        cells,
+        block_list,
+        adj,
+        centres,
+        {b.id: b.weights for b in community.buildings},
+        feasibility(items, block_list, config),
+        angles,
+        wholes,
+    )
+    r = _inputs(p, previous, ids)
+    return LocalInputs(r, reg, set(rebuilt), kept_from)
+
+
+__all__ = [
+    "MAX_SHARE",
+    "LocalInputs",
+    "Region",
+    "local_inputs",
+    "rebuild_region",
+    "region",
+    "share",
+    "stored_links",
+]

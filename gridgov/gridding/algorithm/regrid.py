@@ -71,12 +71,43 @@ def regrid(
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
         return plan_from_stored(community, stored, config)
-    r = regrid_inputs(community, previous, config)
+    return finish(
+        community,
+        regrid_inputs(community, previous, config),
+        previous,
+        config,
+        code=code,
+        build_polygons=build_polygons,
+        check_codes=check_codes,
+    )
+
+
+def finish(
+    community: CommunityIn,
+    r: RegridInputs,
+    previous: PreviousCodes,
+    config: Config,
+    *,
+    code: str = "",
+    build_polygons: bool = True,
+    check_codes: bool = False,
+    touch: set[int] | None = None,
+) -> Plan:
+    """The re-grid from its inputs: the partition (`touch`: items whose groups count as touched, and
+    with it an incremental re-grid: only their buildings and those of the areas the change reached are
+    faced again), then the cells of shared buildings cut, codes given and polygons built."""
     n0 = len(r.p.items)
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
-    plan = regrid_partition(r, config)
+    plan = regrid_partition(r, config, touch=touch)
     cells = list(r.p.cells)
-    if cut_shared_buildings(plan, cells, adj0, r.p, config, uncut=False, focus=lambda pl: _reached(pl, r)):
+    only = None
+    if touch is not None:
+        reached = _reached(plan, r)
+        only = {plan.items[i].building for i in touch if i < len(plan.items)}
+        only |= {it.building for it, a in zip(plan.items, plan.area_of, strict=True) if a in reached}
+    if cut_shared_buildings(
+        plan, cells, adj0, r.p, config, uncut=False, focus=lambda pl: _reached(pl, r), only=only
+    ):
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
         # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
         if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
@@ -134,6 +165,11 @@ def regrid_inputs(community: CommunityIn, previous: PreviousCodes, config: Confi
     p = prepare(community, config, items=_items_like_before(community, previous, config))
     ids = {b.id: b.household_ids for b in community.buildings}
     _reslice_toward_previous_areas(p, previous, ids, config)
+    return _inputs(p, previous, ids)
+
+
+def _inputs(p: Prepared, previous: PreviousCodes, ids: dict[str, tuple[str, ...]]) -> RegridInputs:
+    """`RegridInputs` of a prepared community: each item's households and the codes they had."""
     block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=True)}
     hids = [_hids(it, ids) for it in p.items]
     area_code, grid_votes = [], []
@@ -145,9 +181,10 @@ def regrid_inputs(community: CommunityIn, previous: PreviousCodes, config: Confi
     return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
 
-def regrid_partition(r: RegridInputs, config: Config) -> Plan:
+def regrid_partition(r: RegridInputs, config: Config, touch: set[int] | None = None) -> Plan:
     """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
-    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut)."""
+    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `touch`: items
+    whose groups count as touched from the start (an incremental re-grid's rebuilt cells)."""
     p, previous = r.p, r.previous
     items = p.items
     hids = list(r.hids)
@@ -172,6 +209,7 @@ def regrid_partition(r: RegridInputs, config: Config) -> Plan:
         gi for gi, (c, g) in enumerate(by_code.items()) if sum(items[m].count for m in g) != old_sizes.get(c)
     }
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
+    touched |= {owner[m] for m in touch or () if m in owner}
     sizes = [sum(weights[m] for m in g) for g in groups]
     # 2. New items join the adjacent group with the most room that stays in range, else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
