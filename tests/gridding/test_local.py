@@ -124,3 +124,34 @@ def test_an_incremental_regrid_keeps_everything_outside_the_region(planned, chan
     for it, cell in zip(plan.items, plan.item_cells, strict=True):
         if it.key in old and it.key not in rkeys and not cell.equals(old[it.key]):
             assert cell.symmetric_difference(old[it.key]).area < (0.5 if it.key in ring else 0.01), it.key
+    # `regrid(stored=)` takes this path; areas whose cells are all the stored ones keep their polygon.
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    again = regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert again.household_codes() == plan.household_codes()
+    polygons = zip(again.area_codes, again.area_polygons, strict=True)
+    kept = [p for c, p in polygons if p is stored.area_polygons.get(c)]
+    assert len(kept) >= 0.8 * again.n_areas
+    assert_tiles(measure(again, changed.boundary, CFG), changed)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(64, 4), (64, 5), (100, 3), (150, 2)])
+def test_new_households_already_placed_by_staff_keep_everyone(n, seed):
+    """The service's case: the new building's households already carry the area it lies in."""
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(n, seed=seed)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    minx, miny, maxx, maxy = community.boundary.bounds
+    x, y = (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3
+    a = next(k for k, p in enumerate(before.area_polygons) if p.intersects(shapely.Point(x, y)))
+    previous = before.household_codes()
+    for h in range(12):
+        previous[("new", str(h))] = (before.area_codes[a], before.grid_codes[before.grid_of_area[a]])
+    changed = type(community)(community.boundary, [*community.buildings, BuildingIn.simple("new", x, y, 12)])
+    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    assert stability(before, plan) == (1.0, 1.0)

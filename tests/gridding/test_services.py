@@ -120,6 +120,35 @@ def test_regrid_after_a_new_building_keeps_codes_and_members():
     assert Grid.objects.get(code=grid.code).leader == leader
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="incremental re-grid (algorithm/local.py) on the plan read back from PostGIS: 92% kept, the "
+    "partition's grid repair trades two areas of the new building's grid (the pure lattices keep 100%)",
+)
+def test_an_incremental_regrid_after_a_new_building_keeps_codes(monkeypatch):
+    from gridgov.gridding import services
+
+    community = lattice_community()
+    plan_approve(plan=plan_create(community=community, actor=None).plan, actor=None)
+    before = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+    b = Building.objects.create(
+        community=community, code="NEW", address="新楼", point=Point(X0 + 0.0041, Y0 + 0.0043, srid=4326)
+    )
+    here = ResponsibilityArea.objects.get(grid__community=community, boundary__intersects=b.point)
+    Household.objects.bulk_create(
+        [
+            Household(community=community, building=b, code=f"NEW-{i}", point=b.point, active=True, area=here)
+            for i in range(12)
+        ]
+    )
+    full = services.regrid
+    monkeypatch.setattr(services, "regrid", lambda *a, **kw: full(*a, **kw, incremental=True))
+    result = plan_create(community=community, actor=None)
+    plan_approve(plan=result.plan, actor=None)
+    after = dict(Household.objects.filter(community=community).values_list("id", "area__code"))
+    assert sum(before[h] == after[h] for h in before) / len(before) >= 0.95
+
+
 def test_a_regrid_with_no_change_is_the_plan_in_force(monkeypatch):
     import gridgov.gridding.algorithm.regrid as regrid
 

@@ -1,18 +1,32 @@
 """Incremental re-grid (issue 3, "Stability"): rebuild only the cells of the changed buildings and one
 ring of stored cells around them; every other cell is the stored one, as it is.
 
-Status (work in progress, not wired into `regrid` yet):
+Status (work in progress; `regrid(stored=, incremental=True)`, off by default — the service does
+not pass it yet):
 - `region`: the stored cells to rebuild (R) — the cells of changed buildings, the stored cell under each
-  new or moved building's point, their stored neighbours (one ring), closed over buildings (a building
-  cut into pieces is rebuilt whole or not at all).
-- `rebuild_region`: R's outline (the union of its stored cells on the 1 cm grid) and, inside it, one
-  cell per current building point (a Voronoi clipped to R cut by the barriers: `building_cells` with R
-  in place of the community's boundary, strays merged within R).
-Still to do (see the README's "still short"): the items of R's buildings (stored runs for unchanged
-buildings, `_items_like_before` for the changed ones) and `slice_cell` of cut buildings, `face_areas`
-and `seal` within R, relinking R and its ring only, a `Prepared` from stored + rebuilt parts, then
-`regrid_partition` with `touched` seeded by R's groups and stored polygons kept for areas whose cell
-set is unchanged and holds none of R's cells; fall back to the full rebuild when R > `MAX_SHARE`.
+  changed building's point, their neighbours (one ring, from the stored outlines), closed over buildings
+  (a building cut into pieces is rebuilt whole or not at all). More than `MAX_SHARE`: full rebuild.
+- `rebuild_region`: R's outline (its stored cells' union on the 1 cm grid), one whole cell per current
+  building point inside it (`building_cells` with R as the boundary, barriers kept), sealed against the
+  ring: each Voronoi edge crossing R's outline is snapped to the grid, up to 7 mm off the ring cell's
+  straight edge, so the ring cell takes that vertex (no vertex moves; slivers of cm²). Design change: the
+  ring's cells are not bit-identical to the stored ones; cells beyond the ring are.
+- `local_inputs`: kept items exactly as stored (donation pieces included), R's items (stored runs for
+  unchanged buildings, `_items_like_before` for changed ones) sliced from their new whole cells, sealed,
+  faced (`face_areas`, R's buildings only); kept cut buildings' whole = union of their pieces. Links:
+  the stored cells' adjacency from their outlines — design change: the stored `neighbours` are the
+  plan's links (a donor's cross-area links dropped), missing ~90 of 1,000 pairs; with them the grid
+  repair traded whole areas (83% kept).
+- `regrid.finish(touch=, stored=)`: only R's buildings and those of the areas the change reached are
+  faced again (`cut_shared_buildings(only=)`); areas whose cells are all the stored objects keep their
+  stored polygon, grids all of whose areas do keep theirs. Design change: R's groups are NOT seeded as
+  touched in `regrid_partition` (its `touch=` is there but unused): that let `mend` re-cut R's
+  neighbourhood (76% kept, lattice 64/seed 5; 100% without).
+Still short: on the plan read back from PostGIS (tests/gridding/test_services.py, strict xfail) 92%
+kept where the full re-grid keeps 99%: the partition's grid repair trades two areas of the new
+building's grid — find which grid it sees out of range or apart (compare `full_adj`'s area graph and
+grid weights with the full path's), then switch `incremental` on in `services.plan_compute`, time it
+on the demo (`bench/gridding_regrid.py`), and write the README's re-grid paragraphs.
 """
 
 from __future__ import annotations
@@ -205,6 +219,17 @@ def local_inputs(
                 cut.append(len(items))
             items.append(it)
             cells.append(piece)
+    # Items in the community's building order (as a full re-grid has them: the partition's ties, and
+    # so its grids, follow the items' order).
+    pos = {b.id: n for n, b in enumerate(community.buildings)}
+    order = sorted(range(len(items)), key=lambda i: (pos[items[i].building], items[i].first, items[i].part))
+    inv = {i: n for n, i in enumerate(order)}
+    items = [items[i] for i in order]
+    cells = [cells[i] for i in order]
+    index = {k: inv[i] for k, i in index.items()}
+    kept_from = {inv[i]: k for i, k in kept_from.items()}
+    rebuilt = [inv[i] for i in rebuilt]
+    cut = [inv[i] for i in cut]
     if cut:
         seal(cells, cut, community.boundary)
     # Kept cut buildings: their whole cell is the union of their pieces, cut across its long axis.
