@@ -120,11 +120,6 @@ def test_regrid_after_a_new_building_keeps_codes_and_members():
     assert Grid.objects.get(code=grid.code).leader == leader
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incremental re-grid (algorithm/local.py) on the plan read back from PostGIS: 92% kept, the "
-    "partition's grid repair trades two areas of the new building's grid (the pure lattices keep 100%)",
-)
 def test_an_incremental_regrid_after_a_new_building_keeps_codes(monkeypatch):
     from gridgov.gridding import services
 
