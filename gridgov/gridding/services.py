@@ -98,8 +98,16 @@ def plan_compute(
     )
     try:
         if previous:
+            # Only the change's region rebuilt when the plan in force can be read (`algorithm/local.py`):
+            # the full rebuild when it cannot, or when the region is too big or falls short of it.
             engine_plan = regrid(
-                data.community, previous, config, code=community.code, check_codes=True, stored=stored
+                data.community,
+                previous,
+                config,
+                code=community.code,
+                check_codes=True,
+                stored=stored,
+                incremental=True,
             )
         else:
             engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)
@@ -120,6 +128,8 @@ def plan_compute(
         common = [k for k in previous if k in ha]
         quality["kept_same_area"] = sum(previous[k][0] == ha[k][0] for k in common) / max(1, len(common))
         quality["kept_same_grid"] = sum(previous[k][1] == ha[k][1] for k in common) / max(1, len(common))
+        # Which way the re-grid went ("stored", "incremental", "full", and why not incremental).
+        quality["regrid_path"] = engine_plan.regrid_path
     return data, engine_plan, quality, bool(previous)
 
 

@@ -155,3 +155,154 @@ def test_new_households_already_placed_by_staff_keep_everyone(n, seed):
     changed = type(community)(community.boundary, [*community.buildings, BuildingIn.simple("new", x, y, 12)])
     plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
     assert stability(before, plan) == (1.0, 1.0)
+
+
+def _regrid_checked(before, stored, community, *, previous=None, kept: float = 0.95):
+    """`regrid(stored=, incremental=True)`, then what every re-grid must hold: each household in
+    exactly one item, the areas tiling the community within the tolerance, every area and grid polygon
+    in one piece, and (when `kept`) that share of the households keeping their area and grid codes."""
+    from gridgov.gridding.algorithm.quality import measure, stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    from .test_engine import assert_tiles, every_household_once
+
+    previous = before.household_codes() if previous is None else previous
+    plan = regrid(community, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    every_household_once(plan, community)
+    assert sum(it.count for it in plan.items) == sum(len(b.weights) for b in community.buildings)
+    q = measure(plan, community.boundary, CFG)
+    assert_tiles(q, community)
+    assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
+    kept_area, kept_grid = stability(before, plan)
+    assert kept_area >= kept and kept_grid >= kept, (kept_area, kept_grid, plan.regrid_path)
+    return plan
+
+
+def _with(community, buildings, barriers=None):
+    return type(community)(
+        community.boundary, buildings, community.barriers if barriers is None else barriers
+    )
+
+
+def test_a_moved_building_is_rebuilt_where_it_now_stands(planned):
+    from gridgov.gridding.algorithm.stored import MOVED_M, changed_buildings
+
+    community, before, stored = planned
+    buildings = list(community.buildings)
+    k = len(buildings) // 2 + 3
+    b = buildings[k]
+    buildings[k] = BuildingIn.simple(b.id, b.x + 25, b.y - 10, len(b.weights))
+    moved = _with(community, buildings)
+    assert changed_buildings(moved, stored) == {b.id}
+    assert (
+        min(c.cell.distance(shapely.Point(b.x + 25, b.y - 10)) for c in stored.cells if c.building == b.id)
+        > MOVED_M
+    )
+    reg = region(moved, stored, CFG)
+    under = next(
+        k for k, c in enumerate(stored.cells) if c.cell.intersects(shapely.Point(b.x + 25, b.y - 10))
+    )
+    assert under in reg.cells and b.id in reg.buildings
+    plan = _regrid_checked(before, stored, moved)
+    assert plan.regrid_path == "incremental"
+    mine = [c for it, c in zip(plan.items, plan.item_cells, strict=True) if it.building == b.id]
+    assert shapely.union_all(mine).buffer(0.01).intersects(shapely.Point(b.x + 25, b.y - 10))
+
+
+def test_a_building_cut_by_a_donation_inside_the_region_is_rebuilt_whole(planned):
+    from gridgov.gridding.algorithm.local import local_inputs
+
+    community, before, stored = planned
+    parts: dict[str, list] = {}
+    for c in stored.cells:
+        parts.setdefault(c.building, []).append(c)
+    # Cut although within the area range: a donation cut it (a building above 20 is cut by size).
+    donor = next(b for b, cs in parts.items() if len(cs) > 1 and sum(c.weight for c in cs) <= CFG.area_max)
+    at = parts[donor][0].cell.representative_point()
+    changed = _with(community, [*community.buildings, BuildingIn.simple("new", at.x, at.y, 9)])
+    li = local_inputs(changed, before.household_codes(), stored, CFG)
+    assert li is not None
+    ks = [k for k, c in enumerate(stored.cells) if c.building == donor]
+    assert set(ks) <= li.region.cells  # all its pieces, or none
+    assert {li.r.p.items[i].building for i in li.rebuilt} >= {donor, "new"}
+    plan = _regrid_checked(before, stored, changed)
+    assert plan.regrid_path == "incremental"
+    # Its households are all placed, each once, in pieces that tile what its pieces covered.
+    mine = [it for it in plan.items if it.building == donor]
+    assert sum(it.count for it in mine) == sum(c.weight for c in parts[donor])
+
+
+def test_a_barrier_drawn_through_the_region_takes_the_full_rebuild_which_respects_it(planned):
+    from shapely.geometry import LineString
+
+    from gridgov.gridding.algorithm.local import barrier_through
+
+    community, before, stored = planned
+    assert not barrier_through(community, stored)
+    minx, miny, maxx, maxy = community.boundary.bounds
+    x, y = (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3
+    line = LineString([(x + 3, miny - 10), (x + 3, maxy + 10)])  # through the new building's region
+    changed = _with(community, [*community.buildings, BuildingIn.simple("new", x, y, 12)], [line])
+    assert barrier_through(changed, stored)
+    plan = _regrid_checked(before, stored, changed, kept=0.0)
+    assert plan.regrid_path.startswith("full") and "barrier" in plan.regrid_path
+    # Every cell lies on one side of the barrier (cut along it), and areas join across it only where
+    # a side's total cannot be cut on its own.
+    for cell in plan.item_cells:
+        assert line.intersection(cell.buffer(-0.05)).length < 0.05
+    west = {a for a, p in enumerate(plan.area_polygons) if p.centroid.x < x + 3}
+    east = set(range(plan.n_areas)) - west
+    for a in west:
+        assert plan.area_polygons[a].buffer(-0.05).intersection(line).length < 0.05
+    assert west and east
+
+
+def test_a_region_over_the_share_takes_the_full_rebuild(planned):
+    community, before, stored = planned
+    buildings = [
+        BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1) if i % 2 == 0 else b
+        for i, b in enumerate(community.buildings)
+    ]
+    changed = _with(community, buildings)
+    assert share(region(changed, stored, CFG), stored) > MAX_SHARE
+    plan = _regrid_checked(before, stored, changed, kept=0.0)
+    assert plan.regrid_path == f"full (region over {MAX_SHARE:.0%} of the cells)"
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    full = regrid(changed, before.household_codes(), CFG, code="440308001001")
+    assert plan.household_codes() == full.household_codes()
+
+
+def test_households_gone_so_an_area_falls_short_is_mended_locally(planned):
+    community, before, stored = planned
+    weights = before.area_weights()
+    # The biggest whole building of an area in the middle of the community: shrunk so its area falls
+    # below the range (its neighbours make up the difference).
+    mid = community.boundary.centroid
+    by_area = sorted(range(before.n_areas), key=lambda a: before.area_polygons[a].centroid.distance(mid))
+    for a in by_area:
+        whole = [it for it, x in zip(before.items, before.area_of, strict=True) if x == a and it.part == 0]
+        if whole:
+            it = max(whole, key=lambda it: it.weight)
+            if weights[a] - it.weight + 1 < CFG.area_min:
+                break
+    gone = int(weights[a] - CFG.area_min + 3)  # the area ends 2 short (or the building keeps one)
+    gone = min(gone, len(next(b for b in community.buildings if b.id == it.building).weights) - 1)
+    buildings = [
+        BuildingIn.simple(b.id, b.x, b.y, len(b.weights) - gone) if b.id == it.building else b
+        for b in community.buildings
+    ]
+    changed = _with(community, buildings)
+    assert weights[a] - gone < CFG.area_min
+    # Its grid is at the grid minimum (100) here: it must take an area from a neighbouring grid, which
+    # passes one on along a chain of grids (each area moved changes its households' codes), so fewer
+    # than 95% keep their codes; never fewer than the full rebuild keeps.
+    plan = _regrid_checked(before, stored, changed, kept=0.9)
+    assert plan.regrid_path == "incremental"
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    full = regrid(changed, before.household_codes(), CFG, code="440308001001")
+    assert stability(before, plan) >= stability(before, full)
+    lo, hi = CFG.area_min - 1e-9, CFG.area_max + 1e-9
+    assert all(lo <= w <= hi for w in plan.area_weights())

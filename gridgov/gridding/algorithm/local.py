@@ -34,7 +34,7 @@ drawn through R, R > `MAX_SHARE` (fallback); then the README's re-grid paragraph
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +45,8 @@ from shapely.ops import unary_union
 
 from .donate import face_areas
 from .engine import Prepared, feasibility
-from .model import CommunityIn, Config, Item
+from .model import CommunityIn, Config, Item, Plan
+from .quality import measure
 from .regrid import PreviousCodes, RegridInputs, _inputs, _items_like_before
 from .stored import StoredCell, StoredPlan, _ids, changed_buildings
 from .tessellate import (
@@ -62,6 +63,11 @@ from .tessellate import (
 
 # Past this share of the stored cells in R, the incremental re-grid is not worth it: a full rebuild.
 MAX_SHARE = 0.3
+# Stored cells this close (metres) along a border count as touching there (a lon/lat round trip moves
+# vertices by ~1e-7 m; the 1 cm grid's snapping by up to 7 mm is far above this).
+NEAR_M = 1e-3
+# A barrier farther than this (metres) inside a stored cell crosses it (see `barrier_through`).
+BARRIER_SLACK_M = 0.05
 
 
 @dataclass
@@ -79,11 +85,27 @@ def stored_links(stored: StoredPlan, config: Config) -> list[set[int]]:
     """The stored cells' neighbours from their outlines. (Not the stored `neighbours` alone: those are
     the plan's links, from which a donor's links across its areas were dropped; the partition needs
     every cell it touches.)"""
-    links = adjacency([c.cell for c in stored.cells], config.min_shared_border)
+    geoms = [c.cell for c in stored.cells]
+    links = adjacency(geoms, config.min_shared_border)
     for k, c in enumerate(stored.cells):
         for j in c.neighbours or ():
             links[k].add(j)
             links[j].add(k)
+    # Cells read back from lon/lat may no longer touch: two slices of a cut building sealed against a
+    # neighbour share its vertices, a round trip later they stand ~1e-7 m apart (a plan kept before the
+    # links were lost those pairs, and areas were seen in pieces: the partition re-cut them).
+    arr = np.array(geoms, dtype=object)
+    left, right = shapely.STRtree(arr).query(arr, predicate="dwithin", distance=NEAR_M)
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a >= b or b in links[a] or geoms[a].intersects(geoms[b]):
+            continue
+        near = min(
+            geoms[a].boundary.intersection(geoms[b].buffer(NEAR_M)).length,
+            geoms[b].boundary.intersection(geoms[a].buffer(NEAR_M)).length,
+        )
+        if near >= config.min_shared_border:
+            links[a].add(b)
+            links[b].add(a)
     return links
 
 
@@ -158,6 +180,22 @@ def rebuild_region(
     return dict(zip(reg.buildings, cells[:n], strict=True)), moved
 
 
+def barrier_through(community: CommunityIn, stored: StoredPlan) -> bool:
+    """Whether a barrier crosses a stored cell (drawn since the plan: the stored cells were cut along the
+    barriers of their day, and a kept cell across a new one would join its two sides). A barrier along
+    a cell's border, moved by the lon/lat round trip, stays within `BARRIER_SLACK_M` of it."""
+    if not community.barriers:
+        return False
+    geoms = [c.cell for c in stored.cells]
+    tree = shapely.STRtree(geoms)
+    for line in community.barriers:
+        for k in tree.query(line, predicate="intersects"):
+            inner = geoms[int(k)].buffer(-BARRIER_SLACK_M)
+            if not inner.is_empty and line.intersection(inner).length > BARRIER_SLACK_M:
+                return True
+    return False
+
+
 def share(reg: Region, stored: StoredPlan) -> float:
     return len(reg.cells) / max(1, len(stored.cells))
 
@@ -175,12 +213,14 @@ class LocalInputs:
 def local_inputs(
     community: CommunityIn, previous: PreviousCodes, stored: StoredPlan, config: Config
 ) -> LocalInputs | None:
-    """The re-grid's inputs with only R rebuilt, or None when R is more than `MAX_SHARE` of the cells
-    (the full rebuild then). Items outside R are the stored cells' items exactly (donation pieces
-    included); R's unchanged buildings keep their stored runs, its changed ones are cut as
-    `_items_like_before` cuts them; R's whole cells are sliced (`slice_cell`, across the whole's long
-    axis), faced toward their areas (`face_areas`, R's buildings only) and sealed; links are the stored
-    ones but for R and its ring, relinked."""
+    """The re-grid's inputs with only R rebuilt, or None (the full rebuild then) when R is more than
+    `MAX_SHARE` of the cells or a barrier crosses a stored cell (`barrier_through`). Items outside R are
+    the stored cells' items exactly (donation pieces included); R's unchanged buildings keep their
+    stored runs, its changed ones are cut as `_items_like_before` cuts them; R's whole cells are sliced
+    (`slice_cell`, across the whole's long axis), faced toward their areas (`face_areas`, R's buildings
+    only) and sealed; links are the stored ones but for R and its ring, relinked."""
+    if barrier_through(community, stored):
+        return None  # the full rebuild: it cuts every cell along the barriers
     links = stored_links(stored, config)
     reg = region(community, stored, config, links=links)
     if share(reg, stored) > MAX_SHARE:
@@ -306,13 +346,67 @@ def local_inputs(
     return LocalInputs(r, reg, set(rebuilt), kept_from)
 
 
+# An incremental plan with seams (gaps + overlaps) above this, per km², is compared with the full rebuild
+# (the issue's tolerance: the 1 cm grid's snapping).
+SEAMS_M2_PER_KM2 = 1.0
+
+
+def _faults(plan: Plan, community: CommunityIn, config: Config) -> tuple[bool, int, int, bool]:
+    """What a re-grid must not get wrong: households not each in exactly one item, polygons in several
+    parts, areas out of range, seams above the tolerance."""
+    want = Counter((b.id, b.hid(k)) for b in community.buildings for k in range(len(b.weights)))
+    got: Counter[tuple[str, str]] = Counter()
+    for it in plan.items:
+        ids = plan.household_ids.get(it.building)
+        got.update((it.building, ids[h] if ids else str(h)) for h in range(it.first, it.first + it.count))
+    q = measure(plan, community.boundary, config)
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    out = sum(not lo <= w <= hi for w in plan.area_weights())
+    seams = (q.gap_area_m2 + q.overlap_area_m2) / max(community.boundary.area / 1e6, 1e-9)
+    return got != want, q.multipart_polygons, out, bool(seams > SEAMS_M2_PER_KM2)
+
+
+def score(plan: Plan, community: CommunityIn, config: Config) -> tuple[int, int]:
+    """Lower is better: households wrong first, then polygons in pieces + areas out of range + seams."""
+    wrong, multipart, out, seams = _faults(plan, community, config)
+    return int(wrong), multipart + out + int(seams)
+
+
+def shortfall(plan: Plan, community: CommunityIn, stored: StoredPlan, config: Config) -> str:
+    """Why an incremental plan may be worse than a full rebuild ("" if it is not): households not each
+    once, more polygons in pieces or areas out of range than the plan in force had, seams above the
+    tolerance."""
+    wrong, multipart, out, seams = _faults(plan, community, config)
+    polys = [*stored.area_polygons.values(), *stored.grid_polygons.values()]
+    multipart_before = sum(p.geom_type != "Polygon" for p in polys)
+    weights: Counter[str] = Counter()
+    for c in stored.cells:
+        weights[c.area] += c.weight
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    out_before = sum(not lo <= w <= hi for w in weights.values())
+    why = []
+    if wrong:
+        why.append("households not each once")
+    if multipart > multipart_before:
+        why.append(f"{multipart} polygons in pieces (plan in force {multipart_before})")
+    if out > out_before:
+        why.append(f"{out} areas out of range (plan in force {out_before})")
+    if seams:
+        why.append(f"gaps + overlaps over {SEAMS_M2_PER_KM2:g} m²/km²")
+    return "; ".join(why)
+
+
 __all__ = [
     "MAX_SHARE",
+    "SEAMS_M2_PER_KM2",
     "LocalInputs",
     "Region",
+    "barrier_through",
     "local_inputs",
     "rebuild_region",
     "region",
+    "score",
     "share",
+    "shortfall",
     "stored_links",
 ]

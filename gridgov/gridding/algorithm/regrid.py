@@ -10,6 +10,7 @@ number in their grid.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -35,6 +36,10 @@ from .repair import components, repair
 from .splitting import split_buildings
 from .stored import StoredPlan, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
+
+logger = logging.getLogger(__name__)
+
+CRUMB_M2 = 1.0  # a cell's part smaller than this beside a bigger one is rounding debris (incremental)
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -68,29 +73,64 @@ def regrid(
     """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
-    since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental` (work in progress,
-    off by default: see local.py): with `stored`, only the changed buildings' cells and a ring around
-    them are rebuilt (`local.local_inputs`), unless they are more than `local.MAX_SHARE` of the cells."""
+    since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
+    the changed buildings' cells and a ring around them are rebuilt (`local.local_inputs`, see local.py);
+    the full rebuild instead when they are more than `local.MAX_SHARE` of the cells or the local path
+    raises, and the full rebuild as well when the incremental plan falls short of the plan in force
+    (`local.shortfall`: then the better of the two by `local.score`, the incremental one on a tie).
+    `plan.regrid_path` says which path was taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
-        return plan_from_stored(community, stored, config)
+        plan = plan_from_stored(community, stored, config)
+        plan.regrid_path = "stored"
+        return plan
+    why = ""
     if stored is not None and incremental:
-        from .local import local_inputs  # (local imports this module)
+        from . import local  # (local imports this module)
 
-        li = local_inputs(community, previous, stored, config)
-        if li is not None:
-            return finish(
+        plan: Plan | None = None
+        try:
+            li = local.local_inputs(community, previous, stored, config)
+            if li is not None:
+                plan = finish(
+                    community,
+                    li.r,
+                    previous,
+                    config,
+                    code=code,
+                    build_polygons=build_polygons,
+                    check_codes=check_codes,
+                    touch=li.rebuilt,
+                    stored=stored,
+                )
+            elif local.barrier_through(community, stored):
+                why = "a barrier crosses cells of the plan in force"
+            else:
+                why = f"region over {local.MAX_SHARE:.0%} of the cells"
+        except Exception as exc:  # never worse than the full rebuild: that is the fallback
+            logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
+            plan, why = None, f"incremental failed: {type(exc).__name__}"
+        if plan is not None:
+            why = local.shortfall(plan, community, stored, config) if build_polygons else ""
+            if not why:
+                plan.regrid_path = "incremental"
+                return plan
+            # Something the full rebuild may do better: both, and the incremental one unless worse.
+            full = finish(
                 community,
-                li.r,
+                regrid_inputs(community, previous, config),
                 previous,
                 config,
                 code=code,
                 build_polygons=build_polygons,
                 check_codes=check_codes,
-                touch=li.rebuilt,
-                stored=stored,
             )
-    return finish(
+            if local.score(plan, community, config) <= local.score(full, community, config):
+                plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
+                return plan
+            full.regrid_path = f"full ({why})"
+            return full
+    plan = finish(
         community,
         regrid_inputs(community, previous, config),
         previous,
@@ -99,6 +139,8 @@ def regrid(
         build_polygons=build_polygons,
         check_codes=check_codes,
     )
+    plan.regrid_path = f"full ({why})" if why else "full"
+    return plan
 
 
 def finish(
@@ -151,6 +193,14 @@ def finish(
     plan.links = adj_f
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
+        if touch is not None:
+            # A kept cut building sliced again from the union of its stored pieces (read back from
+            # lon/lat, off the 1 cm grid) can leave a crumb of cm² beside a piece: dropped, as the
+            # store drops parts under 1 m² (a gap of that much, within the seams' tolerance).
+            for i, c in enumerate(cells):
+                if c.geom_type == "MultiPolygon":
+                    parts = [g for g in c.geoms if g.area >= CRUMB_M2]
+                    cells[i] = parts[0] if len(parts) == 1 else c
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
             members[a].append(i)
@@ -400,6 +450,31 @@ def _grids(
         votes[a][r.block_of.get(it.building, 0)] += 1
     a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
+    lo = config.grid_min - 1e-9
+    short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
+    if short:
+        # A short grid first takes areas passed along a chain of neighbouring grids from one with room:
+        # each area moved changes its households' codes, merging two grids changes a whole grid's.
+        sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
+        for it, a in zip(plan.items, plan.area_of, strict=True):
+            sx[a] += it.x
+            sy[a] += it.y
+            n[a] += 1
+        xs = [x / max(1, k) for x, k in zip(sx, n, strict=True)]
+        ys = [y / max(1, k) for y, k in zip(sy, n, strict=True)]
+        grids = fill_by_chains(
+            grids,
+            a_w,
+            a_adj,
+            config.grid_min,
+            config.grid_max,
+            xs,
+            ys,
+            focus=short,
+            keep_empty=True,
+            pushing=False,
+        )
+        grids = [g for g in grids if g]
     grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
     grid_of_area = [0] * plan.n_areas
     for gi, g in enumerate(grids):
