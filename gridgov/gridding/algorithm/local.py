@@ -48,7 +48,7 @@ from .engine import Prepared, feasibility
 from .model import CommunityIn, Config, Item, Plan
 from .quality import measure
 from .regrid import PreviousCodes, RegridInputs, _inputs, _items_like_before
-from .stored import StoredCell, StoredPlan, _ids, changed_buildings
+from .stored import MOVED_M, StoredCell, StoredPlan, _ids, changed_buildings
 from .tessellate import (
     GRID,
     adjacency,
@@ -115,9 +115,12 @@ def region(
     config: Config,
     changed: set[str] | None = None,
     links: list[set[int]] | None = None,
+    *,
+    ring: bool = True,
 ) -> Region:
     """R: the cells of changed buildings, the stored cell under each changed building's point (new or
-    moved), and their stored neighbours; closed over buildings (all of a cut building's pieces or none)."""
+    moved), and their stored neighbours (with `ring`; without, only those of the cells a building left);
+    closed over buildings (all of a cut building's pieces or none)."""
     if changed is None:
         changed = changed_buildings(community, stored)
     if links is None:
@@ -139,8 +142,14 @@ def region(
             hits = [int(tree.nearest(here))]
         core.update(hits)
     r = set(core)
+    here = {b.id: Point(b.x, b.y) for b in community.buildings}
     for k in core:
-        r.update(links[k])
+        bid = stored.cells[k].building
+        # With `ring`, every cell of the core takes its neighbours in; without, only the cells left
+        # without their building (gone or moved): the others are rebuilt within their own outline (a
+        # new point splits the cell it falls in, a grown building is sliced again in its own).
+        if ring or bid not in here or (bid in changed and geoms[k].distance(here[bid]) > MOVED_M):
+            r.update(links[k])
     # A building cut into pieces is rebuilt whole: its pieces are slices of one cell.
     for k in list(r):
         r.update(cells_of[stored.cells[k].building])
@@ -211,7 +220,7 @@ class LocalInputs:
 
 
 def local_inputs(
-    community: CommunityIn, previous: PreviousCodes, stored: StoredPlan, config: Config
+    community: CommunityIn, previous: PreviousCodes, stored: StoredPlan, config: Config, *, ring: bool = True
 ) -> LocalInputs | None:
     """The re-grid's inputs with only R rebuilt, or None (the full rebuild then) when R is more than
     `MAX_SHARE` of the cells or a barrier crosses a stored cell (`barrier_through`). Items outside R are
@@ -222,7 +231,7 @@ def local_inputs(
     if barrier_through(community, stored):
         return None  # the full rebuild: it cuts every cell along the barriers
     links = stored_links(stored, config)
-    reg = region(community, stored, config, links=links)
+    reg = region(community, stored, config, links=links, ring=ring)
     if share(reg, stored) > MAX_SHARE:
         return None
     whole, ring_cells = rebuild_region(community, reg, stored, links)

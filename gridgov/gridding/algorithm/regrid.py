@@ -74,11 +74,12 @@ def regrid(
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
     since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
-    the changed buildings' cells and a ring around them are rebuilt (`local.local_inputs`, see local.py);
-    the full rebuild instead when they are more than `local.MAX_SHARE` of the cells or the local path
-    raises, and the full rebuild as well when the incremental plan falls short of the plan in force
-    (`local.shortfall`: then the better of the two by `local.score`, the incremental one on a tie).
-    `plan.regrid_path` says which path was taken and why."""
+    the changed buildings' cells are rebuilt (`local.local_inputs`, see local.py), alone and with a ring
+    of neighbours, the better of the two kept; the full rebuild instead when the region is more than
+    `local.MAX_SHARE` of the cells, a barrier crosses a stored cell or the local path raises, and the
+    full rebuild as well when the incremental plan falls short of the plan in force (`local.shortfall`:
+    then the better of the two by `local.score`, the incremental one on a tie). `plan.regrid_path` says
+    which path was taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
         plan = plan_from_stored(community, stored, config)
@@ -88,10 +89,20 @@ def regrid(
     if stored is not None and incremental:
         from . import local  # (local imports this module)
 
-        plan: Plan | None = None
-        try:
-            li = local.local_inputs(community, previous, stored, config)
-            if li is not None:
+        # Two regions: the changed cells alone (a cell a building left takes its neighbours in), and
+        # with one ring of neighbours around them; the better plan of the two (fewer faults, then more
+        # households keeping their area), the smaller region on a tie.
+        tried: list[tuple[tuple[int, int], float, Plan]] = []
+        for ring in (False, True):
+            try:
+                li = local.local_inputs(community, previous, stored, config, ring=ring)
+                if li is None:
+                    why = why or (
+                        "a barrier crosses cells of the plan in force"
+                        if local.barrier_through(community, stored)
+                        else f"region over {local.MAX_SHARE:.0%} of the cells"
+                    )
+                    continue
                 plan = finish(
                     community,
                     li.r,
@@ -103,14 +114,14 @@ def regrid(
                     touch=li.rebuilt,
                     stored=stored,
                 )
-            elif local.barrier_through(community, stored):
-                why = "a barrier crosses cells of the plan in force"
-            else:
-                why = f"region over {local.MAX_SHARE:.0%} of the cells"
-        except Exception as exc:  # never worse than the full rebuild: that is the fallback
-            logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
-            plan, why = None, f"incremental failed: {type(exc).__name__}"
-        if plan is not None:
+            except Exception as exc:  # never worse than the full rebuild: that is the fallback
+                logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
+                why = why or f"incremental failed: {type(exc).__name__}"
+                continue
+            faults = local.score(plan, community, config) if build_polygons else (0, 0)
+            tried.append((faults, -_kept(plan, previous), plan))
+        if tried:
+            faults, _, plan = min(tried, key=lambda t: t[:2])
             why = local.shortfall(plan, community, stored, config) if build_polygons else ""
             if not why:
                 plan.regrid_path = "incremental"
@@ -125,7 +136,7 @@ def regrid(
                 build_polygons=build_polygons,
                 check_codes=check_codes,
             )
-            if local.score(plan, community, config) <= local.score(full, community, config):
+            if faults <= local.score(full, community, config):
                 plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
                 return plan
             full.regrid_path = f"full ({why})"
@@ -141,6 +152,13 @@ def regrid(
     )
     plan.regrid_path = f"full ({why})" if why else "full"
     return plan
+
+
+def _kept(plan: Plan, previous: PreviousCodes) -> float:
+    """Share of the households in force keeping their area code."""
+    now = plan.household_codes()
+    common = [k for k in previous if k in now]
+    return sum(previous[k][0] == now[k][0] for k in common) / max(1, len(common))
 
 
 def finish(
