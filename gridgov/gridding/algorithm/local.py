@@ -1,35 +1,47 @@
-"""Incremental re-grid (issue 3, "Stability"): rebuild only the cells of the changed buildings and one
-ring of stored cells around them; every other cell is the stored one, as it is.
+"""Incremental re-grid (issue 3, "Stability"): rebuild only the cells of the changed buildings (and,
+tried as well, one ring of stored cells around them); every other cell is the stored one, as it is.
 
-Status (work in progress; `regrid(stored=, incremental=True)`, off by default — the service does
-not pass it yet):
-- `region`: the stored cells to rebuild (R) — the cells of changed buildings, the stored cell under each
-  changed building's point, their neighbours (one ring, from the stored outlines), closed over buildings
-  (a building cut into pieces is rebuilt whole or not at all). More than `MAX_SHARE`: full rebuild.
+Switched on where the product re-grids: `services.plan_compute` passes the plan in force
+(`selectors.stored_plan`: None when a barrier near the community was drawn since, or a pseudo-building
+is kept) and `regrid(stored=, incremental=True)`; `plan.regrid_path` (and the plan's
+`quality["regrid_path"]`) says which path was taken: "stored" (no change), "incremental", "full (why)".
+
+- `region`: the stored cells to rebuild (R) — the cells of changed buildings (`changed_buildings`:
+  added, gone, moved more than `MOVED_M`, households changed), the stored cell under each changed
+  building's point; with `ring`, all their neighbours; without, only the neighbours of cells a building
+  left (gone or moved): a new point splits the cell it falls in, a grown building is sliced again in
+  its own. Closed over buildings (a building cut into pieces is rebuilt whole or not at all).
+- `stored_links`: the stored cells' adjacency from their outlines, plus the stored `neighbours`, plus
+  cells within `NEAR_M` along `min_shared_border` (a lon/lat round trip parts the slices of a cut
+  building from a neighbour by ~1e-7 m: on the demo's plans, kept before the links were, areas were
+  seen in pieces and re-cut far from the change).
 - `rebuild_region`: R's outline (its stored cells' union on the 1 cm grid), one whole cell per current
   building point inside it (`building_cells` with R as the boundary, barriers kept), sealed against the
   ring: each Voronoi edge crossing R's outline is snapped to the grid, up to 7 mm off the ring cell's
-  straight edge, so the ring cell takes that vertex (no vertex moves; slivers of cm²). Design change: the
-  ring's cells are not bit-identical to the stored ones; cells beyond the ring are.
+  straight edge, so the ring cell takes that vertex (no vertex moves; slivers of cm²). The ring's cells
+  are not bit-identical to the stored ones; cells beyond it are.
 - `local_inputs`: kept items exactly as stored (donation pieces included), R's items (stored runs for
   unchanged buildings, `_items_like_before` for changed ones) sliced from their new whole cells, sealed,
-  faced (`face_areas`, R's buildings only); kept cut buildings' whole = union of their pieces. Links:
-  the stored cells' adjacency from their outlines — design change: the stored `neighbours` are the
-  plan's links (a donor's cross-area links dropped), missing ~90 of 1,000 pairs; with them the grid
-  repair traded whole areas (83% kept).
+  faced (`face_areas`, R's buildings only); kept cut buildings' whole = union of their pieces. Links: the
+  stored ones between kept cells; R and its ring relinked, the ring keeping its stored links to the
+  other kept cells (sealed, a ring cell is on the 1 cm grid, the cells read back from PostGIS are not).
 - `regrid.finish(touch=, stored=)`: only R's buildings and those of the areas the change reached are
   faced again (`cut_shared_buildings(only=)`); areas whose cells are all the stored objects keep their
-  stored polygon, grids all of whose areas do keep theirs. Design change: R's groups are NOT seeded as
-  touched in `regrid_partition` (its `touch=` is there but unused): that let `mend` re-cut R's
-  neighbourhood (76% kept, lattice 64/seed 5; 100% without).
-- Links on the plan read back from PostGIS: a ring cell sealed is snapped to the 1 cm grid while the
-  stored cells around it (lon/lat round trip) are off it, so their shared border is no longer an exact
-  edge of both and `relink` lost it (a grid seen apart, two areas traded: 92% kept). The ring keeps its
-  stored links to the other kept cells; only R's are relinked (the PostGIS test keeps >= 95% now).
-Left, in order: switch `incremental` on in `services.plan_compute` (and the selectors' stored plan);
-time it and measure kept / gaps on the demo (`bench/gridding_regrid.py`, under the bench lock) against
-the full re-grid; cases not yet tested — a moved building, a building cut by a donation in R, barriers
-drawn through R, R > `MAX_SHARE` (fallback); then the README's re-grid paragraphs ("still short").
+  stored polygon, grids all of whose areas do keep theirs; a re-sliced cell's crumbs under 1 m² dropped.
+  R's groups are NOT seeded as touched in `regrid_partition` (that let `mend` re-cut R's neighbourhood).
+- `regrid`: both regions tried, the better plan kept (`score`: households not each once, then polygons
+  in pieces + areas out of range + seams over `SEAMS_M2_PER_KM2`; then more households keeping their
+  area; the smaller region on a tie). The full rebuild instead when R is more than `MAX_SHARE` of the
+  cells, a barrier crosses a stored cell (`barrier_through`) or the local path raises; the full rebuild
+  computed as well when the plan falls short of the plan in force (`shortfall`), and taken if better.
+- Grids (both paths, `regrid._grids`): a grid short of `grid_min` first fills by chains of area moves
+  from neighbouring grids (`fill_by_chains` over grids) before `repair` merges it.
+
+Measured (bench/gridding_regrid.py --changes, the demo's 23 communities × add / remove / grow one
+building through the service): see the README. Still short: a removal that leaves an area short, or a
+grid at its minimum, still moves whole areas between grids (codes change with the grid's prefix), and
+the partition can see a grid in pieces after its donations (a donor's links to other areas dropped),
+which `repair` then re-splits: 95% is not reached in every community (worst ~62–87%).
 """
 
 from __future__ import annotations
