@@ -130,6 +130,7 @@ def changes(args: argparse.Namespace) -> None:
 
 
 def _changes(args: argparse.Namespace, db: str) -> None:
+    import inspect
     import subprocess
 
     from django.contrib.gis.db.models.functions import Distance
@@ -148,9 +149,11 @@ def _changes(args: argparse.Namespace, db: str) -> None:
     print(f"# One-building changes re-gridded through the service ({args.tree} at {commit}, `{db}`)\n")
     print(f"Load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
     as_is = services.regrid
+    # (a tree without the incremental re-grid: its service's re-grid is the full rebuild already)
+    has_incremental = "incremental" in inspect.signature(as_is).parameters
 
     def full(*a: Any, **kw: Any) -> Any:
-        return as_is(*a, **{**kw, "incremental": False})
+        return as_is(*a, **({**kw, "incremental": False} if has_incremental else kw))
 
     def change(c: Any, kind: str) -> str:
         """The change, made in the open transaction: what it was."""

@@ -232,18 +232,26 @@ class LocalInputs:
 
 
 def local_inputs(
-    community: CommunityIn, previous: PreviousCodes, stored: StoredPlan, config: Config, *, ring: bool = True
+    community: CommunityIn,
+    previous: PreviousCodes,
+    stored: StoredPlan,
+    config: Config,
+    *,
+    ring: bool = True,
+    links: list[set[int]] | None = None,
+    changed: set[str] | None = None,
 ) -> LocalInputs | None:
     """The re-grid's inputs with only R rebuilt, or None (the full rebuild then) when R is more than
     `MAX_SHARE` of the cells or a barrier crosses a stored cell (`barrier_through`). Items outside R are
     the stored cells' items exactly (donation pieces included); R's unchanged buildings keep their
     stored runs, its changed ones are cut as `_items_like_before` cuts them; R's whole cells are sliced
     (`slice_cell`, across the whole's long axis), faced toward their areas (`face_areas`, R's buildings
-    only) and sealed; links are the stored ones but for R and its ring, relinked."""
+    only) and sealed; links are the stored ones but for R and its ring, relinked. `links`, `changed`:
+    `stored_links` and `changed_buildings`, when the caller has them."""
     if barrier_through(community, stored):
         return None  # the full rebuild: it cuts every cell along the barriers
-    links = stored_links(stored, config)
-    reg = region(community, stored, config, links=links, ring=ring)
+    links = stored_links(stored, config) if links is None else links
+    reg = region(community, stored, config, changed, links=links, ring=ring)
     if share(reg, stored) > MAX_SHARE:
         return None
     whole, ring_cells = rebuild_region(community, reg, stored, links)
@@ -372,9 +380,23 @@ def local_inputs(
 SEAMS_M2_PER_KM2 = 1.0
 
 
-def _faults(plan: Plan, community: CommunityIn, config: Config) -> tuple[bool, int, int, bool]:
-    """What a re-grid must not get wrong: households not each in exactly one item, polygons in several
-    parts, areas out of range, seams above the tolerance."""
+@dataclass(frozen=True)
+class Faults:
+    """What a re-grid must not get wrong (`faults`)."""
+
+    wrong: bool  # households not each in exactly one item
+    multipart: int  # area and grid polygons in several parts
+    out: int  # areas out of range
+    seams: bool  # gaps + overlaps above `SEAMS_M2_PER_KM2`
+
+    @property
+    def score(self) -> tuple[int, int]:
+        """Lower is better: households wrong first, then polygons in pieces + areas out of range + seams."""
+        return int(self.wrong), self.multipart + self.out + int(self.seams)
+
+
+def faults(plan: Plan, community: CommunityIn, config: Config) -> Faults:
+    """A plan's `Faults` (its polygons built)."""
     want = Counter((b.id, b.hid(k)) for b in community.buildings for k in range(len(b.weights)))
     got: Counter[tuple[str, str]] = Counter()
     for it in plan.items:
@@ -384,20 +406,13 @@ def _faults(plan: Plan, community: CommunityIn, config: Config) -> tuple[bool, i
     lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
     out = sum(not lo <= w <= hi for w in plan.area_weights())
     seams = (q.gap_area_m2 + q.overlap_area_m2) / max(community.boundary.area / 1e6, 1e-9)
-    return got != want, q.multipart_polygons, out, bool(seams > SEAMS_M2_PER_KM2)
+    return Faults(got != want, q.multipart_polygons, out, bool(seams > SEAMS_M2_PER_KM2))
 
 
-def score(plan: Plan, community: CommunityIn, config: Config) -> tuple[int, int]:
-    """Lower is better: households wrong first, then polygons in pieces + areas out of range + seams."""
-    wrong, multipart, out, seams = _faults(plan, community, config)
-    return int(wrong), multipart + out + int(seams)
-
-
-def shortfall(plan: Plan, community: CommunityIn, stored: StoredPlan, config: Config) -> str:
-    """Why an incremental plan may be worse than a full rebuild ("" if it is not): households not each
-    once, more polygons in pieces or areas out of range than the plan in force had, seams above the
-    tolerance."""
-    wrong, multipart, out, seams = _faults(plan, community, config)
+def shortfall(f: Faults, stored: StoredPlan, config: Config) -> str:
+    """Why an incremental plan (its `faults`) may be worse than a full rebuild ("" if it is not):
+    households not each once, more polygons in pieces or areas out of range than the plan in force had,
+    seams above the tolerance."""
     polys = [*stored.area_polygons.values(), *stored.grid_polygons.values()]
     multipart_before = sum(p.geom_type != "Polygon" for p in polys)
     weights: Counter[str] = Counter()
@@ -406,13 +421,13 @@ def shortfall(plan: Plan, community: CommunityIn, stored: StoredPlan, config: Co
     lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
     out_before = sum(not lo <= w <= hi for w in weights.values())
     why = []
-    if wrong:
+    if f.wrong:
         why.append("households not each once")
-    if multipart > multipart_before:
-        why.append(f"{multipart} polygons in pieces (plan in force {multipart_before})")
-    if out > out_before:
-        why.append(f"{out} areas out of range (plan in force {out_before})")
-    if seams:
+    if f.multipart > multipart_before:
+        why.append(f"{f.multipart} polygons in pieces (plan in force {multipart_before})")
+    if f.out > out_before:
+        why.append(f"{f.out} areas out of range (plan in force {out_before})")
+    if f.seams:
         why.append(f"gaps + overlaps over {SEAMS_M2_PER_KM2:g} m²/km²")
     return "; ".join(why)
 
@@ -420,13 +435,14 @@ def shortfall(plan: Plan, community: CommunityIn, stored: StoredPlan, config: Co
 __all__ = [
     "MAX_SHARE",
     "SEAMS_M2_PER_KM2",
+    "Faults",
     "LocalInputs",
     "Region",
     "barrier_through",
+    "faults",
     "local_inputs",
     "rebuild_region",
     "region",
-    "score",
     "share",
     "shortfall",
     "stored_links",

@@ -34,7 +34,7 @@ from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .nearest import explain
 from .repair import components, repair
 from .splitting import split_buildings
-from .stored import StoredPlan, plan_from_stored, unchanged
+from .stored import StoredPlan, changed_buildings, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
 
 logger = logging.getLogger(__name__)
@@ -75,11 +75,11 @@ def regrid(
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
     since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
     the changed buildings' cells are rebuilt (`local.local_inputs`, see local.py), alone and with a ring
-    of neighbours, the better of the two kept; the full rebuild instead when the region is more than
-    `local.MAX_SHARE` of the cells, a barrier crosses a stored cell or the local path raises, and the
-    full rebuild as well when the incremental plan falls short of the plan in force (`local.shortfall`:
-    then the better of the two by `local.score`, the incremental one on a tie). `plan.regrid_path` says
-    which path was taken and why."""
+    of neighbours, the better of the two kept (`local.faults`, then households keeping their area); the
+    full rebuild instead when the region is more than `local.MAX_SHARE` of the cells, a barrier crosses
+    a stored cell or the local path raises, and the full rebuild as well when the incremental plan falls
+    short of the plan in force (`local.shortfall`): the better of the two then (the incremental one on a
+    tie). `plan.regrid_path` says which path was taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
         plan = plan_from_stored(community, stored, config)
@@ -92,10 +92,13 @@ def regrid(
         # Two regions: the changed cells alone (a cell a building left takes its neighbours in), and
         # with one ring of neighbours around them; the better plan of the two (fewer faults, then more
         # households keeping their area), the smaller region on a tie.
-        tried: list[tuple[tuple[int, int], float, Plan]] = []
+        tried: list[tuple[tuple[int, int], float, local.Faults | None, Plan]] = []
+        links, changed = local.stored_links(stored, config), changed_buildings(community, stored)
         for ring in (False, True):
             try:
-                li = local.local_inputs(community, previous, stored, config, ring=ring)
+                li = local.local_inputs(
+                    community, previous, stored, config, ring=ring, links=links, changed=changed
+                )
                 if li is None:
                     why = why or (
                         "a barrier crosses cells of the plan in force"
@@ -118,11 +121,11 @@ def regrid(
                 logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
                 why = why or f"incremental failed: {type(exc).__name__}"
                 continue
-            faults = local.score(plan, community, config) if build_polygons else (0, 0)
-            tried.append((faults, -_kept(plan, previous), plan))
+            f = local.faults(plan, community, config) if build_polygons else None
+            tried.append((f.score if f else (0, 0), -_kept(plan, previous), f, plan))
         if tried:
-            faults, _, plan = min(tried, key=lambda t: t[:2])
-            why = local.shortfall(plan, community, stored, config) if build_polygons else ""
+            score, _, f, plan = min(tried, key=lambda t: t[:2])
+            why = local.shortfall(f, stored, config) if f is not None else ""
             if not why:
                 plan.regrid_path = "incremental"
                 return plan
@@ -136,7 +139,7 @@ def regrid(
                 build_polygons=build_polygons,
                 check_codes=check_codes,
             )
-            if faults <= local.score(full, community, config):
+            if score <= local.faults(full, community, config).score:
                 plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
                 return plan
             full.regrid_path = f"full ({why})"
@@ -181,7 +184,7 @@ def finish(
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
     # (Not `touch=touch`: R's groups touched from the start let `mend` re-cut R's neighbourhood whole —
     # 76% kept after one new building in a 64-building lattice, 100% without; see local.py.)
-    plan = regrid_partition(r, config)
+    plan = regrid_partition(r, config, chains=touch is not None)
     cells = list(r.p.cells)
     only = None
     if touch is not None:
@@ -194,7 +197,7 @@ def finish(
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
         # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
         if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
-            plan.grid_of_area = _grids(plan, adj0, r, config, n0)
+            plan.grid_of_area = _grids(plan, adj0, r, config, n0, chains=touch is not None)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     hids = [_hids(it, r.household_ids) for it in plan.items]
     if check_codes:
@@ -321,10 +324,13 @@ def _inputs(p: Prepared, previous: PreviousCodes, ids: dict[str, tuple[str, ...]
     return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
 
-def regrid_partition(r: RegridInputs, config: Config, touch: set[int] | None = None) -> Plan:
+def regrid_partition(
+    r: RegridInputs, config: Config, touch: set[int] | None = None, *, chains: bool = False
+) -> Plan:
     """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
     change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `touch`: items
-    whose groups count as touched from the start (an incremental re-grid's rebuilt cells)."""
+    whose groups count as touched from the start (an incremental re-grid's rebuilt cells). `chains` (an
+    incremental re-grid): a short grid first fills by chains of area moves (`_grids`)."""
     p, previous = r.p, r.previous
     items = p.items
     hids = list(r.hids)
@@ -436,7 +442,7 @@ def regrid_partition(r: RegridInputs, config: Config, touch: set[int] | None = N
             grid_groups[f"new{a}"].append(a)
     plan = Plan(items=items, area_of=area_of, grid_of_area=[0] * len(groups), donations=donations)
     by_grid = list(grid_groups.values())
-    plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid)
+    plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid, chains=chains)
     return plan
 
 
@@ -447,10 +453,13 @@ def _grids(
     config: Config,
     n0: int,
     grids: list[list[int]] | None = None,
+    *,
+    chains: bool = False,
 ) -> list[int]:
     """Grid of each area: the grids as they are (or `grids`), merged or traded with neighbours until in
     range. The range is wide, so this suffices (as in a fresh plan); an undersized grid takes a single
-    area from a neighbour before it is merged whole (fewer codes change)."""
+    area from a neighbour before it is merged whole (fewer codes change); with `chains` (an incremental
+    re-grid), it first takes areas passed along a chain of grids from one with room (`fill_by_chains`)."""
     if grids is None:
         members: dict[int, list[int]] = defaultdict(list)
         for a, g in enumerate(plan.grid_of_area):
@@ -470,7 +479,7 @@ def _grids(
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
     lo = config.grid_min - 1e-9
     short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
-    if short:
+    if short and chains:
         # A short grid first takes areas passed along a chain of neighbouring grids from one with room:
         # each area moved changes its households' codes, merging two grids changes a whole grid's.
         sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
