@@ -120,10 +120,11 @@ def main() -> None:
 
 def changes(args: argparse.Namespace) -> None:
     """One-building changes re-gridded through the service, incremental against the full rebuild."""
-    sys.path.insert(0, args.tree)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
     from visits import BENCH_DB, throwaway_db
+
+    sys.path.insert(0, args.tree)  # (after `visits`, which puts its own checkout first)
 
     with throwaway_db():
         _changes(args, BENCH_DB)
@@ -146,7 +147,10 @@ def _changes(args: argparse.Namespace, db: str) -> None:
     commit = subprocess.run(
         ["git", "-C", args.tree, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    print(f"# One-building changes re-gridded through the service ({args.tree} at {commit}, `{db}`)\n")
+    import gridgov
+
+    where = Path(gridgov.__file__).resolve().parent.parent
+    print(f"# One-building changes re-gridded through the service ({where} at {commit}, `{db}`)\n")
     print(f"Load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
     as_is = services.regrid
     # (a tree without the incremental re-grid: its service's re-grid is the full rebuild already)
