@@ -131,6 +131,8 @@ def test_an_incremental_regrid_keeps_everything_outside_the_region(planned, chan
         changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
     )
     assert again.household_codes() == plan.household_codes()
+    assert again.regrid_path.startswith("incremental"), again.regrid_path
+    assert_codes_not_reused(before.household_codes(), again)
     polygons = zip(again.area_codes, again.area_polygons, strict=True)
     kept = [p for c, p in polygons if p is stored.area_polygons.get(c)]
     assert len(kept) >= 0.8 * again.n_areas
@@ -139,7 +141,10 @@ def test_an_incremental_regrid_keeps_everything_outside_the_region(planned, chan
 
 @pytest.mark.parametrize(("n", "seed"), [(64, 4), (64, 5), (100, 3), (150, 2)])
 def test_new_households_already_placed_by_staff_keep_everyone(n, seed):
-    """The service's case: the new building's households already carry the area it lies in."""
+    """The service's case: the new building's households already carry the area it lies in. That area
+    ends above the range (12 more households): the re-grid keeps them there, as the full rebuild does
+    (moving them would change codes in force), so the incremental plan is compared with the full
+    rebuild, which is no better, and kept."""
     from gridgov.gridding.algorithm.quality import stability
     from gridgov.gridding.algorithm.regrid import regrid
 
@@ -155,6 +160,12 @@ def test_new_households_already_placed_by_staff_keep_everyone(n, seed):
     changed = type(community)(community.boundary, [*community.buildings, BuildingIn.simple("new", x, y, 12)])
     plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
     assert stability(before, plan) == (1.0, 1.0)
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
+    # The one area out of range it accepts: the staff's, its households plus the 12 new ones.
+    out = [k for k, w in enumerate(plan.area_weights()) if not CFG.area_min <= w <= CFG.area_max]
+    assert [plan.area_codes[k] for k in out] == [before.area_codes[a]]
+    assert plan.area_weights()[out[0]] == before.area_weights()[a] + 12
+    assert "1 areas out of range" in plan.regrid_path
 
 
 def _regrid_checked(before, stored, community, *, previous=None, kept: float = 0.95):
@@ -175,6 +186,8 @@ def _regrid_checked(before, stored, community, *, previous=None, kept: float = 0
     assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
     kept_area, kept_grid = stability(before, plan)
     assert kept_area >= kept and kept_grid >= kept, (kept_area, kept_grid, plan.regrid_path)
+    if plan.regrid_path.startswith("incremental"):
+        assert_codes_not_reused(previous, plan)
     return plan
 
 
@@ -226,7 +239,7 @@ def test_a_building_cut_by_a_donation_inside_the_region_is_rebuilt_whole(planned
     assert set(ks) <= li.region.cells  # all its pieces, or none
     assert {li.r.p.items[i].building for i in li.rebuilt} >= {donor, "new"}
     plan = _regrid_checked(before, stored, changed)
-    assert plan.regrid_path == "incremental"
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
     # Its households are all placed, each once, in pieces that tile what its pieces covered.
     mine = [it for it in plan.items if it.building == donor]
     assert sum(it.count for it in mine) == sum(c.weight for c in parts[donor])
@@ -298,7 +311,7 @@ def test_households_gone_so_an_area_falls_short_is_mended_locally(planned):
     # passes one on along a chain of grids (each area moved changes its households' codes), so fewer
     # than 95% keep their codes; never fewer than the full rebuild keeps.
     plan = _regrid_checked(before, stored, changed, kept=0.9)
-    assert plan.regrid_path == "incremental"
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
     from gridgov.gridding.algorithm.quality import stability
     from gridgov.gridding.algorithm.regrid import regrid
 
@@ -306,3 +319,144 @@ def test_households_gone_so_an_area_falls_short_is_mended_locally(planned):
     assert stability(before, plan) >= stability(before, full)
     lo, hi = CFG.area_min - 1e-9, CFG.area_max + 1e-9
     assert all(lo <= w <= hi for w in plan.area_weights())
+
+
+def reused_codes(previous, plan) -> set[str]:
+    """Area codes in force before and after that now name mostly other households (fewer than half of
+    the code's households had it before): a code passed on to a different set of households."""
+    from collections import defaultdict
+
+    before, after = defaultdict(set), defaultdict(set)
+    for k, (a, _g) in previous.items():
+        before[a].add(k)
+    for k, (a, _g) in plan.household_codes().items():
+        after[a].add(k)
+    return {a for a, hs in after.items() if a in before and len(hs & before[a]) < 0.5 * len(hs)}
+
+
+def assert_codes_not_reused(previous, plan, full=None) -> None:
+    """A surviving code names mostly the same households (or, given the full rebuild, no code is reused
+    that the full rebuild does not reuse too)."""
+    allowed = reused_codes(previous, full) if full is not None else set()
+    assert reused_codes(previous, plan) <= allowed, (reused_codes(previous, plan), allowed, plan.regrid_path)
+
+
+def test_a_boundary_cut_back_takes_the_full_rebuild_and_keeps_no_land_outside(planned):
+    """No building changed, but the outline lost a strip: the stored areas no longer tile it, so no
+    stored cell is kept as it is (they would keep the strip); the full rebuild cuts within the outline."""
+    from shapely.geometry import box
+
+    from gridgov.gridding.algorithm.local import faults, local_inputs
+    from gridgov.gridding.algorithm.regrid import regrid
+    from gridgov.gridding.algorithm.stored import plan_from_stored, tiles, wider_than_slivers
+
+    community, before, stored = planned
+    minx, miny, _maxx, maxy = community.boundary.bounds
+    strip = box(minx - 1, miny - 1, minx + 20, maxy + 1)
+    assert not any(strip.contains(shapely.Point(b.x, b.y)) for b in community.buildings)
+    cut = type(community)(community.boundary.difference(strip), community.buildings, community.barriers)
+    assert tiles(stored, community.boundary) and not tiles(stored, cut.boundary)
+    assert local_inputs(cut, before.household_codes(), stored, CFG) is None
+    # The plan in force measured against the new outline: the strip is a fault (land outside).
+    assert faults(plan_from_stored(cut, stored, CFG), cut, CFG).seams
+    plan = regrid(cut, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True)
+    assert plan.regrid_path == "full (the community's outline changed)"
+    assert wider_than_slivers(shapely.union_all(plan.area_polygons).difference(cut.boundary)) == 0
+
+
+def test_a_removal_whose_chain_fill_moves_areas_between_grids_takes_the_full_rebuild():
+    """A removal leaves a grid short (lattice 100, seed 1, b49): the incremental plan fills it by a
+    chain of area moves between grids (93.4% keep their area, codes 801/506 passed on to other
+    households) where the full rebuild keeps 96.4%: the full rebuild is computed and kept."""
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(100, seed=1)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    previous = before.household_codes()
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 49])
+    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    full = regrid(changed, previous, CFG, code="440308001001")
+    assert stability(before, plan)[0] >= stability(before, full)[0]
+    assert_codes_not_reused(previous, plan, full)
+    assert plan.regrid_path.startswith("full (") and "another grid" in plan.regrid_path
+
+
+def test_a_building_outside_the_boundary_is_refused_on_the_incremental_path_too(planned):
+    """`engine.validate` as the full rebuild's: never a building silently dropped (with or without
+    polygons)."""
+    from gridgov.gridding.algorithm.engine import GriddingInputError
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community, before, stored = planned
+    minx, miny, maxx, _maxy = community.boundary.bounds
+    changed = _with(
+        community, [*community.buildings, BuildingIn.simple("new", (minx + maxx) / 2, miny - 3, 6)]
+    )
+    for build_polygons in (True, False):
+        with pytest.raises(GriddingInputError, match="outside the community boundary"):
+            regrid(
+                changed,
+                before.household_codes(),
+                CFG,
+                code="440308001001",
+                stored=stored,
+                incremental=True,
+                build_polygons=build_polygons,
+            )
+
+
+def test_an_error_measuring_the_incremental_plan_falls_back_to_the_full_rebuild(planned, monkeypatch):
+    import gridgov.gridding.algorithm.local as local
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community, before, stored = planned
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 100])
+
+    def broken(*args, **kwargs):
+        raise shapely.errors.GEOSException("TopologyException: side location conflict")
+
+    monkeypatch.setattr(local, "faults", broken)
+    plan = regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert plan.regrid_path == "full (incremental failed: GEOSException)"
+
+
+def test_faults_count_grids_out_of_range_and_households_without_polygons(planned):
+    import dataclasses
+
+    from gridgov.gridding.algorithm.local import faults
+
+    community, before, _stored = planned
+    f = faults(before, community, CFG)
+    assert f.score == (0, 0) and f.grids_out == 0 and f.quality is not None
+    one_grid = dataclasses.replace(before, grid_of_area=[0] * before.n_areas)
+    assert faults(one_grid, community, CFG).grids_out == 1
+    # Without polygons (`build_polygons=False`): households still counted.
+    bare = dataclasses.replace(before, items=before.items[:-1], area_of=before.area_of[:-1], area_polygons=[])
+    f = faults(bare, community, CFG)
+    assert f.wrong and not f.seams and f.multipart == 0
+
+
+def test_a_removal_with_the_same_region_either_way_is_computed_once(planned, monkeypatch):
+    """For a removal, the changed cells alone already take their neighbours in: the ring region is the
+    same and is not computed again."""
+    import gridgov.gridding.algorithm.regrid as regrid_mod
+
+    community, before, stored = planned
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 100])
+    assert region(changed, stored, CFG, ring=False).cells == region(changed, stored, CFG, ring=True).cells
+    calls = []
+    finish = regrid_mod.finish
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("touch") is not None)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(regrid_mod, "finish", counted)
+    plan = regrid_mod.regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert calls.count(True) == 1, plan.regrid_path

@@ -52,7 +52,7 @@ takes the full rebuild for one area fewer out of range even when it renumbers a 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -63,9 +63,17 @@ from shapely.ops import unary_union
 from .donate import face_areas
 from .engine import Prepared, feasibility
 from .model import CommunityIn, Config, Item, Plan
-from .quality import measure
+from .quality import Quality, measure
 from .regrid import PreviousCodes, RegridInputs, _inputs, _items_like_before
-from .stored import MOVED_M, StoredCell, StoredPlan, _ids, changed_buildings
+from .stored import (
+    MOVED_M,
+    StoredCell,
+    StoredPlan,
+    changed_buildings,
+    stored_item,
+    tiles,
+    wider_than_slivers,
+)
 from .tessellate import (
     GRID,
     adjacency,
@@ -233,7 +241,17 @@ class LocalInputs:
     r: RegridInputs
     region: Region
     rebuilt: set[int]  # item numbers of R's buildings
-    kept_from: dict[int, int]  # item number → stored cell number (items outside R)
+
+
+def not_local(community: CommunityIn, stored: StoredPlan) -> str:
+    """Why the plan in force cannot be kept outside a region ("" when it can): a barrier crosses a stored
+    cell (`barrier_through`), or the stored areas do not tile the community's outline as it is (`tiles`:
+    a boundary moved since; kept cells would keep land outside it or leave new land uncovered)."""
+    if barrier_through(community, stored):
+        return "a barrier crosses cells of the plan in force"
+    if not tiles(stored, community.boundary):
+        return "the community's outline changed"
+    return ""
 
 
 def local_inputs(
@@ -245,18 +263,22 @@ def local_inputs(
     ring: bool = True,
     links: list[set[int]] | None = None,
     changed: set[str] | None = None,
+    reg: Region | None = None,
+    checked: bool = False,
 ) -> LocalInputs | None:
     """The re-grid's inputs with only R rebuilt, or None (the full rebuild then) when R is more than
-    `MAX_SHARE` of the cells or a barrier crosses a stored cell (`barrier_through`). Items outside R are
-    the stored cells' items exactly (donation pieces included); R's unchanged buildings keep their
+    `MAX_SHARE` of the cells, or the plan in force cannot be kept around it (`not_local`: a barrier crosses
+    a stored cell, the stored areas do not tile the outline; `checked`: the caller asked). Items outside R
+    are the stored cells' items exactly (donation pieces included); R's unchanged buildings keep their
     stored runs, its changed ones are cut as `_items_like_before` cuts them; R's whole cells are sliced
     (`slice_cell`, across the whole's long axis), faced toward their areas (`face_areas`, R's buildings
     only) and sealed; links are the stored ones but for R and its ring, relinked. `links`, `changed`:
-    `stored_links` and `changed_buildings`, when the caller has them."""
-    if barrier_through(community, stored):
-        return None  # the full rebuild: it cuts every cell along the barriers
+    `stored_links` and `changed_buildings`, when the caller has them; `reg`: R, when the caller has it."""
+    if not checked and not_local(community, stored):
+        return None  # the full rebuild: it cuts every cell along the barriers, within the outline
     links = stored_links(stored, config) if links is None else links
-    reg = region(community, stored, config, changed, links=links, ring=ring)
+    if reg is None:
+        reg = region(community, stored, config, changed, links=links, ring=ring)
     if share(reg, stored) > MAX_SHARE:
         return None
     whole, ring_cells = rebuild_region(community, reg, stored, links)
@@ -264,16 +286,12 @@ def local_inputs(
     ids = {b.id: b.household_ids for b in community.buildings}
     items: list[Item] = []
     cells: list[BaseGeometry] = []
-    kept_from: dict[int, int] = {}
-    index: dict[int, int] = {}
+    index: dict[int, int] = {}  # stored cell number → item number (cells outside R)
     for k, c in enumerate(stored.cells):
         if k in reg.cells:
             continue
-        b = by_id[c.building]
-        first = _ids(b).index(c.household_ids[0])
         index[k] = len(items)
-        kept_from[len(items)] = k
-        items.append(Item(c.building, c.part, first, len(c.household_ids), c.weight, b.x, b.y))
+        items.append(stored_item(c, by_id[c.building]))
         cells.append(ring_cells.get(k, c.cell))
     runs: dict[str, list[StoredCell]] = defaultdict(list)
     for k in sorted(reg.cells):
@@ -287,10 +305,7 @@ def local_inputs(
         if bid in reg.changed:
             mine = _items_like_before(CommunityIn(community.boundary, [b]), previous, config)
         else:
-            mine = [
-                Item(bid, c.part, _ids(b).index(c.household_ids[0]), len(c.household_ids), c.weight, b.x, b.y)
-                for c in runs[bid]
-            ]
+            mine = [stored_item(c, b) for c in runs[bid]]
         mine.sort(key=lambda it: it.first)
         angle = axis_angles([whole[bid]])[0]
         angles[bid], wholes[bid] = angle, whole[bid]
@@ -309,14 +324,13 @@ def local_inputs(
     items = [items[i] for i in order]
     cells = [cells[i] for i in order]
     index = {k: inv[i] for k, i in index.items()}
-    kept_from = {inv[i]: k for i, k in kept_from.items()}
     rebuilt = [inv[i] for i in rebuilt]
     cut = [inv[i] for i in cut]
     if cut:
         seal(cells, cut, community.boundary)
     # Kept cut buildings: their whole cell is the union of their pieces, cut across its long axis.
     pieces_of: dict[str, list[BaseGeometry]] = defaultdict(list)
-    for i in kept_from:
+    for i in index.values():
         pieces_of[items[i].building].append(cells[i])
     kept_cut = sorted(b for b, ps in pieces_of.items() if len(ps) > 1 and b not in wholes)
     if kept_cut:
@@ -377,7 +391,7 @@ def local_inputs(
         wholes,
     )
     r = _inputs(p, previous, ids)
-    return LocalInputs(r, reg, set(rebuilt), kept_from)
+    return LocalInputs(r, reg, set(rebuilt))
 
 
 # An incremental plan with seams (gaps + overlaps) above this, per km², is compared with the full rebuild
@@ -392,16 +406,19 @@ class Faults:
     wrong: bool  # households not each in exactly one item
     multipart: int  # area and grid polygons in several parts
     out: int  # areas out of range
-    seams: bool  # gaps + overlaps above `SEAMS_M2_PER_KM2`
+    seams: bool  # gaps + overlaps + area outside the outline above `SEAMS_M2_PER_KM2`
+    grids_out: int = 0  # grids out of range
+    quality: Quality | None = field(default=None, compare=False)  # the plan's `measure`, for the caller
 
     @property
     def score(self) -> tuple[int, int]:
-        """Lower is better: households wrong first, then polygons in pieces + areas out of range + seams."""
-        return int(self.wrong), self.multipart + self.out + int(self.seams)
+        """Lower is better: households wrong first, then polygons in pieces + areas and grids out of
+        range + seams."""
+        return int(self.wrong), self.multipart + self.out + self.grids_out + int(self.seams)
 
 
 def faults(plan: Plan, community: CommunityIn, config: Config) -> Faults:
-    """A plan's `Faults` (its polygons built)."""
+    """A plan's `Faults`; without polygons (`build_polygons=False`), its households and ranges only."""
     want = Counter((b.id, b.hid(k)) for b in community.buildings for k in range(len(b.weights)))
     got: Counter[tuple[str, str]] = Counter()
     for it in plan.items:
@@ -410,8 +427,22 @@ def faults(plan: Plan, community: CommunityIn, config: Config) -> Faults:
     q = measure(plan, community.boundary, config)
     lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
     out = sum(not lo <= w <= hi for w in plan.area_weights())
-    seams = (q.gap_area_m2 + q.overlap_area_m2) / max(community.boundary.area / 1e6, 1e-9)
-    return Faults(got != want, q.multipart_polygons, out, bool(seams > SEAMS_M2_PER_KM2))
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+    grids_out = sum(not lo <= w <= hi for w in plan.grid_weights())
+    seams = False
+    if plan.area_polygons:
+        # Land outside the outline: kept cells of an outline since cut back (slivers along it are
+        # the 1 cm grid's snapping, not land).
+        boundary = community.boundary
+        shapely.prepare(boundary)
+        beyond = sum(
+            wider_than_slivers(p.difference(boundary))
+            for p in plan.area_polygons
+            if not p.is_empty and not boundary.contains(p)
+        )
+        m2 = q.gap_area_m2 + q.overlap_area_m2 + beyond
+        seams = bool(m2 / max(boundary.area / 1e6, 1e-9) > SEAMS_M2_PER_KM2)
+    return Faults(got != want, q.multipart_polygons, out, seams, grids_out, q)
 
 
 def shortfall(f: Faults, stored: StoredPlan, config: Config) -> str:
@@ -425,6 +456,11 @@ def shortfall(f: Faults, stored: StoredPlan, config: Config) -> str:
         weights[c.area] += c.weight
     lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
     out_before = sum(not lo <= w <= hi for w in weights.values())
+    grid_weights: Counter[str] = Counter()
+    for c in stored.cells:
+        grid_weights[c.grid] += c.weight
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+    grids_out_before = sum(not lo <= w <= hi for w in grid_weights.values())
     why = []
     if f.wrong:
         why.append("households not each once")
@@ -432,8 +468,10 @@ def shortfall(f: Faults, stored: StoredPlan, config: Config) -> str:
         why.append(f"{f.multipart} polygons in pieces (plan in force {multipart_before})")
     if f.out > out_before:
         why.append(f"{f.out} areas out of range (plan in force {out_before})")
+    if f.grids_out > grids_out_before:
+        why.append(f"{f.grids_out} grids out of range (plan in force {grids_out_before})")
     if f.seams:
-        why.append(f"gaps + overlaps over {SEAMS_M2_PER_KM2:g} m²/km²")
+        why.append(f"gaps, overlaps or land outside over {SEAMS_M2_PER_KM2:g} m²/km²")
     return "; ".join(why)
 
 
@@ -446,6 +484,7 @@ __all__ = [
     "barrier_through",
     "faults",
     "local_inputs",
+    "not_local",
     "rebuild_region",
     "region",
     "share",

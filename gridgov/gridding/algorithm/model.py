@@ -103,6 +103,9 @@ class Plan:
     # A re-grid's path: "stored" (no change: the plan in force), "incremental" (only the change's
     # region rebuilt), "full" (every cell rebuilt), with why the incremental one was not taken.
     regrid_path: str = ""
+    # The plan's `quality.measure` against the community's boundary when the re-grid took it (to choose
+    # a path), so that the caller need not measure again; None otherwise.
+    measured: object | None = None
 
     @property
     def n_areas(self) -> int:

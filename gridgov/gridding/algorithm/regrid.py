@@ -28,6 +28,7 @@ from .engine import (
     name_problem,
     prepare,
     respect_barriers,
+    validate,
 )
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
@@ -87,63 +88,18 @@ def regrid(
         return plan
     why = ""
     if stored is not None and incremental:
-        from . import local  # (local imports this module)
-
-        # Two regions: the changed cells alone (a cell a building left takes its neighbours in), and
-        # with one ring of neighbours around them; the better plan of the two (fewer faults, then more
-        # households keeping their area), the smaller region on a tie.
-        tried: list[tuple[tuple[int, int], float, local.Faults | None, Plan]] = []
-        links, changed = local.stored_links(stored, config), changed_buildings(community, stored)
-        for ring in (False, True):
-            try:
-                li = local.local_inputs(
-                    community, previous, stored, config, ring=ring, links=links, changed=changed
-                )
-                if li is None:
-                    why = why or (
-                        "a barrier crosses cells of the plan in force"
-                        if local.barrier_through(community, stored)
-                        else f"region over {local.MAX_SHARE:.0%} of the cells"
-                    )
-                    continue
-                plan = finish(
-                    community,
-                    li.r,
-                    previous,
-                    config,
-                    code=code,
-                    build_polygons=build_polygons,
-                    check_codes=check_codes,
-                    touch=li.rebuilt,
-                    stored=stored,
-                )
-            except Exception as exc:  # never worse than the full rebuild: that is the fallback
-                logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
-                why = why or f"incremental failed: {type(exc).__name__}"
-                continue
-            f = local.faults(plan, community, config) if build_polygons else None
-            tried.append((f.score if f else (0, 0), -_kept(plan, previous), f, plan))
-        if tried:
-            score, _, f, plan = min(tried, key=lambda t: t[:2])
-            why = local.shortfall(f, stored, config) if f is not None else ""
-            if not why:
-                plan.regrid_path = "incremental"
-                return plan
-            # Something the full rebuild may do better: both, and the incremental one unless worse.
-            full = finish(
-                community,
-                regrid_inputs(community, previous, config),
-                previous,
-                config,
-                code=code,
-                build_polygons=build_polygons,
-                check_codes=check_codes,
-            )
-            if score <= local.faults(full, community, config).score:
-                plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
-                return plan
-            full.regrid_path = f"full ({why})"
-            return full
+        validate(community)  # as the full rebuild's `prepare` does: never a building silently dropped
+        plan, why = _incremental(
+            community,
+            previous,
+            config,
+            stored,
+            code=code,
+            build_polygons=build_polygons,
+            check_codes=check_codes,
+        )
+        if plan is not None:
+            return plan
     plan = finish(
         community,
         regrid_inputs(community, previous, config),
@@ -157,11 +113,120 @@ def regrid(
     return plan
 
 
-def _kept(plan: Plan, previous: PreviousCodes) -> float:
-    """Share of the households in force keeping their area code."""
+# An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
+KEPT_MIN = 0.95
+
+
+def _incremental(
+    community: CommunityIn,
+    previous: PreviousCodes,
+    config: Config,
+    stored: StoredPlan,
+    *,
+    code: str,
+    build_polygons: bool,
+    check_codes: bool,
+) -> tuple[Plan | None, str]:
+    """The incremental re-grid (local.py), or None and why not. Two regions: the changed cells alone (a
+    cell a building left takes its neighbours in), then with one ring of neighbours around them — unless
+    the first plan has no fault and keeps every household's area, or the ring adds no cell; the better
+    plan of the two (fewer faults, more households keeping their area, the smaller region). The full
+    rebuild is computed as well when that plan falls short of the plan in force (`local.shortfall`), keeps
+    fewer than `KEPT_MIN` in their area or moves an area to another grid (its code changes, and codes
+    may be passed on to other households): the better of the two by (faults, households keeping their
+    area), the incremental one on a tie."""
+    from . import local  # (local imports this module)
+
+    why = local.not_local(community, stored)
+    if why:
+        return None, why
+    links, changed = local.stored_links(stored, config), changed_buildings(community, stored)
+    tried: list[tuple[tuple[tuple[int, int], float, int], local.Faults, Plan]] = []
+    first: set[int] | None = None
+    for ring in (False, True):
+        reg = local.region(community, stored, config, changed, links, ring=ring)
+        if reg.cells == first:
+            break  # the same region: the same plan
+        first = reg.cells
+        if local.share(reg, stored) > local.MAX_SHARE:
+            why = why or f"region over {local.MAX_SHARE:.0%} of the cells"
+            break  # (the ring's region holds the first)
+        try:
+            li = local.local_inputs(community, previous, stored, config, links=links, reg=reg, checked=True)
+            assert li is not None  # (checked above)
+            plan = finish(
+                community,
+                li.r,
+                previous,
+                config,
+                code=code,
+                build_polygons=build_polygons,
+                check_codes=check_codes,
+                touch=li.rebuilt,
+                stored=stored,
+            )
+            f = local.faults(plan, community, config)
+            kept = kept_share(previous, plan)[0]
+        except Exception as exc:  # never worse than the full rebuild: that is the fallback
+            logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
+            why = why or f"incremental failed: {type(exc).__name__}"
+            continue
+        tried.append(((f.score, -kept, len(reg.cells)), f, plan))
+        if f.score == (0, 0) and kept >= 1.0:
+            break  # nothing to gain from a bigger region
+    if not tried:
+        return None, why
+    (score, neg_kept, _), f, plan = min(tried, key=lambda t: t[0])
+    reasons = [local.shortfall(f, stored, config)] if local.shortfall(f, stored, config) else []
+    if -neg_kept < KEPT_MIN:
+        reasons.append(f"{-neg_kept:.1%} keep their area")
+    moved = areas_moved_grid(previous, plan)
+    if moved:
+        reasons.append(f"{moved} areas moved to another grid")
+    plan.measured = f.quality
+    if not reasons:
+        plan.regrid_path = "incremental"
+        return plan, ""
+    why = "; ".join(reasons)
+    full = finish(
+        community,
+        regrid_inputs(community, previous, config),
+        previous,
+        config,
+        code=code,
+        build_polygons=build_polygons,
+        check_codes=check_codes,
+    )
+    ff = local.faults(full, community, config)
+    full.measured = ff.quality
+    if (score, neg_kept) <= (ff.score, -kept_share(previous, full)[0]):
+        plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
+        return plan, ""
+    full.regrid_path = f"full ({why})"
+    return full, ""
+
+
+def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
+    """Shares of the households in force (and still there) keeping their area code, and their grid code."""
     now = plan.household_codes()
     common = [k for k in previous if k in now]
-    return sum(previous[k][0] == now[k][0] for k in common) / max(1, len(common))
+    n = max(1, len(common))
+    return (
+        sum(previous[k][0] == now[k][0] for k in common) / n,
+        sum(previous[k][1] == now[k][1] for k in common) / n,
+    )
+
+
+def areas_moved_grid(previous: PreviousCodes, plan: Plan) -> int:
+    """Areas of `plan` whose households (those in force) mostly come from an area of another grid."""
+    now = plan.household_codes()
+    origin: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    grid_of: dict[str, str] = {}
+    for k, (a, g) in now.items():
+        if k in previous:
+            origin[a][previous[k]] += 1
+            grid_of[a] = g
+    return sum(c.most_common(1)[0][0][1] != grid_of[a] for a, c in origin.items())
 
 
 def finish(
@@ -202,7 +267,8 @@ def finish(
     hids = [_hids(it, r.household_ids) for it in plan.items]
     if check_codes:
         check_code_space(plan, code)
-    _codes(plan, previous, code, hids.__getitem__)  # after any donation taken back: the items as they are
+    # (after any donation taken back: the items as they are)
+    _codes(plan, previous, code, hids.__getitem__, retire=touch is not None)
     blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
     weights = np.array([it.weight for it in plan.items])
     adj_f = respect_barriers(adj0, blk, weights, config.area_min, config.area_max)
@@ -324,12 +390,9 @@ def _inputs(p: Prepared, previous: PreviousCodes, ids: dict[str, tuple[str, ...]
     return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
 
-def regrid_partition(
-    r: RegridInputs, config: Config, touch: set[int] | None = None, *, chains: bool = False
-) -> Plan:
+def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -> Plan:
     """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
-    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `touch`: items
-    whose groups count as touched from the start (an incremental re-grid's rebuilt cells). `chains` (an
+    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `chains` (an
     incremental re-grid): a short grid first fills by chains of area moves (`_grids`)."""
     p, previous = r.p, r.previous
     items = p.items
@@ -355,7 +418,6 @@ def regrid_partition(
         gi for gi, (c, g) in enumerate(by_code.items()) if sum(items[m].count for m in g) != old_sizes.get(c)
     }
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
-    touched |= {owner[m] for m in touch or () if m in owner}
     sizes = [sum(weights[m] for m in g) for g in groups]
     # 2. New items join the adjacent group with the most room that stays in range, else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
@@ -578,8 +640,11 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
     return items
 
 
-def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:
-    """Give each grid and area the old code most of its households carried, else the next free one."""
+def _codes(plan: Plan, previous: PreviousCodes, code: str, hids, *, retire: bool = False) -> None:
+    """Give each grid and area the old code most of its households carried, else the next free one.
+    `retire` (an incremental re-grid): a new area's code is none in force (an area whose households all
+    moved to another grid leaves a code free in its old grid: given to other households, the same code
+    would name someone else), unless the grid has no other left."""
     area_hh: list[list[tuple[str, str]]] = [[] for _ in range(plan.n_areas)]
     for i, a in enumerate(plan.area_of):
         area_hh[a].extend(hids(i))
@@ -598,12 +663,13 @@ def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:
         ],
         lambda used: _next_code(code, used, 3),
     )
+    in_force = {a for a, _g in previous.values()} if retire else set()
     area_codes: list[str] = [""] * plan.n_areas
     for gi, gcode in enumerate(grid_codes):
         members = [a for a, g in enumerate(plan.grid_of_area) if g == gi]
         votes = [Counter({c: n for c, n in area_votes[a].items() if c.startswith(gcode)}) for a in members]
         codes = _claim(
-            votes, [len(area_hh[a]) for a in members], lambda used, g=gcode: _next_code(g, used, 2)
+            votes, [len(area_hh[a]) for a in members], lambda used, g=gcode: _fresh_area(g, used, in_force)
         )
         for a, c in zip(members, codes, strict=True):
             area_codes[a] = c
@@ -627,6 +693,14 @@ def _claim(votes: list[Counter], sizes: list[int], fresh) -> list[str]:
             out[i] = fresh(used)
             used.add(out[i])
     return out
+
+
+def _fresh_area(prefix: str, used: set[str], retired: set[str]) -> str:
+    """The next free area code under grid `prefix`, none of `retired` if one is left."""
+    try:
+        return _next_code(prefix, used | retired, 2)
+    except ValueError:
+        return _next_code(prefix, used, 2)
 
 
 def _next_code(prefix: str, used: set[str], digits: int) -> str:
