@@ -29,11 +29,18 @@ is kept) and `regrid(stored=, incremental=True)`; `plan.regrid_path` (and the pl
   faced again (`cut_shared_buildings(only=)`); areas whose cells are all the stored objects keep their
   stored polygon, grids all of whose areas do keep theirs; a re-sliced cell's crumbs under 1 m² dropped.
   R's groups are NOT seeded as touched in `regrid_partition` (that let `mend` re-cut R's neighbourhood).
-- `regrid`: both regions tried, the better plan kept (`Faults.score`: households not each once, then polygons
-  in pieces + areas out of range + seams over `SEAMS_M2_PER_KM2`; then more households keeping their
-  area; the smaller region on a tie). The full rebuild instead when R is more than `MAX_SHARE` of the
-  cells, a barrier crosses a stored cell (`barrier_through`) or the local path raises; the full rebuild
-  computed as well when the plan falls short of the plan in force (`shortfall`), and taken if better.
+- `regrid` (`regrid._incremental`): `engine.validate` first (as the full rebuild's `prepare`); the local
+  path only when no barrier crosses a stored cell and the stored areas tile the community's outline as it
+  is (`not_local`: `barrier_through`, `stored.tiles`; a boundary cut back would leave kept cells outside
+  it). Both regions tried, the ring's only when it adds cells and the first plan has a fault or loses a
+  household's area; the better plan kept (`Faults.score`: households not each once, then polygons in
+  pieces + areas and grids out of range + seams — gaps, overlaps and land outside the outline — over
+  `SEAMS_M2_PER_KM2`; then more households keeping their area; the smaller region on a tie). The full
+  rebuild instead when R is more than `MAX_SHARE` of the cells or the local path raises (its measuring
+  included); computed as well when the plan falls short of the plan in force (`shortfall`), keeps fewer
+  than `regrid.KEPT_MIN` (95%) in their area or moves an area to another grid, and taken when better by
+  (faults, households keeping their area). New area codes on this path are none in force (`_codes
+  (retire=)`: an area moved to another grid frees its code, which went to other households).
 - Grids (this path only: `regrid_partition(chains=)` → `regrid._grids`): a grid short of `grid_min`
   first fills by chains of area moves from neighbouring grids (`fill_by_chains` over grids) before
   `repair` merges it (the full rebuild is main's as it was).

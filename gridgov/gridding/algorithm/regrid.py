@@ -75,12 +75,8 @@ def regrid(
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
     since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
-    the changed buildings' cells are rebuilt (`local.local_inputs`, see local.py), alone and with a ring
-    of neighbours, the better of the two kept (`local.faults`, then households keeping their area); the
-    full rebuild instead when the region is more than `local.MAX_SHARE` of the cells, a barrier crosses
-    a stored cell or the local path raises, and the full rebuild as well when the incremental plan falls
-    short of the plan in force (`local.shortfall`): the better of the two then (the incremental one on a
-    tie). `plan.regrid_path` says which path was taken and why."""
+    the changed buildings' cells are rebuilt (`_incremental`, see local.py), the full rebuild as its
+    fallback. `plan.regrid_path` says which path was taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
         plan = plan_from_stored(community, stored, config)
