@@ -173,7 +173,7 @@ def _incremental(
     if not tried:
         return None, why
     (score, neg_kept, _), f, plan = min(tried, key=lambda t: t[0])
-    reasons = [local.shortfall(f, stored, config)] if local.shortfall(f, stored, config) else []
+    reasons = [why for why in [local.shortfall(f, stored, config)] if why]
     if -neg_kept < KEPT_MIN:
         reasons.append(f"{-neg_kept:.1%} keep their area")
     moved = areas_moved_grid(previous, plan)
