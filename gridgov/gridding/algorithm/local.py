@@ -47,13 +47,16 @@ is kept) and `regrid(stored=, incremental=True)`; `plan.regrid_path` (and the pl
 
 Measured (`bench/gridding_regrid.py --changes add,remove,grow`: the demo's 23 communities, one building
 added with 10 households placed by staff, removed, or grown by 5, through `services.plan_compute`):
-households keeping their area ≥ 95% in 50 of 69, median 98.2%, min 67.2% (the full rebuild: 0 of 69,
-median 70.6%); CPU median 0.52 s, max 4.65 s (a fallback computes both). Still short: a removal that
-leaves areas short in grids at their minimum (100) still moves whole areas between grids (area codes
-carry the grid's prefix: an area moved is renumbered); the partition can see a grid in pieces after its
-donations (a donor's links to other areas dropped), which `repair` re-splits; and the fallback rule
-takes the full rebuild for one area fewer out of range even when it renumbers a third of the households
-(2 of 69: 440308002005 add, 440308002010 grow).
+households keeping their area ≥ 95% in 50 of 69, median 98.2%, min 54.2% (the full rebuild: 0 of 69,
+median 70.6%); CPU median 0.54 s, max 3.22 s. Paths: 20 incremental, 44 incremental after comparing
+with the full rebuild (mostly an area moved to another grid), 5 full: 2 for an area out of range more
+than the plan in force had, 3 (94.8 -> 78.2%, 94.9 -> 60.0%, 78.8 -> 54.2%) because the full rebuild
+has fewer areas out of range than the incremental plan, which kept those of the plan in force (the
+lead's rule: hard requirements before stability). Still short: a removal that leaves areas short in
+grids at their minimum (100) still moves whole areas between grids (the chain search is breadth-first:
+each chain is already the shortest; an area moved is renumbered, its code retired); the partition can
+see a grid in pieces after its donations (a donor's links to other areas dropped), which `repair`
+re-splits.
 """
 
 from __future__ import annotations
