@@ -12,6 +12,19 @@ seconds of this process, median). Reported per community: CPU, areas and grids i
 polygons (areas and grids), buildings split, the hull Polsby–Popper minimum, households keeping their
 area, gaps + overlaps (`quality.measure` of the tree run), a hash of the households' codes (plans of two
 trees compare by it); then the slowest and the total CPU.
+
+    .venv/bin/python bench/gridding_regrid.py --changes add,remove,grow   # one-building changes
+
+With `--changes`, in a throwaway copy of the demo database (`GRIDGOV_BENCH_DB`, default `gridgov_bench`:
+made from `gridgov`, dropped afterwards), each community gets each change in turn, rolled back after:
+`add` a building of 10 households ~18 m from the building nearest the community's middle (its households
+put by staff in the area the point lies in, as a gridded community requires), `remove` the building
+nearest the middle (its households deactivated), `grow` that building by 5 households (in its area).
+The re-grid then runs through the service (`services.plan_compute`, a dry run: nothing saved), once as
+the service runs it (the incremental path, `quality["regrid_path"]` says which it took) and once with
+the full rebuild forced, back to back; reported per community and change for both: households keeping
+their area / grid code, gaps + overlaps per km², areas in range, multipart polygons, buildings split,
+CPU seconds of `plan_compute` (reads included).
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -30,7 +44,11 @@ def main() -> None:
     ap.add_argument("--code", default="440308", help="community code, or a prefix (street, district)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per community (the median is reported)")
     ap.add_argument("--tree", default=str(Path(__file__).resolve().parent.parent), help="checkout to run")
+    ap.add_argument("--changes", default="", help="one-building changes to re-grid after: add,remove,grow")
     args = ap.parse_args()
+    if args.changes:
+        changes(args)
+        return
     sys.path.insert(0, args.tree)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
     import django
@@ -98,6 +116,136 @@ def main() -> None:
     total = sum(t for t, _ in times)
     print(f"\nSlowest {slow:.2f} s ({where}); total {total:.1f} s of CPU for {len(times)} re-grids.")
     print(f"Load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+
+
+def changes(args: argparse.Namespace) -> None:
+    """One-building changes re-gridded through the service, incremental against the full rebuild."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings.bench")
+    from visits import BENCH_DB, throwaway_db
+
+    sys.path.insert(0, args.tree)  # (after `visits`, which puts its own checkout first)
+
+    with throwaway_db():
+        _changes(args, BENCH_DB)
+
+
+def _changes(args: argparse.Namespace, db: str) -> None:
+    import inspect
+    import subprocess
+
+    from django.contrib.gis.db.models.functions import Distance
+    from django.contrib.gis.geos import Point
+    from django.db import transaction
+
+    from gridgov.geo.models import Building, Community, ResponsibilityArea
+    from gridgov.gridding import services
+    from gridgov.gridding.services import GriddingSettings, plan_compute
+    from gridgov.households.models import Household
+
+    kinds = [k for k in args.changes.split(",") if k]
+    commit = subprocess.run(
+        ["git", "-C", args.tree, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    import gridgov
+
+    where = Path(gridgov.__file__).resolve().parent.parent
+    print(f"# One-building changes re-gridded through the service ({where} at {commit}, `{db}`)\n")
+    print(f"Load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
+    as_is = services.regrid
+    # (a tree without the incremental re-grid: its service's re-grid is the full rebuild already)
+    has_incremental = "incremental" in inspect.signature(as_is).parameters
+
+    def full(*a: Any, **kw: Any) -> Any:
+        return as_is(*a, **({**kw, "incremental": False} if has_incremental else kw))
+
+    def change(c: Any, kind: str) -> str:
+        """The change, made in the open transaction: what it was."""
+        mid = c.boundary.centroid
+        near = (
+            Building.objects.filter(community=c, households__active=True)
+            .distinct()
+            .annotate(d=Distance("point", mid))
+            .order_by("d", "pk")
+            .first()
+        )
+        hh = Household.objects.filter(building=near, active=True)
+        n = hh.count()
+        if kind == "remove":
+            hh.update(active=False)
+            return f"{near.code[-4:]} ({n}) gone"
+        if kind == "grow":
+            area = hh.order_by("id").first().area
+            grown = [
+                Household(community=c, building=near, code=f"{near.code}-G{i}", point=near.point, area=area)
+                for i in range(5)
+            ]
+            Household.objects.bulk_create(grown)
+            return f"{near.code[-4:]} {n}+5"
+        for dx, dy in ((0.00017, 0.00008), (-0.00017, 0.00008), (0.00008, -0.00017), (-0.00008, -0.00017)):
+            p = Point(near.point.x + dx, near.point.y + dy, srid=4326)
+            if c.boundary.contains(p):
+                break
+        b = Building.objects.create(community=c, code=f"{c.code}NEW", address="新楼", point=p)
+        here = ResponsibilityArea.objects.filter(grid__community=c, boundary__intersects=p).first()
+        Household.objects.bulk_create(
+            [Household(community=c, building=b, code=f"{b.code}-{i}", point=p, area=here) for i in range(10)]
+        )
+        return f"10 by {near.code[-4:]}"
+
+    def cells(t: float, q: dict[str, Any], km2: float) -> list[str]:
+        seams = (q["gap_area_m2"] + q["overlap_area_m2"]) / km2
+        return [
+            f"{t:.2f}",
+            f"{q['kept_same_area']:.1%}",
+            f"{q['kept_same_grid']:.1%}",
+            f"{seams:.2f}",
+            f"{q['areas_in_range']:.1%}",
+            str(q["multipart_polygons"]),
+            f"{q['buildings_split']:.1%}",
+        ]
+
+    side = ["kept area", "kept grid", "gaps+overlaps m²/km²", "areas in range", "multipart", "split"]
+    head = ["community", "change", "path", "CPU s", *side, "full: CPU s", *side]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    settings = GriddingSettings()
+    kept: dict[str, list[float]] = {"incremental": [], "full": []}
+    cpu: dict[str, list[float]] = {"incremental": [], "full": []}
+    for c in Community.objects.filter(code__startswith=args.code).order_by("code"):
+        for kind in kinds:
+            out = []
+            with transaction.atomic():
+                what = change(c, kind)
+                for fn in (as_is, full):
+                    services.regrid = fn
+                    try:
+                        t0 = time.process_time()
+                        data, _plan, q, _ = plan_compute(c, settings)
+                        out.append((time.process_time() - t0, q))
+                    finally:
+                        services.regrid = as_is
+                transaction.set_rollback(True)
+            km2 = data.community.boundary.area / 1e6
+            (ti, qi), (tf, qf) = out
+            for name, (t, q) in zip(("incremental", "full"), out, strict=True):
+                kept[name].append(q["kept_same_area"])
+                cpu[name].append(t)
+            row = [
+                c.code,
+                f"{kind}: {what}",
+                qi.get("regrid_path", ""),
+                *cells(ti, qi, km2),
+                *cells(tf, qf, km2),
+            ]
+            print("| " + " | ".join(row) + " |", flush=True)
+    for name in ("incremental", "full"):
+        k, t = kept[name], cpu[name]
+        print(
+            f"\n{name}: kept area min {min(k):.1%}, median {statistics.median(k):.1%}, "
+            f"≥ 95% in {sum(x >= 0.95 for x in k)} of {len(k)}; CPU median {statistics.median(t):.2f} s, "
+            f"max {max(t):.2f} s"
+        )
+    print(f"\nLoad average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from gridgov.households.models import Household
 from .algorithm import CodeSpaceError, Config, GriddingInputError, plan_community
 from .algorithm.engine import AREA_CODES, GRID_CODES
 from .algorithm.model import Plan
-from .algorithm.quality import measure
-from .algorithm.regrid import regrid
+from .algorithm.quality import Quality, measure
+from .algorithm.regrid import kept_share, regrid
 from .checks import compactness, recheck
 from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
 from .selectors import EngineInput, engine_input, live_codes, plan_in_force, stored_plan
@@ -98,8 +98,16 @@ def plan_compute(
     )
     try:
         if previous:
+            # Only the change's region rebuilt when the plan in force can be read (`algorithm/local.py`):
+            # the full rebuild when it cannot, or when the region is too big or falls short of it.
             engine_plan = regrid(
-                data.community, previous, config, code=community.code, check_codes=True, stored=stored
+                data.community,
+                previous,
+                config,
+                code=community.code,
+                check_codes=True,
+                stored=stored,
+                incremental=True,
             )
         else:
             engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)
@@ -114,12 +122,15 @@ def plan_compute(
             max_grids=GRID_CODES,
             max_areas=AREA_CODES,
         ) from exc
-    quality = measure(engine_plan, data.community.boundary, config).as_dict()
+    # (the re-grid measured the plan it chose, against this boundary and config)
+    measured = engine_plan.measured
+    quality = (
+        measured if isinstance(measured, Quality) else measure(engine_plan, data.community.boundary, config)
+    ).as_dict()
     if previous:
-        ha = engine_plan.household_codes()
-        common = [k for k in previous if k in ha]
-        quality["kept_same_area"] = sum(previous[k][0] == ha[k][0] for k in common) / max(1, len(common))
-        quality["kept_same_grid"] = sum(previous[k][1] == ha[k][1] for k in common) / max(1, len(common))
+        quality["kept_same_area"], quality["kept_same_grid"] = kept_share(previous, engine_plan)
+        # Which way the re-grid went ("stored", "incremental", "full", and why not incremental).
+        quality["regrid_path"] = engine_plan.regrid_path
     return data, engine_plan, quality, bool(previous)
 
 

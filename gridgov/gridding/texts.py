@@ -13,6 +13,20 @@ def _n(value: Any) -> str:
     return f"{float(value):g}"
 
 
+def regrid_path_text(path: str) -> str:
+    """A re-grid's path (`quality["regrid_path"]`: "stored", "incremental", "full", each perhaps with the
+    engine's English reason in parentheses) as staff read it: the kind translated, the reason as given."""
+    if not path:
+        return ""
+    kind, _sep, why = path.partition(" (")
+    label = {
+        "stored": _("the plan in force, unchanged"),
+        "incremental": _("rebuilt around the change only"),
+        "full": _("rebuilt in full"),
+    }.get(kind, kind)
+    return f"{label} ({why}" if why else label
+
+
 def problem_text(problem: dict[str, Any]) -> tuple[str, str]:
     """(message, alternative) for a stored problem; falls back to the engine's English text."""
     p = problem.get("params") or {}

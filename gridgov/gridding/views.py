@@ -13,7 +13,7 @@ from gridgov.geo.models import Community
 
 from .apis import can_edit, plans_for
 from .models import GriddingPlan
-from .texts import problem_rows
+from .texts import problem_rows, regrid_path_text
 
 
 @login_required
@@ -79,6 +79,9 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
         "merge_hint": _("Click the neighbouring area to merge into the selected one."),
         "applied": _("Alternative applied."),
         "apply": _("Apply"),
+        "path_stored": _("the plan in force, unchanged"),
+        "path_incremental": _("rebuilt around the change only"),
+        "path_full": _("rebuilt in full"),
     }
     editable = can_edit(request.user, plan.community) and plan.status == GriddingPlan.Status.DRAFT
     return render(
@@ -93,5 +96,6 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
             "labels": labels,
             "problems": plan.problems,
             "quality": plan.quality,
+            "regrid_path": regrid_path_text((plan.quality or {}).get("regrid_path", "")),
         },
     )

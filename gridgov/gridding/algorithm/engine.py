@@ -838,6 +838,7 @@ def cut_shared_buildings(
     *,
     uncut: bool = True,
     focus: Callable[[Plan], set[int]] | None = None,
+    only: set[str] | None = None,
 ) -> bool:
     """Cells of buildings shared by several areas (`cells` and `adj` grow to one entry per item, in
     place): each area's households get the piece facing it, by the rule a re-grid repeats, so it
@@ -846,13 +847,14 @@ def cut_shared_buildings(
     Areas still out of range are then mended by re-cutting one building each (`recut`); with `uncut`
     (a fresh plan, not a re-grid, which keeps what it can as it was), buildings within the area range
     that a donation cut are made whole again where buildings already cut can make up the difference;
-    with `focus`, only the areas it names (those a re-grid's change reached) are mended.
+    with `focus`, only the areas it names (those a re-grid's change reached) are mended; with `only`,
+    only those buildings are faced at first (an incremental re-grid: the others keep their stored cells).
     Returns whether any cell was cut or any donation taken back."""
     cells += [Polygon()] * (len(plan.items) - len(cells))
     adj += [set() for _ in range(len(plan.items) - len(adj))]
     faced: list[int] = []
     changed = bool(plan.donations)
-    around: set[str] | None = None
+    around: set[str] | None = only
     for _attempt in range(len(plan.donations) + 1):  # each attempt takes back at least one donation
         labels = [a + 1 for a in plan.area_of]
         cut, failed = face_areas(

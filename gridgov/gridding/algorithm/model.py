@@ -100,6 +100,12 @@ class Plan:
     # cannot be cut on its own): the graph the problems' alternatives were searched on. Set by
     # `plan_community` and `regrid`, so that a plan adjusted by hand can be checked again on it.
     links: list = field(default_factory=list)
+    # A re-grid's path: "stored" (no change: the plan in force), "incremental" (only the change's
+    # region rebuilt), "full" (every cell rebuilt), with why the incremental one was not taken.
+    regrid_path: str = ""
+    # The plan's `quality.measure` against the community's boundary when the re-grid took it (to choose
+    # a path), so that the caller need not measure again; None otherwise.
+    measured: object | None = None
 
     @property
     def n_areas(self) -> int:

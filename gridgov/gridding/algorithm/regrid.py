@@ -10,6 +10,7 @@ number in their grid.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -27,14 +28,19 @@ from .engine import (
     name_problem,
     prepare,
     respect_barriers,
+    validate,
 )
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .nearest import explain
 from .repair import components, repair
 from .splitting import split_buildings
-from .stored import StoredPlan, plan_from_stored, unchanged
+from .stored import StoredPlan, changed_buildings, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
+
+logger = logging.getLogger(__name__)
+
+CRUMB_M2 = 1.0  # a cell's part smaller than this beside a bigger one is rounding debris (incremental)
 
 PreviousCodes = dict[tuple[str, str], tuple[str, str]]  # (building, household id) → (area code, grid code)
 
@@ -63,29 +69,202 @@ def regrid(
     build_polygons: bool = True,
     check_codes: bool = False,
     stored: StoredPlan | None = None,
+    incremental: bool = False,
 ) -> Plan:
     """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
-    since (`stored.unchanged`), that plan is the re-grid, as it is."""
+    since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
+    the changed buildings' cells are rebuilt (`_incremental`, see local.py), the full rebuild as its
+    fallback. `plan.regrid_path` says which path was taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
-        return plan_from_stored(community, stored, config)
-    r = regrid_inputs(community, previous, config)
+        plan = plan_from_stored(community, stored, config)
+        plan.regrid_path = "stored"
+        return plan
+    why = ""
+    if stored is not None and incremental:
+        validate(community)  # as the full rebuild's `prepare` does: never a building silently dropped
+        plan, why = _incremental(
+            community,
+            previous,
+            config,
+            stored,
+            code=code,
+            build_polygons=build_polygons,
+            check_codes=check_codes,
+        )
+        if plan is not None:
+            return plan
+    plan = finish(
+        community,
+        regrid_inputs(community, previous, config),
+        previous,
+        config,
+        code=code,
+        build_polygons=build_polygons,
+        check_codes=check_codes,
+    )
+    plan.regrid_path = f"full ({why})" if why else "full"
+    return plan
+
+
+# An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
+KEPT_MIN = 0.95
+
+
+def _incremental(
+    community: CommunityIn,
+    previous: PreviousCodes,
+    config: Config,
+    stored: StoredPlan,
+    *,
+    code: str,
+    build_polygons: bool,
+    check_codes: bool,
+) -> tuple[Plan | None, str]:
+    """The incremental re-grid (local.py), or None and why not. Two regions: the changed cells alone (a
+    cell a building left takes its neighbours in), then with one ring of neighbours around them — unless
+    the first plan has no fault and keeps every household's area, or the ring adds no cell; the better
+    plan of the two (fewer faults, more households keeping their area, the smaller region). The full
+    rebuild is computed as well when that plan falls short of the plan in force (`local.shortfall`), keeps
+    fewer than `KEPT_MIN` in their area or moves an area to another grid (its code changes, and codes
+    may be passed on to other households): the better of the two by (faults, households keeping their
+    area), the incremental one on a tie."""
+    from . import local  # (local imports this module)
+
+    why = local.not_local(community, stored)
+    if why:
+        return None, why
+    links, changed = local.stored_links(stored, config), changed_buildings(community, stored)
+    tried: list[tuple[tuple[tuple[int, int], float, int], local.Faults, Plan]] = []
+    first: set[int] | None = None
+    for ring in (False, True):
+        reg = local.region(community, stored, config, changed, links, ring=ring)
+        if reg.cells == first:
+            break  # the same region: the same plan
+        first = reg.cells
+        if local.share(reg, stored) > local.MAX_SHARE:
+            why = why or f"region over {local.MAX_SHARE:.0%} of the cells"
+            break  # (the ring's region holds the first)
+        try:
+            li = local.local_inputs(community, previous, stored, config, links=links, reg=reg, checked=True)
+            assert li is not None  # (checked above)
+            plan = finish(
+                community,
+                li.r,
+                previous,
+                config,
+                code=code,
+                build_polygons=build_polygons,
+                check_codes=check_codes,
+                touch=li.rebuilt,
+                stored=stored,
+            )
+            f = local.faults(plan, community, config)
+            kept = kept_share(previous, plan)[0]
+        except Exception as exc:  # never worse than the full rebuild: that is the fallback
+            logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
+            why = why or f"incremental failed: {type(exc).__name__}"
+            continue
+        tried.append(((f.score, -kept, len(reg.cells)), f, plan))
+        if f.score == (0, 0) and kept >= 1.0:
+            break  # nothing to gain from a bigger region
+    if not tried:
+        return None, why
+    (score, neg_kept, _), f, plan = min(tried, key=lambda t: t[0])
+    reasons = [why for why in [local.shortfall(f, stored, config)] if why]
+    if -neg_kept < KEPT_MIN:
+        reasons.append(f"{-neg_kept:.1%} keep their area")
+    moved = areas_moved_grid(previous, plan)
+    if moved:
+        reasons.append(f"{moved} areas moved to another grid")
+    plan.measured = f.quality
+    if not reasons:
+        plan.regrid_path = "incremental"
+        return plan, ""
+    why = "; ".join(reasons)
+    full = finish(
+        community,
+        regrid_inputs(community, previous, config),
+        previous,
+        config,
+        code=code,
+        build_polygons=build_polygons,
+        check_codes=check_codes,
+    )
+    ff = local.faults(full, community, config)
+    full.measured = ff.quality
+    if (score, neg_kept) <= (ff.score, -kept_share(previous, full)[0]):
+        plan.regrid_path = f"incremental ({why}; the full rebuild no better)"
+        return plan, ""
+    full.regrid_path = f"full ({why})"
+    return full, ""
+
+
+def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
+    """Shares of the households in force (and still there) keeping their area code, and their grid code."""
+    now = plan.household_codes()
+    common = [k for k in previous if k in now]
+    n = max(1, len(common))
+    return (
+        sum(previous[k][0] == now[k][0] for k in common) / n,
+        sum(previous[k][1] == now[k][1] for k in common) / n,
+    )
+
+
+def areas_moved_grid(previous: PreviousCodes, plan: Plan) -> int:
+    """Areas of `plan` whose households (those in force) mostly come from an area of another grid."""
+    now = plan.household_codes()
+    origin: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    grid_of: dict[str, str] = {}
+    for k, (a, g) in now.items():
+        if k in previous:
+            origin[a][previous[k]] += 1
+            grid_of[a] = g
+    return sum(c.most_common(1)[0][0][1] != grid_of[a] for a, c in origin.items())
+
+
+def finish(
+    community: CommunityIn,
+    r: RegridInputs,
+    previous: PreviousCodes,
+    config: Config,
+    *,
+    code: str = "",
+    build_polygons: bool = True,
+    check_codes: bool = False,
+    touch: set[int] | None = None,
+    stored: StoredPlan | None = None,
+) -> Plan:
+    """The re-grid from its inputs: the partition, then the cells of shared buildings cut, codes given
+    and polygons built. `touch` (an incremental re-grid: R's items): only their buildings and those of
+    the areas the change reached are faced again. `stored`: areas whose cells are all the stored ones,
+    untouched, keep the stored polygon (and grids all of whose areas do, theirs)."""
     n0 = len(r.p.items)
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
-    plan = regrid_partition(r, config)
+    # (Not `touch=touch`: R's groups touched from the start let `mend` re-cut R's neighbourhood whole —
+    # 76% kept after one new building in a 64-building lattice, 100% without; see local.py.)
+    plan = regrid_partition(r, config, chains=touch is not None)
     cells = list(r.p.cells)
-    if cut_shared_buildings(plan, cells, adj0, r.p, config, uncut=False, focus=lambda pl: _reached(pl, r)):
+    only = None
+    if touch is not None:
+        reached = _reached(plan, r)
+        only = {plan.items[i].building for i in touch if i < len(plan.items)}
+        only |= {it.building for it, a in zip(plan.items, plan.area_of, strict=True) if a in reached}
+    if cut_shared_buildings(
+        plan, cells, adj0, r.p, config, uncut=False, focus=lambda pl: _reached(pl, r), only=only
+    ):
         lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
         # A donation taken back can leave a grid short; cut cells can move a border a grid relied on.
         if not _grids_connected(plan, adj0) or not all(lo <= w <= hi for w in plan.grid_weights()):
-            plan.grid_of_area = _grids(plan, adj0, r, config, n0)
+            plan.grid_of_area = _grids(plan, adj0, r, config, n0, chains=touch is not None)
     plan.household_ids = {b.id: b.household_ids for b in community.buildings if b.household_ids}
     hids = [_hids(it, r.household_ids) for it in plan.items]
     if check_codes:
         check_code_space(plan, code)
-    _codes(plan, previous, code, hids.__getitem__)  # after any donation taken back: the items as they are
+    # (after any donation taken back: the items as they are)
+    _codes(plan, previous, code, hids.__getitem__, retire=touch is not None)
     blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
     weights = np.array([it.weight for it in plan.items])
     adj_f = respect_barriers(adj0, blk, weights, config.area_min, config.area_max)
@@ -97,16 +276,73 @@ def regrid(
     plan.links = adj_f
     if build_polygons:
         seal(cells, _cut_items(plan.items), community.boundary)
+        if touch is not None:
+            # A kept cut building sliced again from the union of its stored pieces (read back from
+            # lon/lat, off the 1 cm grid) can leave a crumb of cm² beside a piece: dropped, as the
+            # store drops parts under 1 m² (a gap of that much, within the seams' tolerance).
+            for i, c in enumerate(cells):
+                if c.geom_type == "MultiPolygon":
+                    parts = [g for g in c.geoms if g.area >= CRUMB_M2]
+                    cells[i] = parts[0] if len(parts) == 1 else c
         members: list[list[int]] = [[] for _ in range(plan.n_areas)]
         for i, a in enumerate(plan.area_of):
             members[a].append(i)
-        plan.area_polygons = dissolve(cells, members)
+        kept = _kept_areas(plan, cells, members, stored) if stored is not None else {}
+        todo = [a for a in range(plan.n_areas) if a not in kept]
+        built = dissolve(cells, [members[a] for a in todo])
+        polys = dict(kept)
+        polys.update(zip(todo, built, strict=True))
+        plan.area_polygons = [polys[a] for a in range(plan.n_areas)]
         gm: list[list[int]] = [[] for _ in range(plan.n_grids)]
         for a, g in enumerate(plan.grid_of_area):
             gm[g].append(a)
-        plan.grid_polygons = dissolve(plan.area_polygons, gm)
+        plan.grid_polygons = _grid_polygons(plan, gm, kept, stored)
         plan.item_cells = cells
     return plan
+
+
+def _kept_areas(plan: Plan, cells: list, members: list[list[int]], stored: StoredPlan) -> dict[int, object]:
+    """Areas whose cells are exactly a stored area's, each the stored cell as it is (the same object:
+    neither rebuilt nor sealed since), under the same code: their stored polygon."""
+    by_code: dict[str, dict[tuple[str, int], object]] = defaultdict(dict)
+    for c in stored.cells:
+        by_code[c.area][(c.building, c.part)] = c.cell
+    out: dict[int, object] = {}
+    for a, m in enumerate(members):
+        code = plan.area_codes[a]
+        old = by_code.get(code)
+        if not old or code not in stored.area_polygons or len(old) != len(m):
+            continue
+        if all(old.get(plan.items[i].key) is cells[i] for i in m):
+            out[a] = stored.area_polygons[code]
+    return out
+
+
+def _grid_polygons(
+    plan: Plan, gm: list[list[int]], kept: dict[int, object], stored: StoredPlan | None
+) -> list:
+    """Grids whose areas are all kept and are the stored grid's areas: the stored polygon; the others
+    dissolved from their areas."""
+    out: list = [None] * plan.n_grids
+    todo = []
+    if stored is not None:
+        areas_of: dict[str, set[str]] = defaultdict(set)
+        for a, g in stored.area_grid.items():
+            areas_of[g].add(a)
+    for g, areas in enumerate(gm):
+        code = plan.grid_codes[g]
+        if (
+            stored is not None
+            and code in stored.grid_polygons
+            and all(a in kept for a in areas)
+            and {plan.area_codes[a] for a in areas} == areas_of.get(code)
+        ):
+            out[g] = stored.grid_polygons[code]
+        else:
+            todo.append(g)
+    for g, poly in zip(todo, dissolve(plan.area_polygons, [gm[g] for g in todo]), strict=True):
+        out[g] = poly
+    return out
 
 
 def _reached(plan: Plan, r: RegridInputs) -> set[int]:
@@ -134,6 +370,11 @@ def regrid_inputs(community: CommunityIn, previous: PreviousCodes, config: Confi
     p = prepare(community, config, items=_items_like_before(community, previous, config))
     ids = {b.id: b.household_ids for b in community.buildings}
     _reslice_toward_previous_areas(p, previous, ids, config)
+    return _inputs(p, previous, ids)
+
+
+def _inputs(p: Prepared, previous: PreviousCodes, ids: dict[str, tuple[str, ...]]) -> RegridInputs:
+    """`RegridInputs` of a prepared community: each item's households and the codes they had."""
     block_of = {it.building: b for it, b in zip(p.items, p.blocks, strict=True)}
     hids = [_hids(it, ids) for it in p.items]
     area_code, grid_votes = [], []
@@ -145,9 +386,10 @@ def regrid_inputs(community: CommunityIn, previous: PreviousCodes, config: Confi
     return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
 
-def regrid_partition(r: RegridInputs, config: Config) -> Plan:
+def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -> Plan:
     """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
-    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut)."""
+    change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `chains` (an
+    incremental re-grid): a short grid first fills by chains of area moves (`_grids`)."""
     p, previous = r.p, r.previous
     items = p.items
     hids = list(r.hids)
@@ -258,7 +500,7 @@ def regrid_partition(r: RegridInputs, config: Config) -> Plan:
             grid_groups[f"new{a}"].append(a)
     plan = Plan(items=items, area_of=area_of, grid_of_area=[0] * len(groups), donations=donations)
     by_grid = list(grid_groups.values())
-    plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid)
+    plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid, chains=chains)
     return plan
 
 
@@ -269,10 +511,13 @@ def _grids(
     config: Config,
     n0: int,
     grids: list[list[int]] | None = None,
+    *,
+    chains: bool = False,
 ) -> list[int]:
     """Grid of each area: the grids as they are (or `grids`), merged or traded with neighbours until in
     range. The range is wide, so this suffices (as in a fresh plan); an undersized grid takes a single
-    area from a neighbour before it is merged whole (fewer codes change)."""
+    area from a neighbour before it is merged whole (fewer codes change); with `chains` (an incremental
+    re-grid), it first takes areas passed along a chain of grids from one with room (`fill_by_chains`)."""
     if grids is None:
         members: dict[int, list[int]] = defaultdict(list)
         for a, g in enumerate(plan.grid_of_area):
@@ -290,6 +535,31 @@ def _grids(
         votes[a][r.block_of.get(it.building, 0)] += 1
     a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
+    lo = config.grid_min - 1e-9
+    short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
+    if short and chains:
+        # A short grid first takes areas passed along a chain of neighbouring grids from one with room:
+        # each area moved changes its households' codes, merging two grids changes a whole grid's.
+        sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
+        for it, a in zip(plan.items, plan.area_of, strict=True):
+            sx[a] += it.x
+            sy[a] += it.y
+            n[a] += 1
+        xs = [x / max(1, k) for x, k in zip(sx, n, strict=True)]
+        ys = [y / max(1, k) for y, k in zip(sy, n, strict=True)]
+        grids = fill_by_chains(
+            grids,
+            a_w,
+            a_adj,
+            config.grid_min,
+            config.grid_max,
+            xs,
+            ys,
+            focus=short,
+            keep_empty=True,
+            pushing=False,
+        )
+        grids = [g for g in grids if g]
     grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
     grid_of_area = [0] * plan.n_areas
     for gi, g in enumerate(grids):
@@ -366,8 +636,11 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
     return items
 
 
-def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:
-    """Give each grid and area the old code most of its households carried, else the next free one."""
+def _codes(plan: Plan, previous: PreviousCodes, code: str, hids, *, retire: bool = False) -> None:
+    """Give each grid and area the old code most of its households carried, else the next free one.
+    `retire` (an incremental re-grid): a new area's code is none in force (an area whose households all
+    moved to another grid leaves a code free in its old grid: given to other households, the same code
+    would name someone else), unless the grid has no other left."""
     area_hh: list[list[tuple[str, str]]] = [[] for _ in range(plan.n_areas)]
     for i, a in enumerate(plan.area_of):
         area_hh[a].extend(hids(i))
@@ -386,12 +659,13 @@ def _codes(plan: Plan, previous: PreviousCodes, code: str, hids) -> None:
         ],
         lambda used: _next_code(code, used, 3),
     )
+    in_force = {a for a, _g in previous.values()} if retire else set()
     area_codes: list[str] = [""] * plan.n_areas
     for gi, gcode in enumerate(grid_codes):
         members = [a for a, g in enumerate(plan.grid_of_area) if g == gi]
         votes = [Counter({c: n for c, n in area_votes[a].items() if c.startswith(gcode)}) for a in members]
         codes = _claim(
-            votes, [len(area_hh[a]) for a in members], lambda used, g=gcode: _next_code(g, used, 2)
+            votes, [len(area_hh[a]) for a in members], lambda used, g=gcode: _fresh_area(g, used, in_force)
         )
         for a, c in zip(members, codes, strict=True):
             area_codes[a] = c
@@ -415,6 +689,14 @@ def _claim(votes: list[Counter], sizes: list[int], fresh) -> list[str]:
             out[i] = fresh(used)
             used.add(out[i])
     return out
+
+
+def _fresh_area(prefix: str, used: set[str], retired: set[str]) -> str:
+    """The next free area code under grid `prefix`, none of `retired` if one is left."""
+    try:
+        return _next_code(prefix, used | retired, 2)
+    except ValueError:
+        return _next_code(prefix, used, 2)
 
 
 def _next_code(prefix: str, used: set[str], digits: int) -> str:

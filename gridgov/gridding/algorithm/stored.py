@@ -96,29 +96,38 @@ def unchanged(community: CommunityIn, previous: PreviousCodes, stored: StoredPla
     planned = {(c.building, h): (c.area, c.grid) for c in stored.cells for h in c.household_ids}
     if planned != previous:
         return False
+    return tiles(stored, community.boundary)
+
+
+def wider_than_slivers(apart: BaseGeometry) -> float:
+    """The area of `apart`'s pieces wider than `OUTLINE_SLIVER_M` (a piece's mean width: twice its area
+    over its perimeter, for a sliver of any length): 0 when it is only slivers."""
+    return float(
+        sum(g.area for g in getattr(apart, "geoms", [apart]) if 2 * g.area > OUTLINE_SLIVER_M * g.length)
+    )
+
+
+def tiles(stored: StoredPlan, boundary: BaseGeometry) -> bool:
+    """Whether the stored areas (one per code of the cells) tile `boundary`, but for slivers. (Their
+    outline from the grids' polygons when every grid has one: the same outline, a third of the time.)"""
     if set(stored.area_polygons) != {c.area for c in stored.cells}:
         return False
-    outline = unary_union(list(stored.area_polygons.values()))
-    apart = outline.symmetric_difference(community.boundary)
-    # (a piece's mean width: twice its area over its perimeter, for a sliver of any length)
-    return all(2 * g.area <= OUTLINE_SLIVER_M * g.length for g in getattr(apart, "geoms", [apart]))
+    grids = stored.grid_polygons
+    whole = grids if grids and set(grids) == {c.grid for c in stored.cells} else stored.area_polygons
+    outline = unary_union(list(whole.values()))
+    return wider_than_slivers(outline.symmetric_difference(boundary)) == 0
 
 
 def plan_from_stored(community: CommunityIn, stored: StoredPlan, config: Config) -> Plan:
     """The stored plan as the engine's `Plan`: its items, areas, grids, codes, polygons, cells, links
     and problems (for a re-grid with no change: the plan in force as it is)."""
-    ids = {b.id: _ids(b) for b in community.buildings}
-    where = {b.id: (b.x, b.y) for b in community.buildings}
     grid_codes = sorted({c.grid for c in stored.cells})
     area_codes = sorted({c.area for c in stored.cells})
     grid_index = {g: k for k, g in enumerate(grid_codes)}
     area_index = {a: k for k, a in enumerate(area_codes)}
     area_grid = {c.area: c.grid for c in stored.cells}
-    items: list[Item] = []
-    for c in stored.cells:
-        first = ids[c.building].index(c.household_ids[0])
-        x, y = where[c.building]
-        items.append(Item(c.building, c.part, first, len(c.household_ids), c.weight, x, y))
+    by_id = {b.id: b for b in community.buildings}
+    items = [stored_item(c, by_id[c.building]) for c in stored.cells]
     cells = [c.cell for c in stored.cells]
     if all(c.neighbours is not None for c in stored.cells):
         links = [set(c.neighbours or ()) for c in stored.cells]
@@ -162,6 +171,13 @@ def stored_from_plan(plan: Plan) -> StoredPlan:
     )
 
 
+def stored_item(c: StoredCell, b: BuildingIn) -> Item:
+    """The item of a stored cell (its households a run of building `b`'s, from their first)."""
+    return Item(
+        c.building, c.part, _ids(b).index(c.household_ids[0]), len(c.household_ids), c.weight, b.x, b.y
+    )
+
+
 def _ids(b: BuildingIn) -> tuple[str, ...]:
     return tuple(b.hid(k) for k in range(len(b.weights)))
 
@@ -187,5 +203,8 @@ __all__ = [
     "plan_from_stored",
     "problems_from_json",
     "stored_from_plan",
+    "stored_item",
+    "tiles",
     "unchanged",
+    "wider_than_slivers",
 ]

@@ -72,6 +72,7 @@ class Command(BaseCommand):
                         if q.get("kept_same_area") is not None
                         else ""
                     )
+                    + (f", re-grid {q['regrid_path']}" if q.get("regrid_path") else "")
                     + f" ({time.monotonic() - started:.1f} s)"
                 )
                 for w in result.warnings:

@@ -205,6 +205,13 @@
     set("q-pp", fixed(q.pp_mean) + " / " + fixed(q.pp_min));
     set("q-split", percent(q.buildings_split));
     set("q-kept", percent(q.kept_same_area));
+    if (q.regrid_path) { set("q-path", pathText(q.regrid_path)); }
+  }
+  // The re-grid's path ("stored", "incremental", "full", perhaps with the engine's reason): the kind
+  // translated (texts.regrid_path_text), the reason as given.
+  function pathText(path) {
+    var at = path.indexOf(" ("), kind = at < 0 ? path : path.slice(0, at);
+    return (labels["path_" + kind] || kind) + (at < 0 ? "" : path.slice(at));
   }
 
   // A problem's nearest alternative applied in one step (an area's cells moved and areas merged, a grid's

@@ -1,0 +1,462 @@
+"""Incremental re-grid (issue 3): the region of stored cells rebuilt after a change, and its cells."""
+
+import pytest
+import shapely
+from shapely.ops import unary_union
+
+from gridgov.gridding.algorithm.engine import plan_community
+from gridgov.gridding.algorithm.local import MAX_SHARE, rebuild_region, region, share, stored_links
+from gridgov.gridding.algorithm.model import BuildingIn, Config
+from gridgov.gridding.algorithm.stored import stored_from_plan
+from gridgov.gridding.algorithm.synthetic import lattice_community
+
+CFG = Config()
+
+
+@pytest.fixture(scope="module")
+def planned():
+    community = lattice_community(200, seed=11)
+    before = plan_community(community, CFG, code="440308001001")
+    return community, before, stored_from_plan(before)
+
+
+def _tiles(community, stored, reg) -> dict:
+    """R rebuilt, the ring sealed against it (a vertex inserted: a sliver of centimetres), every other
+    stored cell as it is: the cells still tile the community (no overlap, gaps as the stored plan's
+    plus at most 0.1 m²), each in one piece."""
+    links = stored_links(stored, CFG)
+    whole, ring = rebuild_region(community, reg, stored, links)
+    assert set(whole) == set(reg.buildings) and set(ring) <= reg.ring
+    assert all(ring[k].symmetric_difference(stored.cells[k].cell).area < 0.1 for k in ring)
+    kept = [ring.get(k, c.cell) for k, c in enumerate(stored.cells) if k not in reg.cells]
+    cells = kept + list(whole.values())
+    assert all(c.geom_type == "Polygon" for c in cells)
+    u = unary_union(cells)
+    assert sum(c.area for c in cells) - u.area < 0.01  # no overlap
+    gap_before = community.boundary.difference(unary_union([c.cell for c in stored.cells])).area
+    assert community.boundary.difference(u).area <= gap_before + 0.1
+    assert unary_union(list(whole.values())).symmetric_difference(reg.outline).area < 0.2
+    return whole
+
+
+def test_one_new_building_rebuilds_its_cell_and_one_ring_only(planned):
+    community, _before, stored = planned
+    minx, miny, maxx, maxy = community.boundary.bounds
+    new = BuildingIn.simple("new", (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3, 12)
+    changed = type(community)(community.boundary, [*community.buildings, new], community.barriers)
+    reg = region(changed, stored, CFG)
+    assert reg.changed == {"new"} and "new" in reg.buildings
+    assert 0 < share(reg, stored) < MAX_SHARE
+    under = [k for k, c in enumerate(stored.cells) if c.cell.intersects(shapely.Point(new.x, new.y))]
+    assert set(under) <= reg.cells
+    # Every building with a piece in R is in R whole; the ring touches R and is outside it.
+    for k in reg.cells:
+        b = stored.cells[k].building
+        assert all(j in reg.cells for j, c in enumerate(stored.cells) if c.building == b)
+    assert reg.ring and not reg.ring & reg.cells
+    cells = _tiles(changed, stored, reg)
+    assert cells["new"].intersects(shapely.Point(new.x, new.y))
+
+
+def test_a_building_removed_or_changed_rebuilds_around_it(planned):
+    community, _before, stored = planned
+    gone = community.buildings[len(community.buildings) // 2]
+    without = type(community)(
+        community.boundary, [b for b in community.buildings if b.id != gone.id], community.barriers
+    )
+    reg = region(without, stored, CFG)
+    assert reg.changed == {gone.id} and gone.id not in reg.buildings
+    assert all(stored.cells[k].building != gone.id for k in set(range(len(stored.cells))) - reg.cells)
+    _tiles(without, stored, reg)
+    for i in (3, 50, 120):
+        _grown(community, stored, community.buildings[i])
+
+
+def _grown(community, stored, b) -> None:
+    more = BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1)
+    grown = type(community)(
+        community.boundary, [more if x.id == b.id else x for x in community.buildings], community.barriers
+    )
+    reg = region(grown, stored, CFG)
+    assert reg.changed == {b.id} and b.id in reg.buildings
+    _tiles(grown, stored, reg)
+
+
+def _local_regrid(community, before, stored):
+    from gridgov.gridding.algorithm.local import local_inputs
+    from gridgov.gridding.algorithm.regrid import finish
+
+    previous = before.household_codes()
+    li = local_inputs(community, previous, stored, CFG)
+    assert li is not None
+    plan = finish(community, li.r, previous, CFG, code="440308001001", touch=li.rebuilt)
+    return li, plan
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "grow"])
+def test_an_incremental_regrid_keeps_everything_outside_the_region(planned, change):
+    from gridgov.gridding.algorithm.quality import measure, stability
+
+    from .test_engine import assert_tiles, every_household_once
+
+    community, before, stored = planned
+    buildings = list(community.buildings)
+    if change == "add":
+        minx, miny, maxx, maxy = community.boundary.bounds
+        buildings.append(BuildingIn.simple("new", (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3, 12))
+    elif change == "remove":
+        del buildings[len(buildings) // 2]
+    else:
+        b = buildings[50]
+        buildings[50] = BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1)
+    changed = type(community)(community.boundary, buildings, community.barriers)
+    li, plan = _local_regrid(changed, before, stored)
+    every_household_once(plan, changed)
+    kept_area, kept_grid = stability(before, plan)
+    assert kept_area >= 0.95 and kept_grid >= 0.95
+    q = measure(plan, changed.boundary, CFG)
+    assert_tiles(q, changed)
+    assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
+    # Every cell outside R and its ring is the stored one; the ring's differ by the seal's slivers.
+    old = {(c.building, c.part): c.cell for c in stored.cells}
+    rkeys = {(stored.cells[k].building, stored.cells[k].part) for k in li.region.cells}
+    ring = {(stored.cells[k].building, stored.cells[k].part) for k in li.region.ring}
+    for it, cell in zip(plan.items, plan.item_cells, strict=True):
+        if it.key in old and it.key not in rkeys and not cell.equals(old[it.key]):
+            assert cell.symmetric_difference(old[it.key]).area < (0.5 if it.key in ring else 0.01), it.key
+    # `regrid(stored=)` takes this path; areas whose cells are all the stored ones keep their polygon.
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    again = regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert again.household_codes() == plan.household_codes()
+    assert again.regrid_path.startswith("incremental"), again.regrid_path
+    assert_codes_not_reused(before.household_codes(), again)
+    polygons = zip(again.area_codes, again.area_polygons, strict=True)
+    kept = [p for c, p in polygons if p is stored.area_polygons.get(c)]
+    assert len(kept) >= 0.8 * again.n_areas
+    assert_tiles(measure(again, changed.boundary, CFG), changed)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(64, 4), (64, 5), (100, 3), (150, 2)])
+def test_new_households_already_placed_by_staff_keep_everyone(n, seed):
+    """The service's case: the new building's households already carry the area it lies in. That area
+    ends above the range (12 more households): the re-grid keeps them there, as the full rebuild does
+    (moving them would change codes in force), so the incremental plan is compared with the full
+    rebuild, which is no better, and kept."""
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(n, seed=seed)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    minx, miny, maxx, maxy = community.boundary.bounds
+    x, y = (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3
+    a = next(k for k, p in enumerate(before.area_polygons) if p.intersects(shapely.Point(x, y)))
+    previous = before.household_codes()
+    for h in range(12):
+        previous[("new", str(h))] = (before.area_codes[a], before.grid_codes[before.grid_of_area[a]])
+    changed = type(community)(community.boundary, [*community.buildings, BuildingIn.simple("new", x, y, 12)])
+    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    assert stability(before, plan) == (1.0, 1.0)
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
+    # The one area out of range it accepts: the staff's, its households plus the 12 new ones.
+    out = [k for k, w in enumerate(plan.area_weights()) if not CFG.area_min <= w <= CFG.area_max]
+    assert [plan.area_codes[k] for k in out] == [before.area_codes[a]]
+    assert plan.area_weights()[out[0]] == before.area_weights()[a] + 12
+    assert "1 areas out of range" in plan.regrid_path
+
+
+def _regrid_checked(before, stored, community, *, previous=None, kept: float = 0.95):
+    """`regrid(stored=, incremental=True)`, then what every re-grid must hold: each household in
+    exactly one item, the areas tiling the community within the tolerance, every area and grid polygon
+    in one piece, and (when `kept`) that share of the households keeping their area and grid codes."""
+    from gridgov.gridding.algorithm.quality import measure, stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    from .test_engine import assert_tiles, every_household_once
+
+    previous = before.household_codes() if previous is None else previous
+    plan = regrid(community, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    every_household_once(plan, community)
+    assert sum(it.count for it in plan.items) == sum(len(b.weights) for b in community.buildings)
+    q = measure(plan, community.boundary, CFG)
+    assert_tiles(q, community)
+    assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
+    kept_area, kept_grid = stability(before, plan)
+    assert kept_area >= kept and kept_grid >= kept, (kept_area, kept_grid, plan.regrid_path)
+    if plan.regrid_path.startswith("incremental"):
+        assert_codes_not_reused(previous, plan)
+    return plan
+
+
+def _with(community, buildings, barriers=None):
+    return type(community)(
+        community.boundary, buildings, community.barriers if barriers is None else barriers
+    )
+
+
+def test_a_moved_building_is_rebuilt_where_it_now_stands(planned):
+    from gridgov.gridding.algorithm.stored import MOVED_M, changed_buildings
+
+    community, before, stored = planned
+    buildings = list(community.buildings)
+    k = len(buildings) // 2 + 3
+    b = buildings[k]
+    buildings[k] = BuildingIn.simple(b.id, b.x + 25, b.y - 10, len(b.weights))
+    moved = _with(community, buildings)
+    assert changed_buildings(moved, stored) == {b.id}
+    assert (
+        min(c.cell.distance(shapely.Point(b.x + 25, b.y - 10)) for c in stored.cells if c.building == b.id)
+        > MOVED_M
+    )
+    reg = region(moved, stored, CFG)
+    under = next(
+        k for k, c in enumerate(stored.cells) if c.cell.intersects(shapely.Point(b.x + 25, b.y - 10))
+    )
+    assert under in reg.cells and b.id in reg.buildings
+    plan = _regrid_checked(before, stored, moved)
+    assert plan.regrid_path == "incremental"
+    mine = [c for it, c in zip(plan.items, plan.item_cells, strict=True) if it.building == b.id]
+    assert shapely.union_all(mine).buffer(0.01).intersects(shapely.Point(b.x + 25, b.y - 10))
+
+
+def test_a_building_cut_by_a_donation_inside_the_region_is_rebuilt_whole(planned):
+    from gridgov.gridding.algorithm.local import local_inputs
+
+    community, before, stored = planned
+    parts: dict[str, list] = {}
+    for c in stored.cells:
+        parts.setdefault(c.building, []).append(c)
+    # Cut although within the area range: a donation cut it (a building above 20 is cut by size).
+    donor = next(b for b, cs in parts.items() if len(cs) > 1 and sum(c.weight for c in cs) <= CFG.area_max)
+    at = parts[donor][0].cell.representative_point()
+    changed = _with(community, [*community.buildings, BuildingIn.simple("new", at.x, at.y, 9)])
+    li = local_inputs(changed, before.household_codes(), stored, CFG)
+    assert li is not None
+    ks = [k for k, c in enumerate(stored.cells) if c.building == donor]
+    assert set(ks) <= li.region.cells  # all its pieces, or none
+    assert {li.r.p.items[i].building for i in li.rebuilt} >= {donor, "new"}
+    plan = _regrid_checked(before, stored, changed)
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
+    # Its households are all placed, each once, in pieces that tile what its pieces covered.
+    mine = [it for it in plan.items if it.building == donor]
+    assert sum(it.count for it in mine) == sum(c.weight for c in parts[donor])
+
+
+def test_a_barrier_drawn_through_the_region_takes_the_full_rebuild_which_respects_it(planned):
+    from shapely.geometry import LineString
+
+    from gridgov.gridding.algorithm.local import barrier_through
+
+    community, before, stored = planned
+    assert not barrier_through(community, stored)
+    minx, miny, maxx, maxy = community.boundary.bounds
+    x, y = (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3
+    line = LineString([(x + 3, miny - 10), (x + 3, maxy + 10)])  # through the new building's region
+    changed = _with(community, [*community.buildings, BuildingIn.simple("new", x, y, 12)], [line])
+    assert barrier_through(changed, stored)
+    plan = _regrid_checked(before, stored, changed, kept=0.0)
+    assert plan.regrid_path.startswith("full") and "barrier" in plan.regrid_path
+    # Every cell lies on one side of the barrier (cut along it), and areas join across it only where
+    # a side's total cannot be cut on its own.
+    for cell in plan.item_cells:
+        assert line.intersection(cell.buffer(-0.05)).length < 0.05
+    west = {a for a, p in enumerate(plan.area_polygons) if p.centroid.x < x + 3}
+    east = set(range(plan.n_areas)) - west
+    for a in west:
+        assert plan.area_polygons[a].buffer(-0.05).intersection(line).length < 0.05
+    assert west and east
+
+
+def test_a_region_over_the_share_takes_the_full_rebuild(planned):
+    community, before, stored = planned
+    buildings = [
+        BuildingIn.simple(b.id, b.x, b.y, len(b.weights) + 1) if i % 2 == 0 else b
+        for i, b in enumerate(community.buildings)
+    ]
+    changed = _with(community, buildings)
+    assert share(region(changed, stored, CFG), stored) > MAX_SHARE
+    plan = _regrid_checked(before, stored, changed, kept=0.0)
+    assert plan.regrid_path == f"full (region over {MAX_SHARE:.0%} of the cells)"
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    full = regrid(changed, before.household_codes(), CFG, code="440308001001")
+    assert plan.household_codes() == full.household_codes()
+
+
+def test_households_gone_so_an_area_falls_short_is_mended_locally(planned):
+    community, before, stored = planned
+    weights = before.area_weights()
+    # The biggest whole building of an area in the middle of the community: shrunk so its area falls
+    # below the range (its neighbours make up the difference).
+    mid = community.boundary.centroid
+    by_area = sorted(range(before.n_areas), key=lambda a: before.area_polygons[a].centroid.distance(mid))
+    for a in by_area:
+        whole = [it for it, x in zip(before.items, before.area_of, strict=True) if x == a and it.part == 0]
+        if whole:
+            it = max(whole, key=lambda it: it.weight)
+            if weights[a] - it.weight + 1 < CFG.area_min:
+                break
+    gone = int(weights[a] - CFG.area_min + 3)  # the area ends 2 short (or the building keeps one)
+    gone = min(gone, len(next(b for b in community.buildings if b.id == it.building).weights) - 1)
+    buildings = [
+        BuildingIn.simple(b.id, b.x, b.y, len(b.weights) - gone) if b.id == it.building else b
+        for b in community.buildings
+    ]
+    changed = _with(community, buildings)
+    assert weights[a] - gone < CFG.area_min
+    # Its grid is at the grid minimum (100) here: it must take an area from a neighbouring grid, which
+    # passes one on along a chain of grids (each area moved changes its households' codes), so fewer
+    # than 95% keep their codes; never fewer than the full rebuild keeps.
+    plan = _regrid_checked(before, stored, changed, kept=0.9)
+    assert plan.regrid_path.startswith("incremental"), plan.regrid_path
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    full = regrid(changed, before.household_codes(), CFG, code="440308001001")
+    assert stability(before, plan) >= stability(before, full)
+    lo, hi = CFG.area_min - 1e-9, CFG.area_max + 1e-9
+    assert all(lo <= w <= hi for w in plan.area_weights())
+
+
+def reused_codes(previous, plan) -> set[str]:
+    """Area codes in force before and after that now name mostly other households (fewer than half of
+    the code's households had it before): a code passed on to a different set of households."""
+    from collections import defaultdict
+
+    before, after = defaultdict(set), defaultdict(set)
+    for k, (a, _g) in previous.items():
+        before[a].add(k)
+    for k, (a, _g) in plan.household_codes().items():
+        after[a].add(k)
+    return {a for a, hs in after.items() if a in before and len(hs & before[a]) < 0.5 * len(hs)}
+
+
+def assert_codes_not_reused(previous, plan, full=None) -> None:
+    """A surviving code names mostly the same households (or, given the full rebuild, no code is reused
+    that the full rebuild does not reuse too)."""
+    allowed = reused_codes(previous, full) if full is not None else set()
+    assert reused_codes(previous, plan) <= allowed, (reused_codes(previous, plan), allowed, plan.regrid_path)
+
+
+def test_a_boundary_cut_back_takes_the_full_rebuild_and_keeps_no_land_outside(planned):
+    """No building changed, but the outline lost a strip: the stored areas no longer tile it, so no
+    stored cell is kept as it is (they would keep the strip); the full rebuild cuts within the outline."""
+    from shapely.geometry import box
+
+    from gridgov.gridding.algorithm.local import faults, local_inputs
+    from gridgov.gridding.algorithm.regrid import regrid
+    from gridgov.gridding.algorithm.stored import plan_from_stored, tiles, wider_than_slivers
+
+    community, before, stored = planned
+    minx, miny, _maxx, maxy = community.boundary.bounds
+    strip = box(minx - 1, miny - 1, minx + 20, maxy + 1)
+    assert not any(strip.contains(shapely.Point(b.x, b.y)) for b in community.buildings)
+    cut = type(community)(community.boundary.difference(strip), community.buildings, community.barriers)
+    assert tiles(stored, community.boundary) and not tiles(stored, cut.boundary)
+    assert local_inputs(cut, before.household_codes(), stored, CFG) is None
+    # The plan in force measured against the new outline: the strip is a fault (land outside).
+    assert faults(plan_from_stored(cut, stored, CFG), cut, CFG).seams
+    plan = regrid(cut, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True)
+    assert plan.regrid_path == "full (the community's outline changed)"
+    assert wider_than_slivers(shapely.union_all(plan.area_polygons).difference(cut.boundary)) == 0
+
+
+def test_a_removal_whose_chain_fill_moves_areas_between_grids_takes_the_full_rebuild():
+    """A removal leaves a grid short (lattice 100, seed 1, b49): the incremental plan fills it by a
+    chain of area moves between grids (93.4% keep their area, codes 801/506 passed on to other
+    households) where the full rebuild keeps 96.4%: the full rebuild is computed and kept."""
+    from gridgov.gridding.algorithm.quality import stability
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(100, seed=1)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    previous = before.household_codes()
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 49])
+    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    full = regrid(changed, previous, CFG, code="440308001001")
+    assert stability(before, plan)[0] >= stability(before, full)[0]
+    assert_codes_not_reused(previous, plan, full)
+    assert plan.regrid_path.startswith("full (") and "another grid" in plan.regrid_path
+
+
+def test_a_building_outside_the_boundary_is_refused_on_the_incremental_path_too(planned):
+    """`engine.validate` as the full rebuild's: never a building silently dropped (with or without
+    polygons)."""
+    from gridgov.gridding.algorithm.engine import GriddingInputError
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community, before, stored = planned
+    minx, miny, maxx, _maxy = community.boundary.bounds
+    changed = _with(
+        community, [*community.buildings, BuildingIn.simple("new", (minx + maxx) / 2, miny - 3, 6)]
+    )
+    for build_polygons in (True, False):
+        with pytest.raises(GriddingInputError, match="outside the community boundary"):
+            regrid(
+                changed,
+                before.household_codes(),
+                CFG,
+                code="440308001001",
+                stored=stored,
+                incremental=True,
+                build_polygons=build_polygons,
+            )
+
+
+def test_an_error_measuring_the_incremental_plan_falls_back_to_the_full_rebuild(planned, monkeypatch):
+    import gridgov.gridding.algorithm.local as local
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community, before, stored = planned
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 100])
+
+    def broken(*args, **kwargs):
+        raise shapely.errors.GEOSException("TopologyException: side location conflict")
+
+    monkeypatch.setattr(local, "faults", broken)
+    plan = regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert plan.regrid_path == "full (incremental failed: GEOSException)"
+
+
+def test_faults_count_grids_out_of_range_and_households_without_polygons(planned):
+    import dataclasses
+
+    from gridgov.gridding.algorithm.local import faults
+
+    community, before, _stored = planned
+    f = faults(before, community, CFG)
+    assert f.score == (0, 0) and f.grids_out == 0 and f.quality is not None
+    one_grid = dataclasses.replace(before, grid_of_area=[0] * before.n_areas)
+    assert faults(one_grid, community, CFG).grids_out == 1
+    # Without polygons (`build_polygons=False`): households still counted.
+    bare = dataclasses.replace(before, items=before.items[:-1], area_of=before.area_of[:-1], area_polygons=[])
+    f = faults(bare, community, CFG)
+    assert f.wrong and not f.seams and f.multipart == 0
+
+
+def test_a_removal_with_the_same_region_either_way_is_computed_once(planned, monkeypatch):
+    """For a removal, the changed cells alone already take their neighbours in: the ring region is the
+    same and is not computed again."""
+    import gridgov.gridding.algorithm.regrid as regrid_mod
+
+    community, before, stored = planned
+    changed = _with(community, [b for i, b in enumerate(community.buildings) if i != 100])
+    assert region(changed, stored, CFG, ring=False).cells == region(changed, stored, CFG, ring=True).cells
+    calls = []
+    finish = regrid_mod.finish
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("touch") is not None)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(regrid_mod, "finish", counted)
+    plan = regrid_mod.regrid(
+        changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
+    )
+    assert calls.count(True) == 1, plan.regrid_path
