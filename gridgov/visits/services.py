@@ -451,8 +451,8 @@ UPKEEP_CTES = f"""counted AS (  -- with each household's policy state and latest
 # forward probe of the visits' (member, time) index per located item, each bounded by the batch's neighbour: a
 # stored visit just before the item and after its batch predecessor (`sp`) replaces that predecessor (the
 # batch pair is then not consecutive), a stored one just after it and not after its batch successor (`sn`) is
-# its successor. The item's own stored copy (a retry) is not its neighbour; other items stored already (a
-# batch sent again with more) stand in the track as stored visits. (`FAST`: whether the item `t` is too fast
+# its successor. Items stored already (a batch sent again, perhaps with more) are not checked again and stand
+# in the track as their stored copies (`LOCATED`). (`FAST`: whether the item `t` is too fast
 # from or to a neighbour, `TOO_FAST` with the neighbour's place and time.)
 TOO_FAST = """(
     2 * 6371008.8::float8 * asin(sqrt(
@@ -460,9 +460,11 @@ TOO_FAST = """(
         * sin(radians(t.x - {x}) / 2) ^ 2
     )) / greatest(abs(extract(epoch FROM t.dt - {t}))::float8, 1.0) > %(max_speed)s
 )"""
-LOCATED = f"u.x IS NOT NULL AND u.ch <> '{Channel.PHONE}'"
-NEIGHBOURS = f"""{LOCATED} AS located, lag(u.dt) OVER w AS pt, lag(u.x) OVER w AS px, lag(u.y) OVER w AS py,
-           lead(u.dt) OVER w AS nt"""
+# An item stored already (a retry) is not in the batch's part of the track: its stored copy is, as the probes
+# read it (as reviewed since: a rejected one left out; its fix as stored, not as sent again).
+LOCATED = f"""u.x IS NOT NULL AND u.ch <> '{Channel.PHONE}'
+                AND NOT EXISTS (SELECT FROM visits_visit s WHERE s.id = u.id)"""
+NEIGHBOURS = "lag(u.dt) OVER w AS pt, lag(u.x) OVER w AS px, lag(u.y) OVER w AS py, lead(u.dt) OVER w AS nt"
 TRACK = f"""p.member_id = %(member)s AND p.location IS NOT NULL AND p.channel <> '{Channel.PHONE}'
           AND p.review <> '{Review.REJECTED}'"""
 PROBES = f"""
@@ -504,8 +506,8 @@ def insert_sql(upkeep: bool = True, speed: bool = True) -> str:
     if speed:  # the batch's located items in time order (the batch's at equal times), with their neighbours
         source = f"""(
         SELECT u.*, {NEIGHBOURS}
-        FROM {batch} WITH ORDINALITY AS u({columns}, ord)
-        WINDOW w AS (PARTITION BY {LOCATED} ORDER BY u.dt, u.ord)
+        FROM (SELECT u.*, {LOCATED} AS located FROM {batch} WITH ORDINALITY AS u({columns}, ord)) u
+        WINDOW w AS (PARTITION BY u.located ORDER BY u.dt, u.ord)
     ) t"""
         probes, fast = PROBES, FAST
         # (an array literal's text; its flags kept sorted, as Python sorts them)

@@ -149,3 +149,23 @@ def test_a_visit_the_leader_rejected_is_not_in_the_track(world):
             Visit.objects.filter(pk=far["id"]).update(review="rejected", counted=False)
         out = sync(c, [at(t + timedelta(days=day, minutes=30))])
         assert speed_flagged(out) == [not reject]
+
+
+def test_a_visit_sent_again_stands_in_the_track_as_stored(world):
+    """A phone sends its queue again after the leader reviewed: the resent copy of a visit is not its
+    neighbour's measure, the stored one is — rejected, it is out of the track; stored with another fix than
+    the one sent again, the stored fix counts. (Both failed when the batch's copy took part in the track.)"""
+    c = client(world, "member_a")
+    t = timezone.now() - timedelta(days=3)
+    far = at(t, lon=FAR_LON)
+    sync(c, [far])
+    Visit.objects.filter(pk=far["id"]).update(review="rejected", counted=False)
+    out = sync(c, [far, at(t + timedelta(minutes=30))])
+    assert [r["status"] for r in out["results"]] == ["exists", "created"]
+    assert speed_flagged(out) == [False, False]
+
+    t2 = t + timedelta(days=1)
+    here = at(t2)
+    sync(c, [here])
+    out = sync(c, [dict(here, lon=FAR_LON), at(t2 + timedelta(minutes=30))])
+    assert speed_flagged(out) == [False, False]
