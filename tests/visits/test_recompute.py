@@ -3,6 +3,7 @@ only what counts, only the rows that differ written, the same from one session o
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
 
 import numpy as np
@@ -190,6 +191,58 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     assert not RollupDelta.objects.exists()
     assert recompute.differences() == SAME and _area_rows() == _sql_rows()
     assert recompute.rebuild() == SAME
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_count_does_not_wait_for_the_reads_left(world, monkeypatch):
+    """When the counting fails, the recompute raises at once: this session reads no more of the kept tables
+    (which only the comparison needs) once the count has failed."""
+    _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
+    _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
+    split = world.household_a2.pk
+    monkeypatch.setattr(recompute, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 2)
+    sources = {}
+    real_sources = recompute._sources
+
+    def all_sources(cur, repair, parts):
+        sources.update(real_sources(cur, repair, parts))
+        return sources
+
+    monkeypatch.setattr(recompute, "_sources", all_sources)
+    # The kept tables' reads (this session's) wait until the recompute joins its reading threads, which
+    # it does once the count has failed: the reads started after that are the ones it waited for.
+    joined = threading.Event()
+    reads = []
+    real_read = recompute._read
+
+    def read(cur, source):
+        reads.append(source)
+        if source.main:
+            assert joined.wait(60), "the recompute never joined its reads"
+        return real_read(cur, source)
+
+    monkeypatch.setattr(recompute, "_read", read)
+    real_join = recompute._Reads.join
+
+    def join(got):
+        joined.set()
+        real_join(got)
+
+    monkeypatch.setattr(recompute._Reads, "join", join)
+
+    def count_met(*args, **kwargs):
+        raise ValueError("the count failed")
+
+    monkeypatch.setattr(recount, "count_met", count_met)
+    with pytest.raises(ValueError, match="the count failed"):
+        recompute.rebuild()
+    kept = [s for s in sources.values() if s.main]
+    assert len(kept) > 1
+    assert [s for s in reads if s.main] == kept[:1]  # the one under way when the count failed
+    assert threading.active_count() == 1
+    monkeypatch.undo()
+    assert recompute.differences().keys() == SAME.keys()  # the session is usable
 
 
 def test_recount_compares_row_by_row():
