@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import numpy as np
+import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -164,7 +166,8 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
 @pytest.mark.django_db(transaction=True)
 def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     """In a transaction of its own the recompute reads with a second session on the same snapshot (the
-    visits split between the two by household): the same differences and repairs as from one session."""
+    visits split between the two by household): the same differences and repairs as from one session, even
+    when visits are committed between the snapshot's export and the second session's start."""
     _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
     _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
@@ -182,6 +185,33 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     one = recompute.differences()
     assert one == SAME | {"rollups": 4, "node_rollups": 9} and not helpers
     monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 2)
+    # A third session commits counted visits (one in each half of the visits, a period not met yet) once
+    # the snapshot is exported, before the second session connects: a second session that did not import
+    # it would count them.
+    late = []
+
+    def commit_visits():
+        try:
+            _visits(world.household_a, "2025-11-10T02:00:00+00:00")
+            _visits(world.household_a2, "2025-11-12T02:00:00+00:00")
+            late.extend(Visit.objects.filter(device_time__month=11).values_list("pk", flat=True))
+        finally:
+            connection.close()  # this thread's own connection
+
+    def connect(*args, **kwargs):
+        third = threading.Thread(target=commit_visits)
+        third.start()
+        third.join()
+        return real_connect(*args, **kwargs)
+
+    real_connect = recompute.psycopg.connect
+    monkeypatch.setattr(recompute, "psycopg", SimpleNamespace(connect=connect))
+    assert recompute.differences() == one and helpers == [1]
+    assert len(late) == 2
+    monkeypatch.setattr(recompute, "psycopg", psycopg)
+    assert recompute.differences() == one | {"rollups": 6, "node_rollups": 13}  # (they are there)
+    Visit.objects.filter(pk__in=late).delete()
+    helpers.clear()
     assert recompute.differences() == one and helpers == [1]
     # A pending delta (wrong): the rebuild folds it first (a write before the snapshot is exported).
     RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
