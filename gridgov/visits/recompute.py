@@ -6,6 +6,7 @@ columns, the visits read in two halves by two sessions that share one snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import threading
@@ -276,6 +277,8 @@ class _Reads:
         self.sources, self.taken = sources, set[str]()
         self.results: dict[str, list[np.ndarray]] = {}
         self.failed: list[BaseException] = []
+        self.cancelled = False
+        self.reading: dict[int, Any] = {}  # thread id: the connection of the read under way
         self.done = threading.Condition()
         self.threads: list[threading.Thread] = []
         self.cur, self.helper_cur = cur, None if helper is None else helper.cursor()
@@ -288,20 +291,26 @@ class _Reads:
 
     def work(self, cur: Any, main: bool) -> None:
         order = _preferred(self.sources, main)
+        me = threading.get_ident()
         while True:
             with self.done:
-                name = None if self.failed else next((n for n in order if n not in self.taken), None)
+                stop = self.failed or self.cancelled
+                name = None if stop else next((n for n in order if n not in self.taken), None)
                 if name is None:
                     return
                 self.taken.add(name)
+                self.reading[me] = cur.connection
             try:
                 data = _read(cur, self.sources[name])
             except BaseException as e:
                 with self.done:
-                    self.failed.append(e)
+                    del self.reading[me]
+                    if not self.cancelled:
+                        self.failed.append(e)
                     self.done.notify_all()
                 return
             with self.done:
+                del self.reading[me]
                 self.results[name] = data
                 self.done.notify_all()
 
@@ -327,10 +336,20 @@ class _Reads:
             raise self.failed[0]
         return self.helper_cur
 
+    def cancel(self) -> None:
+        """Read no more (the counting failed): no session starts another read, and a read under way is
+        cancelled on the server (its transaction is rolled back anyway); `join` then waits only for that."""
+        with self.done:
+            self.cancelled = True
+            reading = list(self.reading.values())
+        for conn in reading:
+            with contextlib.suppress(Exception):  # a courtesy: else the read ends on its own
+                conn.cancel_safe(timeout=5)
+
     def join(self) -> None:
         for thread in self.threads:
             thread.join()
-        if self.failed:
+        if self.failed and not self.cancelled:
             raise self.failed[0]
 
 
@@ -588,6 +607,9 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
         got = _Reads(sources, cur, helper)
         try:
             fresh = _derive(got)  # (while this session reads the kept tables)
+        except BaseException:
+            got.cancel()  # not waiting for the reads left (this exception is the one raised)
+            raise
         finally:
             got.join()
     finally:

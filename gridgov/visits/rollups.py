@@ -266,13 +266,17 @@ def vacuum_dashboard() -> None:
     a vacuum under way elsewhere is not waited for). A fold updates rows all over the table, and a
     worst-first page then fetches each row it reads or skips from the table as well as the index: at 1M
     households the middle page's skip over ~29,000 rows took twice as long until the next vacuum
-    (autovacuum waits for a fifth of the rows to change). `tasks.fold_rollups` calls it after a fold."""
+    (autovacuum waits for a fifth of the rows to change). A page becomes all-visible only once no open
+    transaction took its snapshot before the fold committed: `tasks.fold_rollups` queues it to run a
+    while after a fold that moved deltas (`tasks.vacuum_dashboard_rows`), not straight after it."""
     if connection.in_atomic_block:
         return
     with connection.cursor() as cur:
         # (INDEX_CLEANUP ON: a page keeping a dead row's line pointer, which a vacuum of few dead rows
-        # would leave for later, cannot be all-visible)
-        cur.execute(f"VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) {DASHBOARD}")
+        # would leave for later, cannot be all-visible; TRUNCATE false: the empty pages at the table's end
+        # are kept rather than cut off under a brief ACCESS EXCLUSIVE lock, which would hold up the
+        # dashboards' reads every minute)
+        cur.execute(f"VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) {DASHBOARD}")
 
 
 def dashboard_month(cur: Any, today: date) -> None:

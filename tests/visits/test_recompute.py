@@ -3,9 +3,12 @@ only what counts, only the rows that differ written, the same from one session o
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import numpy as np
+import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -163,7 +166,8 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
 @pytest.mark.django_db(transaction=True)
 def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     """In a transaction of its own the recompute reads with a second session on the same snapshot (the
-    visits split between the two by household): the same differences and repairs as from one session."""
+    visits split between the two by household): the same differences and repairs as from one session, even
+    when visits are committed between the snapshot's export and the second session's start."""
     _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
     _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
@@ -181,6 +185,33 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     one = recompute.differences()
     assert one == SAME | {"rollups": 4, "node_rollups": 9} and not helpers
     monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 2)
+    # A third session commits counted visits (one in each half of the visits, a period not met yet) once
+    # the snapshot is exported, before the second session connects: a second session that did not import
+    # it would count them.
+    late = []
+
+    def commit_visits():
+        try:
+            _visits(world.household_a, "2025-11-10T02:00:00+00:00")
+            _visits(world.household_a2, "2025-11-12T02:00:00+00:00")
+            late.extend(Visit.objects.filter(device_time__month=11).values_list("pk", flat=True))
+        finally:
+            connection.close()  # this thread's own connection
+
+    def connect(*args, **kwargs):
+        third = threading.Thread(target=commit_visits)
+        third.start()
+        third.join()
+        return real_connect(*args, **kwargs)
+
+    real_connect = recompute.psycopg.connect
+    monkeypatch.setattr(recompute, "psycopg", SimpleNamespace(connect=connect))
+    assert recompute.differences() == one and helpers == [1]
+    assert len(late) == 2
+    monkeypatch.setattr(recompute, "psycopg", psycopg)
+    assert recompute.differences() == one | {"rollups": 6, "node_rollups": 13}  # (they are there)
+    Visit.objects.filter(pk__in=late).delete()
+    helpers.clear()
     assert recompute.differences() == one and helpers == [1]
     # A pending delta (wrong): the rebuild folds it first (a write before the snapshot is exported).
     RollupDelta.objects.create(area_id=world.area_b.pk, kind="quarter", period_start="2020-01-01", done=2)
@@ -190,6 +221,58 @@ def test_two_sessions_sharing_a_snapshot_agree_with_one(world, monkeypatch):
     assert not RollupDelta.objects.exists()
     assert recompute.differences() == SAME and _area_rows() == _sql_rows()
     assert recompute.rebuild() == SAME
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_count_does_not_wait_for_the_reads_left(world, monkeypatch):
+    """When the counting fails, the recompute raises at once: this session reads no more of the kept tables
+    (which only the comparison needs) once the count has failed."""
+    _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
+    _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
+    split = world.household_a2.pk
+    monkeypatch.setattr(recompute, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    monkeypatch.setattr(recompute, "RECOMPUTE_SESSIONS", 2)
+    sources = {}
+    real_sources = recompute._sources
+
+    def all_sources(cur, repair, parts):
+        sources.update(real_sources(cur, repair, parts))
+        return sources
+
+    monkeypatch.setattr(recompute, "_sources", all_sources)
+    # The kept tables' reads (this session's) wait until the recompute joins its reading threads, which
+    # it does once the count has failed: the reads started after that are the ones it waited for.
+    joined = threading.Event()
+    reads = []
+    real_read = recompute._read
+
+    def read(cur, source):
+        reads.append(source)
+        if source.main:
+            assert joined.wait(60), "the recompute never joined its reads"
+        return real_read(cur, source)
+
+    monkeypatch.setattr(recompute, "_read", read)
+    real_join = recompute._Reads.join
+
+    def join(got):
+        joined.set()
+        real_join(got)
+
+    monkeypatch.setattr(recompute._Reads, "join", join)
+
+    def count_met(*args, **kwargs):
+        raise ValueError("the count failed")
+
+    monkeypatch.setattr(recount, "count_met", count_met)
+    with pytest.raises(ValueError, match="the count failed"):
+        recompute.rebuild()
+    kept = [s for s in sources.values() if s.main]
+    assert len(kept) > 1
+    assert [s for s in reads if s.main] == kept[:1]  # the one under way when the count failed
+    assert threading.active_count() == 1
+    monkeypatch.undo()
+    assert recompute.differences().keys() == SAME.keys()  # the session is usable
 
 
 def test_recount_compares_row_by_row():
