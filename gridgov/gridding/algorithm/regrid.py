@@ -1,7 +1,8 @@
 """Stable re-gridding: start from the previous plan and repair only where the change broke it.
 
 Households keep their area when their building is unchanged and the area is still in range and in
-one piece. New buildings join an adjacent area with room; only groups that end up out of range
+one piece. New buildings join an adjacent area with room (households the stored plan does not have
+are free even when staff already placed them in an area: `held_codes`); only groups that end up out of range
 or in pieces are re-cut, with their neighbourhood (the same `repair` → `mend` → `donate` steps as a
 fresh plan). Codes follow households: a group keeps the old code that most of its households
 carried, so areas that did not change keep their code (and member); new groups get the next free
