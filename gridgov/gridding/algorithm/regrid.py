@@ -105,7 +105,7 @@ def regrid(
             return plan
     plan = finish(
         community,
-        regrid_inputs(community, held, config),
+        _grid_votes(regrid_inputs(community, held, config), previous),
         previous,
         config,
         code=code,
@@ -162,7 +162,7 @@ def _incremental(
             assert li is not None  # (checked above)
             plan = finish(
                 community,
-                li.r,
+                _grid_votes(li.r, previous),
                 previous,
                 config,
                 code=code,
@@ -221,6 +221,14 @@ def held_codes(previous: PreviousCodes, stored: StoredPlan) -> PreviousCodes:
     if all(k in planned for k in previous):
         return previous
     return {k: v for k, v in previous.items() if k in planned}
+
+
+def _grid_votes(r: RegridInputs, previous: PreviousCodes) -> RegridInputs:
+    """Each item's grid votes from every code in force (`r.previous` held only some, `held_codes`): a
+    household placed by staff is in the grid its building lies in, and its area stays there."""
+    if r.previous is not previous:
+        r.grid_votes = [Counter(previous[k][1] for k in keys if k in previous) for keys in r.hids]
+    return r
 
 
 def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
