@@ -155,13 +155,16 @@ def test_a_regrid_after_a_new_building_rebuilds_only_its_region(monkeypatch):
     assert result.quality["multipart_polygons"] == 0 and result.quality["areas_contiguous"] == 1.0
     km2 = result.engine_plan.area_polygons and sum(p.area for p in result.engine_plan.area_polygons) / 1e6
     assert result.quality["gap_area_m2"] <= km2 and result.quality["overlap_area_m2"] <= km2
-    # Most areas are the stored ones as they are (their outlines read back, not dissolved again).
+    # The staff's area has no room for 12 more: they are not held to it, every area ends in range.
+    assert result.quality["areas_in_range"] == 1.0
+    # Most areas are the stored ones as they are (their outlines read back, not dissolved again); those
+    # around the new building are re-cut to take its households in (12 of 46 here).
     old = {a.code: a.boundary for a in first.areas.all()}
     plan = plan_create(community=community, actor=None).plan
     same = [
         a for a in plan.areas.all() if a.code in old and a.boundary.sym_difference(old[a.code]).area < 1e-12
     ]
-    assert len(same) >= 0.8 * plan.areas.count()
+    assert len(same) >= 0.7 * plan.areas.count()
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     client.force_login(f.UserFactory(role="admin"))
     page = client.get(f"/gridding/plans/{plan.pk}/").content.decode()

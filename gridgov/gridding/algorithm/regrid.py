@@ -1,7 +1,8 @@
 """Stable re-gridding: start from the previous plan and repair only where the change broke it.
 
 Households keep their area when their building is unchanged and the area is still in range and in
-one piece. New buildings join an adjacent area with room; only groups that end up out of range
+one piece. New buildings join an adjacent area with room (households the stored plan does not have
+are free even when staff already placed them in an area: `held_codes`); only groups that end up out of range
 or in pieces are re-cut, with their neighbourhood (the same `repair` → `mend` → `donate` steps as a
 fresh plan). Codes follow households: a group keeps the old code that most of its households
 carried, so areas that did not change keep their code (and member); new groups get the next free
@@ -83,6 +84,11 @@ def regrid(
         plan.regrid_path = "stored"
         return plan
     why = ""
+    # The partition holds households to their codes in force, but for those the stored plan does not
+    # have (a new building's, a grown building's added ones: placed by staff in an area that may have no
+    # room): free, they join neighbours with room or are cut (`held_codes`). Codes and the "kept"
+    # measure count every household in force.
+    held = held_codes(previous, stored) if stored is not None else previous
     if stored is not None and incremental:
         validate(community)  # as the full rebuild's `prepare` does: never a building silently dropped
         plan, why = _incremental(
@@ -90,6 +96,7 @@ def regrid(
             previous,
             config,
             stored,
+            held=held,
             code=code,
             build_polygons=build_polygons,
             check_codes=check_codes,
@@ -98,7 +105,7 @@ def regrid(
             return plan
     plan = finish(
         community,
-        regrid_inputs(community, previous, config),
+        _grid_votes(regrid_inputs(community, held, config), previous),
         previous,
         config,
         code=code,
@@ -122,6 +129,7 @@ def _incremental(
     code: str,
     build_polygons: bool,
     check_codes: bool,
+    held: PreviousCodes | None = None,
 ) -> tuple[Plan | None, str]:
     """The incremental re-grid (local.py), or None and why not. Two regions: the changed cells alone (a
     cell a building left takes its neighbours in), then with one ring of neighbours around them — unless
@@ -130,9 +138,11 @@ def _incremental(
     rebuild is computed as well when that plan falls short of the plan in force (`local.shortfall`), keeps
     fewer than `KEPT_MIN` in their area or moves an area to another grid (its code changes, and codes
     may be passed on to other households): the better of the two by (faults, households keeping their
-    area), the incremental one on a tie."""
+    area), the incremental one on a tie. `held`: the codes the partition holds households to
+    (`held_codes`; `previous` when None); `previous` still names the codes and measures what is kept."""
     from . import local  # (local imports this module)
 
+    held = previous if held is None else held
     why = local.not_local(community, stored)
     if why:
         return None, why
@@ -148,11 +158,11 @@ def _incremental(
             why = why or f"region over {local.MAX_SHARE:.0%} of the cells"
             break  # (the ring's region holds the first)
         try:
-            li = local.local_inputs(community, previous, stored, config, links=links, reg=reg, checked=True)
+            li = local.local_inputs(community, held, stored, config, links=links, reg=reg, checked=True)
             assert li is not None  # (checked above)
             plan = finish(
                 community,
-                li.r,
+                _grid_votes(li.r, previous),
                 previous,
                 config,
                 code=code,
@@ -200,6 +210,25 @@ def _incremental(
         return plan, ""
     full.regrid_path = f"full ({why})"
     return full, ""
+
+
+def held_codes(previous: PreviousCodes, stored: StoredPlan) -> PreviousCodes:
+    """The codes in force of the households the stored plan has (`previous` itself when that is all of
+    them). Households it does not have — a new building's, a grown building's added ones — are placed by
+    staff in the area their building lies in, which may have no room: without a code to hold them, the
+    partition joins them to neighbours with room, cuts their building, or re-cuts the neighbourhood."""
+    planned = {(c.building, h) for c in stored.cells for h in c.household_ids}
+    if all(k in planned for k in previous):
+        return previous
+    return {k: v for k, v in previous.items() if k in planned}
+
+
+def _grid_votes(r: RegridInputs, previous: PreviousCodes) -> RegridInputs:
+    """Each item's grid votes from every code in force (`r.previous` held only some, `held_codes`): a
+    household placed by staff is in the grid its building lies in, and its area stays there."""
+    if r.previous is not previous:
+        r.grid_votes = [Counter(previous[k][1] for k in keys if k in previous) for keys in r.hids]
+    return r
 
 
 def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
@@ -713,4 +742,4 @@ def _next_code(prefix: str, used: set[str], digits: int) -> str:
     return f"{prefix}{n:0{digits}d}"
 
 
-__all__ = ["PreviousCodes", "RegridInputs", "regrid", "regrid_inputs", "regrid_partition"]
+__all__ = ["PreviousCodes", "RegridInputs", "held_codes", "regrid", "regrid_inputs", "regrid_partition"]
