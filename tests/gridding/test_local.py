@@ -487,3 +487,31 @@ def test_a_removal_with_the_same_region_either_way_is_computed_once(planned, mon
         changed, before.household_codes(), CFG, code="440308001001", stored=stored, incremental=True
     )
     assert calls.count(True) == 1, plan.regrid_path
+
+
+@pytest.mark.parametrize(("n", "seed", "incremental"), [(64, 4, True), (100, 3, True), (150, 2, False)])
+def test_a_new_building_s_households_do_not_take_the_area_code_they_were_placed_in(n, seed, incremental):
+    """Staff place an 18-household new building in area A (16–19 households), which has no room: the new
+    building becomes an area of its own. A's households keep A's code (and so its member); the newcomers,
+    more numerous, took it before (review of `held_codes`: only households held to their codes vote for an
+    area's code)."""
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(n, seed=seed)
+    before = plan_community(community, CFG, code="440308001001")
+    minx, miny, maxx, maxy = community.boundary.bounds
+    x, y = (minx + maxx) / 2 + 7, (miny + maxy) / 2 + 3
+    a = next(k for k, p in enumerate(before.area_polygons) if p.intersects(shapely.Point(x, y)))
+    code_a = before.area_codes[a]
+    previous = before.household_codes()
+    had_a = [k for k, (area, _grid) in previous.items() if area == code_a]
+    for h in range(18):
+        previous[("new", str(h))] = (code_a, before.grid_codes[before.grid_of_area[a]])
+    changed = type(community)(community.boundary, [*community.buildings, BuildingIn.simple("new", x, y, 18)])
+    plan = regrid(
+        changed, previous, CFG, code="440308001001", stored=stored_from_plan(before), incremental=incremental
+    )
+    now = plan.household_codes()
+    assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
+    assert sum(now[k][0] == code_a for k in had_a) * 2 > len(had_a)  # most of A's households keep A
+    assert not any(now[("new", str(h))][0] == code_a for h in range(18))

@@ -196,7 +196,7 @@ def _incremental(
     why = "; ".join(reasons)
     full = finish(
         community,
-        regrid_inputs(community, previous, config),
+        _grid_votes(regrid_inputs(community, held, config), previous),
         previous,
         config,
         code=code,
@@ -293,7 +293,7 @@ def finish(
     if check_codes:
         check_code_space(plan, code)
     # (after any donation taken back: the items as they are)
-    _codes(plan, previous, code, hids.__getitem__, retire=touch is not None)
+    _codes(plan, previous, code, hids.__getitem__, retire=touch is not None, held=r.previous)
     blk = np.array([r.block_of[it.building] for it in plan.items], dtype=np.int64)
     weights = np.array([it.weight for it in plan.items])
     adj_f = respect_barriers(adj0, blk, weights, config.area_min, config.area_max)
@@ -665,11 +665,22 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
     return items
 
 
-def _codes(plan: Plan, previous: PreviousCodes, code: str, hids, *, retire: bool = False) -> None:
+def _codes(
+    plan: Plan,
+    previous: PreviousCodes,
+    code: str,
+    hids,
+    *,
+    retire: bool = False,
+    held: PreviousCodes | None = None,
+) -> None:
     """Give each grid and area the old code most of its households carried, else the next free one.
     `retire` (an incremental re-grid): a new area's code is none in force (an area whose households all
     moved to another grid leaves a code free in its old grid: given to other households, the same code
-    would name someone else), unless the grid has no other left."""
+    would name someone else), unless the grid has no other left. `held` (`held_codes`): only households
+    held to their codes vote for an area's code — a new building's households, placed by staff in an area
+    a moment ago, do not take its code from the households (and the member) that area had."""
+    held = previous if held is None else held
     area_hh: list[list[tuple[str, str]]] = [[] for _ in range(plan.n_areas)]
     for i, a in enumerate(plan.area_of):
         area_hh[a].extend(hids(i))
@@ -678,7 +689,8 @@ def _codes(plan: Plan, previous: PreviousCodes, code: str, hids, *, retire: bool
     for a, hh in enumerate(area_hh):
         for k in hh:
             if k in previous:
-                area_votes[a][previous[k][0]] += 1
+                if k in held:
+                    area_votes[a][previous[k][0]] += 1
                 grid_votes[plan.grid_of_area[a]][previous[k][1]] += 1
     grid_codes = _claim(
         grid_votes,
