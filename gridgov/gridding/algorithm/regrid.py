@@ -186,7 +186,7 @@ def _incremental(
     reasons = [why for why in [local.shortfall(f, stored, config)] if why]
     if -neg_kept < KEPT_MIN:
         reasons.append(f"{-neg_kept:.1%} keep their area")
-    moved = areas_moved_grid(previous, plan)
+    moved = areas_moved_grid(held, plan)  # (a new building's households place no area)
     if moved:
         reasons.append(f"{moved} areas moved to another grid")
     plan.measured = f.quality
