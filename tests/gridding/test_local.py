@@ -515,3 +515,43 @@ def test_a_new_building_s_households_do_not_take_the_area_code_they_were_placed_
     assert all(CFG.area_min <= w <= CFG.area_max for w in plan.area_weights())
     assert sum(now[k][0] == code_a for k in had_a) * 2 > len(had_a)  # most of A's households keep A
     assert not any(now[("new", str(h))][0] == code_a for h in range(18))
+
+
+def test_new_households_are_freed_only_where_their_area_has_no_room():
+    """One household added to a building whose area has room stays in that area; households re-imported
+    under new ids (each area as it was) are all held (a reviewer's probes: the first went to another
+    area, the second kept 78–80%); a new building of 12 in an area of 15–20 is freed."""
+    import dataclasses
+
+    from gridgov.gridding.algorithm.regrid import held_codes, kept_share, regrid
+
+    community = lattice_community(100, seed=3)
+    before = plan_community(community, CFG, code="440308001001")
+    stored = stored_from_plan(before)
+    previous = before.household_codes()
+    weights = before.area_weights()
+    a = next(k for k, w in enumerate(weights) if w <= CFG.area_max - 1)  # an area with room for one more
+    b = next(it.building for it, ar in zip(before.items, before.area_of, strict=True) if ar == a)
+    (building,) = [x for x in community.buildings if x.id == b]
+    n = len(building.weights)
+    ids = (*(building.hid(i) for i in range(n)), "added")
+    grown = dataclasses.replace(building, weights=(*building.weights, 1.0), household_ids=ids)
+    new_key = (b, "added")
+    with_one = {**previous, new_key: (before.area_codes[a], before.grid_codes[before.grid_of_area[a]])}
+    changed = type(community)(community.boundary, [grown if x.id == b else x for x in community.buildings])
+    assert held_codes(with_one, stored, changed, CFG) is with_one
+    plan = regrid(changed, with_one, CFG, code="440308001001", stored=stored, incremental=True)
+    assert plan.household_codes()[new_key][0] == before.area_codes[a]
+
+    # Every household under a new id, each in its area as before: none freed, everyone kept.
+    renamed = type(community)(
+        community.boundary,
+        [
+            dataclasses.replace(x, household_ids=tuple(f"r{x.hid(i)}" for i in range(len(x.weights))))
+            for x in community.buildings
+        ],
+    )
+    re_ids = {(bid, f"r{h}"): codes for (bid, h), codes in previous.items()}
+    assert held_codes(re_ids, stored, renamed, CFG) is re_ids
+    plan = regrid(renamed, re_ids, CFG, code="440308001001", stored=stored, incremental=True)
+    assert kept_share(re_ids, plan) == (1.0, 1.0)

@@ -88,7 +88,7 @@ def regrid(
     # have (a new building's, a grown building's added ones: placed by staff in an area that may have no
     # room): free, they join neighbours with room or are cut (`held_codes`). Codes and the "kept"
     # measure count every household in force.
-    held = held_codes(previous, stored) if stored is not None else previous
+    held = held_codes(previous, stored, community, config) if stored is not None else previous
     if stored is not None and incremental:
         validate(community)  # as the full rebuild's `prepare` does: never a building silently dropped
         plan, why = _incremental(
@@ -212,15 +212,32 @@ def _incremental(
     return full, ""
 
 
-def held_codes(previous: PreviousCodes, stored: StoredPlan) -> PreviousCodes:
-    """The codes in force of the households the stored plan has (`previous` itself when that is all of
-    them). Households it does not have — a new building's, a grown building's added ones — are placed by
-    staff in the area their building lies in, which may have no room: without a code to hold them, the
-    partition joins them to neighbours with room, cuts their building, or re-cuts the neighbourhood."""
+def held_codes(
+    previous: PreviousCodes,
+    stored: StoredPlan,
+    community: CommunityIn | None = None,
+    config: Config | None = None,
+) -> PreviousCodes:
+    """The codes in force the partition holds households to (`previous` itself when that is all of them).
+    Households the stored plan does not have — a new building's, a grown building's added ones — are
+    placed by staff in the area their building lies in, which may have no room: without a code to hold
+    them, the partition joins them to neighbours with room, cuts their building, or re-cuts the
+    neighbourhood. With `community` and `config`, they are freed only where their area has no room (its
+    workload in force over `area_max`): one household added where there is room stays, and households
+    re-imported under new ids, each area as it was, are all held."""
     planned = {(c.building, h) for c in stored.cells for h in c.household_ids}
     if all(k in planned for k in previous):
         return previous
-    return {k: v for k, v in previous.items() if k in planned}
+    crowded = None
+    if community is not None and config is not None:
+        weight = {(b.id, b.hid(i)): w for b in community.buildings for i, w in enumerate(b.weights)}
+        load: Counter[str] = Counter()
+        for k, (area, _grid) in previous.items():
+            load[area] += weight.get(k, 1.0)
+        crowded = {area for area, w in load.items() if w > config.area_max + 1e-9}
+    roomy = (lambda area: area not in crowded) if crowded is not None else (lambda area: False)
+    held = {k: v for k, v in previous.items() if k in planned or roomy(v[0])}
+    return previous if len(held) == len(previous) else held
 
 
 def _grid_votes(r: RegridInputs, previous: PreviousCodes) -> RegridInputs:
