@@ -642,6 +642,21 @@ def prepare(community: CommunityIn, config: Config, items: list[Item] | None = N
     wholes: dict[str, BaseGeometry] = {}
     cells, blocks = item_cells(community, items, angles, wholes)
     adj = adjacency(cells, config.min_shared_border)
+    return prepared(community, config, items, cells, blocks, adj, angles, wholes)
+
+
+def prepared(
+    community: CommunityIn,
+    config: Config,
+    items: list[Item],
+    cells: list[BaseGeometry],
+    blocks: list[int],
+    adj: list[set[int]],
+    angles: dict[str, float],
+    wholes: dict[str, BaseGeometry],
+) -> Prepared:
+    """The engine's inputs from items, their cells, blocks and links (`prepare`, and an incremental
+    re-grid's `local.local_inputs`): centres, household weights and the blocks' feasibility derived."""
     centres = np.array(
         [
             [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]

@@ -80,7 +80,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from .donate import face_areas
-from .engine import Prepared, feasibility
+from .engine import prepared
 from .model import CommunityIn, Config, Item, Plan
 from .quality import Quality, measure
 from .regrid import PreviousCodes, RegridInputs, _inputs, _items_like_before
@@ -392,23 +392,7 @@ def local_inputs(
     block_list = [0] * len(items)
     for i, b in zip(*tree.query_nearest(reps, all_matches=False), strict=True):
         block_list[int(i)] = int(b)
-    centres = np.array(
-        [
-            [c.centroid.x, c.centroid.y] if not c.is_empty else [it.x, it.y]
-            for c, it in zip(cells, items, strict=True)
-        ]
-    ).reshape(-1, 2)
-    p = Prepared(
-        items,
-        cells,
-        block_list,
-        adj,
-        centres,
-        {b.id: b.weights for b in community.buildings},
-        feasibility(items, block_list, config),
-        angles,
-        wholes,
-    )
+    p = prepared(community, config, items, cells, block_list, adj, angles, wholes)
     r = _inputs(p, previous, ids)
     return LocalInputs(r, reg, set(rebuilt))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -103,14 +104,8 @@ def regrid(
         )
         if plan is not None:
             return plan
-    plan = finish(
-        community,
-        _grid_votes(regrid_inputs(community, held, config), previous),
-        previous,
-        config,
-        code=code,
-        build_polygons=build_polygons,
-        check_codes=check_codes,
+    plan = _full(
+        community, previous, held, config, code=code, build_polygons=build_polygons, check_codes=check_codes
     )
     plan.regrid_path = f"full ({why})" if why else "full"
     return plan
@@ -194,14 +189,8 @@ def _incremental(
         plan.regrid_path = "incremental"
         return plan, ""
     why = "; ".join(reasons)
-    full = finish(
-        community,
-        _grid_votes(regrid_inputs(community, held, config), previous),
-        previous,
-        config,
-        code=code,
-        build_polygons=build_polygons,
-        check_codes=check_codes,
+    full = _full(
+        community, previous, held, config, code=code, build_polygons=build_polygons, check_codes=check_codes
     )
     ff = local.faults(full, community, config)
     full.measured = ff.quality
@@ -210,6 +199,15 @@ def _incremental(
         return plan, ""
     full.regrid_path = f"full ({why})"
     return full, ""
+
+
+def _full(
+    community: CommunityIn, previous: PreviousCodes, held: PreviousCodes, config: Config, **kw: Any
+) -> Plan:
+    """The full rebuild: every cell from the buildings, households held to `held` (`held_codes`), codes and
+    the kept share from every code in force."""
+    r = _grid_votes(regrid_inputs(community, held, config), previous)
+    return finish(community, r, previous, config, **kw)
 
 
 def held_codes(
