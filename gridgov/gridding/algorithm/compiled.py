@@ -553,6 +553,33 @@ def _region_hash(sorted_members):
 
 
 @_jit
+def _map_slot(keys, vals, key):
+    """The slot of `key` in an int64 → int64 map in open addressing (`vals` -1: an empty slot): its own,
+    or the empty slot where it would go (the hash of `_dead_slot`)."""
+    mask = len(keys) - 1
+    h = (np.uint64(key) * np.uint64(11400714819323198485)) >> np.uint64(32)
+    slot = np.int64(h) & mask
+    while vals[slot] >= 0 and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@_jit
+def _map_room(keys, vals, used):
+    """The map, in a table twice as large when one more entry would fill more than half of it."""
+    if 2 * (used + 1) <= len(keys):
+        return keys, vals
+    new_keys = np.empty(2 * len(keys), np.int64)
+    new_vals = np.full(2 * len(keys), -1, np.int64)
+    for s in range(len(keys)):
+        if vals[s] >= 0:
+            t = _map_slot(new_keys, new_vals, keys[s])
+            new_keys[t] = keys[s]
+            new_vals[t] = vals[s]
+    return new_keys, new_vals
+
+
+@_jit
 def mend_groups(
     members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed, max_region, focus, use_focus
 ):
@@ -576,7 +603,9 @@ def mend_groups(
     owner = np.full(n, -1, np.int64)
     mark = np.zeros(n, np.int64)
     local = np.full(n, -1, np.int64)
-    failed = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.int64)
+    # Regions known to fail: their key's hash → their index in f_start/f_len (members in f_pool).
+    fk = np.empty(256, np.int64)
+    fv = np.full(256, -1, np.int64)
     f_pool = np.empty(64, np.int64)
     f_start = np.empty(16, np.int64)
     f_len = np.empty(16, np.int64)
@@ -744,9 +773,15 @@ def mend_groups(
                             q -= 1
                         key[q + 1] = y
                     hk = _region_hash(key)
-                    if hk in failed:
-                        f = failed[hk]
-                        if f_len[f] == m and (f_pool[f_start[f] : f_start[f] + m] == key).all():
+                    f_slot = _map_slot(fk, fv, hk)
+                    f = fv[f_slot]
+                    if f >= 0 and f_len[f] == m:
+                        same = True
+                        for a in range(m):
+                            if f_pool[f_start[f] + a] != key[a]:
+                                same = False
+                                break
+                        if same:
                             continue
                     if not _feasible(total, lo, hi):
                         continue
@@ -754,15 +789,21 @@ def mend_groups(
                         reg, indptr, indices, weights, xs, ys, lo, hi, reg, ptr, local, nonneg, ws
                     )
                     if kk == 0:
-                        if hk not in failed:
-                            f_start = _grown(f_start, n_failed + 1)
-                            f_len = _grown(f_len, n_failed + 1)
+                        if f < 0:
+                            if n_failed + 1 > len(f_start):
+                                f_start = _grown(f_start, n_failed + 1)
+                                f_len = _grown(f_len, n_failed + 1)
                             base = 0 if n_failed == 0 else f_start[n_failed - 1] + f_len[n_failed - 1]
-                            f_pool = _grown(f_pool, base + m)
+                            if base + m > len(f_pool):
+                                f_pool = _grown(f_pool, base + m)
                             f_pool[base : base + m] = key
                             f_start[n_failed] = base
                             f_len[n_failed] = m
-                            failed[hk] = n_failed
+                            if 2 * (n_failed + 1) > len(fk):
+                                fk, fv = _map_room(fk, fv, n_failed)
+                                f_slot = _map_slot(fk, fv, hk)
+                            fk[f_slot] = hk
+                            fv[f_slot] = n_failed
                             n_failed += 1
                         continue
                     for a in range(nk):
