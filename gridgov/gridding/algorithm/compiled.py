@@ -133,9 +133,10 @@ def workspace(m):
     )
 
 
-# Slots of `cover`'s set of dead states: it holds at most one state per step of the search (a budget of
-# 20,000 in `region_cut`), kept at most a third full; a larger budget gets a larger table.
-_DEAD_SLOTS = 1 << 16
+# Slots of `cover`'s set of dead states, at first: kept at most a third full, a search that finds more
+# grows its own (`_dead_grown`). Small, as most searches end after a few dozen states: the table is zeroed
+# for every re-cut of a partition (64k slots cost the city's 2,440 partitions 0.1 s).
+_DEAD_SLOTS = 1 << 10
 
 
 @_jit
@@ -144,6 +145,18 @@ def _dead_table(slots):
     filled each slot (0: never), and one cell holding the generation in use. Emptied in O(1) by moving
     to the next generation (`cover` does at each call), so one table serves every search of a run."""
     return np.empty(slots, np.int64), np.zeros(slots, np.int64), np.zeros(1, np.int64)
+
+
+@_jit
+def _dead_grown(keys, gens, gen):
+    """The keys of generation `gen` in a table four times as large (of generation `gen` too)."""
+    new_keys, new_gens, _ = _dead_table(4 * len(keys))
+    for s in range(len(keys)):
+        if gens[s] == gen:
+            t = _dead_slot(new_keys, new_gens, gen, keys[s])
+            new_keys[t] = keys[s]
+            new_gens[t] = gen
+    return new_keys, new_gens
 
 
 @_jit
@@ -180,13 +193,9 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     steps = 1
     # States known to lead to no cover (a set: `_dead_slot`), emptied by moving to a new generation.
     d_keys, d_gens, d_gen = dead_set
-    if len(d_keys) < 3 * (budget + 2):
-        slots = _DEAD_SLOTS
-        while slots < 3 * (budget + 2):
-            slots *= 2
-        d_keys, d_gens, d_gen = _dead_table(slots)
     d_gen[0] += 1
     gen = d_gen[0]
+    n_dead = 0
     left0 = 0.0
     for i in range(m):
         left0 += w[i]
@@ -275,9 +284,12 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
         if descended:
             continue
         if n_best < 0:
+            if 3 * (n_dead + 1) > len(d_keys):
+                d_keys, d_gens = _dead_grown(d_keys, d_gens, gen)
             slot = _dead_slot(d_keys, d_gens, gen, covered)
             d_keys[slot] = covered
             d_gens[slot] = gen
+            n_dead += 1
         d -= 1
     if n_best < 0:
         return best[:0]
