@@ -74,6 +74,10 @@ class GriddingPlan(TimeStamped):
     config = models.JSONField(_("settings"), default=dict)
     quality = models.JSONField(_("quality"), default=dict)
     problems = models.JSONField(_("problems"), default=list)
+    # The barriers the plan's cells were cut along (`selectors.barrier_set`: barrier pk → a digest of its
+    # line), so that a re-grid can tell any change since — drawn, removed, moved — and rebuild in full;
+    # None for a plan made before plans recorded them.
+    barriers = models.JSONField(_("barriers"), null=True, blank=True, default=None)
 
     class Meta:
         verbose_name = _("gridding plan")

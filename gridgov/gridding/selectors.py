@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class EngineInput:
     boundary_lonlat: BaseGeometry
     building_pk: dict[str, int | None]  # engine building id → Building pk (None for pseudo-buildings)
     warnings: list[str] = field(default_factory=list)
+    barriers: dict[str, str] = field(default_factory=dict)  # the barriers given (`barrier_set`)
 
 
 def engine_input(community: Community, *, key_group_weights: dict[str, float] | None = None) -> EngineInput:
@@ -77,10 +79,8 @@ def engine_input(community: Community, *, key_group_weights: dict[str, float] | 
         )
         for key, hh in groups.items()
     ]
-    barriers = [
-        proj.to_metric(to_shapely(b.line))
-        for b in Barrier.objects.filter(line__intersects=community.boundary)
-    ]
+    lines = list(Barrier.objects.filter(line__intersects=community.boundary))
+    barriers = [proj.to_metric(to_shapely(b.line)) for b in lines]
     warnings = [f"{orphans} active household(s) have no building; grouped by location"] if orphans else []
     return EngineInput(
         CommunityIn(proj.to_metric(boundary_ll), buildings, barriers),
@@ -88,7 +88,34 @@ def engine_input(community: Community, *, key_group_weights: dict[str, float] | 
         boundary_ll,
         building_pk,
         warnings,
+        barrier_set(lines),
     )
+
+
+def barrier_set(barriers: list[Barrier]) -> dict[str, str]:
+    """The barriers a plan is cut along, as a plan keeps them (`GriddingPlan.barriers`): pk → a digest
+    of the line as stored (lon/lat WKB), so that a line moved since is told from the one kept."""
+    return {str(b.pk): hashlib.sha1(bytes(b.line.wkb)).hexdigest() for b in barriers}
+
+
+def barriers_changed(plan: GriddingPlan, data: EngineInput) -> str:
+    """Why the plan's cells may not follow the barriers near the community as they are now ("" when they
+    do): barriers drawn, removed (deleted, or moved off the community) or moved since the plan was made;
+    its cells were cut along the barriers of its day. A plan that did not record its barriers (made
+    before plans did) can only tell a barrier drawn or changed since near the community."""
+    if plan.barriers is None:
+        recent = Barrier.objects.filter(
+            line__intersects=plan.community.boundary, updated_at__gte=plan.created_at
+        )
+        return "a barrier drawn or changed since the plan in force" if recent.exists() else ""
+    then, now = plan.barriers, data.barriers
+    counts = [
+        (len(now.keys() - then.keys()), "drawn"),
+        (len(then.keys() - now.keys()), "removed"),
+        (sum(then[k] != now[k] for k in then.keys() & now.keys()), "moved"),
+    ]
+    changes = [f"{n} {what}" for n, what in counts if n]
+    return f"barriers changed since the plan in force: {', '.join(changes)}" if changes else ""
 
 
 def live_codes(community: Community, data: EngineInput) -> PreviousCodes:
@@ -120,12 +147,14 @@ def plan_in_force(community: Community) -> GriddingPlan | None:
     return GriddingPlan.objects.filter(community=community, status=GriddingPlan.Status.APPROVED).first()
 
 
-def stored_plan(plan: GriddingPlan, data: EngineInput) -> StoredPlan | None:
+def stored_plan(
+    plan: GriddingPlan, data: EngineInput, *, barriers_checked: bool = False
+) -> StoredPlan | None:
     """A kept plan as the re-grid reads it, in the engine input's metric plane (cells in number order;
-    a plan kept before the cells' links were gets them from the outlines, in the engine). None when a
-    barrier near the community was drawn or changed since the plan was made (its cells may cross it)."""
-    community = plan.community
-    if Barrier.objects.filter(line__intersects=community.boundary, updated_at__gte=plan.created_at).exists():
+    a plan kept before the cells' links were gets them from the outlines, in the engine). None when the
+    barriers near the community changed since the plan was made (`barriers_changed`: its cells were cut
+    along the old ones; `barriers_checked`: the caller asked already)."""
+    if not barriers_checked and barriers_changed(plan, data):
         return None
     proj = data.projection
     grids = {g.pk: g.code for g in PlanGrid.objects.filter(plan=plan).only("pk", "code")}

@@ -31,7 +31,14 @@ from .algorithm.quality import Quality, measure
 from .algorithm.regrid import kept_share, regrid
 from .checks import compactness, recheck
 from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
-from .selectors import EngineInput, engine_input, live_codes, plan_in_force, stored_plan
+from .selectors import (
+    EngineInput,
+    barriers_changed,
+    engine_input,
+    live_codes,
+    plan_in_force,
+    stored_plan,
+)
 
 SLIVER_M2 = 1.0  # polygon parts smaller than this are rounding debris, not territory
 
@@ -91,11 +98,11 @@ def plan_compute(
     previous = {} if fresh else live_codes(community, data)
     # The plan in force, when made with these settings: a re-grid with no change gives it back as it is.
     current = plan_in_force(community) if previous else None
-    stored = (
-        stored_plan(current, data)
-        if current is not None and GriddingSettings.from_json(current.config) == settings
-        else None
-    )
+    stored, why = None, ""
+    if current is not None and GriddingSettings.from_json(current.config) == settings:
+        # Barriers drawn, removed or moved since: the plan in force's cells are not kept at all.
+        why = barriers_changed(current, data)
+        stored = None if why else stored_plan(current, data, barriers_checked=True)
     try:
         if previous:
             # Only the change's region rebuilt when the plan in force can be read (`algorithm/local.py`):
@@ -130,6 +137,8 @@ def plan_compute(
     if previous:
         quality["kept_same_area"], quality["kept_same_grid"] = kept_share(previous, engine_plan)
         # Which way the re-grid went ("stored", "incremental", "full", and why not incremental).
+        if why and engine_plan.regrid_path == "full":  # (not offered the plan in force: say why)
+            engine_plan.regrid_path = f"full ({why})"
         quality["regrid_path"] = engine_plan.regrid_path
     return data, engine_plan, quality, bool(previous)
 
@@ -158,6 +167,7 @@ def plan_create(
         config=asdict(settings),
         quality=quality,
         problems=problems,
+        barriers=data.barriers,
     )
     _store(plan, data, engine_plan)
     audit.record(
@@ -435,6 +445,7 @@ def plan_restore(*, plan: GriddingPlan, actor: Any) -> GriddingPlan:
         config=plan.config,
         quality=plan.quality,
         problems=plan.problems,
+        barriers=plan.barriers,  # (the cells copied were cut along those)
     )
     grids = {}
     for g in plan.grids.all():

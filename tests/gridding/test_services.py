@@ -177,10 +177,68 @@ def test_a_regrid_after_a_new_building_rebuilds_only_its_region(monkeypatch):
     Barrier.objects.create(name="新路", line=LineString((mid, Y0 - 0.001), (mid, Y0 + 0.009), srid=4326))
     Household.objects.filter(building=b).first().delete()
     again = plan_create(community=community, actor=None, save=False)
-    # Bare "full": the plan in force is not read at all once a barrier near the community was drawn
-    # since it (`selectors.stored_plan` gives None), so the re-grid is not even offered the local path.
-    assert again.quality["regrid_path"] == "full"
+    # The plan in force is not read at all once the barriers near the community changed since it
+    # (`selectors.stored_plan` gives None), so the re-grid is not even offered the local path; it says why.
+    assert again.quality["regrid_path"] == "full (barriers changed since the plan in force: 1 drawn)"
     assert again.quality["multipart_polygons"] == 0
+
+
+@pytest.mark.parametrize("change", ["deleted", "moved off", "moved", "renamed"])
+def test_a_regrid_after_a_barrier_changed_rebuilds_in_full(change):
+    """The plan in force's cells were cut along the barriers of its day: a barrier deleted or moved since
+    (not only one drawn since) takes the full rebuild, the reason in the path, where the incremental
+    re-grid would keep cells along a line no longer there; a barrier renamed only does not. A restored
+    plan keeps the barriers of the plan it copies."""
+    from django.contrib.gis.geos import LineString
+
+    from gridgov.gridding.models import Barrier
+
+    community = lattice_community()
+    mid = X0 + 0.0043
+    road = Barrier.objects.create(
+        name="主干道", line=LineString((mid, Y0 - 0.001), (mid, Y0 + 0.009), srid=4326)
+    )
+    first = plan_create(community=community, actor=None).plan
+    plan_approve(plan=first, actor=None)
+    pk, digest = road.pk, road_digest(road)
+    # (nothing changed: the plan in force as it is)
+    assert plan_create(community=community, actor=None, save=False).quality["regrid_path"] == "stored"
+    if change == "deleted":
+        road.delete()
+    elif change == "moved off":  # off the community: no longer one of its barriers
+        road.line = LineString((X0 - 0.003, Y0 - 0.001), (X0 - 0.003, Y0 + 0.009), srid=4326)
+        road.save()
+    elif change == "moved":
+        road.line = LineString((mid + 0.001, Y0 - 0.001), (mid + 0.001, Y0 + 0.009), srid=4326)
+        road.save()
+    else:
+        road.name = "中山路"
+        road.save()
+    # (and a household gone: a change the incremental re-grid would take on the cells in force)
+    gone = Household.objects.filter(community=community).order_by("id").first()
+    Household.objects.filter(pk=gone.pk).update(active=False)
+    result = plan_create(community=community, actor=None)
+    why = {"deleted": "1 removed", "moved off": "1 removed", "moved": "1 moved"}.get(change)
+    if why is None:
+        assert result.quality["regrid_path"].startswith("incremental")
+        return
+    assert result.quality["regrid_path"] == f"full (barriers changed since the plan in force: {why})"
+    assert result.quality["multipart_polygons"] == 0 and result.quality["areas_contiguous"] == 1.0
+    # (each plan keeps the barriers it was cut along: barrier pk → a digest of its line)
+    assert first.barriers == {str(pk): digest}
+    assert result.plan.barriers == ({} if change != "moved" else {str(pk): road_digest(road)})
+    # Restoring the first plan brings back cells cut along the old barrier: its re-grid rebuilds in full.
+    Household.objects.filter(pk=gone.pk).update(active=True)
+    plan_approve(plan=plan_restore(plan=first, actor=None), actor=None)
+    again = plan_create(community=community, actor=None, save=False)
+    assert again.quality["regrid_path"] == f"full (barriers changed since the plan in force: {why})"
+
+
+def road_digest(barrier) -> str:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    barrier.refresh_from_db()
+    return hashlib.sha1(bytes(barrier.line.wkb)).hexdigest()
 
 
 def test_a_regrid_with_no_change_is_the_plan_in_force(monkeypatch):

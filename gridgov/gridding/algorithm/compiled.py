@@ -49,32 +49,32 @@ def csr(adj: Sequence[Collection[int]]) -> tuple[np.ndarray, np.ndarray]:
 @_jit
 def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o_mask, o_total, si, sf):
     """Options of first element `v` (connected groups in range whose lowest index is `v`), sorted by
-    (cost, mask), written to the buffers; returns how many. ESU enumeration as `grow._cover.options`;
-    `si`, `sf` (int and float columns, 600·(m + 1) + 1 rows) are the stack."""
+    (cost, mask), written to row `v` of the buffers; returns how many. ESU enumeration as
+    `grow._cover.options`; `si`, `sf` (int and float columns, 600·(m + 1) + 1 rows) are the stack.
+    (Every array is indexed whole, never through a view: each view costs two atomic reference counts,
+    a fifth of the re-cuts' time when this ran on row views.)"""
     above = ~((np.int64(1) << (v + 1)) - 1)
-    s_mask, s_ext, s_n, s_reach = si[0], si[1], si[2], si[3]
-    s_total, s_sx, s_sy, s_sq = sf[0], sf[1], sf[2], sf[3]
-    s_mask[0] = np.int64(1) << v
-    s_ext[0] = nbr[v] & above
-    s_total[0] = w[v]
-    s_n[0] = 1
-    s_sx[0] = px[v]
-    s_sy[0] = py[v]
-    s_sq[0] = pxx[v] + pyy[v]
-    s_reach[0] = nbr[v] | (np.int64(1) << v)
+    si[0, 0] = np.int64(1) << v  # the state's mask
+    si[1, 0] = nbr[v] & above  # its extension
+    sf[0, 0] = w[v]  # its total
+    si[2, 0] = 1  # its size
+    sf[1, 0] = px[v]  # its sums of x, y, x² + y²
+    sf[2, 0] = py[v]
+    sf[3, 0] = pxx[v] + pyy[v]
+    si[3, 0] = nbr[v] | (np.int64(1) << v)  # what it reaches
     top = 1
     produced = 0
     k = 0
     while top > 0 and produced < 600:
         top -= 1
-        mask = s_mask[top]
-        ext = s_ext[top]
-        total = s_total[top]
-        n = s_n[top]
-        sx = s_sx[top]
-        sy = s_sy[top]
-        sq = s_sq[top]
-        reach = s_reach[top]
+        mask = si[0, top]
+        ext = si[1, top]
+        total = sf[0, top]
+        n = si[2, top]
+        sx = sf[1, top]
+        sy = sf[2, top]
+        sq = sf[3, top]
+        reach = si[3, top]
         produced += 1
         if total >= lo_e:
             spread = sq - (sx * sx + sy * sy) / n
@@ -83,9 +83,9 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
                 if prefer[q] == mask:
                     extra = 0.0
                     break
-            o_cost[k] = spread + extra
-            o_mask[k] = mask
-            o_total[k] = total
+            o_cost[v, k] = spread + extra
+            o_mask[v, k] = mask
+            o_total[v, k] = total
             k += 1
         while ext:
             low = ext & -ext
@@ -94,24 +94,24 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
             tj = total + w[j]
             if tj > hi_e:
                 continue
-            s_mask[top] = mask | low
-            s_ext[top] = ext | (nbr[j] & ~reach & above)
-            s_total[top] = tj
-            s_n[top] = n + 1
-            s_sx[top] = sx + px[j]
-            s_sy[top] = sy + py[j]
-            s_sq[top] = sq + pxx[j] + pyy[j]
-            s_reach[top] = reach | nbr[j] | low
+            si[0, top] = mask | low
+            si[1, top] = ext | (nbr[j] & ~reach & above)
+            sf[0, top] = tj
+            si[2, top] = n + 1
+            sf[1, top] = sx + px[j]
+            sf[2, top] = sy + py[j]
+            sf[3, top] = sq + pxx[j] + pyy[j]
+            si[3, top] = reach | nbr[j] | low
             top += 1
     # Sort by (cost, mask) (masks are distinct, so this is the order of Python's tuple sort): insertion
     # sort, the lists are short.
     for a in range(1, k):
-        c, mk, t = o_cost[a], o_mask[a], o_total[a]
+        c, mk, t = o_cost[v, a], o_mask[v, a], o_total[v, a]
         b = a - 1
-        while b >= 0 and (o_cost[b] > c or (o_cost[b] == c and o_mask[b] > mk)):
-            o_cost[b + 1], o_mask[b + 1], o_total[b + 1] = o_cost[b], o_mask[b], o_total[b]
+        while b >= 0 and (o_cost[v, b] > c or (o_cost[v, b] == c and o_mask[v, b] > mk)):
+            o_cost[v, b + 1], o_mask[v, b + 1], o_total[v, b + 1] = o_cost[v, b], o_mask[v, b], o_total[v, b]
             b -= 1
-        o_cost[b + 1], o_mask[b + 1], o_total[b + 1] = c, mk, t
+        o_cost[v, b + 1], o_mask[v, b + 1], o_total[v, b + 1] = c, mk, t
     return k
 
 
@@ -119,7 +119,8 @@ def _options(v, nbr, w, px, py, pxx, pyy, lo_e, hi_e, prefer, penalty, o_cost, o
 def workspace(m):
     """Scratch arrays for `cover` and `region_cut` on up to `m` members: options per first element (cost,
     mask, total: at most 600 each), the enumeration's stack (int and float columns), and rows of m + 2
-    for the search's frames and the region's arrays (int, float)."""
+    for the search's frames and the region's arrays (int, float); and the search's set of dead states
+    (`_dead_table`: keys and the generation that filled each slot, the generation last used)."""
     return (
         np.empty((m, 600), np.float64),
         np.empty((m, 600), np.int64),
@@ -128,7 +129,46 @@ def workspace(m):
         np.empty((4, 600 * (m + 1) + 1), np.float64),
         np.empty((10, m + 2), np.int64),
         np.empty((7, m + 2), np.float64),
+        _dead_table(_DEAD_SLOTS),
     )
+
+
+# Slots of `cover`'s set of dead states, at first: kept at most a third full, a search that finds more
+# grows its own (`_dead_grown`). Small, as most searches end after a few dozen states: the table is zeroed
+# for every re-cut of a partition (64k slots cost the city's 2,440 partitions 0.1 s).
+_DEAD_SLOTS = 1 << 10
+
+
+@_jit
+def _dead_table(slots):
+    """An empty set of int64 keys in open addressing (`slots` a power of two): keys, the generation that
+    filled each slot (0: never), and one cell holding the generation in use. Emptied in O(1) by moving
+    to the next generation (`cover` does at each call), so one table serves every search of a run."""
+    return np.empty(slots, np.int64), np.zeros(slots, np.int64), np.zeros(1, np.int64)
+
+
+@_jit
+def _dead_grown(keys, gens, gen):
+    """The keys of generation `gen` in a table four times as large (of generation `gen` too)."""
+    new_keys, new_gens, _ = _dead_table(4 * len(keys))
+    for s in range(len(keys)):
+        if gens[s] == gen:
+            t = _dead_slot(new_keys, new_gens, gen, keys[s])
+            new_keys[t] = keys[s]
+            new_gens[t] = gen
+    return new_keys, new_gens
+
+
+@_jit
+def _dead_slot(keys, gens, gen, key):
+    """The slot of `key` in the table (its own, or the empty slot where it would go): a multiplicative
+    hash (Fibonacci), then linear probes."""
+    mask = len(keys) - 1
+    h = (np.uint64(key) * np.uint64(11400714819323198485)) >> np.uint64(32)
+    slot = np.int64(h) & mask
+    while gens[slot] == gen and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
 
 
 @_jit
@@ -136,7 +176,7 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     """`grow._cover` on int64 bitmasks (at most 62 members): the chosen groups' masks, or an empty
     array when there is no cover; the search is the same, made iterative. `ws`: `workspace(≥ m)`."""
     m = len(w)
-    o_cost, o_mask, o_total, si, sf, wi, wf = ws
+    o_cost, o_mask, o_total, si, sf, wi, wf, dead_set = ws
     pxx = wf[0][:m]
     pyy = wf[1][:m]
     for i in range(m):
@@ -151,7 +191,11 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
     n_best = -1
     chosen = wi[2]
     steps = 1
-    dead = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.boolean)
+    # States known to lead to no cover (a set: `_dead_slot`), emptied by moving to a new generation.
+    d_keys, d_gens, d_gen = dead_set
+    d_gen[0] += 1
+    gen = d_gen[0]
+    n_dead = 0
     left0 = 0.0
     for i in range(m):
         left0 += w[i]
@@ -189,9 +233,9 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
                 hi_e,
                 prefer,
                 penalty,
-                o_cost[v],
-                o_mask[v],
-                o_total[v],
+                o_cost,
+                o_mask,
+                o_total,
                 si,
                 sf,
             )
@@ -217,7 +261,7 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
                 n_best = d + 1
                 best[: d + 1] = chosen[: d + 1]
                 continue
-            if now in dead:
+            if d_gens[_dead_slot(d_keys, d_gens, gen, now)] == gen:
                 continue
             rest = f_left[d] - o_total[v, i]
             if math.ceil(rest / hi - 1e-9) * lo > rest + 1e-9:
@@ -240,7 +284,12 @@ def cover(nbr, w, px, py, lo, hi, budget, prefer, penalty, ws):
         if descended:
             continue
         if n_best < 0:
-            dead[covered] = True
+            if 3 * (n_dead + 1) > len(d_keys):
+                d_keys, d_gens = _dead_grown(d_keys, d_gens, gen)
+            slot = _dead_slot(d_keys, d_gens, gen, covered)
+            d_keys[slot] = covered
+            d_gens[slot] = gen
+            n_dead += 1
         d -= 1
     if n_best < 0:
         return best[:0]
@@ -516,6 +565,33 @@ def _region_hash(sorted_members):
 
 
 @_jit
+def _map_slot(keys, vals, key):
+    """The slot of `key` in an int64 → int64 map in open addressing (`vals` -1: an empty slot): its own,
+    or the empty slot where it would go (the hash of `_dead_slot`)."""
+    mask = len(keys) - 1
+    h = (np.uint64(key) * np.uint64(11400714819323198485)) >> np.uint64(32)
+    slot = np.int64(h) & mask
+    while vals[slot] >= 0 and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@_jit
+def _map_room(keys, vals, used):
+    """The map, in a table twice as large when one more entry would fill more than half of it."""
+    if 2 * (used + 1) <= len(keys):
+        return keys, vals
+    new_keys = np.empty(2 * len(keys), np.int64)
+    new_vals = np.full(2 * len(keys), -1, np.int64)
+    for s in range(len(keys)):
+        if vals[s] >= 0:
+            t = _map_slot(new_keys, new_vals, keys[s])
+            new_keys[t] = keys[s]
+            new_vals[t] = vals[s]
+    return new_keys, new_vals
+
+
+@_jit
 def mend_groups(
     members, starts, indptr, indices, weights, xs, ys, lo, hi, fixed, max_region, focus, use_focus
 ):
@@ -539,7 +615,9 @@ def mend_groups(
     owner = np.full(n, -1, np.int64)
     mark = np.zeros(n, np.int64)
     local = np.full(n, -1, np.int64)
-    failed = numba.typed.Dict.empty(key_type=numba.int64, value_type=numba.int64)
+    # Regions known to fail: their key's hash → their index in f_start/f_len (members in f_pool).
+    fk = np.empty(256, np.int64)
+    fv = np.full(256, -1, np.int64)
     f_pool = np.empty(64, np.int64)
     f_start = np.empty(16, np.int64)
     f_len = np.empty(16, np.int64)
@@ -707,9 +785,15 @@ def mend_groups(
                             q -= 1
                         key[q + 1] = y
                     hk = _region_hash(key)
-                    if hk in failed:
-                        f = failed[hk]
-                        if f_len[f] == m and (f_pool[f_start[f] : f_start[f] + m] == key).all():
+                    f_slot = _map_slot(fk, fv, hk)
+                    f = fv[f_slot]
+                    if f >= 0 and f_len[f] == m:
+                        same = True
+                        for a in range(m):
+                            if f_pool[f_start[f] + a] != key[a]:
+                                same = False
+                                break
+                        if same:
                             continue
                     if not _feasible(total, lo, hi):
                         continue
@@ -717,15 +801,21 @@ def mend_groups(
                         reg, indptr, indices, weights, xs, ys, lo, hi, reg, ptr, local, nonneg, ws
                     )
                     if kk == 0:
-                        if hk not in failed:
-                            f_start = _grown(f_start, n_failed + 1)
-                            f_len = _grown(f_len, n_failed + 1)
+                        if f < 0:
+                            if n_failed + 1 > len(f_start):
+                                f_start = _grown(f_start, n_failed + 1)
+                                f_len = _grown(f_len, n_failed + 1)
                             base = 0 if n_failed == 0 else f_start[n_failed - 1] + f_len[n_failed - 1]
-                            f_pool = _grown(f_pool, base + m)
+                            if base + m > len(f_pool):
+                                f_pool = _grown(f_pool, base + m)
                             f_pool[base : base + m] = key
                             f_start[n_failed] = base
                             f_len[n_failed] = m
-                            failed[hk] = n_failed
+                            if 2 * (n_failed + 1) > len(fk):
+                                fk, fv = _map_room(fk, fv, n_failed)
+                                f_slot = _map_slot(fk, fv, hk)
+                            fk[f_slot] = hk
+                            fv[f_slot] = n_failed
                             n_failed += 1
                         continue
                     for a in range(nk):

@@ -2,9 +2,10 @@
 tried as well, one ring of stored cells around them); every other cell is the stored one, as it is.
 
 Switched on where the product re-grids: `services.plan_compute` passes the plan in force
-(`selectors.stored_plan`: None when a barrier near the community was drawn since, or a pseudo-building
-is kept) and `regrid(stored=, incremental=True)`; `plan.regrid_path` (and the plan's
-`quality["regrid_path"]`) says which path was taken: "stored" (no change), "incremental", "full (why)".
+(`selectors.stored_plan`: None when the barriers near the community changed since — drawn, removed or
+moved, `selectors.barriers_changed`, the reason then in the path — or a pseudo-building is kept) and
+`regrid(stored=, incremental=True)`; `plan.regrid_path` (and the plan's `quality["regrid_path"]`) says
+which path was taken: "stored" (no change), "incremental", "full (why)".
 
 - `region`: the stored cells to rebuild (R) — the cells of changed buildings (`changed_buildings`:
   added, gone, moved more than `MOVED_M`, households changed), the stored cell under each changed
