@@ -12,6 +12,7 @@ number in their grid.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from .engine import (
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .nearest import explain
-from .repair import components, repair
+from .repair import components, connected, repair
 from .splitting import split_buildings
 from .stored import StoredPlan, changed_buildings, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
@@ -110,6 +111,11 @@ def regrid(
     plan.regrid_path = f"full ({why})" if why else "full"
     return plan
 
+
+# Areas a change broke are mended inside their grids first (`regrid_partition`).
+MEND_IN_GRIDS = os.environ.get("GRIDGOV_MEND_IN_GRIDS", "1") == "1"
+# A short grid takes whole areas from neighbouring grids with room first (`_take_areas`).
+TAKE_AREAS = os.environ.get("GRIDGOV_TAKE_AREAS", "1") == "1"
 
 # An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
 KEPT_MIN = 0.95
@@ -255,6 +261,51 @@ def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
         sum(previous[k][0] == now[k][0] for k in common) / n,
         sum(previous[k][1] == now[k][1] for k in common) / n,
     )
+
+
+def heirs(previous: PreviousCodes, plan: Plan) -> list[str]:
+    """Per area of `plan`, the area in force whose member it takes ("" for none), as the service carries
+    members over (`services._suggest_people`, by `heirs_by_votes`)."""
+    votes: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+    for k, a in plan.household_area().items():
+        if k in previous:
+            votes[a][previous[k][0]] += 1
+    return heirs_by_votes(plan.area_codes, votes, {a for a, _g in previous.values()})
+
+
+def heirs_by_votes(codes: list[str], votes: list[Counter[str]], live: set[str]) -> list[str]:
+    """Per new area (its code, and the areas in force its households come from, counted), the area in
+    force whose member it takes ("" for none): its own code's when that area is where most of its
+    households were (or it has none in force); else, the biggest shares first, the area in force most
+    of its households were in, if no other new area took it. So a member follows an area's households:
+    an area renumbered (moved to another grid, or given a free code) keeps its member, and a code freed
+    and given to other households does not hand them its old member."""
+    out = [""] * len(codes)
+    taken: set[str] = set()
+    for a, code in enumerate(codes):
+        top = votes[a].most_common(1)
+        if code in live and (not top or votes[a][code] == top[0][1]):
+            out[a] = code
+            taken.add(code)
+    pairs = sorted(((n, a, c) for a, v in enumerate(votes) if not out[a] for c, n in v.items()), reverse=True)
+    for _n, a, c in pairs:
+        if out[a] or c in taken or c not in live:
+            continue
+        out[a] = c
+        taken.add(c)
+    return out
+
+
+def kept_member_share(previous: PreviousCodes, plan: Plan) -> float:
+    """Share of the households in force (and still there) keeping their grid code and their member: the
+    area they are in now takes the member of the area they were in (`heirs`), a renumbered area too."""
+    now = plan.household_area()
+    heir = heirs(previous, plan)
+    common = [k for k in previous if k in now]
+    return sum(
+        heir[now[k]] == previous[k][0] and plan.grid_codes[plan.grid_of_area[now[k]]] == previous[k][1]
+        for k in common
+    ) / max(1, len(common))
 
 
 def areas_moved_grid(previous: PreviousCodes, plan: Plan) -> int:
@@ -459,10 +510,22 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     }
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     sizes = [sum(weights[m] for m in g) for g in groups]
-    # 2. New items join the adjacent group with the most room that stays in range, else stand alone.
+    # Links within a grid (the grid most of an item's households had; an item without votes links
+    # anywhere): areas are mended inside their grids first, so that no grid border moves where the
+    # numbers allow it (an area code extends its grid's: households moved across are renumbered).
+    grid_of = [v.most_common(1)[0][0] if v else "" for v in r.grid_votes]
+    inside = [
+        {j for j in nbs if not grid_of[i] or not grid_of[j] or grid_of[i] == grid_of[j]}
+        for i, nbs in enumerate(adj)
+    ]
+    # 2. New items join the adjacent group with the most room that stays in range (in their grid if
+    # one has room), else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
-        options = {owner[b] for b in adj[i] if b in owner}
-        fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
+        for links in (inside[i], adj[i]):
+            options = {owner[b] for b in links if b in owner}
+            fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
+            if fits:
+                break
         if fits:
             h = min(fits, key=lambda h: sizes[h])
             groups[h].append(i)
@@ -475,22 +538,24 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
         sizes[h] += weights[i]
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
     touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
-    # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
+    # 3. Mend what is out of range or in pieces (only those neighbourhoods change): inside the grids
+    # first, then across them for what is still out of range or in pieces; the mend across the grids
+    # alone is kept if it leaves fewer areas out of range or in pieces.
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
-    # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
-    # items on): a few households change area, where a re-cut of the neighbourhood may change many.
-    short = {gi for gi in touched if sizes[gi] < config.area_min - 1e-9}
-    if short:
-        groups = fill_by_chains(
-            groups, weights, adj, config.area_min, config.area_max, xs, ys, focus=short, keep_empty=True
-        )
-        touched |= {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched and g}
-        keep = [gi for gi, g in enumerate(groups) if g]
-        index = {gi: k for k, gi in enumerate(keep)}
-        groups = [groups[gi] for gi in keep]
-        touched = {index[gi] for gi in touched if gi in index}
-    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
-    groups = _no_pieces(groups, weights, adj, config.area_max)
+    if not MEND_IN_GRIDS:
+        inside = adj
+    mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
+    if inside != adj:
+        again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
+        mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
+        plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+
+        def cost(gs: list[list[int]]) -> tuple[int, int]:
+            return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
+
+        if cost(plain) < cost(mended):
+            mended = plain
+    groups = mended
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     donations: list[Donation] = []
@@ -548,6 +613,61 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     return plan
 
 
+def _mend_areas(
+    groups: list[list[int]],
+    touched: set[int],
+    untouched: set[frozenset[int]],
+    weights: list[float],
+    adj: list[set[int]],
+    config: Config,
+    xs: list[float],
+    ys: list[float],
+) -> list[list[int]]:
+    """The touched groups mended on the links `adj`: whole-building chains for the short ones, then
+    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are."""
+    groups = [list(g) for g in groups]
+    touched = set(touched)
+    # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
+    # items on): a few households change area, where a re-cut of the neighbourhood may change many.
+    short = {gi for gi in touched if sum(weights[m] for m in groups[gi]) < config.area_min - 1e-9}
+    if short:
+        groups = fill_by_chains(
+            groups, weights, adj, config.area_min, config.area_max, xs, ys, focus=short, keep_empty=True
+        )
+        touched |= {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched and g}
+        keep = [gi for gi, g in enumerate(groups) if g]
+        index = {gi: k for k, gi in enumerate(keep)}
+        groups = [groups[gi] for gi in keep]
+        touched = {index[gi] for gi in touched if gi in index}
+    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    return _no_pieces(groups, weights, adj, config.area_max)
+
+
+def _moved(groups: list[list[int]], items: list[Item], area_code: list[str], grid_of: list[str]) -> int:
+    """Households whose group is not mostly of their area code in force, plus those whose group is not
+    mostly of their grid (counted twice: they change grid, and the grids' sizes with them)."""
+    out = 0
+    for g in groups:
+        codes: Counter[str] = Counter()
+        grids: Counter[str] = Counter()
+        for m in g:
+            codes[area_code[m]] += items[m].count
+            grids[grid_of[m]] += items[m].count
+        code, grid = codes.most_common(1)[0][0], grids.most_common(1)[0][0]
+        out += sum(items[m].count for m in g if area_code[m] != code)
+        out += sum(items[m].count for m in g if grid_of[m] != grid)
+    return out
+
+
+def _faulty(groups: list[list[int]], weights: list[float], adj: list[set[int]], config: Config) -> int:
+    """Groups out of range or in pieces."""
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    return sum(
+        not lo <= sum(weights[m] for m in g) <= hi or (len(g) > 1 and len(components(g, adj)) > 1)
+        for g in groups
+    )
+
+
 def _grids(
     plan: Plan,
     adj: list[set[int]],
@@ -581,35 +701,115 @@ def _grids(
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
     lo = config.grid_min - 1e-9
     short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
-    if short and chains:
-        # A short grid first takes areas passed along a chain of neighbouring grids from one with room:
-        # each area moved changes its households' codes, merging two grids changes a whole grid's.
-        sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
-        for it, a in zip(plan.items, plan.area_of, strict=True):
-            sx[a] += it.x
-            sy[a] += it.y
-            n[a] += 1
-        xs = [x / max(1, k) for x, k in zip(sx, n, strict=True)]
-        ys = [y / max(1, k) for y, k in zip(sy, n, strict=True)]
-        grids = fill_by_chains(
-            grids,
-            a_w,
-            a_adj,
-            config.grid_min,
-            config.grid_max,
-            xs,
-            ys,
-            focus=short,
-            keep_empty=True,
-            pushing=False,
-        )
-        grids = [g for g in grids if g]
-    grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+    xs, ys = _area_centres(plan)
+
+    def settle(grids: list[list[int]], short: set[int]) -> list[list[int]]:
+        if short and chains:
+            # A short grid takes areas passed along a chain of neighbouring grids from one with room:
+            # each area moved changes its households' codes, merging two grids changes a whole grid's.
+            grids = fill_by_chains(
+                grids,
+                a_w,
+                a_adj,
+                config.grid_min,
+                config.grid_max,
+                xs,
+                ys,
+                focus=short,
+                keep_empty=True,
+                pushing=False,
+            )
+            grids = [g for g in grids if g]
+        return repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+
+    # Each area's grid in force: the one most of its households had.
+    was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
+    origin = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
+    plain = settle(grids, short)
+    if short and chains and TAKE_AREAS:
+        # Or the short grid first takes whole areas from neighbouring grids with room to spare
+        # (`_take_areas`: several where one area is not enough, where a chain of one move each would
+        # dissolve the grid); the way that leaves fewer grids out of range, then moves fewer
+        # households to another grid, is kept (the chains on a tie).
+        taken = _take_areas(grids, a_w, a_adj, config, short)
+        taken = settle(taken, {gi for gi in short if sum(a_w[a] for a in taken[gi]) < lo})
+
+        def cost(gs: list[list[int]]) -> tuple[int, float]:
+            out = sum(not lo <= sum(a_w[a] for a in g) <= config.grid_max + 1e-9 for g in gs)
+            return out, _grid_moved(gs, origin, a_w)
+
+        if cost(taken) < cost(plain):
+            plain = taken
+    grids = plain
     grid_of_area = [0] * plan.n_areas
     for gi, g in enumerate(grids):
         for a in g:
             grid_of_area[a] = gi
     return grid_of_area
+
+
+def _area_centres(plan: Plan) -> tuple[list[float], list[float]]:
+    """Each area's items' mean position."""
+    sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
+    for it, a in zip(plan.items, plan.area_of, strict=True):
+        sx[a] += it.x
+        sy[a] += it.y
+        n[a] += 1
+    return [x / max(1, k) for x, k in zip(sx, n, strict=True)], [
+        y / max(1, k) for y, k in zip(sy, n, strict=True)
+    ]
+
+
+def _grid_moved(grids: list[list[int]], origin: dict[int, str], a_w: list[float]) -> float:
+    """Households of areas not in the grid most of their new grid's households come from."""
+    out = 0.0
+    for g in grids:
+        votes: Counter[str] = Counter()
+        for a in g:
+            votes[origin.get(a, "")] += a_w[a]
+        top = votes.most_common(1)[0][0]
+        out += sum(a_w[a] for a in g if origin.get(a, "") != top)
+    return out
+
+
+def _take_areas(
+    grids: list[list[int]], a_w: list[float], a_adj: list[set[int]], config: Config, short: set[int]
+) -> list[list[int]]:
+    """Each short grid takes whole areas from neighbouring grids that stay in range and in one piece
+    without them, until it is in range: an area that puts it in range, the smallest such, else the
+    biggest one (the fewest households change grid; an area code extends its grid's, so only the moved
+    areas' codes change). A grid that cannot be filled so is left as it was (for the chains of
+    `fill_by_chains`, then `repair`)."""
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+    out = [list(g) for g in grids]
+    for u in sorted(short):
+        trial = [list(g) for g in out]
+        owner = {a: gi for gi, g in enumerate(trial) for a in g}
+        size = [sum(a_w[a] for a in g) for g in trial]
+        while size[u] < lo:
+            options = []
+            for a in trial[u]:
+                for b in a_adj[a]:
+                    h = owner.get(b)
+                    if h is None or h == u or h in short or size[h] - a_w[b] < lo:
+                        continue
+                    if size[u] + a_w[b] > hi or not connected([m for m in trial[h] if m != b], a_adj):
+                        continue
+                    fills = size[u] + a_w[b] >= lo
+                    options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
+            if not options:
+                break
+            _, _, b, h = min(options)
+            trial[h].remove(b)
+            trial[u].append(b)
+            owner[b] = u
+            size[h] -= a_w[b]
+            size[u] += a_w[b]
+        if size[u] >= lo:
+            out = trial
+    return out
 
 
 def _no_pieces(
