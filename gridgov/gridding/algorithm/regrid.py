@@ -544,18 +544,21 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
     if not MEND_IN_GRIDS:
         inside = adj
-    mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
-    if inside != adj:
-        again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
-        mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
-        plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
 
-        def cost(gs: list[list[int]]) -> tuple[int, int]:
-            return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
+    def cost(gs: list[list[int]], w: list[float] = weights, links: list[set[int]] = adj) -> tuple[int, int]:
+        return _faulty(gs, w, links, config), _moved(gs, items, r.area_code, grid_of)
 
-        if cost(plain) < cost(mended):
-            mended = plain
-    groups = mended
+    def mended(touched: set[int]) -> list[list[int]]:
+        out = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
+        if inside != adj:
+            again = {gi for gi, g in enumerate(out) if frozenset(g) not in untouched}
+            out = _mend_areas(out, again, untouched, weights, adj, config, xs, ys)
+            plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+            if cost(plain) < cost(out):
+                out = plain
+        return out
+
+    groups = mended(touched)
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     donations: list[Donation] = []
@@ -682,6 +685,7 @@ def _grids(
     range. The range is wide, so this suffices (as in a fresh plan); an undersized grid takes a single
     area from a neighbour before it is merged whole (fewer codes change); with `chains` (an incremental
     re-grid), it first takes areas passed along a chain of grids from one with room (`fill_by_chains`)."""
+    again = grids is None
     if grids is None:
         members: dict[int, list[int]] = defaultdict(list)
         for a, g in enumerate(plan.grid_of_area):
@@ -699,9 +703,13 @@ def _grids(
         votes[a][r.block_of.get(it.building, 0)] += 1
     a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
-    lo = config.grid_min - 1e-9
-    short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
     xs, ys = _area_centres(plan)
+    # Each area's grid in force: the one most of its households had.
+    was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+    for i, a in enumerate(plan.area_of):
+        was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
+    origin = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
 
     def settle(grids: list[list[int]], short: set[int]) -> list[list[int]]:
         if short and chains:
@@ -722,27 +730,47 @@ def _grids(
             grids = [g for g in grids if g]
         return repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
 
-    # Each area's grid in force: the one most of its households had.
-    was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
-    for i, a in enumerate(plan.area_of):
-        was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
-    origin = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
-    plain = settle(grids, short)
-    if short and chains and TAKE_AREAS:
-        # Or the short grid first takes whole areas from neighbouring grids with room to spare
-        # (`_take_areas`: several where one area is not enough, where a chain of one move each would
-        # dissolve the grid); the way that leaves fewer grids out of range, then moves fewer
-        # households to another grid, is kept (the chains on a tie).
-        taken = _take_areas(grids, a_w, a_adj, config, short)
-        taken = settle(taken, {gi for gi in short if sum(a_w[a] for a in taken[gi]) < lo})
+    def cost(gs: list[list[int]]) -> tuple[int, int, float]:
+        out = sum(not lo <= sum(a_w[a] for a in g) <= hi for g in gs)
+        pieces = sum(len(g) > 1 and not connected(g, a_adj) for g in gs)
+        return out + pieces, len(gs) != len(set(origin.values())), _grid_moved(gs, origin, a_w)
 
-        def cost(gs: list[list[int]]) -> tuple[int, float]:
-            out = sum(not lo <= sum(a_w[a] for a in g) <= config.grid_max + 1e-9 for g in gs)
-            return out, _grid_moved(gs, origin, a_w)
+    def solve(grids: list[list[int]]) -> list[list[int]]:
+        grids = [g for g in grids if g]
+        broken = {gi for gi, g in enumerate(grids) if chains and TAKE_AREAS and not connected(g, a_adj)}
+        short = {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo}
 
-        if cost(taken) < cost(plain):
-            plain = taken
-    grids = plain
+        def mended(grids: list[list[int]]) -> list[list[int]]:
+            if chains and TAKE_AREAS:
+                # A grid in pieces (cut cells moved a border it relied on) keeps its biggest piece; the
+                # others join a neighbouring grid with room (`_no_pieces`), and a piece left short
+                # takes areas (split and merged whole by `repair`, a grid's every household may move).
+                grids = _no_pieces(grids, a_w, a_adj, config.grid_max)
+            return settle(grids, {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo})
+
+        plain = mended(grids) if broken else settle(grids, short)
+        if (short or broken) and chains and TAKE_AREAS:
+            # Or a short grid, or one in pieces, first takes whole areas from neighbouring grids with
+            # room to spare (`_take_areas`: several where one area is not enough, where a chain of one
+            # move each would dissolve the grid; an area joining its pieces); the way that leaves fewer
+            # grids out of range or in pieces, then moves fewer households to another grid, is kept
+            # (the chains on a tie).
+            taken = mended(_take_areas(grids, a_w, a_adj, config, short | broken))
+            if cost(taken) < cost(plain):
+                plain = taken
+        return plain
+
+    best = solve(grids)
+    if chains and TAKE_AREAS and again:
+        # Called again after the shared buildings were cut: the grids in force as a start too (the
+        # partition's grids may have been left in pieces by the cuts).
+        start: dict[str, list[int]] = defaultdict(list)
+        for a in range(plan.n_areas):
+            start[origin.get(a, f"new{a}")].append(a)
+        other = solve(list(start.values()))
+        if cost(other) < cost(best):
+            best = other
+    grids = best
     grid_of_area = [0] * plan.n_areas
     for gi, g in enumerate(grids):
         for a in g:
@@ -775,30 +803,37 @@ def _grid_moved(grids: list[list[int]], origin: dict[int, str], a_w: list[float]
 
 
 def _take_areas(
-    grids: list[list[int]], a_w: list[float], a_adj: list[set[int]], config: Config, short: set[int]
+    grids: list[list[int]], a_w: list[float], a_adj: list[set[int]], config: Config, targets: set[int]
 ) -> list[list[int]]:
-    """Each short grid takes whole areas from neighbouring grids that stay in range and in one piece
-    without them, until it is in range: an area that puts it in range, the smallest such, else the
-    biggest one (the fewest households change grid; an area code extends its grid's, so only the moved
-    areas' codes change). A grid that cannot be filled so is left as it was (for the chains of
-    `fill_by_chains`, then `repair`)."""
+    """Each target grid (short, or in pieces) takes whole areas from neighbouring grids that stay in
+    range and in one piece without them, until it is in range and in one piece: an area joining two of
+    its pieces first, then one that puts it in range, the smallest such, else the biggest (the fewest
+    households change grid; an area code extends its grid's, so only the moved areas' codes change). A
+    grid that cannot be mended so is left as it was (for `_no_pieces`, the chains of `fill_by_chains`,
+    then `repair`)."""
     lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
     out = [list(g) for g in grids]
-    for u in sorted(short):
+    for u in sorted(targets):
         trial = [list(g) for g in out]
         owner = {a: gi for gi, g in enumerate(trial) for a in g}
         size = [sum(a_w[a] for a in g) for g in trial]
-        while size[u] < lo:
+        while True:
+            pieces = components(trial[u], a_adj)
+            if size[u] >= lo and len(pieces) == 1:
+                break
+            piece = {a: k for k, c in enumerate(pieces) for a in c}
             options = []
-            for a in trial[u]:
-                for b in a_adj[a]:
-                    h = owner.get(b)
-                    if h is None or h == u or h in short or size[h] - a_w[b] < lo:
-                        continue
-                    if size[u] + a_w[b] > hi or not connected([m for m in trial[h] if m != b], a_adj):
-                        continue
-                    fills = size[u] + a_w[b] >= lo
-                    options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
+            for b in {b for a in trial[u] for b in a_adj[a]}:
+                h = owner.get(b)
+                if h is None or h == u or h in targets or size[h] - a_w[b] < lo or size[u] + a_w[b] > hi:
+                    continue
+                joins = len({piece[x] for x in a_adj[b] if x in piece}) > 1
+                if len(pieces) > 1 and not joins:
+                    continue
+                if not connected([m for m in trial[h] if m != b], a_adj):
+                    continue
+                fills = size[u] + a_w[b] >= lo
+                options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
             if not options:
                 break
             _, _, b, h = min(options)
@@ -807,7 +842,7 @@ def _take_areas(
             owner[b] = u
             size[h] -= a_w[b]
             size[u] += a_w[b]
-        if size[u] >= lo:
+        if size[u] >= lo and connected(trial[u], a_adj):
             out = trial
     return out
 
