@@ -513,11 +513,15 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     # Links within a grid (the grid most of an item's households had; an item without votes links
     # anywhere): areas are mended inside their grids first, so that no grid border moves where the
     # numbers allow it (an area code extends its grid's: households moved across are renumbered).
-    grid_of = [v.most_common(1)[0][0] if v else "" for v in r.grid_votes]
-    inside = [
-        {j for j in nbs if not grid_of[i] or not grid_of[j] or grid_of[i] == grid_of[j]}
-        for i, nbs in enumerate(adj)
-    ]
+    # (The incremental path only: the full rebuild mends across the grids at once, as it did.)
+    inside, grid_of = adj, [""] * len(items)
+    if chains and MEND_IN_GRIDS:
+        grid_of = [max(v, key=v.__getitem__) if v else "" for v in r.grid_votes]
+        inside = list(adj)  # (an item whose links all stay in its grid keeps its set: no copy)
+        for i, nbs in enumerate(adj):
+            gi = grid_of[i]
+            if gi and any(grid_of[j] and grid_of[j] != gi for j in nbs):
+                inside[i] = {j for j in nbs if not grid_of[j] or grid_of[j] == gi}
     # 2. New items join the adjacent group with the most room that stays in range (in their grid if
     # one has room), else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
@@ -542,23 +546,23 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     # first, then across them for what is still out of range or in pieces; the mend across the grids
     # alone is kept if it leaves fewer areas out of range or in pieces.
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
-    if not MEND_IN_GRIDS:
-        inside = adj
 
-    def cost(gs: list[list[int]], w: list[float] = weights, links: list[set[int]] = adj) -> tuple[int, int]:
-        return _faulty(gs, w, links, config), _moved(gs, items, r.area_code, grid_of)
+    def changed(gs: list[list[int]]) -> list[list[int]]:
+        return [g for g in gs if frozenset(g) not in untouched]
 
-    def mended(touched: set[int]) -> list[list[int]]:
-        out = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
-        if inside != adj:
-            again = {gi for gi, g in enumerate(out) if frozenset(g) not in untouched}
-            out = _mend_areas(out, again, untouched, weights, adj, config, xs, ys)
-            plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
-            if cost(plain) < cost(out):
-                out = plain
-        return out
+    def cost(gs: list[list[int]]) -> tuple[int, int]:
+        gs = changed(gs)  # (the untouched groups count the same in every candidate)
+        return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
 
-    groups = mended(touched)
+    mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
+    if inside != adj and _faulty(changed(mended), weights, adj, config):
+        # (mended in the grids with no fault left: nothing for the mend across them to mend)
+        again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
+        mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
+        plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+        if cost(plain) < cost(mended):
+            mended = plain
+    groups = _no_pieces(mended, weights, adj, config.area_max)
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     donations: list[Donation] = []
@@ -627,7 +631,7 @@ def _mend_areas(
     ys: list[float],
 ) -> list[list[int]]:
     """The touched groups mended on the links `adj`: whole-building chains for the short ones, then
-    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are."""
+    `mend` re-cuts. Untouched groups stay as they are."""
     groups = [list(g) for g in groups]
     touched = set(touched)
     # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
@@ -642,8 +646,7 @@ def _mend_areas(
         index = {gi: k for k, gi in enumerate(keep)}
         groups = [groups[gi] for gi in keep]
         touched = {index[gi] for gi in touched if gi in index}
-    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
-    return _no_pieces(groups, weights, adj, config.area_max)
+    return mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
 
 
 def _moved(groups: list[list[int]], items: list[Item], area_code: list[str], grid_of: list[str]) -> int:
@@ -704,15 +707,25 @@ def _grids(
     a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
     lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
-    xs, ys = _area_centres(plan)
-    # Each area's grid in force: the one most of its households had.
-    was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
-    for i, a in enumerate(plan.area_of):
-        was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
-    origin = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
+    if not chains:  # (the full rebuild: as it was)
+        grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+        return _grid_of_area(plan, grids)
+    known: dict[str, Any] = {}
+
+    def origin() -> dict[int, str]:
+        """Each area's grid in force: the one most of its households had (made when first asked)."""
+        if "origin" not in known:
+            was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+            for i, a in enumerate(plan.area_of):
+                was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
+            known["origin"] = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
+        return known["origin"]
 
     def settle(grids: list[list[int]], short: set[int]) -> list[list[int]]:
-        if short and chains:
+        if short:
+            if "xs" not in known:
+                known["xs"], known["ys"] = _area_centres(plan)
+            xs, ys = known["xs"], known["ys"]
             # A short grid takes areas passed along a chain of neighbouring grids from one with room:
             # each area moved changes its households' codes, merging two grids changes a whole grid's.
             grids = fill_by_chains(
@@ -733,15 +746,15 @@ def _grids(
     def cost(gs: list[list[int]]) -> tuple[int, int, float]:
         out = sum(not lo <= sum(a_w[a] for a in g) <= hi for g in gs)
         pieces = sum(len(g) > 1 and not connected(g, a_adj) for g in gs)
-        return out + pieces, len(gs) != len(set(origin.values())), _grid_moved(gs, origin, a_w)
+        return out + pieces, len(gs) != len(set(origin().values())), _grid_moved(gs, origin(), a_w)
 
     def solve(grids: list[list[int]]) -> list[list[int]]:
         grids = [g for g in grids if g]
-        broken = {gi for gi, g in enumerate(grids) if chains and TAKE_AREAS and not connected(g, a_adj)}
+        broken = {gi for gi, g in enumerate(grids) if TAKE_AREAS and not connected(g, a_adj)}
         short = {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo}
 
         def mended(grids: list[list[int]]) -> list[list[int]]:
-            if chains and TAKE_AREAS:
+            if TAKE_AREAS:
                 # A grid in pieces (cut cells moved a border it relied on) keeps its biggest piece; the
                 # others join a neighbouring grid with room (`_no_pieces`), and a piece left short
                 # takes areas (split and merged whole by `repair`, a grid's every household may move).
@@ -749,7 +762,7 @@ def _grids(
             return settle(grids, {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo})
 
         plain = mended(grids) if broken else settle(grids, short)
-        if (short or broken) and chains and TAKE_AREAS:
+        if (short or broken) and TAKE_AREAS:
             # Or a short grid, or one in pieces, first takes whole areas from neighbouring grids with
             # room to spare (`_take_areas`: several where one area is not enough, where a chain of one
             # move each would dissolve the grid; an area joining its pieces); the way that leaves fewer
@@ -761,21 +774,24 @@ def _grids(
         return plain
 
     best = solve(grids)
-    if chains and TAKE_AREAS and again:
+    if TAKE_AREAS and again:
         # Called again after the shared buildings were cut: the grids in force as a start too (the
         # partition's grids may have been left in pieces by the cuts).
         start: dict[str, list[int]] = defaultdict(list)
         for a in range(plan.n_areas):
-            start[origin.get(a, f"new{a}")].append(a)
+            start[origin().get(a, f"new{a}")].append(a)
         other = solve(list(start.values()))
         if cost(other) < cost(best):
             best = other
-    grids = best
-    grid_of_area = [0] * plan.n_areas
+    return _grid_of_area(plan, best)
+
+
+def _grid_of_area(plan: Plan, grids: list[list[int]]) -> list[int]:
+    out = [0] * plan.n_areas
     for gi, g in enumerate(grids):
         for a in g:
-            grid_of_area[a] = gi
-    return grid_of_area
+            out[a] = gi
+    return out
 
 
 def _area_centres(plan: Plan) -> tuple[list[float], list[float]]:
