@@ -547,22 +547,17 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     # alone is kept if it leaves fewer areas out of range or in pieces.
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
 
-    def changed(gs: list[list[int]]) -> list[list[int]]:
-        return [g for g in gs if frozenset(g) not in untouched]
-
     def cost(gs: list[list[int]]) -> tuple[int, int]:
-        gs = changed(gs)  # (the untouched groups count the same in every candidate)
         return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
 
     mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
-    if inside != adj and _faulty(changed(mended), weights, adj, config):
-        # (mended in the grids with no fault left: nothing for the mend across them to mend)
+    if inside != adj:
         again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
         mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
         plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
         if cost(plain) < cost(mended):
             mended = plain
-    groups = _no_pieces(mended, weights, adj, config.area_max)
+    groups = mended
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     donations: list[Donation] = []
@@ -631,7 +626,7 @@ def _mend_areas(
     ys: list[float],
 ) -> list[list[int]]:
     """The touched groups mended on the links `adj`: whole-building chains for the short ones, then
-    `mend` re-cuts. Untouched groups stay as they are."""
+    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are."""
     groups = [list(g) for g in groups]
     touched = set(touched)
     # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
@@ -646,7 +641,8 @@ def _mend_areas(
         index = {gi: k for k, gi in enumerate(keep)}
         groups = [groups[gi] for gi in keep]
         touched = {index[gi] for gi in touched if gi in index}
-    return mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    return _no_pieces(groups, weights, adj, config.area_max)
 
 
 def _moved(groups: list[list[int]], items: list[Item], area_code: list[str], grid_of: list[str]) -> int:
