@@ -625,3 +625,27 @@ def test_a_grid_the_cuts_leave_short_or_in_pieces_is_mended_without_dissolving_a
     assert kept_share(previous, plan)[0] >= 0.95
     assert areas_moved_grid(previous, plan) <= 3
     assert_codes_not_reused(previous, plan)
+
+
+def test_with_no_stored_plan_households_placed_in_an_area_with_no_room_are_recut():
+    """With no plan in force to read (settings changed, a barrier drawn since), nothing tells which
+    households are new, so they are held to the area staff put them in: a new building of 25 households
+    placed in an area made it 45, left as it was (the area not seen as changed, the run of 25 never cut).
+    A run over the maximum is now cut and an area over the maximum is mended: no area out of range."""
+    from gridgov.gridding.algorithm.local import faults
+    from gridgov.gridding.algorithm.regrid import kept_share, regrid
+
+    community = lattice_community(100, seed=1)
+    before = plan_community(community, CFG, code="440308001001")
+    previous = before.household_codes()
+    mid = community.boundary.centroid
+    new = BuildingIn.simple("new", mid.x + 15, mid.y + 15, 25)
+    near = min(community.buildings, key=lambda b: (b.x - new.x) ** 2 + (b.y - new.y) ** 2)
+    placed = dict(previous)
+    placed.update({("new", new.hid(i)): previous[(near.id, near.hid(0))] for i in range(25)})
+    changed = _with(community, [*community.buildings, new])
+    plan = regrid(changed, placed, CFG, code="440308001001")
+    assert faults(plan, changed, CFG).score == (0, 0), plan.problems
+    lo, hi = CFG.area_min - 1e-9, CFG.area_max + 1e-9
+    assert all(lo <= w <= hi for w in plan.area_weights())
+    assert kept_share(placed, plan)[0] >= 0.95

@@ -504,9 +504,13 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     old_sizes: dict[str, int] = {}
     for a, _g in previous.values():
         old_sizes[a] = old_sizes.get(a, 0) + 1
-    # Groups the change touched: they lost or gained households (or are new).
+    # Groups the change touched: they lost or gained households (or are new), or are over the maximum
+    # (households placed by staff in an area with no room, when they are held to it: no stored plan).
     touched = {
-        gi for gi, (c, g) in enumerate(by_code.items()) if sum(items[m].count for m in g) != old_sizes.get(c)
+        gi
+        for gi, (c, g) in enumerate(by_code.items())
+        if sum(items[m].count for m in g) != old_sizes.get(c)
+        or sum(items[m].weight for m in g) > config.area_max + 1e-9
     }
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     sizes = [sum(weights[m] for m in g) for g in groups]
@@ -914,9 +918,9 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
             items.append(Item(b.id, 0, 0, len(b.weights), b.weight, b.x, b.y))
             continue
         part = 0
-        for i, j, c in runs:
+        for i, j, _code in runs:
             w = float(sum(b.weights[i:j]))
-            if c or w <= config.area_max + 1e-9:
+            if w <= config.area_max + 1e-9:  # (a run over the maximum is cut, coded or not)
                 part += 1
                 items.append(Item(b.id, part, i, j - i, w, b.x, b.y))
                 continue
