@@ -524,8 +524,12 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
         inside = list(adj)  # (an item whose links all stay in its grid keeps its set: no copy)
         for i, nbs in enumerate(adj):
             gi = grid_of[i]
-            if gi and any(grid_of[j] and grid_of[j] != gi for j in nbs):
-                inside[i] = {j for j in nbs if not grid_of[j] or grid_of[j] == gi}
+            if not gi:
+                continue
+            for j in nbs:  # (a loop, not `any` over a generator: this runs for every item)
+                if grid_of[j] and grid_of[j] != gi:
+                    inside[i] = {j for j in nbs if not grid_of[j] or grid_of[j] == gi}
+                    break
     # 2. New items join the adjacent group with the most room that stays in range (in their grid if
     # one has room), else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
@@ -545,7 +549,7 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
         owner[i] = h
         sizes[h] += weights[i]
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
-    touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
+    touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and not connected(g, adj)}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change): inside the grids
     # first, then across them for what is still out of range or in pieces; the mend across the grids
     # alone is kept if it leaves fewer areas out of range or in pieces.
@@ -555,11 +559,18 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
         return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
 
     mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
-    if inside != adj:
+    if inside != adj and mended == groups:
+        # The mend inside the grids changed nothing (the groups it was to mend are the touched ones
+        # again): the mend across them from there is the plain one, made once.
+        mended = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+    elif inside != adj:
         again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
-        mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
+        if _faulty([mended[gi] for gi in again], weights, adj, config):  # (else the mend across: no change)
+            mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
         plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
-        if cost(plain) < cost(mended):
+        # The two compared on the groups one has and the other has not (the rest counts the same).
+        mine, theirs = _apart(plain, mended)
+        if cost(mine) < cost(theirs):
             mended = plain
     groups = mended
     # Only groups the change reached take donations: one already short before it stays as it was.
@@ -606,11 +617,12 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     for d in donations:
         grid_votes[d.given] = grid_votes[d.donor]
     for a, g in enumerate(groups):
-        votes: Counter[str] = Counter()
+        votes: dict[str, int] = {}  # (as a Counter updated by each member's, `max` as `most_common(1)`)
         for m in g:
-            votes.update(grid_votes[m])
+            for code, n in grid_votes[m].items():
+                votes[code] = votes.get(code, 0) + n
         if votes:
-            grid_groups[votes.most_common(1)[0][0]].append(a)
+            grid_groups[max(votes, key=votes.__getitem__)].append(a)
         else:
             grid_groups[f"new{a}"].append(a)
     plan = Plan(items=items, area_of=area_of, grid_of_area=[0] * len(groups), donations=donations)
@@ -630,8 +642,8 @@ def _mend_areas(
     ys: list[float],
 ) -> list[list[int]]:
     """The touched groups mended on the links `adj`: whole-building chains for the short ones, then
-    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are."""
-    groups = [list(g) for g in groups]
+    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are.
+    (`groups` is not changed: the steps below make new lists.)"""
     touched = set(touched)
     # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
     # items on): a few households change area, where a re-cut of the neighbourhood may change many.
@@ -647,6 +659,15 @@ def _mend_areas(
         touched = {index[gi] for gi in touched if gi in index}
     groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
     return _no_pieces(groups, weights, adj, config.area_max)
+
+
+def _apart(a: list[list[int]], b: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """The groups of `a` that are not groups of `b`, and those of `b` not of `a`."""
+    ka, kb = [frozenset(g) for g in a], [frozenset(g) for g in b]
+    sa, sb = set(ka), set(kb)
+    return [g for g, k in zip(a, ka, strict=True) if k not in sb], [
+        g for g, k in zip(b, kb, strict=True) if k not in sa
+    ]
 
 
 def _moved(groups: list[list[int]], items: list[Item], area_code: list[str], grid_of: list[str]) -> int:
@@ -669,8 +690,7 @@ def _faulty(groups: list[list[int]], weights: list[float], adj: list[set[int]], 
     """Groups out of range or in pieces."""
     lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
     return sum(
-        not lo <= sum(weights[m] for m in g) <= hi or (len(g) > 1 and len(components(g, adj)) > 1)
-        for g in groups
+        not lo <= sum(weights[m] for m in g) <= hi or (len(g) > 1 and not connected(g, adj)) for g in groups
     )
 
 
@@ -701,10 +721,12 @@ def _grids(
         for j in nbs:
             if plan.area_of[j] != ai:
                 a_adj[ai].add(plan.area_of[j])
-    votes: list[Counter[int]] = [Counter() for _ in range(plan.n_areas)]
+    # (plain dicts, not Counters: made per area on every call; `max` breaks ties as `most_common(1)`)
+    votes: list[dict[int, int]] = [{} for _ in range(plan.n_areas)]
     for it, a in zip(plan.items, plan.area_of, strict=True):
-        votes[a][r.block_of.get(it.building, 0)] += 1
-    a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
+        v, b = votes[a], r.block_of.get(it.building, 0)
+        v[b] = v.get(b, 0) + 1
+    a_blk = np.array([max(v, key=v.__getitem__) if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
     lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
     if not chains:  # (the full rebuild: as it was)
@@ -871,11 +893,9 @@ def _no_pieces(
     out = [list(g) for g in groups]
     extra: list[list[int]] = []
     for gi, g in enumerate(groups):
-        if len(g) < 2:
+        if len(g) < 2 or connected(g, adj):
             continue
         comps = sorted(components(g, adj), key=lambda c: -sum(weights[m] for m in c))
-        if len(comps) == 1:
-            continue
         out[gi] = comps[0]
         owner = {m: k for k, gg in enumerate(out) for m in gg}
         for comp in comps[1:]:
