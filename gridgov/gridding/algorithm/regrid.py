@@ -12,7 +12,6 @@ number in their grid.
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,10 +111,11 @@ def regrid(
     return plan
 
 
-# Areas a change broke are mended inside their grids first (`regrid_partition`).
-MEND_IN_GRIDS = os.environ.get("GRIDGOV_MEND_IN_GRIDS", "1") == "1"
+# Areas a change broke are mended inside their grids first (`regrid_partition`). Constants, not settings:
+# a plan depends only on its input (a bench or test may patch them to compare with the steps off).
+MEND_IN_GRIDS = True
 # A short grid takes whole areas from neighbouring grids with room first (`_take_areas`).
-TAKE_AREAS = os.environ.get("GRIDGOV_TAKE_AREAS", "1") == "1"
+TAKE_AREAS = True
 
 # An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
 KEPT_MIN = 0.95
@@ -765,10 +765,10 @@ def _grids(
             grids = [g for g in grids if g]
         return repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
 
-    def cost(gs: list[list[int]]) -> tuple[int, int, float]:
+    def cost(gs: list[list[int]]) -> tuple[int, float]:
         out = sum(not lo <= sum(a_w[a] for a in g) <= hi for g in gs)
         pieces = sum(len(g) > 1 and not connected(g, a_adj) for g in gs)
-        return out + pieces, len(gs) != len(set(origin().values())), _grid_moved(gs, origin(), a_w)
+        return out + pieces, _grid_moved(gs, origin(), a_w)
 
     def solve(grids: list[list[int]]) -> list[list[int]]:
         grids = [g for g in grids if g]
@@ -784,6 +784,10 @@ def _grids(
             return settle(grids, {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo})
 
         plain = mended(grids) if broken else settle(grids, short)
+        if broken:  # main's way (chains + repair on the grids as they are) stays a candidate
+            as_main = settle(grids, short)
+            if cost(as_main) < cost(plain):
+                plain = as_main
         if (short or broken) and TAKE_AREAS:
             # Or a short grid, or one in pieces, first takes whole areas from neighbouring grids with
             # room to spare (`_take_areas`: several where one area is not enough, where a chain of one
