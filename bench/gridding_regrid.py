@@ -140,6 +140,7 @@ def _changes(args: argparse.Namespace, db: str) -> None:
 
     from gridgov.geo.models import Building, Community, ResponsibilityArea
     from gridgov.gridding import services
+    from gridgov.gridding.selectors import live_codes
     from gridgov.gridding.services import GriddingSettings, plan_compute
     from gridgov.households.models import Household
 
@@ -193,49 +194,63 @@ def _changes(args: argparse.Namespace, db: str) -> None:
         )
         return f"10 by {near.code[-4:]}"
 
-    def cells(t: float, q: dict[str, Any], km2: float) -> list[str]:
+    def cells(t: float, q: dict[str, Any], km2: float, why: tuple[float, int, int, int]) -> list[str]:
         seams = (q["gap_area_m2"] + q["overlap_area_m2"]) / km2
         return [
             f"{t:.2f}",
             f"{q['kept_same_area']:.1%}",
             f"{q['kept_same_grid']:.1%}",
+            f"{why[0]:.1%}",
+            f"{why[1]}/{why[2]}/{why[3]}",
             f"{seams:.2f}",
             f"{q['areas_in_range']:.1%}",
             str(q["multipart_polygons"]),
             f"{q['buildings_split']:.1%}",
         ]
 
-    side = ["kept area", "kept grid", "gaps+overlaps m²/km²", "areas in range", "multipart", "split"]
+    side = [
+        "kept area",
+        "kept grid",
+        "kept grid+member",
+        "lost: grid/renumbered/re-cut",
+        "gaps+overlaps m²/km²",
+        "areas in range",
+        "multipart",
+        "split",
+    ]
     head = ["community", "change", "path", "CPU s", *side, "full: CPU s", *side]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     settings = GriddingSettings()
     kept: dict[str, list[float]] = {"incremental": [], "full": []}
     cpu: dict[str, list[float]] = {"incremental": [], "full": []}
+    member: dict[str, list[float]] = {"incremental": [], "full": []}
     for c in Community.objects.filter(code__startswith=args.code).order_by("code"):
         for kind in kinds:
-            out = []
+            out, lost = [], []
             with transaction.atomic():
                 what = change(c, kind)
                 for fn in (as_is, full):
                     services.regrid = fn
                     try:
                         t0 = time.process_time()
-                        data, _plan, q, _ = plan_compute(c, settings)
+                        data, plan, q, _ = plan_compute(c, settings)
                         out.append((time.process_time() - t0, q))
+                        lost.append(why_lost(live_codes(c, data), plan))
                     finally:
                         services.regrid = as_is
                 transaction.set_rollback(True)
             km2 = data.community.boundary.area / 1e6
             (ti, qi), (tf, qf) = out
-            for name, (t, q) in zip(("incremental", "full"), out, strict=True):
+            for name, (t, q), why in zip(("incremental", "full"), out, lost, strict=True):
                 kept[name].append(q["kept_same_area"])
+                member[name].append(why[0])
                 cpu[name].append(t)
             row = [
                 c.code,
                 f"{kind}: {what}",
                 qi.get("regrid_path", ""),
-                *cells(ti, qi, km2),
-                *cells(tf, qf, km2),
+                *cells(ti, qi, km2, lost[0]),
+                *cells(tf, qf, km2, lost[1]),
             ]
             print("| " + " | ".join(row) + " |", flush=True)
     for name in ("incremental", "full"):
@@ -245,7 +260,41 @@ def _changes(args: argparse.Namespace, db: str) -> None:
             f"≥ 95% in {sum(x >= 0.95 for x in k)} of {len(k)}; CPU median {statistics.median(t):.2f} s, "
             f"max {max(t):.2f} s"
         )
+        m = member[name]
+        print(
+            f"{name}: kept grid and member min {min(m):.1%}, median {statistics.median(m):.1%}, "
+            f"≥ 95% in {sum(x >= 0.95 for x in m)} of {len(m)}"
+        )
     print(f"\nLoad average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+
+
+def why_lost(previous: dict, plan: Any) -> tuple[float, int, int, int]:
+    """Households in force that lost their area code, by cause: their area is in another grid now,
+    renumbered (the area they are in is mostly their old area's households), re-cut (mostly another's);
+    and the share keeping their grid and member (`regrid.kept_member_share`, where the tree has it)."""
+    from collections import Counter
+
+    try:
+        from gridgov.gridding.algorithm.regrid import kept_member_share
+    except ImportError:
+        kept_member_share = None
+    now = plan.household_area()
+    origin: list[Counter] = [Counter() for _ in range(plan.n_areas)]
+    for k, a in now.items():
+        if k in previous:
+            origin[a][previous[k][0]] += 1
+    grid = renumbered = recut = 0
+    for k, a in now.items():
+        if k not in previous or plan.area_codes[a] == previous[k][0]:
+            continue
+        if plan.grid_codes[plan.grid_of_area[a]] != previous[k][1]:
+            grid += 1
+        elif origin[a].most_common(1)[0][0] == previous[k][0]:
+            renumbered += 1
+        else:
+            recut += 1
+    member = kept_member_share(previous, plan) if kept_member_share else float("nan")
+    return member, grid, renumbered, recut
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from .algorithm import CodeSpaceError, Config, GriddingInputError, plan_communit
 from .algorithm.engine import AREA_CODES, GRID_CODES
 from .algorithm.model import Plan
 from .algorithm.quality import Quality, measure
-from .algorithm.regrid import kept_share, regrid
+from .algorithm.regrid import heirs_by_votes, kept_share, regrid
 from .checks import compactness, recheck
 from .models import GriddingPlan, PlanArea, PlanCell, PlanGrid
 from .selectors import (
@@ -294,8 +294,11 @@ def _store(plan: GriddingPlan, data: EngineInput, ep: Plan) -> None:
 
 
 def _suggest_people(plan: GriddingPlan) -> None:
-    """Members and leaders carried over: an area keeps the member of the live area with its code,
-    else of the live area most of its households belonged to (if that area is gone)."""
+    """Members and leaders carried over: an area takes the member of the live area most of its
+    households belonged to (`regrid.heirs_by_votes`: the live area with its code when that is where
+    most of them were, so a renumbered area keeps its member and a freed code does not pass its member
+    on to other households); a grid keeps the leader of the live grid with its code, else of the live
+    grid most of its households belonged to (if that grid is gone)."""
     live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=plan.community)}
     live_grids = {g.code: g for g in Grid.objects.filter(community=plan.community)}
     household_area = dict(
@@ -303,20 +306,19 @@ def _suggest_people(plan: GriddingPlan) -> None:
     )
     areas = list(plan.areas.select_related("grid").prefetch_related("cells"))
     grids = {g.pk: g for g in plan.grids.all()}
-    plan_codes = {a.code for a in areas}
     plan_grid_codes = {g.code for g in grids.values()}
     grid_votes: dict[int, Counter] = {pk: Counter() for pk in grids}
+    area_votes: list[Counter] = []
     for area in areas:
         votes = Counter(household_area.get(h) for c in area.cells.all() for h in c.household_ids)
         votes.pop(None, None)
+        area_votes.append(votes)
         grid_votes[area.grid_id].update({code[:15]: n for code, n in votes.items()})
-        if area.code in live_areas:
-            area.member_id = live_areas[area.code].member_id
-            continue
-        for code, _n in votes.most_common():
-            if code not in plan_codes and code in live_areas:
-                area.member_id = live_areas[code].member_id
-                break
+    for area, heir in zip(
+        areas, heirs_by_votes([a.code for a in areas], area_votes, set(live_areas)), strict=True
+    ):
+        if heir:
+            area.member_id = live_areas[heir].member_id
     for grid in grids.values():
         if grid.code in live_grids:
             grid.leader_id = live_grids[grid.code].leader_id

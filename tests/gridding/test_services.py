@@ -460,3 +460,32 @@ def test_more_areas_in_a_grid_than_codes_allow_is_refused_with_the_numbers(capsy
         call_command("grid_community", "440308002003", "--area-range", "1-1", "--grid-range", "300-600")
     assert "at most 99" in capsys.readouterr().err
     assert not GriddingPlan.objects.exists()
+
+
+def test_members_follow_their_households_not_the_codes(monkeypatch):
+    """An area whose households got another code in force (here two areas of a grid swap codes) takes
+    the member of the area its households were in: the member stays with the households, the code
+    does not carry it to others."""
+    from gridgov.gridding import services
+
+    community = lattice_community()
+    plan_approve(plan=plan_create(community=community, actor=None).plan, actor=None)
+    grid = Grid.objects.filter(community=community).order_by("code").first()
+    first, second = ResponsibilityArea.objects.filter(grid=grid).order_by("code")[:2]
+    members = {}
+    for area in (first, second):
+        area.member = members[area.code] = f.MemberFactory(community=community)
+        area.save()
+    as_is = services.regrid
+
+    def swapped(*args, **kw):
+        plan = as_is(*args, **kw)
+        i, j = plan.area_codes.index(first.code), plan.area_codes.index(second.code)
+        plan.area_codes[i], plan.area_codes[j] = plan.area_codes[j], plan.area_codes[i]
+        return plan
+
+    monkeypatch.setattr(services, "regrid", swapped)
+    plan = plan_create(community=community, actor=None).plan
+    # The area holding the first area's households (now coded as the second) has the first's member.
+    assert plan.areas.get(code=second.code).member == members[first.code]
+    assert plan.areas.get(code=first.code).member == members[second.code]

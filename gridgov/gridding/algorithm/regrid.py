@@ -35,7 +35,7 @@ from .engine import (
 from .grow import mend
 from .model import BuildingIn, CommunityIn, Config, Item, Plan
 from .nearest import explain
-from .repair import components, repair
+from .repair import components, connected, repair
 from .splitting import split_buildings
 from .stored import StoredPlan, changed_buildings, plan_from_stored, unchanged
 from .tessellate import dissolve, seal
@@ -110,6 +110,12 @@ def regrid(
     plan.regrid_path = f"full ({why})" if why else "full"
     return plan
 
+
+# Areas a change broke are mended inside their grids first (`regrid_partition`). Constants, not settings:
+# a plan depends only on its input (a bench or test may patch them to compare with the steps off).
+MEND_IN_GRIDS = True
+# A short grid takes whole areas from neighbouring grids with room first (`_take_areas`).
+TAKE_AREAS = True
 
 # An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
 KEPT_MIN = 0.95
@@ -255,6 +261,51 @@ def kept_share(previous: PreviousCodes, plan: Plan) -> tuple[float, float]:
         sum(previous[k][0] == now[k][0] for k in common) / n,
         sum(previous[k][1] == now[k][1] for k in common) / n,
     )
+
+
+def heirs(previous: PreviousCodes, plan: Plan) -> list[str]:
+    """Per area of `plan`, the area in force whose member it takes ("" for none), as the service carries
+    members over (`services._suggest_people`, by `heirs_by_votes`)."""
+    votes: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+    for k, a in plan.household_area().items():
+        if k in previous:
+            votes[a][previous[k][0]] += 1
+    return heirs_by_votes(plan.area_codes, votes, {a for a, _g in previous.values()})
+
+
+def heirs_by_votes(codes: list[str], votes: list[Counter[str]], live: set[str]) -> list[str]:
+    """Per new area (its code, and the areas in force its households come from, counted), the area in
+    force whose member it takes ("" for none): its own code's when that area is where most of its
+    households were (or it has none in force); else, the biggest shares first, the area in force most
+    of its households were in, if no other new area took it. So a member follows an area's households:
+    an area renumbered (moved to another grid, or given a free code) keeps its member, and a code freed
+    and given to other households does not hand them its old member."""
+    out = [""] * len(codes)
+    taken: set[str] = set()
+    for a, code in enumerate(codes):
+        top = votes[a].most_common(1)
+        if code in live and (not top or votes[a][code] == top[0][1]):
+            out[a] = code
+            taken.add(code)
+    pairs = sorted(((n, a, c) for a, v in enumerate(votes) if not out[a] for c, n in v.items()), reverse=True)
+    for _n, a, c in pairs:
+        if out[a] or c in taken or c not in live:
+            continue
+        out[a] = c
+        taken.add(c)
+    return out
+
+
+def kept_member_share(previous: PreviousCodes, plan: Plan) -> float:
+    """Share of the households in force (and still there) keeping their grid code and their member: the
+    area they are in now takes the member of the area they were in (`heirs`), a renumbered area too."""
+    now = plan.household_area()
+    heir = heirs(previous, plan)
+    common = [k for k in previous if k in now]
+    return sum(
+        heir[now[k]] == previous[k][0] and plan.grid_codes[plan.grid_of_area[now[k]]] == previous[k][1]
+        for k in common
+    ) / max(1, len(common))
 
 
 def areas_moved_grid(previous: PreviousCodes, plan: Plan) -> int:
@@ -453,16 +504,40 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     old_sizes: dict[str, int] = {}
     for a, _g in previous.values():
         old_sizes[a] = old_sizes.get(a, 0) + 1
-    # Groups the change touched: they lost or gained households (or are new).
+    # Groups the change touched: they lost or gained households (or are new), or are over the maximum
+    # (households placed by staff in an area with no room, when they are held to it: no stored plan).
     touched = {
-        gi for gi, (c, g) in enumerate(by_code.items()) if sum(items[m].count for m in g) != old_sizes.get(c)
+        gi
+        for gi, (c, g) in enumerate(by_code.items())
+        if sum(items[m].count for m in g) != old_sizes.get(c)
+        or sum(items[m].weight for m in g) > config.area_max + 1e-9
     }
     owner = {m: gi for gi, g in enumerate(groups) for m in g}
     sizes = [sum(weights[m] for m in g) for g in groups]
-    # 2. New items join the adjacent group with the most room that stays in range, else stand alone.
+    # Links within a grid (the grid most of an item's households had; an item without votes links
+    # anywhere): areas are mended inside their grids first, so that no grid border moves where the
+    # numbers allow it (an area code extends its grid's: households moved across are renumbered).
+    # (The incremental path only: the full rebuild mends across the grids at once, as it did.)
+    inside, grid_of = adj, [""] * len(items)
+    if chains and MEND_IN_GRIDS:
+        grid_of = [max(v, key=v.__getitem__) if v else "" for v in r.grid_votes]
+        inside = list(adj)  # (an item whose links all stay in its grid keeps its set: no copy)
+        for i, nbs in enumerate(adj):
+            gi = grid_of[i]
+            if not gi:
+                continue
+            for j in nbs:  # (a loop, not `any` over a generator: this runs for every item)
+                if grid_of[j] and grid_of[j] != gi:
+                    inside[i] = {j for j in nbs if not grid_of[j] or grid_of[j] == gi}
+                    break
+    # 2. New items join the adjacent group with the most room that stays in range (in their grid if
+    # one has room), else stand alone.
     for i in sorted(unassigned, key=lambda i: -weights[i]):
-        options = {owner[b] for b in adj[i] if b in owner}
-        fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
+        for links in (inside[i], adj[i]):
+            options = {owner[b] for b in links if b in owner}
+            fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
+            if fits:
+                break
         if fits:
             h = min(fits, key=lambda h: sizes[h])
             groups[h].append(i)
@@ -474,23 +549,30 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
         owner[i] = h
         sizes[h] += weights[i]
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
-    touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and len(components(g, adj)) > 1}
-    # 3. Mend what is out of range or in pieces (only those neighbourhoods change).
+    touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and not connected(g, adj)}
+    # 3. Mend what is out of range or in pieces (only those neighbourhoods change): inside the grids
+    # first, then across them for what is still out of range or in pieces; the mend across the grids
+    # alone is kept if it leaves fewer areas out of range or in pieces.
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
-    # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
-    # items on): a few households change area, where a re-cut of the neighbourhood may change many.
-    short = {gi for gi in touched if sizes[gi] < config.area_min - 1e-9}
-    if short:
-        groups = fill_by_chains(
-            groups, weights, adj, config.area_min, config.area_max, xs, ys, focus=short, keep_empty=True
-        )
-        touched |= {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched and g}
-        keep = [gi for gi, g in enumerate(groups) if g]
-        index = {gi: k for k, gi in enumerate(keep)}
-        groups = [groups[gi] for gi in keep]
-        touched = {index[gi] for gi in touched if gi in index}
-    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
-    groups = _no_pieces(groups, weights, adj, config.area_max)
+
+    def cost(gs: list[list[int]]) -> tuple[int, int]:
+        return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
+
+    mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
+    if inside != adj and mended == groups:
+        # The mend inside the grids changed nothing (the groups it was to mend are the touched ones
+        # again): the mend across them from there is the plain one, made once.
+        mended = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+    elif inside != adj:
+        again = {gi for gi, g in enumerate(mended) if frozenset(g) not in untouched}
+        if _faulty([mended[gi] for gi in again], weights, adj, config):  # (else the mend across: no change)
+            mended = _mend_areas(mended, again, untouched, weights, adj, config, xs, ys)
+        plain = _mend_areas(groups, touched, untouched, weights, adj, config, xs, ys)
+        # The two compared on the groups one has and the other has not (the rest counts the same).
+        mine, theirs = _apart(plain, mended)
+        if cost(mine) < cost(theirs):
+            mended = plain
+    groups = mended
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
     donations: list[Donation] = []
@@ -535,17 +617,81 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     for d in donations:
         grid_votes[d.given] = grid_votes[d.donor]
     for a, g in enumerate(groups):
-        votes: Counter[str] = Counter()
+        votes: dict[str, int] = {}  # (as a Counter updated by each member's, `max` as `most_common(1)`)
         for m in g:
-            votes.update(grid_votes[m])
+            for code, n in grid_votes[m].items():
+                votes[code] = votes.get(code, 0) + n
         if votes:
-            grid_groups[votes.most_common(1)[0][0]].append(a)
+            grid_groups[max(votes, key=votes.__getitem__)].append(a)
         else:
             grid_groups[f"new{a}"].append(a)
     plan = Plan(items=items, area_of=area_of, grid_of_area=[0] * len(groups), donations=donations)
     by_grid = list(grid_groups.values())
     plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid, chains=chains)
     return plan
+
+
+def _mend_areas(
+    groups: list[list[int]],
+    touched: set[int],
+    untouched: set[frozenset[int]],
+    weights: list[float],
+    adj: list[set[int]],
+    config: Config,
+    xs: list[float],
+    ys: list[float],
+) -> list[list[int]]:
+    """The touched groups mended on the links `adj`: whole-building chains for the short ones, then
+    `mend` re-cuts, then groups in pieces split (`_no_pieces`). Untouched groups stay as they are.
+    (`groups` is not changed: the steps below make new lists.)"""
+    touched = set(touched)
+    # Whole-building chains first (a short group pulls from or merges into its neighbours, who pass
+    # items on): a few households change area, where a re-cut of the neighbourhood may change many.
+    short = {gi for gi in touched if sum(weights[m] for m in groups[gi]) < config.area_min - 1e-9}
+    if short:
+        groups = fill_by_chains(
+            groups, weights, adj, config.area_min, config.area_max, xs, ys, focus=short, keep_empty=True
+        )
+        touched |= {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched and g}
+        keep = [gi for gi, g in enumerate(groups) if g]
+        index = {gi: k for k, gi in enumerate(keep)}
+        groups = [groups[gi] for gi in keep]
+        touched = {index[gi] for gi in touched if gi in index}
+    groups = mend(groups, weights, adj, config.area_min, config.area_max, xs, ys, set(), focus=touched)
+    return _no_pieces(groups, weights, adj, config.area_max)
+
+
+def _apart(a: list[list[int]], b: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """The groups of `a` that are not groups of `b`, and those of `b` not of `a`."""
+    ka, kb = [frozenset(g) for g in a], [frozenset(g) for g in b]
+    sa, sb = set(ka), set(kb)
+    return [g for g, k in zip(a, ka, strict=True) if k not in sb], [
+        g for g, k in zip(b, kb, strict=True) if k not in sa
+    ]
+
+
+def _moved(groups: list[list[int]], items: list[Item], area_code: list[str], grid_of: list[str]) -> int:
+    """Households whose group is not mostly of their area code in force, plus those whose group is not
+    mostly of their grid (counted twice: they change grid, and the grids' sizes with them)."""
+    out = 0
+    for g in groups:
+        codes: Counter[str] = Counter()
+        grids: Counter[str] = Counter()
+        for m in g:
+            codes[area_code[m]] += items[m].count
+            grids[grid_of[m]] += items[m].count
+        code, grid = codes.most_common(1)[0][0], grids.most_common(1)[0][0]
+        out += sum(items[m].count for m in g if area_code[m] != code)
+        out += sum(items[m].count for m in g if grid_of[m] != grid)
+    return out
+
+
+def _faulty(groups: list[list[int]], weights: list[float], adj: list[set[int]], config: Config) -> int:
+    """Groups out of range or in pieces."""
+    lo, hi = config.area_min - 1e-9, config.area_max + 1e-9
+    return sum(
+        not lo <= sum(weights[m] for m in g) <= hi or (len(g) > 1 and not connected(g, adj)) for g in groups
+    )
 
 
 def _grids(
@@ -562,6 +708,7 @@ def _grids(
     range. The range is wide, so this suffices (as in a fresh plan); an undersized grid takes a single
     area from a neighbour before it is merged whole (fewer codes change); with `chains` (an incremental
     re-grid), it first takes areas passed along a chain of grids from one with room (`fill_by_chains`)."""
+    again = grids is None
     if grids is None:
         members: dict[int, list[int]] = defaultdict(list)
         for a, g in enumerate(plan.grid_of_area):
@@ -574,42 +721,172 @@ def _grids(
         for j in nbs:
             if plan.area_of[j] != ai:
                 a_adj[ai].add(plan.area_of[j])
-    votes: list[Counter[int]] = [Counter() for _ in range(plan.n_areas)]
+    # (plain dicts, not Counters: made per area on every call; `max` breaks ties as `most_common(1)`)
+    votes: list[dict[int, int]] = [{} for _ in range(plan.n_areas)]
     for it, a in zip(plan.items, plan.area_of, strict=True):
-        votes[a][r.block_of.get(it.building, 0)] += 1
-    a_blk = np.array([v.most_common(1)[0][0] if v else 0 for v in votes], dtype=np.int64)
+        v, b = votes[a], r.block_of.get(it.building, 0)
+        v[b] = v.get(b, 0) + 1
+    a_blk = np.array([max(v, key=v.__getitem__) if v else 0 for v in votes], dtype=np.int64)
     a_adj = respect_barriers(a_adj, a_blk, np.array(a_w), config.grid_min, config.grid_max)
-    lo = config.grid_min - 1e-9
-    short = {gi for gi, g in enumerate(grids) if g and sum(a_w[a] for a in g) < lo}
-    if short and chains:
-        # A short grid first takes areas passed along a chain of neighbouring grids from one with room:
-        # each area moved changes its households' codes, merging two grids changes a whole grid's.
-        sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
-        for it, a in zip(plan.items, plan.area_of, strict=True):
-            sx[a] += it.x
-            sy[a] += it.y
-            n[a] += 1
-        xs = [x / max(1, k) for x, k in zip(sx, n, strict=True)]
-        ys = [y / max(1, k) for y, k in zip(sy, n, strict=True)]
-        grids = fill_by_chains(
-            grids,
-            a_w,
-            a_adj,
-            config.grid_min,
-            config.grid_max,
-            xs,
-            ys,
-            focus=short,
-            keep_empty=True,
-            pushing=False,
-        )
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+    if not chains:  # (the full rebuild: as it was)
+        grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+        return _grid_of_area(plan, grids)
+    known: dict[str, Any] = {}
+
+    def origin() -> dict[int, str]:
+        """Each area's grid in force: the one most of its households had (made when first asked)."""
+        if "origin" not in known:
+            was: list[Counter[str]] = [Counter() for _ in range(plan.n_areas)]
+            for i, a in enumerate(plan.area_of):
+                was[a].update(r.grid_votes[i] if i < len(r.grid_votes) else {})
+            known["origin"] = {a: v.most_common(1)[0][0] for a, v in enumerate(was) if v}
+        return known["origin"]
+
+    def settle(grids: list[list[int]], short: set[int]) -> list[list[int]]:
+        if short:
+            if "xs" not in known:
+                known["xs"], known["ys"] = _area_centres(plan)
+            xs, ys = known["xs"], known["ys"]
+            # A short grid takes areas passed along a chain of neighbouring grids from one with room:
+            # each area moved changes its households' codes, merging two grids changes a whole grid's.
+            grids = fill_by_chains(
+                grids,
+                a_w,
+                a_adj,
+                config.grid_min,
+                config.grid_max,
+                xs,
+                ys,
+                focus=short,
+                keep_empty=True,
+                pushing=False,
+            )
+            grids = [g for g in grids if g]
+        return repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
+
+    def cost(gs: list[list[int]]) -> tuple[int, float]:
+        out = sum(not lo <= sum(a_w[a] for a in g) <= hi for g in gs)
+        pieces = sum(len(g) > 1 and not connected(g, a_adj) for g in gs)
+        return out + pieces, _grid_moved(gs, origin(), a_w)
+
+    def solve(grids: list[list[int]]) -> list[list[int]]:
         grids = [g for g in grids if g]
-    grids = repair(grids, a_w, a_adj, config.grid_min, config.grid_max, take_first=True)
-    grid_of_area = [0] * plan.n_areas
+        broken = {gi for gi, g in enumerate(grids) if TAKE_AREAS and not connected(g, a_adj)}
+        short = {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo}
+
+        def mended(grids: list[list[int]]) -> list[list[int]]:
+            if TAKE_AREAS:
+                # A grid in pieces (cut cells moved a border it relied on) keeps its biggest piece; the
+                # others join a neighbouring grid with room (`_no_pieces`), and a piece left short
+                # takes areas (split and merged whole by `repair`, a grid's every household may move).
+                grids = _no_pieces(grids, a_w, a_adj, config.grid_max)
+            return settle(grids, {gi for gi, g in enumerate(grids) if sum(a_w[a] for a in g) < lo})
+
+        plain = mended(grids) if broken else settle(grids, short)
+        if broken:  # main's way (chains + repair on the grids as they are) stays a candidate
+            as_main = settle(grids, short)
+            if cost(as_main) < cost(plain):
+                plain = as_main
+        if (short or broken) and TAKE_AREAS:
+            # Or a short grid, or one in pieces, first takes whole areas from neighbouring grids with
+            # room to spare (`_take_areas`: several where one area is not enough, where a chain of one
+            # move each would dissolve the grid; an area joining its pieces); the way that leaves fewer
+            # grids out of range or in pieces, then moves fewer households to another grid, is kept
+            # (the chains on a tie).
+            taken = mended(_take_areas(grids, a_w, a_adj, config, short | broken))
+            if cost(taken) < cost(plain):
+                plain = taken
+        return plain
+
+    best = solve(grids)
+    if TAKE_AREAS and again:
+        # Called again after the shared buildings were cut: the grids in force as a start too (the
+        # partition's grids may have been left in pieces by the cuts).
+        start: dict[str, list[int]] = defaultdict(list)
+        for a in range(plan.n_areas):
+            start[origin().get(a, f"new{a}")].append(a)
+        other = solve(list(start.values()))
+        if cost(other) < cost(best):
+            best = other
+    return _grid_of_area(plan, best)
+
+
+def _grid_of_area(plan: Plan, grids: list[list[int]]) -> list[int]:
+    out = [0] * plan.n_areas
     for gi, g in enumerate(grids):
         for a in g:
-            grid_of_area[a] = gi
-    return grid_of_area
+            out[a] = gi
+    return out
+
+
+def _area_centres(plan: Plan) -> tuple[list[float], list[float]]:
+    """Each area's items' mean position."""
+    sx, sy, n = [0.0] * plan.n_areas, [0.0] * plan.n_areas, [0] * plan.n_areas
+    for it, a in zip(plan.items, plan.area_of, strict=True):
+        sx[a] += it.x
+        sy[a] += it.y
+        n[a] += 1
+    return [x / max(1, k) for x, k in zip(sx, n, strict=True)], [
+        y / max(1, k) for y, k in zip(sy, n, strict=True)
+    ]
+
+
+def _grid_moved(grids: list[list[int]], origin: dict[int, str], a_w: list[float]) -> float:
+    """Households of areas not in the grid most of their new grid's households come from."""
+    out = 0.0
+    for g in grids:
+        votes: Counter[str] = Counter()
+        for a in g:
+            votes[origin.get(a, "")] += a_w[a]
+        top = votes.most_common(1)[0][0]
+        out += sum(a_w[a] for a in g if origin.get(a, "") != top)
+    return out
+
+
+def _take_areas(
+    grids: list[list[int]], a_w: list[float], a_adj: list[set[int]], config: Config, targets: set[int]
+) -> list[list[int]]:
+    """Each target grid (short, or in pieces) takes whole areas from neighbouring grids that stay in
+    range and in one piece without them, until it is in range and in one piece: an area joining two of
+    its pieces first, then one that puts it in range, the smallest such, else the biggest (the fewest
+    households change grid; an area code extends its grid's, so only the moved areas' codes change). A
+    grid that cannot be mended so is left as it was (for `_no_pieces`, the chains of `fill_by_chains`,
+    then `repair`)."""
+    lo, hi = config.grid_min - 1e-9, config.grid_max + 1e-9
+    out = [list(g) for g in grids]
+    for u in sorted(targets):
+        trial = [list(g) for g in out]
+        owner = {a: gi for gi, g in enumerate(trial) for a in g}
+        size = [sum(a_w[a] for a in g) for g in trial]
+        while True:
+            pieces = components(trial[u], a_adj)
+            if size[u] >= lo and len(pieces) == 1:
+                break
+            piece = {a: k for k, c in enumerate(pieces) for a in c}
+            options = []
+            for b in {b for a in trial[u] for b in a_adj[a]}:
+                h = owner.get(b)
+                if h is None or h == u or h in targets or size[h] - a_w[b] < lo or size[u] + a_w[b] > hi:
+                    continue
+                joins = len({piece[x] for x in a_adj[b] if x in piece}) > 1
+                if len(pieces) > 1 and not joins:
+                    continue
+                if not connected([m for m in trial[h] if m != b], a_adj):
+                    continue
+                fills = size[u] + a_w[b] >= lo
+                options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
+            if not options:
+                break
+            _, _, b, h = min(options)
+            trial[h].remove(b)
+            trial[u].append(b)
+            owner[b] = u
+            size[h] -= a_w[b]
+            size[u] += a_w[b]
+        if size[u] >= lo and connected(trial[u], a_adj):
+            out = trial
+    return out
 
 
 def _no_pieces(
@@ -620,11 +897,9 @@ def _no_pieces(
     out = [list(g) for g in groups]
     extra: list[list[int]] = []
     for gi, g in enumerate(groups):
-        if len(g) < 2:
+        if len(g) < 2 or connected(g, adj):
             continue
         comps = sorted(components(g, adj), key=lambda c: -sum(weights[m] for m in c))
-        if len(comps) == 1:
-            continue
         out[gi] = comps[0]
         owner = {m: k for k, gg in enumerate(out) for m in gg}
         for comp in comps[1:]:
@@ -667,9 +942,9 @@ def _items_like_before(community: CommunityIn, previous: PreviousCodes, config: 
             items.append(Item(b.id, 0, 0, len(b.weights), b.weight, b.x, b.y))
             continue
         part = 0
-        for i, j, c in runs:
+        for i, j, _code in runs:
             w = float(sum(b.weights[i:j]))
-            if c or w <= config.area_max + 1e-9:
+            if w <= config.area_max + 1e-9:  # (a run over the maximum is cut, coded or not)
                 part += 1
                 items.append(Item(b.id, part, i, j - i, w, b.x, b.y))
                 continue
