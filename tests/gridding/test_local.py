@@ -598,6 +598,8 @@ def test_members_follow_households_when_an_area_is_renumbered():
         Counter(),  # new households only
     ]
     assert heirs_by_votes(codes, votes, live) == ["G01A01", "G01A02", "G02A01", ""]
+    # An area of new households only that is given a code in force does not take that area's member.
+    assert heirs_by_votes(["G01A01"], [Counter()], live) == [""]
     # An area keeping its code with most of its households keeps its member, even where another area
     # holds more of that area's households in all (that one takes the member of its own code's area).
     assert heirs_by_votes(["A", "B"], [Counter({"A": 8}), Counter({"A": 12, "B": 3})], {"A", "B"}) == [

@@ -276,15 +276,15 @@ def heirs(previous: PreviousCodes, plan: Plan) -> list[str]:
 def heirs_by_votes(codes: list[str], votes: list[Counter[str]], live: set[str]) -> list[str]:
     """Per new area (its code, and the areas in force its households come from, counted), the area in
     force whose member it takes ("" for none): its own code's when that area is where most of its
-    households were (or it has none in force); else, the biggest shares first, the area in force most
-    of its households were in, if no other new area took it. So a member follows an area's households:
-    an area renumbered (moved to another grid, or given a free code) keeps its member, and a code freed
-    and given to other households does not hand them its old member."""
+    households were (none for an area of new households only); else, the biggest shares first, the
+    area in force most of its households were in, if no other new area took it. So a member follows an
+    area's households: an area renumbered (moved to another grid, or given a free code) keeps its member,
+    and a code freed and given to other households does not hand them its old member."""
     out = [""] * len(codes)
     taken: set[str] = set()
     for a, code in enumerate(codes):
         top = votes[a].most_common(1)
-        if code in live and (not top or votes[a][code] == top[0][1]):
+        if code in live and top and votes[a][code] == top[0][1]:
             out[a] = code
             taken.add(code)
     pairs = sorted(((n, a, c) for a, v in enumerate(votes) if not out[a] for c, n in v.items()), reverse=True)
