@@ -100,6 +100,7 @@ def _key_page(
 
 SCAN_CURSOR = "gridgov_dashboard_scan"
 SCAN_CHUNK = 500
+SKIP_MIN = 100  # fewer rows to skip than this are fetched (a MOVE costs a round trip)
 # Whether deep pages seek from the dashboard marks (off: they step over every row before them, as the
 # reference for tests and measurements).
 MARKED = True
@@ -151,12 +152,14 @@ def _worst_scan(
     level: str, month: date, pending_select: str, pending_params: list[Any], limit: int, offset: int
 ) -> list[dict[str, Any]] | None:
     """The whole city's worst-first page (see `_worst_page`). A deep page skips rows on the server: of
-    the first `offset - P` rows (P: the rows with a pending delta) none can be on the page (a row's place
-    only moves back with its delta, and at most P rows come back before it), so they are only counted,
-    those with a pending delta among them known from their kept figures (read first). The scan starts at
-    the last dashboard mark before them (`DashboardMark`, read in the scan's own snapshot: a mark there is
-    exact), a seek in the index; the rows between the mark and the (offset - P)th are stepped over by
-    `MOVE` (fewer than `rollups.MARK_EVERY`; all of them when there is no mark)."""
+    the first `offset` rows none without a pending delta can be on the page (such a row's place can only
+    move forward, as rows before it move back with their deltas), so they are only counted, those with a
+    pending delta among them known from their kept figures (read first, added to the rows read). Every row
+    counted has its place before the first row read after them, so fewer than `offset` rows come before
+    the page's. The scan starts at the last dashboard mark at or before the `offset`th row
+    (`DashboardMark`, read in the scan's own snapshot: a mark there is exact), a seek in the index; the
+    rows between the mark and it are stepped over by `MOVE` (fewer than `rollups.MARK_EVERY`; all of them
+    when there is no mark)."""
     wanted = offset + limit
     pending: dict[str | None, int] = {}  # the pending deltas per row
     kept: dict[str | None, tuple] = {}  # the kept figures of those rows
@@ -172,7 +175,7 @@ def _worst_scan(
     after_skip = moved = False
     chunk = SCAN_CHUNK + limit
     deep = offset - 1 > chunk  # whether a skip may come: then the pending rows' kept figures are read
-    # The mark: the last at or before the (offset - P)th row (0 rows: the mark is the first row read).
+    # The mark: the last at or before the row at position `offset` (rows before the mark: its position).
     mark_values = ", ".join(f"coalesce((SELECT {c} FROM mark), {d})" for c, d in MARK_DEFAULTS)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
@@ -181,7 +184,7 @@ def _worst_scan(
                     SELECT position, share, -households AS neg, key IS NULL AS no_key, coalesce(key, '') AS k
                     FROM {MARKS}
                     WHERE %s AND month = %s AND level = %s AND position > 0
-                          AND position <= %s - (SELECT count(*) FROM pending) - 1
+                          AND position <= %s
                     ORDER BY position DESC LIMIT 1
                 )
                 (SELECT 3, NULL, position, 0, NULL, NULL::int[], NULL::bigint[] FROM mark)
@@ -216,17 +219,18 @@ def _worst_scan(
             ],
         )
         try:
-            batch: list[tuple] = []
+            arrays = False  # whether the pending deltas and their rows' kept figures are read
+            first = deep  # a deep page fetches those first (and the mark), then skips
             while exact < wanted:
-                skip = offset - len(pending) - 1 - read  # rows before the (offset - P)th not read yet
-                if deep and not moved and batch and batch[-1][0] == 2 and skip > chunk:
-                    # Skip to the (offset - P)th row: MOVE over those before it, then read on from it.
+                skip = offset - read  # rows before the `offset`th not read yet
+                if deep and not moved and arrays and skip > min(chunk, SKIP_MIN):
+                    # Skip to the row at position `offset`: MOVE over those before it, read on from it.
                     cur.execute(f"MOVE FORWARD {skip} IN {SCAN_CURSOR}")
                     moved = after_skip = True
                     skipped += cur.rowcount
                     read += cur.rowcount
                     exact -= skipped_exact  # (counted again below, with the skip's rows)
-                cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
+                cur.execute(f"FETCH {3 if first else chunk} FROM {SCAN_CURSOR}")
                 batch = cur.fetchall()
                 if after_skip and not batch:  # (after a MOVE) fewer rows than the offset: an empty page
                     return []
@@ -242,6 +246,7 @@ def _worst_scan(
                         figures = zip(keys or (), households_of or (), dones or (), strict=True)
                         kept = {k: (h, d) for k, h, d in figures}
                         kept_order = {k: _worst_key((k, *f)) for k, f in kept.items()}
+                        arrays = True
                         continue
                     row = (key, households, done)
                     order = _worst_key(row)
@@ -266,8 +271,9 @@ def _worst_scan(
                         exact += 1
                         if exact == wanted:
                             break
-                if len(batch) < chunk:
+                if len(batch) < (3 if first else chunk):
                     break
+                first = False
         finally:
             cur.execute(f"CLOSE {SCAN_CURSOR}")
     if last is None:  # no row kept for this month
