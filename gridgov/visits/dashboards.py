@@ -175,21 +175,19 @@ def _worst_scan(
     after_skip = moved = False
     chunk = SCAN_CHUNK + limit
     deep = offset - 1 > chunk  # whether a skip may come: then the pending rows' kept figures are read
-    # The mark: the last at or before the row at position `offset` (rows before the mark: its position).
-    mark_values = ", ".join(f"coalesce((SELECT {c} FROM mark), {d})" for c, d in MARK_DEFAULTS)
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
-                WITH pending AS ({pending_select}), mark AS MATERIALIZED (
+    # A deep page: the mark, the last at or before the row at position `offset` (rows before the mark: its
+    # position), and the kept figures of the rows with a pending delta. (A page near the top: neither, a
+    # simpler statement to plan.)
+    mark, kept_rows, seek, params = "", "", "", [*pending_params]
+    if deep:
+        mark = f""", mark AS MATERIALIZED (
                     SELECT position, share, -households AS neg, key IS NULL AS no_key, coalesce(key, '') AS k
                     FROM {MARKS}
-                    WHERE %s AND month = %s AND level = %s AND position > 0
-                          AND position <= %s
+                    WHERE %s AND month = %s AND level = %s AND position > 0 AND position <= %s
                     ORDER BY position DESC LIMIT 1
-                )
-                (SELECT 3, NULL, position, 0, NULL, NULL::int[], NULL::bigint[] FROM mark)
-                UNION ALL  -- (the pending deltas, and the kept figures of their rows: a row of arrays each)
-                (SELECT 0, NULL, NULL, NULL, array_agg(key), NULL, array_agg(done) FROM pending)
+                )"""
+        params += [MARKED, month, level, offset]
+        kept_rows = f"""(SELECT 3, NULL, position, 0, NULL, NULL::int[], NULL::bigint[] FROM mark)
                 UNION ALL
                 (SELECT 1, NULL, NULL, NULL, array_agg(key), array_agg(households), array_agg(done) FROM (
                     SELECT k.key, k.households, k.done FROM pending p
@@ -198,25 +196,24 @@ def _worst_scan(
                     SELECT k.key, k.households, k.done FROM {DASHBOARD} k
                     WHERE k.month = %s AND k.level = %s AND k.key IS NULL
                           AND EXISTS (SELECT FROM pending WHERE key IS NULL)
-                ) k WHERE %s)
+                ) k)
+                UNION ALL"""
+        params += [month, level, month, level]
+        mark_values = ", ".join(f"coalesce((SELECT {c} FROM mark), {d})" for c, d in MARK_DEFAULTS)
+        seek = f"AND ({WORST_SEEK}) >= ({mark_values})"
+    params += [month, level]
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
+                WITH pending AS ({pending_select}){mark}
+                -- (the pending deltas, and for a deep page their rows' kept figures: arrays, a row each)
+                (SELECT 0, NULL, NULL, NULL, array_agg(key), NULL::int[], array_agg(done) FROM pending)
                 UNION ALL
+                {kept_rows}
                 (SELECT 2, key, households, done, NULL, NULL, NULL FROM {DASHBOARD}
-                 WHERE month = %s AND level = %s AND ({WORST_SEEK}) >= ({mark_values})
+                 WHERE month = %s AND level = %s {seek}
                  ORDER BY month, level, {WORST_SEEK})""",
-            [
-                *pending_params,
-                deep and MARKED,
-                month,
-                level,
-                offset,
-                month,
-                level,
-                month,
-                level,
-                deep,
-                month,
-                level,
-            ],
+            params,
         )
         try:
             arrays = False  # whether the pending deltas and their rows' kept figures are read
