@@ -280,9 +280,11 @@ WORST_SEEK = (
 def dashboard_marks(cur: Any) -> None:
     """Derive the dashboard marks (`DashboardMark`: the rows at positions 0, MARK_EVERY, 2 × MARK_EVERY, …
     of each level, worst first) from the dashboard rows, unless they are there already: any statement that
-    changes a dashboard row deletes them all (the triggers of `visits/migrations/0016`), so marks that
-    exist match the rows in every snapshot that sees them. Run by a writer of the rollups holding the
-    fold's locks (`fold`, `recompute.rebuild`): no other writer changes the rows meanwhile."""
+    changes a dashboard row deletes them all (the triggers of `visits/migrations/0016`). Run by a writer
+    of the rollups holding the fold's locks (`fold`, `recompute.rebuild`), which every writer of the rows
+    holds as well (`fold`, `refresh`, `dashboard_month`, `rebuild`): no other writer changes the rows
+    meanwhile, so marks that exist match the rows in every snapshot that sees them. A new writer of the
+    dashboard rows must take those locks too, or marks derived beside its uncommitted change go stale."""
     cur.execute(
         f"""INSERT INTO {MARKS} (month, level, position, share, households, key)
             SELECT month, level, position, share, households, key FROM (

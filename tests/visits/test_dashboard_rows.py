@@ -531,3 +531,28 @@ def test_marks_go_with_any_change_of_the_rows(town, marks_every):
         rollups.dashboard_marks(cur)
     assert set(DashboardMark.objects.values_list("month", flat=True)) == {later}
     check_marked(later, 2)
+
+
+def test_a_page_past_any_offset_postgresql_takes_is_a_field_error(town):
+    """A page number whose offset PostgreSQL cannot take (past 2^31) is a 400 on `page`, not a 500 (review
+    of upkeep6: `MOVE FORWARD 4999999949` was a syntax error)."""
+    world, city = town
+    record(world, city, [c for c, _x, _y in city][::2])
+    admin = client(world, "admin")
+    r = admin.get("/api/v1/visits/compliance/?level=area&order=worst&page_size=50&page=100000000")
+    assert r.status_code == 400 and "page" in r.json(), r.content
+    r = admin.get("/api/v1/visits/compliance/?level=area&order=worst&page_size=1000&page=1000000")
+    assert r.status_code == 200 and r.json()["rows"] == []
+
+
+@pytest.mark.django_db
+def test_the_marks_triggers_fire_with_replication_triggers_off():
+    """The triggers that delete the marks fire under `session_replication_role = replica` too (a restore
+    or bulk load with triggers off must not keep marks; review of upkeep6)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'visits_dashboardrow'::regclass "
+            "AND tgname LIKE 'visits_dashboardmark_forget_%%'"
+        )
+        enabled = dict(cur.fetchall())
+    assert len(enabled) == 4 and set(enabled.values()) == {"A"}, enabled

@@ -18,9 +18,13 @@ OLD_INDEX = """
 CREATE INDEX dashboardrow_worst_idx ON visits_dashboardrow
     (month, level, (done::float8 / nullif(households, 0)), households DESC, key) INCLUDE (done)
 """
-# A statement that inserts, updates or deletes dashboard rows deletes every mark (when it changed a row):
-# in its own transaction, so that no snapshot sees marks that do not match the rows. One trigger per event:
-# a trigger with transition tables has one event.
+# A statement that inserts, updates or deletes dashboard rows deletes every mark (when it changed a row), in
+# its own transaction; the marks are derived only by a writer holding the fold's locks, which every writer
+# of the rows holds too (`rollups.dashboard_marks`): together, no snapshot sees marks that do not match its
+# rows. (A writer of the rows without those locks could commit a change the marks' derivation did not see
+# and leave them stale.) The triggers fire also under `session_replication_role = replica` (ENABLE ALWAYS:
+# a restore or a bulk load with triggers off must not keep marks). One trigger per event: a trigger with
+# transition tables has one event.
 FORGET = """
 CREATE FUNCTION visits_dashboardmark_forget() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -39,6 +43,10 @@ CREATE TRIGGER visits_dashboardmark_forget_delete AFTER DELETE ON visits_dashboa
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION visits_dashboardmark_forget();
 CREATE TRIGGER visits_dashboardmark_forget_truncate AFTER TRUNCATE ON visits_dashboardrow
     FOR EACH STATEMENT EXECUTE FUNCTION visits_dashboardmark_forget();
+ALTER TABLE visits_dashboardrow ENABLE ALWAYS TRIGGER visits_dashboardmark_forget_insert;
+ALTER TABLE visits_dashboardrow ENABLE ALWAYS TRIGGER visits_dashboardmark_forget_update;
+ALTER TABLE visits_dashboardrow ENABLE ALWAYS TRIGGER visits_dashboardmark_forget_delete;
+ALTER TABLE visits_dashboardrow ENABLE ALWAYS TRIGGER visits_dashboardmark_forget_truncate;
 """
 UNFORGET = """
 DROP TRIGGER visits_dashboardmark_forget_insert ON visits_dashboardrow;
