@@ -177,8 +177,8 @@ def compliance(request: Request) -> Response:
         size = int(request.query_params.get("page_size", PAGE_SIZE))
     except ValueError:
         page = size = 0
-    if page < 1:
-        errors["page"] = ["A page number from 1."]
+    if not 1 <= page <= MAX_PAGE:  # (an offset past 2^31 is not a statement PostgreSQL takes)
+        errors["page"] = [f"A page number from 1 to {MAX_PAGE}."]
     if not 1 <= size <= MAX_PAGE_SIZE:
         errors["page_size"] = [f"From 1 to {MAX_PAGE_SIZE}."]
     if errors:
@@ -217,7 +217,7 @@ def reassign(request: Request) -> Response:
     return Response({"moved": moved})
 
 
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
+PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE = 50, 1000, 1_000_000
 
 
 @api_view(["POST"])

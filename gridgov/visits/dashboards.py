@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from .periods import window
-from .rollups import DASHBOARD, DELTAS, KEPT_MONTH, NODE_LENGTHS
+from .rollups import DASHBOARD, DELTAS, KEPT_MONTH, MARKS, NODE_LENGTHS, WORST_SEEK
 
 LEVEL_LENGTH = {"area": 17, "grid": 15, "community": 12, "street": 9, "district": 6}
 NODE_LEVELS = frozenset(level for level, n in LEVEL_LENGTH.items() if n in NODE_LENGTHS)
@@ -100,6 +100,13 @@ def _key_page(
 
 SCAN_CURSOR = "gridgov_dashboard_scan"
 SCAN_CHUNK = 500
+SKIP_MIN = 100  # fewer rows to skip than this are fetched (a MOVE costs a round trip)
+# Whether deep pages seek from the dashboard marks (off: they step over every row before them, as the
+# reference for tests and measurements).
+MARKED = True
+# A mark's sort key (`rollups.WORST_SEEK`) as the scan's lower bound, and the bound without a mark (before
+# every row: no share is -Infinity).
+MARK_DEFAULTS = (("share", "'-Infinity'::float8"), ("neg", "0"), ("no_key", "false"), ("k", "''"))
 
 
 def _worst_page(
@@ -145,95 +152,145 @@ def _worst_scan(
     level: str, month: date, pending_select: str, pending_params: list[Any], limit: int, offset: int
 ) -> list[dict[str, Any]] | None:
     """The whole city's worst-first page (see `_worst_page`). A deep page skips rows on the server: of
-    the first `offset - P` rows (P: the rows with a pending delta) none can be on the page (a row's place
-    only moves back with its delta, and at most P rows come back before it), so they are only counted
-    (`MOVE`), those with a pending delta among them known from their kept figures (read first)."""
+    the first `offset` rows none without a pending delta can be on the page (such a row's place can only
+    move forward, as rows before it move back with their deltas), so they are only counted, those with a
+    pending delta among them known from their kept figures (read first, added to the rows read). Every row
+    counted has its place before the first row read after them, so fewer than `offset` rows come before
+    the page's. The scan starts at the last dashboard mark at or before the `offset`th row
+    (`DashboardMark`, read in the scan's own snapshot: a mark there is exact), a seek in the index; the
+    rows between the mark and it are stepped over by `MOVE` (fewer than `rollups.MARK_EVERY`; all of them
+    when there is no mark)."""
     wanted = offset + limit
     pending: dict[str | None, int] = {}  # the pending deltas per row
     kept: dict[str | None, tuple] = {}  # the kept figures of those rows
-    candidates: list[tuple] = []  # rows read (a pending delta added) and rows moved from those skipped
+    candidates: list[tuple] = []  # rows read (a pending delta added), each after its sort key
+    kept_order: dict[str | None, tuple] = {}  # the sort keys of the kept figures of `kept`
+    read_pending: set[str | None] = set()  # rows with a pending delta read
     exact = 0  # rows without a pending delta, read or skipped
     read = 0  # rows of the scan, read or skipped
     last: tuple | None = None  # the sort key of the last row read
-    floor: tuple | None = None  # the sort key of the first row read after a skip
-    skipped_exact = 0
+    floor: tuple | None = None  # the sort key of the first row read after the last skip
+    skipped = 0  # rows skipped (before the mark, then by MOVE)
+    skipped_exact = 0  # … of which without a pending delta, once `floor` is known
+    after_skip = moved = False
     chunk = SCAN_CHUNK + limit
     deep = offset - 1 > chunk  # whether a skip may come: then the pending rows' kept figures are read
+    # A deep page: the mark, the last at or before the row at position `offset` (rows before the mark: its
+    # position), and the kept figures of the rows with a pending delta. (A page near the top: neither, a
+    # simpler statement to plan.)
+    mark, kept_rows, seek, params = "", "", "", [*pending_params]
+    if deep:
+        mark = f""", mark AS MATERIALIZED (
+                    SELECT position, share, -households AS neg, key IS NULL AS no_key, coalesce(key, '') AS k
+                    FROM {MARKS}
+                    WHERE %s AND month = %s AND level = %s AND position > 0 AND position <= %s
+                    ORDER BY position DESC LIMIT 1
+                )"""
+        params += [MARKED, month, level, offset]
+        kept_rows = f"""(SELECT 3, NULL, position, 0, NULL, NULL::int[], NULL::bigint[] FROM mark)
+                UNION ALL
+                (SELECT 1, NULL, NULL, NULL, array_agg(key), array_agg(households), array_agg(done) FROM (
+                    SELECT k.key, k.households, k.done FROM pending p
+                    JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key
+                    UNION ALL
+                    SELECT k.key, k.households, k.done FROM {DASHBOARD} k
+                    WHERE k.month = %s AND k.level = %s AND k.key IS NULL
+                          AND EXISTS (SELECT FROM pending WHERE key IS NULL)
+                ) k)
+                UNION ALL"""
+        params += [month, level, month, level]
+        mark_values = ", ".join(f"coalesce((SELECT {c} FROM mark), {d})" for c, d in MARK_DEFAULTS)
+        seek = f"AND ({WORST_SEEK}) >= ({mark_values})"
+    params += [month, level]
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
             f"""DECLARE {SCAN_CURSOR} NO SCROLL CURSOR FOR
-                WITH pending AS ({pending_select})
-                (SELECT 0, key, 0, done FROM pending)
+                WITH pending AS ({pending_select}){mark}
+                -- (the pending deltas, and for a deep page their rows' kept figures: arrays, a row each)
+                (SELECT 0, NULL, NULL, NULL, array_agg(key), NULL::int[], array_agg(done) FROM pending)
                 UNION ALL
-                (SELECT 1, k.key, k.households, k.done FROM pending p
-                 JOIN {DASHBOARD} k ON k.month = %s AND k.level = %s AND k.key = p.key WHERE %s)
-                UNION ALL
-                (SELECT 1, k.key, k.households, k.done FROM {DASHBOARD} k
-                 WHERE %s AND k.month = %s AND k.level = %s AND k.key IS NULL
-                       AND EXISTS (SELECT FROM pending WHERE key IS NULL))
-                UNION ALL
-                (SELECT 2, key, households, done FROM {DASHBOARD} WHERE month = %s AND level = %s
-                 ORDER BY month, level, done::float8 / nullif(households, 0), households DESC, key)""",
-            [*pending_params, month, level, deep, deep, month, level, month, level],
+                {kept_rows}
+                (SELECT 2, key, households, done, NULL, NULL, NULL FROM {DASHBOARD}
+                 WHERE month = %s AND level = %s {seek}
+                 ORDER BY month, level, {WORST_SEEK})""",
+            params,
         )
         try:
-            batch: list[tuple] = []
+            arrays = False  # whether the pending deltas and their rows' kept figures are read
+            first = deep  # a deep page fetches those first (and the mark), then skips
             while exact < wanted:
-                skip = offset - len(pending) - 1 - read  # rows before the (offset - P)th not read yet
-                if deep and floor is None and batch and batch[-1][0] == 2 and skip > chunk:
-                    # Skip to the (offset - P)th row: MOVE over those before it, then read on from it.
+                skip = offset - read  # rows before the `offset`th not read yet
+                if deep and not moved and arrays and skip > min(chunk, SKIP_MIN):
+                    # Skip to the row at position `offset`: MOVE over those before it, read on from it.
                     cur.execute(f"MOVE FORWARD {skip} IN {SCAN_CURSOR}")
-                    skipped = cur.rowcount
-                    read += skipped
-                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
-                    batch = cur.fetchall()
-                    if not batch:  # fewer rows than the offset: an empty page
-                        return []
-                    floor = _worst_key(batch[0][1:])
-                    between = [
-                        (key, *figures)
-                        for key, figures in kept.items()
-                        if (last is None or _worst_key((key, *figures)) > last)
-                        and _worst_key((key, *figures)) < floor
-                    ]
-                    candidates += [(key, h, d + pending[key]) for key, h, d in between]
-                    skipped_exact = skipped - len(between)
-                    exact += skipped_exact
-                else:
-                    cur.execute(f"FETCH {chunk} FROM {SCAN_CURSOR}")
-                    batch = cur.fetchall()
-                for part, key, households, done in batch:
+                    moved = after_skip = True
+                    skipped += cur.rowcount
+                    read += cur.rowcount
+                    exact -= skipped_exact  # (counted again below, with the skip's rows)
+                cur.execute(f"FETCH {3 if first else chunk} FROM {SCAN_CURSOR}")
+                batch = cur.fetchall()
+                if after_skip and not batch:  # (after a MOVE) fewer rows than the offset: an empty page
+                    return []
+                for part, key, households, done, keys, households_of, dones in batch:
+                    if part == 3:  # the mark: the rows before it are skipped
+                        skipped = read = households
+                        after_skip = True
+                        continue
                     if part == 0:
-                        pending[key] = int(done)
+                        pending = dict(zip(keys or (), map(int, dones or ()), strict=True))
                         continue
                     if part == 1:
-                        kept[key] = (households, done)
+                        figures = zip(keys or (), households_of or (), dones or (), strict=True)
+                        kept = {k: (h, d) for k, h, d in figures}
+                        kept_order = {k: _worst_key((k, *f)) for k, f in kept.items()}
+                        arrays = True
                         continue
                     row = (key, households, done)
                     order = _worst_key(row)
                     if last is not None and order < last:  # (not in index order: never expected)
                         return None
+                    if after_skip:  # the first row read after a skip: rows before it are only counted
+                        after_skip = False
+                        floor = order
+                        between = sum(1 for k, o in kept_order.items() if k not in read_pending and o < floor)
+                        skipped_exact = skipped - between
+                        exact += skipped_exact
+                        if exact >= wanted:  # (the page lies among the rows skipped: never expected)
+                            return None
                     last = order
                     read += 1
                     if key in pending:
-                        candidates.append((key, households, done + pending[key]))
+                        read_pending.add(key)
+                        moved_row = (key, households, done + pending[key])
+                        candidates.append((_worst_key(moved_row), moved_row))
                     else:
-                        candidates.append(row)
+                        candidates.append((order, row))
                         exact += 1
                         if exact == wanted:
                             break
-                if len(batch) < chunk:
+                if len(batch) < (3 if first else chunk):
                     break
+                first = False
         finally:
             cur.execute(f"CLOSE {SCAN_CURSOR}")
     if last is None:  # no row kept for this month
         return None
     if floor is None:
-        return [_row(*r) for r in sorted(candidates, key=_worst_key)[offset:wanted]]
-    # After a skip: the rows before the first read after it are only counted (none is on the page).
-    below = sum(_worst_key(r) < floor for r in candidates) + skipped_exact
-    above = sorted((r for r in candidates if _worst_key(r) >= floor), key=_worst_key)
-    return [_row(*r) for r in above[offset - below : wanted - below]]
+        candidates.sort(key=_first)
+        return [_row(*r) for _o, r in candidates[offset:wanted]]
+    # After a skip: the rows before the first read after it are only counted (none is on the page), but
+    # those with a pending delta, which may come back after it.
+    for k, (h, d) in kept.items():
+        if k not in read_pending and kept_order[k] < floor:
+            moved_row = (k, h, d + pending[k])
+            candidates.append((_worst_key(moved_row), moved_row))
+    below = sum(o < floor for o, _r in candidates) + skipped_exact
+    above = sorted((c for c in candidates if c[0] >= floor), key=_first)
+    return [_row(*r) for _o, r in above[offset - below : wanted - below]]
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def dashboard(

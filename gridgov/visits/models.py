@@ -280,4 +280,29 @@ class DashboardRow(models.Model):
                 fields=["month", "level", "key"], name="dashboardrow_key_unique", nulls_distinct=False
             )
         ]
-        # (and, in the migration, the worst-first index: month, level, share, households DESC, key)
+        # (and, in the migrations, the worst-first index: month, level, then the sort key in one direction,
+        # `dashboards.WORST_SEEK`)
+
+
+class DashboardMark(models.Model):
+    """Every `rollups.MARK_EVERY`th dashboard row of a level in worst-first order, with the number of rows
+    before it (`position`) and its sort key, so that a deep worst-first page of the whole city starts its
+    index scan at the nearest mark before the page (a keyset seek) rather than stepping over every row
+    before it (`dashboards._worst_scan`). Derived from the rows by the fold (`rollups.dashboard_marks`)
+    and deleted, in the same transaction, by any statement that changes a dashboard row (triggers, in the
+    migration): a mark that exists is exact in any snapshot that sees it.
+
+    `share`: the row's `done / households` (+Infinity without households: those rows come last);
+    `households`, `key` (NULL: the areas without a member): the rest of the sort key."""
+
+    month = models.DateField()
+    level = models.CharField(max_length=10)
+    position = models.IntegerField()
+    share = models.FloatField()
+    households = models.IntegerField()
+    key = models.CharField(max_length=20, null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["month", "level", "position"], name="dashboardmark_unique")
+        ]

@@ -27,6 +27,7 @@ from .rollups import (
     NODE_LENGTHS,
     _quiesce_and_fold,
     _tz,
+    dashboard_marks,
 )
 
 REAL = {
@@ -664,7 +665,10 @@ def rebuild() -> dict[str, int]:
         # once they are held, so the snapshot sees every batch and fold that committed before.
         cur.execute(HOLD_HOUSEHOLDS)
         _quiesce_and_fold(cur)
-        return _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
+        repaired = _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
+        # The dashboard marks, if the fold or a repair changed dashboard rows (nothing when none did).
+        dashboard_marks(cur)
+        return repaired
 
 
 def differences() -> dict[str, int]:

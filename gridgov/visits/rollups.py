@@ -247,18 +247,55 @@ FOLD_LOCK = 7_240_002  # advisory lock: one fold at a time
 FOLD_LOCKS = f"LOCK TABLE {DELTAS} IN ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock({FOLD_LOCK})"
 
 
-def fold(cur: Any = None) -> int:
+def fold(cur: Any = None, marks: bool = True) -> int:
     """Move the pending deltas into the area and node rollups (one statement: a delta is folded exactly
-    once, and deltas committed meanwhile stay for the next fold). Returns the delta rows folded."""
+    once, and deltas committed meanwhile stay for the next fold). Returns the delta rows folded. `marks`:
+    then derive the dashboard marks again if the fold (or any writer since the last fold) changed the
+    dashboard rows (`dashboard_marks`); a writer that folds first and then changes rows itself does not."""
     if cur is None:
         with transaction.atomic(), connection.cursor() as own:
-            return fold(own)
+            return fold(own, marks)
     cur.execute(FOLD_LOCKS)
     cur.execute(FOLD)
     folded, kept = cur.fetchone()
     if kept != window("month", timezone.localdate()).start:
         dashboard_month(cur, timezone.localdate())
+    if marks:
+        dashboard_marks(cur)
     return folded
+
+
+MARKS = "visits_dashboardmark"
+# A mark every this many rows of a level, in worst-first order: a deep page steps over fewer rows than this
+# after seeking to the nearest mark before it (`dashboards._worst_scan`).
+MARK_EVERY = 1000
+# The worst-first order (`dashboards.ORDERS["worst"]`) with every column ascending, as the seek index has it
+# (`visits/migrations/0016`): a row comparison with a mark's key positions an index scan.
+WORST_SEEK = (
+    "coalesce(done::float8 / nullif(households, 0), 'Infinity'::float8), (-households), (key IS NULL), "
+    "coalesce(key, '')"
+)
+
+
+def dashboard_marks(cur: Any) -> None:
+    """Derive the dashboard marks (`DashboardMark`: the rows at positions 0, MARK_EVERY, 2 × MARK_EVERY, …
+    of each level, worst first) from the dashboard rows, unless they are there already: any statement that
+    changes a dashboard row deletes them all (the triggers of `visits/migrations/0016`). Run by a writer
+    of the rollups holding the fold's locks (`fold`, `recompute.rebuild`), which every writer of the rows
+    holds as well (`fold`, `refresh`, `dashboard_month`, `rebuild`): no other writer changes the rows
+    meanwhile, so marks that exist match the rows in every snapshot that sees them. A new writer of the
+    dashboard rows must take those locks too, or marks derived beside its uncommitted change go stale."""
+    cur.execute(
+        f"""INSERT INTO {MARKS} (month, level, position, share, households, key)
+            SELECT month, level, position, share, households, key FROM (
+                SELECT month, level, key, households,
+                       coalesce(done::float8 / nullif(households, 0), 'Infinity'::float8) AS share,
+                       row_number() OVER (PARTITION BY level ORDER BY {WORST_SEEK}) - 1 AS position
+                FROM {DASHBOARD} WHERE month = {KEPT_MONTH} AND left(level, 1) <> '#'
+            ) r
+            WHERE mod(position, %s) = 0 AND NOT EXISTS (SELECT FROM {MARKS})""",
+        [MARK_EVERY],
+    )
 
 
 def vacuum_dashboard() -> None:
@@ -305,7 +342,7 @@ def _quiesce_and_fold(cur: Any) -> None:
     until this transaction ends (the fold's own advisory lock, taken next, is then free). The first
     statement that takes a snapshot is the fold's, once the table is held."""
     cur.execute(f"LOCK TABLE {DELTAS} IN EXCLUSIVE MODE")
-    fold(cur)
+    fold(cur, marks=False)  # (the caller changes rollup rows next: the next fold derives the marks)
 
 
 def quiesce(areas: Iterable[int] | None = None) -> None:
