@@ -99,7 +99,8 @@ def plan_compute(
     # The plan in force, when made with these settings: a re-grid with no change gives it back as it is.
     current = plan_in_force(community) if previous else None
     stored, why = None, ""
-    if current is not None and GriddingSettings.from_json(current.config) == settings:
+    ranges_changed = current is not None and GriddingSettings.from_json(current.config) != settings
+    if current is not None and not ranges_changed:
         # Barriers drawn, removed or moved since: the plan in force's cells are not kept at all.
         why = barriers_changed(current, data)
         stored = None if why else stored_plan(current, data, barriers_checked=True)
@@ -115,6 +116,7 @@ def plan_compute(
                 check_codes=True,
                 stored=stored,
                 incremental=True,
+                ranges_changed=ranges_changed,
             )
         else:
             engine_plan = plan_community(data.community, config, code=community.code, check_codes=True)

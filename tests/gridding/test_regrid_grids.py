@@ -41,3 +41,27 @@ def test_add_of_25_keeps_every_household_as_main_did():
     _before, previous, plan = _run(community, changed)
     assert areas_moved_grid(previous, plan) == 0, plan.regrid_path
     assert kept_share(previous, plan)[0] == 1.0, (kept_share(previous, plan), plan.regrid_path)
+
+
+def test_a_re_grid_after_the_settings_changed_meets_the_new_ranges_where_it_can():
+    """Settings changed (no stored plan: the full rebuild): holding households to areas cut for the old
+    range left 13 areas under a raised minimum and 20 for a new range, where a partition holding none has
+    no area out of range; the re-grid now compares the two and keeps the one with fewer faults (review of
+    regrid6; it failed before)."""
+    import dataclasses
+
+    community = lattice_community(100, seed=1)
+    before = plan_community(community, CFG, code="440308001001")
+    previous = before.household_codes()
+    for change in ({"area_min": 16}, {"area_min": 17, "area_max": 22}):
+        config = dataclasses.replace(CFG, **change)
+        plan = regrid(community, previous, config, code="440308001001", ranges_changed=True)
+        assert faults(plan, community, config).score == (0, 0), (change, plan.regrid_path)
+        assert "holding no household" in plan.regrid_path
+    # Unchanged settings: the plan in force's areas, every household kept.
+    plan = regrid(community, previous, CFG, code="440308001001", ranges_changed=True)
+    assert kept_share(previous, plan) == (1.0, 1.0) and plan.regrid_path == "full"
+    # Not told the ranges changed (a change of buildings): areas held as they are, faults reported.
+    config = dataclasses.replace(CFG, area_min=16)
+    plan = regrid(community, previous, config, code="440308001001")
+    assert faults(plan, community, config).out > 0 and kept_share(previous, plan) == (1.0, 1.0)

@@ -72,13 +72,16 @@ def regrid(
     check_codes: bool = False,
     stored: StoredPlan | None = None,
     incremental: bool = False,
+    ranges_changed: bool = False,
 ) -> Plan:
     """Re-grid from the codes in force: `regrid_inputs` (geometry), `regrid_partition` (the neighbour
     graph only), then the cells of shared buildings are cut, codes given and polygons built.
     `check_codes`: as `plan_community`'s. `stored`: the plan in force (its cells); when nothing changed
     since (`stored.unchanged`), that plan is the re-grid, as it is. `incremental`: with `stored`, only
     the changed buildings' cells are rebuilt (`_incremental`, see local.py), the full rebuild as its
-    fallback. `plan.regrid_path` says which path was taken and why."""
+    fallback. `ranges_changed`: the codes in force were cut for other settings (the full rebuild is then
+    compared with one holding no household, `_unheld_if_better`). `plan.regrid_path` says which path was
+    taken and why."""
     config = config or Config()
     if stored is not None and unchanged(community, previous, stored):
         plan = plan_from_stored(community, stored, config)
@@ -104,11 +107,40 @@ def regrid(
         )
         if plan is not None:
             return plan
-    plan = _full(
-        community, previous, held, config, code=code, build_polygons=build_polygons, check_codes=check_codes
-    )
+    kw: dict[str, Any] = {"code": code, "build_polygons": build_polygons, "check_codes": check_codes}
+    plan = _full(community, previous, held, config, **kw)
     plan.regrid_path = f"full ({why})" if why else "full"
-    return plan
+    return _unheld_if_better(community, previous, config, plan, **kw) if ranges_changed else plan
+
+
+def _unheld_if_better(
+    community: CommunityIn, previous: PreviousCodes, config: Config, plan: Plan, **kw: Any
+) -> Plan:
+    """The full rebuild holds households to their codes in force; where those areas were cut for other
+    ranges (the settings changed: `area_max` lowered, `area_min` raised), it keeps areas out of range that
+    a partition holding no household avoids. A plan with faults is compared with the full rebuild holding
+    none (codes still given by the households' votes): the one with fewer faults, this one on a tie. Only
+    after a change of settings: for a change of buildings, a fault the plan in force had (a block the
+    numbers make infeasible) is no reason to cut every area afresh."""
+    from . import local  # (local imports this module)
+
+    try:
+        f = local.faults(plan, community, config)
+        plan.measured = f.quality
+        if f.score == (0, 0):
+            return plan
+        alt = _full(community, previous, {}, config, **kw)
+        fa = local.faults(alt, community, config)
+    except Exception:  # (the comparison is a refinement: the full rebuild stands)
+        logger.warning("re-grid holding no household failed; the full rebuild stands", exc_info=True)
+        return plan
+    if fa.score >= f.score:
+        return plan
+    alt.measured = fa.quality
+    note = f"holding no household to its area: {fa.score[1]} faults against {f.score[1]}"
+    path = plan.regrid_path
+    alt.regrid_path = f"{path[:-1]}; {note})" if path.endswith(")") else f"{path} ({note})"
+    return alt
 
 
 # Areas a change broke are mended inside their grids first (`regrid_partition`). Constants, not settings:
