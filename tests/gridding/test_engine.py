@@ -38,6 +38,15 @@ def assert_tiles(q, community) -> None:
     assert q.overlap_area_m2 <= 1.0 * km2, (q.overlap_area_m2, km2)
 
 
+def tiled_plan(n: int, seed: int, irregular: bool):
+    """`lattice_community(n, seed, irregular)` planned, measured, and checked to tile within tolerance."""
+    community = lattice_community(n, seed=seed, irregular=irregular)
+    plan = plan_community(community, CFG)
+    q = measure(plan, community.boundary, CFG)
+    assert_tiles(q, community)
+    return plan, q
+
+
 def test_feasible_totals_match_the_arithmetic():
     infeasible = [t for t in range(1, 50) if not feasible_total(t, 15, 20)]
     assert infeasible == [*range(1, 15), *range(21, 30), *range(41, 45)]
@@ -169,10 +178,7 @@ def test_properties_hold_on_random_communities(n, seed, irregular):
 def test_cut_buildings_leave_no_slivers_in_a_small_community(irregular):
     # 0.077 km²: the pieces of cut buildings once overlapped their neighbours by 1.13 m² (15 m²/km²),
     # slivers along edges that a cut's snapping bent and the cell across kept straight.
-    community = lattice_community(37, seed=592, irregular=irregular)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    plan, q = tiled_plan(37, 592, irregular)
     assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
     cells = plan.item_cells
     tree = shapely.STRtree(cells)
@@ -191,10 +197,7 @@ def test_a_sharp_tip_of_a_cut_piece_is_not_snapped_off_when_sealed(n, seed, irre
     # along a 21 m edge: a gap of 0.38 m² and, sealed again, an overlap of 0.19 m² (1 m²/km² is 0.10 m²
     # here), the area in two pieces. The piece across gives the sliver up instead. (12, 6044): a gap
     # of 0.03 m² that the holes around fill is let open (else an unsnapped cut overlaps 0.03 m²).
-    community = lattice_community(n, seed=seed, irregular=irregular)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    _plan, q = tiled_plan(n, seed, irregular)
     assert q.multipart_polygons == 0 and q.areas_contiguous == 1.0
 
 
@@ -202,10 +205,7 @@ def test_a_speck_beyond_a_crossing_does_not_keep_a_sliver_overlap_when_sealed():
     # Found by the property test (1,600 examples): three cells meet where two roundings of one crossing
     # lie 1 cm apart; giving the 0.07 m² overlap up (1 m²/km² is 0.044 m² here) left the loser a speck
     # of 0.00003 m² beyond the crossing, a second part, so neither cell gave it up. The speck is dropped.
-    community = lattice_community(22, seed=1227, irregular=False)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    _plan, q = tiled_plan(22, 1227, False)
     assert q.overlap_area_m2 < 0.001
 
 
@@ -217,10 +217,7 @@ def test_a_vertex_left_off_the_grid_by_the_seal_opens_no_sliver_when_snapped(n, 
     # across: a sliver along a 20 m edge, 0.097 m² of gap and 0.047 m² of overlap in 0.089 km² (46, 5830),
     # 0.095 m² of overlap in 0.028 km² (13, 8575). The cells around such a vertex are now tiled again from
     # their outlines noded on the grid (`tessellate._retile_off_grid`): every vertex on the grid.
-    community = lattice_community(n, seed=seed, irregular=False)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    plan, q = tiled_plan(n, seed, False)
     assert q.multipart_polygons == 0
     xy = shapely.get_coordinates(plan.item_cells)
     assert abs(xy / 0.01 - (xy / 0.01).round()).max() < 1e-6
@@ -236,10 +233,7 @@ def test_a_gap_closed_by_the_seal_is_on_the_grid_as_geos_rounds_it(n, seed):
     # units × 0.01, an ulp off GEOS's own rounding (units ÷ 100) for one point in seven; united with a
     # cell on the grid, GEOS found a crossing of two edges from one point halfway along them and bent the
     # cell's 48 m edge 5 mm: 0.117 m² of overlap in 0.029 km² (16, 2593), 0.109 m² in 0.061 km² (31, 7091).
-    community = lattice_community(n, seed=seed, irregular=False)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    _plan, q = tiled_plan(n, seed, False)
     assert q.overlap_area_m2 < 0.001
 
 
@@ -248,10 +242,7 @@ def test_a_vertex_in_the_pixel_of_an_edge_across_is_sealed_into_it():
     # one lay 4 mm from the edge two others share, which does not hold it; the dissolve of the vertex's
     # area bent that edge through it (snap rounding), the area across kept it straight: 0.060 m² of
     # overlap in 0.049 km². Such cells are tiled again from their outlines noded on the grid together.
-    community = lattice_community(27, seed=1116, irregular=True)
-    plan = plan_community(community, CFG)
-    q = measure(plan, community.boundary, CFG)
-    assert_tiles(q, community)
+    _plan, q = tiled_plan(27, 1116, True)
     assert q.overlap_area_m2 < 0.001
 
 

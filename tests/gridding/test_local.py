@@ -557,6 +557,21 @@ def test_new_households_are_freed_only_where_their_area_has_no_room():
     assert kept_share(re_ids, plan) == (1.0, 1.0)
 
 
+def _removed_and_regridded(building: str) -> tuple:
+    """Lattice 100 (seed 1) planned, `building` removed, re-gridded on the incremental path: the plan
+    before, its codes, the changed community and the re-grid."""
+    from gridgov.gridding.algorithm.regrid import regrid
+
+    community = lattice_community(100, seed=1)
+    before = plan_community(community, CFG, code="440308001001")
+    previous = before.household_codes()
+    changed = _with(community, [b for b in community.buildings if b.id != building])
+    plan = regrid(
+        changed, previous, CFG, code="440308001001", stored=stored_from_plan(before), incremental=True
+    )
+    return before, previous, changed, plan
+
+
 def test_a_grid_short_by_more_than_one_area_takes_areas_from_a_neighbour_with_room():
     """A removal (lattice 100, seed 1, b39: 21 households) leaves a grid short by more than any one area
     holds: no chain of one area per grid fills it, so it was dissolved into its neighbours (93.0% kept
@@ -564,14 +579,9 @@ def test_a_grid_short_by_more_than_one_area_takes_areas_from_a_neighbour_with_ro
     room (`regrid._take_areas`): 95.5% keep their area, no fault, and only the moved areas' codes
     change (no code in force passed on to other households)."""
     from gridgov.gridding.algorithm.local import faults
-    from gridgov.gridding.algorithm.regrid import areas_moved_grid, kept_share, regrid
+    from gridgov.gridding.algorithm.regrid import areas_moved_grid, kept_share
 
-    community = lattice_community(100, seed=1)
-    before = plan_community(community, CFG, code="440308001001")
-    stored = stored_from_plan(before)
-    previous = before.household_codes()
-    changed = _with(community, [b for b in community.buildings if b.id != "b39"])
-    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    _before, previous, changed, plan = _removed_and_regridded("b39")
     assert faults(plan, changed, CFG).score == (0, 0), plan.problems
     assert plan.regrid_path.startswith("incremental"), plan.regrid_path
     assert kept_share(previous, plan)[0] >= 0.95
@@ -614,14 +624,9 @@ def test_a_grid_the_cuts_leave_short_or_in_pieces_is_mended_without_dissolving_a
     (90.9% kept their area, 7 areas moved to another grid, 11 grids -> 10). It now takes areas from a
     neighbour with room, the grids in force tried as a start too: 95.5%, 3 areas moved, 11 grids."""
     from gridgov.gridding.algorithm.local import faults
-    from gridgov.gridding.algorithm.regrid import areas_moved_grid, kept_share, regrid
+    from gridgov.gridding.algorithm.regrid import areas_moved_grid, kept_share
 
-    community = lattice_community(100, seed=1)
-    before = plan_community(community, CFG, code="440308001001")
-    stored = stored_from_plan(before)
-    previous = before.household_codes()
-    changed = _with(community, [b for b in community.buildings if b.id != "b14"])
-    plan = regrid(changed, previous, CFG, code="440308001001", stored=stored, incremental=True)
+    before, previous, changed, plan = _removed_and_regridded("b14")
     assert faults(plan, changed, CFG).score == (0, 0), plan.problems
     assert plan.n_grids == before.n_grids
     assert kept_share(previous, plan)[0] >= 0.95

@@ -177,6 +177,19 @@ def test_a_page_skips_rows_whose_delta_moves_them_back(town):
     assert page == full("area", today)[:1]
 
 
+def reassign(world, city, n: int) -> list[str]:
+    """The first `n` households of area T moved to area B by the administrator (the API: refresh folds
+    first, then derives the areas' and their nodes' rows again)."""
+    moved = [c for c, _x, _y in city if c.startswith("T")][:n]
+    r = client(world, "admin").post(
+        "/api/v1/visits/reassign/",
+        {"households": moved, "area": world.area_b.code},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.content
+    return moved
+
+
 def test_worst_first_pages_after_refresh_approval_and_change_of_hands(town):
     world, city = town
     today = timezone.localdate()
@@ -189,14 +202,7 @@ def test_worst_first_pages_after_refresh_approval_and_change_of_hands(town):
     check_pages(today)
     agree()
     # Households move to another area (refresh folds first, then re-derives the areas and their nodes).
-    leader = client(world, "admin")
-    moved = [c for c, _x, _y in city if c.startswith("T")][:6]
-    r = leader.post(
-        "/api/v1/visits/reassign/",
-        {"households": moved, "area": world.area_b.code},
-        content_type="application/json",
-    )
-    assert r.status_code == 200, r.content
+    moved = reassign(world, city, 6)
     check_pages(today)
     agree()
     # A key group (another policy: once a month) for one household, saved one row at a time.
@@ -507,14 +513,7 @@ def test_marks_go_with_any_change_of_the_rows(town, marks_every):
     assert marks == _marks()
     check_marked(today, 2)
     # A household moved (refresh: its areas' and nodes' rows derived again): the marks go until the fold.
-    leader = client(world, "admin")
-    moved = [c for c, _x, _y in city if c.startswith("T")][:4]
-    r = leader.post(
-        "/api/v1/visits/reassign/",
-        {"households": moved, "area": world.area_b.code},
-        content_type="application/json",
-    )
-    assert r.status_code == 200, r.content
+    reassign(world, city, 4)
     assert not DashboardMark.objects.exists()
     check_pages(today)
     rollups.fold()
