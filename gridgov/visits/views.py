@@ -6,11 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from gridgov.core.files import private_file
+from gridgov.households.models import KeyGroup
 
-from .models import Channel, Finding
+from .models import Channel, Finding, Flag
 from .selectors import visible_visits
 
 
@@ -37,6 +39,9 @@ def mine(request: HttpRequest) -> HttpResponse:
         "error": _("Refused"),
         "report": _("Report an issue from this visit"),
         "accuracy": _("accuracy"),
+        "awaiting": _("awaiting the leader's review"),
+        "report_now": _("Report the issue now"),
+        "key_groups": dict(KeyGroup.choices),
     }
     return render(
         request,
@@ -45,6 +50,7 @@ def mine(request: HttpRequest) -> HttpResponse:
             "labels": labels,
             "channels": Channel.choices,
             "findings": Finding.choices,
+            "report_url": reverse("cases:new"),
         },
     )
 
@@ -64,7 +70,8 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def review_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "visits/review.html", {})
+    labels = {"flags": dict(Flag.choices), "channels": dict(Channel.choices)}
+    return render(request, "visits/review.html", {"labels": labels})
 
 
 @login_required

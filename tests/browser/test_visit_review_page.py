@@ -43,3 +43,21 @@ def test_leader_reviews_flagged_visits(world, page, live_server):
     reviews = dict(Visit.objects.values_list("review", "review_reason"))
     assert reviews == {"rejected": "GPS drift, member confirmed by phone", "approved": ""}
     assert Visit.objects.filter(counted=True).count() == 1
+
+
+def test_review_queue_speaks_the_leaders_language_and_clock(world, page, live_server):
+    """The queue showed "far_from_building" and the time in UTC (8 hours early for a street office)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    at = datetime(2026, 3, 2, 9, 41, tzinfo=ZoneInfo("Asia/Shanghai"))
+    visit = {**far_visit(0), "device_time": at.isoformat()}
+    record_visits([visit], actor=world.users["member_a"])
+    login(page, live_server, "leader_a")
+    page.goto(f"{live_server.url}/visits/review/")
+    page.wait_for_selector("#review tbody tr")
+    row = page.locator("#review tbody tr").first.inner_text()
+    assert "2026-03-02 09:41" in row
+    assert "far from the building" in row and "far_from_building" not in row
+    page.locator("#review tbody tr button.ok").click()
+    page.wait_for_selector("#review-empty", state="visible")

@@ -65,7 +65,9 @@
           var item = items[res.index !== undefined ? res.index : i];
           if (res.status === "error") {
             var li = document.createElement("li");
-            li.textContent = L10N.error + " " + item.household + ": " + JSON.stringify(res.errors);
+            var said = [];  // the server's messages (translated), not its JSON
+            Object.keys(res.errors || {}).forEach(function (k) { said = said.concat(res.errors[k]); });
+            li.textContent = L10N.error + " " + (item.address || item.household) + ": " + said.join(" ");
             document.getElementById("refused").appendChild(li);
           }
           done.push(item.id);  // sent: stored, already stored, or refused with its reason shown
@@ -87,10 +89,13 @@
       li.className = "card visit-row " + h.status;
       li.dataset.code = h.code;
       li.dataset.status = h.status;
-      var badges = h.key_groups.map(function (k) { return "<span class='badge'>" + k + "</span>"; }).join("");
+      var badges = h.key_groups.map(function (k) {
+        return "<span class='badge' data-group='" + escapeHtml(k) + "'>" + escapeHtml(L10N.key_groups[k] || k) + "</span>";
+      }).join(" ");
       li.innerHTML = "<b>" + escapeHtml(h.address || h.code) + "</b> " + badges +
         "<br><span class='status " + h.status + "'>" + L10N[h.status] + "</span> · " + L10N.due_by + " " + h.next_due +
         " · " + L10N.last + ": " + (h.last_visit ? h.last_visit.slice(0, 10) : L10N.never) +
+        (h.awaiting_review ? " · <span class='awaiting'>" + h.awaiting_review + " " + L10N.awaiting + "</span>" : "") +
         "<br><button type='button' class='log'>" + L10N.log + "</button>";
       li.querySelector(".log").addEventListener("click", function () { openForm(h); });
       ul.appendChild(li);
@@ -154,7 +159,7 @@
     ev.preventDefault();
     var data = new FormData(form);
     var visit = {
-      id: crypto.randomUUID(), household: current.code, channel: data.get("channel"),
+      id: crypto.randomUUID(), household: current.code, address: current.address || "", channel: data.get("channel"),
       device_time: new Date().toISOString(), notes: data.get("notes") || "",
       findings: data.getAll("findings"), issue_ref: data.get("report") ? crypto.randomUUID() : null
     };
@@ -168,10 +173,27 @@
       form.hidden = true;
       current.status = "done";
       current.last_visit = visit.device_time;
+      var h = current;
       render();
-      return sync();
+      var sent = sync();
+      if (visit.issue_ref) { sent.then(function () { reportFrom(visit, h); }); }
+      return sent;
     }).catch(function () { status.textContent = L10N.no_fix; });
   });
+
+  // "Report an issue from this visit": the issue form, opened with the id the visit carries (the two are
+  // linked whichever reaches the server first) and the household's place. With no signal, a link to it.
+  function reportFrom(visit, h) {
+    var q = new URLSearchParams({ uuid: visit.issue_ref, lon: h.lon, lat: h.lat, address: h.address || "" });
+    var url = app.dataset.report + "?" + q.toString();
+    if (navigator.onLine) { window.location.assign(url); return; }
+    var li = document.createElement("li");
+    var a = document.createElement("a");
+    a.href = url;
+    a.textContent = L10N.report_now + ": " + (h.address || h.code);
+    li.appendChild(a);
+    document.getElementById("refused").appendChild(li);
+  }
 
   function load() {
     return fetch(app.dataset.api, { credentials: "same-origin" }).then(function (r) { return r.json(); })
