@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
@@ -55,15 +59,32 @@ def mine(request: HttpRequest) -> HttpResponse:
     )
 
 
+SW_ASSETS = ["visits/visits.js", "gridgov/gridgov.css", "leaflet/leaflet.js", "leaflet/leaflet.css"]
+
+
+def assets_version(paths: list[str]) -> str:
+    """A digest of the static files' sizes and modification times. The service worker serves them from its
+    cache first and static URLs carry no hash, so the worker's cache name carries this: a changed file
+    changes sw.js, the browser installs the new worker, which caches the new files and drops the old."""
+    digest = hashlib.sha256()
+    for path in paths:
+        found = finders.find(path)
+        if not found:
+            continue
+        stat = os.stat(found if isinstance(found, str) else found[0])
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:12]
+
+
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, served under /visits/ so that it controls the member's pages."""
-    assets = [
-        static("visits/visits.js"),
-        static("gridgov/gridgov.css"),
-        static("leaflet/leaflet.js"),
-        static("leaflet/leaflet.css"),
-    ]
-    response = render(request, "visits/sw.js", {"assets": assets}, content_type="application/javascript")
+    assets = [static(path) for path in SW_ASSETS]
+    response = render(
+        request,
+        "visits/sw.js",
+        {"assets": assets, "version": assets_version(SW_ASSETS)},
+        content_type="application/javascript",
+    )
     response["Cache-Control"] = "no-cache"
     return response
 
