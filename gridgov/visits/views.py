@@ -19,6 +19,8 @@ from gridgov.households.models import KeyGroup
 from .models import Channel, Finding, Flag
 from .selectors import visible_visits
 
+PHOTO_ID = "00000000-0000-0000-0000-000000000000"  # replaced by the visit's id in visits.js
+
 
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
@@ -46,6 +48,7 @@ def mine(request: HttpRequest) -> HttpResponse:
         "awaiting": _("awaiting the leader's review"),
         "report_now": _("Report the issue now"),
         "key_groups": dict(KeyGroup.choices),
+        "photo_refused": _("Photo not kept"),
     }
     return render(
         request,
@@ -55,6 +58,7 @@ def mine(request: HttpRequest) -> HttpResponse:
             "channels": Channel.choices,
             "findings": Finding.choices,
             "report_url": reverse("cases:new"),
+            "photo_url": reverse("visit-photo", args=[PHOTO_ID]),
         },
     )
 

@@ -81,3 +81,51 @@ def test_report_an_issue_from_a_visit_opens_the_issue_form_linked_to_it(world, b
     assert float(page.input_value("input[name=lon]")) == pytest.approx(point.x)
     assert float(page.input_value("input[name=lat]")) == pytest.approx(point.y)
     context.close()
+
+
+def png(width: int, height: int) -> bytes:
+    """A plain red PNG (no imaging library here)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_visit_logged_offline_with_a_photo_keeps_it(world, browser, live_server, settings, tmp_path):
+    """Issue 4 names an optional photo in the visit form; the page had none (only the API took one)."""
+    settings.MEDIA_ROOT = tmp_path
+    context, page = phone(browser, "en-US")
+    login(page, live_server, "member_a")
+    page.goto(f"{live_server.url}/visits/")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_selector("#visits-app[data-loaded='1']")
+    context.set_offline(True)
+    page.reload()
+    page.click(".visit-row[data-code='HA1'] button.log")
+    page.check("input[name=channel][value=phone]")
+    page.set_input_files(
+        "input[name=photo]", {"name": "door.png", "mimeType": "image/png", "buffer": png(2400, 1200)}
+    )
+    page.click("#visit-form button[type=submit]")
+    page.wait_for_function("document.getElementById('sync-status').dataset.unsynced === '1'")
+    assert not Visit.objects.exists()
+    context.set_offline(False)
+    page.evaluate("window.gridgovVisits.sync()")
+    page.wait_for_function("document.getElementById('sync-status').dataset.unsynced === '0'")
+    assert page.locator("#refused li").count() == 0, page.locator("#refused").inner_text()
+    visit = Visit.objects.get()
+    assert visit.photo.name.endswith(".jpg")  # made smaller on the phone: 1600 px wide, JPEG
+    assert (tmp_path / visit.photo.name).read_bytes()[:3] == b"\xff\xd8\xff"
+    context.close()

@@ -55,12 +55,15 @@
     syncing = true;
     return queued().then(function (items) {
       if (!items.length) { return null; }
+      var bare = items.map(function (v) {  // the photo goes on its own once the visit is stored
+        var copy = {}; Object.keys(v).forEach(function (k) { if (k !== "photo") { copy[k] = v[k]; } }); return copy;
+      });
       return fetch(app.dataset.sync, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ visits: items })
+        body: JSON.stringify({ visits: bare })
       }).then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); }).then(function (out) {
-        var done = [];
+        var done = [], uploads = [];
         out.results.forEach(function (res, i) {
           var item = items[res.index !== undefined ? res.index : i];
           if (res.status === "error") {
@@ -70,14 +73,52 @@
             li.textContent = L10N.error + " " + (item.address || item.household) + ": " + said.join(" ");
             document.getElementById("refused").appendChild(li);
           }
+          if (res.status !== "error" && item.photo) { uploads.push(sendPhoto(item)); return; }
           done.push(item.id);  // sent: stored, already stored, or refused with its reason shown
         });
-        return dequeue(done).then(load);
+        return Promise.all(uploads).then(function (sent) {
+          return dequeue(done.concat(sent.filter(Boolean)));
+        }).then(load);
       });
     }).catch(function () { /* no signal after all: keep the queue */ }).then(function () {
       syncing = false;
       return showStatus();
     });
+  }
+
+  // A visit's photo, once the visit is stored: the item leaves the queue when the photo is kept or refused
+  // (its reason shown); with no signal or a server error it stays, and the visit is sent again (it exists).
+  function sendPhoto(item) {
+    var body = new FormData();
+    body.append("photo", item.photo, item.photo.name || "photo.jpg");
+    return fetch(app.dataset.photo.replace("00000000-0000-0000-0000-000000000000", item.id), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() }, body: body
+    }).then(function (r) {
+      if (r.ok) { return item.id; }
+      if (r.status !== 400) { return null; }
+      return r.json().then(function (e) {
+        var li = document.createElement("li");
+        li.textContent = L10N.photo_refused + " " + (item.address || item.household) + ": " + [].concat(e.photo || e.detail || []).join(" ");
+        document.getElementById("refused").appendChild(li);
+        return item.id;
+      });
+    }).catch(function () { return null; });
+  }
+
+  // Phone cameras take photos of several MB: made at most 1600 px and JPEG before they wait on the phone
+  // and travel over a poor signal (the original when the browser cannot draw it).
+  function smaller(file) {
+    if (!file || !file.size) { return Promise.resolve(null); }
+    if (typeof createImageBitmap === "undefined") { return Promise.resolve(file); }
+    return createImageBitmap(file).then(function (img) {
+      var scale = Math.min(1, 1600 / Math.max(img.width, img.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(img.width * scale); canvas.height = Math.round(img.height * scale);
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) { resolve(blob && blob.size < file.size ? blob : file); }, "image/jpeg", 0.85);
+      });
+    }).catch(function () { return file; });
   }
 
   // --- households and the form ------------------------------------------------------------------
@@ -165,8 +206,12 @@
     };
     var status = document.getElementById("visit-form-status");
     var located = visit.channel === "phone" ? Promise.resolve(null) : (status.textContent = L10N.locating, fix());
+    var photo = smaller(data.get("photo"));
     located.then(function (pos) {
       if (pos) { visit.lat = pos.coords.latitude; visit.lon = pos.coords.longitude; visit.accuracy = pos.coords.accuracy; }
+      return photo;
+    }).then(function (blob) {
+      if (blob) { visit.photo = blob; }
       return enqueue(visit);
     }).then(function () {
       status.textContent = L10N.saved;
