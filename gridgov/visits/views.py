@@ -7,17 +7,21 @@ import os
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from gridgov.accounts import scoping
+from gridgov.accounts.models import Role
 from gridgov.core.files import private_file
-from gridgov.households.models import KeyGroup
+from gridgov.geo.models import ResponsibilityArea
+from gridgov.households.models import Household, KeyGroup
 
 from .models import Channel, Finding, Flag
-from .selectors import visible_visits
+from .selectors import orphans, visible_visits
 
 PHOTO_ID = "00000000-0000-0000-0000-000000000000"  # replaced by the visit's id in visits.js
 
@@ -97,6 +101,28 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 def review_page(request: HttpRequest) -> HttpResponse:
     labels = {"flags": dict(Flag.choices), "channels": dict(Channel.choices)}
     return render(request, "visits/review.html", {"labels": labels})
+
+
+TEAM_ROLES = (Role.LEADER, Role.COMMUNITY)
+
+
+@login_required
+def team_page(request: HttpRequest) -> HttpResponse:
+    """A grid leader's (or community staff's) households by responsibility area and member, the orphans
+    (no active member), and moving households to another area: the reassignment API on a page."""
+    user = request.user
+    if getattr(user, "role", None) not in TEAM_ROLES:
+        raise PermissionDenied
+    areas = list(
+        scoping.visible_nodes(user, ResponsibilityArea.objects.select_related("member", "grid"))
+        .filter(code__startswith=user.scope_code)
+        .order_by("code")
+    )
+    by_area: dict[int, list[Household]] = {a.pk: [] for a in areas}
+    for h in scoping.households(user).filter(active=True, area__isnull=False).order_by("code"):
+        by_area.setdefault(h.area_id, []).append(h)
+    rows = [(a, by_area.get(a.pk, [])) for a in areas]
+    return render(request, "visits/team.html", {"rows": rows, "orphans": orphans(user)})
 
 
 @login_required

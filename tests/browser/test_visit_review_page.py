@@ -61,3 +61,24 @@ def test_review_queue_speaks_the_leaders_language_and_clock(world, page, live_se
     assert "far from the building" in row and "far_from_building" not in row
     page.locator("#review tbody tr button.ok").click()
     page.wait_for_selector("#review-empty", state="visible")
+
+
+def test_leader_moves_an_orphan_household_to_a_member_on_a_page(world, page, live_server):
+    """Issue 4: leaders reassign households between members (audited) and orphans are listed; both were
+    API calls only, nothing a grid leader could open."""
+    from gridgov.core.models import AuditEntry
+    from gridgov.households.models import Household
+
+    login(page, live_server, "leader_a")
+    page.click("nav >> text=Members and households")
+    orphans = page.locator("#orphans input[name=household]")
+    assert [orphans.nth(i).get_attribute("value") for i in range(orphans.count())] == ["HA2"]
+    orphans.first.check()
+    page.select_option("select[name=area]", world.area_a.code)
+    page.fill("input[name=reason]", "2号楼无人负责")
+    page.click("#team button[type=submit]")
+    page.wait_for_function("document.getElementById('team-status').textContent.indexOf('Moved: 1') === 0")
+    assert Household.objects.get(code="HA2").area == world.area_a
+    entry = AuditEntry.objects.get(action="households.reassign")
+    assert entry.data["reason"] == "2号楼无人负责" and entry.data["target"] == world.area_a.code
+    page.wait_for_selector("#orphans >> text=None: every household has an active member.")
