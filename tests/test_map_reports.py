@@ -126,3 +126,15 @@ def test_report_pages_answer_field_errors_and_refuse_roles_without_households(wo
     assert coordinator.get("/map/reports/issues/").status_code == 200
     page = coordinator.get("/map/reports/").content.decode()
     assert 'id="coverage-form"' not in page and 'id="issues-form"' in page
+
+
+def test_the_street_offices_issue_report_names_categories_in_the_pages_language(world) -> None:
+    """Walked in English as the street office: the category list and the report's title were Chinese."""
+    c = client(world, "street")
+    page = c.get("/map/reports/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">— Neighbour dispute</option>" in page and "邻里纠纷" not in page
+    assert ">— 邻里纠纷</option>" in c.get("/map/reports/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    report = c.get(
+        "/map/reports/issues/?category=dispute-neighbour", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Neighbour dispute" in report and "邻里纠纷" not in report

@@ -256,8 +256,29 @@ def case_new(request: HttpRequest) -> HttpResponse:
                     return redirect("cases:new")
         status = 400
     else:
-        form = StaffReportForm(initial={"channel": DEFAULT_CHANNEL.get(acting_role(user), Channel.HOTLINE)})
+        initial = {"channel": DEFAULT_CHANNEL.get(acting_role(user), Channel.HOTLINE), **_from_visit(request)}
+        form = StaffReportForm(initial=initial)
     return render(request, "cases/new.html", {"form": form, "map": _map_context()}, status=status)
+
+
+def _from_visit(request: HttpRequest) -> dict[str, Any]:
+    """The form filled in from a visit (`?uuid=&lon=&lat=&address=`, the member's visits page): the id the
+    visit carries as its `issue_ref`, so that the issue and the visit are linked, and the household's place.
+    What does not parse is left out."""
+    out: dict[str, Any] = {}
+    try:
+        out["uuid"] = uuidlib.UUID(request.GET["uuid"])
+    except (KeyError, ValueError):
+        return out
+    try:
+        lon, lat = float(request.GET["lon"]), float(request.GET["lat"])
+    except (KeyError, ValueError):
+        pass
+    else:
+        if -180 <= lon <= 180 and -90 <= lat <= 90:
+            out.update(lon=lon, lat=lat)
+    out["address"] = request.GET.get("address", "")[:200]
+    return out
 
 
 # --- the case page ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ CATALOGUE: dict[str, Any] = {
     "gridding.multipart": _("Some areas are in several pieces ({detail}); adjust them before approving."),
     "gridding.not_adjacent": _("The building does not border the target area."),
     "gridding.range": _("{detail}"),
+    "gridding.settings": _("These ranges cannot be gridded: {detail}"),
     "gridding.no_alternative": _("This problem has no alternative to apply, or it was applied already."),
     "gridding.stale_alternative": _(
         "The plan changed since the alternative was computed ({detail}); adjust the areas by hand."

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -80,12 +81,10 @@ class CreateInput(serializers.Serializer):
     fresh = serializers.BooleanField(default=False)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        if data["area_min"] > data["area_max"]:
-            raise serializers.ValidationError({"area_max": "must not be below area_min"})
-        if data["grid_min"] > data["grid_max"]:
-            raise serializers.ValidationError({"grid_max": "must not be below grid_min"})
-        if data["grid_max"] < data["area_max"]:
-            raise serializers.ValidationError({"grid_max": "a grid must hold at least one area"})
+        ranges = {k: data[k] for k in ("area_min", "area_max", "grid_min", "grid_max")}
+        wrong = services.GriddingSettings(**ranges).problems()
+        if wrong:
+            raise serializers.ValidationError(wrong)
         return data
 
 
@@ -180,7 +179,9 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _editable(self, plan: GriddingPlan) -> None:
         if not can_edit(self.request.user, plan.community):
-            raise PermissionDenied("only community staff of this community or an administrator may do this")
+            raise PermissionDenied(
+                _("Only the community's staff or an administrator may change its gridding.")
+            )
 
     def create(self, request: Request) -> Response:
         data = CreateInput(data=request.data)
@@ -190,7 +191,7 @@ class PlanViewSet(viewsets.ReadOnlyModelViewSet):
             scoping.visible_nodes(request.user, Community.objects.all()), code=v["community"]
         )
         if not can_edit(request.user, community):
-            raise PermissionDenied("only community staff of this community or an administrator may grid it")
+            raise PermissionDenied(_("Only the community's staff or an administrator may grid it."))
         settings = services.GriddingSettings(
             area_min=v["area_min"], area_max=v["area_max"], grid_min=v["grid_min"], grid_max=v["grid_max"]
         )

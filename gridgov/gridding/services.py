@@ -6,6 +6,7 @@ Every function is one transaction and writes an audit row. Views, the API and th
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from shapely.geometry import MultiPolygon as ShapelyMultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.base import BaseGeometry
@@ -51,6 +53,25 @@ class GriddingSettings:
     grid_max: float = 300
     # Extra workload per household in a key group, e.g. {"elderly_alone": 0.5}; empty = count households.
     key_group_weights: dict[str, float] = field(default_factory=dict)
+
+    def problems(self) -> dict[str, list[str]]:
+        """What makes these ranges unusable, by field (empty when they can be gridded). The engine is
+        never run with them otherwise: a reversed or zero range made it loop or divide by zero."""
+        out: dict[str, list[str]] = {}
+        values = {"area_min": self.area_min, "area_max": self.area_max}
+        values |= {"grid_min": self.grid_min, "grid_max": self.grid_max}
+        for name, value in values.items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 1:
+                out.setdefault(name, []).append(_("A number of households of at least 1."))
+        if out:
+            return out
+        if self.area_min > self.area_max:
+            out["area_max"] = [_("The largest area must not be smaller than the smallest.")]
+        if self.grid_min > self.grid_max:
+            out["grid_max"] = [_("The largest grid must not be smaller than the smallest.")]
+        if self.grid_max < self.area_max:
+            out.setdefault("grid_max", []).append(_("A grid must be able to hold the largest area."))
+        return out
 
     def engine_config(self) -> Config:
         return Config(
@@ -156,6 +177,9 @@ def plan_create(
 ) -> PlanResult:
     """Compute a plan for `community` and keep it as a draft (unless `save` is False: a dry run)."""
     settings = settings or GriddingSettings()
+    wrong = settings.problems()
+    if wrong:
+        raise GridgovError("gridding.settings", detail=" ".join(m for ms in wrong.values() for m in ms))
     data, engine_plan, quality, was_regrid = plan_compute(community, settings, fresh=fresh)
     problems = _with_names(_with_geometry([asdict(p) for p in engine_plan.problems], data))
     if not save:
@@ -373,7 +397,10 @@ def plan_approve(*, plan: GriddingPlan, actor: Any) -> ApplyResult:
         active = set(Household.objects.filter(community=community, active=True).values_list("id", flat=True))
         if planned != active:
             raise GridgovError(
-                "gridding.stale", detail=f"{len(active - planned)} new, {len(planned - active)} gone"
+                "gridding.stale",
+                detail=_("{new} new, {gone} gone").format(
+                    new=len(active - planned), gone=len(planned - active)
+                ),
             )
         multipart = [a.code for a in plan.areas.all() if len(a.boundary) != 1]
         multipart += [g.code for g in plan.grids.all() if len(g.boundary) != 1]
@@ -580,7 +607,8 @@ def _move_cell(plan: GriddingPlan, cell: PlanCell, to_area: PlanArea, touched: _
         raise GridgovError("gridding.not_adjacent")
     if source.cells.count() == 1:
         raise GridgovError(
-            "gridding.range", detail="moving the only building would leave its area empty; merge instead"
+            "gridding.range",
+            detail=_("Moving the only building would leave its area empty; merge the areas instead."),
         )
     cell.area = to_area
     cell.save(update_fields=["area"])
@@ -656,9 +684,9 @@ def _merge_areas(plan: GriddingPlan, area: PlanArea, other: PlanArea, touched: _
     if area is None or other is None or area.pk == other.pk:
         raise GridgovError("gridding.not_adjacent")
     if area.grid_id != other.grid_id:
-        raise GridgovError("gridding.range", detail="only areas of the same grid can be merged")
+        raise GridgovError("gridding.range", detail=_("Only areas of the same grid can be merged."))
     if not PlanArea.objects.filter(pk=area.pk, boundary__intersects=other.boundary).exists():
-        raise GridgovError("gridding.not_adjacent")
+        raise GridgovError("gridding.not_adjacent", message=_("The two areas do not share a border."))
     other.cells.update(area=area)
     gone = other.code
     touched.areas.add(gone)
@@ -689,7 +717,7 @@ def _split_area(plan: GriddingPlan, area: PlanArea, touched: _Touched) -> str:
     cells = list(area.cells.all())
     if len(cells) < 2:
         raise GridgovError(
-            "gridding.range", detail="an area of one building cannot be split; move households instead"
+            "gridding.range", detail=_("An area of one building cannot be split; move households instead.")
         )
     shapes = [to_shapely(c.boundary) for c in cells]
     adj = [
@@ -713,7 +741,7 @@ def _split_area(plan: GriddingPlan, area: PlanArea, touched: _Touched) -> str:
             if best is None or score < best[0]:
                 best = (score, k)
     if best is None:
-        raise GridgovError("gridding.range", detail="no cut leaves both halves in one piece")
+        raise GridgovError("gridding.range", detail=_("No cut leaves both halves in one piece."))
     new = PlanArea.objects.create(
         plan=plan, grid=area.grid, code=_free_codes(plan, area.grid)[0], boundary=area.boundary
     )
@@ -728,7 +756,9 @@ def _free_codes(plan: GriddingPlan, grid: PlanGrid, count: int = 1) -> list[str]
     used = set(PlanArea.objects.filter(plan=plan, grid=grid).values_list("code", flat=True))
     free = [f"{grid.code}{n:02d}" for n in range(1, 100) if f"{grid.code}{n:02d}" not in used][:count]
     if len(free) < count:
-        raise GridgovError("gridding.range", detail=f"grid {grid.code} has no area code left")
+        raise GridgovError(
+            "gridding.range", detail=_("Grid {grid} has no area code left.").format(grid=grid.code)
+        )
     return free
 
 
@@ -756,11 +786,14 @@ def _move_area(plan: GriddingPlan, area: PlanArea, to_grid: PlanGrid, touched: _
         touched.grid(source)
         return area.code, area.code
     if not PlanGrid.objects.filter(pk=to_grid.pk, boundary__intersects=area.boundary).exists():
-        raise GridgovError("gridding.range", detail=f"area {area.code} does not border grid {to_grid.code}")
+        raise GridgovError(
+            "gridding.range",
+            detail=_("Area {area} does not border grid {grid}.").format(area=area.code, grid=to_grid.code),
+        )
     if source.areas.count() == 1:
         raise GridgovError(
             "gridding.range",
-            detail="moving the only area would leave its grid empty; merge the grids instead",
+            detail=_("Moving the only area would leave its grid empty; merge the grids instead."),
         )
     old = area.code
     touched.areas.add(old)
@@ -790,7 +823,10 @@ def _merge_grids(plan: GriddingPlan, grid: PlanGrid, into: PlanGrid, touched: _T
     if grid is None or into is None or grid.pk == into.pk:
         raise GridgovError("gridding.not_adjacent")
     if not PlanGrid.objects.filter(pk=into.pk, boundary__intersects=grid.boundary).exists():
-        raise GridgovError("gridding.range", detail=f"grid {grid.code} does not border grid {into.code}")
+        raise GridgovError(
+            "gridding.range",
+            detail=_("Grid {grid} does not border grid {other}.").format(grid=grid.code, other=into.code),
+        )
     areas = list(grid.areas.order_by("code"))
     for area, code in zip(areas, _free_codes(plan, into, len(areas)), strict=True):
         touched.areas |= {area.code, code}

@@ -30,6 +30,7 @@ from folium.plugins import HeatMap
 from gridgov.accounts import scoping
 from gridgov.cases.models import Category
 from gridgov.cases.selectors import visible_cases
+from gridgov.core.names import display_name
 from gridgov.geo.models import Community, Grid, ResponsibilityArea
 from gridgov.visits import selectors as visit_selectors
 
@@ -254,7 +255,7 @@ def cases_heatmap(
         if cat is None:
             raise ReportError("category", _("No such category."))
         qs = qs.filter(Q(category=cat) | Q(category__parent=cat))  # a group holds its leaves
-        label = cat.name
+        label = display_name(cat)
     if open_only:
         qs = qs.filter(is_open=True)
     total = qs.count()

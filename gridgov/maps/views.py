@@ -18,6 +18,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from gridgov.accounts import scoping
 from gridgov.accounts.models import Role, User
 from gridgov.cases.models import Category
+from gridgov.core.names import display_name
 from gridgov.geo.models import Building, Community, Grid, ResponsibilityArea, Street
 from gridgov.households.models import Household, KeyGroup
 
@@ -206,7 +207,11 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     """Choose a map report, preview it, download it as one self-contained HTML file."""
     user = request.user
     sees_households = scoping.scope_of(user).households
-    categories = Category.objects.filter(parent=None).order_by("order").prefetch_related("children")
+    # (code, name in the user's language, leaves as (code, name)): the names were Chinese on English pages
+    categories = [
+        (c.code, display_name(c), [(leaf.code, display_name(leaf)) for leaf in c.children.all()])
+        for c in Category.objects.filter(parent=None).order_by("order").prefetch_related("children")
+    ]
     return render(
         request,
         "maps/reports.html",

@@ -8,8 +8,10 @@ from typing import Any
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.authentication import CSRFCheck
@@ -43,9 +45,11 @@ def _sync(data: Any, user: Any) -> tuple[int, dict[str, Any]]:
     visits = data.get("visits") if isinstance(data, dict) else None
     limit = services.rules()["max_batch"]
     if not isinstance(visits, list):
-        return status.HTTP_400_BAD_REQUEST, {"visits": ["A list of visits is required."]}
+        return status.HTTP_400_BAD_REQUEST, {"visits": [_("A list of visits is required.")]}
     if len(visits) > limit:
-        return status.HTTP_400_BAD_REQUEST, {"visits": [f"At most {limit} visits per batch."]}
+        return status.HTTP_400_BAD_REQUEST, {
+            "visits": [_("At most {limit} visits per batch.").format(limit=limit)]
+        }
     results = services.record_visits(visits, actor=user)
     return status.HTTP_200_OK, {
         "received": len(visits),
@@ -136,9 +140,9 @@ def review_decide(request: Request, pk: str) -> Response:
     reason: Any = request.data.get("reason", "")
     errors = {}
     if decision not in ("approve", "reject"):
-        errors["decision"] = ["approve or reject"]
+        errors["decision"] = [_("approve or reject")]
     if decision == "reject" and not (isinstance(reason, str) and reason.strip()):
-        errors["reason"] = ["A reason is required to reject a visit."]
+        errors["reason"] = [_("A reason is required to reject a visit.")]
     if errors:
         return Response(errors, status=status.HTTP_400_BAD_REQUEST)
     services.review(visit=visit, approve=decision == "approve", reason=reason, actor=request.user)
@@ -166,7 +170,7 @@ def compliance(request: Request) -> Response:
         except ValueError:
             day = None
         if day is None:
-            return Response({"day": ["A date as YYYY-MM-DD."]}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"day": [_("A date as YYYY-MM-DD.")]}, status=status.HTTP_400_BAD_REQUEST)
     paged = "page" in request.query_params or "page_size" in request.query_params
     order = request.query_params.get("order", "key")
     errors = {}
@@ -178,9 +182,9 @@ def compliance(request: Request) -> Response:
     except ValueError:
         page = size = 0
     if not 1 <= page <= MAX_PAGE:  # (an offset past 2^31 is not a statement PostgreSQL takes)
-        errors["page"] = [f"A page number from 1 to {MAX_PAGE}."]
+        errors["page"] = [_("A page number from 1 to {n}.").format(n=MAX_PAGE)]
     if not 1 <= size <= MAX_PAGE_SIZE:
-        errors["page_size"] = [f"From 1 to {MAX_PAGE_SIZE}."]
+        errors["page_size"] = [_("From 1 to {n}.").format(n=MAX_PAGE_SIZE)]
     if errors:
         return Response(errors, status=status.HTTP_400_BAD_REQUEST)
     if not paged:  # every row (as before), in the order asked
@@ -206,9 +210,9 @@ def reassign(request: Request) -> Response:
     area = request.data.get("area")
     errors = {}
     if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
-        errors["households"] = ["A non-empty list of household codes is required."]
+        errors["households"] = [_("A non-empty list of household codes is required.")]
     if not isinstance(area, str) or not area:
-        errors["area"] = ["The code of the target responsibility area is required."]
+        errors["area"] = [_("The code of the target responsibility area is required.")]
     if errors:
         return Response(errors, status=status.HTTP_400_BAD_REQUEST)
     moved = services.households_reassign(
@@ -232,17 +236,17 @@ def visit_photo(request: Request, pk: str) -> Response:
     upload = request.FILES.get("photo")
     if upload is None:
         return Response(
-            {"photo": ["A file field named photo is required."]}, status=status.HTTP_400_BAD_REQUEST
+            {"photo": [_("A file field named photo is required.")]}, status=status.HTTP_400_BAD_REQUEST
         )
     limit = services.rules()["max_photo_bytes"]
     if upload.size > limit:
         return Response(
-            {"photo": [f"The photo is larger than {limit // (1024 * 1024)} MB."]},
+            {"photo": [_("The photo is larger than {size}.").format(size=filesizeformat(limit))]},
             status=status.HTTP_400_BAD_REQUEST,
         )
     kind = image_kind(upload.read(12))
     if kind is None:
-        return Response({"photo": ["Only JPEG, PNG or WebP images."]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"photo": [_("Only JPEG, PNG or WebP images.")]}, status=status.HTTP_400_BAD_REQUEST)
     upload.seek(0)
     visit.photo.save(f"{visit.pk}.{kind}", ContentFile(upload.read()), save=True)
     return Response({"id": str(visit.pk), "photo": reverse("visits:photo", args=[visit.pk])})

@@ -96,6 +96,8 @@ def due_list(user: Any, today: date | None = None) -> list[dict[str, Any]]:
     policies = list(VisitPolicy.objects.filter(active=True))
     rows = []
     qs = _counts(own_households(user).filter(active=True).select_related("building", "area"), today)
+    # Visits the checks flagged count only once a leader approves them: the member sees they arrived.
+    qs = qs.annotate(awaiting=Count("visits", filter=Q(visits__review=Review.PENDING)))
     for h in qs:
         policy = strictest(h.key_groups, policies) or DEFAULT_POLICY
         counts = {
@@ -114,6 +116,7 @@ def due_list(user: Any, today: date | None = None) -> list[dict[str, Any]]:
                 "policy": {"period": policy.period, "visits": policy.visits_per_period},
                 "done_this_period": counts[f"{policy.period}_cur"],
                 "last_visit": h.last_visit.isoformat() if h.last_visit else None,
+                "awaiting_review": h.awaiting,
                 "status": state,
                 "next_due": due.isoformat(),
             }
@@ -138,7 +141,7 @@ def review_queue(user: Any) -> list[dict[str, Any]]:
             "address": v.household.address,
             "member": v.member.name if v.member else None,
             "channel": v.channel,
-            "device_time": v.device_time.isoformat(),
+            "device_time": timezone.localtime(v.device_time).isoformat(),  # the leader's clock, not UTC
             "flags": v.flags,
             "distance_m": None if v.distance_m is None else round(v.distance_m, 1),
             "accuracy_m": v.accuracy_m,

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from gridgov.accounts import scoping
+from gridgov.accounts.models import Role
 from gridgov.core.files import private_file
+from gridgov.geo.models import ResponsibilityArea
+from gridgov.households.models import Household, KeyGroup
 
-from .models import Channel, Finding
-from .selectors import visible_visits
+from .models import Channel, Finding, Flag
+from .selectors import orphans, visible_visits
+
+PHOTO_ID = "00000000-0000-0000-0000-000000000000"  # replaced by the visit's id in visits.js
 
 
 @login_required
@@ -37,6 +49,10 @@ def mine(request: HttpRequest) -> HttpResponse:
         "error": _("Refused"),
         "report": _("Report an issue from this visit"),
         "accuracy": _("accuracy"),
+        "awaiting": _("awaiting the leader's review"),
+        "report_now": _("Report the issue now"),
+        "key_groups": dict(KeyGroup.choices),
+        "photo_refused": _("Photo not kept"),
     }
     return render(
         request,
@@ -45,26 +61,68 @@ def mine(request: HttpRequest) -> HttpResponse:
             "labels": labels,
             "channels": Channel.choices,
             "findings": Finding.choices,
+            "report_url": reverse("cases:new"),
+            "photo_url": reverse("visit-photo", args=[PHOTO_ID]),
         },
     )
 
 
+SW_ASSETS = ["visits/visits.js", "gridgov/gridgov.css", "leaflet/leaflet.js", "leaflet/leaflet.css"]
+
+
+def assets_version(paths: list[str]) -> str:
+    """A digest of the static files' sizes and modification times. The service worker serves them from its
+    cache first and static URLs carry no hash, so the worker's cache name carries this: a changed file
+    changes sw.js, the browser installs the new worker, which caches the new files and drops the old."""
+    digest = hashlib.sha256()
+    for path in paths:
+        found = finders.find(path)
+        if not found:
+            continue
+        stat = os.stat(found if isinstance(found, str) else found[0])
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:12]
+
+
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, served under /visits/ so that it controls the member's pages."""
-    assets = [
-        static("visits/visits.js"),
-        static("gridgov/gridgov.css"),
-        static("leaflet/leaflet.js"),
-        static("leaflet/leaflet.css"),
-    ]
-    response = render(request, "visits/sw.js", {"assets": assets}, content_type="application/javascript")
+    assets = [static(path) for path in SW_ASSETS]
+    response = render(
+        request,
+        "visits/sw.js",
+        {"assets": assets, "version": assets_version(SW_ASSETS)},
+        content_type="application/javascript",
+    )
     response["Cache-Control"] = "no-cache"
     return response
 
 
 @login_required
 def review_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "visits/review.html", {})
+    labels = {"flags": dict(Flag.choices), "channels": dict(Channel.choices)}
+    return render(request, "visits/review.html", {"labels": labels})
+
+
+TEAM_ROLES = (Role.LEADER, Role.COMMUNITY)
+
+
+@login_required
+def team_page(request: HttpRequest) -> HttpResponse:
+    """A grid leader's (or community staff's) households by responsibility area and member, the orphans
+    (no active member), and moving households to another area: the reassignment API on a page."""
+    user = request.user
+    if getattr(user, "role", None) not in TEAM_ROLES:
+        raise PermissionDenied
+    areas = list(
+        scoping.visible_nodes(user, ResponsibilityArea.objects.select_related("member", "grid"))
+        .filter(code__startswith=user.scope_code)
+        .order_by("code")
+    )
+    by_area: dict[int, list[Household]] = {a.pk: [] for a in areas}
+    for h in scoping.households(user).filter(active=True, area__isnull=False).order_by("code"):
+        by_area.setdefault(h.area_id, []).append(h)
+    rows = [(a, by_area.get(a.pk, [])) for a in areas]
+    return render(request, "visits/team.html", {"rows": rows, "orphans": orphans(user)})
 
 
 @login_required

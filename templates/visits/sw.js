@@ -1,6 +1,6 @@
 /* gridgov service worker: keeps the grid member's pages and households usable with no signal.
    Pages and the household list: network first, the cached copy when offline. Static files: cache first. */
-const CACHE = "gridgov-visits-v1";
+const CACHE = "gridgov-visits-{{ version }}";  // changes with the files below (views.assets_version)
 const PAGES = ["/visits/", "/api/v1/visits/mine/"];
 const ASSETS = [{% for a in assets %}"{{ a }}"{% if not forloop.last %}, {% endif %}{% endfor %}];
 

@@ -166,3 +166,20 @@ def test_a_move_updates_the_problem_list_and_figures_without_a_reload(page, live
     page.wait_for_function(f"document.getElementById('q-in-range').textContent === '{in_range}'")
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.external_requests == []
+
+
+def test_a_reversed_range_is_explained_in_the_pages_words(browser, live_server):
+    """Walked in Chinese (audit): the run form answered "area_max: must not be below area_min"."""
+    community = lattice_community(n=9)
+    UserFactory(username="staff", role=Role.COMMUNITY, scope_code=community.code)
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    login(page, live_server, "staff")
+    page.goto(f"{live_server.url}/gridding/{community.code}/")
+    page.fill("input[name=area_min]", "25")
+    page.fill("input[name=area_max]", "20")
+    page.click("#run-form button[type=submit]")
+    page.wait_for_selector("#run-status.error")
+    assert page.inner_text("#run-status") == "每个责任区户数: 最大户数不能小于最小户数。"
+    assert not GriddingPlan.objects.exists()
+    context.close()

@@ -81,3 +81,45 @@ def test_scope_and_roles():
     assert member.get(f"/api/v1/gridding/plans/{plan['id']}/").status_code == 404
     other_staff = client_for(Role.COMMUNITY, other.code)
     assert other_staff.get(f"/api/v1/gridding/plans/{plan['id']}/areas/").status_code == 404
+
+
+def test_range_and_adjustment_errors_speak_the_users_language():
+    """The run form showed "area_max: must not be below area_min" on the Chinese page, and merging two
+    areas that do not touch answered "The building does not border the target area"."""
+    from django.db.models import Count
+
+    from gridgov.gridding.models import PlanArea
+
+    community = lattice_community()
+    staff = client_for(Role.COMMUNITY, community.code)
+    r = staff.post(
+        "/api/v1/gridding/plans/",
+        {"community": community.code, "area_min": 25, "area_max": 20},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert r.status_code == 400 and r.json()["area_max"] == ["最大户数不能小于最小户数。"]
+    plan_id = staff.post(
+        "/api/v1/gridding/plans/", {"community": community.code}, content_type="application/json"
+    ).json()["id"]
+    areas = list(PlanArea.objects.filter(plan_id=plan_id).annotate(n=Count("cells")).order_by("code"))
+    first = areas[0]
+    far = next(
+        a
+        for a in areas
+        if a.grid_id == first.grid_id and a.pk != first.pk and not a.boundary.intersects(first.boundary)
+    )
+    r = staff.post(
+        f"/api/v1/gridding/plans/{plan_id}/merge/",
+        {"area": first.code, "other": far.code},
+        content_type="application/json",
+    )
+    assert r.status_code == 400 and r.json()["detail"] == "The two areas do not share a border."
+    other_grid = next(a for a in areas if a.grid_id != first.grid_id)
+    r = staff.post(
+        f"/api/v1/gridding/plans/{plan_id}/merge/",
+        {"area": first.code, "other": other_grid.code},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert r.status_code == 400 and r.json()["detail"] == "只能合并同一网格内的责任区。"

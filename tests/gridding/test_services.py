@@ -489,3 +489,24 @@ def test_members_follow_their_households_not_the_codes(monkeypatch):
     # The area holding the first area's households (now coded as the second) has the first's member.
     assert plan.areas.get(code=second.code).member == members[first.code]
     assert plan.areas.get(code=first.code).member == members[second.code]
+
+
+def test_command_refuses_unusable_ranges_before_gridding():
+    """Walked as a user: `--area-range 0-0` ended in a ZeroDivisionError, `20-15` and `nan-20` left the
+    engine looping for minutes, `--grid-range 10-12` made a draft no grid could be in range of."""
+    lattice_community("440308002003", n=16)
+    for args in (
+        ["--area-range", "0-0"],
+        ["--grid-range", "10-12"],
+        ["--area-range", "20-15"],
+        ["--area-range", "nan-20"],
+    ):
+        with pytest.raises(CommandError) as exc:
+            call_command("grid_community", "440308002003", *args)
+        assert args[0] in str(exc.value), args
+    with pytest.raises(GridgovError) as service:
+        plan_create(
+            community=Community.objects.get(), actor=None, settings=GriddingSettings(area_min=20, area_max=15)
+        )
+    assert service.value.code == "gridding.settings"
+    assert not GriddingPlan.objects.exists()

@@ -55,3 +55,13 @@ def test_orphans_are_listed(world):
     world.member_a.save()
     rows = client(world, "community").get("/api/v1/visits/orphans/").json()["households"]
     assert {r["code"] for r in rows} == {"HA1", "HA2"}
+
+
+def test_the_team_page_is_for_leaders_and_community_staff_in_their_scope(world):
+    assert client(world, "member_a").get("/visits/team/").status_code == 403
+    assert client(world, "street").get("/visits/team/").status_code == 403
+    page = client(world, "leader_a").get("/visits/team/").content.decode()
+    assert 'value="HA1"' in page and 'value="HA2"' in page  # HA2: its area has no member, an orphan
+    assert 'value="HB1"' not in page and world.area_b.code not in page  # grid B is not the leader's
+    staff = client(world, "community").get("/visits/team/").content.decode()
+    assert 'value="HB1"' in staff and 'value="HD1"' not in staff  # HD1: another community

@@ -403,3 +403,25 @@ def test_a_batch_s_first_fix_is_checked_against_the_member_s_previous_stored_one
     out = sync(c, [earlier])  # its previous is none, its next the first one stored (30 km a minute later)
     assert out["results"][0]["flags"] == ["far_from_building", "implausible_speed", "outside_assignment"]
     assert Visit.objects.filter(flags=[]).count() == 1  # the first one stored is unchanged
+
+
+def test_refusals_a_member_reads_are_in_their_language(world, settings):
+    """The visits page shows a refused photo's reason to the member: it was English on the Chinese page
+    ("The photo is larger than 0 MB." for a limit under 1 MB)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.GRIDGOV_VISIT_RULES = {**settings.GRIDGOV_VISIT_RULES, "max_photo_bytes": 1024}
+    c = client(world, "member_a")
+    v = visit()
+    sync(c, [v])
+    url = f"/api/v1/visits/{v['id']}/photo/"
+    too_big = SimpleUploadedFile("b.png", b"\x89PNG\r\n\x1a\n" + b"0" * 2000)
+    r = c.post(url, {"photo": too_big}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert r.json() == {"photo": ["照片超过 1.0\xa0KB。"]}
+    too_big.seek(0)
+    r = c.post(url, {"photo": too_big}, HTTP_ACCEPT_LANGUAGE="en")
+    assert r.json() == {"photo": ["The photo is larger than 1.0\xa0KB."]}
+    r = c.post(
+        "/api/v1/visits/sync/", {"visits": 3}, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert r.json() == {"visits": ["需要走访记录列表。"]}

@@ -47,6 +47,13 @@ class Command(BaseCommand):
         amin, amax = _range(opts["area_range"])
         gmin, gmax = _range(opts["grid_range"])
         settings = GriddingSettings(area_min=amin, area_max=amax, grid_min=gmin, grid_max=gmax)
+        wrong = settings.problems()
+        if wrong:  # before any community is touched (a reversed range left the engine looping)
+            by_option: dict[str, list[str]] = {}
+            for name, messages in wrong.items():
+                said = by_option.setdefault(f"--{name.split('_')[0]}-range", [])
+                said += [m for m in messages if m not in said]
+            raise CommandError("; ".join(f"{opt}: {' '.join(ms)}" for opt, ms in by_option.items()))
         failures = 0
         for i, community in enumerate(communities, start=1):
             started = time.monotonic()

@@ -12,10 +12,17 @@
       return r.json().then(function (data) { if (!r.ok) { throw data; } return data; });
     });
   }
-  function errorText(e) {
+  // A field's errors under the words its form shows for it (the label), not the API's field name.
+  function fieldName(k, where) {
+    var input = where && where.querySelector("[name='" + k + "']");
+    var label = input && input.closest("label");
+    var text = label && label.firstChild && label.firstChild.nodeType === 3 ? label.firstChild.textContent.trim() : "";
+    return text || k;
+  }
+  function errorText(e, where) {
     if (!e) { return ""; }
     if (e.detail) { return e.detail; }
-    return Object.keys(e).map(function (k) { return k + ": " + [].concat(e[k]).join(" "); }).join("; ");
+    return Object.keys(e).map(function (k) { return fieldName(k, where) + ": " + [].concat(e[k]).join(" "); }).join("; ");
   }
 
   var form = document.getElementById("run-form");
@@ -30,7 +37,7 @@
         grid_min: f.get("grid_min"), grid_max: f.get("grid_max"), fresh: f.get("fresh") === "on"
       }).then(function (plan) {
         window.location = form.dataset.planUrl.replace("/0/", "/" + plan.id + "/");
-      }).catch(function (e) { status.textContent = errorText(e); status.className = "error"; });
+      }).catch(function (e) { status.textContent = errorText(e, form); status.className = "error"; });
     });
   }
 

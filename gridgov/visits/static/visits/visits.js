@@ -55,27 +55,70 @@
     syncing = true;
     return queued().then(function (items) {
       if (!items.length) { return null; }
+      var bare = items.map(function (v) {  // the photo goes on its own once the visit is stored
+        var copy = {}; Object.keys(v).forEach(function (k) { if (k !== "photo") { copy[k] = v[k]; } }); return copy;
+      });
       return fetch(app.dataset.sync, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ visits: items })
+        body: JSON.stringify({ visits: bare })
       }).then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); }).then(function (out) {
-        var done = [];
+        var done = [], uploads = [];
         out.results.forEach(function (res, i) {
           var item = items[res.index !== undefined ? res.index : i];
           if (res.status === "error") {
             var li = document.createElement("li");
-            li.textContent = L10N.error + " " + item.household + ": " + JSON.stringify(res.errors);
+            var said = [];  // the server's messages (translated), not its JSON
+            Object.keys(res.errors || {}).forEach(function (k) { said = said.concat(res.errors[k]); });
+            li.textContent = L10N.error + " " + (item.address || item.household) + ": " + said.join(" ");
             document.getElementById("refused").appendChild(li);
           }
+          if (res.status !== "error" && item.photo) { uploads.push(sendPhoto(item)); return; }
           done.push(item.id);  // sent: stored, already stored, or refused with its reason shown
         });
-        return dequeue(done).then(load);
+        return Promise.all(uploads).then(function (sent) {
+          return dequeue(done.concat(sent.filter(Boolean)));
+        }).then(load);
       });
     }).catch(function () { /* no signal after all: keep the queue */ }).then(function () {
       syncing = false;
       return showStatus();
     });
+  }
+
+  // A visit's photo, once the visit is stored: the item leaves the queue when the photo is kept or refused
+  // (its reason shown); with no signal or a server error it stays, and the visit is sent again (it exists).
+  function sendPhoto(item) {
+    var body = new FormData();
+    body.append("photo", item.photo, item.photo.name || "photo.jpg");
+    return fetch(app.dataset.photo.replace("00000000-0000-0000-0000-000000000000", item.id), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() }, body: body
+    }).then(function (r) {
+      if (r.ok) { return item.id; }
+      if (r.status !== 400) { return null; }
+      return r.json().then(function (e) {
+        var li = document.createElement("li");
+        li.textContent = L10N.photo_refused + " " + (item.address || item.household) + ": " + [].concat(e.photo || e.detail || []).join(" ");
+        document.getElementById("refused").appendChild(li);
+        return item.id;
+      });
+    }).catch(function () { return null; });
+  }
+
+  // Phone cameras take photos of several MB: made at most 1600 px and JPEG before they wait on the phone
+  // and travel over a poor signal (the original when the browser cannot draw it).
+  function smaller(file) {
+    if (!file || !file.size) { return Promise.resolve(null); }
+    if (typeof createImageBitmap === "undefined") { return Promise.resolve(file); }
+    return createImageBitmap(file).then(function (img) {
+      var scale = Math.min(1, 1600 / Math.max(img.width, img.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(img.width * scale); canvas.height = Math.round(img.height * scale);
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) { resolve(blob && blob.size < file.size ? blob : file); }, "image/jpeg", 0.85);
+      });
+    }).catch(function () { return file; });
   }
 
   // --- households and the form ------------------------------------------------------------------
@@ -87,10 +130,13 @@
       li.className = "card visit-row " + h.status;
       li.dataset.code = h.code;
       li.dataset.status = h.status;
-      var badges = h.key_groups.map(function (k) { return "<span class='badge'>" + k + "</span>"; }).join("");
+      var badges = h.key_groups.map(function (k) {
+        return "<span class='badge' data-group='" + escapeHtml(k) + "'>" + escapeHtml(L10N.key_groups[k] || k) + "</span>";
+      }).join(" ");
       li.innerHTML = "<b>" + escapeHtml(h.address || h.code) + "</b> " + badges +
         "<br><span class='status " + h.status + "'>" + L10N[h.status] + "</span> · " + L10N.due_by + " " + h.next_due +
         " · " + L10N.last + ": " + (h.last_visit ? h.last_visit.slice(0, 10) : L10N.never) +
+        (h.awaiting_review ? " · <span class='awaiting'>" + h.awaiting_review + " " + L10N.awaiting + "</span>" : "") +
         "<br><button type='button' class='log'>" + L10N.log + "</button>";
       li.querySelector(".log").addEventListener("click", function () { openForm(h); });
       ul.appendChild(li);
@@ -154,24 +200,45 @@
     ev.preventDefault();
     var data = new FormData(form);
     var visit = {
-      id: crypto.randomUUID(), household: current.code, channel: data.get("channel"),
+      id: crypto.randomUUID(), household: current.code, address: current.address || "", channel: data.get("channel"),
       device_time: new Date().toISOString(), notes: data.get("notes") || "",
       findings: data.getAll("findings"), issue_ref: data.get("report") ? crypto.randomUUID() : null
     };
     var status = document.getElementById("visit-form-status");
     var located = visit.channel === "phone" ? Promise.resolve(null) : (status.textContent = L10N.locating, fix());
+    var photo = smaller(data.get("photo"));
     located.then(function (pos) {
       if (pos) { visit.lat = pos.coords.latitude; visit.lon = pos.coords.longitude; visit.accuracy = pos.coords.accuracy; }
+      return photo;
+    }).then(function (blob) {
+      if (blob) { visit.photo = blob; }
       return enqueue(visit);
     }).then(function () {
       status.textContent = L10N.saved;
       form.hidden = true;
       current.status = "done";
       current.last_visit = visit.device_time;
+      var h = current;
       render();
-      return sync();
+      var sent = sync();
+      if (visit.issue_ref) { sent.then(function () { reportFrom(visit, h); }); }
+      return sent;
     }).catch(function () { status.textContent = L10N.no_fix; });
   });
+
+  // "Report an issue from this visit": the issue form, opened with the id the visit carries (the two are
+  // linked whichever reaches the server first) and the household's place. With no signal, a link to it.
+  function reportFrom(visit, h) {
+    var q = new URLSearchParams({ uuid: visit.issue_ref, lon: h.lon, lat: h.lat, address: h.address || "" });
+    var url = app.dataset.report + "?" + q.toString();
+    if (navigator.onLine) { window.location.assign(url); return; }
+    var li = document.createElement("li");
+    var a = document.createElement("a");
+    a.href = url;
+    a.textContent = L10N.report_now + ": " + (h.address || h.code);
+    li.appendChild(a);
+    document.getElementById("refused").appendChild(li);
+  }
 
   function load() {
     return fetch(app.dataset.api, { credentials: "same-origin" }).then(function (r) { return r.json(); })
