@@ -725,3 +725,21 @@ def test_a_new_building_fitting_in_no_area_whole_is_split_or_given_a_run(planned
     assert lost <= 5 < lost_before
     assert_codes_not_reused(previous, plan)
     assert plan.n_grids == before.n_grids
+
+
+@pytest.mark.parametrize("building", ["b4", "b5"])
+def test_a_grid_in_pieces_no_grid_with_room_joins_takes_an_area_along_a_chain(building):
+    """A removal (lattice 100, seed 1: b4, b5) leaves a grid in pieces after the cuts, and no area of a
+    grid with room joins them (the grids around at their minimum): the grid was dissolved into its
+    neighbours (10 grids of 11, 92.2% and 91.8% kept their area, 5-6 areas moved to another grid). Now
+    an area of a grid at its minimum joins the pieces, and that grid takes an area of a grid with room
+    (`_join_by_chain`): 11 grids, > 96% kept, 2 areas moved."""
+    from gridgov.gridding.algorithm.local import faults
+    from gridgov.gridding.algorithm.regrid import areas_moved_grid, kept_share
+
+    before, previous, changed, plan = _removed_and_regridded(building)
+    assert faults(plan, changed, CFG).score == (0, 0), plan.problems
+    assert plan.n_grids == before.n_grids
+    assert kept_share(previous, plan)[0] >= 0.96
+    assert areas_moved_grid(previous, plan) <= 2
+    assert_codes_not_reused(previous, plan)

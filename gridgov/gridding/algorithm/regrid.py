@@ -152,6 +152,9 @@ MEND_IN_GRIDS = True
 TAKE_AREAS = True
 # A new item that fits whole in no adjacent area is split between two with room (`_split_new`).
 SPLIT_NEW = True
+# A grid in pieces that no grid with room can join takes a joining area of a grid at its minimum, which
+# takes one from a grid with room in turn (`_join_by_chain`).
+JOIN_BY_CHAIN = True
 
 # A member (a grid leader) follows their households to a new area (grid) only if it holds at least this
 # share of them (`heirs_by_votes`).
@@ -997,6 +1000,8 @@ def _grids(
             # grids out of range or in pieces, then moves fewer households to another grid, is kept
             # (the chains on a tie).
             taken = mended(_take_areas(grids, a_w, a_adj, config, short | broken))
+            if JOIN_BY_CHAIN:  # (areas no longer needed where they were taken go back to their grid)
+                taken = _return_home(taken, origin(), a_w, a_adj, lo, hi)
             if cost(taken) < cost(plain):
                 plain = taken
         return plain
@@ -1078,6 +1083,18 @@ def _take_areas(
                     continue
                 fills = size[u] + a_w[b] >= lo
                 options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
+            if not options and len(pieces) > 1 and JOIN_BY_CHAIN:
+                # No grid with room has an area joining the pieces: an area of a grid at its minimum
+                # joins them, that grid taking an area from a neighbouring grid with room in turn.
+                two = _join_by_chain(u, trial, owner, size, piece, a_w, a_adj, targets, lo, hi)
+                if two is not None:
+                    for b, h, k in two:
+                        trial[h].remove(b)
+                        trial[k].append(b)
+                        owner[b] = k
+                        size[h] -= a_w[b]
+                        size[k] += a_w[b]
+                    continue
             if not options:
                 break
             _, _, b, h = min(options)
@@ -1088,6 +1105,89 @@ def _take_areas(
             size[u] += a_w[b]
         if size[u] >= lo and connected(trial[u], a_adj):
             out = trial
+    return out
+
+
+def _join_by_chain(
+    u: int,
+    grids: list[list[int]],
+    owner: dict[int, int],
+    size: list[float],
+    piece: dict[int, int],
+    a_w: list[float],
+    a_adj: list[set[int]],
+    targets: set[int],
+    lo: float,
+    hi: float,
+) -> list[tuple[int, int, int]] | None:
+    """For grid `u` in pieces (`piece`: its areas' piece): an area b of a neighbouring grid h joining two
+    pieces, h left short by it taking an area c of a grid k with room (k not u, not a target), each grid
+    in range and in one piece after; the pair moving the fewest households. The moves in order, each
+    (area, from grid, to grid): [(b, h, u), (c, k, h)]; None if there is no such pair."""
+    best = None
+    for b in sorted({b for a in grids[u] for b in a_adj[a]}):
+        h = owner.get(b)
+        if h is None or h == u or h in targets or size[u] + a_w[b] > hi:
+            continue
+        if len({piece[x] for x in a_adj[b] if x in piece}) < 2:
+            continue
+        rest = [m for m in grids[h] if m != b]
+        if not rest:
+            continue
+        for c in sorted({c for a in rest for c in a_adj[a]}):
+            k = owner.get(c)
+            if k is None or k in (u, h) or k in targets or size[k] - a_w[c] < lo:
+                continue
+            after = size[h] - a_w[b] + a_w[c]
+            if not lo <= after <= hi:
+                continue
+            moved = a_w[b] + a_w[c]
+            if best is not None and (moved, b, c) >= best[0]:
+                continue
+            if not connected([*rest, c], a_adj) or not connected([m for m in grids[k] if m != c], a_adj):
+                continue
+            best = ((moved, b, c), [(b, h, u), (c, k, h)])
+    return None if best is None else best[1]
+
+
+def _return_home(
+    grids: list[list[int]],
+    origin: dict[int, str],
+    a_w: list[float],
+    a_adj: list[set[int]],
+    lo: float,
+    hi: float,
+) -> list[list[int]]:
+    """Areas in a grid other than the one they were in (`origin`: the grid code most of their
+    households had) go back to it where both grids stay in range and in one piece (a grid's code: its
+    areas' most common origin)."""
+    out = [list(g) for g in grids]
+    size = [sum(a_w[a] for a in g) for g in out]
+    code_of = [Counter(origin[a] for a in g if a in origin).most_common(1) for g in out]
+    index: dict[str, int] = {}
+    for gi, c in enumerate(code_of):
+        if c:
+            index.setdefault(c[0][0], gi)
+    moved = True
+    while moved:
+        moved = False
+        for gi, g in enumerate(out):
+            for a in sorted(g):
+                home = index.get(origin.get(a, ""))
+                if home is None or home == gi or not code_of[gi] or origin[a] == code_of[gi][0][0]:
+                    continue
+                if size[gi] - a_w[a] < lo or size[home] + a_w[a] > hi:
+                    continue
+                if not any(b in a_adj[a] for b in out[home]):
+                    continue
+                rest = [m for m in g if m != a]
+                if not rest or not connected(rest, a_adj):
+                    continue
+                g.remove(a)
+                out[home].append(a)
+                size[gi] -= a_w[a]
+                size[home] += a_w[a]
+                moved = True
     return out
 
 
