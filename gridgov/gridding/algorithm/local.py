@@ -76,7 +76,7 @@ lead's rule: hard requirements before stability). Since (branch regrid6: areas m
 grids first, grids taking whole areas): 61 of 69 keep >= 95% (55 before, on the same data), median
 98.5%, min 89.0%. Since (branch regrid7: new households split between areas with room or given a run
 first, `regrid._split_new`; a grid in pieces joined along a chain of two grids, `regrid._join_by_chain`):
-62 of 69, median 98.9%, min 92.1%. Still short: a removal that leaves grids short where the neighbouring
+62 of 69, median 98.8%, min 92.1%. Still short: a removal that leaves grids short where the neighbouring
 grids are at their minimum too still moves whole areas along chains of grids (each area moved
 renumbered, its code retired; moving single buildings across a grid border would do with fewer); a new
 point in the cell of a cut building rebuilds that building whole, and its slices, faced again, can leave
