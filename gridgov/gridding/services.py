@@ -323,8 +323,10 @@ def _suggest_people(plan: GriddingPlan) -> None:
     """Members and leaders carried over: an area takes the member of the live area most of its
     households belonged to (`regrid.heirs_by_votes`: the live area with its code when that is where
     most of them were, so a renumbered area keeps its member and a freed code does not pass its member
-    on to other households); a grid keeps the leader of the live grid with its code, else of the live
-    grid most of its households belonged to (if that grid is gone)."""
+    on to other households), and only if it holds at least half of that area's households still there
+    (`regrid.MEMBER_MIN_SHARE`: a member whose households are spread is left for staff to place, the
+    area listed unassigned); a grid takes the leader of a live grid by the same rule, on its
+    households' grids (a grid keeping its code but few of its households does not keep the leader)."""
     live_areas = {a.code: a for a in ResponsibilityArea.objects.filter(grid__community=plan.community)}
     live_grids = {g.code: g for g in Grid.objects.filter(community=plan.community)}
     household_area = dict(
@@ -332,7 +334,6 @@ def _suggest_people(plan: GriddingPlan) -> None:
     )
     areas = list(plan.areas.select_related("grid").prefetch_related("cells"))
     grids = {g.pk: g for g in plan.grids.all()}
-    plan_grid_codes = {g.code for g in grids.values()}
     grid_votes: dict[int, Counter] = {pk: Counter() for pk in grids}
     area_votes: list[Counter] = []
     for area in areas:
@@ -345,14 +346,13 @@ def _suggest_people(plan: GriddingPlan) -> None:
     ):
         if heir:
             area.member_id = live_areas[heir].member_id
-    for grid in grids.values():
-        if grid.code in live_grids:
-            grid.leader_id = live_grids[grid.code].leader_id
-            continue
-        for code, _n in grid_votes[grid.pk].most_common():
-            if code not in plan_grid_codes and code in live_grids:
-                grid.leader_id = live_grids[code].leader_id
-                break
+    plan_grids = list(grids.values())
+    for grid, heir in zip(
+        plan_grids,
+        heirs_by_votes([g.code for g in plan_grids], [grid_votes[g.pk] for g in plan_grids], set(live_grids)),
+        strict=True,
+    ):
+        grid.leader_id = live_grids[heir].leader_id if heir else None
     PlanArea.objects.bulk_update(areas, ["member"])
     PlanGrid.objects.bulk_update(list(grids.values()), ["leader"])
 

@@ -510,3 +510,77 @@ def test_command_refuses_unusable_ranges_before_gridding():
         )
     assert service.value.code == "gridding.settings"
     assert not GriddingPlan.objects.exists()
+
+
+def test_a_member_whose_households_are_spread_is_left_unassigned(monkeypatch):
+    """A member follows their households only to an area holding at least half of them
+    (`regrid.MEMBER_MIN_SHARE`): here an area keeps its code and one building, its other buildings
+    going each to another area. Before, the area keeping the code kept the member though it held a
+    few of their households; now no area takes that member (the area is listed unassigned), and the
+    members of the areas that took a building stay."""
+    from gridgov.gridding import services
+
+    community = lattice_community()
+    plan_approve(plan=plan_create(community=community, actor=None).plan, actor=None)
+    members = {}
+    for area in ResponsibilityArea.objects.filter(grid__community=community):
+        area.member = members[area.code] = f.MemberFactory(community=community)
+        area.save()
+    as_is = services.regrid
+    spread = {}
+
+    def spreading(*args, **kw):
+        plan = as_is(*args, **kw)
+        w = plan.area_weights()
+        for a in range(plan.n_areas):  # an area of three buildings or more, none half of it
+            mine = [i for i, x in enumerate(plan.area_of) if x == a]
+            if len(mine) >= 3 and all(plan.items[i].weight < w[a] / 2 for i in mine):
+                break
+        others = [b for b in range(plan.n_areas) if b != a]
+        for k, i in enumerate(mine[1:]):
+            plan.area_of[i] = others[k]
+        spread["code"], spread["to"] = (
+            plan.area_codes[a],
+            {plan.area_codes[b] for b in others[: len(mine) - 1]},
+        )
+        return plan
+
+    monkeypatch.setattr(services, "regrid", spreading)
+    plan = plan_create(community=community, actor=None).plan
+    assert plan.areas.get(code=spread["code"]).member is None
+    for code in spread["to"]:
+        assert plan.areas.get(code=code).member == members[code]
+    assert not plan.areas.filter(member=members[spread["code"]]).exists()
+
+
+def test_a_grid_leader_follows_the_grid_s_households_not_its_code(monkeypatch):
+    """Two grids' codes swapped (their areas renumbered with them): each grid takes the leader of the
+    grid its households were in, as an area takes its member (before, the leader followed the code)."""
+    from gridgov.gridding import services
+
+    community = lattice_community()
+    plan_approve(plan=plan_create(community=community, actor=None).plan, actor=None)
+    leaders = {}
+    for grid in Grid.objects.filter(community=community):
+        grid.leader = leaders[grid.code] = f.MemberFactory(community=community)
+        grid.save()
+    as_is = services.regrid
+    codes = []
+
+    def swapped(*args, **kw):
+        plan = as_is(*args, **kw)
+        ci, cj = plan.grid_codes[0], plan.grid_codes[1]
+        codes[:] = [ci, cj]
+        plan.grid_codes[0], plan.grid_codes[1] = cj, ci
+        for a, g in enumerate(plan.grid_of_area):
+            if g in (0, 1):
+                old = ci if g == 0 else cj
+                plan.area_codes[a] = plan.grid_codes[g] + plan.area_codes[a][len(old) :]
+        return plan
+
+    monkeypatch.setattr(services, "regrid", swapped)
+    plan = plan_create(community=community, actor=None).plan
+    assert plan.grids.get(code=codes[0]).leader == leaders[codes[1]]
+    assert plan.grids.get(code=codes[1]).leader == leaders[codes[0]]
+    for code in set(leaders) - set(codes):
+        assert plan.grids.get(code=code).leader == leaders[code]

@@ -60,6 +60,8 @@ class RegridInputs:
     # Per item: the area code most of its households had ("" if none), and their grid codes counted.
     area_code: list[str] = field(default_factory=list)
     grid_votes: list[Counter[str]] = field(default_factory=list)
+    # Set by `regrid_partition`: a new item was split between areas or given a run (`_split_new`).
+    split_new: bool = False
 
 
 def regrid(
@@ -148,6 +150,17 @@ def _unheld_if_better(
 MEND_IN_GRIDS = True
 # A short grid takes whole areas from neighbouring grids with room first (`_take_areas`).
 TAKE_AREAS = True
+# A new item that fits whole in no adjacent area is split between two with room (`_split_new`).
+SPLIT_NEW = True
+# New households standing alone take a run of a neighbouring building only when short by at most this.
+DONATE_MAX = 5
+# A grid in pieces that no grid with room can join takes a joining area of a grid at its minimum, which
+# takes one from a grid with room in turn (`_join_by_chain`).
+JOIN_BY_CHAIN = True
+
+# A member (a grid leader) follows their households to a new area (grid) only if it holds at least this
+# share of them (`heirs_by_votes`).
+MEMBER_MIN_SHARE = 0.5
 
 # An incremental plan keeping fewer households in their area than this is compared with the full rebuild.
 KEPT_MIN = 0.95
@@ -180,7 +193,7 @@ def _incremental(
     if why:
         return None, why
     links, changed = local.stored_links(stored, config), changed_buildings(community, stored)
-    tried: list[tuple[tuple[tuple[int, int], float, int], local.Faults, Plan]] = []
+    tried: list[tuple[tuple[tuple[int, int], float, int, bool], local.Faults, Plan]] = []
     first: set[int] | None = None
     for ring in (False, True):
         reg = local.region(community, stored, config, changed, links, ring=ring)
@@ -190,32 +203,44 @@ def _incremental(
         if local.share(reg, stored) > local.MAX_SHARE:
             why = why or f"region over {local.MAX_SHARE:.0%} of the cells"
             break  # (the ring's region holds the first)
-        try:
-            li = local.local_inputs(community, held, stored, config, links=links, reg=reg, checked=True)
-            assert li is not None  # (checked above)
-            plan = finish(
-                community,
-                _grid_votes(li.r, previous),
-                previous,
-                config,
-                code=code,
-                build_polygons=build_polygons,
-                check_codes=check_codes,
-                touch=li.rebuilt,
-                stored=stored,
-            )
-            f = local.faults(plan, community, config)
-            kept = kept_share(previous, plan)[0]
-        except Exception as exc:  # never worse than the full rebuild: that is the fallback
-            logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
-            why = why or f"incremental failed: {type(exc).__name__}"
-            continue
-        tried.append(((f.score, -kept, len(reg.cells)), f, plan))
-        if f.score == (0, 0) and kept >= 1.0:
+        for split_new in (True, False):
+            try:
+                li = local.local_inputs(community, held, stored, config, links=links, reg=reg, checked=True)
+                assert li is not None  # (checked above)
+                plan = finish(
+                    community,
+                    _grid_votes(li.r, previous),
+                    previous,
+                    config,
+                    code=code,
+                    build_polygons=build_polygons,
+                    check_codes=check_codes,
+                    touch=li.rebuilt,
+                    stored=stored,
+                    split_new=split_new,
+                )
+                f = local.faults(plan, community, config)
+                kept = kept_share(previous, plan)[0]
+            except Exception as exc:  # never worse than the full rebuild: that is the fallback
+                logger.warning("incremental re-grid failed, full rebuild instead", exc_info=True)
+                why = why or f"incremental failed: {type(exc).__name__}"
+                if split_new:
+                    continue  # (the partition without the split is tried still)
+                break
+            tried.append(((f.score, -kept, len(reg.cells), not split_new), f, plan))
+            # New households split between areas or given a run (`_split_new`): the partition without
+            # is tried as well (the split's cut cells may leave its neighbourhood worse off), unless the
+            # plan has no fault, keeps `KEPT_MIN` and moves no area to another grid (the two computed
+            # every time doubled the whole call where a split is made: 2.1 -> 4.0 s on the lattice).
+            if not li.r.split_new or (
+                f.score == (0, 0) and kept >= KEPT_MIN and not areas_moved_grid(held, plan)
+            ):
+                break
+        if any(t[0][:2] == ((0, 0), -1.0) for t in tried):
             break  # nothing to gain from a bigger region
     if not tried:
         return None, why
-    (score, neg_kept, _), f, plan = min(tried, key=lambda t: t[0])
+    (score, neg_kept, *_), f, plan = min(tried, key=lambda t: t[0])
     reasons = [why for why in [local.shortfall(f, stored, config)] if why]
     if -neg_kept < KEPT_MIN:
         reasons.append(f"{-neg_kept:.1%} keep their area")
@@ -305,23 +330,33 @@ def heirs(previous: PreviousCodes, plan: Plan) -> list[str]:
     return heirs_by_votes(plan.area_codes, votes, {a for a, _g in previous.values()})
 
 
-def heirs_by_votes(codes: list[str], votes: list[Counter[str]], live: set[str]) -> list[str]:
+def heirs_by_votes(
+    codes: list[str], votes: list[Counter[str]], live: set[str], min_share: float | None = None
+) -> list[str]:
     """Per new area (its code, and the areas in force its households come from, counted), the area in
-    force whose member it takes ("" for none): its own code's when that area is where most of its
-    households were (none for an area of new households only); else, the biggest shares first, the
-    area in force most of its households were in, if no other new area took it. So a member follows an
-    area's households: an area renumbered (moved to another grid, or given a free code) keeps its member,
-    and a code freed and given to other households does not hand them its old member."""
+    force whose member it takes ("" for none). A member follows their households: to the new area
+    holding the most of their area's households that are still there, and only if it holds at least
+    `min_share` of them (default `MEMBER_MIN_SHARE`, half); an area takes one member, the one with the
+    most households there (on a tie, its own code's, then the first). So an area renumbered (moved to
+    another grid, given a free code) keeps its member, a code given to other households does not hand
+    them its old member (an area of new households only takes none), an area holding 1 of a member's 16
+    households does not take them, and a member whose households are spread with no area holding half
+    is left for staff to place (the areas listed unassigned). The same for grids and their leaders
+    (`services._suggest_people`)."""
+    share = MEMBER_MIN_SHARE if min_share is None else min_share
+    total: Counter[str] = Counter()
+    for v in votes:
+        total.update(v)
+    pairs = sorted(
+        (-n, code != c, a, c)
+        for a, (code, v) in enumerate(zip(codes, votes, strict=True))
+        for c, n in v.items()
+        if c in live and n >= share * total[c] - 1e-9
+    )
     out = [""] * len(codes)
     taken: set[str] = set()
-    for a, code in enumerate(codes):
-        top = votes[a].most_common(1)
-        if code in live and top and votes[a][code] == top[0][1]:
-            out[a] = code
-            taken.add(code)
-    pairs = sorted(((n, a, c) for a, v in enumerate(votes) if not out[a] for c, n in v.items()), reverse=True)
-    for _n, a, c in pairs:
-        if out[a] or c in taken or c not in live:
+    for _n, _other, a, c in pairs:
+        if out[a] or c in taken:
             continue
         out[a] = c
         taken.add(c)
@@ -363,6 +398,7 @@ def finish(
     check_codes: bool = False,
     touch: set[int] | None = None,
     stored: StoredPlan | None = None,
+    split_new: bool = True,
 ) -> Plan:
     """The re-grid from its inputs: the partition, then the cells of shared buildings cut, codes given
     and polygons built. `touch` (an incremental re-grid: R's items): only their buildings and those of
@@ -372,7 +408,7 @@ def finish(
     adj0 = [set(a) for a in r.p.adj]  # the partition may add borrowed links for donations in place
     # (Not `touch=touch`: R's groups touched from the start let `mend` re-cut R's neighbourhood whole —
     # 76% kept after one new building in a 64-building lattice, 100% without; see local.py.)
-    plan = regrid_partition(r, config, chains=touch is not None)
+    plan = regrid_partition(r, config, chains=touch is not None, split_new=split_new)
     cells = list(r.p.cells)
     only = None
     if touch is not None:
@@ -513,7 +549,9 @@ def _inputs(p: Prepared, previous: PreviousCodes, ids: dict[str, tuple[str, ...]
     return RegridInputs(p, previous, hids, ids, block_of, area_code, grid_votes)
 
 
-def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -> Plan:
+def regrid_partition(
+    r: RegridInputs, config: Config, *, chains: bool = False, split_new: bool = True
+) -> Plan:
     """Items back to the areas they had, new ones joined to a neighbour with room, and only what the
     change broke re-cut (on the neighbour graph alone: donations are recorded, not cut). `chains` (an
     incremental re-grid): a short grid first fills by chains of area moves (`_grids`)."""
@@ -563,23 +601,85 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
                     inside[i] = {j for j in nbs if not grid_of[j] or grid_of[j] == gi}
                     break
     # 2. New items join the adjacent group with the most room that stays in range (in their grid if
-    # one has room), else stand alone.
+    # one has room); on the incremental path, one that fits in no group whole is split by unit between
+    # two adjacent groups with room (`_split_new`: recorded as a donation, its cell cut as any donor's),
+    # else it stands alone.
+    before = len(items)  # (given items, of these splits and of `donate` below, come after)
+    donations: list[Donation] = []
+    area_code = r.area_code
+
+    def grown(given: list[tuple[int, int, str]]) -> None:
+        """The lists of this function grown by the items given: (donor, new item, its area code)."""
+        for donor, _new, code in given:
+            grid_of.append(grid_of[donor])
+            area_code.append(code)
+        if inside is adj:
+            return
+        for donor, new, _code in given:  # (the new item's links inside its grid, as the others' above)
+            gi = grid_of[donor]
+            inside.append({j for j in adj[new] if not gi or not grid_of[j] or grid_of[j] == gi})
+        for _donor, new, _code in given:
+            for j in inside[new]:
+                if inside[j] is not adj[j]:
+                    inside[j].add(new)
+
+    split_ok = chains and split_new and SPLIT_NEW
+    if split_ok:
+        area_code = list(r.area_code)
+    alone: list[int] = []  # groups of new items standing alone
     for i in sorted(unassigned, key=lambda i: -weights[i]):
         for links in (inside[i], adj[i]):
             options = {owner[b] for b in links if b in owner}
             fits = [h for h in options if sizes[h] + weights[i] <= config.area_max + 1e-9]
             if fits:
                 break
+        split = None
+        # (a whole new building, not a grown building's run: split, on the demo those lost 1.6-2.4 points)
+        if not fits and split_ok and items[i].part == 0:
+            for links in (inside[i], adj[i]):
+                split = _split_new(i, {owner[b] for b in links if b in owner}, sizes, items, p, config)
+                if split is not None:
+                    break
         if fits:
             h = min(fits, key=lambda h: sizes[h])
+            groups[h].append(i)
+        elif split is not None:
+            h, gives = split
+            for h2, k, t in gives:
+                new = _give(i, k, t, groups[h2], items, weights, xs, ys, adj, donations)
+                grown([(i, new, "")])
+                owner[new] = h2
+                sizes[h2] += t
+                touched.add(h2)
             groups[h].append(i)
         else:
             groups.append([i])
             sizes.append(0.0)
             h = len(groups) - 1
+            alone.append(h)
         touched.add(h)
         owner[i] = h
         sizes[h] += weights[i]
+    # New items standing alone, short: a neighbouring area with households to spare gives them a run of
+    # a building (`donate`, as a fresh plan's last resort) before the neighbourhood is re-cut.
+    short = [h for h in alone if config.area_min - DONATE_MAX - 1e-9 <= sizes[h] < config.area_min - 1e-9]
+    if short and split_ok:
+        n = len(items)
+        groups = donate(
+            groups,
+            items,
+            weights,
+            xs,
+            ys,
+            adj,
+            config.area_min,
+            config.area_max,
+            p.household_weights,
+            log=donations,
+            only=set(short),
+        )
+        grown([(d.donor, d.given, area_code[d.donor]) for d in donations if d.given >= n])
+    r.split_new = len(items) > before
     # A new building reshapes its neighbours' cells: a group that is no longer in one piece is touched too.
     touched |= {gi for gi, g in enumerate(groups) if len(g) > 1 and not connected(g, adj)}
     # 3. Mend what is out of range or in pieces (only those neighbourhoods change): inside the grids
@@ -588,7 +688,7 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     untouched = {frozenset(g) for gi, g in enumerate(groups) if gi not in touched}
 
     def cost(gs: list[list[int]]) -> tuple[int, int]:
-        return _faulty(gs, weights, adj, config), _moved(gs, items, r.area_code, grid_of)
+        return _faulty(gs, weights, adj, config), _moved(gs, items, area_code, grid_of)
 
     mended = _mend_areas(groups, touched, untouched, weights, inside, config, xs, ys)
     if inside != adj and mended == groups:
@@ -607,8 +707,6 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     groups = mended
     # Only groups the change reached take donations: one already short before it stays as it was.
     reached = {gi for gi, g in enumerate(groups) if frozenset(g) not in untouched}
-    donations: list[Donation] = []
-    before = len(items)
     full = adj is p.adj
     groups = donate(
         groups,
@@ -661,6 +759,88 @@ def regrid_partition(r: RegridInputs, config: Config, *, chains: bool = False) -
     by_grid = list(grid_groups.values())
     plan.grid_of_area = _grids(plan, full_adj, r, config, before, by_grid, chains=chains)
     return plan
+
+
+def _split_new(
+    i: int, options: set[int], sizes: list[float], items: list[Item], p: Prepared, config: Config
+) -> tuple[int, list[tuple[int, int, float]]] | None:
+    """A new item that fits in no adjacent group whole, split by unit between two of `options` with room
+    (three where two have not): the group keeping its first households, and the groups taking runs from
+    its end, each (group, households, weight), in the order they are cut off; the groups' largest size
+    after it as small as can be (then the lower indices). None if no two (three) groups have the room.
+    Each stays within `area_max`; none is asked to reach `area_min`."""
+    it = items[i]
+    hw = p.household_weights[it.building][it.first : it.first + it.count]
+    hi = config.area_max + 1e-9
+    tails = [0.0]  # weight of the last k households
+    for w in reversed(hw):
+        tails.append(tails[-1] + w)
+    ranked = sorted(options)
+    best = None
+    for h in ranked:
+        for h2 in ranked:
+            if h2 == h:
+                continue
+            for k in range(1, it.count):
+                a, b = sizes[h] + it.weight - tails[k], sizes[h2] + tails[k]
+                if a <= hi and b <= hi:
+                    score = (max(a, b), h, h2, k)
+                    if best is None or score < best[0]:
+                        best = (score, (h, [(h2, k, tails[k])]))
+    if best is not None or len(ranked) < 3:
+        return None if best is None else best[1]
+    # Three groups: h2 takes the last k2 households, h3 the k3 before them, h the rest.
+    room = {h: config.area_max - sizes[h] for h in ranked}
+    top = sorted(ranked, key=lambda h: (-room[h], h))[:6]  # (the groups with the most room suffice)
+    for h in top:
+        for h2 in top:
+            for h3 in top:
+                if len({h, h2, h3}) < 3:
+                    continue
+                for k2 in range(1, it.count - 1):
+                    for k3 in range(1, it.count - k2):
+                        t2, t3 = tails[k2], tails[k2 + k3] - tails[k2]
+                        a = sizes[h] + it.weight - t2 - t3
+                        b, c = sizes[h2] + t2, sizes[h3] + t3
+                        if a <= hi and b <= hi and c <= hi:
+                            score = (max(a, b, c), h, h2, h3, k2, k3)
+                            if best is None or score < best[0]:
+                                best = (score, (h, [(h2, k2, t2), (h3, k3, t3)]))
+    return None if best is None else best[1]
+
+
+def _give(
+    i: int,
+    k: int,
+    t: float,
+    group: list[int],
+    items: list[Item],
+    weights: list[float],
+    xs: list[float],
+    ys: list[float],
+    adj: list[set[int]],
+    log: list[Donation],
+) -> int:
+    """Item `i`'s last `k` households (weight `t`) made a new item of `group`, as `donate` gives a run: the
+    new item borrows `i`'s links (and `i`), the donation logged (its cell is cut toward the group's centre
+    when the shared buildings are cut). Returns the new item's index."""
+    item = items[i]
+    top = max(it.part for it in items if it.building == item.building)
+    cx = sum(xs[m] for m in group) / len(group)
+    cy = sum(ys[m] for m in group) / len(group)
+    items[i] = Item(item.building, item.part, item.first, item.count - k, item.weight - t, item.x, item.y)
+    items.append(Item(item.building, top + 1, item.first + item.count - k, k, t, item.x, item.y))
+    new = len(items) - 1
+    log.append(Donation(i, new, cx, cy, t / max(item.weight, 1e-9)))
+    weights[i] -= t
+    weights.append(t)
+    xs.append(xs[i])
+    ys.append(ys[i])
+    adj.append(set(adj[i]) | {i})
+    for nb in adj[new]:
+        adj[nb].add(new)
+    group.append(new)
+    return new
 
 
 def _mend_areas(
@@ -827,6 +1007,8 @@ def _grids(
             # grids out of range or in pieces, then moves fewer households to another grid, is kept
             # (the chains on a tie).
             taken = mended(_take_areas(grids, a_w, a_adj, config, short | broken))
+            if JOIN_BY_CHAIN:  # (areas no longer needed where they were taken go back to their grid)
+                taken = _return_home(taken, origin(), a_w, a_adj, lo, hi)
             if cost(taken) < cost(plain):
                 plain = taken
         return plain
@@ -908,6 +1090,18 @@ def _take_areas(
                     continue
                 fills = size[u] + a_w[b] >= lo
                 options.append((not fills, a_w[b] if fills else -a_w[b], b, h))
+            if not options and len(pieces) > 1 and JOIN_BY_CHAIN:
+                # No grid with room has an area joining the pieces: an area of a grid at its minimum
+                # joins them, that grid taking an area from a neighbouring grid with room in turn.
+                two = _join_by_chain(u, trial, owner, size, piece, a_w, a_adj, targets, lo, hi)
+                if two is not None:
+                    for b, h, k in two:
+                        trial[h].remove(b)
+                        trial[k].append(b)
+                        owner[b] = k
+                        size[h] -= a_w[b]
+                        size[k] += a_w[b]
+                    continue
             if not options:
                 break
             _, _, b, h = min(options)
@@ -918,6 +1112,89 @@ def _take_areas(
             size[u] += a_w[b]
         if size[u] >= lo and connected(trial[u], a_adj):
             out = trial
+    return out
+
+
+def _join_by_chain(
+    u: int,
+    grids: list[list[int]],
+    owner: dict[int, int],
+    size: list[float],
+    piece: dict[int, int],
+    a_w: list[float],
+    a_adj: list[set[int]],
+    targets: set[int],
+    lo: float,
+    hi: float,
+) -> list[tuple[int, int, int]] | None:
+    """For grid `u` in pieces (`piece`: its areas' piece): an area b of a neighbouring grid h joining two
+    pieces, h left short by it taking an area c of a grid k with room (k not u, not a target), each grid
+    in range and in one piece after; the pair moving the fewest households. The moves in order, each
+    (area, from grid, to grid): [(b, h, u), (c, k, h)]; None if there is no such pair."""
+    best = None
+    for b in sorted({b for a in grids[u] for b in a_adj[a]}):
+        h = owner.get(b)
+        if h is None or h == u or h in targets or size[u] + a_w[b] > hi:
+            continue
+        if len({piece[x] for x in a_adj[b] if x in piece}) < 2:
+            continue
+        rest = [m for m in grids[h] if m != b]
+        if not rest:
+            continue
+        for c in sorted({c for a in rest for c in a_adj[a]}):
+            k = owner.get(c)
+            if k is None or k in (u, h) or k in targets or size[k] - a_w[c] < lo:
+                continue
+            after = size[h] - a_w[b] + a_w[c]
+            if not lo <= after <= hi:
+                continue
+            moved = a_w[b] + a_w[c]
+            if best is not None and (moved, b, c) >= best[0]:
+                continue
+            if not connected([*rest, c], a_adj) or not connected([m for m in grids[k] if m != c], a_adj):
+                continue
+            best = ((moved, b, c), [(b, h, u), (c, k, h)])
+    return None if best is None else best[1]
+
+
+def _return_home(
+    grids: list[list[int]],
+    origin: dict[int, str],
+    a_w: list[float],
+    a_adj: list[set[int]],
+    lo: float,
+    hi: float,
+) -> list[list[int]]:
+    """Areas in a grid other than the one they were in (`origin`: the grid code most of their
+    households had) go back to it where both grids stay in range and in one piece (a grid's code: its
+    areas' most common origin)."""
+    out = [list(g) for g in grids]
+    size = [sum(a_w[a] for a in g) for g in out]
+    code_of = [Counter(origin[a] for a in g if a in origin).most_common(1) for g in out]
+    index: dict[str, int] = {}
+    for gi, c in enumerate(code_of):
+        if c:
+            index.setdefault(c[0][0], gi)
+    moved = True
+    while moved:
+        moved = False
+        for gi, g in enumerate(out):
+            for a in sorted(g):
+                home = index.get(origin.get(a, ""))
+                if home is None or home == gi or not code_of[gi] or origin[a] == code_of[gi][0][0]:
+                    continue
+                if size[gi] - a_w[a] < lo or size[home] + a_w[a] > hi:
+                    continue
+                if not any(b in a_adj[a] for b in out[home]):
+                    continue
+                rest = [m for m in g if m != a]
+                if not rest or not connected(rest, a_adj):
+                    continue
+                g.remove(a)
+                out[home].append(a)
+                size[gi] -= a_w[a]
+                size[home] += a_w[a]
+                moved = True
     return out
 
 
