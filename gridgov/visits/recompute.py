@@ -17,13 +17,15 @@ import numpy as np
 import psycopg
 from django.db import connection, transaction
 
-from . import recount
+from . import recount, rollups
 from .periods import MONTHS
 from .rollups import (
     DASHBOARD,
     DEFAULT,
     KEPT,
     KEPT_MONTH,
+    MARKS,
+    MARKS_DIFFERING,
     NODE_LENGTHS,
     _quiesce_and_fold,
     _tz,
@@ -37,6 +39,8 @@ REAL = {
 }
 
 
+# What `rebuild` and `differences` answer for: the kept tables and the dashboard marks.
+CHECKED = (*KEPT, "marks")
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time
 # The recompute's sessions (for their transactions only): each source is streamed as one row, a bytea
 # per column (`_read`: one message per source, not one per row), which needs memory; no parallel plans
@@ -255,6 +259,13 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
     )
     # (the states kept are read with the households' own: `_kept_states`)
     sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT if name != "states"}
+    # the dashboard marks that differ from those derived again from the dashboard rows as they are (not
+    # the fresh ones: the marks are of the rows that pages read, pending deltas aside); after the fold, which
+    # may have changed rows (and then deleted every mark)
+    every = int(rollups.MARK_EVERY)
+    sources["marks"] = Source(
+        f"SELECT ({MARKS_DIFFERING % {'every': every}})::int8 AS n", ("n",), ("int8",), repair
+    )
     return sources
 
 
@@ -633,6 +644,10 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
         if len(gone) or len(add):
             where = kept[: len(keys)] if position is None else [position]
             _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
+    ((marks,),) = got["marks"]
+    out["marks"] = int(marks)
+    if repair and marks:  # (derived again by the caller: `dashboard_marks`)
+        cur.execute(f"DELETE FROM {MARKS}")
     return out
 
 
@@ -652,7 +667,8 @@ def hold_households() -> None:
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, rollups, totals (the reference for
     the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
-    upkeep is right nothing is. Returns the rows repaired per table."""
+    upkeep is right nothing is. Returns the rows repaired per table (CHECKED; `marks`: dashboard marks
+    that did not match the dashboard rows, all derived again)."""
     own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
         if own:  # before any statement: one snapshot for every read, taken once every lock is held
@@ -666,14 +682,16 @@ def rebuild() -> dict[str, int]:
         cur.execute(HOLD_HOUSEHOLDS)
         _quiesce_and_fold(cur)
         repaired = _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
-        # The dashboard marks, if the fold or a repair changed dashboard rows (nothing when none did).
+        # The dashboard marks, if the fold or a repair changed dashboard rows, or they did not match them
+        # (nothing when none did).
         dashboard_marks(cur)
         return repaired
 
 
 def differences() -> dict[str, int]:
-    """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Nothing is written; in a transaction of its own, every table is read in one snapshot."""
+    """Rows in which the kept state and a rebuild from the visits differ, per table (CHECKED; all 0: they
+    agree exactly), and `marks`: the dashboard marks (if any) that differ from those derived again from the
+    dashboard rows. Nothing is written; in a transaction of its own, every table is read in one snapshot."""
     own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
         if own:
