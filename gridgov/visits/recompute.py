@@ -209,6 +209,9 @@ def _visits(low: int | None, high: int | None) -> Source:
     return Source(select, ("h", "t"), ("int8", "timestamptz"))
 
 
+# The span of months asked for before the visits are read (years before and after now), so that each part
+# is counted as soon as it is read; a visit outside it: the months of the visits' span, asked for after.
+YEARS_AROUND = (20, 2)
 VISITS_PER_PART = 16_000_000  # a part's column of times: 128 MB (a value may not exceed 1 GB)
 
 
@@ -338,6 +341,19 @@ class _Reads:
     def names(self) -> list[str]:
         return list(self.sources)
 
+    def as_read(self, names: list[str]) -> Any:
+        """These sources' names, each once it is read, in the order they come (waits for each)."""
+        left = list(names)
+        while left:
+            with self.done:
+                while not self.failed and not any(n in self.results for n in left):
+                    self.done.wait(1)
+                if self.failed:
+                    raise self.failed[0]
+                name = next(n for n in left if n in self.results)
+            left.remove(name)
+            yield name
+
     def idle_cursor(self) -> Any:
         """A cursor of a session that has read all it will (the helper's once it is done, else this
         session's): for the counting's own small queries while the other still reads."""
@@ -418,8 +434,88 @@ def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, instants
 
 
-def _derive(got: _Reads) -> dict[str, list[np.ndarray]]:
-    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
+def _in_index_order(households: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A part's visits in household and time order (sorted if they are not), and where the household
+    changes (`households[1:] != households[:-1]`, None when sorted here)."""
+    change = None
+    if len(households) > 1:
+        change = households[1:] != households[:-1]
+        down = households[1:][change] < households[:-1][change]
+        if down.any() or ((times[1:] < times[:-1]) & ~change).any():  # not in index order: sort
+            order = np.lexsort((times, households))
+            households, times, change = households[order], times[order], None
+    return households, times, change
+
+
+def _count_visits(
+    got: _Reads, states: tuple[np.ndarray, ...], months: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The households that met their policy per period (`recount.count_met`: state index, period index),
+    and the months the periods index (their first days, from the local year's start holding the first
+    visit to the month holding the last). Each part of the visits (a range of households) is counted as
+    soon as it is read, while the sessions read the rest, in `months` (a span of months asked for before
+    the reads, its last month after every period: `_months_around_now`); should a visit fall outside it,
+    the parts are counted again once all are read, in the months of the visits' own span."""
+    s_id, s_kind, s_need = states
+    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
+    starts, instants = months
+    period_month = recount.month_kinds(starts)
+    read: list[tuple[np.ndarray, np.ndarray, Any]] = []
+    counted: list[tuple[np.ndarray, np.ndarray]] = []
+    first, last, outside = None, None, False
+    for name in got.as_read(parts):  # (in the order they come)
+        households, times, change = _in_index_order(*got[name])
+        if not len(households):
+            continue
+        read.append((households, times, change))
+        low, high = int(times.min()), int(times.max())
+        first, last = (
+            min(low, first if first is not None else low),
+            max(high, last if last is not None else high),
+        )
+        outside = outside or low < instants[0] or high >= instants[-1]
+        if not outside:
+            months_of = recount.period_of(times, instants)
+            counted.append(
+                recount.count_met(households, months_of, s_id, s_kind, s_need, period_month, change)
+            )
+    if not read:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, "datetime64[D]")
+    if outside:  # (the months of the visits' own span, asked for now)
+        starts, instants = _months(got.idle_cursor(), first, last)
+        period_month, counted = recount.month_kinds(starts), []
+        for households, times, change in read:
+            months_of = recount.period_of(times, instants)
+            if months_of.min() < 0:
+                raise ValueError("a visit before the first month start")
+            counted.append(
+                recount.count_met(households, months_of, s_id, s_kind, s_need, period_month, change)
+            )
+        state = np.concatenate([c[0] for c in counted])
+        return state, np.concatenate([c[1] for c in counted]), starts
+    # Only the months from the local year's start holding the first visit to the month holding the last:
+    # no period starts before that year (a period lies within its year), none after the last visit's month.
+    at = int(np.searchsorted(instants, first, side="right")) - 1
+    low = at - int(starts[at].astype("datetime64[M]").astype(np.int64) % 12)
+    high = int(np.searchsorted(instants, last, side="right")) - 1
+    state = np.concatenate([c[0] for c in counted])
+    period = np.concatenate([c[1] for c in counted]) - low
+    return state, period, starts[low : high + 1]
+
+
+def _months_around_now(cur: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The months of `_months` from MONTHS_BEFORE years before now to MONTHS_AFTER years after, and one
+    month more (its start: the end of the last; a visit at or after it is outside)."""
+    now = datetime.now(UTC)
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    low = now.replace(year=now.year - YEARS_AROUND[0], month=1, day=1)
+    high = now.replace(year=now.year + YEARS_AROUND[1], day=1)
+    return _months(cur, *((t - epoch) // timedelta(microseconds=1) for t in (low, high)))
+
+
+def _derive(got: _Reads, months: tuple[np.ndarray, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values;
+    `months`: see `_count_visits`."""
     area_ids, area_codes, area_members = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
     area_ids, area_codes, area_members = area_ids[by_id], area_codes[by_id], area_members[by_id]
@@ -430,25 +526,7 @@ def _derive(got: _Reads) -> dict[str, list[np.ndarray]]:
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
         order = np.argsort(s_id, kind="stable")
         s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
-    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
-    households = np.concatenate([got[n][0] for n in parts])
-    times = np.concatenate([got[n][1] for n in parts])
-    n = len(households)
-    change = None  # households[1:] != households[:-1], for the counting
-    if n > 1:
-        change = households[1:] != households[:-1]
-        down = households[1:][change] < households[:-1][change]
-        if down.any() or ((times[1:] < times[:-1]) & ~change).any():  # not in index order: sort
-            order = np.lexsort((times, households))
-            households, times, change = households[order], times[order], None
-    starts, instants = (
-        _months(got.idle_cursor(), times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
-    )
-    months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
-    if n and months.min() < 0:
-        raise ValueError("a visit before the first month start")
-    period_month = recount.month_kinds(starts)
-    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month, change)
+    state, period, starts = _count_visits(got, (s_id, s_kind, s_need), months)
     period_days = recount.days(starts)
     n_areas, n_periods, n_kinds = len(area_ids), max(len(starts), 1), len(KINDS)
 
@@ -614,11 +692,12 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
     for setting, value in RECOMPUTE_SETTINGS.items():
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
     sources = _sources(cur, repair, sessions)
+    months = _months_around_now(cur)
     helper = _helper(cur) if sessions > 1 else None
     try:
         got = _Reads(sources, cur, helper)
         try:
-            fresh = _derive(got)  # (while this session reads the kept tables)
+            fresh = _derive(got, months)  # (while the sessions read the rest)
         except BaseException:
             got.cancel()  # not waiting for the reads left (this exception is the one raised)
             raise

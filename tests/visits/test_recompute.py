@@ -123,6 +123,34 @@ def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
     assert recompute.differences() == SAME
 
 
+def test_visits_outside_the_months_asked_for_first_are_counted_in_their_own(world, monkeypatch):
+    """Each part of the visits is counted as soon as it is read, in months asked for before the reads
+    (`YEARS_AROUND` now); with a visit outside them (long ago, or far ahead) the parts are counted again in
+    the months of the visits' own span: the same rows either way, and the same as SQL derives them."""
+    _visits(world.household_a, "1990-02-10T02:00:00+00:00", "2025-05-10T02:00:00+00:00")
+    _visits(world.household_b, "2025-05-11T02:00:00+00:00", "2031-01-05T02:00:00+00:00")
+    _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
+    split = world.household_a2.pk
+    monkeypatch.setattr(recompute, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    asked = []
+    real_months = recompute._months
+
+    def months(cur, first, last):
+        asked.append((first, last))
+        return real_months(cur, first, last)
+
+    monkeypatch.setattr(recompute, "_months", months)
+    outside = recompute.differences()
+    assert len(asked) == 2  # the span around now, then the visits' own
+    assert outside["rollups"] > 0
+    asked.clear()
+    monkeypatch.setattr(recompute, "YEARS_AROUND", (40, 10))  # holds every visit
+    assert recompute.differences() == outside and len(asked) == 1
+    assert recompute.rebuild() == outside and _area_rows() == _sql_rows()
+    monkeypatch.setattr(recompute, "YEARS_AROUND", (20, 2))
+    assert recompute.differences() == SAME
+
+
 def test_rebuild_rewrites_only_the_rows_that_differ(world):
     _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
