@@ -126,14 +126,12 @@ SEND |= {"timestamptz": "timestamptz_send", "tid": "tidsend"}
 
 
 def _read(cur: Any, source: Source) -> list[np.ndarray]:
-    """A source's columns as int64 arrays: one row of the row count and a bytea per column, its values'
-    binary forms one after the other (in the select's order; a value never NULL)."""
+    """A source's columns as int64 arrays: one row of a bytea per column, its values' binary forms one after
+    the other (in the select's order; a value never NULL)."""
     aggs = ", ".join(
         f"string_agg({SEND[t]}(s.{c}), '')" for c, t in zip(source.columns, source.types, strict=True)
     )
-    with cur.copy(
-        f"COPY (SELECT count(*), {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)"
-    ) as copy:
+    with cur.copy(f"COPY (SELECT {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)") as copy:
         data = b"".join(copy)
     return recount.decode_packed(data, source.types)
 
@@ -174,10 +172,17 @@ def _by_key(name: str) -> bool:
     return all(COLUMNS[c] == "int" for c in KEPT[name][1])
 
 
-def _kept(name: str, repair: bool) -> Source:
-    """A kept table as ints (see CODECS). With `repair`, the real table's every row, with its position
-    (to delete it by, unless `_by_key`) and whether it counts (unless every row does); else the counting
-    rows as readers see them."""
+# Which rows of a kept table count (KEPT's SQL condition, as numpy reads it on the table's columns): a
+# kept row that does not is deleted by the repair.
+COUNTING: dict[str, Any] = {"true": None, "done > 0": lambda columns: columns["done"] > 0}
+if {rows for *_kept, rows in KEPT.values()} - COUNTING.keys():
+    raise ValueError("a kept table's counting rows that COUNTING does not read")
+
+
+def _kept(name: str, repair: bool, positions: bool = False) -> Source:
+    """A kept table as ints (see CODECS). With `repair`, the real table's every row (whether it counts: see
+    COUNTING) and, with `positions`, first its position, to delete it by (unless `_by_key`: read again
+    only when there are rows to delete); else the counting rows as readers see them."""
     table, keys, values, rows = KEPT[name]
     cols = keys + values
     exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
@@ -185,16 +190,24 @@ def _kept(name: str, repair: bool) -> Source:
     if not repair:
         return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
     # (after the fold there are no pending deltas: the real table is what readers see)
-    extra = ([] if _by_key(name) else [("ctid", "tid", "ctid")]) + (
-        [] if rows == "true" else [("counts", "int4", f"({rows})::int4")]
-    )
-    select = ", ".join([f"{expr} AS {c}" for c, _t, expr in extra] + exprs)
-    return Source(
-        f"SELECT {select} FROM {REAL.get(name, table)} k",
-        tuple(c for c, _t, _e in extra) + cols,
-        tuple(t for _c, t, _e in extra) + types,
-        name in REAL,
-    )
+    if positions:
+        exprs, cols, types = ["ctid AS ctid", *exprs], ("ctid", *cols), ("tid", *types)
+    return Source(f"SELECT {', '.join(exprs)} FROM {REAL.get(name, table)} k", cols, types, name in REAL)
+
+
+def _compare(name: str, kept: list[np.ndarray], fresh: list[np.ndarray], repair: bool) -> tuple[Any, ...]:
+    """The kept rows to delete (indexes: those that differ and, with `repair`, those that do not count),
+    the fresh rows to add (indexes) and the number of keys that differ."""
+    _table, keys, values, rows = KEPT[name]
+    counts = None
+    if repair and COUNTING[rows] is not None:
+        counts = COUNTING[rows](dict(zip(keys + values, kept, strict=True)))
+    counting = kept if counts is None else [c[counts] for c in kept]
+    remove, add, differ = recount.differing(counting, fresh, len(keys))
+    gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
+    if counts is not None:  # (no done: never kept)
+        gone = np.concatenate([gone, np.flatnonzero(~counts)])
+    return gone, add, differ
 
 
 def _visits(low: int | None, high: int | None) -> Source:
@@ -212,6 +225,9 @@ def _visits(low: int | None, high: int | None) -> Source:
 # The span of months asked for before the visits are read (years before and after now), so that each part
 # is counted as soon as it is read; a visit outside it: the months of the visits' span, asked for after.
 YEARS_AROUND = (20, 2)
+# Parts of the visits per session (at least): the counting of each starts once it is read, so the smaller
+# the last, the sooner the counting ends after the reads.
+PARTS_PER_SESSION = 4
 VISITS_PER_PART = 16_000_000  # a part's column of times: 128 MB (a value may not exceed 1 GB)
 
 
@@ -225,7 +241,7 @@ def _visit_ranges(cur: Any, sessions: int) -> list[tuple[int | None, int | None]
     )
     row = cur.fetchone()
     rows, bounds = (row[0] or 0, row[1] or []) if row else (0, [])
-    parts = max(sessions, -(-int(rows) // VISITS_PER_PART))
+    parts = max(sessions * PARTS_PER_SESSION, -(-int(rows) // VISITS_PER_PART))
     if parts <= 1 or len(bounds) < 2 * parts:
         return [(None, None)]
     cuts = sorted({bounds[len(bounds) * i // parts] for i in range(1, parts)})
@@ -708,21 +724,19 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
             helper.close()
     out = {}
     for name in KEPT:
-        _table, keys, _values, rows = KEPT[name]
+        keys = KEPT[name][1]
         kept = _kept_states(got) if name == "states" else list(got[f"kept_{name}"])
-        position = kept.pop(0) if repair and not _by_key(name) else None
-        counts = kept.pop(0).astype(bool) if repair and rows != "true" else None
-        counting = kept if counts is None else [c[counts] for c in kept]
-        remove, add, out[name] = recount.differing(counting, fresh[name], len(keys))
-        if not repair:
+        gone, add, out[name] = _compare(name, kept, fresh[name], repair)
+        if not repair or not (len(gone) or len(add)):
             continue
-        # the rows that differ, and those that do not count (no done: never kept)
-        gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
-        if counts is not None:
-            gone = np.concatenate([gone, np.flatnonzero(~counts)])
-        if len(gone) or len(add):
-            where = kept[: len(keys)] if position is None else [position]
-            _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
+        where = kept[: len(keys)]
+        if len(gone) and not _by_key(
+            name
+        ):  # their positions: the table read again (same snapshot, unwritten)
+            where, *kept = _read(cur, _kept(name, True, positions=True))
+            gone, add, _differ = _compare(name, kept, fresh[name], repair)
+            where = [where]
+        _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
     ((marks,),) = got["marks"]
     out["marks"] = int(marks)
     if repair and marks:  # (derived again by the caller: `dashboard_marks`)
