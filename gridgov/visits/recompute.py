@@ -456,8 +456,8 @@ def _in_index_order(households: np.ndarray, times: np.ndarray) -> tuple[np.ndarr
     change = None
     if len(households) > 1:
         change = households[1:] != households[:-1]
-        down = households[1:][change] < households[:-1][change]
-        if down.any() or ((times[1:] < times[:-1]) & ~change).any():  # not in index order: sort
+        down = (households[1:] < households[:-1]).any()
+        if down or (np.less(times[1:], times[:-1]) & ~change).any():  # not in index order: sort
             order = np.lexsort((times, households))
             households, times, change = households[order], times[order], None
     return households, times, change

@@ -46,11 +46,33 @@ def encode(columns: Sequence[np.ndarray], types: Sequence[str]) -> bytes:
     return HEADER + rows.tobytes() + TRAILER
 
 
+# `period_of`: instants cut into spans of 2^40 µs (12.7 days, shorter than any month: at most one month
+# starts in each), looked up in a table of them rather than searched for among the month starts.
+SPAN_SHIFT = 40
+
+
 def period_of(times: np.ndarray, month_instants: np.ndarray) -> np.ndarray:
     """The index of the month holding each instant, from the instants at which the months start (sorted;
     the first at or before every time): a visit belongs to the month whose start it has reached and whose
-    end it has not, as `rollups.period_bounds` bounds a period for the upkeep."""
-    return np.searchsorted(month_instants, times, side="right") - 1
+    end it has not, as `rollups.period_bounds` bounds a period for the upkeep. (What
+    `np.searchsorted(month_instants, times, side="right") - 1` answers, in a few passes: per span of
+    SPAN_SHIFT, the month at its start and the start of the next month if it falls within it.)"""
+    if not len(times) or not len(month_instants):
+        return np.searchsorted(month_instants, times, side="right") - 1
+    first = int(month_instants[0]) >> SPAN_SHIFT
+    spans = (int(month_instants[-1]) >> SPAN_SHIFT) - first + 1
+    span = times >> SPAN_SHIFT
+    span -= first
+    if span.min() < 0 or span.max() >= spans:  # (times beyond the months' spans)
+        return np.searchsorted(month_instants, times, side="right") - 1
+    starts = (np.arange(spans, dtype=np.int64) + first) << SPAN_SHIFT
+    month = np.searchsorted(month_instants, starts, side="right") - 1
+    following = np.minimum(month + 1, len(month_instants) - 1)
+    within = (month + 1 < len(month_instants)) & (month_instants[following] < starts + (1 << SPAN_SHIFT))
+    next_start = np.where(within, month_instants[following], np.iinfo(np.int64).max)
+    out = month.take(span)
+    out += times >= next_start.take(span)
+    return out
 
 
 def month_kinds(month_starts: np.ndarray) -> np.ndarray:

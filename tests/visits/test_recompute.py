@@ -329,6 +329,21 @@ def test_recount_compares_row_by_row():
     ]
 
 
+def test_recount_finds_each_instants_month_as_a_search_would():
+    """`period_of` looks months up by spans of 2^40 µs: the same index as a search among the month starts,
+    for instants at, just before and just after every start, before the first and after the last."""
+    rng = np.random.default_rng(7)
+    day = 86_400_000_000
+    lengths = rng.integers(28, 32, 300) * day + rng.choice([-3_600_000_000, 0, 3_600_000_000], 300)
+    starts = np.cumsum(np.r_[-40 * 365 * day + 12_345_678, lengths])  # (before 2000 and after)
+    edges = np.concatenate([starts, starts - 1, starts + 1, rng.integers(starts[0], starts[-1], 100_000)])
+    for times in (edges, edges[edges >= starts[0]], edges[(edges >= starts[0]) & (edges < starts[-1])]):
+        expect = np.searchsorted(starts, times, side="right") - 1
+        assert (recount.period_of(times, starts) == expect).all()
+    far = np.array([starts[-1] + 10**15])
+    assert recount.period_of(far, starts).tolist() == [len(starts) - 1]
+
+
 def test_recount_reads_packed_columns():
     rows = np.array([(1, 2), (3, -4)], dtype=[("a", ">i8"), ("b", ">i2")])
     body = (
