@@ -22,11 +22,13 @@ from .periods import MONTHS
 from .rollups import (
     DASHBOARD,
     DEFAULT,
+    DELTAS,
     KEPT,
     KEPT_MONTH,
     MARKS,
     MARKS_DIFFERING,
     NODE_LENGTHS,
+    NODES,
     _quiesce_and_fold,
     _tz,
     dashboard_marks,
@@ -172,6 +174,38 @@ def _by_key(name: str) -> bool:
     return all(COLUMNS[c] == "int" for c in KEPT[name][1])
 
 
+def _with_pending(table: str, keys: str, deltas: str) -> str:
+    """The kept rows of `table` with the pending deltas (`deltas`: rows of `keys` and done, summed per key)
+    added, as KEPT's view of it answers them (the kept rows plus the deltas, summed per key), with the
+    deltas hashed and the kept rows joined to them rather than all grouped again."""
+    match = " AND ".join(f"d.{k} = k.{k}" for k in keys.split(", "))
+    return f"""(
+        WITH d AS MATERIALIZED ({deltas})
+        SELECT {", ".join(f"k.{k}" for k in keys.split(", "))}, k.done + coalesce(d.done, 0) AS done
+        FROM {table} k LEFT JOIN d ON {match}
+        UNION ALL
+        SELECT d.* FROM d WHERE NOT EXISTS (SELECT FROM {table} k WHERE {match})
+    )"""
+
+
+# The kept tables as readers see them (`differences`: the pending deltas not folded), read other ways than
+# KEPT's views: the same rows.
+WITH_PENDING = {
+    "rollups": _with_pending(
+        "visits_areaperiodrollup",
+        "area_id, kind, period_start",
+        f"SELECT area_id, kind, period_start, sum(done) AS done FROM {DELTAS} GROUP BY 1, 2, 3",
+    ),
+    "node_rollups": _with_pending(
+        "visits_nodeperiodrollup",
+        "code, kind, period_start",
+        f"""SELECT left(a.code, n.len)::varchar AS code, x.kind, x.period_start, sum(x.done) AS done
+            FROM {DELTAS} x JOIN geo_responsibilityarea a ON a.id = x.area_id CROSS JOIN {NODES}
+            GROUP BY 1, 2, 3""",
+    ),
+}
+
+
 # Which rows of a kept table count (KEPT's SQL condition, as numpy reads it on the table's columns): a
 # kept row that does not is deleted by the repair.
 COUNTING: dict[str, Any] = {"true": None, "done > 0": lambda columns: columns["done"] > 0}
@@ -188,6 +222,7 @@ def _kept(name: str, repair: bool, positions: bool = False) -> Source:
     exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
     types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
     if not repair:
+        table = WITH_PENDING.get(name, table)
         return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
     # (after the fold there are no pending deltas: the real table is what readers see)
     if positions:
