@@ -1,7 +1,8 @@
 """The full recompute of the compliance rollups: every kept table (`rollups.KEPT`) derived again from the
 households and the visits, compared with the kept one and, for `rebuild`, made equal to it by writing only
 the rows that differ. The counting is done in numpy (`recount`): each source streamed as one row of packed
-columns, the visits read in two halves by two sessions that share one snapshot.
+columns, the visits read in parts (ranges of households) by two sessions that share one snapshot, each part
+counted as soon as it is read; the dashboard marks checked against the dashboard rows.
 """
 
 from __future__ import annotations
@@ -765,12 +766,10 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
         if not repair or not (len(gone) or len(add)):
             continue
         where = kept[: len(keys)]
-        if len(gone) and not _by_key(
-            name
-        ):  # their positions: the table read again (same snapshot, unwritten)
-            where, *kept = _read(cur, _kept(name, True, positions=True))
+        if len(gone) and not _by_key(name):  # their positions: read again (same snapshot, not written yet)
+            positions, *kept = _read(cur, _kept(name, True, positions=True))
             gone, add, _differ = _compare(name, kept, fresh[name], repair)
-            where = [where]
+            where = [positions]
         _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
     ((marks,),) = got["marks"]
     out["marks"] = int(marks)
