@@ -45,6 +45,17 @@ Measured, in order:
 
 Every write goes to a database made for the run (CREATE DATABASE gridgov_bench_scale TEMPLATE gridgov),
 dropped at the end, also on failure (`--keep` keeps it and reuses it: the city is then not made again).
+
+Quick pairs on a city kept with `--keep` (nothing else measured; `--tree`: another checkout's code, e.g.
+main's, on the same database, for figures back to back):
+
+    .venv/bin/python bench/visits_scale.py --keep --recompute-only 5                  # rebuild() x 5
+    .venv/bin/python bench/visits_scale.py --keep --recompute-only 0 --what pending --seed 601
+    .venv/bin/python bench/visits_scale.py --keep --recompute-only 5 --what differences --tree /work/main
+
+`--what rebuild` (the full recompute; it folds pending deltas first), `differences` (nothing written: with the
+deltas left pending by `--what pending`, which commits `--batches` batches of 1,000 and folds nothing). Each
+after one untimed call (a first call in a new process is slower); one line of JSON with the seconds.
 """
 
 from __future__ import annotations
@@ -537,6 +548,50 @@ def run(args: argparse.Namespace) -> None:
         print(f"| {label} | {level} | {order} | {page} | {n:,} | {'yes' if exact else '**no**'} | {ms:.1f} |")
 
 
+def recompute_only(args: argparse.Namespace) -> None:
+    """`--recompute-only`: only the full recompute or the check, timed (see the module's docstring)."""
+    import json
+
+    if args.tree:  # (another checkout's gridgov, imported instead of this one's)
+        sys.path.insert(0, str(Path(args.tree).resolve()))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from gridgov.accounts.models import User
+    from gridgov.visits import recompute, services
+    from gridgov.visits.models import RollupDelta
+
+    tree = str(Path(recompute.__file__).resolve().parents[2])
+    if args.what == "pending":
+        admin = User.objects.get(username="admin")
+        city = sql("SELECT code, ST_X(point), ST_Y(point) FROM households_household WHERE active")
+        rng, when = random.Random(args.seed), timezone.now() - timedelta(hours=1)
+        for k in range(args.batches):
+            items = fresh_ids(batch(rng, city, 1000, when - timedelta(days=2 * k)))
+            services.record_visits(items, actor=admin)
+    run_it = recompute.rebuild if args.what == "rebuild" else recompute.differences
+    times, differ = [], {}
+    for k in range(args.recompute_only + 1 if args.recompute_only else 0):
+        t = time.perf_counter()
+        differ = run_it()
+        if k:  # (the first: untimed)
+            times.append(round(time.perf_counter() - t, 3))
+    out = {
+        "tree": tree,
+        "what": args.what,
+        "seconds": times,
+        "median": statistics.median(times) if times else None,
+        "differ": sum(differ.values()),
+        "pending": RollupDelta.objects.count(),
+        "load": [round(v, 2) for v in os.getloadavg()],
+    }
+    connection.close()
+    print(json.dumps(out))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--households", type=int, default=1_000_000)
@@ -545,7 +600,18 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=10, help="committed batches before the check (default 10)")
     p.add_argument("--keep", action="store_true", help=f"reuse `{base.BENCH_DB}` if it exists, and keep it")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--recompute-only", type=int, metavar="N", help="with --keep: only N timed runs of --what (see above)"
+    )
+    p.add_argument("--what", choices=("rebuild", "differences", "pending"), default="rebuild")
+    p.add_argument("--tree", help="with --recompute-only: the gridgov of this checkout (e.g. /work/main)")
     args = p.parse_args()
+    if args.recompute_only is not None:
+        if not args.keep:
+            sys.exit("--recompute-only needs a city kept with --keep")
+        with base.throwaway_db(True, setup=False):
+            recompute_only(args)
+        return
     with base.throwaway_db(args.keep, setup=False):  # (`run` sets Django up once the city is grown)
         run(args)
 

@@ -1,7 +1,8 @@
 """The full recompute of the compliance rollups: every kept table (`rollups.KEPT`) derived again from the
 households and the visits, compared with the kept one and, for `rebuild`, made equal to it by writing only
 the rows that differ. The counting is done in numpy (`recount`): each source streamed as one row of packed
-columns, the visits read in two halves by two sessions that share one snapshot.
+columns, the visits read in parts (ranges of households) by two sessions that share one snapshot, each part
+counted as soon as it is read; the dashboard marks checked against the dashboard rows.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ import numpy as np
 import psycopg
 from django.db import connection, transaction
 
-from . import recount
+from . import recount, rollups
 from .periods import MONTHS
 from .rollups import (
     DASHBOARD,
     DEFAULT,
+    DELTAS,
     KEPT,
     KEPT_MONTH,
+    MARKS,
+    MARKS_DIFFERING,
     NODE_LENGTHS,
+    NODES,
     _quiesce_and_fold,
     _tz,
     dashboard_marks,
@@ -37,6 +42,8 @@ REAL = {
 }
 
 
+# What `rebuild` and `differences` answer for: the kept tables and the dashboard marks.
+CHECKED = (*KEPT, "marks")
 DERIVE_LOCK = 7_240_003  # advisory lock: one derivation at a time
 # The recompute's sessions (for their transactions only): each source is streamed as one row, a bytea
 # per column (`_read`: one message per source, not one per row), which needs memory; no parallel plans
@@ -122,14 +129,12 @@ SEND |= {"timestamptz": "timestamptz_send", "tid": "tidsend"}
 
 
 def _read(cur: Any, source: Source) -> list[np.ndarray]:
-    """A source's columns as int64 arrays: one row of the row count and a bytea per column, its values'
-    binary forms one after the other (in the select's order; a value never NULL)."""
+    """A source's columns as int64 arrays: one row of a bytea per column, its values' binary forms one after
+    the other (in the select's order; a value never NULL)."""
     aggs = ", ".join(
         f"string_agg({SEND[t]}(s.{c}), '')" for c, t in zip(source.columns, source.types, strict=True)
     )
-    with cur.copy(
-        f"COPY (SELECT count(*), {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)"
-    ) as copy:
+    with cur.copy(f"COPY (SELECT {aggs} FROM ({source.select}) s) TO STDOUT (FORMAT binary)") as copy:
         data = b"".join(copy)
     return recount.decode_packed(data, source.types)
 
@@ -170,27 +175,75 @@ def _by_key(name: str) -> bool:
     return all(COLUMNS[c] == "int" for c in KEPT[name][1])
 
 
-def _kept(name: str, repair: bool) -> Source:
-    """A kept table as ints (see CODECS). With `repair`, the real table's every row, with its position
-    (to delete it by, unless `_by_key`) and whether it counts (unless every row does); else the counting
-    rows as readers see them."""
+def _with_pending(table: str, keys: str, deltas: str) -> str:
+    """The kept rows of `table` with the pending deltas (`deltas`: rows of `keys` and done, summed per key)
+    added, as KEPT's view of it answers them (the kept rows plus the deltas, summed per key), with the
+    deltas hashed and the kept rows joined to them rather than all grouped again."""
+    match = " AND ".join(f"d.{k} = k.{k}" for k in keys.split(", "))
+    return f"""(
+        WITH d AS MATERIALIZED ({deltas})
+        SELECT {", ".join(f"k.{k}" for k in keys.split(", "))}, k.done + coalesce(d.done, 0) AS done
+        FROM {table} k LEFT JOIN d ON {match}
+        UNION ALL
+        SELECT d.* FROM d WHERE NOT EXISTS (SELECT FROM {table} k WHERE {match})
+    )"""
+
+
+# The kept tables as readers see them (`differences`: the pending deltas not folded), read other ways than
+# KEPT's views: the same rows.
+WITH_PENDING = {
+    "rollups": _with_pending(
+        "visits_areaperiodrollup",
+        "area_id, kind, period_start",
+        f"SELECT area_id, kind, period_start, sum(done) AS done FROM {DELTAS} GROUP BY 1, 2, 3",
+    ),
+    "node_rollups": _with_pending(
+        "visits_nodeperiodrollup",
+        "code, kind, period_start",
+        f"""SELECT left(a.code, n.len)::varchar AS code, x.kind, x.period_start, sum(x.done) AS done
+            FROM {DELTAS} x JOIN geo_responsibilityarea a ON a.id = x.area_id CROSS JOIN {NODES}
+            GROUP BY 1, 2, 3""",
+    ),
+}
+
+
+# Which rows of a kept table count (KEPT's SQL condition, as numpy reads it on the table's columns): a
+# kept row that does not is deleted by the repair.
+COUNTING: dict[str, Any] = {"true": None, "done > 0": lambda columns: columns["done"] > 0}
+if {rows for *_kept, rows in KEPT.values()} - COUNTING.keys():
+    raise ValueError("a kept table's counting rows that COUNTING does not read")
+
+
+def _kept(name: str, repair: bool, positions: bool = False) -> Source:
+    """A kept table as ints (see CODECS). With `repair`, the real table's every row (whether it counts: see
+    COUNTING) and, with `positions`, first its position, to delete it by (unless `_by_key`: read again
+    only when there are rows to delete); else the counting rows as readers see them."""
     table, keys, values, rows = KEPT[name]
     cols = keys + values
     exprs = [CODECS[COLUMNS[c]]["read"].format(c=c) + f" AS {c}" for c in cols]
     types = tuple(CODECS[COLUMNS[c]]["type"] for c in cols)
     if not repair:
+        table = WITH_PENDING.get(name, table)
         return Source(f"SELECT {', '.join(exprs)} FROM {table} k WHERE {rows}", cols, types)
     # (after the fold there are no pending deltas: the real table is what readers see)
-    extra = ([] if _by_key(name) else [("ctid", "tid", "ctid")]) + (
-        [] if rows == "true" else [("counts", "int4", f"({rows})::int4")]
-    )
-    select = ", ".join([f"{expr} AS {c}" for c, _t, expr in extra] + exprs)
-    return Source(
-        f"SELECT {select} FROM {REAL.get(name, table)} k",
-        tuple(c for c, _t, _e in extra) + cols,
-        tuple(t for _c, t, _e in extra) + types,
-        name in REAL,
-    )
+    if positions:
+        exprs, cols, types = ["ctid AS ctid", *exprs], ("ctid", *cols), ("tid", *types)
+    return Source(f"SELECT {', '.join(exprs)} FROM {REAL.get(name, table)} k", cols, types, name in REAL)
+
+
+def _compare(name: str, kept: list[np.ndarray], fresh: list[np.ndarray], repair: bool) -> tuple[Any, ...]:
+    """The kept rows to delete (indexes: those that differ and, with `repair`, those that do not count),
+    the fresh rows to add (indexes) and the number of keys that differ."""
+    _table, keys, values, rows = KEPT[name]
+    counts = None
+    if repair and COUNTING[rows] is not None:
+        counts = COUNTING[rows](dict(zip(keys + values, kept, strict=True)))
+    counting = kept if counts is None else [c[counts] for c in kept]
+    remove, add, differ = recount.differing(counting, fresh, len(keys))
+    gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
+    if counts is not None:  # (no done: never kept)
+        gone = np.concatenate([gone, np.flatnonzero(~counts)])
+    return gone, add, differ
 
 
 def _visits(low: int | None, high: int | None) -> Source:
@@ -205,6 +258,12 @@ def _visits(low: int | None, high: int | None) -> Source:
     return Source(select, ("h", "t"), ("int8", "timestamptz"))
 
 
+# The span of months asked for before the visits are read (years before and after now), so that each part
+# is counted as soon as it is read; a visit outside it: the months of the visits' span, asked for after.
+YEARS_AROUND = (20, 2)
+# Parts of the visits per session (at least): the counting of each starts once it is read, so the smaller
+# the last, the sooner the counting ends after the reads.
+PARTS_PER_SESSION = 4
 VISITS_PER_PART = 16_000_000  # a part's column of times: 128 MB (a value may not exceed 1 GB)
 
 
@@ -218,7 +277,7 @@ def _visit_ranges(cur: Any, sessions: int) -> list[tuple[int | None, int | None]
     )
     row = cur.fetchone()
     rows, bounds = (row[0] or 0, row[1] or []) if row else (0, [])
-    parts = max(sessions, -(-int(rows) // VISITS_PER_PART))
+    parts = max(sessions * PARTS_PER_SESSION, -(-int(rows) // VISITS_PER_PART))
     if parts <= 1 or len(bounds) < 2 * parts:
         return [(None, None)]
     cuts = sorted({bounds[len(bounds) * i // parts] for i in range(1, parts)})
@@ -255,6 +314,13 @@ def _sources(cur: Any, repair: bool, parts: int) -> dict[str, Source]:
     )
     # (the states kept are read with the households' own: `_kept_states`)
     sources |= {f"kept_{name}": _kept(name, repair) for name in KEPT if name != "states"}
+    # the dashboard marks that differ from those derived again from the dashboard rows as they are (not
+    # the fresh ones: the marks are of the rows that pages read, pending deltas aside); after the fold, which
+    # may have changed rows (and then deleted every mark)
+    every = int(rollups.MARK_EVERY)
+    sources["marks"] = Source(
+        f"SELECT ({MARKS_DIFFERING % {'every': every}})::int8 AS n", ("n",), ("int8",), repair
+    )
     return sources
 
 
@@ -326,6 +392,19 @@ class _Reads:
 
     def names(self) -> list[str]:
         return list(self.sources)
+
+    def as_read(self, names: list[str]) -> Any:
+        """These sources' names, each once it is read, in the order they come (waits for each)."""
+        left = list(names)
+        while left:
+            with self.done:
+                while not self.failed and not any(n in self.results for n in left):
+                    self.done.wait(1)
+                if self.failed:
+                    raise self.failed[0]
+                name = next(n for n in left if n in self.results)
+            left.remove(name)
+            yield name
 
     def idle_cursor(self) -> Any:
         """A cursor of a session that has read all it will (the helper's once it is done, else this
@@ -407,8 +486,88 @@ def _months(cur: Any, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, instants
 
 
-def _derive(got: _Reads) -> dict[str, list[np.ndarray]]:
-    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values."""
+def _in_index_order(households: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A part's visits in household and time order (sorted if they are not), and where the household
+    changes (`households[1:] != households[:-1]`, None when sorted here)."""
+    change = None
+    if len(households) > 1:
+        change = households[1:] != households[:-1]
+        down = (households[1:] < households[:-1]).any()
+        if down or (np.less(times[1:], times[:-1]) & ~change).any():  # not in index order: sort
+            order = np.lexsort((times, households))
+            households, times, change = households[order], times[order], None
+    return households, times, change
+
+
+def _count_visits(
+    got: _Reads, states: tuple[np.ndarray, ...], months: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The households that met their policy per period (`recount.count_met`: state index, period index),
+    and the months the periods index (their first days, from the local year's start holding the first
+    visit to the month holding the last). Each part of the visits (a range of households) is counted as
+    soon as it is read, while the sessions read the rest, in `months` (a span of months asked for before
+    the reads, its last month after every period: `_months_around_now`); should a visit fall outside it,
+    the parts are counted again once all are read, in the months of the visits' own span."""
+    s_id, s_kind, s_need = states
+    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
+    starts, instants = months
+    period_month = recount.month_kinds(starts)
+    read: list[tuple[np.ndarray, np.ndarray, Any]] = []
+    counted: list[tuple[np.ndarray, np.ndarray]] = []
+    first, last, outside = None, None, False
+    for name in got.as_read(parts):  # (in the order they come)
+        households, times, change = _in_index_order(*got[name])
+        if not len(households):
+            continue
+        read.append((households, times, change))
+        low, high = int(times.min()), int(times.max())
+        first, last = (
+            min(low, first if first is not None else low),
+            max(high, last if last is not None else high),
+        )
+        outside = outside or low < instants[0] or high >= instants[-1]
+        if not outside:
+            months_of = recount.period_of(times, instants)
+            counted.append(
+                recount.count_met(households, months_of, s_id, s_kind, s_need, period_month, change)
+            )
+    if not read:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, "datetime64[D]")
+    if outside:  # (the months of the visits' own span, asked for now)
+        starts, instants = _months(got.idle_cursor(), first, last)
+        period_month, counted = recount.month_kinds(starts), []
+        for households, times, change in read:
+            months_of = recount.period_of(times, instants)
+            if months_of.min() < 0:
+                raise ValueError("a visit before the first month start")
+            counted.append(
+                recount.count_met(households, months_of, s_id, s_kind, s_need, period_month, change)
+            )
+        state = np.concatenate([c[0] for c in counted])
+        return state, np.concatenate([c[1] for c in counted]), starts
+    # Only the months from the local year's start holding the first visit to the month holding the last:
+    # no period starts before that year (a period lies within its year), none after the last visit's month.
+    at = int(np.searchsorted(instants, first, side="right")) - 1
+    low = at - int(starts[at].astype("datetime64[M]").astype(np.int64) % 12)
+    high = int(np.searchsorted(instants, last, side="right")) - 1
+    state = np.concatenate([c[0] for c in counted])
+    period = np.concatenate([c[1] for c in counted]) - low
+    return state, period, starts[low : high + 1]
+
+
+def _months_around_now(cur: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The months of `_months` from MONTHS_BEFORE years before now to MONTHS_AFTER years after, and one
+    month more (its start: the end of the last; a visit at or after it is outside)."""
+    now = datetime.now(UTC)
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    low = now.replace(year=now.year - YEARS_AROUND[0], month=1, day=1)
+    high = now.replace(year=now.year + YEARS_AROUND[1], day=1)
+    return _months(cur, *((t - epoch) // timedelta(microseconds=1) for t in (low, high)))
+
+
+def _derive(got: _Reads, months: tuple[np.ndarray, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Every kept table derived in numpy from the sources, as int columns (CODECS), keys then values;
+    `months`: see `_count_visits`."""
     area_ids, area_codes, area_members = got["areas"]
     by_id = np.argsort(area_ids, kind="stable")
     area_ids, area_codes, area_members = area_ids[by_id], area_codes[by_id], area_members[by_id]
@@ -419,25 +578,7 @@ def _derive(got: _Reads) -> dict[str, list[np.ndarray]]:
     if len(s_id) > 1 and (s_id[1:] <= s_id[:-1]).any():
         order = np.argsort(s_id, kind="stable")
         s_id, s_area, s_kind, s_need = s_id[order], s_area[order], s_kind[order], s_need[order]
-    parts = sorted((n for n in got.names() if n.startswith("visits")), key=lambda n: int(n[6:]))
-    households = np.concatenate([got[n][0] for n in parts])
-    times = np.concatenate([got[n][1] for n in parts])
-    n = len(households)
-    change = None  # households[1:] != households[:-1], for the counting
-    if n > 1:
-        change = households[1:] != households[:-1]
-        down = households[1:][change] < households[:-1][change]
-        if down.any() or ((times[1:] < times[:-1]) & ~change).any():  # not in index order: sort
-            order = np.lexsort((times, households))
-            households, times, change = households[order], times[order], None
-    starts, instants = (
-        _months(got.idle_cursor(), times.min(), times.max()) if n else (np.zeros(0, "datetime64[D]"), None)
-    )
-    months = recount.period_of(times, instants) if n else np.zeros(0, np.int64)
-    if n and months.min() < 0:
-        raise ValueError("a visit before the first month start")
-    period_month = recount.month_kinds(starts)
-    state, period = recount.count_met(households, months, s_id, s_kind, s_need, period_month, change)
+    state, period, starts = _count_visits(got, (s_id, s_kind, s_need), months)
     period_days = recount.days(starts)
     n_areas, n_periods, n_kinds = len(area_ids), max(len(starts), 1), len(KINDS)
 
@@ -603,11 +744,12 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
     for setting, value in RECOMPUTE_SETTINGS.items():
         cur.execute("SELECT set_config(%s, %s, true)", [setting, value])
     sources = _sources(cur, repair, sessions)
+    months = _months_around_now(cur)
     helper = _helper(cur) if sessions > 1 else None
     try:
         got = _Reads(sources, cur, helper)
         try:
-            fresh = _derive(got)  # (while this session reads the kept tables)
+            fresh = _derive(got, months)  # (while the sessions read the rest)
         except BaseException:
             got.cancel()  # not waiting for the reads left (this exception is the one raised)
             raise
@@ -618,21 +760,21 @@ def _recompute(cur: Any, repair: bool, sessions: int = 1) -> dict[str, int]:
             helper.close()
     out = {}
     for name in KEPT:
-        _table, keys, _values, rows = KEPT[name]
+        keys = KEPT[name][1]
         kept = _kept_states(got) if name == "states" else list(got[f"kept_{name}"])
-        position = kept.pop(0) if repair and not _by_key(name) else None
-        counts = kept.pop(0).astype(bool) if repair and rows != "true" else None
-        counting = kept if counts is None else [c[counts] for c in kept]
-        remove, add, out[name] = recount.differing(counting, fresh[name], len(keys))
-        if not repair:
+        gone, add, out[name] = _compare(name, kept, fresh[name], repair)
+        if not repair or not (len(gone) or len(add)):
             continue
-        # the rows that differ, and those that do not count (no done: never kept)
-        gone = (np.arange(len(kept[0])) if counts is None else np.flatnonzero(counts))[remove]
-        if counts is not None:
-            gone = np.concatenate([gone, np.flatnonzero(~counts)])
-        if len(gone) or len(add):
-            where = kept[: len(keys)] if position is None else [position]
-            _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
+        where = kept[: len(keys)]
+        if len(gone) and not _by_key(name):  # their positions: read again (same snapshot, not written yet)
+            positions, *kept = _read(cur, _kept(name, True, positions=True))
+            gone, add, _differ = _compare(name, kept, fresh[name], repair)
+            where = [positions]
+        _apply(cur, name, [c[gone] for c in where], [c[add] for c in fresh[name]])
+    ((marks,),) = got["marks"]
+    out["marks"] = int(marks)
+    if repair and marks:  # (derived again by the caller: `dashboard_marks`)
+        cur.execute(f"DELETE FROM {MARKS}")
     return out
 
 
@@ -652,7 +794,8 @@ def hold_households() -> None:
 def rebuild() -> dict[str, int]:
     """Everything from the households and the visits: policy states, rollups, totals (the reference for
     the upkeep). Derived and compared with the kept state; only rows that differ are written, so when the
-    upkeep is right nothing is. Returns the rows repaired per table."""
+    upkeep is right nothing is. Returns the rows repaired per table (CHECKED; `marks`: dashboard marks
+    that did not match the dashboard rows, all derived again)."""
     own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
         if own:  # before any statement: one snapshot for every read, taken once every lock is held
@@ -666,14 +809,16 @@ def rebuild() -> dict[str, int]:
         cur.execute(HOLD_HOUSEHOLDS)
         _quiesce_and_fold(cur)
         repaired = _recompute(cur, repair=True, sessions=RECOMPUTE_SESSIONS if own else 1)
-        # The dashboard marks, if the fold or a repair changed dashboard rows (nothing when none did).
+        # The dashboard marks, if the fold or a repair changed dashboard rows, or they did not match them
+        # (nothing when none did).
         dashboard_marks(cur)
         return repaired
 
 
 def differences() -> dict[str, int]:
-    """Rows in which the kept state and a rebuild from the visits differ, per table (all 0: they agree
-    exactly). Nothing is written; in a transaction of its own, every table is read in one snapshot."""
+    """Rows in which the kept state and a rebuild from the visits differ, per table (CHECKED; all 0: they
+    agree exactly), and `marks`: the dashboard marks (if any) that differ from those derived again from the
+    dashboard rows. Nothing is written; in a transaction of its own, every table is read in one snapshot."""
     own = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cur:
         if own:

@@ -46,11 +46,33 @@ def encode(columns: Sequence[np.ndarray], types: Sequence[str]) -> bytes:
     return HEADER + rows.tobytes() + TRAILER
 
 
+# `period_of`: instants cut into spans of 2^40 µs (12.7 days, shorter than any month: at most one month
+# starts in each), looked up in a table of them rather than searched for among the month starts.
+SPAN_SHIFT = 40
+
+
 def period_of(times: np.ndarray, month_instants: np.ndarray) -> np.ndarray:
     """The index of the month holding each instant, from the instants at which the months start (sorted;
     the first at or before every time): a visit belongs to the month whose start it has reached and whose
-    end it has not, as `rollups.period_bounds` bounds a period for the upkeep."""
-    return np.searchsorted(month_instants, times, side="right") - 1
+    end it has not, as `rollups.period_bounds` bounds a period for the upkeep. (What
+    `np.searchsorted(month_instants, times, side="right") - 1` answers, in a few passes: per span of
+    SPAN_SHIFT, the month at its start and the start of the next month if it falls within it.)"""
+    if not len(times) or not len(month_instants):
+        return np.searchsorted(month_instants, times, side="right") - 1
+    first = int(month_instants[0]) >> SPAN_SHIFT
+    spans = (int(month_instants[-1]) >> SPAN_SHIFT) - first + 1
+    span = times >> SPAN_SHIFT
+    span -= first
+    if span.min() < 0 or span.max() >= spans:  # (times beyond the months' spans)
+        return np.searchsorted(month_instants, times, side="right") - 1
+    starts = (np.arange(spans, dtype=np.int64) + first) << SPAN_SHIFT
+    month = np.searchsorted(month_instants, starts, side="right") - 1
+    following = np.minimum(month + 1, len(month_instants) - 1)
+    within = (month + 1 < len(month_instants)) & (month_instants[following] < starts + (1 << SPAN_SHIFT))
+    next_start = np.where(within, month_instants[following], np.iinfo(np.int64).max)
+    out = month.take(span)
+    out += times >= next_start.take(span)
+    return out
 
 
 def month_kinds(month_starts: np.ndarray) -> np.ndarray:
@@ -194,34 +216,33 @@ PACKED = {"int8": ">i8", "int4": ">i4", "int2": ">i2", "date": ">i4", "timestamp
 
 
 def decode_packed(data: bytes | bytearray | memoryview, types: Sequence[str]) -> list[np.ndarray]:
-    """A binary COPY of one row: a count (int8), then a bytea per column holding `count` values of its
-    type in binary form one after the other (`string_agg(<type>send(x), '')`; NULL: no rows), as int64
+    """A binary COPY of one row: a bytea per column holding its values of its type in binary form one after
+    the other (`string_agg(<type>send(x), '')`; NULL: no rows), every column as many values, as int64
     arrays (a tid as block << 16 | offset, which orders like the tid)."""
     buf = memoryview(data)
     if bytes(buf[:11]) != HEADER[:11] or bytes(buf[-2:]) != TRAILER:
         raise Unreadable("not a binary COPY stream")
     pos = 19 + int(np.frombuffer(buf[15:19], ">u4")[0])
-    fields, length, count = np.frombuffer(
-        buf[pos : pos + 14], np.dtype([("n", ">i2"), ("l", ">i4"), ("c", ">i8")])
-    )[0]
-    if fields != len(types) + 1 or length != 8:
-        raise Unreadable("another row than a count and a column each")
-    pos += 14
-    out = []
+    (fields,) = np.frombuffer(buf[pos : pos + 2], ">i2")
+    if fields != len(types):
+        raise Unreadable("another row than a column each")
+    pos += 2
+    out, count = [], None
     for t in types:
         (n,) = np.frombuffer(buf[pos : pos + 4], ">i4")
         pos += 4
         width = WIDTHS[t]
-        if n < 0:
-            n = 0
-        if n != count * width:
+        n = max(int(n), 0)
+        if count is None and n % width == 0:
+            count = n // width
+        if n != (count or 0) * width:
             raise Unreadable(f"a column of {n} bytes for {count} values of {width}")
         if t == "tid":
             items = np.frombuffer(buf[pos : pos + n], np.dtype([("b", ">u4"), ("o", ">u2")]))
             out.append((items["b"].astype(np.int64) << 16) | items["o"].astype(np.int64))
         else:
             out.append(np.frombuffer(buf[pos : pos + n], PACKED[t]).astype(np.int64))
-        pos += int(n)
+        pos += n
     if pos != len(buf) - 2:
         raise Unreadable("more than one row")
     return out

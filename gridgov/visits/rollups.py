@@ -277,6 +277,28 @@ WORST_SEEK = (
 )
 
 
+# The marks as derived from the dashboard rows of the month kept (%(every)s: MARK_EVERY), their columns.
+MARKS_SELECT = f"""
+    SELECT month, level, position, share, households, key FROM (
+        SELECT month, level, key, households,
+               coalesce(done::float8 / nullif(households, 0), 'Infinity'::float8) AS share,
+               row_number() OVER (PARTITION BY level ORDER BY {WORST_SEEK}) - 1 AS position
+        FROM {DASHBOARD} WHERE month = {KEPT_MONTH} AND left(level, 1) <> '#'
+    ) r
+    WHERE mod(position, %(every)s) = 0"""
+# How many marks (by month, level and position) differ from those derived again from the rows as they are
+# (missing, extra or other values); 0 when there are none (the next fold derives them).
+MARKS_DIFFERING = f"""
+    WITH f AS MATERIALIZED ({MARKS_SELECT}),
+    k AS MATERIALIZED (SELECT month, level, position, share, households, key FROM {MARKS})
+    SELECT count(*) FROM (
+        SELECT month, level, position FROM (
+            (TABLE f EXCEPT ALL TABLE k) UNION ALL (TABLE k EXCEPT ALL TABLE f)
+        ) d
+        GROUP BY 1, 2, 3
+    ) x WHERE EXISTS (SELECT FROM {MARKS})"""
+
+
 def dashboard_marks(cur: Any) -> None:
     """Derive the dashboard marks (`DashboardMark`: the rows at positions 0, MARK_EVERY, 2 × MARK_EVERY, …
     of each level, worst first) from the dashboard rows, unless they are there already: any statement that
@@ -287,14 +309,8 @@ def dashboard_marks(cur: Any) -> None:
     dashboard rows must take those locks too, or marks derived beside its uncommitted change go stale."""
     cur.execute(
         f"""INSERT INTO {MARKS} (month, level, position, share, households, key)
-            SELECT month, level, position, share, households, key FROM (
-                SELECT month, level, key, households,
-                       coalesce(done::float8 / nullif(households, 0), 'Infinity'::float8) AS share,
-                       row_number() OVER (PARTITION BY level ORDER BY {WORST_SEEK}) - 1 AS position
-                FROM {DASHBOARD} WHERE month = {KEPT_MONTH} AND left(level, 1) <> '#'
-            ) r
-            WHERE mod(position, %s) = 0 AND NOT EXISTS (SELECT FROM {MARKS})""",
-        [MARK_EVERY],
+            SELECT * FROM ({MARKS_SELECT}) m WHERE NOT EXISTS (SELECT FROM {MARKS})""",
+        {"every": MARK_EVERY},
     )
 
 

@@ -10,6 +10,8 @@ from datetime import datetime, time, timedelta
 import psycopg
 import pytest
 from django.contrib.gis.geos import Point
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -530,6 +532,42 @@ def test_marks_go_with_any_change_of_the_rows(town, marks_every):
         rollups.dashboard_marks(cur)
     assert set(DashboardMark.objects.values_list("month", flat=True)) == {later}
     check_marked(later, 2)
+
+
+def test_the_check_finds_marks_that_do_not_match_the_rows_and_the_rebuild_repairs_them(town, marks_every):
+    """Marks that do not match the dashboard rows (a mark with another key, one gone, one too many: written
+    by hand, with the rows unchanged, so no trigger deletes them) put a deep page's rows in the wrong place:
+    the check (`differences`, `visits_rollups --check`) finds them, the rebuild derives them all again."""
+    world, city = town
+    today = timezone.localdate()
+    marks_every(2)
+    good = _marks()
+    assert recompute.differences() == dict.fromkeys(recompute.CHECKED, 0)
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {rollups.MARKS} SET key = 'x' || key WHERE level = 'area' AND position = 4")
+        cur.execute(f"DELETE FROM {rollups.MARKS} WHERE level = 'grid' AND position = 2")
+        cur.execute(
+            f"""INSERT INTO {rollups.MARKS} (month, level, position, share, households, key)
+                SELECT month, level, position + 1, share, households, key FROM {rollups.MARKS}
+                WHERE level = 'member' AND position = 0"""
+        )
+    assert recompute.differences() == dict.fromkeys(recompute.CHECKED, 0) | {"marks": 3}
+    with pytest.raises(CommandError, match="marks"):
+        call_command("visits_rollups", "--check")
+    assert recompute.rebuild() == dict.fromkeys(recompute.CHECKED, 0) | {"marks": 3}
+    fields = ("month", "level", "position", "share", "households", "key")
+    assert sorted(DashboardMark.objects.values_list(*fields)) == good
+    check_marked(today, 2)
+    assert recompute.differences() == dict.fromkeys(recompute.CHECKED, 0)
+    assert recompute.rebuild() == dict.fromkeys(recompute.CHECKED, 0)
+    # With pending deltas (the rows unchanged until the fold) the marks still match the rows: none differ.
+    record(world, city, [c for c, _x, _y in city][::3])
+    assert RollupDelta.objects.exists() and DashboardMark.objects.exists()
+    assert recompute.differences() == dict.fromkeys(recompute.CHECKED, 0)
+    # No marks (a statement changed the rows): nothing to check, the next fold derives them.
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {rollups.MARKS}")
+    assert recompute.differences()["marks"] == 0
 
 
 def test_a_page_past_any_offset_postgresql_takes_is_a_field_error(town):

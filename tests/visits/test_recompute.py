@@ -18,7 +18,7 @@ from gridgov.visits.models import AreaPeriodRollup, NodePolicyTotal, RollupDelta
 
 pytestmark = pytest.mark.django_db
 
-SAME = {"states": 0, "rollups": 0, "totals": 0, "node_rollups": 0, "node_totals": 0, "dashboard": 0}
+SAME = dict.fromkeys(recompute.CHECKED, 0)  # (the kept tables and the dashboard marks)
 
 
 def _visits(household, *times: str, counted: bool = True) -> None:
@@ -123,6 +123,64 @@ def test_periods_follow_the_zone_rules_daylight_saving_time_included(world):
     assert recompute.differences() == SAME
 
 
+def test_visits_outside_the_months_asked_for_first_are_counted_in_their_own(world, monkeypatch):
+    """Each part of the visits is counted as soon as it is read, in months asked for before the reads
+    (`YEARS_AROUND` now); with a visit outside them (long ago, or far ahead) the parts are counted again in
+    the months of the visits' own span: the same rows either way, and the same as SQL derives them."""
+    _visits(world.household_a, "1990-02-10T02:00:00+00:00", "2025-05-10T02:00:00+00:00")
+    _visits(world.household_b, "2025-05-11T02:00:00+00:00", "2031-01-05T02:00:00+00:00")
+    _visits(world.household_a2, "2025-05-12T02:00:00+00:00")
+    split = world.household_a2.pk
+    monkeypatch.setattr(recompute, "_visit_ranges", lambda cur, parts: [(None, split), (split, None)])
+    asked = []
+    real_months = recompute._months
+
+    def months(cur, first, last):
+        asked.append((first, last))
+        return real_months(cur, first, last)
+
+    monkeypatch.setattr(recompute, "_months", months)
+    outside = recompute.differences()
+    assert len(asked) == 2  # the span around now, then the visits' own
+    assert outside["rollups"] > 0
+    asked.clear()
+    monkeypatch.setattr(recompute, "YEARS_AROUND", (40, 10))  # holds every visit
+    assert recompute.differences() == outside and len(asked) == 1
+    assert recompute.rebuild() == outside and _area_rows() == _sql_rows()
+    monkeypatch.setattr(recompute, "YEARS_AROUND", (20, 2))
+    assert recompute.differences() == SAME
+
+
+def test_the_kept_rows_with_pending_deltas_read_as_the_views_answer_them(world):
+    """`differences` reads the area and node rollups with the pending deltas added by joining the kept rows
+    to the deltas (`WITH_PENDING`), not through KEPT's views (all grouped again): the same rows, with deltas
+    on kept keys, on new keys, summing to 0, and of an area that is gone."""
+    _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
+    _visits(world.household_b, "2025-05-11T02:00:00+00:00")
+    recompute.rebuild()
+    kept = AreaPeriodRollup.objects.filter(area=world.area_a).first()
+    for area, kind, start, done in (
+        (kept.area_id, kept.kind, kept.period_start, 2),  # a kept key
+        (kept.area_id, kept.kind, kept.period_start, 1),
+        (world.area_b.pk, "month", "2021-03-01", 1),  # a new key
+        (world.area_b.pk, "month", "2021-03-01", 2),
+        (world.area_b.pk, "year", "2019-01-01", 1),  # new, then taken back: 0
+        (world.area_b.pk, "year", "2019-01-01", -1),
+        (10**12, "quarter", "2021-01-01", 3),  # no such area
+    ):
+        RollupDelta.objects.create(area_id=area, kind=kind, period_start=start, done=done)
+    with connection.cursor() as cur:
+        for name in recompute.WITH_PENDING:
+            table, keys, values, _rows = rollups.KEPT[name]
+            cols = ", ".join(keys + values)
+            cur.execute(f"SELECT {cols} FROM {table} k ORDER BY 1, 2, 3")
+            view = cur.fetchall()
+            cur.execute(f"SELECT {cols} FROM {recompute.WITH_PENDING[name]} k ORDER BY 1, 2, 3")
+            assert cur.fetchall() == view, name
+    # (the kept key and the new one differ from a rebuild, and the gone area's row; 4 nodes each but it)
+    assert recompute.differences() == SAME | {"rollups": 3, "node_rollups": 8}
+
+
 def test_rebuild_rewrites_only_the_rows_that_differ(world):
     _visits(world.household_a, "2025-05-10T02:00:00+00:00", "2025-08-10T02:00:00+00:00")
     _visits(world.household_b, "2025-05-11T02:00:00+00:00")
@@ -153,14 +211,18 @@ def test_rebuild_rewrites_only_the_rows_that_differ(world):
             [world.grid_a.code],
         )
         assert cur.rowcount == 1
+    # a kept row that does not count (no done): not what readers see, deleted by position (read again)
+    AreaPeriodRollup.objects.create(area=world.area_b, kind="month", period_start="2020-01-01", done=0)
     changed = versions()
+    assert recompute.differences() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
     assert recompute.rebuild() == SAME | {"rollups": 1, "node_totals": 1, "dashboard": 1}
+    assert not AreaPeriodRollup.objects.filter(done=0).exists()
     after = versions()
     for table, rows in after.items():
         rewritten = {"visits_areaperiodrollup": 1, "visits_nodepolicytotal": 1, "visits_dashboardrow": 1}
         rewritten = rewritten.get(table, 0)
         assert len(rows - changed[table]) == rewritten, table
-        assert len(rows) == len(before[table])
+        assert len(rows) == len(before[table]), table
 
 
 @pytest.mark.django_db(transaction=True)
@@ -297,12 +359,25 @@ def test_recount_compares_row_by_row():
     ]
 
 
+def test_recount_finds_each_instants_month_as_a_search_would():
+    """`period_of` looks months up by spans of 2^40 µs: the same index as a search among the month starts,
+    for instants at, just before and just after every start, before the first and after the last."""
+    rng = np.random.default_rng(7)
+    day = 86_400_000_000
+    lengths = rng.integers(28, 32, 300) * day + rng.choice([-3_600_000_000, 0, 3_600_000_000], 300)
+    starts = np.cumsum(np.r_[-40 * 365 * day + 12_345_678, lengths])  # (before 2000 and after)
+    edges = np.concatenate([starts, starts - 1, starts + 1, rng.integers(starts[0], starts[-1], 100_000)])
+    for times in (edges, edges[edges >= starts[0]], edges[(edges >= starts[0]) & (edges < starts[-1])]):
+        expect = np.searchsorted(starts, times, side="right") - 1
+        assert (recount.period_of(times, starts) == expect).all()
+    far = np.array([starts[-1] + 10**15])
+    assert recount.period_of(far, starts).tolist() == [len(starts) - 1]
+
+
 def test_recount_reads_packed_columns():
     rows = np.array([(1, 2), (3, -4)], dtype=[("a", ">i8"), ("b", ">i2")])
     body = (
-        np.array([3], ">i2").tobytes()
-        + np.array([8], ">i4").tobytes()
-        + np.array([2], ">i8").tobytes()
+        np.array([2], ">i2").tobytes()
         + np.array([16], ">i4").tobytes()
         + rows["a"].tobytes()
         + np.array([4], ">i4").tobytes()
@@ -312,7 +387,13 @@ def test_recount_reads_packed_columns():
     a, b = recount.decode_packed(data, ["int8", "int2"])
     assert a.tolist() == [1, 3] and b.tolist() == [2, -4]
     with pytest.raises(recount.Unreadable):
-        recount.decode_packed(data, ["int8", "int8"])
+        recount.decode_packed(data, ["int8", "int8"])  # (two values, then one)
+    with pytest.raises(recount.Unreadable):
+        recount.decode_packed(data, ["int8"])
+    empty = np.array([1], ">i2").tobytes() + np.array([-1], ">i4").tobytes()  # (NULL: no rows)
+    assert [
+        c.tolist() for c in recount.decode_packed(recount.HEADER + empty + recount.TRAILER, ["int4"])
+    ] == [[]]
 
 
 def test_policy_states_agree_with_the_sql_that_refresh_uses(world):
