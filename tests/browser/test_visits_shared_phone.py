@@ -184,3 +184,29 @@ def test_a_refused_visit_is_explained_in_chinese_and_can_be_discarded(world, bro
     assert page.evaluate("window.gridgovPhone.items().then((a) => a.length)") == 0
     assert not Visit.objects.exists()
     context.close()
+
+
+def test_visits_queued_by_the_previous_version_of_the_page_are_still_sent(world, browser, live_server):
+    """IndexedDB version 1 held visits with no owner: the upgrade gives them to the user opening the page."""
+    context, page = phone(browser)
+    login(page, live_server, "member_a")
+    visit_id = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+          const open = indexedDB.open("gridgov", 1);
+          open.onupgradeneeded = () => open.result.createObjectStore("queue", { keyPath: "id" });
+          open.onsuccess = () => {
+            const id = crypto.randomUUID();
+            const t = open.result.transaction("queue", "readwrite");
+            t.objectStore("queue").put({ id: id, household: "HA1", address: "", channel: "phone",
+              device_time: new Date().toISOString(), notes: "v1", findings: [], issue_ref: null });
+            t.oncomplete = () => { open.result.close(); resolve(id); };
+          };
+          open.onerror = () => reject(open.error);
+        })"""
+    )
+    page.goto(f"{live_server.url}/visits/")
+    page.wait_for_function("document.getElementById('sync-status').textContent !== ''")
+    page.wait_for_function("document.getElementById('sync-status').dataset.unsynced === '0'")
+    visit = Visit.objects.get()
+    assert str(visit.pk) == visit_id and visit.member == world.member_a and visit.notes == "v1"
+    context.close()

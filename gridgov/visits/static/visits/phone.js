@@ -7,8 +7,10 @@
   var DATA_CACHE = "gridgov-visits-data";  // the member's page and household list (sw.js)
   var user = document.body.dataset.user || "";
 
+  var opened = null;  // one connection per page, closed when another page upgrades the database
   function db() {
-    return new Promise(function (resolve, reject) {
+    if (opened) { return opened; }
+    opened = new Promise(function (resolve, reject) {
       var open = indexedDB.open("gridgov", 2);
       open.onupgradeneeded = function (ev) {
         var store = ev.oldVersion < 1 ? open.result.createObjectStore("queue", { keyPath: "id" })
@@ -24,9 +26,13 @@
           };
         }
       };
-      open.onsuccess = function () { resolve(open.result); };
-      open.onerror = function () { reject(open.error); };
+      open.onsuccess = function () {
+        open.result.onversionchange = function () { open.result.close(); opened = null; };
+        resolve(open.result);
+      };
+      open.onerror = function () { opened = null; reject(open.error); };
     });
+    return opened;
   }
   function tx(mode, fn) {
     return db().then(function (d) {
