@@ -120,8 +120,9 @@ visit_sync.cls, visit_sync.initkwargs = visit_sync_drf.cls, visit_sync_drf.initk
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def my_households(request: Request) -> Response:
-    """The user's households with their policy, last counted visit, status and next due date."""
-    return Response({"households": selectors.due_list(request.user)})
+    """The user's households with their policy, last counted visit, status and next due date. `user` names
+    whose list it is: the phone's cached copy is shown only to that user."""
+    return Response({"user": request.user.pk, "households": selectors.due_list(request.user)})
 
 
 @api_view(["GET"])

@@ -53,6 +53,9 @@ def mine(request: HttpRequest) -> HttpResponse:
         "report_now": _("Report the issue now"),
         "key_groups": dict(KeyGroup.choices),
         "photo_refused": _("Photo not kept"),
+        "resend": _("Edit and resend"),
+        "discard": _("Discard this visit"),
+        "fix_and_resend": _("Correct what the message names and save: the visit is sent again."),
     }
     return render(
         request,
@@ -67,7 +70,13 @@ def mine(request: HttpRequest) -> HttpResponse:
     )
 
 
-SW_ASSETS = ["visits/visits.js", "gridgov/gridgov.css", "leaflet/leaflet.js", "leaflet/leaflet.css"]
+SW_ASSETS = [
+    "visits/visits.js",
+    "visits/phone.js",
+    "gridgov/gridgov.css",
+    "leaflet/leaflet.js",
+    "leaflet/leaflet.css",
+]
 
 
 def assets_version(paths: list[str]) -> str:

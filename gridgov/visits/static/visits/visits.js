@@ -9,28 +9,13 @@
   var current = null;
   var households = [];
 
-  // --- the queue on the phone -------------------------------------------------------------------
-  function db() {
-    return new Promise(function (resolve, reject) {
-      var open = indexedDB.open("gridgov", 1);
-      open.onupgradeneeded = function () { open.result.createObjectStore("queue", { keyPath: "id" }); };
-      open.onsuccess = function () { resolve(open.result); };
-      open.onerror = function () { reject(open.error); };
-    });
-  }
-  function tx(mode, fn) {
-    return db().then(function (d) {
-      return new Promise(function (resolve, reject) {
-        var t = d.transaction("queue", mode);
-        var out = fn(t.objectStore("queue"));
-        t.oncomplete = function () { resolve(out && out.result !== undefined ? out.result : out); };
-        t.onerror = function () { reject(t.error); };
-      });
-    });
-  }
-  function queued() { return tx("readonly", function (s) { return s.getAll(); }); }
-  function enqueue(v) { return tx("readwrite", function (s) { s.put(v); }); }
-  function dequeue(ids) { return tx("readwrite", function (s) { ids.forEach(function (id) { s.delete(id); }); }); }
+  // --- the queue on the phone (visits/phone.js: this user's items only) ----------------------------
+  var phone = window.gridgovPhone;
+  var LOCAL = ["photo", "user", "state", "errors", "address"];  // kept on the phone, not sent
+  function mine() { return phone.items(); }
+  function queued() { return mine().then(function (all) { return all.filter(function (v) { return v.state !== "refused"; }); }); }
+  function enqueue(v) { v.state = "queued"; delete v.errors; return phone.put(v); }
+  function dequeue(ids) { return phone.remove(ids); }
 
   function csrf() {
     var m = document.cookie.match(/csrftoken=([^;]+)/);
@@ -51,12 +36,12 @@
 
   var syncing = false;
   function sync() {
-    if (syncing || !navigator.onLine) { return showStatus(); }
+    if (syncing || !navigator.onLine || app.dataset.stale) { return showStatus(); }
     syncing = true;
     return queued().then(function (items) {
       if (!items.length) { return null; }
       var bare = items.map(function (v) {  // the photo goes on its own once the visit is stored
-        var copy = {}; Object.keys(v).forEach(function (k) { if (k !== "photo") { copy[k] = v[k]; } }); return copy;
+        var copy = {}; Object.keys(v).forEach(function (k) { if (LOCAL.indexOf(k) < 0) { copy[k] = v[k]; } }); return copy;
       });
       return fetch(app.dataset.sync, {
         method: "POST", credentials: "same-origin",
@@ -64,25 +49,25 @@
         body: JSON.stringify({ visits: bare })
       }).then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); }).then(function (out) {
         var done = [], uploads = [];
+        var refused = [];
         out.results.forEach(function (res, i) {
           var item = items[res.index !== undefined ? res.index : i];
-          if (res.status === "error") {
-            var li = document.createElement("li");
-            var said = [];  // the server's messages (translated), not its JSON
-            Object.keys(res.errors || {}).forEach(function (k) { said = said.concat(res.errors[k]); });
-            li.textContent = L10N.error + " " + (item.address || item.household) + ": " + said.join(" ");
-            document.getElementById("refused").appendChild(li);
+          if (res.status === "error") {  // kept on the phone with the server's reasons, to correct and resend
+            item.state = "refused";
+            item.errors = res.errors || {};
+            refused.push(phone.put(item));
+            return;
           }
-          if (res.status !== "error" && item.photo) { uploads.push(sendPhoto(item)); return; }
-          done.push(item.id);  // sent: stored, already stored, or refused with its reason shown
+          if (item.photo) { uploads.push(sendPhoto(item)); return; }
+          done.push(item.id);  // sent: stored or already stored
         });
-        return Promise.all(uploads).then(function (sent) {
+        return Promise.all(refused).then(function () { return Promise.all(uploads); }).then(function (sent) {
           return dequeue(done.concat(sent.filter(Boolean)));
         }).then(load);
       });
     }).catch(function () { /* no signal after all: keep the queue */ }).then(function () {
       syncing = false;
-      return showStatus();
+      return Promise.all([showStatus(), showRefused()]).then(function (r) { return r[0]; });
     });
   }
 
@@ -103,6 +88,38 @@
         return item.id;
       });
     }).catch(function () { return null; });
+  }
+
+  // Visits the server refused stay on the phone, with its reasons (in the user's language at the time),
+  // until the member corrects and resends them or discards them.
+  function showRefused() {
+    return mine().then(function (all) {
+      var ul = document.getElementById("refused");
+      Array.prototype.slice.call(ul.querySelectorAll("li.refused-visit")).forEach(function (li) { li.remove(); });
+      all.filter(function (v) { return v.state === "refused"; }).forEach(function (v) {
+        var li = document.createElement("li");
+        li.className = "refused-visit";
+        li.dataset.id = v.id;
+        var said = document.createElement("span");
+        said.className = "said";
+        said.textContent = L10N.error + " " + (v.address || v.household) + " (" + v.device_time.slice(0, 10) + "): " + reasons(v.errors).join(" ");
+        var resend = document.createElement("button");
+        resend.type = "button"; resend.className = "resend"; resend.textContent = L10N.resend;
+        resend.addEventListener("click", function () { editRefused(v); });
+        var discard = document.createElement("button");
+        discard.type = "button"; discard.className = "discard"; discard.textContent = L10N.discard;
+        discard.addEventListener("click", function () { dequeue([v.id]).then(showRefused); });
+        li.appendChild(said); li.appendChild(document.createTextNode(" ")); li.appendChild(resend);
+        li.appendChild(document.createTextNode(" ")); li.appendChild(discard);
+        ul.insertBefore(li, ul.firstChild);
+      });
+      return all;
+    });
+  }
+  function reasons(errors) {  // the server's messages (translated), not its JSON
+    var said = [];
+    Object.keys(errors || {}).forEach(function (k) { said = said.concat(errors[k]); });
+    return said;
   }
 
   // Phone cameras take photos of several MB: made at most 1600 px and JPEG before they wait on the phone
@@ -179,15 +196,27 @@
     map.fitBounds(markers.getBounds().pad(0.3));
   }
 
-  function openForm(h) {
+  var editing = null;  // a refused visit being corrected: resent with its id, time and photo
+  function openForm(h, item) {
     current = h;
+    editing = item || null;
     form.reset();
     document.getElementById("visit-household").textContent = h.address || h.code;
-    document.getElementById("visit-form-status").textContent = "";
+    document.getElementById("visit-form-status").textContent = item ? reasons(item.errors).join(" ") + " " + L10N.fix_and_resend : "";
+    if (item) {
+      form.querySelectorAll("input[name=channel]").forEach(function (el) { el.checked = el.value === item.channel; });
+      form.querySelectorAll("input[name=findings]").forEach(function (el) { el.checked = (item.findings || []).indexOf(el.value) >= 0; });
+      form.elements.notes.value = item.notes || "";
+      form.elements.report.checked = !!item.issue_ref;
+    }
     form.hidden = false;
     form.scrollIntoView();
   }
-  document.getElementById("visit-cancel").addEventListener("click", function () { form.hidden = true; });
+  function editRefused(item) {
+    var h = households.filter(function (x) { return x.code === item.household; })[0];
+    openForm(h || { code: item.household, address: item.address }, item);
+  }
+  document.getElementById("visit-cancel").addEventListener("click", function () { form.hidden = true; editing = null; });
 
   function fix() {
     return new Promise(function (resolve, reject) {
@@ -199,10 +228,13 @@
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var data = new FormData(form);
+    var was = editing;
     var visit = {
-      id: crypto.randomUUID(), household: current.code, address: current.address || "", channel: data.get("channel"),
-      device_time: new Date().toISOString(), notes: data.get("notes") || "",
-      findings: data.getAll("findings"), issue_ref: data.get("report") ? crypto.randomUUID() : null
+      id: was ? was.id : crypto.randomUUID(), household: current.code, address: current.address || "", channel: data.get("channel"),
+      // a corrected visit keeps the time it was made, unless that time is what the server refused
+      device_time: was && !(was.errors || {}).device_time ? was.device_time : new Date().toISOString(),
+      notes: data.get("notes") || "", findings: data.getAll("findings"),
+      issue_ref: data.get("report") ? (was && was.issue_ref) || crypto.randomUUID() : null
     };
     var status = document.getElementById("visit-form-status");
     var located = visit.channel === "phone" ? Promise.resolve(null) : (status.textContent = L10N.locating, fix());
@@ -211,11 +243,13 @@
       if (pos) { visit.lat = pos.coords.latitude; visit.lon = pos.coords.longitude; visit.accuracy = pos.coords.accuracy; }
       return photo;
     }).then(function (blob) {
-      if (blob) { visit.photo = blob; }
+      if (blob) { visit.photo = blob; } else if (was && was.photo) { visit.photo = was.photo; }
       return enqueue(visit);
     }).then(function () {
       status.textContent = L10N.saved;
       form.hidden = true;
+      editing = null;
+      if (!current.key_groups) { showRefused(); return sync(); }  // a household no longer in the list
       current.status = "done";
       current.last_visit = visit.device_time;
       var h = current;
@@ -240,15 +274,26 @@
     document.getElementById("refused").appendChild(li);
   }
 
+  // The household list, from the network or the worker's copy: shown only if it is this user's (a copy
+  // left by another user on this phone is not; nor is this page sent anything if the session is another's).
   function load() {
     return fetch(app.dataset.api, { credentials: "same-origin" }).then(function (r) { return r.json(); })
-      .then(function (data) { households = data.households; render(); app.dataset.loaded = "1"; })
+      .then(function (data) {
+        if (String(data.user) !== phone.user) { households = []; app.dataset.stale = "1"; } else { households = data.households; }
+        render(); app.dataset.loaded = "1";
+      })
       .catch(function () { app.dataset.loaded = "1"; });
   }
 
   window.addEventListener("online", sync);
   window.addEventListener("offline", showStatus);
   if ("serviceWorker" in navigator) { navigator.serviceWorker.register(app.dataset.sw); }
-  load().then(sync);
-  window.gridgovVisits = { sync: sync, queued: queued };
+  phone.ready.then(function (changed) {
+    // another user's copy was just dropped: keep this user's page for offline use
+    if (changed && navigator.onLine && typeof caches !== "undefined") {
+      caches.open(phone.DATA_CACHE).then(function (c) { return c.add(location.pathname); }).catch(function () { return null; });
+    }
+    return load();
+  }).then(showRefused).then(sync);
+  window.gridgovVisits = { sync: sync, queued: queued, refused: showRefused };
 })();
