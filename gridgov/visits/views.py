@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -80,17 +81,27 @@ SW_ASSETS = [
 
 
 def assets_version(paths: list[str]) -> str:
-    """A digest of the static files' sizes and modification times. The service worker serves them from its
-    cache first and static URLs carry no hash, so the worker's cache name carries this: a changed file
-    changes sw.js, the browser installs the new worker, which caches the new files and drops the old."""
+    """A digest of the static files' contents. The service worker serves them from its cache first and
+    static URLs carry no hash, so the worker's cache name carries this: a changed file changes sw.js, the
+    browser installs the new worker, which caches the new files and drops the old. By content, not by
+    modification time, so that every server of one release names the cache alike (a phone moving between
+    them does not re-install the worker); a file is read again only when its size or time changed."""
     digest = hashlib.sha256()
     for path in paths:
         found = finders.find(path)
         if not found:
             continue
-        stat = os.stat(found if isinstance(found, str) else found[0])
-        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        name = found if isinstance(found, str) else found[0]
+        stat = os.stat(name)
+        digest.update(f"{path}:{_file_digest(name, stat.st_size, stat.st_mtime_ns)};".encode())
     return digest.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(name: str, size: int, mtime_ns: int) -> str:
+    """The digest of a file's contents (size and time: the cache's key, so a changed file is read again)."""
+    with open(name, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def service_worker(request: HttpRequest) -> HttpResponse:
