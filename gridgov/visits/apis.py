@@ -21,9 +21,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gridgov.accounts import scoping
 from gridgov.core.errors import GridgovError
 from gridgov.core.fastjson import FastJSONRenderer
 from gridgov.core.files import image_kind
+from gridgov.geo.models import ResponsibilityArea
 
 from . import dashboards, selectors, services
 
@@ -216,10 +218,15 @@ def reassign(request: Request) -> Response:
         errors["area"] = [_("The code of the target responsibility area is required.")]
     if errors:
         return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    # The areas the move touches (where the households are, and the target), checked against their range
+    # afterwards: a leader sees an area pushed out of 15–20 (the move itself is theirs to decide).
+    sources = list(scoping.households(request.user).filter(code__in=codes).values_list("area_id", flat=True))
     moved = services.households_reassign(
         codes=codes, area_code=area, actor=request.user, reason=str(request.data.get("reason", ""))[:200]
     )
-    return Response({"moved": moved})
+    target = ResponsibilityArea.objects.filter(code=area).values_list("pk", flat=True)
+    out = services.areas_out_of_range([pk for pk in {*sources, *target} if pk is not None])
+    return Response({"moved": moved, "out_of_range": out, "warnings": services.reassign_warnings(out)})
 
 
 PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE = 50, 1000, 1_000_000

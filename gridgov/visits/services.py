@@ -718,3 +718,44 @@ def households_reassign(*, codes: list[str], area_code: str, actor: Any, reason:
         moved += 1
     rollups.refresh([h.pk for h in rows])
     return moved
+
+
+def reassign_warnings(out_of_range: list[dict[str, Any]]) -> list[str]:
+    """The leader's words for `areas_out_of_range`."""
+    return [
+        _("Area {area} now has {n} households (its range: {low}–{high}).").format(
+            area=o["area"], n=o["households"], low=o["min"], high=o["max"]
+        )
+        for o in out_of_range
+    ]
+
+
+def areas_out_of_range(area_ids: list[int]) -> list[dict[str, Any]]:
+    """The responsibility areas among `area_ids` whose active households fall outside their community's area
+    range (the plan in force's settings, else the defaults: 15–20): what a leader moving households should
+    see before a member is left with too many or too few. Counts households (not weighted workload)."""
+    from django.db.models import Count, Q
+
+    from gridgov.geo.models import ResponsibilityArea
+    from gridgov.gridding.models import GriddingPlan
+    from gridgov.gridding.services import GriddingSettings
+
+    areas = list(
+        ResponsibilityArea.objects.filter(pk__in=area_ids)
+        .select_related("grid")
+        .annotate(n=Count("households", filter=Q(households__active=True)))
+        .order_by("code")
+    )
+    default = GriddingSettings()
+    ranges = {
+        community: (config.get("area_min", default.area_min), config.get("area_max", default.area_max))
+        for community, config in GriddingPlan.objects.filter(
+            community__in={a.grid.community_id for a in areas}, status=GriddingPlan.Status.APPROVED
+        ).values_list("community_id", "config")
+    }
+    out = []
+    for a in areas:
+        low, high = ranges.get(a.grid.community_id, (default.area_min, default.area_max))
+        if not low <= a.n <= high:
+            out.append({"area": a.code, "households": a.n, "min": low, "max": high})
+    return out

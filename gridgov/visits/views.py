@@ -23,6 +23,7 @@ from gridgov.households.models import Household, KeyGroup
 
 from .models import Channel, Finding, Flag
 from .selectors import orphans, visible_visits
+from .services import areas_out_of_range
 
 PHOTO_ID = "00000000-0000-0000-0000-000000000000"  # replaced by the visit's id in visits.js
 
@@ -141,7 +142,8 @@ def team_page(request: HttpRequest) -> HttpResponse:
     by_area: dict[int, list[Household]] = {a.pk: [] for a in areas}
     for h in scoping.households(user).filter(active=True, area__isnull=False).order_by("code"):
         by_area.setdefault(h.area_id, []).append(h)
-    rows = [(a, by_area.get(a.pk, [])) for a in areas]
+    out = {o["area"]: o for o in areas_out_of_range([a.pk for a in areas])}  # (marked on the page)
+    rows = [(a, by_area.get(a.pk, []), out.get(a.code)) for a in areas]
     return render(request, "visits/team.html", {"rows": rows, "orphans": orphans(user)})
 
 
