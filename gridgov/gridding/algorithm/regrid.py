@@ -1205,7 +1205,8 @@ def _no_pieces(
     alone (then reported as out of range rather than as a group in several pieces)."""
     out = [list(g) for g in groups]
     extra: list[list[int]] = []
-    for gi, g in enumerate(groups):
+    for gi in range(len(out)):  # (out, not groups: a piece may have joined a later group)
+        g = out[gi]
         if len(g) < 2 or connected(g, adj):
             continue
         comps = sorted(components(g, adj), key=lambda c: -sum(weights[m] for m in c))
